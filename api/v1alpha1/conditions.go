@@ -1,0 +1,47 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+// Condition types of a KeyPool.
+const (
+	// ConditionReady is True when the proxy serves the pool with at least one
+	// usable key.
+	ConditionReady = "Ready"
+	// ConditionDegraded is True when part of the pool is unusable: a Secret or
+	// a data entry is missing, or the provider rejected some keys.
+	ConditionDegraded = "Degraded"
+)
+
+// Condition reasons of a KeyPool.
+const (
+	// ReasonPoolReady: every key is loaded and usable.
+	ReasonPoolReady = "PoolReady"
+	// ReasonSecretNotFound: a Secret named by the spec does not exist.
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonKeyNotFound: a Secret lacks the data entry the spec names.
+	ReasonKeyNotFound = "KeyNotFound"
+	// ReasonNoUsableKeys: no key could be loaded, or every key is rejected.
+	ReasonNoUsableKeys = "NoUsableKeys"
+	// ReasonKeysRejected: the provider rejected some keys (401/403).
+	ReasonKeysRejected = "KeysRejected"
+	// ReasonClientAuthInvalid: the client-token Secret is missing or empty.
+	ReasonClientAuthInvalid = "ClientAuthInvalid"
+	// ReasonInvalidConfig: the spec cannot be turned into a pool.
+	ReasonInvalidConfig = "InvalidConfig"
+	// ReasonAsExpected: the condition's negative state is the normal one.
+	ReasonAsExpected = "AsExpected"
+)

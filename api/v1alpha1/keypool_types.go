@@ -1,0 +1,319 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Provider names the upstream API family of a pool.
+// +kubebuilder:validation:Enum=anthropic;openai
+type Provider string
+
+const (
+	// ProviderAnthropic is the Anthropic Messages API.
+	ProviderAnthropic Provider = "anthropic"
+	// ProviderOpenAI is any OpenAI-compatible API.
+	ProviderOpenAI Provider = "openai"
+)
+
+// Strategy names how a key is chosen among the keys of the highest priority
+// tier that has capacity.
+// +kubebuilder:validation:Enum=least-loaded;round-robin;random;weighted
+type Strategy string
+
+const (
+	// StrategyLeastLoaded picks the key with the largest remaining share of its
+	// limits (requests, input and output tokens), breaking ties in turn.
+	StrategyLeastLoaded Strategy = "least-loaded"
+	// StrategyRoundRobin takes the keys in turn.
+	StrategyRoundRobin Strategy = "round-robin"
+	// StrategyRandom picks uniformly at random.
+	StrategyRandom Strategy = "random"
+	// StrategyWeighted is smooth weighted round-robin over the keys' weights.
+	StrategyWeighted Strategy = "weighted"
+)
+
+// SecretKeysReference names a Secret in the KeyPool's namespace, and optionally
+// one data entry of it.
+type SecretKeysReference struct {
+	// name of the Secret, in the KeyPool's namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+
+	// key is the data entry to use. When empty, every data entry of the Secret
+	// is used, each as one key (or token).
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]*$`
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// KeySource is a set of provider API keys taken from one Secret, with the
+// limits and selection settings they share.
+type KeySource struct {
+	// secretRef names the Secret that holds the keys: every data entry of the
+	// Secret is one key, or just the entry named by key. Inside the pool and in
+	// the status a key is named "secret/dataKey", never by its value.
+	// +required
+	SecretRef SecretKeysReference `json:"secretRef"`
+
+	// rpmLimit is the key's requests per minute. 0 or absent means unlimited
+	// until the provider's rate-limit headers tell the real limit.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	RPMLimit int64 `json:"rpmLimit,omitempty"`
+
+	// itpmLimit is the key's input tokens per minute. 0 or absent means
+	// unlimited until learned from headers.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	ITPMLimit int64 `json:"itpmLimit,omitempty"`
+
+	// otpmLimit is the key's output tokens per minute. 0 or absent means
+	// unlimited until learned from headers.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	OTPMLimit int64 `json:"otpmLimit,omitempty"`
+
+	// priority orders keys into tiers: 0 low, 1 normal, 2 high. The highest tier
+	// that has a key with capacity serves the request; lower tiers are fallbacks.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2
+	// +kubebuilder:default=1
+	// +optional
+	Priority *int32 `json:"priority,omitempty"`
+
+	// weight is the key's share of traffic under the weighted strategy.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +kubebuilder:default=1
+	// +optional
+	Weight int32 `json:"weight,omitempty"`
+
+	// limitGroup names the organisation (or workspace) whose limits these keys
+	// share. Keys in one group draw from one set of limits, so that the pool
+	// does not count two keys of one organisation as double capacity.
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$`
+	// +optional
+	LimitGroup string `json:"limitGroup,omitempty"`
+}
+
+// ClientAuth says who may use the pool. Exactly one of secretRef and
+// allowUnauthenticated must be set.
+// +kubebuilder:validation:XValidation:rule="has(self.secretRef) != (has(self.allowUnauthenticated) && self.allowUnauthenticated)",message="exactly one of clientAuth.secretRef and clientAuth.allowUnauthenticated=true must be set"
+type ClientAuth struct {
+	// secretRef names a Secret whose data entries (or the one named by key) are
+	// the client tokens accepted by the proxy, sent by clients in x-api-key or
+	// Authorization: Bearer instead of a provider key.
+	// +optional
+	SecretRef *SecretKeysReference `json:"secretRef,omitempty"`
+
+	// allowUnauthenticated lets any client in the cluster use the pool without
+	// a token. It is an explicit opt-out; prefer secretRef.
+	// +optional
+	AllowUnauthenticated bool `json:"allowUnauthenticated,omitempty"`
+}
+
+// Failover says how a failed request is retried on other keys.
+type Failover struct {
+	// maxAttempts is how many keys a request may try (on 429, 401/403, 5xx and
+	// connection errors) before the client gets the error. A request is never
+	// retried once a byte of the answer went to the client.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	// +kubebuilder:default=3
+	// +optional
+	MaxAttempts int32 `json:"maxAttempts,omitempty"`
+}
+
+// KeyPoolSpec defines the desired state of KeyPool.
+type KeyPoolSpec struct {
+	// provider is the upstream API family: anthropic (x-api-key,
+	// anthropic-ratelimit-* headers) or openai (any OpenAI-compatible API:
+	// Authorization: Bearer, x-ratelimit-* headers).
+	// +kubebuilder:default=anthropic
+	// +optional
+	Provider Provider `json:"provider,omitempty"`
+
+	// upstream is the provider's base URL. When empty, https://api.anthropic.com
+	// for anthropic and https://api.openai.com for openai.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="upstream must be an absolute http or https URL"
+	// +optional
+	Upstream string `json:"upstream,omitempty"`
+
+	// strategy chooses a key among the keys of the highest priority tier that
+	// have capacity: least-loaded, round-robin, random or weighted.
+	// +kubebuilder:default=least-loaded
+	// +optional
+	Strategy Strategy `json:"strategy,omitempty"`
+
+	// keys lists the Secrets that hold the provider API keys, with their limits.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=atomic
+	// +required
+	Keys []KeySource `json:"keys"`
+
+	// clientAuth says who may use the pool through the proxy.
+	// +required
+	ClientAuth ClientAuth `json:"clientAuth"`
+
+	// failover says how failed requests are retried on other keys.
+	// +kubebuilder:default={}
+	// +optional
+	Failover Failover `json:"failover,omitzero"`
+
+	// queueTimeout is how long a request may wait for a key with capacity
+	// (bounded by the client's own deadline) before it gets a 429 with
+	// Retry-After. 0s answers at once.
+	// +kubebuilder:default="0s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('10m')",message="queueTimeout must be between 0s and 10m"
+	// +optional
+	QueueTimeout *metav1.Duration `json:"queueTimeout,omitempty"`
+}
+
+// KeyState is a key's place in its life cycle.
+// +kubebuilder:validation:Enum=Available;CoolingDown;RateLimited;Rejected
+type KeyState string
+
+// KeyStatus is the observed state of one key, named by secret/dataKey.
+type KeyStatus struct {
+	// name is "secret/dataKey"; a key's value never appears in the status.
+	Name string `json:"name"`
+
+	// state is Available, CoolingDown (the provider answered 429, or the key
+	// keeps failing), RateLimited (its local limits are spent) or Rejected (the
+	// provider answered 401/403; it stays so until the key's value changes).
+	State KeyState `json:"state"`
+
+	// rpmRemaining is the requests left in the current minute, when known.
+	// +optional
+	RPMRemaining *int64 `json:"rpmRemaining,omitempty"`
+
+	// itpmRemaining is the input tokens left in the current minute, when known.
+	// +optional
+	ITPMRemaining *int64 `json:"itpmRemaining,omitempty"`
+
+	// otpmRemaining is the output tokens left in the current minute, when known.
+	// +optional
+	OTPMRemaining *int64 `json:"otpmRemaining,omitempty"`
+
+	// resetAt is when the key's limits are next full again, as the provider said.
+	// +optional
+	ResetAt *metav1.Time `json:"resetAt,omitempty"`
+
+	// cooldownUntil is when a cooling-down key is tried again.
+	// +optional
+	CooldownUntil *metav1.Time `json:"cooldownUntil,omitempty"`
+
+	// lastError is the last failure seen for the key (status and reason, never
+	// the key).
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+}
+
+// KeyPoolStatus defines the observed state of KeyPool.
+type KeyPoolStatus struct {
+	// observedGeneration is the spec generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready (the proxy serves the pool with at least one usable
+	// key) and Degraded (some keys are missing, rejected or the Secrets are
+	// incomplete).
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// endpoint is the proxy URL to use as the SDK base URL.
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// totalKeys is the number of keys in the pool.
+	// +optional
+	TotalKeys int32 `json:"totalKeys"`
+
+	// availableKeys is the number of keys that can take a request now.
+	// +optional
+	AvailableKeys int32 `json:"availableKeys"`
+
+	// exhaustedKeys is the number of keys cooling down, rate limited or rejected.
+	// +optional
+	ExhaustedKeys int32 `json:"exhaustedKeys"`
+
+	// totalRPM is the sum of the known requests-per-minute limits.
+	// +optional
+	TotalRPM int64 `json:"totalRPM"`
+
+	// remainingRPM is the sum of the requests left this minute over keys with
+	// known limits.
+	// +optional
+	RemainingRPM int64 `json:"remainingRPM"`
+
+	// keys is the state of each key.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Keys []KeyStatus `json:"keys,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=kp
+// +kubebuilder:printcolumn:name="Strategy",type=string,JSONPath=`.spec.strategy`
+// +kubebuilder:printcolumn:name="Keys",type=integer,JSONPath=`.status.totalKeys`
+// +kubebuilder:printcolumn:name="Available",type=integer,JSONPath=`.status.availableKeys`
+// +kubebuilder:printcolumn:name="Exhausted",type=integer,JSONPath=`.status.exhaustedKeys`
+// +kubebuilder:printcolumn:name="Remaining RPM",type=integer,JSONPath=`.status.remainingRPM`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// KeyPool is a pool of provider API keys, shared through the operator's proxy.
+type KeyPool struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// metadata is a standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitzero"`
+
+	// spec defines the desired state of KeyPool.
+	// +required
+	Spec KeyPoolSpec `json:"spec"`
+
+	// status defines the observed state of KeyPool.
+	// +optional
+	Status KeyPoolStatus `json:"status,omitzero"`
+}
+
+// +kubebuilder:object:root=true
+
+// KeyPoolList contains a list of KeyPool.
+type KeyPoolList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitzero"`
+	Items           []KeyPool `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&KeyPool{}, &KeyPoolList{})
+}
