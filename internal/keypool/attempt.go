@@ -1,0 +1,89 @@
+package keypool
+
+import (
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+)
+
+// attempt is one search for a key. The pool keeps one and reuses it under
+// its lock, so that selectors can be handed a pointer without it escaping
+// to the heap on every request.
+type attempt struct {
+	p       *KeyPool
+	now     time.Time
+	nowNs   int64
+	est     int64
+	exclude []string
+
+	key *keyMetadata // result
+	res ratelimit.Reservation
+}
+
+func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
+	a.now, a.nowNs = now, now.UnixNano()
+	a.est = max(opts.EstimatedInputTokens, 0)
+	a.exclude = opts.Exclude
+	a.key, a.res = nil, ratelimit.Reservation{}
+}
+
+func (a *attempt) excluded(k *keyMetadata) bool {
+	for _, id := range a.exclude {
+		if id == k.id {
+			return true
+		}
+	}
+	return false
+}
+
+// candidate reports whether k may be tried at all: usable, not excluded,
+// and its limiter has room for a minimal request.
+func (a *attempt) candidate(k *keyMetadata) bool {
+	return k.usable() && k.slot.grp.readyAt <= a.nowNs && !a.excluded(k)
+}
+
+// tryKey reserves capacity on k if it is a candidate.
+func (a *attempt) tryKey(k *keyMetadata) bool {
+	return a.candidate(k) && a.reserve(k)
+}
+
+// trySlot reserves capacity on s's limiter for the slot's next usable,
+// not excluded key, taking the keys in turn; nil if it cannot.
+func (a *attempt) trySlot(s *slot) *keyMetadata {
+	if s.usable == 0 || s.grp.readyAt > a.nowNs {
+		return nil
+	}
+	n := len(s.keys)
+	for i := range n {
+		idx := s.next + i
+		if idx >= n {
+			idx -= n
+		}
+		k := s.keys[idx]
+		if !k.usable() || a.excluded(k) {
+			continue
+		}
+		if !a.reserve(k) {
+			return nil // the other keys share the same limiter
+		}
+		if s.next = idx + 1; s.next == n {
+			s.next = 0
+		}
+		return k
+	}
+	return nil
+}
+
+// reserve takes the request's capacity from k's limiter.
+func (a *attempt) reserve(k *keyMetadata) bool {
+	g := k.slot.grp
+	if g.limited && g.readyAt <= a.nowNs {
+		a.p.setLimited(g, false, a.now) // refilled since last looked at
+	}
+	r, ok := g.lim.Reserve(a.now, a.est)
+	if !ok {
+		return false
+	}
+	a.key, a.res = k, r
+	return true
+}

@@ -1,0 +1,165 @@
+package keypool
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// TestConcurrentUse runs Acquire/Settle, ReportResponse, header updates,
+// stats and Update at once on a frozen clock, and checks that no key (or
+// limit group) ever hands out more requests than its per-minute limit and
+// that the stats always add up.
+func TestConcurrentUse(t *testing.T) {
+	const nKeys, rpm, groupRPM = 12, 40, 50
+	keys := keyCfgs(nKeys)
+	for i := range keys {
+		keys[i].RPMLimit = rpm
+		keys[i].ITPMLimit = 1_000_000
+		keys[i].Priority = i % 3
+		if i < 4 { // k0..k3 share one organisation's limit
+			keys[i].LimitGroup = "org"
+			keys[i].RPMLimit = groupRPM
+		}
+	}
+	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys, OnTransition: func(Transition) {}})
+
+	var grants [nKeys]atomic.Int64
+	var stop atomic.Bool
+	var wg, workers sync.WaitGroup
+	index := map[string]int{}
+	for i, k := range keys {
+		index[k.ID] = i
+	}
+	for w := range 8 {
+		workers.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 1))
+			for range 3000 {
+				l, err := f.p.Acquire(context.Background(), AcquireOptions{EstimatedInputTokens: r.Int64N(2000)})
+				if err != nil {
+					continue
+				}
+				grants[index[l.KeyID]].Add(1)
+				switch r.IntN(20) {
+				case 0:
+					f.p.ReportResponse(&l, 500, nil)
+				case 1:
+					f.p.ReportError(&l, fmt.Errorf("connection reset"))
+				case 2:
+					f.p.ReportResponse(&l, 200, hdr("anthropic-ratelimit-requests-remaining", fmt.Sprint(r.IntN(rpm))))
+				default:
+					f.p.ReportResponse(&l, 200, nil)
+				}
+				f.p.Settle(&l, Usage{InputTokens: r.Int64N(3000), OutputTokens: r.Int64N(500)})
+			}
+		})
+	}
+	wg.Go(func() {
+		strategies := []Strategy{StrategyLeastLoaded, StrategyRoundRobin, StrategyRandom, StrategyWeighted}
+		for i := 0; !stop.Load(); i++ {
+			cfg := PoolConfig{Keys: append([]KeyConfig(nil), keys...), Strategy: strategies[i%4]}
+			for j := range cfg.Keys {
+				cfg.Keys[j].Weight = 1 + (i+j)%3
+				cfg.Keys[j].Priority = (i + j) % 2
+			}
+			if err := f.p.Update(cfg); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Go(func() {
+		for !stop.Load() {
+			st := f.p.GetStats()
+			if st.AvailableKeys+st.ExhaustedKeys != st.TotalKeys || st.TotalKeys != nKeys || len(st.Keys) != nKeys {
+				t.Errorf("stats do not add up: %+v", st)
+				return
+			}
+			f.p.GetEarliestResetTime()
+			f.p.UpdateKeyFromHeaders("k5", hdr("anthropic-ratelimit-requests-limit", fmt.Sprint(rpm)))
+		}
+	})
+	workers.Wait()
+	stop.Store(true)
+	wg.Wait()
+
+	var group, total int64
+	for i := range grants {
+		n := grants[i].Load()
+		total += n
+		if i < 4 {
+			group += n
+		} else if n > rpm {
+			t.Errorf("k%d handed out %d requests, limit %d", i, n, rpm)
+		}
+	}
+	if group > groupRPM {
+		t.Errorf("the group handed out %d requests, limit %d", group, groupRPM)
+	}
+	if total == 0 {
+		t.Fatal("nothing granted")
+	}
+	t.Logf("granted %d requests (group %d)", total, group)
+}
+
+// TestConcurrentMembershipChanges adds and removes keys and rotates values
+// while requests run: leases of removed keys must settle safely and the
+// stats must stay consistent.
+func TestConcurrentMembershipChanges(t *testing.T) {
+	all := keyCfgs(8)
+	for i := range all {
+		all[i].RPMLimit = 1000
+	}
+	f := newFixture(t, ProviderOpenAI, PoolConfig{Keys: all[:4]})
+	var stop atomic.Bool
+	var wg, workers sync.WaitGroup
+	for w := range 6 {
+		workers.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 2))
+			for range 2000 {
+				l, err := f.p.Acquire(context.Background(), AcquireOptions{EstimatedInputTokens: r.Int64N(100)})
+				if err != nil {
+					continue
+				}
+				if r.IntN(10) == 0 {
+					f.p.ReportResponse(&l, 401, nil)
+				}
+				f.p.Settle(&l, Usage{InputTokens: r.Int64N(100)})
+			}
+		})
+	}
+	wg.Go(func() {
+		r := rand.New(rand.NewPCG(9, 9))
+		for !stop.Load() {
+			lo := r.IntN(4)
+			cfg := PoolConfig{Keys: append([]KeyConfig(nil), all[lo:lo+1+r.IntN(4)]...)}
+			if r.IntN(2) == 0 {
+				cfg.Keys[0].APIKey = fmt.Sprintf("sk-rotated-%d", r.IntN(3))
+			}
+			if err := f.p.Update(cfg); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Go(func() {
+		for !stop.Load() {
+			st := f.p.GetStats()
+			if st.AvailableKeys+st.ExhaustedKeys != st.TotalKeys || len(st.Keys) != st.TotalKeys {
+				t.Errorf("stats do not add up: %+v", st)
+				return
+			}
+		}
+	})
+	workers.Wait()
+	stop.Store(true)
+	wg.Wait()
+	for _, ks := range f.p.GetStats().Keys {
+		if ks.InFlight != 0 {
+			t.Errorf("%s: %d in flight after every lease settled", ks.ID, ks.InFlight)
+		}
+	}
+}

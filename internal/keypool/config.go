@@ -1,0 +1,102 @@
+package keypool
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+)
+
+// KeyConfig is one key of a pool.
+type KeyConfig struct {
+	ID        string // "secret/dataKey": the only name a key has outside the pool
+	APIKey    string // the secret value; never logged
+	RPMLimit  int64  // requests per minute; 0 = unknown until learned from headers
+	ITPMLimit int64  // input tokens per minute; 0 = unknown
+	OTPMLimit int64  // output tokens per minute; 0 = unknown
+	Priority  int    // higher tiers are used first
+	Weight    int    // for StrategyWeighted; <=0 means 1
+	// LimitGroup: keys with the same non-empty group share one limiter set.
+	// When their configured limits differ, each dimension takes the lowest
+	// configured (non-zero) value among them.
+	LimitGroup string
+}
+
+// limits returns the configured limits as ratelimit amounts.
+func (c *KeyConfig) limits() ratelimit.Amounts {
+	return ratelimit.Amounts{
+		ratelimit.Requests:     c.RPMLimit,
+		ratelimit.InputTokens:  c.ITPMLimit,
+		ratelimit.OutputTokens: c.OTPMLimit,
+	}
+}
+
+func (c *KeyConfig) weight() int64 {
+	if c.Weight <= 0 {
+		return 1
+	}
+	return int64(c.Weight)
+}
+
+// Access holds how the proxy exposes a pool. The engine only stores it and
+// swaps it atomically on Update.
+type Access struct {
+	Upstream             *url.URL
+	ClientTokenHashes    [][sha256.Size]byte // sha256 of each accepted client token
+	AllowUnauthenticated bool
+	MaxAttempts          int // keys tried per request; <=0 means 1
+}
+
+// PoolConfig configures a pool; NewKeyPool and Update take it.
+type PoolConfig struct {
+	Strategy     Strategy // "" means StrategyLeastLoaded
+	Keys         []KeyConfig
+	QueueTimeout time.Duration // how long Acquire may wait for capacity
+	Access       Access
+	// Clock is nil for the wall clock. It is fixed when the pool is created;
+	// Update ignores it. A clock that implements TimerClock also times
+	// queued waits.
+	Clock Clock
+	// OnTransition is optional. It is called without the pool's lock held,
+	// one call at a time and in order, so it may call back into the pool;
+	// it should return quickly, since the goroutine that caused the
+	// transition (often a request) delivers it.
+	OnTransition func(Transition)
+}
+
+// validate checks cfg and returns its strategy with the default applied.
+func (cfg *PoolConfig) validate() (Strategy, error) {
+	strategy := cfg.Strategy
+	if strategy == "" {
+		strategy = StrategyLeastLoaded
+	}
+	if !strategy.valid() {
+		return "", fmt.Errorf("%w: unknown strategy %q", ErrInvalidConfig, string(cfg.Strategy))
+	}
+	if len(cfg.Keys) == 0 {
+		return "", fmt.Errorf("%w: no keys", ErrInvalidConfig)
+	}
+	if cfg.QueueTimeout < 0 {
+		return "", fmt.Errorf("%w: negative queue timeout %s", ErrInvalidConfig, cfg.QueueTimeout)
+	}
+	seen := make(map[string]struct{}, len(cfg.Keys))
+	for i := range cfg.Keys {
+		k := &cfg.Keys[i]
+		if k.ID == "" {
+			return "", fmt.Errorf("%w: key %d has an empty ID", ErrInvalidConfig, i)
+		}
+		if _, dup := seen[k.ID]; dup {
+			return "", fmt.Errorf("%w: duplicate key ID %q", ErrInvalidConfig, k.ID)
+		}
+		seen[k.ID] = struct{}{}
+		if k.APIKey == "" {
+			return "", fmt.Errorf("%w: key %q has an empty APIKey", ErrInvalidConfig, k.ID)
+		}
+		if err := ratelimit.ValidateLimits(k.limits()); err != nil {
+			return "", fmt.Errorf("%w: key %q: %w", ErrInvalidConfig, k.ID, err)
+		}
+	}
+	return strategy, nil
+}

@@ -1,0 +1,36 @@
+// Package keypool keeps a live, thread-safe picture of a pool of provider API
+// keys and hands every request the best key that has capacity.
+//
+// It is pure Go: it imports nothing from Kubernetes, so that the controller
+// (which builds pools from KeyPool resources) and the proxy (which uses them)
+// both depend on it, and never on each other.
+//
+// # Life of a request
+//
+// The proxy calls Acquire for a Lease (the key to use), reports the
+// provider's answer with ReportResponse (or ReportError for a transport
+// failure) as soon as the response headers arrive, and ends the lease with
+// exactly one Settle carrying the real token usage once the body has been
+// read. Acquire picks a key within the highest priority tier that has
+// capacity, using the pool's Strategy; a key has capacity when it is neither
+// cooling down nor rejected and its limiter (shared by all keys of a limit
+// group) has room in every known dimension.
+//
+// # What the pool learns
+//
+// Per-key or per-group limits come from the configuration and from the
+// provider's rate-limit headers (see ParseAnthropicHeaders and
+// ParseOpenAIHeaders); learning adjusts capacity in place and never refills
+// it. A 429 cools the key (and its limit group) down until retry-after; a 401
+// or 403 rejects the key until its value changes; repeated 5xx responses or
+// transport errors trip a small circuit breaker.
+//
+// # Hot path
+//
+// Selection does not scan the keys: the least-loaded strategy keeps its keys
+// in a heap ordered by when their buckets are full again (an order that does
+// not change as time passes, because every bucket refills over the same
+// minute) and a FIFO of keys that are full, so that a pool of 1,000 keys picks
+// as fast as a pool of 3. Scans happen only when a tier has run out of
+// capacity, and their result is cached until capacity may have returned.
+package keypool

@@ -1,0 +1,45 @@
+package keypool
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+var (
+	// ErrAllKeysExhausted is returned (wrapped in *ExhaustedError) when no key has capacity.
+	ErrAllKeysExhausted = errors.New("all keys exhausted")
+	// ErrKeyNotFound is returned for an unknown key ID.
+	ErrKeyNotFound = errors.New("key not found")
+	// ErrInvalidConfig wraps every error NewKeyPool and Update return for a
+	// bad PoolConfig.
+	ErrInvalidConfig = errors.New("invalid pool config")
+)
+
+// ExhaustedError says when the pool expects to have capacity again.
+// errors.Is(err, ErrAllKeysExhausted) holds for it, and so does
+// errors.Is(err, ctx.Err()) when the wait ended because ctx did.
+type ExhaustedError struct {
+	// RetryAfter is how long until some key can take the request: the
+	// minimum over keys of the longest of the key's cooldown and the refill
+	// of each of its limit dimensions the request needs. Always > 0.
+	RetryAfter time.Duration
+	// Cause is the context's error when a queued wait ended with it.
+	Cause error
+}
+
+// Error implements error.
+func (e *ExhaustedError) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("%s (retry after %s): %v", ErrAllKeysExhausted, e.RetryAfter, e.Cause)
+	}
+	return fmt.Sprintf("%s (retry after %s)", ErrAllKeysExhausted, e.RetryAfter)
+}
+
+// Unwrap lets errors.Is see ErrAllKeysExhausted and the cause.
+func (e *ExhaustedError) Unwrap() []error {
+	if e.Cause != nil {
+		return []error{ErrAllKeysExhausted, e.Cause}
+	}
+	return []error{ErrAllKeysExhausted}
+}

@@ -1,0 +1,69 @@
+package keypool
+
+import (
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+)
+
+// group is one limiter and the keys that draw on it: a single key, or every
+// key of a limit group. Its fields are guarded by the pool's lock.
+type group struct {
+	name       string // "" for a key's own limiter
+	lim        ratelimit.Limiter
+	configured ratelimit.Amounts
+	live       bool    // part of the pool (false once an Update dropped it)
+	slots      []*slot // one per priority tier the group's keys are in
+	epoch      uint64  // last Update that placed it
+
+	// The limiter's outlook, cached after every change: selection compares
+	// these instead of asking the limiter.
+	fullAt  int64 // Unix ns; when every known dimension is full
+	readyAt int64 // Unix ns; when a minimal request fits
+	limited bool  // readyAt was after now when last looked at
+}
+
+func newGroup(name string, now time.Time) *group {
+	lim, _ := ratelimit.NewLocal(now, ratelimit.Amounts{}) // zero limits cannot fail
+	return &group{name: name, lim: lim}
+}
+
+// load caches the limiter's outlook.
+func (g *group) load() {
+	o := g.lim.Outlook()
+	g.fullAt, g.readyAt = nanos(o.FullAt), nanos(o.ReadyAt)
+}
+
+// nanos converts an outlook time; zero means "since forever".
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return -1 << 63
+	}
+	return t.UnixNano()
+}
+
+// slot is the keys of one group within one priority tier: the unit the
+// least-loaded index orders, since they share one remaining share. Its
+// fields are guarded by the pool's lock.
+type slot struct {
+	tier   *tier
+	grp    *group
+	keys   []*keyMetadata // configuration order
+	usable int            // keys that are neither cooling nor rejected
+	next   int            // whose turn it is among keys
+
+	// least-loaded index
+	heapIdx   int // in the tier's heap of partly spent slots; -1 = not there
+	prev, nxt *slot
+	inList    bool // in the tier's FIFO of full slots
+	seq       uint64
+}
+
+func (s *slot) before(o *slot) bool {
+	if s.grp.fullAt != o.grp.fullAt {
+		return s.grp.fullAt < o.grp.fullAt
+	}
+	return s.seq < o.seq
+}
+
+func (s *slot) heapIndex() *int { return &s.heapIdx }

@@ -1,0 +1,87 @@
+package keypool
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Circuit breaker: a key whose requests keep failing with 5xx responses or
+// transport errors is cooled down briefly, then given one request to prove
+// itself (half-open); another failure cools it again, twice as long.
+const (
+	breakerThreshold    = 3               // consecutive failures that trip the breaker
+	breakerBaseCooldown = 5 * time.Second // first trip
+	breakerMaxCooldown  = time.Minute     // cap of the doubling
+)
+
+// defaultRateLimitCooldown cools a key after a 429 that says neither
+// retry-after nor anything the limiter can wait out.
+const defaultRateLimitCooldown = 10 * time.Second
+
+// never is a Unix-nanosecond time that does not come.
+const never = int64(1<<63 - 1)
+
+// keyMetadata is the pool's live record of one key: its place in the pool,
+// its state machine and its circuit breaker. Its fields are guarded by the
+// pool's lock, except inFlight.
+type keyMetadata struct {
+	id, apiKey string
+	priority   int
+	weight     int64
+	groupName  string
+
+	slot *slot // nil once the key has left the pool
+
+	rejected    bool
+	coolUntil   int64 // Unix ns; 0 = not cooling
+	coolIdx     int   // index in the pool's cooldown heap; -1 = not there
+	failures    int   // consecutive health failures
+	trips       int   // consecutive breaker trips, for the backoff
+	state       State // as last reported
+	lastError   string
+	lastErrorAt int64
+	acquired    int64 // leases handed out
+	inFlight    atomic.Int64
+	cw          int64 // current weight of smooth weighted round-robin
+}
+
+func newKey(c *KeyConfig) *keyMetadata {
+	return &keyMetadata{id: c.ID, apiKey: c.APIKey, coolIdx: -1}
+}
+
+func (k *keyMetadata) before(o *keyMetadata) bool { return k.coolUntil < o.coolUntil }
+func (k *keyMetadata) heapIndex() *int            { return &k.coolIdx }
+
+// usable reports whether the key may be handed out at all (capacity aside).
+func (k *keyMetadata) usable() bool {
+	return k.slot != nil && !k.rejected && k.coolUntil == 0
+}
+
+// derive is the key's state at now; expired cooldowns are cleared before.
+func (k *keyMetadata) derive(now int64) State {
+	switch {
+	case k.rejected:
+		return StateRejected
+	case k.coolUntil > now:
+		return StateCoolingDown
+	case k.slot != nil && k.slot.grp.readyAt > now:
+		return StateRateLimited
+	}
+	return StateAvailable
+}
+
+// recordSuccess closes the breaker.
+func (k *keyMetadata) recordSuccess() { k.failures, k.trips = 0, 0 }
+
+// recordFailure counts a health failure and returns how long to cool the
+// key down; 0 while the breaker stays closed.
+func (k *keyMetadata) recordFailure() time.Duration {
+	k.failures++
+	if k.failures < breakerThreshold {
+		return 0
+	}
+	d := min(breakerBaseCooldown<<min(k.trips, 8), breakerMaxCooldown)
+	k.trips++
+	k.failures = breakerThreshold - 1 // half-open: the next failure trips again
+	return d
+}

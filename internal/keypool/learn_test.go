@@ -1,0 +1,117 @@
+package keypool
+
+import (
+	"testing"
+	"time"
+)
+
+func TestHeadersAdjustInPlaceAndNeverRefill(t *testing.T) {
+	keys := keyCfgs(1)
+	keys[0].RPMLimit = 100
+	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f.sequence(50) // 50 left locally
+	h := hdr("anthropic-ratelimit-requests-limit", "100", "anthropic-ratelimit-requests-remaining", "10",
+		"anthropic-ratelimit-requests-reset", "2026-03-01T10:00:54Z")
+	if err := f.p.UpdateKeyFromHeaders("k0", h); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.stats("k0").RPMRemaining; r != 10 {
+		t.Fatalf("remaining %d, want 10", r)
+	}
+	// The provider says more is left than we think: no refill.
+	f.p.UpdateKeyFromHeaders("k0", hdr("anthropic-ratelimit-requests-remaining", "90"))
+	if r := f.stats("k0").RPMRemaining; r != 10 {
+		t.Fatalf("remaining %d after remaining=90, want 10", r)
+	}
+	// A higher limit speeds the refill up but grants nothing now.
+	f.p.UpdateKeyFromHeaders("k0", hdr("anthropic-ratelimit-requests-limit", "1000"))
+	if ks := f.stats("k0"); ks.RPMRemaining != 10 || ks.RPMLimit != 100 {
+		t.Fatalf("configured 100 caps the learned 1000: %+v", ks)
+	}
+	if got := len(f.sequence(10)); got != 10 {
+		t.Fatal(got)
+	}
+	f.exhausted(AcquireOptions{})
+	// Refill continues from there: 100/min is 10 per 6s.
+	f.clock.Advance(6 * time.Second)
+	if got := f.stats("k0").RPMRemaining; got != 10 {
+		t.Fatalf("remaining after 6s = %d", got)
+	}
+	// Absent and malformed values change nothing.
+	f.p.UpdateKeyFromHeaders("k0", hdr("anthropic-ratelimit-requests-remaining", "zero", "anthropic-ratelimit-requests-limit", "-1"))
+	if ks := f.stats("k0"); ks.RPMRemaining != 10 || ks.RPMLimit != 100 {
+		t.Fatalf("after malformed headers %+v", ks)
+	}
+}
+
+func TestLearnUnknownLimits(t *testing.T) {
+	f := newFixture(t, ProviderOpenAI, PoolConfig{Keys: keyCfgs(2)})
+	f.p.UpdateKeyFromHeaders("k0", hdr(
+		"x-ratelimit-limit-requests", "60", "x-ratelimit-remaining-requests", "2", "x-ratelimit-reset-requests", "58s",
+		"x-ratelimit-limit-tokens", "10000", "x-ratelimit-remaining-tokens", "5000", "x-ratelimit-reset-tokens", "30s",
+	))
+	ks := f.stats("k0")
+	if ks.RPMLimit != 60 || ks.RPMRemaining != 2 || ks.TPMLimit != 10000 || ks.TPMRemaining != 5000 || ks.ITPMRemaining != -1 {
+		t.Fatalf("stats %+v", ks)
+	}
+	// k1 knows no limits: least-loaded prefers it (share 100%).
+	c := counts(f.sequence(10))
+	if c["k1"] != 10 {
+		t.Fatalf("counts %v", c)
+	}
+}
+
+func TestReportResponseLearnsAndSettles(t *testing.T) {
+	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(1)})
+	l := f.acquire(AcquireOptions{EstimatedInputTokens: 3000})
+	h := hdr(
+		"anthropic-ratelimit-input-tokens-limit", "30000", "anthropic-ratelimit-input-tokens-remaining", "25000",
+		"anthropic-ratelimit-output-tokens-limit", "8000", "anthropic-ratelimit-output-tokens-remaining", "8000",
+	)
+	f.p.ReportResponse(&l, 200, h)
+	// The provider's 25000 already counts the real input (5000): the
+	// estimate's 2000 shortfall is not charged again.
+	f.p.Settle(&l, Usage{InputTokens: 4000, CacheCreationInputTokens: 1000, CacheReadInputTokens: 9999, OutputTokens: 700})
+	ks := f.stats("k0")
+	if ks.ITPMRemaining != 25000 || ks.OTPMRemaining != 7300 {
+		t.Fatalf("stats %+v", ks)
+	}
+}
+
+func TestTokenSettlement(t *testing.T) {
+	keys := keyCfgs(1)
+	keys[0].ITPMLimit, keys[0].OTPMLimit = 10000, 1000
+	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	l := f.acquire(AcquireOptions{EstimatedInputTokens: 8000})
+	if ks := f.stats("k0"); ks.ITPMRemaining != 2000 {
+		t.Fatalf("estimate not reserved: %+v", ks)
+	}
+	// A second large request does not fit while the first is in flight.
+	f.exhausted(AcquireOptions{EstimatedInputTokens: 5000})
+	f.p.Settle(&l, Usage{InputTokens: 3000, OutputTokens: 400})
+	ks := f.stats("k0")
+	if ks.ITPMRemaining != 7000 || ks.OTPMRemaining != 600 {
+		t.Fatalf("after settle %+v", ks)
+	}
+	// Underestimates are charged in full.
+	l = f.acquire(AcquireOptions{EstimatedInputTokens: 1000})
+	f.p.Settle(&l, Usage{InputTokens: 4000})
+	if ks := f.stats("k0"); ks.ITPMRemaining != 3000 {
+		t.Fatalf("after an underestimate %+v", ks)
+	}
+	// A failed request (zero usage) returns the reservation.
+	l = f.acquire(AcquireOptions{EstimatedInputTokens: 2000})
+	f.p.Settle(&l, Usage{})
+	if ks := f.stats("k0"); ks.ITPMRemaining != 3000 {
+		t.Fatalf("after a zero settle %+v", ks)
+	}
+	// Output in debt makes the key RateLimited until it is repaid.
+	l = f.acquire(AcquireOptions{})
+	f.p.Settle(&l, Usage{OutputTokens: 1600})
+	if ks := f.stats("k0"); ks.State != StateRateLimited || ks.OTPMRemaining != 0 {
+		t.Fatalf("after output debt %+v", ks)
+	}
+	if ee := f.exhausted(AcquireOptions{}); ee.RetryAfter != 60060*time.Millisecond {
+		t.Fatalf("RetryAfter %v, want 60.06s (-1000 -> 1 at 1000/min)", ee.RetryAfter)
+	}
+}

@@ -1,0 +1,51 @@
+package keypool
+
+import "github.com/keypool-dev/keypool-operator/internal/ratelimit"
+
+// Usage is what a request really consumed, read from the response.
+type Usage struct {
+	// InputTokens counts against the input limit. For OpenAI-compatible
+	// APIs put the whole prompt token count here.
+	InputTokens int64
+	// OutputTokens counts against the output limit.
+	OutputTokens int64
+	// CacheCreationInputTokens counts against the input limit too
+	// (Anthropic counts cache writes as input).
+	CacheCreationInputTokens int64
+	// CacheReadInputTokens does not count against any limit (Anthropic does
+	// not count cache reads towards ITPM); it is accepted for completeness.
+	CacheReadInputTokens int64
+}
+
+// counted is the usage as the limiter counts it.
+func (u Usage) counted() ratelimit.Usage {
+	return ratelimit.Usage{
+		InputTokens:  u.InputTokens + u.CacheCreationInputTokens,
+		OutputTokens: u.OutputTokens,
+	}
+}
+
+// AcquireOptions describe the request a key is wanted for.
+type AcquireOptions struct {
+	// EstimatedInputTokens is reserved now from the key's input limits and
+	// settled by Settle.
+	EstimatedInputTokens int64
+	// Exclude lists key IDs this request already tried: Acquire does not
+	// return them, and falls back to a lower priority tier if they were the
+	// only keys with capacity in a higher one.
+	Exclude []string
+}
+
+// Lease is one request's hold on a key. Every Lease obtained from Acquire
+// must be ended by exactly one call to Settle; a second Settle of the same
+// *Lease is a no-op. ReportResponse and ReportError may be called before
+// Settle. A Lease stays valid when the pool is updated, even if its key was
+// removed or its value changed (reports about it then change nothing).
+type Lease struct {
+	KeyID  string
+	APIKey string
+
+	key *keyMetadata
+	grp *group // the limiter the reservation was taken from
+	res ratelimit.Reservation
+}

@@ -1,0 +1,110 @@
+package keypool
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// KeyPool is a live pool of provider keys. It is safe for concurrent use;
+// Update changes it in place while requests run.
+type KeyPool struct {
+	provider Provider
+	clock    Clock
+	timers   TimerClock
+	access   atomic.Pointer[Access]
+
+	mu           sync.Mutex
+	strategy     Strategy
+	queueTimeout time.Duration
+	onTransition func(Transition)
+	keys         []*keyMetadata // configuration order
+	byID         map[string]*keyMetadata
+	groups       []*group
+	named        map[string]*group // groups by LimitGroup
+	tiers        []*tier           // highest priority first
+	cooling      indexedHeap[*keyMetadata]
+	epoch        uint64
+	scratch      attempt // reused by Acquire under mu
+
+	// Waiters for capacity block on wake; notify closes and replaces it.
+	wake    chan struct{}
+	waiters int
+
+	// Transitions recorded under mu, delivered without it (see deliver).
+	pending   []Transition
+	deliverMu sync.Mutex
+}
+
+// NewKeyPool returns a pool of cfg's keys, every key Available with its
+// configured limits. It fails (wrapping ErrInvalidConfig) for an unknown
+// provider or strategy, no keys, an empty or duplicate key ID, an empty
+// APIKey or a negative limit or queue timeout.
+func NewKeyPool(provider Provider, cfg PoolConfig) (*KeyPool, error) {
+	provider, err := provider.normalize()
+	if err != nil {
+		return nil, err
+	}
+	strategy, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = wallClock{}
+	}
+	p := &KeyPool{
+		provider: provider,
+		clock:    clock,
+		timers:   timerClock(clock),
+		byID:     map[string]*keyMetadata{},
+		named:    map[string]*group{},
+		wake:     make(chan struct{}),
+	}
+	p.scratch.p = p
+	p.mu.Lock()
+	p.apply(strategy, &cfg, clock.Now())
+	p.mu.Unlock()
+	p.deliver()
+	return p, nil
+}
+
+// Provider returns the upstream API family.
+func (p *KeyPool) Provider() Provider { return p.provider }
+
+// Access returns how the proxy exposes the pool; never nil. Update swaps it
+// atomically; do not modify it.
+func (p *KeyPool) Access() *Access { return p.access.Load() }
+
+// Strategy returns the selection strategy in use.
+func (p *KeyPool) Strategy() Strategy {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.strategy
+}
+
+// QueueTimeout returns how long Acquire waits for capacity.
+func (p *KeyPool) QueueTimeout() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.queueTimeout
+}
+
+// Keys returns the key IDs in configuration order.
+func (p *KeyPool) Keys() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := make([]string, len(p.keys))
+	for i, k := range p.keys {
+		ids[i] = k.id
+	}
+	return ids
+}
+
+// notify wakes every waiter: capacity may have returned. p.mu is held.
+func (p *KeyPool) notify() {
+	if p.waiters > 0 {
+		close(p.wake)
+		p.wake = make(chan struct{})
+	}
+}

@@ -1,0 +1,207 @@
+package keypool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+)
+
+// maxErrorLen bounds a key's LastError.
+const maxErrorLen = 256
+
+// ReportResponse tells the pool how the provider answered a request made
+// with l, as soon as the response headers are in. It learns the rate-limit
+// headers of every response, then:
+//
+//   - 429: cools the key, and every key of its limit group, down for the
+//     response's retry-after (or until the limits it reported refill, or
+//     10s); not a health failure.
+//   - 401, 403: rejects the key until its value changes.
+//   - 5xx: counts a health failure; 3 in a row cool the key down briefly (5s,
+//     doubling per repeated trip up to 1m).
+//   - anything else: a success, which resets the failure count.
+//
+// Reports about a key that left the pool, or whose value changed, since l
+// was acquired only feed its limit group's limiter.
+func (p *KeyPool) ReportResponse(l *Lease, status int, h http.Header) {
+	if l == nil || l.key == nil {
+		return
+	}
+	now := p.clock.Now()
+	hl := p.provider.ParseHeaders(h, now)
+	p.mu.Lock()
+	k, g := l.key, l.grp
+	l.res.Absorbed |= p.observe(g, &hl, now)
+	if k.slot != nil {
+		switch {
+		case status == http.StatusTooManyRequests:
+			p.rateLimited(k, g, hl.RetryAfter, now)
+		case status == http.StatusUnauthorized || status == http.StatusForbidden:
+			k.noteError(statusError(status), now)
+			p.reject(k, now, fmt.Sprintf("rejected by provider (%d)", status))
+		case status >= 500:
+			k.noteError(statusError(status), now)
+			p.failure(k, now, fmt.Sprintf("upstream failures (last: %d)", status))
+		default:
+			k.recordSuccess()
+		}
+	}
+	pending := len(p.pending) > 0
+	p.mu.Unlock()
+	if pending {
+		p.deliver()
+	}
+}
+
+// ReportError tells the pool that a request made with l failed without a
+// response (connection refused, reset, timeout): a health failure for the
+// circuit breaker. context.Canceled (the client went away) is not the key's
+// fault and is ignored.
+func (p *KeyPool) ReportError(l *Lease, err error) {
+	if l == nil || l.key == nil || err == nil || errors.Is(err, context.Canceled) {
+		return
+	}
+	now := p.clock.Now()
+	p.mu.Lock()
+	if k := l.key; k.slot != nil {
+		k.noteError(scrub(err.Error(), k.apiKey), now)
+		p.failure(k, now, "upstream failures (last: transport error)")
+	}
+	pending := len(p.pending) > 0
+	p.mu.Unlock()
+	if pending {
+		p.deliver()
+	}
+}
+
+// Settle ends l: the reserved input tokens are settled against u (unused
+// ones returned, excess charged) and u's output tokens are charged. Zero
+// usage returns the whole reservation (a request that failed). Call it
+// exactly once per lease; later calls on the same *Lease do nothing.
+func (p *KeyPool) Settle(l *Lease, u Usage) {
+	if l == nil || l.key == nil {
+		return
+	}
+	k, g, res := l.key, l.grp, l.res
+	l.key, l.grp = nil, nil
+	k.inFlight.Add(-1)
+	cu := u.counted()
+	if cu == (ratelimit.Usage{}) && res.Taken[ratelimit.InputTokens] == 0 && res.Taken[ratelimit.Tokens] == 0 {
+		return // nothing reserved, nothing used
+	}
+	now := p.clock.Now()
+	p.mu.Lock()
+	g.lim.Settle(now, res, cu)
+	p.touch(g, now)
+	p.notify()
+	pending := len(p.pending) > 0
+	p.mu.Unlock()
+	if pending {
+		p.deliver()
+	}
+}
+
+// UpdateKeyFromHeaders learns a response's rate-limit headers for keyID.
+func (p *KeyPool) UpdateKeyFromHeaders(keyID string, h http.Header) error {
+	now := p.clock.Now()
+	hl := p.provider.ParseHeaders(h, now)
+	p.mu.Lock()
+	k := p.byID[keyID]
+	if k != nil {
+		p.observe(k.slot.grp, &hl, now)
+	}
+	pending := len(p.pending) > 0
+	p.mu.Unlock()
+	if pending {
+		p.deliver()
+	}
+	if k == nil {
+		return fmt.Errorf("update headers of key %q: %w", keyID, ErrKeyNotFound)
+	}
+	return nil
+}
+
+// MarkKeyExhausted cools keyID down until until (a longer cooldown in place
+// stays).
+func (p *KeyPool) MarkKeyExhausted(keyID string, until time.Time) error {
+	now := p.clock.Now()
+	p.mu.Lock()
+	k := p.byID[keyID]
+	if k != nil {
+		p.coolDown(k, until, now, "marked exhausted")
+	}
+	pending := len(p.pending) > 0
+	p.mu.Unlock()
+	if pending {
+		p.deliver()
+	}
+	if k == nil {
+		return fmt.Errorf("mark key %q exhausted: %w", keyID, ErrKeyNotFound)
+	}
+	return nil
+}
+
+// observe feeds what the headers reported into g's limiter and returns the
+// dimensions whose level it lowered. p.mu is held.
+func (p *KeyPool) observe(g *group, hl *HeaderLimits, now time.Time) uint8 {
+	for _, o := range hl.Dimensions {
+		if o.Reported() {
+			lowered := g.lim.Observe(now, hl.Dimensions)
+			p.touch(g, now)
+			return lowered
+		}
+	}
+	return 0
+}
+
+// rateLimited handles a 429 on k: the provider's limit, which every key of
+// k's limit group shares, is spent.
+func (p *KeyPool) rateLimited(k *keyMetadata, g *group, retryAfter time.Duration, now time.Time) {
+	d := retryAfter
+	if d <= 0 && g.live {
+		d, _ = g.lim.TimeToCapacity(now, 0)
+	}
+	if d <= 0 {
+		d = defaultRateLimitCooldown
+	}
+	k.noteError(statusError(http.StatusTooManyRequests), now)
+	reason := fmt.Sprintf("rate limited by provider (429), retry after %s", d)
+	until := now.Add(d)
+	if !g.live || g != k.slot.grp {
+		p.coolDown(k, until, now, reason)
+		return
+	}
+	for _, s := range g.slots {
+		for _, m := range s.keys {
+			p.coolDown(m, until, now, reason)
+		}
+	}
+}
+
+// failure counts a health failure on k and cools it down when the breaker
+// trips.
+func (p *KeyPool) failure(k *keyMetadata, now time.Time, reason string) {
+	if d := k.recordFailure(); d > 0 {
+		p.coolDown(k, now.Add(d), now, fmt.Sprintf("%d consecutive %s, cooling down for %s", breakerThreshold, reason, d))
+	}
+}
+
+func statusError(status int) string {
+	return fmt.Sprintf("%d %s", status, http.StatusText(status))
+}
+
+// scrub removes the key's value from an error text and bounds its length.
+func scrub(msg, apiKey string) string {
+	if apiKey != "" {
+		msg = strings.ReplaceAll(msg, apiKey, "[redacted]")
+	}
+	if len(msg) > maxErrorLen {
+		msg = msg[:maxErrorLen]
+	}
+	return msg
+}

@@ -1,0 +1,39 @@
+package keypool
+
+import "math/rand/v2"
+
+// randomDraws is how many uniform draws random makes before probing in
+// order from a random start. With most keys available the draws succeed and
+// the choice is exactly uniform among them.
+const randomDraws = 4
+
+// random picks uniformly among the tier's keys that can take the request.
+type random struct {
+	t *tier
+}
+
+// Strategy implements KeySelector.
+func (*random) Strategy() Strategy { return StrategyRandom }
+
+func (r *random) pick(a *attempt) (*keyMetadata, bool) {
+	keys := r.t.keys
+	n := len(keys)
+	for range randomDraws {
+		if k := keys[rand.IntN(n)]; a.tryKey(k) {
+			return k, true
+		}
+	}
+	start := rand.IntN(n)
+	for i := range n {
+		idx := start + i
+		if idx >= n {
+			idx -= n
+		}
+		if k := keys[idx]; a.tryKey(k) {
+			return k, true
+		}
+	}
+	return nil, true
+}
+
+func (*random) changed(*slot, int64) {}

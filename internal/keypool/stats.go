@@ -1,0 +1,113 @@
+package keypool
+
+import (
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+)
+
+// KeyStats is a snapshot of one key, safe to publish (no secret). Limits
+// and remaining counts are those of the key's limiter, which keys of one
+// limit group share.
+type KeyStats struct {
+	ID            string
+	State         State
+	RPMLimit      int64 // 0 = unknown
+	RPMRemaining  int64 // -1 = unknown
+	ITPMRemaining int64 // -1 = unknown
+	OTPMRemaining int64 // -1 = unknown
+	// ResetAt is when the key's known limits are all full again; zero when
+	// they are full now or unknown.
+	ResetAt time.Time
+	// CooldownUntil is when a cooldown ends; zero when not cooling down.
+	CooldownUntil time.Time
+	LastError     string
+	InFlight      int64
+
+	ITPMLimit    int64 // 0 = unknown
+	OTPMLimit    int64 // 0 = unknown
+	TPMLimit     int64 // combined tokens (OpenAI); 0 = unknown
+	TPMRemaining int64 // -1 = unknown
+	LastErrorAt  time.Time
+	Priority     int
+	LimitGroup   string
+	// Acquired counts the leases handed out for the key since it joined the
+	// pool (or its value last changed).
+	Acquired int64
+}
+
+// PoolStats is a snapshot of the whole pool.
+type PoolStats struct {
+	TotalKeys     int
+	AvailableKeys int
+	ExhaustedKeys int // TotalKeys - AvailableKeys
+	// TotalRPM and RemainingRPM add up the known request limits, counting a
+	// limit group once, however many keys it has.
+	TotalRPM     int64
+	RemainingRPM int64
+	Keys         []KeyStats // configuration order
+}
+
+// GetStats returns a consistent snapshot of the pool. It also brings every
+// key's state up to date (reporting refills and expired cooldowns).
+func (p *KeyPool) GetStats() PoolStats {
+	now := p.clock.Now()
+	nowNs := now.UnixNano()
+	p.mu.Lock()
+	p.expire(now)
+	snaps := make(map[*group]*ratelimit.Snapshot, len(p.groups))
+	st := PoolStats{TotalKeys: len(p.keys), Keys: make([]KeyStats, 0, len(p.keys))}
+	for _, g := range p.groups {
+		s := g.lim.Snapshot(now)
+		snaps[g] = &s
+		if limited := g.readyAt > nowNs; limited != g.limited {
+			p.setLimited(g, limited, now)
+		}
+		if r := s.Dimensions[ratelimit.Requests]; r.Limit > 0 {
+			st.TotalRPM += r.Limit
+			st.RemainingRPM += r.Remaining
+		}
+	}
+	for _, k := range p.keys {
+		p.refresh(k, nowNs, "capacity returned")
+		g := k.slot.grp
+		d := &snaps[g].Dimensions
+		ks := KeyStats{
+			ID:            k.id,
+			State:         k.state,
+			RPMLimit:      d[ratelimit.Requests].Limit,
+			RPMRemaining:  d[ratelimit.Requests].Remaining,
+			ITPMRemaining: d[ratelimit.InputTokens].Remaining,
+			OTPMRemaining: d[ratelimit.OutputTokens].Remaining,
+			LastError:     k.lastError,
+			InFlight:      k.inFlight.Load(),
+			ITPMLimit:     d[ratelimit.InputTokens].Limit,
+			OTPMLimit:     d[ratelimit.OutputTokens].Limit,
+			TPMLimit:      d[ratelimit.Tokens].Limit,
+			TPMRemaining:  d[ratelimit.Tokens].Remaining,
+			Priority:      k.priority,
+			LimitGroup:    k.groupName,
+			Acquired:      k.acquired,
+		}
+		if g.fullAt > nowNs {
+			ks.ResetAt = time.Unix(0, g.fullAt)
+		}
+		if k.coolUntil > nowNs {
+			ks.CooldownUntil = time.Unix(0, k.coolUntil)
+		}
+		if k.lastErrorAt != 0 {
+			ks.LastErrorAt = time.Unix(0, k.lastErrorAt)
+		}
+		if ks.State == StateAvailable {
+			st.AvailableKeys++
+		}
+		st.Keys = append(st.Keys, ks)
+	}
+	st.ExhaustedKeys = st.TotalKeys - st.AvailableKeys
+	pending := len(p.pending) > 0
+	p.mu.Unlock()
+	if pending {
+		p.deliver()
+	}
+	return st
+}

@@ -1,0 +1,58 @@
+package keypool
+
+// Strategy names how a key is chosen within the highest priority tier that has capacity.
+type Strategy string
+
+const (
+	// StrategyLeastLoaded picks the key with the highest remaining share of
+	// its limits (the lowest share across its known dimensions), breaking
+	// ties in turn; keys with no known limits are always tied, so they are
+	// used in turn.
+	StrategyLeastLoaded Strategy = "least-loaded"
+	// StrategyRoundRobin takes the keys in configuration order, skipping
+	// keys without capacity.
+	StrategyRoundRobin Strategy = "round-robin"
+	// StrategyRandom picks uniformly at random among keys with capacity.
+	StrategyRandom Strategy = "random"
+	// StrategyWeighted is nginx's smooth weighted round-robin over the
+	// weights of the keys with capacity.
+	StrategyWeighted Strategy = "weighted"
+)
+
+func (s Strategy) valid() bool {
+	switch s {
+	case StrategyLeastLoaded, StrategyRoundRobin, StrategyRandom, StrategyWeighted:
+		return true
+	}
+	return false
+}
+
+// KeySelector chooses keys within one priority tier. A pool holds one per
+// tier, made for its Strategy; every call happens under the pool's lock, so
+// implementations need no locking. The interface is sealed: its methods work
+// on the pool's internal records.
+type KeySelector interface {
+	// Strategy names the selector.
+	Strategy() Strategy
+	// pick reserves capacity on a key of the tier through a.trySlot or
+	// a.tryKey and returns it, trying the keys in the strategy's order.
+	// When it returns nil, complete reports whether every key of the tier
+	// was tried; if not, the pool tries the rest.
+	pick(a *attempt) (k *keyMetadata, complete bool)
+	// changed tells the selector that s's limiter outlook or its number of
+	// usable keys changed at now.
+	changed(s *slot, now int64)
+}
+
+// newSelector returns the selector for strategy over t.
+func newSelector(strategy Strategy, t *tier) KeySelector {
+	switch strategy {
+	case StrategyRoundRobin:
+		return &roundRobin{t: t}
+	case StrategyRandom:
+		return &random{t: t}
+	case StrategyWeighted:
+		return &weighted{t: t}
+	}
+	return newLeastLoaded(t)
+}

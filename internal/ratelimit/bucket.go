@@ -1,0 +1,236 @@
+package ratelimit
+
+import (
+	"math"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// eps absorbs float rounding in refill arithmetic: a level within eps of a
+// whole unit counts as that unit.
+const eps = 1e-6
+
+// always is the Unix-nanosecond time used for "since forever": the outlook
+// of a dimension with no known limit.
+const always = math.MinInt64
+
+// bucket is one dimension: a token bucket from x/time/rate holding up to
+// one Window's worth of the effective limit and refilling over one Window.
+//
+// x/time/rate has no setter for the level, so adjustments go through its
+// public API only: ReserveN (which may go into debt) takes units, and a
+// one-nanosecond burst of a temporarily raised rate returns units (see
+// credit). Both are driven with the caller's time through the *At methods.
+type bucket struct {
+	configured int64 // from the pool's configuration; 0 = none
+	learned    int64 // from provider headers; 0 = none
+	limit      int64 // effective: the lower known of the two; 0 = unknown
+	lim        *rate.Limiter
+	resetAt    time.Time   // last reset the provider reported
+	shadow     usageWindow // consumption while the limit is unknown
+
+	// full and ready cache fullAt and readyAt (Unix ns) as of the last
+	// change. Both stay true as time passes, so they are recomputed only
+	// when the bucket changes (mark), and a minimal demand is checked
+	// against ready without reading the limiter.
+	full, ready int64
+}
+
+// mark recomputes the cached times after a change at t.
+func (b *bucket) mark(t time.Time) {
+	if !b.known() {
+		b.full, b.ready = always, always
+		return
+	}
+	l := b.level(t)
+	b.full, b.ready = b.fullAt(t, l), b.readyAt(t, l)
+}
+
+// has reports whether the bucket holds what a demand of n units needs at t.
+func (b *bucket) has(t time.Time, n int64) bool {
+	if !b.known() {
+		return true
+	}
+	if n <= 1 {
+		return t.UnixNano() >= b.ready
+	}
+	return b.level(t)+eps >= b.need(n)
+}
+
+func (b *bucket) known() bool { return b.limit > 0 }
+
+func perSecond(limit int64) rate.Limit {
+	return rate.Limit(float64(limit) / Window.Seconds())
+}
+
+// level is the units in the bucket at t; negative when in debt.
+func (b *bucket) level(t time.Time) float64 { return b.lim.TokensAt(t) }
+
+// need is what a demand of n units must find in the bucket: at least one
+// unit (an empty bucket means the provider would refuse), and at most a full
+// bucket (a demand larger than the whole limit would otherwise never fit).
+func (b *bucket) need(n int64) float64 {
+	return float64(min(max(n, 1), b.limit))
+}
+
+// debit takes n units, going into debt if the bucket holds fewer.
+func (b *bucket) debit(t time.Time, n int64) {
+	if n <= 0 {
+		return
+	}
+	if !b.known() {
+		b.shadow.add(t, float64(n))
+		return
+	}
+	// ReserveN refuses more than a burst at once, but happily goes into debt
+	// for up to a burst; larger charges go in burst-sized steps.
+	for n > 0 {
+		c := min(n, b.limit)
+		b.lim.ReserveN(t, int(c))
+		n -= c
+	}
+}
+
+// credit returns x units (capped at a full bucket). It raises the rate so
+// that exactly x units accrue in one nanosecond, then restores it: the only
+// way to add units through x/time/rate's API without granting a full bucket.
+// The one nanosecond of ordinary refill it costs is negligible.
+func (b *bucket) credit(t time.Time, x float64) {
+	if x <= 0 {
+		return
+	}
+	if !b.known() {
+		b.shadow.add(t, -x)
+		return
+	}
+	r := b.lim.Limit()
+	b.lim.SetLimitAt(t, rate.Limit(x/time.Nanosecond.Seconds()))
+	b.lim.SetLimitAt(t.Add(time.Nanosecond), r)
+}
+
+// adjust charges delta units (or returns -delta units).
+func (b *bucket) adjust(t time.Time, delta int64) {
+	if delta > 0 {
+		b.debit(t, delta)
+	} else if delta < 0 {
+		b.credit(t, float64(-delta))
+	}
+}
+
+// capTo lowers the level to at most ceiling (which may be negative) and
+// reports whether it did. It never raises the level.
+func (b *bucket) capTo(t time.Time, ceiling float64) bool {
+	l := b.level(t)
+	d := l - ceiling
+	if d <= eps {
+		return false
+	}
+	n := math.Ceil(d)
+	b.debit(t, int64(n))
+	b.credit(t, n-d)
+	return true
+}
+
+// setLimits records the configured and learned limits and applies the
+// effective one in place: the level is kept (and capped by a smaller
+// bucket), only rate and size change. A dimension that becomes known starts
+// from a full bucket minus what was used in the last Window while it was
+// unknown, so learning a limit never hands out capacity already spent.
+func (b *bucket) setLimits(t time.Time, configured, learned int64) {
+	b.configured, b.learned = max(configured, 0), max(learned, 0)
+	eff := b.configured
+	if b.learned > 0 && (eff == 0 || b.learned < eff) {
+		eff = b.learned
+	}
+	switch {
+	case eff == b.limit:
+		return
+	case eff == 0:
+		used := float64(b.limit) - b.level(t)
+		b.lim, b.limit = nil, 0
+		b.shadow = usageWindow{}
+		b.shadow.add(t, max(used, 0))
+	case b.limit == 0:
+		used := b.shadow.used(t)
+		b.lim, b.limit = rate.NewLimiter(perSecond(eff), int(eff)), eff
+		b.capTo(t, float64(eff)-used)
+	default:
+		b.lim.SetLimitAt(t, perSecond(eff))
+		b.lim.SetBurstAt(t, int(eff))
+		b.limit = eff
+	}
+}
+
+// resetSlack is how far a reported reset time may lie beyond the model's
+// own refill before it lowers the level: providers round reset times up to
+// the second, and clocks differ a little.
+const resetSlack = time.Second
+
+// observe applies what the provider reported and reports whether the level
+// was lowered. A remaining count caps the level; a limit changes the learned
+// limit in place; a reset further away than the bucket's own refill says the
+// provider refills more slowly (a daily quota, a fixed window), so the level
+// must be low enough to be full only then. A remaining count without any
+// known limit cannot be modelled and is ignored.
+func (b *bucket) observe(t time.Time, o Observation) bool {
+	if !o.Reported() {
+		return false
+	}
+	if o.Limit > 0 {
+		b.setLimits(t, b.configured, o.Limit)
+	}
+	if !o.Reset.IsZero() {
+		b.resetAt = o.Reset
+	}
+	if !b.known() {
+		return false
+	}
+	lowered := false
+	if o.Remaining >= 0 {
+		lowered = b.capTo(t, float64(o.Remaining))
+	}
+	if ahead := o.Reset.Sub(t) - resetSlack; !o.Reset.IsZero() && ahead > 0 {
+		ceiling := float64(b.limit) - float64(ahead)/b.unitNanos()
+		lowered = b.capTo(t, ceiling) || lowered
+	}
+	return lowered
+}
+
+// unitNanos is how many nanoseconds one unit takes to refill.
+func (b *bucket) unitNanos() float64 {
+	return float64(Window.Nanoseconds()) / float64(b.limit)
+}
+
+// fullAt is when a bucket at level l at t is full, in Unix nanoseconds.
+func (b *bucket) fullAt(t time.Time, l float64) int64 {
+	if !b.known() {
+		return always
+	}
+	now := t.UnixNano()
+	if l >= float64(b.limit)-eps {
+		return now
+	}
+	return now + int64(math.Ceil((float64(b.limit)-l)*b.unitNanos()))
+}
+
+// readyAt is when a bucket at level l at t holds one unit, in Unix
+// nanoseconds; at or before t when it holds one now.
+func (b *bucket) readyAt(t time.Time, l float64) int64 {
+	if !b.known() {
+		return always
+	}
+	now := t.UnixNano()
+	if l+eps >= 1 {
+		return now - int64((l-1)*b.unitNanos())
+	}
+	return now + int64(math.Ceil((1-l)*b.unitNanos()))
+}
+
+// wait is how long until a bucket at level l holds need units.
+func (b *bucket) wait(l, need float64) time.Duration {
+	if !b.known() || l+eps >= need {
+		return 0
+	}
+	return time.Duration(math.Ceil((need - l) * b.unitNanos()))
+}

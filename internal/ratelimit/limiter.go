@@ -1,0 +1,109 @@
+package ratelimit
+
+import "time"
+
+// Limiter is the capacity of one key or one limit group. Implementations are
+// safe for concurrent use. Every method takes the current time from the
+// caller, so one clock drives the whole pool.
+type Limiter interface {
+	// Reserve takes one request and inputTokens (an estimate, may be 0) if
+	// every known dimension has capacity for them now; otherwise it takes
+	// nothing and returns false. A dimension needs at least one unit left
+	// even when nothing is taken from it (output tokens are charged only
+	// after the request), and a demand larger than a whole bucket only needs
+	// a full bucket, so that no request is refused forever.
+	Reserve(now time.Time, inputTokens int64) (Reservation, bool)
+	// Settle replaces a reservation with what the request really used: the
+	// unused part of the input estimate is returned, the excess and all
+	// output tokens are charged (a bucket may go into debt).
+	Settle(now time.Time, r Reservation, u Usage)
+	// Observe applies what one response reported, per dimension, at once.
+	// It adjusts in place and never adds capacity: a reported remaining
+	// count caps the level, a reported limit changes rate and size but keeps
+	// the level. It returns the dimensions (bit 1<<d) whose level it lowered.
+	Observe(now time.Time, obs Observations) (lowered uint8)
+	// SetLimits sets the configured per-minute limits (0 = unknown). The
+	// effective limit of a dimension is the lower of the configured and the
+	// learned one.
+	SetLimits(now time.Time, limits Amounts)
+	// TimeToCapacity is how long until Reserve(now, inputTokens) can
+	// succeed if nothing else happens, and the dimension that takes longest
+	// (0 and -1 when it can succeed now).
+	TimeToCapacity(now time.Time, inputTokens int64) (time.Duration, Dimension)
+	// Outlook summarises the state as absolute times that stay true until
+	// the next call that changes the state; reading it is cheap.
+	Outlook() Outlook
+	// Snapshot reports every dimension at now.
+	Snapshot(now time.Time) Snapshot
+}
+
+// Reservation is what Reserve took, for Settle.
+type Reservation struct {
+	// Taken is what was taken per dimension; a dimension that was unknown at
+	// reservation time took nothing.
+	Taken Amounts
+	// Absorbed marks dimensions (bit 1<<d) whose level was since lowered to
+	// a provider-reported remaining count that already included this
+	// request's input; Settle does not settle their input share again.
+	Absorbed uint8
+}
+
+// Observation is what one response said about one dimension.
+type Observation struct {
+	// Limit is the per-minute limit; <= 0 means not reported.
+	Limit int64
+	// Remaining is what is left; < 0 means not reported.
+	Remaining int64
+	// Reset is when the provider's bucket is full again; zero means not
+	// reported.
+	Reset time.Time
+}
+
+// Observations holds one Observation per dimension, indexed by Dimension.
+type Observations [NumDimensions]Observation
+
+// NoObservations reports nothing in any dimension.
+var NoObservations = Observations{NoObservation, NoObservation, NoObservation, NoObservation}
+
+// NoObservation is an Observation that reports nothing.
+var NoObservation = Observation{Remaining: -1}
+
+// Reported reports whether o carries any information.
+func (o Observation) Reported() bool {
+	return o.Limit > 0 || o.Remaining >= 0 || !o.Reset.IsZero()
+}
+
+// Outlook is a limiter's state as two absolute times. Because every bucket
+// refills over the same Window, a limiter whose FullAt is earlier has the
+// larger remaining share (min over its dimensions of level/limit) at every
+// instant until its state changes again; the pool orders keys by it.
+type Outlook struct {
+	// FullAt is when every known dimension is full; zero when no dimension
+	// is known (always full). A FullAt in the past means full now.
+	FullAt time.Time
+	// ReadyAt is when every known dimension holds at least one unit, the
+	// least a request needs; zero when no dimension is known.
+	ReadyAt time.Time
+}
+
+// Snapshot is a limiter's state at one instant.
+type Snapshot struct {
+	Dimensions [NumDimensions]DimensionState
+}
+
+// DimensionState is one dimension at one instant.
+type DimensionState struct {
+	// Limit is the effective per-minute limit; 0 = unknown.
+	Limit int64
+	// Configured and Learned are the two sources of Limit (0 = none).
+	Configured int64
+	Learned    int64
+	// Remaining is the whole units left now (never negative); -1 = unknown.
+	Remaining int64
+	// Wait is how long until one unit is available (0 = now).
+	Wait time.Duration
+	// FullAt is when the bucket is full again; zero when unknown.
+	FullAt time.Time
+	// ResetAt is the last reset time the provider reported; zero if none.
+	ResetAt time.Time
+}

@@ -1,0 +1,374 @@
+package ratelimit
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func newLocal(t *testing.T, limits Amounts) *Local {
+	t.Helper()
+	l, err := NewLocal(t0, limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func remaining(l *Local, now time.Time, d Dimension) int64 {
+	return l.Snapshot(now).Dimensions[d].Remaining
+}
+
+func reserveN(t *testing.T, l *Local, now time.Time, n int, input int64) int {
+	t.Helper()
+	got := 0
+	for range n {
+		if _, ok := l.Reserve(now, input); ok {
+			got++
+		}
+	}
+	return got
+}
+
+func TestNewLocalRejectsNegativeLimits(t *testing.T) {
+	if _, err := NewLocal(t0, Amounts{Requests: -1}); err == nil {
+		t.Fatal("want error for a negative limit")
+	}
+}
+
+func TestUnknownLimitsAreUnlimited(t *testing.T) {
+	l := newLocal(t, Amounts{})
+	if got := reserveN(t, l, t0, 10000, 1000); got != 10000 {
+		t.Fatalf("reserved %d of 10000", got)
+	}
+	if r := remaining(l, t0, Requests); r != -1 {
+		t.Fatalf("remaining = %d, want -1 (unknown)", r)
+	}
+	if o := l.Outlook(); !o.FullAt.IsZero() || !o.ReadyAt.IsZero() {
+		t.Fatalf("outlook = %+v, want zero", o)
+	}
+	if w, d := l.TimeToCapacity(t0, 1<<40); w != 0 || d != -1 {
+		t.Fatalf("TimeToCapacity = %v %v", w, d)
+	}
+}
+
+func TestRequestsLimitAndRefill(t *testing.T) {
+	l := newLocal(t, Amounts{Requests: 10})
+	if got := reserveN(t, l, t0, 20, 0); got != 10 {
+		t.Fatalf("granted %d, want 10 on a frozen clock", got)
+	}
+	w, d := l.TimeToCapacity(t0, 0)
+	if w != 6*time.Second || d != Requests {
+		t.Fatalf("TimeToCapacity = %v %v, want 6s requests", w, d)
+	}
+	if o := l.Outlook(); !o.ReadyAt.Equal(t0.Add(6*time.Second)) || !o.FullAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("outlook = %+v", o)
+	}
+	if _, ok := l.Reserve(t0.Add(6*time.Second-time.Millisecond), 0); ok {
+		t.Fatal("granted before the refill")
+	}
+	if got := reserveN(t, l, t0.Add(6*time.Second), 5, 0); got != 1 {
+		t.Fatalf("granted %d after 6s, want 1", got)
+	}
+}
+
+func TestObserveRemainingNeverRefills(t *testing.T) {
+	l := newLocal(t, Amounts{Requests: 100})
+	if !observe1(l, t0, Requests, Observation{Remaining: 10}) {
+		t.Fatal("cap to 10 not reported as lowering")
+	}
+	if r := remaining(l, t0, Requests); r != 10 {
+		t.Fatalf("remaining = %d, want 10", r)
+	}
+	// A later, higher remaining must not add capacity.
+	if observe1(l, t0, Requests, Observation{Remaining: 50}) {
+		t.Fatal("a higher remaining reported as lowering")
+	}
+	if r := remaining(l, t0, Requests); r != 10 {
+		t.Fatalf("remaining = %d after remaining=50, want 10", r)
+	}
+	// The refill continues from the capped level: 100/min = 10 per 6s.
+	if r := remaining(l, t0.Add(6*time.Second), Requests); r != 20 {
+		t.Fatalf("remaining after 6s = %d, want 20", r)
+	}
+	if r := remaining(l, t0.Add(time.Hour), Requests); r != 100 {
+		t.Fatalf("remaining after an hour = %d, want 100", r)
+	}
+}
+
+func TestObserveLimitKeepsLevel(t *testing.T) {
+	l := newLocal(t, Amounts{})
+	// Learned together, as providers send them.
+	observe1(l, t0, Requests, Observation{Limit: 100, Remaining: 10})
+	if r := remaining(l, t0, Requests); r != 10 {
+		t.Fatalf("remaining = %d, want 10", r)
+	}
+	// A higher limit changes the rate, not the level.
+	observe1(l, t0, Requests, Observation{Limit: 200, Remaining: -1})
+	if r := remaining(l, t0, Requests); r != 10 {
+		t.Fatalf("remaining after limit 200 = %d, want 10 (no fresh bucket)", r)
+	}
+	if r := remaining(l, t0.Add(6*time.Second), Requests); r != 30 {
+		t.Fatalf("remaining 6s later = %d, want 30 at 200/min", r)
+	}
+	// A lower limit caps the level.
+	observe1(l, t0, Requests, Observation{Limit: 5, Remaining: -1})
+	if r := remaining(l, t0, Requests); r != 5 {
+		t.Fatalf("remaining after limit 5 = %d, want 5", r)
+	}
+}
+
+func TestConfiguredAndLearnedTakeTheLower(t *testing.T) {
+	l := newLocal(t, Amounts{Requests: 50})
+	observe1(l, t0, Requests, Observation{Limit: 1000, Remaining: 990})
+	s := l.Snapshot(t0).Dimensions[Requests]
+	if s.Limit != 50 || s.Configured != 50 || s.Learned != 1000 || s.Remaining != 50 {
+		t.Fatalf("state = %+v", s)
+	}
+	l.SetLimits(t0, Amounts{})
+	if s := l.Snapshot(t0).Dimensions[Requests]; s.Limit != 1000 || s.Remaining != 50 {
+		t.Fatalf("after dropping the configured limit: %+v, want limit 1000 at level 50", s)
+	}
+}
+
+func TestLearningALimitCountsEarlierUse(t *testing.T) {
+	l := newLocal(t, Amounts{})
+	reserveN(t, l, t0, 30, 0)
+	observe1(l, t0, Requests, Observation{Limit: 100, Remaining: -1})
+	if r := remaining(l, t0, Requests); r != 70 {
+		t.Fatalf("remaining = %d, want 70 (30 used while unknown)", r)
+	}
+	// Going back to unknown and learning again keeps what was used.
+	l2 := newLocal(t, Amounts{Requests: 100})
+	reserveN(t, l2, t0, 40, 0)
+	l2.SetLimits(t0, Amounts{})
+	l2.SetLimits(t0, Amounts{Requests: 100})
+	if r := remaining(l2, t0, Requests); r != 60 {
+		t.Fatalf("remaining = %d, want 60", r)
+	}
+}
+
+func TestSettleInputTokens(t *testing.T) {
+	l := newLocal(t, Amounts{InputTokens: 1000})
+	r, ok := l.Reserve(t0, 600)
+	if !ok || r.Taken[InputTokens] != 600 || r.Taken[Requests] != 0 {
+		t.Fatalf("reserve = %+v %v", r, ok)
+	}
+	if remaining(l, t0, InputTokens) != 400 {
+		t.Fatal("estimate not reserved")
+	}
+	if _, ok := l.Reserve(t0, 600); ok {
+		t.Fatal("reserved 600 with 400 left")
+	}
+	l.Settle(t0, r, Usage{InputTokens: 100})
+	if got := remaining(l, t0, InputTokens); got != 900 {
+		t.Fatalf("after settling 100 of 600: remaining %d, want 900", got)
+	}
+	r, _ = l.Reserve(t0, 100)
+	l.Settle(t0, r, Usage{InputTokens: 500})
+	if got := remaining(l, t0, InputTokens); got != 400 {
+		t.Fatalf("after settling 500 of 100: remaining %d, want 400", got)
+	}
+	// Zero usage returns the whole reservation.
+	r, _ = l.Reserve(t0, 300)
+	l.Settle(t0, r, Usage{})
+	if got := remaining(l, t0, InputTokens); got != 400 {
+		t.Fatalf("after a zero settle: remaining %d, want 400", got)
+	}
+}
+
+func TestOutputTokensChargedAfter(t *testing.T) {
+	l := newLocal(t, Amounts{OutputTokens: 100})
+	r, ok := l.Reserve(t0, 0)
+	if !ok {
+		t.Fatal("reserve failed")
+	}
+	l.Settle(t0, r, Usage{OutputTokens: 150})
+	if got := remaining(l, t0, OutputTokens); got != 0 {
+		t.Fatalf("remaining = %d, want 0 (in debt)", got)
+	}
+	if _, ok := l.Reserve(t0, 0); ok {
+		t.Fatal("reserved on an output bucket in debt")
+	}
+	// From -50 to 1 unit at 100/min: 51 * 0.6s.
+	w, d := l.TimeToCapacity(t0, 0)
+	if w != 30600*time.Millisecond || d != OutputTokens {
+		t.Fatalf("TimeToCapacity = %v %v, want 30.6s output", w, d)
+	}
+}
+
+func TestTimeToCapacityTakesTheSlowestDimension(t *testing.T) {
+	l := newLocal(t, Amounts{Requests: 60, InputTokens: 6000})
+	r, _ := l.Reserve(t0, 0)
+	l.Settle(t0, r, Usage{InputTokens: 6000})
+	// requests: 59 left; input: 0 left, needs 2000 -> 20s.
+	w, d := l.TimeToCapacity(t0, 2000)
+	if w != 20*time.Second || d != InputTokens {
+		t.Fatalf("TimeToCapacity = %v %v, want 20s input", w, d)
+	}
+	// A demand above the whole bucket waits for a full bucket only.
+	w, _ = l.TimeToCapacity(t0, 1e9)
+	if w != time.Minute {
+		t.Fatalf("TimeToCapacity(huge) = %v, want 1m", w)
+	}
+}
+
+func TestDemandLargerThanBucketFitsAFullBucket(t *testing.T) {
+	l := newLocal(t, Amounts{InputTokens: 1000})
+	if _, ok := l.Reserve(t0, 5000); !ok {
+		t.Fatal("a full bucket must admit an oversized request")
+	}
+	if _, ok := l.Reserve(t0.Add(time.Minute), 1); ok {
+		t.Fatal("4000 tokens of debt repaid in one minute")
+	}
+	if _, ok := l.Reserve(t0.Add(241*time.Second), 1); !ok {
+		t.Fatal("debt not repaid after 4m1s")
+	}
+}
+
+func TestAbsorbedInputIsNotSettledTwice(t *testing.T) {
+	l := newLocal(t, Amounts{InputTokens: 10000})
+	r, _ := l.Reserve(t0, 3000)
+	// The provider has counted the real 5000 input: 5000 left, not 7000.
+	if !observe1(l, t0, InputTokens, Observation{Remaining: 5000}) {
+		t.Fatal("not lowered")
+	}
+	r.Absorbed |= 1 << InputTokens
+	l.Settle(t0, r, Usage{InputTokens: 5000})
+	if got := remaining(l, t0, InputTokens); got != 5000 {
+		t.Fatalf("remaining = %d, want 5000 (the excess is in the provider's count already)", got)
+	}
+}
+
+func TestObserveResetLowersForSlowRefill(t *testing.T) {
+	l := newLocal(t, Amounts{Requests: 60})
+	// Within the slack: nothing changes.
+	observe1(l, t0, Requests, Observation{Remaining: -1, Reset: t0.Add(time.Second)})
+	if got := remaining(l, t0, Requests); got != 60 {
+		t.Fatalf("remaining = %d, want 60", got)
+	}
+	// Full only in 31s: at 1/s, at most 30 (31s - 1s slack) short of full.
+	observe1(l, t0, Requests, Observation{Remaining: -1, Reset: t0.Add(31 * time.Second)})
+	if got := remaining(l, t0, Requests); got != 30 {
+		t.Fatalf("remaining = %d, want 30", got)
+	}
+	if s := l.Snapshot(t0).Dimensions[Requests]; !s.ResetAt.Equal(t0.Add(31 * time.Second)) {
+		t.Fatalf("ResetAt = %v", s.ResetAt)
+	}
+	// A daily quota: nothing left for 10 minutes.
+	observe1(l, t0, Requests, Observation{Remaining: 0, Reset: t0.Add(10*time.Minute + time.Second)})
+	if w, _ := l.TimeToCapacity(t0, 0); w < 9*time.Minute {
+		t.Fatalf("TimeToCapacity = %v, want about 9m", w)
+	}
+}
+
+func TestCombinedTokens(t *testing.T) {
+	l := newLocal(t, Amounts{})
+	observe1(l, t0, Tokens, Observation{Limit: 1000, Remaining: 1000})
+	r, ok := l.Reserve(t0, 300)
+	if !ok || r.Taken[Tokens] != 300 || r.Taken[InputTokens] != 0 {
+		t.Fatalf("reserve = %+v %v", r, ok)
+	}
+	l.Settle(t0, r, Usage{InputTokens: 300, OutputTokens: 200})
+	if got := remaining(l, t0, Tokens); got != 500 {
+		t.Fatalf("remaining = %d, want 500", got)
+	}
+}
+
+func TestOutlookOrdersByRemainingShare(t *testing.T) {
+	small := newLocal(t, Amounts{Requests: 10})
+	big := newLocal(t, Amounts{Requests: 1000})
+	reserveN(t, small, t0, 5, 0) // 50% left
+	reserveN(t, big, t0, 100, 0) // 90% left
+	if !big.Outlook().FullAt.Before(small.Outlook().FullAt) {
+		t.Fatalf("big %v not before small %v", big.Outlook().FullAt, small.Outlook().FullAt)
+	}
+	// The order holds at a later instant without touching either.
+	later := t0.Add(20 * time.Second)
+	fs := float64(remaining(small, later, Requests)) / 10
+	fb := float64(remaining(big, later, Requests)) / 1000
+	if fb <= fs {
+		t.Fatalf("shares at +20s: big %v small %v", fb, fs)
+	}
+}
+
+func TestManyCreditsNeverOverfill(t *testing.T) {
+	l := newLocal(t, Amounts{InputTokens: 100})
+	for range 10000 {
+		r, ok := l.Reserve(t0, 7)
+		if !ok {
+			t.Fatal("reserve failed")
+		}
+		l.Settle(t0, r, Usage{})
+	}
+	if got := remaining(l, t0, InputTokens); got != 100 {
+		t.Fatalf("remaining = %d, want 100", got)
+	}
+	got := 0
+	for {
+		if _, ok := l.Reserve(t0, 1); !ok {
+			break
+		}
+		got++
+	}
+	if got != 100 {
+		t.Fatalf("granted %d units, want 100", got)
+	}
+}
+
+func TestConcurrentReserveNeverOvergrants(t *testing.T) {
+	l := newLocal(t, Amounts{Requests: 100, InputTokens: 100000})
+	var granted atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				if r, ok := l.Reserve(t0, 10); ok {
+					granted.Add(1)
+					l.Settle(t0, r, Usage{InputTokens: 5, OutputTokens: 5})
+				}
+				observe1(l, t0, Requests, Observation{Limit: 100, Remaining: 100})
+				l.Snapshot(t0)
+			}
+		})
+	}
+	wg.Wait()
+	if g := granted.Load(); g != 100 {
+		t.Fatalf("granted %d, want exactly 100 on a frozen clock", g)
+	}
+}
+
+func TestDimensionString(t *testing.T) {
+	if Requests.String() != "requests" || Tokens.String() != "tokens" || Dimension(9).String() != "unknown" {
+		t.Fatal("bad names")
+	}
+}
+
+// observe1 observes one dimension and reports whether its level was lowered.
+func observe1(l *Local, now time.Time, d Dimension, o Observation) bool {
+	obs := NoObservations
+	obs[d] = o
+	return l.Observe(now, obs)&(1<<d) != 0
+}
+
+func TestObserveAppliesAllDimensionsAtOnce(t *testing.T) {
+	l := newLocal(t, Amounts{})
+	obs := NoObservations
+	obs[Requests] = Observation{Limit: 100, Remaining: 40}
+	obs[InputTokens] = Observation{Limit: 1000, Remaining: 1000}
+	obs[OutputTokens] = Observation{Limit: 500, Remaining: 100}
+	if lowered := l.Observe(t0, obs); lowered != 1<<Requests|1<<OutputTokens {
+		t.Fatalf("lowered = %b", lowered)
+	}
+	s := l.Snapshot(t0)
+	if s.Dimensions[Requests].Remaining != 40 || s.Dimensions[InputTokens].Remaining != 1000 ||
+		s.Dimensions[OutputTokens].Remaining != 100 || s.Dimensions[Tokens].Remaining != -1 {
+		t.Fatalf("snapshot %+v", s)
+	}
+	if l.Observe(t0, NoObservations) != 0 {
+		t.Fatal("nothing observed, something lowered")
+	}
+}
