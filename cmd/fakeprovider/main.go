@@ -1,0 +1,82 @@
+// Command fakeprovider runs the fake Anthropic/OpenAI upstream from
+// internal/fakeprovider as its own process, for end-to-end tests and
+// benchmarks of the proxy. It is controlled at runtime through the /_fake/
+// admin endpoints on the same address.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "fakeprovider:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:9090", "listen address")
+	keySpec := flag.String("keys", "key1=org1", "API keys and their organisations: key1=orgA,key2=orgA,key3=orgB")
+	limitSpec := flag.String("limits", "", "per-organisation limits per minute: orgA=rpm:50/itpm:30000/otpm:8000,orgB=rpm:5/tpm:40000 (absent: unlimited)")
+	outputTokens := flag.Int64("output-tokens", fakeprovider.DefaultOutputTokens, "output tokens per response, capped by max_tokens")
+	startEmpty := flag.Bool("start-empty", false, "start every bucket empty instead of full")
+	timeScale := flag.Float64("time-scale", 1, "run the provider's clock this many times faster than real time")
+	flag.Parse()
+
+	keys, err := fakeprovider.ParseKeys(*keySpec)
+	if err != nil {
+		return fmt.Errorf("parse -keys: %w", err)
+	}
+	limits, err := fakeprovider.ParseLimits(*limitSpec)
+	if err != nil {
+		return fmt.Errorf("parse -limits: %w", err)
+	}
+	cfg := fakeprovider.Config{Keys: keys, Limits: limits, OutputTokens: *outputTokens, StartEmpty: *startEmpty}
+	if *timeScale != 1 {
+		cfg.Clock = fakeprovider.NewScaledClock(*timeScale)
+	}
+	p := fakeprovider.New(cfg)
+
+	// Catch signals before announcing the address, so a test that stops the
+	// process right after the line still gets a graceful shutdown.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
+	// Tests wait for this exact line; print the bound address so -addr
+	// 127.0.0.1:0 works.
+	fmt.Printf("fakeprovider listening on http://%s\n", ln.Addr())
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	// Held streams would otherwise keep Shutdown waiting for the full grace
+	// period.
+	p.ReleaseStreams()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

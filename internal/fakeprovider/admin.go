@@ -1,0 +1,157 @@
+package fakeprovider
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// faultWire is Fault on the admin endpoint, with durations as Go duration
+// strings ("2s", "150ms") so curl users need not count nanoseconds.
+type faultWire struct {
+	Kind       FaultKind `json:"kind"`
+	Key        string    `json:"key,omitempty"`
+	Count      int       `json:"count,omitempty"`
+	Status     int       `json:"status,omitempty"`
+	RetryAfter string    `json:"retry_after,omitempty"`
+	Delay      string    `json:"delay,omitempty"`
+}
+
+func (w faultWire) fault() (Fault, error) {
+	f := Fault{Kind: w.Kind, Key: w.Key, Count: w.Count, Status: w.Status}
+	for _, d := range []struct {
+		s   string
+		dst *time.Duration
+	}{{w.RetryAfter, &f.RetryAfter}, {w.Delay, &f.Delay}} {
+		if d.s == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.s)
+		if err != nil {
+			return Fault{}, fmt.Errorf("fault %s: %w", w.Kind, err)
+		}
+		*d.dst = v
+	}
+	return f, nil
+}
+
+func wireFault(f Fault) faultWire {
+	w := faultWire{Kind: f.Kind, Key: f.Key, Count: f.Count, Status: f.Status}
+	if f.RetryAfter > 0 {
+		w.RetryAfter = f.RetryAfter.String()
+	}
+	if f.Delay > 0 {
+		w.Delay = f.Delay.String()
+	}
+	return w
+}
+
+// serveAdmin serves the control endpoints a separate process is driven by:
+//
+//	GET    /_fake/stats              Stats as JSON
+//	DELETE /_fake/stats              ResetStats
+//	GET    /_fake/faults             active faults
+//	POST   /_fake/faults             add a fault (object) or faults (array)
+//	DELETE /_fake/faults             ClearFaults
+//	POST   /_fake/revoke?key=K       RevokeKey (401 from then on)
+//	POST   /_fake/forbid?key=K       ForbidKey (403 from then on)
+//	POST   /_fake/restore?key=K      RestoreKey
+//	POST   /_fake/hold               HoldStreams
+//	POST   /_fake/release            ReleaseStreams
+func (p *Provider) serveAdmin(w http.ResponseWriter, r *http.Request) {
+	route := r.Method + " " + r.URL.Path
+	switch route {
+	case "GET /_fake/stats":
+		writeAdmin(w, http.StatusOK, p.Stats())
+	case "DELETE /_fake/stats":
+		p.ResetStats()
+		writeAdmin(w, http.StatusOK, map[string]string{"status": "reset"})
+	case "GET /_fake/faults":
+		list := p.Faults()
+		out := make([]faultWire, len(list))
+		for i, f := range list {
+			out[i] = wireFault(f)
+		}
+		writeAdmin(w, http.StatusOK, out)
+	case "POST /_fake/faults":
+		if err := p.addWireFaults(r.Body); err != nil {
+			writeAdmin(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		writeAdmin(w, http.StatusOK, map[string]int{"active": len(p.Faults())})
+	case "DELETE /_fake/faults":
+		p.ClearFaults()
+		writeAdmin(w, http.StatusOK, map[string]int{"active": 0})
+	case "POST /_fake/revoke", "POST /_fake/forbid", "POST /_fake/restore":
+		set := map[string]func(string) error{
+			"/_fake/revoke":  p.RevokeKey,
+			"/_fake/forbid":  p.ForbidKey,
+			"/_fake/restore": p.RestoreKey,
+		}[r.URL.Path]
+		if err := set(r.URL.Query().Get("key")); err != nil {
+			status := http.StatusBadRequest
+			if errors.Is(err, ErrUnknownKey) {
+				status = http.StatusNotFound
+			}
+			writeAdmin(w, status, map[string]string{"error": err.Error()})
+			return
+		}
+		writeAdmin(w, http.StatusOK, map[string]string{"status": "ok"})
+	case "POST /_fake/hold":
+		p.HoldStreams()
+		writeAdmin(w, http.StatusOK, map[string]string{"status": "holding"})
+	case "POST /_fake/release":
+		p.ReleaseStreams()
+		writeAdmin(w, http.StatusOK, map[string]string{"status": "released"})
+	default:
+		writeAdmin(w, http.StatusNotFound, map[string]string{"error": "no admin endpoint " + route})
+	}
+}
+
+// addWireFaults adds one fault or an array of them; on any invalid entry it
+// adds none.
+func (p *Provider) addWireFaults(body io.Reader) error {
+	raw, err := io.ReadAll(io.LimitReader(body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("read faults: %w", err)
+	}
+	var wires []faultWire
+	if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 && trimmed[0] == '[' {
+		err = json.Unmarshal(trimmed, &wires)
+	} else {
+		wires = make([]faultWire, 1)
+		err = json.Unmarshal(trimmed, &wires[0])
+	}
+	if err != nil {
+		return fmt.Errorf("decode faults: %w", err)
+	}
+	faults := make([]Fault, len(wires))
+	for i, fw := range wires {
+		if faults[i], err = fw.fault(); err != nil {
+			return err
+		}
+		if err = faults[i].validate(); err != nil {
+			return err
+		}
+	}
+	for _, f := range faults {
+		if err := p.SetFault(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeAdmin(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"error":"encode response"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}

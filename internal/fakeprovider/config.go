@@ -1,0 +1,147 @@
+package fakeprovider
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// DefaultOutputTokens is the number of output tokens a response carries when
+// Config.OutputTokens is zero and the request has no directive.
+const DefaultOutputTokens = 32
+
+// DefaultStreamChunkTokens is the number of output tokens per streamed text
+// delta when Config.StreamChunkTokens is zero.
+const DefaultStreamChunkTokens = 8
+
+// maxOutputTokens bounds a response's size, because the fake really writes
+// one word per output token and a directive could otherwise ask for gigabytes.
+const maxOutputTokens = 200_000
+
+// Config describes the fake provider's accounts.
+type Config struct {
+	// Keys are the API keys the provider accepts. A repeated key keeps its
+	// first entry.
+	Keys []Key
+	// Limits are per-organisation limits, keyed by Key.Org. All keys of an
+	// organisation share one set of buckets, like real provider orgs. A key
+	// whose organisation has no entry is unlimited.
+	Limits map[string]Limits
+	// OutputTokens is the number of output tokens a response carries, capped
+	// by the request's max_tokens. Zero means DefaultOutputTokens. A request
+	// whose last user message contains [[output_tokens=N]] gets N instead.
+	OutputTokens int64
+	// StreamChunkTokens is the number of output tokens per streamed text
+	// delta. Zero means DefaultStreamChunkTokens.
+	StreamChunkTokens int64
+	// StartEmpty makes every bucket start empty and fill at its per-minute
+	// rate, so short benchmark runs are not inflated by a full first minute.
+	// By default buckets start full, as a provider account at rest does.
+	StartEmpty bool
+	// Clock drives all limit math. Nil means the wall clock.
+	Clock Clock
+}
+
+// Key is one API key and the organisation whose limits it draws on.
+type Key struct {
+	// Key is the API key value clients send.
+	Key string
+	// Org names the organisation; keys with the same Org share limits.
+	Org string
+}
+
+// Limits are an organisation's per-minute limits. Zero in a field means that
+// dimension is unlimited (and reported by no rate-limit headers).
+//
+// The Anthropic API enforces RPM, ITPM and OTPM. The OpenAI API enforces RPM
+// and a single tokens-per-minute bucket charged with prompt and completion
+// tokens: TPM if set, otherwise ITPM+OTPM. The requests bucket is shared by
+// both APIs; the token buckets are not.
+type Limits struct {
+	// RPM is requests per minute.
+	RPM int64
+	// ITPM is input tokens per minute (Anthropic).
+	ITPM int64
+	// OTPM is output tokens per minute (Anthropic).
+	OTPM int64
+	// TPM is total tokens per minute (OpenAI); zero means ITPM+OTPM.
+	TPM int64
+}
+
+// ParseKeys parses a key spec such as "key1=orgA,key2=orgA,key3=orgB". A
+// bare key with no "=org" is its own organisation, named like the key.
+func ParseKeys(spec string) ([]Key, error) {
+	var keys []Key
+	for item := range strings.SplitSeq(spec, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		key, org, found := strings.Cut(item, "=")
+		key, org = strings.TrimSpace(key), strings.TrimSpace(org)
+		if key == "" {
+			return nil, fmt.Errorf("key spec %q: empty key", item)
+		}
+		if !found {
+			org = key
+		} else if org == "" {
+			return nil, fmt.Errorf("key spec %q: empty organisation", item)
+		}
+		keys = append(keys, Key{Key: key, Org: org})
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("key spec: no keys")
+	}
+	return keys, nil
+}
+
+// ParseLimits parses a limits spec such as
+// "orgA=rpm:50/itpm:30000/otpm:8000,orgB=rpm:5/tpm:40000". Fields are rpm,
+// itpm, otpm and tpm; omitted fields are unlimited. An empty spec yields no
+// limits.
+func ParseLimits(spec string) (map[string]Limits, error) {
+	out := make(map[string]Limits)
+	for item := range strings.SplitSeq(spec, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		org, fields, found := strings.Cut(item, "=")
+		org = strings.TrimSpace(org)
+		if !found || org == "" {
+			return nil, fmt.Errorf("limits spec %q: want org=field:value/...", item)
+		}
+		var l Limits
+		for field := range strings.SplitSeq(fields, "/") {
+			name, value, ok := strings.Cut(strings.TrimSpace(field), ":")
+			if !ok {
+				return nil, fmt.Errorf("limits spec %q: field %q: want name:value", item, field)
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("limits spec %q: field %q: %w", item, field, err)
+			}
+			if n < 0 {
+				return nil, fmt.Errorf("limits spec %q: field %q: negative limit", item, field)
+			}
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "rpm":
+				l.RPM = n
+			case "itpm":
+				l.ITPM = n
+			case "otpm":
+				l.OTPM = n
+			case "tpm":
+				l.TPM = n
+			default:
+				return nil, fmt.Errorf("limits spec %q: unknown field %q (want rpm, itpm, otpm or tpm)", item, name)
+			}
+		}
+		if _, dup := out[org]; dup {
+			return nil, fmt.Errorf("limits spec: organisation %q given twice", org)
+		}
+		out[org] = l
+	}
+	return out, nil
+}

@@ -1,0 +1,44 @@
+package fakeprovider
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestParseKeys(t *testing.T) {
+	got, err := ParseKeys(" key1=orgA, key2=orgA,key3=orgB,solo ,")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Key{{"key1", "orgA"}, {"key2", "orgA"}, {"key3", "orgB"}, {"solo", "solo"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", ",", "=orgA", "key1="} {
+		if _, err := ParseKeys(bad); err == nil {
+			t.Errorf("ParseKeys(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseLimits(t *testing.T) {
+	got, err := ParseLimits("orgA=rpm:50/itpm:30000/otpm:8000, orgB=RPM:5/tpm:40000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Limits{
+		"orgA": {RPM: 50, ITPM: 30000, OTPM: 8000},
+		"orgB": {RPM: 5, TPM: 40000},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if got, err := ParseLimits(""); err != nil || len(got) != 0 {
+		t.Errorf("empty spec: %v, %v", got, err)
+	}
+	for _, bad := range []string{"orgA", "=rpm:5", "orgA=rpm", "orgA=rpm:x", "orgA=rpm:-1", "orgA=rps:5", "orgA=rpm:1,orgA=rpm:2"} {
+		if _, err := ParseLimits(bad); err == nil {
+			t.Errorf("ParseLimits(%q) accepted", bad)
+		}
+	}
+}

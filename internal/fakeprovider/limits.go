@@ -1,0 +1,211 @@
+package fakeprovider
+
+import (
+	"sync"
+	"time"
+)
+
+// dim is one rate-limit dimension of an organisation.
+type dim int
+
+const (
+	dimRequests dim = iota
+	dimInput        // Anthropic input tokens
+	dimOutput       // Anthropic output tokens
+	dimTokens       // OpenAI total tokens
+	numDims
+)
+
+// unitsPerToken is the bucket's fixed-point scale. A bucket holding limit
+// tokens per minute refills limit/60e6 tokens per microsecond; counting in
+// units of 1/60e6 token makes that exactly `limit` units per microsecond,
+// so refill, retry-after and reset times are exact integer math with no
+// float rounding to make retry-after off by one.
+const unitsPerToken = 60_000_000
+
+// maxLimit keeps limit*unitsPerToken well inside int64.
+const maxLimit = 100_000_000_000
+
+// bucket is a per-minute token bucket: capacity limit, refilled
+// continuously at limit per minute. Its level may go negative, because
+// output tokens are charged after the fact, as real providers do.
+type bucket struct {
+	limit int64 // tokens per minute; 0 = unlimited
+	level int64 // in units
+	last  time.Time
+}
+
+func (b *bucket) capacity() int64 { return b.limit * unitsPerToken }
+
+// advance refills the bucket up to now.
+func (b *bucket) advance(now time.Time) {
+	elapsed := now.Sub(b.last)
+	if elapsed <= 0 {
+		return
+	}
+	deficit := b.capacity() - b.level
+	us := int64(elapsed / time.Microsecond)
+	if deficit <= 0 || us >= ceilDiv(deficit, b.limit) {
+		b.level = b.capacity()
+		b.last = now
+		return
+	}
+	b.level += us * b.limit
+	// Keep the sub-microsecond remainder so frequent calls do not lose refill.
+	b.last = b.last.Add(time.Duration(us) * time.Microsecond)
+}
+
+// wait returns how long until the bucket holds n tokens. A request larger
+// than the whole bucket never fits and is always refused, as real providers
+// refuse it; it is told to wait until the bucket is full, at least a second.
+func (b *bucket) wait(n int64) time.Duration {
+	if n > b.limit {
+		return max(b.wait(b.limit), time.Second)
+	}
+	deficit := n*unitsPerToken - b.level
+	if deficit <= 0 {
+		return 0
+	}
+	return time.Duration(ceilDiv(deficit, b.limit)) * time.Microsecond
+}
+
+// remaining is the whole number of tokens in the bucket, never negative.
+func (b *bucket) remaining() int64 {
+	if b.level <= 0 {
+		return 0
+	}
+	return b.level / unitsPerToken
+}
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
+
+// dimState is one dimension as reported in rate-limit headers.
+type dimState struct {
+	limit     int64         // 0 = unlimited: no headers
+	remaining int64         // whole tokens left
+	full      time.Duration // until the bucket is full again
+}
+
+// snapshot is an organisation's limits at one instant, for headers.
+type snapshot struct {
+	now  time.Time
+	dims [numDims]dimState
+}
+
+// org holds the buckets shared by all keys of one organisation. Each org
+// has its own mutex, so keys of different orgs never contend.
+type org struct {
+	name    string
+	limited bool // any dimension limited; false skips the lock entirely
+	mu      sync.Mutex
+	b       [numDims]bucket
+}
+
+func newOrg(name string, l Limits, now time.Time, startEmpty bool) *org {
+	o := &org{name: name}
+	tpm := l.TPM
+	if tpm == 0 {
+		tpm = l.ITPM + l.OTPM
+	}
+	limits := [numDims]int64{dimRequests: l.RPM, dimInput: l.ITPM, dimOutput: l.OTPM, dimTokens: tpm}
+	for d, limit := range limits {
+		limit = min(max(limit, 0), maxLimit)
+		o.b[d] = bucket{limit: limit, last: now}
+		if limit > 0 {
+			o.limited = true
+			if !startEmpty {
+				o.b[d].level = o.b[d].capacity()
+			}
+		}
+	}
+	return o
+}
+
+// admission is what a request must find in the buckets to be let in.
+type admission struct {
+	inDim  dim   // charged with the input estimate
+	input  int64 // input token estimate
+	outDim dim   // must not be empty; charged with output later
+}
+
+// admit lets a request in if every dimension it needs has capacity, and
+// charges one request and the input estimate. Otherwise it charges nothing
+// and returns how long until the request would fit and the dimension that
+// takes longest. snap is filled either way, for the rate-limit headers.
+func (o *org) admit(now time.Time, a admission, snap *snapshot) (ok bool, retry time.Duration, short dim) {
+	if !o.limited {
+		snap.now = now
+		return true, 0, 0
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for d := range o.b {
+		if o.b[d].limit > 0 {
+			o.b[d].advance(now)
+		}
+	}
+	var need [numDims]int64
+	need[dimRequests] = 1
+	need[a.outDim] = 1 // output is charged afterwards; it only has to be non-empty now
+	need[a.inDim] += a.input
+	if a.inDim == a.outDim {
+		need[a.inDim] = max(a.input, 1)
+	}
+	for d, n := range need {
+		b := &o.b[d]
+		if b.limit == 0 || n == 0 {
+			continue
+		}
+		if w := b.wait(n); w > 0 && (retry == 0 || w > retry) {
+			retry, short = w, dim(d)
+		}
+	}
+	if retry == 0 {
+		o.b[dimRequests].level -= unitsPerToken
+		o.b[a.inDim].level -= a.input * unitsPerToken
+	}
+	o.fill(now, snap)
+	return retry == 0, retry, short
+}
+
+// charge takes n tokens from dimension d after the fact; the bucket may go
+// negative, which later requests then wait out.
+func (o *org) charge(now time.Time, d dim, n int64) {
+	if !o.limited || n <= 0 || o.b[d].limit == 0 {
+		return
+	}
+	o.mu.Lock()
+	o.b[d].advance(now)
+	o.b[d].level -= n * unitsPerToken
+	o.mu.Unlock()
+}
+
+// peek fills snap without charging anything.
+func (o *org) peek(now time.Time, snap *snapshot) {
+	if !o.limited {
+		snap.now = now
+		return
+	}
+	o.mu.Lock()
+	for d := range o.b {
+		if o.b[d].limit > 0 {
+			o.b[d].advance(now)
+		}
+	}
+	o.fill(now, snap)
+	o.mu.Unlock()
+}
+
+// fill copies the buckets into snap; the caller holds o.mu and has advanced
+// the buckets to now.
+func (o *org) fill(now time.Time, snap *snapshot) {
+	snap.now = now
+	for d := range o.b {
+		b := &o.b[d]
+		if b.limit == 0 {
+			snap.dims[d] = dimState{}
+			continue
+		}
+		snap.dims[d] = dimState{limit: b.limit, remaining: b.remaining(), full: b.wait(b.limit)}
+	}
+}

@@ -1,0 +1,89 @@
+package fakeprovider
+
+import (
+	"testing"
+	"time"
+)
+
+func TestBucketRefillIsExact(t *testing.T) {
+	b := bucket{limit: 7, last: t0} // 7/min: one token per 8.571428...s
+	if w := b.wait(1); w != 8571429*time.Microsecond {
+		t.Fatalf("empty bucket wait %v", w)
+	}
+	// Many tiny steps refill exactly as much as one big step.
+	now := t0
+	for range 1000 {
+		now = now.Add(8571429 * time.Nanosecond)
+		b.advance(now)
+	}
+	if b.remaining() != 1 || b.wait(1) != 0 {
+		t.Fatalf("after 8.571429s: remaining %d, level %d", b.remaining(), b.level)
+	}
+	b.advance(now.Add(time.Hour))
+	if b.remaining() != 7 || b.level != b.capacity() {
+		t.Fatalf("bucket overfilled or underfilled: %d", b.level)
+	}
+	if w := b.wait(8); w != time.Second {
+		t.Errorf("a request larger than the bucket should wait at least 1s, got %v", w)
+	}
+}
+
+func TestBucketNegativeLevel(t *testing.T) {
+	b := bucket{limit: 60, last: t0}
+	b.level = -30 * unitsPerToken
+	if b.remaining() != 0 {
+		t.Errorf("remaining %d", b.remaining())
+	}
+	if w := b.wait(1); w != 31*time.Second {
+		t.Errorf("wait %v", w)
+	}
+	if w := b.wait(b.limit); w != 90*time.Second {
+		t.Errorf("until full %v", w)
+	}
+}
+
+func TestHeaderTimeFormats(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 12 * time.Millisecond: "12ms", 11500 * time.Microsecond: "12ms",
+		time.Second: "1s", 6 * time.Minute: "6m0s", 2600 * time.Millisecond: "2.6s",
+	} {
+		if got := resetDuration(d); got != want {
+			t.Errorf("resetDuration(%v) = %s, want %s", d, got, want)
+		}
+	}
+	if got := resetTime(t0, 1200*time.Millisecond); got != "2030-01-02T03:04:07Z" {
+		t.Errorf("resetTime %s", got)
+	}
+	if got := resetTime(t0.In(time.FixedZone("x", 3600)), 0); got != "2030-01-02T03:04:05Z" {
+		t.Errorf("resetTime not UTC: %s", got)
+	}
+	for d, want := range map[time.Duration]string{time.Nanosecond: "1", time.Second: "1", 1001 * time.Millisecond: "2", 138 * time.Second: "138"} {
+		if got := retryAfter(d); got != want {
+			t.Errorf("retryAfter(%v) = %s, want %s", d, got, want)
+		}
+	}
+}
+
+func TestClocks(t *testing.T) {
+	c := NewManualClock(t0)
+	c.Advance(time.Minute)
+	if !c.Now().Equal(t0.Add(time.Minute)) {
+		t.Error("Advance")
+	}
+	c.Set(t0)
+	if !c.Now().Equal(t0) {
+		t.Error("Set")
+	}
+	s := NewScaledClock(1000)
+	a := s.Now()
+	real0 := time.Now()
+	for time.Since(real0) < 2*time.Millisecond {
+		// Spin: the clock is compared against real elapsed time, no sync.
+	}
+	if got := s.Now().Sub(a); got < 2*time.Second {
+		t.Errorf("2ms real at scale 1000 gave %v", got)
+	}
+	if NewScaledClock(0).Scale != 1 {
+		t.Error("scale 0 should mean 1")
+	}
+}

@@ -1,0 +1,96 @@
+package fakeprovider
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// sseWriter writes server-sent events, each flushed on its own so the
+// client sees it at once, as real providers stream.
+type sseWriter struct {
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	ctx   context.Context
+	delay time.Duration // slow-drip fault: wait between events
+	abort bool          // mid-stream reset fault: abort after the first event
+	n     int           // events written
+	buf   []byte
+}
+
+func newSSEWriter(c *call) *sseWriter {
+	s := &sseWriter{w: c.w, rc: http.NewResponseController(c.w), ctx: c.r.Context(), buf: make([]byte, 0, 512)}
+	switch c.fault.Kind {
+	case FaultSlowStream:
+		s.delay = c.fault.Delay
+	case FaultResetMidStream:
+		s.abort = true
+	}
+	h := c.w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	c.w.WriteHeader(http.StatusOK)
+	return s
+}
+
+// send writes one event; event "" writes a data-only event (OpenAI style).
+func (s *sseWriter) send(event string, data []byte) error {
+	if s.n > 0 && s.delay > 0 {
+		if err := sleep(s.ctx, s.delay); err != nil {
+			return err
+		}
+	}
+	if err := s.ctx.Err(); err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	s.buf = s.buf[:0]
+	if event != "" {
+		s.buf = append(s.buf, "event: "...)
+		s.buf = append(s.buf, event...)
+		s.buf = append(s.buf, '\n')
+	}
+	s.buf = append(s.buf, "data: "...)
+	s.buf = append(s.buf, data...)
+	s.buf = append(s.buf, "\n\n"...)
+	if _, err := s.w.Write(s.buf); err != nil {
+		return fmt.Errorf("write event: %w", err)
+	}
+	if err := s.rc.Flush(); err != nil {
+		return fmt.Errorf("flush event: %w", err)
+	}
+	s.n++
+	if s.abort {
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// writeJSON writes a complete JSON response. Under the mid-stream reset
+// fault it sends the headers and half the body, then aborts, which is how a
+// non-streaming response gets cut off.
+func writeJSON(c *call, status int, body []byte) {
+	c.w.Header().Set("Content-Type", "application/json")
+	c.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	c.w.WriteHeader(status)
+	if c.fault.Kind == FaultResetMidStream {
+		_, _ = c.w.Write(body[:len(body)/2])
+		_ = http.NewResponseController(c.w).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	if _, err := c.w.Write(body); err != nil {
+		return // client gone: status stays 0, counted as an error
+	}
+	c.status = status
+}
+
+// sendJSON encodes v and sends it as one event.
+func sendJSON(s *sseWriter, event string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s event: %w", event, err)
+	}
+	return s.send(event, data)
+}

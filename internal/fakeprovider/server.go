@@ -1,0 +1,310 @@
+// Package fakeprovider is a fake upstream LLM provider for tests, benchmarks
+// and simulations. It speaks the Anthropic Messages API (POST /v1/messages)
+// and the OpenAI Chat Completions API (POST /v1/chat/completions) closely
+// enough that a proxy in front of it is tested honestly: per-organisation
+// token buckets for requests, input and output tokens, the providers' real
+// rate-limit headers, error shapes and SSE event sequences, and switchable
+// faults controlled from Go or over HTTP under /_fake/.
+package fakeprovider
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxBody bounds request bodies; real APIs reject larger ones with 413.
+const maxBody = 32 << 20
+
+// Provider is the fake provider. It is an http.Handler, safe for concurrent
+// use; build it with New.
+type Provider struct {
+	clock        Clock
+	outputTokens int64
+	chunkTokens  int64
+	// keys is fixed at New, so the hot path reads it without a lock.
+	keys map[string]*keyState
+
+	faults faults
+	holdMu sync.Mutex
+	hold   atomic.Pointer[gate]
+	held   atomic.Int64
+
+	unauthenticated atomic.Int64
+	idPrefix        string
+	seq             atomic.Uint64
+}
+
+// keyState is one configured key.
+type keyState struct {
+	org   *org
+	state atomic.Int32 // keyOK, keyRevoked or keyForbidden
+	stats counters
+}
+
+// New builds a provider from cfg.
+func New(cfg Config) *Provider {
+	p := &Provider{
+		clock:        cfg.Clock,
+		outputTokens: cfg.OutputTokens,
+		chunkTokens:  cfg.StreamChunkTokens,
+		keys:         make(map[string]*keyState, len(cfg.Keys)),
+	}
+	if p.clock == nil {
+		p.clock = realClock{}
+	}
+	if p.outputTokens <= 0 {
+		p.outputTokens = DefaultOutputTokens
+	}
+	if p.chunkTokens <= 0 {
+		p.chunkTokens = DefaultStreamChunkTokens
+	}
+	// A random prefix keeps ids unique across provider processes, as a proxy
+	// may log or deduplicate by them.
+	var salt [4]byte
+	_, _ = rand.Read(salt[:])
+	p.idPrefix = hex.EncodeToString(salt[:])
+
+	now := p.clock.Now()
+	orgs := make(map[string]*org)
+	for _, k := range cfg.Keys {
+		if _, dup := p.keys[k.Key]; dup {
+			continue
+		}
+		o := orgs[k.Org]
+		if o == nil {
+			o = newOrg(k.Org, cfg.Limits[k.Org], now, cfg.StartEmpty)
+			orgs[k.Org] = o
+		}
+		p.keys[k.Key] = &keyState{org: o}
+	}
+	return p
+}
+
+// ServeHTTP routes the provider APIs and the /_fake/ admin endpoints.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch path := r.URL.Path; {
+	case path == "/v1/messages":
+		p.serveAPI(w, r, anthropicAPI{})
+	case path == "/v1/chat/completions":
+		p.serveAPI(w, r, openaiAPI{})
+	case strings.HasPrefix(path, "/_fake/"):
+		p.serveAdmin(w, r)
+	default:
+		c := &call{p: p, w: w, reqID: p.newID("req_")}
+		anthropicAPI{}.writeError(c, http.StatusNotFound, errNotFound, "Not found: "+path)
+	}
+}
+
+// errClass is an error category; each API maps it to its own type names.
+type errClass int
+
+const (
+	errInvalid errClass = iota
+	errAuth
+	errPermission
+	errNotFound
+	errTooLarge
+	errRateLimit       // requests dimension, or an injected 429
+	errRateLimitTokens // a token dimension
+	errAPI
+	errOverloaded
+)
+
+// classForStatus maps an injected status to the error a provider would send.
+func classForStatus(status int) errClass {
+	switch {
+	case status == http.StatusUnauthorized:
+		return errAuth
+	case status == http.StatusForbidden:
+		return errPermission
+	case status == http.StatusNotFound:
+		return errNotFound
+	case status == http.StatusRequestEntityTooLarge:
+		return errTooLarge
+	case status == http.StatusTooManyRequests:
+		return errRateLimit
+	case status == 529:
+		return errOverloaded
+	case status >= 500:
+		return errAPI
+	}
+	return errInvalid
+}
+
+// request is what the provider needs from a parsed API request.
+type request struct {
+	model        string
+	stream       bool
+	includeUsage bool  // OpenAI stream_options.include_usage
+	input        int64 // estimated input tokens
+	maxTokens    int64 // 0 = no cap
+	directive    int64 // [[output_tokens=N]], or -1
+}
+
+// api is one provider dialect: how it authenticates, parses, limits and
+// answers. The flow around it (auth, faults, limits, stats) is shared.
+type api interface {
+	apiKey(r *http.Request) string
+	parse(body []byte) (request, error)
+	admission(input int64) admission
+	metaHeaders(h http.Header, reqID, org string)
+	rateHeaders(h http.Header, snap *snapshot)
+	limitError(c *call, short dim) (errClass, string)
+	writeError(c *call, status int, class errClass, msg string)
+	respond(c *call)
+	stream(c *call, s *sseWriter) error
+}
+
+// call is one API request in flight.
+type call struct {
+	p        *Provider
+	w        http.ResponseWriter
+	r        *http.Request
+	ks       *keyState
+	reqID    string
+	req      request
+	fault    Fault // FaultResetMidStream or FaultSlowStream, else zero
+	snap     snapshot
+	output   int64 // planned output tokens
+	cut      bool  // output cut short by max_tokens
+	produced int64 // output tokens actually generated so far
+	status   int   // final status for stats; 0 = never completed
+}
+
+func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
+	c := &call{p: p, w: w, r: r, reqID: p.newID("req_")}
+	h := w.Header()
+	if r.Method != http.MethodPost {
+		a.metaHeaders(h, c.reqID, "")
+		a.writeError(c, http.StatusMethodNotAllowed, errInvalid, "Method Not Allowed")
+		return
+	}
+	key := a.apiKey(r)
+	ks := p.keys[key]
+	if ks == nil {
+		p.unauthenticated.Add(1)
+		a.metaHeaders(h, c.reqID, "")
+		a.writeError(c, http.StatusUnauthorized, errAuth, "invalid api key")
+		return
+	}
+	c.ks = ks
+	ks.stats.requests.Add(1)
+	defer func() {
+		// Runs on panic(http.ErrAbortHandler) too, so aborted streams are
+		// charged for what they produced and counted as errors.
+		if c.produced > 0 {
+			ks.org.charge(p.clock.Now(), a.admission(0).outDim, c.produced)
+			ks.stats.output.Add(c.produced)
+		}
+		ks.stats.record(c.status)
+	}()
+	a.metaHeaders(h, c.reqID, ks.org.name)
+
+	switch ks.state.Load() {
+	case keyRevoked:
+		a.writeError(c, http.StatusUnauthorized, errAuth, "invalid api key: this key has been revoked")
+		return
+	case keyForbidden:
+		a.writeError(c, http.StatusForbidden, errPermission, "Your API key does not have permission to use the specified resource.")
+		return
+	}
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		// Otherwise the client went away mid-body: status stays 0, an error.
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			a.writeError(c, http.StatusRequestEntityTooLarge, errTooLarge, "Request exceeds the maximum allowed number of bytes.")
+		}
+		return
+	}
+	if c.req, err = a.parse(body); err != nil {
+		a.writeError(c, http.StatusBadRequest, errInvalid, err.Error())
+		return
+	}
+
+	if f, ok := p.takeFault(key, c.req.stream); ok {
+		if done := p.applyFault(c, a, f); done {
+			return
+		}
+	}
+
+	ok, retry, short := ks.org.admit(p.clock.Now(), a.admission(c.req.input), &c.snap)
+	a.rateHeaders(h, &c.snap)
+	if !ok {
+		h.Set("Retry-After", retryAfter(retry))
+		class, msg := a.limitError(c, short)
+		a.writeError(c, http.StatusTooManyRequests, class, msg)
+		return
+	}
+	ks.stats.input.Add(c.req.input)
+	c.output, c.cut = outputPlan(p.outputTokens, c.req.directive, c.req.maxTokens)
+
+	if !c.req.stream {
+		a.respond(c)
+		return
+	}
+	s := newSSEWriter(c)
+	if err := a.stream(c, s); err == nil {
+		c.status = http.StatusOK
+	}
+}
+
+// applyFault acts on an injected fault; it reports whether the request is
+// finished. Faults that shape the response body are left on c.
+func (p *Provider) applyFault(c *call, a api, f Fault) (done bool) {
+	switch f.Kind {
+	case FaultStatus:
+		a.writeError(c, f.Status, classForStatus(f.Status), "injected fault: "+http.StatusText(f.Status))
+		return true
+	case FaultRateLimit:
+		c.ks.org.peek(p.clock.Now(), &c.snap)
+		a.rateHeaders(c.w.Header(), &c.snap)
+		if f.RetryAfter > 0 {
+			c.w.Header().Set("Retry-After", retryAfter(f.RetryAfter))
+		}
+		a.writeError(c, http.StatusTooManyRequests, errRateLimit, "injected fault: rate limited")
+		return true
+	case FaultReset:
+		resetConn(c.w)
+		return true
+	case FaultSlowHeaders:
+		return sleep(c.r.Context(), f.Delay) != nil
+	}
+	c.fault = f
+	return false
+}
+
+// newID returns a unique id such as "req_1a2b3c4d5f".
+func (p *Provider) newID(prefix string) string {
+	b := make([]byte, 0, len(prefix)+len(p.idPrefix)+13)
+	b = append(b, prefix...)
+	b = append(b, p.idPrefix...)
+	b = strconv.AppendUint(b, p.seq.Add(1), 36)
+	return string(b)
+}
+
+// retryAfter formats a wait as whole seconds, rounded up so a client that
+// waits exactly that long finds the capacity there.
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10)
+}
+
+// headerNames are one dimension's limit, remaining and reset header names,
+// canonicalised once: Header.Set would canonicalise (and allocate) on every
+// call, and rate-limit headers are a dozen per response.
+type headerNames struct{ limit, remaining, reset string }
+
+func newHeaderNames(limit, remaining, reset string) headerNames {
+	return headerNames{http.CanonicalHeaderKey(limit), http.CanonicalHeaderKey(remaining), http.CanonicalHeaderKey(reset)}
+}
+
+// setHeader sets a header whose name is already canonical.
+func setHeader(h http.Header, canonical, value string) { h[canonical] = []string{value} }
