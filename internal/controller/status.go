@@ -1,0 +1,136 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+)
+
+// maxListedKeys bounds how many key names a condition message lists.
+const maxListedKeys = 5
+
+// desiredStatus computes a KeyPool's status from the last reconcile's report
+// and the live pool's statistics (nil when no pool is served). prev supplies
+// the conditions, whose transition times are kept while their status holds.
+func desiredStatus(prev llmv1alpha1.KeyPoolStatus, r report, stats *keypool.PoolStats) llmv1alpha1.KeyPoolStatus {
+	status := llmv1alpha1.KeyPoolStatus{
+		ObservedGeneration: r.generation,
+		Conditions:         append([]metav1.Condition(nil), prev.Conditions...),
+		Endpoint:           r.endpoint,
+	}
+	var rejected []string
+	if stats != nil {
+		status.TotalKeys = int32(stats.TotalKeys)
+		status.AvailableKeys = int32(stats.AvailableKeys)
+		status.ExhaustedKeys = int32(stats.ExhaustedKeys)
+		status.TotalRPM = stats.TotalRPM
+		status.RemainingRPM = stats.RemainingRPM
+		status.Keys = make([]llmv1alpha1.KeyStatus, len(stats.Keys))
+		for i, k := range stats.Keys {
+			status.Keys[i] = keyStatus(k)
+			if k.State == keypool.StateRejected {
+				rejected = append(rejected, k.ID)
+			}
+		}
+	}
+	setReady(&status, r, stats, len(rejected))
+	setDegraded(&status, r, rejected)
+	return status
+}
+
+func setReady(status *llmv1alpha1.KeyPoolStatus, r report, stats *keypool.PoolStats, rejected int) {
+	cond := metav1.Condition{Type: llmv1alpha1.ConditionReady, ObservedGeneration: r.generation}
+	switch {
+	case stats == nil:
+		cond.Status, cond.Reason = metav1.ConditionFalse, llmv1alpha1.ReasonNoUsableKeys
+		cond.Message = "the pool has no keys; the proxy does not serve it"
+		if len(r.problems) > 0 {
+			cond.Reason, cond.Message = r.problems[0].reason, r.problems[0].message
+		}
+	case rejected == stats.TotalKeys:
+		cond.Status, cond.Reason = metav1.ConditionFalse, llmv1alpha1.ReasonNoUsableKeys
+		cond.Message = "the provider rejected every key of the pool"
+	default:
+		cond.Status, cond.Reason = metav1.ConditionTrue, llmv1alpha1.ReasonPoolReady
+		cond.Message = fmt.Sprintf("the proxy serves the pool with %d usable keys", stats.TotalKeys-rejected)
+	}
+	meta.SetStatusCondition(&status.Conditions, cond)
+}
+
+func setDegraded(status *llmv1alpha1.KeyPoolStatus, r report, rejected []string) {
+	cond := metav1.Condition{Type: llmv1alpha1.ConditionDegraded, ObservedGeneration: r.generation}
+	switch {
+	case len(r.problems) > 0:
+		msgs := make([]string, len(r.problems))
+		for i, p := range r.problems {
+			msgs[i] = p.message
+		}
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, r.problems[0].reason, strings.Join(msgs, "; ")
+	case len(rejected) > 0:
+		cond.Status, cond.Reason = metav1.ConditionTrue, llmv1alpha1.ReasonKeysRejected
+		cond.Message = fmt.Sprintf("the provider rejected %d keys: %s", len(rejected), listKeys(rejected))
+	default:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, llmv1alpha1.ReasonAsExpected, "every key is usable"
+	}
+	meta.SetStatusCondition(&status.Conditions, cond)
+}
+
+func listKeys(ids []string) string {
+	if len(ids) <= maxListedKeys {
+		return strings.Join(ids, ", ")
+	}
+	return strings.Join(ids[:maxListedKeys], ", ") + fmt.Sprintf(" and %d more", len(ids)-maxListedKeys)
+}
+
+func keyStatus(k keypool.KeyStats) llmv1alpha1.KeyStatus {
+	return llmv1alpha1.KeyStatus{
+		Name:          k.ID,
+		State:         llmv1alpha1.KeyState(k.State),
+		RPMRemaining:  known(k.RPMRemaining),
+		ITPMRemaining: known(k.ITPMRemaining),
+		OTPMRemaining: known(k.OTPMRemaining),
+		ResetAt:       timeOrNil(k.ResetAt),
+		CooldownUntil: timeOrNil(k.CooldownUntil),
+		LastError:     k.LastError,
+	}
+}
+
+// known maps the engine's -1 (unknown) to an absent field.
+func known(v int64) *int64 {
+	if v < 0 {
+		return nil
+	}
+	return &v
+}
+
+// timeOrNil truncates to seconds, as the API server stores times, so that an
+// unchanged time compares equal to what was written before.
+func timeOrNil(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	mt := metav1.NewTime(t.Truncate(time.Second))
+	return &mt
+}

@@ -1,0 +1,119 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"github.com/go-logr/zerologr"
+	"github.com/rs/zerolog"
+	"os"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/testenv"
+)
+
+// testStatusInterval is short so tests see statistics soon; the bound on
+// writes is checked against it.
+const testStatusInterval = 500 * time.Millisecond
+
+var (
+	env       *envtest.Environment
+	k8s       client.Client
+	registry  *keypool.Registry
+	publisher *StatusPublisher
+)
+
+// TestMain runs the controller and the status publisher in a manager against
+// a real kube-apiserver for the whole package.
+func TestMain(m *testing.M) {
+	zl := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.InfoLevel)
+	logf.SetLogger(zerologr.New(&zl))
+	var cfg *rest.Config
+	var err error
+	env, cfg, err = testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	code := 1
+	if err = startManager(ctx, cfg, done); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		code = m.Run()
+	}
+	cancel()
+	if err == nil {
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "manager:", err)
+			code = 1
+		}
+	}
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(code)
+}
+
+func startManager(ctx context.Context, cfg *rest.Config, done chan<- error) error {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Client: client.Options{Cache: &client.CacheOptions{
+			DisableFor: []client.Object{&corev1.Secret{}},
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	k8s = mgr.GetClient()
+	registry = keypool.NewRegistry()
+	publisher = NewStatusPublisher(mgr.GetClient(), mgr.GetEventRecorder("keypool-controller"), registry,
+		testStatusInterval, ctrl.Log.WithName("status"))
+	if err := mgr.Add(publisher); err != nil {
+		return err
+	}
+	if err := (&KeyPoolReconciler{
+		Client:          mgr.GetClient(),
+		APIReader:       mgr.GetAPIReader(),
+		Registry:        registry,
+		Publisher:       publisher,
+		ProxyServiceURL: "http://keypool-proxy.keypool-system.svc:8080",
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	go func() { done <- mgr.Start(ctx) }()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		return fmt.Errorf("cache did not sync")
+	}
+	return nil
+}
