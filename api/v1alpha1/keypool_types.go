@@ -217,7 +217,8 @@ type KeyStatus struct {
 	// +optional
 	OTPMRemaining *int64 `json:"otpmRemaining,omitempty"`
 
-	// resetAt is when the key's limits are next full again, as the provider said.
+	// resetAt is when the pool expects the key's limits to be full again, from
+	// the provider's headers and its own accounting.
 	// +optional
 	ResetAt *metav1.Time `json:"resetAt,omitempty"`
 

@@ -193,4 +193,3 @@ func manyKeys(n int) string {
 	}
 	return b.String()
 }
-

@@ -103,7 +103,8 @@ func (r *KeyPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 // learned about unchanged keys) or builds a new one when there is none or the
 // provider changed. A pool without keys is removed, so the proxy stops serving it.
 func (r *KeyPoolReconciler) apply(kp *llmv1alpha1.KeyPool, cfg keypool.PoolConfig) error {
-	if len(cfg.Keys) == 0 {
+	if len(cfg.Keys) == 0 || cfg.Access.Upstream == nil {
+		// Nothing to serve with (the problems say why): the proxy answers 404.
 		r.Registry.Delete(kp.Namespace, kp.Name)
 		return nil
 	}

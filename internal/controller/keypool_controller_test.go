@@ -327,3 +327,16 @@ func waitEvent(t *testing.T, kp *llmv1alpha1.KeyPool, reason string) *eventsv1.E
 	})
 	return found
 }
+
+func TestMissingClientTokensIsNotReady(t *testing.T) {
+	ns := newNamespace(t)
+	createSecret(t, ns, "keys", map[string]string{"a": "sk-a"})
+	spec := simpleSpec("keys")
+	spec.ClientAuth = llmv1alpha1.ClientAuth{SecretRef: &llmv1alpha1.SecretKeysReference{Name: "clients"}}
+	createKeyPool(t, ns, "p", spec)
+	nn := types.NamespacedName{Namespace: ns, Name: "p"}
+
+	waitCondition(t, nn, llmv1alpha1.ConditionReady, metav1.ConditionFalse, llmv1alpha1.ReasonClientAuthInvalid)
+	createSecret(t, ns, "clients", map[string]string{"app": "token"})
+	waitCondition(t, nn, llmv1alpha1.ConditionReady, metav1.ConditionTrue, llmv1alpha1.ReasonPoolReady)
+}

@@ -69,6 +69,10 @@ func setReady(status *llmv1alpha1.KeyPoolStatus, r report, stats *keypool.PoolSt
 		if len(r.problems) > 0 {
 			cond.Reason, cond.Message = r.problems[0].reason, r.problems[0].message
 		}
+	case hasReason(r.problems, llmv1alpha1.ReasonClientAuthInvalid):
+		// Every client request would be refused: the pool is not usable.
+		cond.Status, cond.Reason = metav1.ConditionFalse, llmv1alpha1.ReasonClientAuthInvalid
+		cond.Message = "no client token is configured: every request is refused"
 	case rejected == stats.TotalKeys:
 		cond.Status, cond.Reason = metav1.ConditionFalse, llmv1alpha1.ReasonNoUsableKeys
 		cond.Message = "the provider rejected every key of the pool"
@@ -133,4 +137,13 @@ func timeOrNil(t time.Time) *metav1.Time {
 	}
 	mt := metav1.NewTime(t.Truncate(time.Second))
 	return &mt
+}
+
+func hasReason(problems []problem, reason string) bool {
+	for _, p := range problems {
+		if p.reason == reason {
+			return true
+		}
+	}
+	return false
 }
