@@ -314,7 +314,3 @@ type KeyPoolList struct {
 	metav1.ListMeta `json:"metadata,omitzero"`
 	Items           []KeyPool `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&KeyPool{}, &KeyPoolList{})
-}

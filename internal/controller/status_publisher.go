@@ -201,7 +201,7 @@ func (p *StatusPublisher) publish(ctx context.Context) {
 	p.mu.Unlock()
 
 	for _, w := range work {
-		if err := p.write(ctx, w, now); err != nil {
+		if err := p.write(ctx, w); err != nil {
 			p.log.Error(err, "writing keypool status", "keypool", w.nn.String())
 			p.mu.Lock()
 			if rec, ok := p.pools[w.nn]; ok {
@@ -212,7 +212,7 @@ func (p *StatusPublisher) publish(ctx context.Context) {
 	}
 }
 
-func (p *StatusPublisher) write(ctx context.Context, w pending, now time.Time) error {
+func (p *StatusPublisher) write(ctx context.Context, w pending) error {
 	var kp llmv1alpha1.KeyPool
 	if err := p.client.Get(ctx, w.nn, &kp); err != nil {
 		if apierrors.IsNotFound(err) {

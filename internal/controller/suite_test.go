@@ -19,11 +19,12 @@ package controller
 import (
 	"context"
 	"fmt"
-	"github.com/go-logr/zerologr"
-	"github.com/rs/zerolog"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/go-logr/zerologr"
+	"github.com/rs/zerolog"
 
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"

@@ -1,0 +1,186 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command manager runs the keypool-operator: the KeyPool controller, the
+// status publisher and the embedded proxy, under one controller-runtime
+// manager. It only wires; the behaviour lives in internal/.
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/zerologr"
+	"github.com/rs/zerolog"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
+	"github.com/keypool-dev/keypool-operator/internal/controller"
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/proxy"
+)
+
+var scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(llmv1alpha1.AddToScheme(scheme))
+	// +kubebuilder:scaffold:scheme
+}
+
+func main() {
+	var (
+		metricsAddr, probeAddr, proxyAddr, proxyServiceURL string
+		logLevel, logFormat                                string
+		enableLeaderElection, secureMetrics, enableHTTP2   bool
+		statusInterval, shutdownGrace                      time.Duration
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
+		"Use :8443 for HTTPS or :8082 for HTTP (the proxy has :8080), or leave as 0 to disable the metrics service.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
+		"Enable leader election for controller manager. "+
+			"Enabling this will ensure there is only one active status writer; every replica serves the proxy.")
+	flag.BoolVar(&secureMetrics, "metrics-secure", true,
+		"If set, the metrics endpoint is served securely via HTTPS. Use --metrics-secure=false to use HTTP instead.")
+	flag.BoolVar(&enableHTTP2, "enable-http2", false,
+		"If set, HTTP/2 will be enabled for the metrics server")
+	flag.StringVar(&proxyAddr, "proxy-bind-address", ":8080", "The address the key-pool proxy binds to.")
+	flag.StringVar(&proxyServiceURL, "proxy-service-url", "http://keypool-proxy.keypool-system.svc:8080",
+		"The proxy's base URL as clients reach it; each KeyPool's status.endpoint is this plus /pools/<ns>/<name>.")
+	flag.DurationVar(&statusInterval, "status-interval", 10*time.Second,
+		"How often at most each KeyPool's status is written with the pool's live statistics.")
+	flag.DurationVar(&shutdownGrace, "shutdown-grace", 90*time.Second,
+		"How long in-flight proxy requests and streams may run on after shutdown begins.")
+	flag.StringVar(&logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
+	flag.StringVar(&logFormat, "log-format", "json", "Log format: json or console.")
+	flag.Parse()
+
+	log := newLogger(logLevel, logFormat)
+	ctrl.SetLogger(log)
+	setupLog := log.WithName("setup")
+
+	// HTTP/2 stays off for the metrics server unless asked for, because of the
+	// HTTP/2 Stream Cancellation and Rapid Reset CVEs.
+	var tlsOpts []func(*tls.Config)
+	if !enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics, TLSOpts: tlsOpts}
+	if secureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsOpts,
+		HealthProbeBindAddress: probeAddr,
+		LeaderElection:         enableLeaderElection,
+		LeaderElectionID:       "keypool-operator.llm.keypool.dev",
+		// Ending leadership at once on shutdown hands status writing to the
+		// next replica without waiting for the lease to expire.
+		LeaderElectionReleaseOnCancel: true,
+		// Secret metadata in the cache loses what can carry values.
+		Cache: cache.Options{DefaultTransform: controller.StripSecretMetadata},
+		// The manager waits for the proxy's own grace, and a little more.
+		GracefulShutdownTimeout: ptr.To(shutdownGrace + 10*time.Second),
+		Client: client.Options{Cache: &client.CacheOptions{
+			// Secret values are read straight from the API server when a pool
+			// is (re)built and never held in the informer cache; Secrets are
+			// watched by metadata only.
+			DisableFor: []client.Object{&corev1.Secret{}},
+		}},
+	})
+	if err != nil {
+		setupLog.Error(err, "unable to create manager")
+		os.Exit(1)
+	}
+
+	registry := keypool.NewRegistry()
+	publisher := controller.NewStatusPublisher(mgr.GetClient(), mgr.GetEventRecorder("keypool-controller"),
+		registry, statusInterval, log.WithName("status"))
+	if err := mgr.Add(publisher); err != nil {
+		setupLog.Error(err, "unable to add status publisher")
+		os.Exit(1)
+	}
+	if err := (&controller.KeyPoolReconciler{
+		Client:          mgr.GetClient(),
+		APIReader:       mgr.GetAPIReader(),
+		Registry:        registry,
+		Publisher:       publisher,
+		ProxyServiceURL: proxyServiceURL,
+	}).SetupWithManager(mgr); err != nil {
+		setupLog.Error(err, "unable to create controller", "controller", "KeyPool")
+		os.Exit(1)
+	}
+	// +kubebuilder:scaffold:builder
+
+	proxyServer := proxy.New(registry, proxy.Options{
+		Addr:          proxyAddr,
+		Logger:        log.WithName("proxy"),
+		ShutdownGrace: shutdownGrace,
+	})
+	if err := mgr.Add(proxyServer); err != nil {
+		setupLog.Error(err, "unable to add proxy")
+		os.Exit(1)
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		setupLog.Error(err, "unable to set up health check")
+		os.Exit(1)
+	}
+	if err := mgr.AddReadyzCheck("proxy", proxyServer.Ready); err != nil {
+		setupLog.Error(err, "unable to set up ready check")
+		os.Exit(1)
+	}
+
+	setupLog.Info("starting manager")
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		setupLog.Error(err, "problem running manager")
+		os.Exit(1)
+	}
+}
+
+// newLogger returns a logr.Logger backed by zerolog. logr's V(1) is zerolog's
+// debug level.
+func newLogger(level, format string) logr.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	zerologr.VerbosityFieldName = ""
+	var zl zerolog.Logger
+	if format == "console" {
+		zl = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+	} else {
+		zl = zerolog.New(os.Stderr)
+	}
+	zl = zl.Level(lvl).With().Timestamp().Logger()
+	return zerologr.New(&zl)
+}

@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+)
+
+func TestClientAuth(t *testing.T) {
+	cases := []struct {
+		name     string
+		provider keypool.Provider
+		header   map[string]string
+		ok       bool
+	}{
+		{"anthropic x-api-key", keypool.ProviderAnthropic, map[string]string{"X-Api-Key": clientToken}, true},
+		{"anthropic bearer", keypool.ProviderAnthropic, map[string]string{"Authorization": "Bearer " + clientToken}, true},
+		{"bearer scheme is case-insensitive", keypool.ProviderAnthropic, map[string]string{"Authorization": "bearer " + clientToken}, true},
+		{"either header may match", keypool.ProviderAnthropic, map[string]string{"X-Api-Key": "stale", "Authorization": "Bearer " + clientToken}, true},
+		{"anthropic wrong x-api-key", keypool.ProviderAnthropic, map[string]string{"X-Api-Key": "wrong"}, false},
+		{"anthropic wrong bearer", keypool.ProviderAnthropic, map[string]string{"Authorization": "Bearer wrong"}, false},
+		{"anthropic basic auth", keypool.ProviderAnthropic, map[string]string{"Authorization": "Basic " + clientToken}, false},
+		{"anthropic no credentials", keypool.ProviderAnthropic, nil, false},
+		{"anthropic pool key is no client token", keypool.ProviderAnthropic, map[string]string{"X-Api-Key": keyValue(1)}, false},
+		{"openai bearer", keypool.ProviderOpenAI, map[string]string{"Authorization": "Bearer " + clientToken}, true},
+		{"openai x-api-key", keypool.ProviderOpenAI, map[string]string{"X-Api-Key": clientToken}, true},
+		{"openai wrong bearer", keypool.ProviderOpenAI, map[string]string{"Authorization": "Bearer wrong"}, false},
+		{"openai no credentials", keypool.ProviderOpenAI, nil, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{provider: tc.provider})
+			path, body := "/v1/messages", anthropicBody("hello", false)
+			if tc.provider == keypool.ProviderOpenAI {
+				path, body = "/v1/chat/completions", openAIBody("hello", false)
+			}
+			h := map[string]string{"Content-Type": "application/json"}
+			for k, v := range tc.header {
+				h[k] = v
+			}
+			resp := e.do(t.Context(), http.MethodPost, path, body, h)
+			if !tc.ok {
+				got := wantStatus(t, resp, http.StatusUnauthorized)
+				if tc.provider == keypool.ProviderOpenAI {
+					wantOpenAIError(t, got, "authentication_error", "invalid_api_key")
+				} else {
+					wantAnthropicError(t, got, "authentication_error")
+				}
+				if n := len(e.requests()); n != 0 {
+					t.Fatalf("upstream saw %d requests from an unauthenticated client", n)
+				}
+				return
+			}
+			wantStatus(t, resp, http.StatusOK)
+			if got := resp.Header.Get(HeaderKey); got != "keys/k1" {
+				t.Errorf("%s = %q, want keys/k1", HeaderKey, got)
+			}
+			if got := resp.Header.Get(HeaderAttempts); got != "1" {
+				t.Errorf("%s = %q, want 1", HeaderAttempts, got)
+			}
+			wantUpstreamCredentials(t, e, tc.provider)
+			e.waitIdle()
+		})
+	}
+}
+
+// wantUpstreamCredentials checks that the upstream saw exactly the pool key,
+// in the provider's header, and nothing of the client's credentials.
+func wantUpstreamCredentials(t *testing.T, e *env, provider keypool.Provider) {
+	t.Helper()
+	reqs := e.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("upstream saw %d requests, want 1", len(reqs))
+	}
+	h := reqs[0].header
+	for k, vs := range h {
+		for _, v := range vs {
+			if v == clientToken || v == "Bearer "+clientToken || v == "stale" {
+				t.Errorf("client credential reached the upstream in %s", k)
+			}
+		}
+	}
+	if provider == keypool.ProviderOpenAI {
+		if got := h.Values("Authorization"); !slices.Equal(got, []string{"Bearer " + keyValue(1)}) {
+			t.Errorf("upstream Authorization = %q, want the pool key", got)
+		}
+		if got := h.Values("X-Api-Key"); len(got) != 0 {
+			t.Errorf("upstream x-api-key = %q, want none", got)
+		}
+		return
+	}
+	if got := h.Values("X-Api-Key"); !slices.Equal(got, []string{keyValue(1)}) {
+		t.Errorf("upstream x-api-key = %q, want the pool key", got)
+	}
+	if got := h.Values("Authorization"); len(got) != 0 {
+		t.Errorf("upstream Authorization = %q, want none", got)
+	}
+}
+
+func TestUnauthenticatedPoolStillStripsCredentials(t *testing.T) {
+	e := newEnv(t, envConfig{allowUnauth: true})
+	resp := e.do(t.Context(), http.MethodPost, "/v1/messages", anthropicBody("hi", false),
+		map[string]string{"Content-Type": "application/json"})
+	wantStatus(t, resp, http.StatusOK)
+
+	resp = e.do(t.Context(), http.MethodPost, "/v1/messages", anthropicBody("hi", false),
+		map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + clientToken})
+	wantStatus(t, resp, http.StatusOK)
+	reqs := e.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("upstream saw %d requests, want 2", len(reqs))
+	}
+	for _, r := range reqs {
+		if r.header.Get("Authorization") != "" || r.header.Get("X-Api-Key") != keyValue(1) {
+			t.Errorf("upstream credentials: Authorization=%q x-api-key=%q", r.header.Get("Authorization"), r.header.Get("X-Api-Key"))
+		}
+	}
+	e.waitIdle()
+}
+
+func TestAuthorizedUnit(t *testing.T) {
+	acc := &keypool.Access{}
+	if authorized(acc, http.Header{"X-Api-Key": {clientToken}}) {
+		t.Error("a pool without client tokens must accept nobody")
+	}
+	if !authorized(&keypool.Access{AllowUnauthenticated: true}, http.Header{}) {
+		t.Error("an unauthenticated pool must accept everybody")
+	}
+	if _, ok := bearerToken("Bearer "); ok {
+		t.Error("empty bearer token accepted")
+	}
+}

@@ -1,0 +1,245 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/usage"
+)
+
+// Response headers the proxy adds.
+const (
+	// HeaderKey names the key that served the request (its ID, never its value).
+	HeaderKey = "X-Keypool-Key"
+	// HeaderAttempts is how many keys were tried.
+	HeaderAttempts = "X-Keypool-Attempts"
+)
+
+// bytesPerToken turns a request body size into the input-token estimate that
+// Acquire reserves; Settle replaces it with the real count. Four bytes per
+// token is the usual rule of thumb for English text and JSON.
+const bytesPerToken = 4
+
+// exchange is one client request on its way through the proxy. It is
+// allocated once per request and holds everything the attempts share.
+type exchange struct {
+	s      *Server
+	w      http.ResponseWriter
+	r      *http.Request
+	pool   *keypool.KeyPool
+	prov   keypool.Provider
+	pm     *poolMetrics
+	route  route
+	body   []byte
+	header http.Header // upstream request header without the key
+	target *url.URL
+	start  time.Time
+	scan   usage.Scanner
+	tried  [4]string // backing array of the Exclude list for the usual attempt counts
+}
+
+// run acquires keys and sends the request until it gets an answer it can
+// pass on, failing over as failover.go decides, and answers the client.
+func (x *exchange) run(maxAttempts int) {
+	if maxAttempts <= 0 {
+		maxAttempts = 1
+	}
+	ctx := x.r.Context()
+	estimate := int64(len(x.body) / bytesPerToken)
+	exclude := x.tried[:0]
+	var (
+		pending *failedResponse // last retryable answer, returned if no key is left
+		lastErr error           // last transport error, likewise
+	)
+	for attempt := 1; ; attempt++ {
+		waitStart := time.Now()
+		lease, err := x.pool.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate, Exclude: exclude})
+		x.pm.queueWait.Observe(time.Since(waitStart).Seconds())
+		if err != nil {
+			x.noKey(err, attempt-1, pending, lastErr)
+			return
+		}
+		exclude = append(exclude, lease.KeyID)
+		final := attempt >= maxAttempts
+
+		resp, err := x.send(ctx, &lease, attempt)
+		if err != nil {
+			if ctx.Err() != nil {
+				// The client left (or its deadline passed): not the key's fault.
+				x.pool.Settle(&lease, keypool.Usage{})
+				x.finish(lease.KeyID, statusClientClosed, attempt, usage.Tokens{}, err)
+				return
+			}
+			x.pool.ReportError(&lease, err)
+			x.pool.Settle(&lease, keypool.Usage{})
+			if final || !x.moreKeys(len(exclude)) {
+				x.badGateway(lease.KeyID, attempt, err)
+				return
+			}
+			x.pm.failover(reasonConnection)
+			x.logFailover(lease.KeyID, attempt, 0, err)
+			pending, lastErr = nil, err
+			continue
+		}
+
+		x.pool.ReportResponse(&lease, resp.StatusCode, resp.Header)
+		if reason, retryable := failoverReasonFor(resp.StatusCode); retryable && !final && x.moreKeys(len(exclude)) {
+			pending, lastErr = bufferFailed(resp, lease.KeyID), nil
+			x.pool.Settle(&lease, keypool.Usage{})
+			x.pm.failover(reason)
+			x.logFailover(lease.KeyID, attempt, resp.StatusCode, nil)
+			continue
+		}
+		x.respond(resp, &lease, attempt)
+		return
+	}
+}
+
+// send makes one attempt with the lease's key.
+func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) (*http.Response, error) {
+	h := x.header
+	if attempt > 1 {
+		// The previous attempt's request may still be read by the transport
+		// (it can return before it is done with the request); never mutate
+		// what it was given.
+		h = x.header.Clone()
+	}
+	setUpstreamKey(h, x.prov, lease.APIKey)
+	req := &http.Request{
+		Method:        x.r.Method,
+		URL:           x.target,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Host:          x.target.Host,
+		ContentLength: int64(len(x.body)),
+	}
+	if len(x.body) > 0 {
+		req.Body = newReplayBody(x.body)
+		// GetBody lets the transport resend on a stale pooled connection.
+		req.GetBody = x.getBody
+	}
+	req = req.WithContext(ctx) // the client's cancellation reaches the upstream
+	sent := time.Now()
+	resp, err := x.s.transport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	x.pm.latency.Observe(time.Since(sent).Seconds())
+	return resp, nil
+}
+
+func (x *exchange) getBody() (io.ReadCloser, error) { return newReplayBody(x.body), nil }
+
+// moreKeys reports whether the pool has a key this request has not tried.
+// It is only asked on the failover path.
+func (x *exchange) moreKeys(tried int) bool { return tried < len(x.pool.Keys()) }
+
+// noKey answers when Acquire found no key: with the last upstream answer if
+// an attempt was made, else with 429 and the pool's Retry-After.
+func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastErr error) {
+	ctx := x.r.Context()
+	var exhausted *keypool.ExhaustedError
+	isExhausted := errors.As(err, &exhausted) || errors.Is(err, keypool.ErrAllKeysExhausted)
+	switch {
+	case ctx.Err() != nil:
+		x.finish(keyNone, statusClientClosed, attempts, usage.Tokens{}, err)
+	case pending != nil && (pending.status != http.StatusTooManyRequests || !isExhausted):
+		// A 429 is better answered with the pool's own Retry-After below,
+		// which knows when any key has capacity; other errors are the
+		// provider's to report.
+		pending.write(x.w, attempts)
+		x.finish(pending.key, pending.status, attempts, usage.Tokens{}, nil)
+	case lastErr != nil:
+		x.badGateway(keyNone, attempts, lastErr)
+	case isExhausted:
+		retry := time.Duration(0)
+		if exhausted != nil {
+			retry = exhausted.RetryAfter
+		}
+		if pending != nil {
+			// The pool's estimate leaves out the keys this request tried,
+			// but the client's retry may use them: the key that just
+			// answered 429 is back when its own retry-after says.
+			if ra, ok := keypool.ParseRetryAfter(pending.header.Get("Retry-After"), time.Now()); ok && (retry <= 0 || ra < retry) {
+				retry = ra
+			}
+		}
+		h := x.w.Header()
+		h.Set("Retry-After", retryAfterSeconds(retry))
+		h[HeaderAttempts] = attemptsValue(attempts)
+		x.pm.queueRejected.Inc()
+		writeError(x.w, x.prov, errRateLimited, "all keys of KeyPool "+x.route.namespace+"/"+x.route.name+
+			" are at their rate limits; retry after "+h.Get("Retry-After")+"s")
+		x.finish(keyNone, http.StatusTooManyRequests, attempts, usage.Tokens{}, err)
+	default:
+		h := x.w.Header()
+		h[HeaderAttempts] = attemptsValue(attempts)
+		writeError(x.w, x.prov, errUnavailable, "no key available: "+err.Error())
+		x.finish(keyNone, http.StatusServiceUnavailable, attempts, usage.Tokens{}, err)
+	}
+}
+
+// badGateway answers a transport error on the last attempt.
+func (x *exchange) badGateway(key string, attempts int, err error) {
+	h := x.w.Header()
+	if key != keyNone {
+		h[HeaderKey] = []string{key}
+	}
+	h[HeaderAttempts] = attemptsValue(attempts)
+	writeError(x.w, x.prov, errBadGateway, "upstream request failed: "+err.Error())
+	x.finish(key, http.StatusBadGateway, attempts, usage.Tokens{}, err)
+}
+
+// finish records the request's outcome in metrics and the debug log.
+func (x *exchange) finish(key string, code, attempts int, t usage.Tokens, err error) {
+	x.pm.request(key, code)
+	x.pm.addTokens(t)
+	if log := x.s.log.V(1); log.Enabled() {
+		kv := []any{
+			labelNamespace, x.route.namespace, labelPool, x.route.name,
+			"method", x.r.Method, "path", x.route.rest,
+			"status", code, "key", key, "attempts", attempts,
+			"duration", time.Since(x.start),
+			"inputTokens", t.Input, "outputTokens", t.Output,
+			"cacheCreationTokens", t.CacheCreation, "cacheReadTokens", t.CacheRead,
+		}
+		if err != nil {
+			kv = append(kv, "error", err.Error())
+		}
+		log.Info("proxied request", kv...)
+	}
+}
+
+func (x *exchange) logFailover(key string, attempt, status int, err error) {
+	if log := x.s.log.V(1); log.Enabled() {
+		kv := []any{labelNamespace, x.route.namespace, labelPool, x.route.name, "key", key, "attempt", attempt, "status", status}
+		if err != nil {
+			kv = append(kv, "error", err.Error())
+		}
+		log.Info("failing over to another key", kv...)
+	}
+}
+
+// attemptsValues are preformatted header values; the server only reads them.
+var attemptsValues = func() [][]string {
+	v := make([][]string, 17)
+	for i := range v {
+		v[i] = []string{strconv.Itoa(i)}
+	}
+	return v
+}()
+
+func attemptsValue(n int) []string {
+	if n >= 0 && n < len(attemptsValues) {
+		return attemptsValues[n]
+	}
+	return []string{strconv.Itoa(n)}
+}

@@ -1,0 +1,97 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultAddr                = ":8080"
+	DefaultMaxRequestBodyBytes = 32 << 20
+	DefaultShutdownGrace       = 30 * time.Second
+)
+
+// Options configure a Server. The zero value is usable.
+type Options struct {
+	// Addr is the TCP address Start listens on; default ":8080".
+	Addr string
+	// Listener, when set, is used by Start instead of listening on Addr
+	// (tests, socket activation). Start closes it.
+	Listener net.Listener
+	// Logger receives "proxy listening" and, at V(1), one line per request.
+	// Keys and client tokens are never logged.
+	Logger logr.Logger
+	// MaxRequestBodyBytes bounds the request body, which is buffered so it can
+	// be replayed on failover; larger bodies get 413. Default 32 MiB.
+	MaxRequestBodyBytes int64
+	// Transport sends requests upstream. Default: DefaultTransport().
+	Transport http.RoundTripper
+	// Metrics is where the proxy's collectors are registered (once per
+	// Registerer). Default: controller-runtime's metrics.Registry, which the
+	// manager serves on its metrics endpoint.
+	Metrics prometheus.Registerer
+	// ShutdownGrace is how long Start lets in-flight requests and streams run
+	// after its context is done before closing their connections. Default 30s.
+	ShutdownGrace time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.Addr == "" {
+		o.Addr = DefaultAddr
+	}
+	if o.MaxRequestBodyBytes <= 0 {
+		o.MaxRequestBodyBytes = DefaultMaxRequestBodyBytes
+	}
+	if o.Transport == nil {
+		o.Transport = DefaultTransport()
+	}
+	if o.Metrics == nil {
+		o.Metrics = ctrlmetrics.Registry
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = DefaultShutdownGrace
+	}
+}
+
+var (
+	defaultTransportOnce sync.Once
+	defaultTransport     *http.Transport
+)
+
+// DefaultTransport returns the shared upstream transport, created on first
+// use. Sharing one transport shares its connection pool across all pools and
+// Servers.
+//
+// It has no overall timeout, because a stream may legitimately run for many
+// minutes; the client's own cancellation ends a request. The response-header
+// timeout is long (10 min) because a non-streaming request sends its headers
+// only once the whole completion is generated. Compression is disabled so the
+// body arrives as plain JSON or SSE that the usage scanner can read and that
+// is flushed event by event, never held back by a decompressor.
+func DefaultTransport() *http.Transport {
+	defaultTransportOnce.Do(func() {
+		dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+		defaultTransport = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dialer.DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          1024,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: 10 * time.Minute,
+			ExpectContinueTimeout: time.Second,
+			DisableCompression:    true,
+			ReadBufferSize:        32 << 10,
+			WriteBufferSize:       32 << 10,
+		}
+	})
+	return defaultTransport
+}

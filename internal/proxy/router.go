@@ -1,0 +1,83 @@
+package proxy
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// poolPrefix starts every proxied path: /pools/{namespace}/{name}/v1/...
+const poolPrefix = "/pools/"
+
+// route is where a request goes, parsed from its path without allocating:
+// all strings are slices of the request's path.
+type route struct {
+	namespace string
+	name      string
+	rest      string // "/v1/..." decoded, as the pool's upstream will see it
+	rawRest   string // the same, still escaped; "" when the path had no escapes
+}
+
+// parseRoute splits r's path into pool and upstream path. ok is false when
+// the path is not /pools/{ns}/{name}/..., which is answered with 404. The
+// caller still checks validRest, so that an unknown pool is reported as such
+// even for a bad path.
+func parseRoute(r *http.Request) (rt route, ok bool) {
+	rt.namespace, rt.name, rt.rest, ok = splitPoolPath(r.URL.Path)
+	if !ok {
+		return rt, false
+	}
+	if r.URL.RawPath != "" {
+		// The path had escapes that must reach the upstream as sent (e.g. an
+		// encoded slash in an ID); split the escaped form the same way.
+		if _, _, raw, rawOK := splitPoolPath(r.URL.RawPath); rawOK {
+			rt.rawRest = raw
+		}
+	}
+	return rt, true
+}
+
+// splitPoolPath splits "/pools/ns/name/rest" into ns, name and "/rest".
+func splitPoolPath(p string) (ns, name, rest string, ok bool) {
+	if !strings.HasPrefix(p, poolPrefix) {
+		return "", "", "", false
+	}
+	p = p[len(poolPrefix):]
+	i := strings.IndexByte(p, '/')
+	if i <= 0 {
+		return "", "", "", false
+	}
+	ns, p = p[:i], p[i+1:]
+	j := strings.IndexByte(p, '/')
+	if j <= 0 {
+		return "", "", "", false
+	}
+	return ns, p[:j], p[j:], true
+}
+
+// validRest reports whether rest may be forwarded: only the provider API
+// under /v1/, and no dot segments that the upstream could resolve to a path
+// outside it.
+func validRest(rest string) bool {
+	if !strings.HasPrefix(rest, "/v1/") {
+		return false
+	}
+	return !strings.Contains(rest, "/../") && !strings.HasSuffix(rest, "/..") &&
+		!strings.Contains(rest, "/./") && !strings.HasSuffix(rest, "/.")
+}
+
+// upstreamURL is the pool's upstream base joined with the request's path and
+// query. The base path (e.g. a gateway prefix) is kept.
+func upstreamURL(base *url.URL, rt *route, rawQuery string) *url.URL {
+	u := *base
+	u.RawQuery = rawQuery
+	u.Fragment, u.RawFragment = "", ""
+	bp := strings.TrimSuffix(base.Path, "/")
+	u.Path = bp + rt.rest
+	if rt.rawRest != "" {
+		u.RawPath = strings.TrimSuffix(base.EscapedPath(), "/") + rt.rawRest
+	} else if base.RawPath != "" {
+		u.RawPath = strings.TrimSuffix(base.RawPath, "/") + rt.rest
+	}
+	return &u
+}

@@ -1,0 +1,207 @@
+package proxy_test
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/proxy"
+)
+
+const (
+	fuzzToken    = "fuzz-client-token"
+	fuzzKey      = "fuzz-upstream-key"
+	fuzzPoolPath = "/pools/team-a/claude"
+	fuzzBase     = "/base" // the upstream's own path prefix, which must be kept
+)
+
+// FuzzRoute sends arbitrary request targets through the proxy's whole
+// routing path (the HTTP/1.1 request-line parser, then ServeHTTP) and
+// checks the proxy's promise about where a request may go:
+//
+//   - it is forwarded exactly when its decoded path is the known pool's
+//     /v1/... with no dot segments and the client token is right;
+//   - a forwarded request reaches the pool's upstream host under its base
+//     path, its escaped and decoded paths agree, and even an upstream that
+//     does not clean paths can never see a "." or ".." segment;
+//   - the upstream gets the pool key, never the client token;
+//   - anything not forwarded is answered with a JSON error of 4xx.
+func FuzzRoute(f *testing.F) {
+	for _, s := range []string{
+		"/pools/team-a/claude/v1/messages", "/pools/team-a/claude/v1/messages?beta=true",
+		"/pools/team-a/claude/v1/files/a%2Fb", "/pools/team-a/claude/v1/%2e%2e/admin",
+		"/pools/team-a/claude/v1/../admin", "/pools/team-a/claude/v1/..%2fadmin",
+		"/pools/team-a/claude%2Fv1/x", "/pools/team-a%2Fclaude/v1/v1/x", "/pools//claude/v1/x",
+		"/pools/team-a/claude", "/pools/team-a/claude/v1", "/pools/team-a/claude/v1/", "/v1/messages",
+		"http://evil.example/pools/team-a/claude/v1/messages", "*", "/pools/team-a/claude/v1/./x",
+		"/pools/team-a/claude/v1//x", "/pools/team-a/claude/v1/x;/../..", "/pools/team-a/claude/v1/%252e%252e/x",
+		"/pools/team-a/nope/v1/messages", "/pools/team-a/claude/v1/x%00y",
+	} {
+		f.Add(s, byte(0))
+		f.Add(s, byte(2))
+	}
+	rec := &recorder{}
+	u, err := url.Parse("http://upstream.test" + fuzzBase)
+	if err != nil {
+		f.Fatal(err)
+	}
+	pool, err := keypool.NewKeyPool(keypool.ProviderAnthropic, keypool.PoolConfig{
+		Keys: []keypool.KeyConfig{{ID: "keys/k1", APIKey: fuzzKey}},
+		Access: keypool.Access{
+			Upstream: u, MaxAttempts: 1,
+			ClientTokenHashes: [][sha256.Size]byte{sha256.Sum256([]byte(fuzzToken))},
+		},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	reg := keypool.NewRegistry()
+	reg.Set("team-a", "claude", pool)
+	srv := proxy.New(reg, proxy.Options{Logger: logr.Discard(), Transport: rec, Metrics: prometheus.NewRegistry()})
+
+	f.Fuzz(func(t *testing.T, target string, auth byte) {
+		token := fuzzToken
+		if auth&1 != 0 {
+			token += "-wrong"
+		}
+		cred := "X-Api-Key: " + token
+		if auth&2 != 0 {
+			cred = "Authorization: Bearer " + token
+		}
+		raw := "POST " + target + " HTTP/1.1\r\nHost: proxy.test\r\n" + cred +
+			"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+		if err != nil {
+			return // net/http answers 400 before any handler runs
+		}
+		rec.reset()
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, req)
+		sent := rec.sent()
+
+		rest, routed := strings.CutPrefix(req.URL.Path, fuzzPoolPath)
+		want := routed && auth&1 == 0 && strings.HasPrefix(rest, "/v1/") && !hasDotSegment(rest)
+		switch {
+		case want && sent == nil:
+			t.Fatalf("%q (path %q) not forwarded: %d %s", target, req.URL.Path, w.Code, w.Body)
+		case !want && sent != nil:
+			t.Fatalf("%q (path %q, auth %d) forwarded to %s", target, req.URL.Path, auth, sent.URL)
+		case sent == nil:
+			checkRefusal(t, target, w)
+			return
+		}
+		checkForwarded(t, target, rest, sent)
+		if w.Code != http.StatusOK {
+			t.Fatalf("%q: forwarded but answered %d", target, w.Code)
+		}
+	})
+}
+
+// checkForwarded checks what the upstream received for a request whose
+// decoded path under the pool was rest.
+func checkForwarded(t *testing.T, target, rest string, sent *http.Request) {
+	t.Helper()
+	if sent.URL.Host != "upstream.test" || sent.URL.Scheme != "http" {
+		t.Fatalf("%q went to %s://%s", target, sent.URL.Scheme, sent.URL.Host)
+	}
+	if want := fuzzBase + rest; sent.URL.Path != want {
+		t.Fatalf("%q: upstream path %q, want %q", target, sent.URL.Path, want)
+	}
+	// What goes on the wire is the escaped path; the upstream decodes it.
+	decoded, err := url.PathUnescape(sent.URL.EscapedPath())
+	if err != nil || decoded != sent.URL.Path {
+		t.Fatalf("%q: escaped path %q decodes to %q (%v), not %q", target, sent.URL.EscapedPath(), decoded, err, sent.URL.Path)
+	}
+	if c := path.Clean(decoded); c != fuzzBase+"/v1" && !strings.HasPrefix(c, fuzzBase+"/v1/") {
+		t.Fatalf("%q: upstream path %q cleans to %q, outside %s/v1/", target, decoded, c, fuzzBase)
+	}
+	if hasDotSegment(decoded) {
+		t.Fatalf("%q: upstream path %q has a dot segment", target, decoded)
+	}
+	if got := sent.Header.Get("X-Api-Key"); got != fuzzKey {
+		t.Fatalf("%q: upstream x-api-key %q, want the pool key", target, got)
+	}
+	for k, vs := range sent.Header {
+		for _, v := range vs {
+			if strings.Contains(v, fuzzToken) {
+				t.Fatalf("%q: the client token reached the upstream in %s", target, k)
+			}
+		}
+	}
+}
+
+// checkRefusal checks that a request the proxy kept is answered with a
+// well-formed JSON error.
+func checkRefusal(t *testing.T, target string, w *httptest.ResponseRecorder) {
+	t.Helper()
+	if w.Code < 400 || w.Code > 499 {
+		t.Fatalf("%q refused with %d", target, w.Code)
+	}
+	var v struct {
+		Error struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &v); err != nil || v.Error.Type == "" || v.Error.Message == "" {
+		t.Fatalf("%q refused with %d and body %q (%v)", target, w.Code, w.Body, err)
+	}
+}
+
+// hasDotSegment reports whether p has a "." or ".." segment.
+func hasDotSegment(p string) bool {
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// recorder is an upstream transport that keeps the last request and
+// answers 200 with a small JSON body.
+type recorder struct {
+	mu   sync.Mutex
+	last *http.Request
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+		_ = req.Body.Close()
+	}
+	r.mu.Lock()
+	r.last = req
+	r.mu.Unlock()
+	return &http.Response{
+		StatusCode: http.StatusOK, ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{"Content-Type": {"application/json"}},
+		Body:          io.NopCloser(strings.NewReader(`{"usage":{"input_tokens":1}}`)),
+		ContentLength: int64(len(`{"usage":{"input_tokens":1}}`)),
+		Request:       req,
+	}, nil
+}
+
+func (r *recorder) reset() {
+	r.mu.Lock()
+	r.last = nil
+	r.mu.Unlock()
+}
+
+func (r *recorder) sent() *http.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}

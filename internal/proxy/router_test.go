@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+)
+
+func TestRoutingErrors(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	auth := map[string]string{"X-Api-Key": clientToken}
+	cases := []struct {
+		name   string
+		url    string
+		header map[string]string
+		openAI bool
+	}{
+		{"unknown pool, anthropic path", "/pools/team-a/nope/v1/messages", auth, false},
+		{"unknown namespace", "/pools/team-b/claude/v1/messages", auth, false},
+		{"unknown pool, openai path", "/pools/team-a/nope/v1/chat/completions", map[string]string{"Authorization": "Bearer x"}, true},
+		{"unknown pool, openai embeddings", "/pools/team-a/nope/v1/embeddings", nil, true},
+		{"unknown pool, models with bearer", "/pools/team-a/nope/v1/models", map[string]string{"Authorization": "Bearer x"}, true},
+		{"unknown pool, models with anthropic-version", "/pools/team-a/nope/v1/models", map[string]string{"Authorization": "Bearer x", "Anthropic-Version": "2023-06-01"}, false},
+		{"not under /pools", "/v1/messages", auth, false},
+		{"no rest", "/pools/team-a/claude", auth, false},
+		{"empty namespace", "/pools//claude/v1/messages", auth, false},
+		{"known pool, not under /v1/", "/pools/team-a/claude/admin", auth, false},
+		{"known pool, /v1 without slash", "/pools/team-a/claude/v1", auth, false},
+		{"known pool, dot segments", "/pools/team-a/claude/v1/../admin", auth, false},
+		{"known pool, escaped dot segments", "/pools/team-a/claude/v1/%2e%2e/admin", auth, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.front.URL, strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Set the path verbatim: the client would clean dot segments.
+			req.URL.Opaque = tc.url
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := e.front.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body := wantStatus(t, resp, http.StatusNotFound)
+			if tc.openAI {
+				wantOpenAIError(t, body, "not_found_error", "not_found")
+			} else {
+				wantAnthropicError(t, body, "not_found_error")
+			}
+		})
+	}
+	if n := len(e.requests()); n != 0 {
+		t.Fatalf("upstream saw %d requests", n)
+	}
+	e.waitIdle()
+}
+
+func TestForwardedURLAndHeaders(t *testing.T) {
+	e := newEnv(t, envConfig{
+		basePath: "/gateway",
+		upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Connection", "X-Hop")
+			w.Header().Set("X-Hop", "connection-listed")
+			w.Header().Set("Keep-Alive", "timeout=5")
+			w.Header().Set("Request-Id", "req_1")
+			w.Header().Add("Set-Cookie", "a=1")
+			w.Header().Add("Set-Cookie", "b=2")
+			_, _ = io.WriteString(w, `{"usage":{"input_tokens":1,"output_tokens":2}}`)
+		}),
+	})
+	resp := e.do(t.Context(), http.MethodPost, "/v1/messages/batches/msgbatch_1%2Fx/results?beta=true&limit=2", `{}`,
+		map[string]string{
+			"X-Api-Key":           clientToken,
+			"Anthropic-Version":   "2023-06-01",
+			"Anthropic-Beta":      "prompt-caching-2024-07-31",
+			"Connection":          "X-Client-Hop",
+			"X-Client-Hop":        "connection-listed",
+			"Proxy-Authorization": "Basic c2VjcmV0",
+			"Te":                  "trailers",
+			"Accept-Encoding":     "gzip",
+			"X-Request-Id":        "trace-1",
+		})
+	wantStatus(t, resp, http.StatusOK)
+
+	reqs := e.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("upstream saw %d requests", len(reqs))
+	}
+	r := reqs[0]
+	if r.path != "/v1/messages/batches/msgbatch_1/x/results" || r.rawPath != "/v1/messages/batches/msgbatch_1%2Fx/results" {
+		t.Errorf("upstream path %q raw %q: base path not stripped once or escapes lost", r.path, r.rawPath)
+	}
+	if r.rawQuery != "beta=true&limit=2" {
+		t.Errorf("upstream query %q", r.rawQuery)
+	}
+	for k, want := range map[string]string{
+		"Anthropic-Version": "2023-06-01", "Anthropic-Beta": "prompt-caching-2024-07-31",
+		"X-Request-Id": "trace-1", "Content-Type": "", "X-Api-Key": keyValue(1),
+		"X-Client-Hop": "", "Proxy-Authorization": "", "Te": "", "Accept-Encoding": "", "User-Agent": "Go-http-client/1.1",
+	} {
+		if got := r.header.Get(k); got != want {
+			t.Errorf("upstream header %s = %q, want %q", k, got, want)
+		}
+	}
+	for k, want := range map[string]string{
+		"Request-Id": "req_1", "X-Hop": "", "Keep-Alive": "", HeaderKey: "keys/k1", HeaderAttempts: "1",
+	} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("response header %s = %q, want %q", k, got, want)
+		}
+	}
+	if got := resp.Header.Values("Set-Cookie"); len(got) != 2 {
+		t.Errorf("Set-Cookie = %q, want both values", got)
+	}
+	e.waitIdle()
+}
+
+func TestGuessProvider(t *testing.T) {
+	r, _ := http.NewRequest(http.MethodGet, "/", nil)
+	if guessProvider(r, "/v1/messages") != keypool.ProviderAnthropic {
+		t.Error("messages is Anthropic")
+	}
+	if guessProvider(r, "/v1/responses") != keypool.ProviderOpenAI {
+		t.Error("responses is OpenAI")
+	}
+}

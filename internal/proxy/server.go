@@ -1,0 +1,207 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+)
+
+// Server life-cycle states, for Ready.
+const (
+	stateIdle int32 = iota
+	stateServing
+	stateStopping
+)
+
+// copyBufSize is the read size for response bodies: large enough for a whole
+// typical JSON response, small enough that a stream's events are not held.
+const copyBufSize = 32 << 10
+
+// Server is the proxy. It is an http.Handler (mount it anywhere, or use
+// httptest) and a controller-runtime Runnable (Start) that runs on every
+// replica (NeedLeaderElection is false).
+type Server struct {
+	reg       *keypool.Registry
+	opts      Options
+	log       logr.Logger
+	transport http.RoundTripper
+	metrics   *metrics
+	state     atomic.Int32
+	stopping  chan struct{} // closed when graceful shutdown begins
+	bufs      sync.Pool     // *[copyBufSize]byte
+}
+
+// New returns a proxy over the pools of reg. It registers the proxy's metrics
+// with opts.Metrics (once per Registerer); if that fails (a conflicting
+// collector of the same name) it logs the error and serves without metrics
+// rather than refusing to start the data plane.
+func New(reg *keypool.Registry, opts Options) *Server {
+	opts.setDefaults()
+	s := &Server{
+		reg:       reg,
+		opts:      opts,
+		log:       opts.Logger,
+		transport: opts.Transport,
+		stopping:  make(chan struct{}),
+	}
+	s.bufs.New = func() any { return new([copyBufSize]byte) }
+	m, err := metricsFor(opts.Metrics, reg)
+	if err != nil {
+		s.log.Error(err, "proxy metrics disabled")
+		m = newUnregisteredMetrics()
+	}
+	if m.keysErr != nil {
+		s.log.Error(m.keysErr, "proxy keypool_keys metric disabled")
+	}
+	s.metrics = m
+	return s
+}
+
+// NeedLeaderElection implements controller-runtime's LeaderElectionRunnable:
+// the proxy serves on every replica, leader or not.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Ready is a readiness check (a controller-runtime healthz.Checker): nil once
+// Start is listening, an error before that and from the moment shutdown
+// begins, so that the Service stops sending traffic while in-flight requests
+// finish.
+func (s *Server) Ready(_ *http.Request) error {
+	switch s.state.Load() {
+	case stateServing:
+		return nil
+	case stateStopping:
+		return errors.New("proxy is shutting down")
+	default:
+		return errors.New("proxy is not listening yet")
+	}
+}
+
+// Start listens on Options.Addr (or serves Options.Listener) until ctx is
+// done, then shuts down gracefully: it stops accepting connections, lets
+// in-flight requests and streams finish for up to Options.ShutdownGrace, and
+// then closes whatever is left. It returns nil after a shutdown, or the error
+// that kept it from serving. Call it at most once per Server.
+func (s *Server) Start(ctx context.Context) error {
+	ln := s.opts.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.opts.Addr); err != nil {
+			return fmt.Errorf("proxy listen on %s: %w", s.opts.Addr, err)
+		}
+	}
+	srv := &http.Server{
+		Handler: s,
+		// No ReadTimeout/WriteTimeout: a stream may last many minutes. Slow
+		// clients are bounded while sending headers only.
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          log.New(serverLogWriter{s.log}, "", 0),
+	}
+	served := make(chan error, 1)
+	// Ready as soon as the socket is bound: connections queue in the backlog
+	// until Serve accepts them.
+	s.state.Store(stateServing)
+	go func() { served <- srv.Serve(ln) }()
+	s.log.Info("proxy listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-served:
+		s.state.Store(stateStopping)
+		return fmt.Errorf("proxy serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	s.state.Store(stateStopping)
+	close(s.stopping)
+	s.log.Info("proxy shutting down", "grace", s.opts.ShutdownGrace.String())
+	// The grace period is measured from now, not from ctx, which is done.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		// Streams outlived the grace period: cut them off. The clients see a
+		// truncated response, as they would from a crashed replica.
+		s.log.Info("proxy grace period over, closing remaining connections", "reason", err.Error())
+		_ = srv.Close()
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error(err, "proxy serve ended unexpectedly")
+	}
+	s.log.Info("proxy stopped")
+	return nil
+}
+
+// ServeHTTP handles /pools/{namespace}/{name}/v1/... .
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, ok := parseRoute(r)
+	if !ok {
+		writeError(w, guessProvider(r, r.URL.Path), errNotFound,
+			"no route: the proxy serves /pools/{namespace}/{name}/v1/...")
+		return
+	}
+	pool, ok := s.reg.Get(rt.namespace, rt.name)
+	if !ok {
+		// No metrics: the labels would be whatever a caller puts in the path.
+		writeError(w, guessProvider(r, rt.rest), errNotFound,
+			fmt.Sprintf("no KeyPool %s/%s", rt.namespace, rt.name))
+		return
+	}
+	prov := pool.Provider()
+	pm := s.metrics.pool(rt.namespace, rt.name)
+	if !validRest(rt.rest) {
+		pm.request(keyNone, http.StatusNotFound)
+		writeError(w, prov, errNotFound, "only the provider API under /v1/ is proxied")
+		return
+	}
+	acc := pool.Access()
+	if !authorized(acc, r.Header) {
+		pm.request(keyNone, http.StatusUnauthorized)
+		writeError(w, prov, errUnauthorized,
+			fmt.Sprintf("invalid client token for KeyPool %s/%s", rt.namespace, rt.name))
+		return
+	}
+	body, kind, err := readBody(w, r, s.opts.MaxRequestBodyBytes)
+	if err != nil {
+		if r.Context().Err() != nil {
+			pm.request(keyNone, statusClientClosed)
+			return
+		}
+		pm.request(keyNone, kind.status)
+		writeError(w, prov, kind, err.Error())
+		return
+	}
+	x := &exchange{
+		s:      s,
+		w:      w,
+		r:      r,
+		pool:   pool,
+		prov:   prov,
+		pm:     pm,
+		route:  rt,
+		body:   body,
+		header: outboundHeader(r.Header),
+		target: upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
+		start:  time.Now(),
+	}
+	x.run(acc.MaxAttempts)
+}
+
+// serverLogWriter routes net/http's own error log (TLS handshakes, panics in
+// handlers, accept errors) to the proxy's logr.Logger.
+type serverLogWriter struct{ log logr.Logger }
+
+func (w serverLogWriter) Write(p []byte) (int, error) {
+	w.log.Info("http server", "message", strings.TrimSpace(string(p)))
+	return len(p), nil
+}

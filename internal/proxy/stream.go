@@ -1,0 +1,94 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/usage"
+)
+
+// respond passes resp to the client: status, end-to-end headers and the body,
+// which is never buffered beyond one read. Event streams (and bodies of
+// unknown length) are flushed after every read, so each event reaches the
+// client as soon as the upstream sent it. The usage scanner sees the same
+// bytes, and the lease is settled with what it found however the copy ends.
+//
+// If the upstream breaks off mid-body, the handler aborts the client's
+// response (http.ErrAbortHandler) so the client sees a truncated response
+// rather than a clean end; there is no retry once a byte went out.
+func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt int) {
+	h := x.w.Header()
+	copyResponseHeader(h, resp.Header)
+	h[HeaderKey] = []string{lease.KeyID}
+	h[HeaderAttempts] = attemptsValue(attempt)
+
+	format := usage.FormatNone
+	if resp.Header.Get("Content-Encoding") == "" { // an encoded body cannot be read for usage
+		format = usage.FormatOf(resp.Header.Get("Content-Type"))
+	}
+	x.scan.Reset(format)
+	flush := format == usage.FormatSSE || resp.ContentLength < 0
+
+	x.w.WriteHeader(resp.StatusCode)
+	var rc *http.ResponseController
+	if flush {
+		rc = http.NewResponseController(x.w)
+		// Headers go out now: SDKs wait for them before reading events.
+		_ = rc.Flush()
+	}
+	upstreamErr, clientErr := x.copyBody(resp.Body, rc)
+	_ = resp.Body.Close() // before EOF this closes the upstream connection
+
+	t := x.scan.Tokens()
+	x.pool.Settle(lease, keypool.Usage{
+		InputTokens:              t.Input,
+		OutputTokens:             t.Output,
+		CacheCreationInputTokens: t.CacheCreation,
+		CacheReadInputTokens:     t.CacheRead,
+	})
+	err := upstreamErr
+	if clientErr != nil {
+		err = clientErr
+	}
+	x.finish(lease.KeyID, resp.StatusCode, attempt, t, err)
+	if upstreamErr != nil && clientErr == nil {
+		// Send what was buffered first, so the client sees the status and
+		// the partial body, then cut the connection.
+		_ = http.NewResponseController(x.w).Flush()
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// copyBody copies body to the client, feeding the usage scanner, flushing
+// after every write when rc is set. It reports whether the upstream or the
+// client ended the copy early; a client that went away cancels the request
+// context, which also ends the upstream read.
+func (x *exchange) copyBody(body io.Reader, rc *http.ResponseController) (upstreamErr, clientErr error) {
+	buf := x.s.bufs.Get().(*[copyBufSize]byte)
+	defer x.s.bufs.Put(buf)
+	ctx := x.r.Context()
+	for {
+		n, rerr := body.Read(buf[:])
+		if n > 0 {
+			_, _ = x.scan.Write(buf[:n])
+			if _, werr := x.w.Write(buf[:n]); werr != nil {
+				return nil, werr
+			}
+			if rc != nil {
+				if ferr := rc.Flush(); ferr != nil {
+					return nil, ferr
+				}
+			}
+		}
+		switch {
+		case rerr == nil:
+		case rerr == io.EOF:
+			return nil, nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		default:
+			return rerr, nil
+		}
+	}
+}

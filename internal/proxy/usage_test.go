@@ -1,0 +1,104 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+)
+
+const tokenLimit = 100_000
+
+// limitedKeys gives keys/k1 input and output limits, so the pool's remaining
+// capacity shows exactly what was settled (the pool clock is frozen, so
+// nothing refills).
+func limitedKeys() []keypool.KeyConfig {
+	keys := defaultKeys()
+	keys[0].ITPMLimit, keys[0].OTPMLimit = tokenLimit, tokenLimit
+	return keys
+}
+
+func TestUsageSettled(t *testing.T) {
+	// The fake provider counts a prompt's text bytes/4 as input tokens, and
+	// the directive fixes the output tokens.
+	prompt := strings.Repeat("count me ", 40) + "[[output_tokens=57]]"
+	for _, provider := range []keypool.Provider{keypool.ProviderAnthropic, keypool.ProviderOpenAI} {
+		for _, stream := range []bool{false, true} {
+			name := string(provider) + "/json"
+			if stream {
+				name = string(provider) + "/sse"
+			}
+			t.Run(name, func(t *testing.T) {
+				e := newEnv(t, envConfig{provider: provider, keys: limitedKeys()})
+				body := anthropicBody(prompt, stream)
+				if provider == keypool.ProviderOpenAI {
+					body = openAIBody(prompt, stream)
+				}
+				resp := e.post(body)
+				got := wantStatus(t, resp, http.StatusOK)
+				wantCT := "application/json"
+				if stream {
+					wantCT = "text/event-stream"
+				}
+				if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, wantCT) {
+					t.Fatalf("Content-Type %q, want %s", ct, wantCT)
+				}
+				if stream && !strings.Contains(got, "[DONE]") && !strings.Contains(got, "message_stop") {
+					t.Fatalf("stream incomplete: %s", got)
+				}
+				e.waitIdle()
+
+				fs := e.fake.Stats().Keys[keyValue(1)]
+				if fs.InputTokens <= 0 || fs.OutputTokens != 57 {
+					t.Fatalf("fake provider charged %d/%d tokens", fs.InputTokens, fs.OutputTokens)
+				}
+				ks := e.keyStats("keys/k1")
+				if ks.ITPMRemaining != tokenLimit-fs.InputTokens || ks.OTPMRemaining != tokenLimit-fs.OutputTokens {
+					t.Errorf("pool remaining ITPM %d OTPM %d, want %d %d (settled with the real usage)",
+						ks.ITPMRemaining, ks.OTPMRemaining, tokenLimit-fs.InputTokens, tokenLimit-fs.OutputTokens)
+				}
+				m := e.proxy.metrics.tokens
+				if in := testutil.ToFloat64(m.WithLabelValues(namespace, e.poolName(), "input")); in != float64(fs.InputTokens) {
+					t.Errorf("input tokens metric %v, want %d", in, fs.InputTokens)
+				}
+				if out := testutil.ToFloat64(m.WithLabelValues(namespace, e.poolName(), "output")); out != 57 {
+					t.Errorf("output tokens metric %v, want 57", out)
+				}
+			})
+		}
+	}
+}
+
+func TestCacheUsageSettled(t *testing.T) {
+	e := newEnv(t, envConfig{
+		keys: limitedKeys(),
+		upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"type":"message","content":[{"type":"text","text":"{\"usage\":{\"input_tokens\":999}}"}],`+
+				`"usage":{"input_tokens":10,"cache_creation_input_tokens":20,"cache_read_input_tokens":30,"output_tokens":5}}`)
+		}),
+	})
+	wantStatus(t, e.post(anthropicBody("hi", false)), http.StatusOK)
+	e.waitIdle()
+	ks := e.keyStats("keys/k1")
+	// Anthropic counts cache writes, not cache reads, against the input limit.
+	if ks.ITPMRemaining != tokenLimit-30 || ks.OTPMRemaining != tokenLimit-5 {
+		t.Errorf("pool remaining ITPM %d OTPM %d", ks.ITPMRemaining, ks.OTPMRemaining)
+	}
+	for dir, want := range map[string]float64{"input": 10, "output": 5, "cache_creation": 20, "cache_read": 30} {
+		if got := testutil.ToFloat64(e.proxy.metrics.tokens.WithLabelValues(namespace, poolName, dir)); got != want {
+			t.Errorf("%s tokens %v, want %v", dir, got, want)
+		}
+	}
+}
+
+func (e *env) poolName() string {
+	if e.pool.Provider() == keypool.ProviderOpenAI {
+		return "gpt"
+	}
+	return poolName
+}

@@ -1,0 +1,124 @@
+package usage
+
+import "strings"
+
+// Tokens is the usage a response reported.
+type Tokens struct {
+	Input         int64 // input (prompt) tokens
+	Output        int64 // output (completion) tokens
+	CacheCreation int64 // tokens written to the prompt cache (Anthropic)
+	CacheRead     int64 // tokens read from the prompt cache
+}
+
+// Format says how a response body is framed.
+type Format uint8
+
+const (
+	// FormatNone ignores the body (the zero value).
+	FormatNone Format = iota
+	// FormatJSON reads a single JSON document.
+	FormatJSON
+	// FormatSSE reads server-sent events whose data lines are JSON documents.
+	FormatSSE
+)
+
+// String returns the format's name for logs.
+func (f Format) String() string {
+	switch f {
+	case FormatJSON:
+		return "json"
+	case FormatSSE:
+		return "sse"
+	default:
+		return "none"
+	}
+}
+
+// FormatOf picks the format from a Content-Type header value. It does not
+// allocate.
+func FormatOf(contentType string) Format {
+	// Media types are case-insensitive; parameters (charset) are ignored.
+	mt := contentType
+	if i := strings.IndexByte(mt, ';'); i >= 0 {
+		mt = mt[:i]
+	}
+	mt = strings.TrimSpace(mt)
+	switch {
+	case strings.EqualFold(mt, "text/event-stream"):
+		return FormatSSE
+	case strings.EqualFold(mt, "application/json"),
+		len(mt) > 5 && strings.EqualFold(mt[len(mt)-5:], "+json"):
+		return FormatJSON
+	default:
+		return FormatNone
+	}
+}
+
+// Scanner extracts usage from a response body fed to it with Write.
+// The zero value ignores everything; call Reset to choose a format.
+// A Scanner is not safe for concurrent use.
+type Scanner struct {
+	format Format
+	sse    sseState
+	js     jsonScanner
+	tokens Tokens
+	found  bool
+}
+
+// NewScanner returns a Scanner for the given format.
+func NewScanner(f Format) *Scanner {
+	s := &Scanner{}
+	s.Reset(f)
+	return s
+}
+
+// Reset clears what was seen and sets the format, so a Scanner can be reused.
+func (s *Scanner) Reset(f Format) {
+	*s = Scanner{format: f}
+	s.js.reset()
+}
+
+// Write feeds the next piece of the body. It never fails and never retains p.
+func (s *Scanner) Write(p []byte) (int, error) {
+	switch s.format {
+	case FormatJSON:
+		s.js.write(p, s)
+	case FormatSSE:
+		s.writeSSE(p)
+	}
+	return len(p), nil
+}
+
+// Tokens returns the usage seen so far.
+func (s *Scanner) Tokens() Tokens { return s.tokens }
+
+// Found reports whether any usage field was seen.
+func (s *Scanner) Found() bool { return s.found }
+
+// field identifies a usage counter.
+type field uint8
+
+const (
+	fieldNone field = iota
+	fieldInput
+	fieldOutput
+	fieldCacheCreation
+	fieldCacheRead
+)
+
+// set records one counter; the last report of a field wins.
+func (s *Scanner) set(f field, v int64) {
+	switch f {
+	case fieldInput:
+		s.tokens.Input = v
+	case fieldOutput:
+		s.tokens.Output = v
+	case fieldCacheCreation:
+		s.tokens.CacheCreation = v
+	case fieldCacheRead:
+		s.tokens.CacheRead = v
+	default:
+		return
+	}
+	s.found = true
+}

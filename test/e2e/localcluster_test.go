@@ -1,0 +1,99 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/testenv"
+)
+
+// TestLocalCluster is what `make run` does on a machine with no cluster: a
+// local control plane, the manager against it, and the printed kubectl
+// commands applying the demo KeyPool, which turns Ready. Ctrl-C stops all.
+func TestLocalCluster(t *testing.T) {
+	root := testenv.RepoRoot()
+	bins := t.TempDir()
+	manager, err := goBuild(context.Background(), root, bins, "./cmd/manager")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := goBuild(context.Background(), root, bins, "./hack/localcluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	proxyAddr, _ := freeAddr()
+	probeAddr, _ := freeAddr()
+	p, err := start("localcluster", root, nil, local, "--assets", testenv.AssetsDir(), "--manager", manager,
+		"--kubeconfig-out", kubeconfig, "--",
+		"--proxy-bind-address="+proxyAddr, "--health-probe-bind-address="+probeAddr, "--status-interval=1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.stop(30 * time.Second) })
+	if err := p.waitFor("proxy listening", 90*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	// The printed commands, as a newcomer would copy them.
+	var apply, get []string
+	for _, line := range strings.Split(p.out.String(), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 3 && f[3] == "apply":
+			apply = f
+		case len(f) > 3 && f[3] == "get":
+			get = f
+		}
+	}
+	if apply == nil || get == nil {
+		t.Fatalf("no kubectl commands printed:\n%s", p.out)
+	}
+	k := kubectl{bin: apply[0], kubeconfig: kubeconfig}
+	if _, err := k.run("", append(apply[3:4], "-f", filepath.Join(root, "config", "samples", "demo"))...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.run("", "wait", "--for=condition=Ready", "keypool/demo", "--timeout=60s"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := k.run("", get[3:]...)
+	if err != nil || !strings.Contains(out, "demo") {
+		t.Fatalf("%s: %v %s", strings.Join(get, " "), err, out)
+	}
+
+	// Ctrl-C: the manager stops, then the control plane; the exit is clean.
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("localcluster did not stop on SIGINT:\n%s", p.out)
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("localcluster exit code %d:\n%s", code, p.out)
+	}
+	if !strings.Contains(p.out.String(), "stopping the control plane") {
+		t.Fatalf("control plane not stopped:\n%s", p.out)
+	}
+}
