@@ -67,8 +67,8 @@ LOADTEST_ARGS ?= -out bench/results
 loadtest: ## Run the load harness (fake provider and proxy as processes, vegeta); results in bench/results/.
 	go run ./cmd/loadgen $(LOADTEST_ARGS)
 
-# SIM_ARGS are test/sim's flags; the defaults simulate 6 minutes per
-# configuration at 60x (27 configurations, about 3 minutes on 2 cores).
+# SIM_ARGS are test/sim's flags; the defaults simulate 5 minutes per
+# configuration at 40x (27 configurations, about 4 minutes on 2 cores).
 SIM_ARGS ?=
 
 .PHONY: sim
@@ -208,7 +208,7 @@ envtest: $(ENVTEST_ASSETS)/kubectl ## Provide the envtest control-plane binaries
 $(ENVTEST_ASSETS)/kubectl: hack/envtest/go.mod | $(ENVTEST)
 	@if timeout 60 "$(ENVTEST)" use $(ENVTEST_K8S_VERSION) --bin-dir "$(LOCALBIN)" -p path >/dev/null 2>&1 \
 		&& [ -x "$(ENVTEST_ASSETS)/kubectl" ]; then \
-		echo "envtest: downloaded Kubernetes $(ENVTEST_K8S_VERSION) assets to $(ENVTEST_ASSETS)"; \
+		echo "envtest: Kubernetes $(ENVTEST_K8S_VERSION) assets ready in $(ENVTEST_ASSETS) (setup-envtest)"; \
 	else \
 		echo "envtest: download of Kubernetes $(ENVTEST_K8S_VERSION) assets not possible; building them from Go modules"; \
 		hack/envtest/build.sh "$(ENVTEST_ASSETS)"; \

@@ -34,6 +34,7 @@ import (
 
 	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/testenv"
 )
 
 var nsCounter atomic.Int32
@@ -75,21 +76,10 @@ func simpleSpec(secrets ...string) llmv1alpha1.KeyPoolSpec {
 	return spec
 }
 
-// eventually polls cond until it returns nil or the timeout passes: the state
-// it waits for comes from the manager's asynchronous loops.
+// eventually waits for state the manager's asynchronous loops produce.
 func eventually(t *testing.T, timeout time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, timeout, 20*time.Millisecond, cond)
 }
 
 func getKeyPool(nn types.NamespacedName) (*llmv1alpha1.KeyPool, error) {

@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/testenv"
 )
 
 // process is a binary the test runs, with its output kept for assertions.
@@ -165,15 +167,5 @@ func (k kubectl) run(stdin string, args ...string) (string, error) {
 // eventually polls cond until it returns nil or the timeout passes.
 func eventually(t *testing.T, timeout time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.Eventually(t, timeout, 100*time.Millisecond, cond)
 }
