@@ -28,7 +28,8 @@ func main() {
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:9090", "listen address")
 	keySpec := flag.String("keys", "key1=org1", "API keys and their organisations: key1=orgA,key2=orgA,key3=orgB")
-	limitSpec := flag.String("limits", "", "per-organisation limits per minute: orgA=rpm:50/itpm:30000/otpm:8000,orgB=rpm:5/tpm:40000 (absent: unlimited)")
+	limitSpec := flag.String("limits", "",
+		"per-organisation limits per minute: orgA=rpm:50/itpm:30000/otpm:8000,orgB=rpm:5/tpm:40000 (absent: unlimited)")
 	outputTokens := flag.Int64("output-tokens", fakeprovider.DefaultOutputTokens, "output tokens per response, capped by max_tokens")
 	startEmpty := flag.Bool("start-empty", false, "start every bucket empty instead of full")
 	timeScale := flag.Float64("time-scale", 1, "run the provider's clock this many times faster than real time")

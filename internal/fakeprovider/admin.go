@@ -69,7 +69,7 @@ func (p *Provider) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		writeAdmin(w, http.StatusOK, p.Stats())
 	case "DELETE /_fake/stats":
 		p.ResetStats()
-		writeAdmin(w, http.StatusOK, map[string]string{"status": "reset"})
+		writeAdmin(w, http.StatusOK, map[string]string{"result": "stats reset"})
 	case "GET /_fake/faults":
 		list := p.Faults()
 		out := make([]faultWire, len(list))
@@ -79,7 +79,7 @@ func (p *Provider) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		writeAdmin(w, http.StatusOK, out)
 	case "POST /_fake/faults":
 		if err := p.addWireFaults(r.Body); err != nil {
-			writeAdmin(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			writeAdmin(w, http.StatusBadRequest, map[string]string{errorType: err.Error()})
 			return
 		}
 		writeAdmin(w, http.StatusOK, map[string]int{"active": len(p.Faults())})
@@ -97,7 +97,7 @@ func (p *Provider) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			if errors.Is(err, ErrUnknownKey) {
 				status = http.StatusNotFound
 			}
-			writeAdmin(w, status, map[string]string{"error": err.Error()})
+			writeAdmin(w, status, map[string]string{errorType: err.Error()})
 			return
 		}
 		writeAdmin(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -108,7 +108,7 @@ func (p *Provider) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		p.ReleaseStreams()
 		writeAdmin(w, http.StatusOK, map[string]string{"status": "released"})
 	default:
-		writeAdmin(w, http.StatusNotFound, map[string]string{"error": "no admin endpoint " + route})
+		writeAdmin(w, http.StatusNotFound, map[string]string{errorType: "no admin endpoint " + route})
 	}
 }
 

@@ -101,12 +101,18 @@ func (anthropicAPI) metaHeaders(h http.Header, reqID, org string) {
 
 // anthropicHeaders are the rate-limit header names per dimension.
 var anthropicHeaders = [numDims]headerNames{
-	dimRequests: newHeaderNames("anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset"),
-	dimInput:    newHeaderNames("anthropic-ratelimit-input-tokens-limit", "anthropic-ratelimit-input-tokens-remaining", "anthropic-ratelimit-input-tokens-reset"),
-	dimOutput:   newHeaderNames("anthropic-ratelimit-output-tokens-limit", "anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-reset"),
+	dimRequests: anthropicHeaderNames("requests"),
+	dimInput:    anthropicHeaderNames("input-tokens"),
+	dimOutput:   anthropicHeaderNames("output-tokens"),
 }
 
-var anthropicTokensHeaders = newHeaderNames("anthropic-ratelimit-tokens-limit", "anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset")
+var anthropicTokensHeaders = anthropicHeaderNames("tokens")
+
+// anthropicHeaderNames names anthropic-ratelimit-<dim>-{limit,remaining,reset}.
+func anthropicHeaderNames(dim string) headerNames {
+	p := "anthropic-ratelimit-" + dim
+	return newHeaderNames(p+"-limit", p+"-remaining", p+"-reset")
+}
 
 func (anthropicAPI) rateHeaders(h http.Header, snap *snapshot) {
 	for d, names := range anthropicHeaders {
@@ -157,7 +163,7 @@ func (anthropicAPI) limitError(c *call, short dim) (errClass, string) {
 }
 
 var anthropicErrorTypes = map[errClass]string{
-	errInvalid:         "invalid_request_error",
+	errInvalid:         invalidRequestError,
 	errAuth:            "authentication_error",
 	errPermission:      "permission_error",
 	errNotFound:        "not_found_error",
@@ -170,7 +176,7 @@ var anthropicErrorTypes = map[errClass]string{
 
 func (anthropicAPI) writeError(c *call, status int, class errClass, msg string) {
 	var e anthropicError
-	e.Type = "error"
+	e.Type = errorType
 	e.Error.Type = anthropicErrorTypes[class]
 	e.Error.Message = msg
 	e.RequestID = c.reqID
@@ -191,7 +197,7 @@ func (anthropicAPI) respond(c *call) {
 	body, _ := json.Marshal(anthropicMessage{
 		ID:         c.p.newID("msg_"),
 		Type:       "message",
-		Role:       "assistant",
+		Role:       roleAssistant,
 		Model:      c.req.model,
 		Content:    []anthropicBlock{{Type: "text", Text: text(0, c.output)}},
 		StopReason: c.anthropicStop(),
@@ -210,7 +216,7 @@ func (anthropicAPI) stream(c *call, s *sseWriter) error {
 	}{"message_start", anthropicMessage{
 		ID:      c.p.newID("msg_"),
 		Type:    "message",
-		Role:    "assistant",
+		Role:    roleAssistant,
 		Model:   c.req.model,
 		Content: []anthropicBlock{},
 		// The real API reports a token or so of output at the start; the
@@ -220,7 +226,8 @@ func (anthropicAPI) stream(c *call, s *sseWriter) error {
 	if err := sendJSON(s, "message_start", start); err != nil {
 		return err
 	}
-	if err := s.send("content_block_start", []byte(`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)); err != nil {
+	blockStart := []byte(`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)
+	if err := s.send("content_block_start", blockStart); err != nil {
 		return err
 	}
 	if err := s.send("ping", []byte(`{"type":"ping"}`)); err != nil {

@@ -110,7 +110,7 @@ func ParseLimits(spec string) (map[string]Limits, error) {
 		org, fields, found := strings.Cut(item, "=")
 		org = strings.TrimSpace(org)
 		if !found || org == "" {
-			return nil, fmt.Errorf("limits spec %q: want org=field:value/...", item)
+			return nil, fmt.Errorf("limits spec %q: want org=field:value/field:value", item)
 		}
 		var l Limits
 		for field := range strings.SplitSeq(fields, "/") {

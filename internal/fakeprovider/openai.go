@@ -188,11 +188,11 @@ func (openaiAPI) limitError(c *call, short dim) (errClass, string) {
 
 // openaiErrorTypes maps classes to OpenAI's error type and code.
 var openaiErrorTypes = map[errClass][2]string{
-	errInvalid:         {"invalid_request_error", ""},
-	errAuth:            {"invalid_request_error", "invalid_api_key"},
+	errInvalid:         {invalidRequestError, ""},
+	errAuth:            {invalidRequestError, "invalid_api_key"},
 	errPermission:      {"request_forbidden", ""},
-	errNotFound:        {"invalid_request_error", "unknown_url"},
-	errTooLarge:        {"invalid_request_error", ""},
+	errNotFound:        {invalidRequestError, "unknown_url"},
+	errTooLarge:        {invalidRequestError, ""},
 	errRateLimit:       {"requests", "rate_limit_exceeded"},
 	errRateLimitTokens: {"tokens", "rate_limit_exceeded"},
 	errAPI:             {"server_error", ""},
@@ -229,7 +229,7 @@ func (openaiAPI) respond(c *call) {
 		Created: c.p.clock.Now().Unix(),
 		Model:   c.req.model,
 		Choices: []openaiChoice{{
-			Message:      openaiMessage{Role: "assistant", Content: text(0, c.output), Annotations: []string{}},
+			Message:      openaiMessage{Role: roleAssistant, Content: text(0, c.output), Annotations: []string{}},
 			FinishReason: c.openaiFinish(),
 		}},
 		Usage:             c.openaiUsage(),
@@ -256,7 +256,7 @@ func (openaiAPI) stream(c *call, s *sseWriter) error {
 		chunk.Usage = json.RawMessage("null")
 	}
 	empty := ""
-	chunk.Choices[0].Delta = openaiDelta{Role: "assistant", Content: &empty, Refusal: json.RawMessage("null")}
+	chunk.Choices[0].Delta = openaiDelta{Role: roleAssistant, Content: &empty, Refusal: json.RawMessage("null")}
 	if err := sendJSON(s, "", chunk); err != nil {
 		return err
 	}

@@ -306,5 +306,12 @@ func newHeaderNames(limit, remaining, reset string) headerNames {
 	return headerNames{http.CanonicalHeaderKey(limit), http.CanonicalHeaderKey(remaining), http.CanonicalHeaderKey(reset)}
 }
 
+// Strings both APIs' shapes use.
+const (
+	errorType           = "error"
+	invalidRequestError = "invalid_request_error"
+	roleAssistant       = "assistant"
+)
+
 // setHeader sets a header whose name is already canonical.
 func setHeader(h http.Header, canonical, value string) { h[canonical] = []string{value} }
