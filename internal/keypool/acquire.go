@@ -19,7 +19,9 @@ const defaultRetryAfter = time.Minute
 // longer than ctx allows, for capacity to return: it wakes when the earliest
 // key is due to have capacity and whenever a Settle, an expired cooldown or
 // an Update may have returned some. It then fails with an *ExhaustedError
-// saying when to retry.
+// saying when to retry: when some key has capacity for the request, and not
+// before the requests still waiting for capacity are likely to have been
+// served (see backlogWait).
 func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, error) {
 	now := p.clock.Now()
 	var deadline time.Time
@@ -38,6 +40,9 @@ func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, erro
 			deadline = now.Add(p.queueTimeout)
 		}
 		if !now.Before(deadline) || ctx.Err() != nil {
+			if retryAt != never {
+				retryAt = max(retryAt, now.UnixNano()+int64(p.backlogWait(now.UnixNano())))
+			}
 			p.mu.Unlock()
 			if pending {
 				p.deliver()
@@ -139,6 +144,7 @@ func (p *KeyPool) grant(a *attempt) Lease {
 	k := a.key
 	k.acquired++
 	k.inFlight.Add(1)
+	p.grants.add(a.nowNs)
 	g := k.slot.grp
 	p.touch(g, a.now)
 	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res}

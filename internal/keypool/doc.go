@@ -21,7 +21,12 @@
 // Per-key or per-group limits come from the configuration and from the
 // provider's rate-limit headers (see ParseAnthropicHeaders and
 // ParseOpenAIHeaders); learning adjusts capacity in place and never refills
-// it. A 429 cools the key (and its limit group) down until retry-after; a 401
+// it. Keys without a configured limit group that the provider names as
+// belonging to one organisation are grouped (see LearnedGroupPrefix), so an
+// organisation's limit is not counted once per key. Each limiter holds the
+// expected output tokens of a request from Acquire to Settle, because
+// providers refuse requests while the output budget is spent but charge
+// output only as it is generated. A 429 cools the key (and its limit group) down until retry-after; a 401
 // or 403 rejects the key until its value changes; repeated 5xx responses or
 // transport errors trip a small circuit breaker.
 //

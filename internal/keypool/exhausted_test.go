@@ -85,7 +85,9 @@ func TestRetryAfterConsidersEveryDimension(t *testing.T) {
 	l := f.acquire(AcquireOptions{Exclude: []string{"k1", "k2"}})
 	f.p.Settle(&l, Usage{InputTokens: 6000}) // k0: no requests, no input left
 	l = f.acquire(AcquireOptions{Exclude: []string{"k0", "k2"}})
-	f.p.Settle(&l, Usage{OutputTokens: 999}) // k1 output: -399 -> 1 unit in 40s
+	// k1 output: 100 left, and the next request is expected to produce 500
+	// like this one (held up front): 400 tokens at 600/min, 40s.
+	f.p.Settle(&l, Usage{OutputTokens: 500})
 	f.p.MarkKeyExhausted("k1", t0.Add(25*time.Second))
 	for range 2 {
 		l := f.acquire(AcquireOptions{Exclude: []string{"k0", "k1"}})

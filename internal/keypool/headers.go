@@ -14,6 +14,10 @@ type HeaderLimits struct {
 	Dimensions ratelimit.Observations
 	// RetryAfter is the provider's retry-after; 0 when absent or malformed.
 	RetryAfter time.Duration
+	// Organization names the account whose limits the key draws on
+	// (Anthropic's anthropic-organization-id, OpenAI's openai-organization);
+	// "" when not sent. Keys that report the same one share limits.
+	Organization string
 }
 
 // emptyHeaderLimits reports nothing.

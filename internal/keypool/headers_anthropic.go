@@ -24,7 +24,7 @@ var anthropicTokens = dimensionHeaders{ratelimit.Tokens, "Anthropic-Ratelimit-To
 
 // ParseAnthropicHeaders reads Anthropic's rate-limit headers:
 // anthropic-ratelimit-{requests,input-tokens,output-tokens}-{limit,remaining,reset}
-// (reset in RFC 3339) and retry-after. The combined tokens-* headers report
+// (reset in RFC 3339), retry-after and anthropic-organization-id. The combined tokens-* headers report
 // whichever of the input and output limits is tighter, so they are used (as
 // the combined Tokens dimension) only when neither per-direction set is
 // present. Absent or malformed values report nothing. It does not allocate
@@ -39,6 +39,7 @@ func ParseAnthropicHeaders(h http.Header, now time.Time) HeaderLimits {
 		hl.Dimensions[ratelimit.Tokens] = anthropicObservation(h, &anthropicTokens)
 	}
 	hl.RetryAfter, _ = ParseRetryAfter(header(h, "Retry-After"), now)
+	hl.Organization = header(h, "Anthropic-Organization-Id")
 	return hl
 }
 

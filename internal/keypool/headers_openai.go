@@ -40,5 +40,6 @@ func ParseOpenAIHeaders(h http.Header, now time.Time) HeaderLimits {
 	} else {
 		hl.RetryAfter, _ = ParseRetryAfter(header(h, "Retry-After"), now)
 	}
+	hl.Organization = header(h, "Openai-Organization")
 	return hl
 }

@@ -28,7 +28,8 @@ type keyMetadata struct {
 	id, apiKey string
 	priority   int
 	weight     int64
-	groupName  string
+	groupName  string // effective: configured, or learned (see orgs.go)
+	org        string // organisation the provider last named for the key
 
 	slot *slot // nil once the key has left the pool
 

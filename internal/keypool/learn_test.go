@@ -111,7 +111,10 @@ func TestTokenSettlement(t *testing.T) {
 	if ks := f.stats("k0"); ks.State != StateRateLimited || ks.OTPMRemaining != 0 {
 		t.Fatalf("after output debt %+v", ks)
 	}
-	if ee := f.exhausted(AcquireOptions{}); ee.RetryAfter != 60060*time.Millisecond {
-		t.Fatalf("RetryAfter %v, want 60.06s (-1000 -> 1 at 1000/min)", ee.RetryAfter)
+	// The next request is expected to produce 520 output tokens (the
+	// moving average of 400 and 1600), held up front: -1000 -> 520 at
+	// 1000/min.
+	if ee := f.exhausted(AcquireOptions{}); ee.RetryAfter != 91200*time.Millisecond {
+		t.Fatalf("RetryAfter %v, want 91.2s (-1000 -> 520 at 1000/min)", ee.RetryAfter)
 	}
 }

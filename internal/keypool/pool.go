@@ -16,6 +16,7 @@ type KeyPool struct {
 
 	mu           sync.Mutex
 	strategy     Strategy
+	config       PoolConfig // as last given, before learned limit groups
 	queueTimeout time.Duration
 	onTransition func(Transition)
 	keys         []*keyMetadata // configuration order
@@ -25,7 +26,8 @@ type KeyPool struct {
 	tiers        []*tier           // highest priority first
 	cooling      indexedHeap[*keyMetadata]
 	epoch        uint64
-	scratch      attempt // reused by Acquire under mu
+	scratch      attempt   // reused by Acquire under mu
+	grants       grantRate // leases handed out per second, for backlogWait
 
 	// Waiters for capacity block on wake; notify closes and replaces it.
 	wake    chan struct{}
@@ -63,7 +65,7 @@ func NewKeyPool(provider Provider, cfg PoolConfig) (*KeyPool, error) {
 	}
 	p.scratch.p = p
 	p.mu.Lock()
-	p.apply(strategy, &cfg, clock.Now())
+	p.configure(strategy, &cfg, clock.Now())
 	p.mu.Unlock()
 	p.deliver()
 	return p, nil

@@ -50,6 +50,9 @@ func (p *KeyPool) ReportResponse(l *Lease, status int, h http.Header) {
 		default:
 			k.recordSuccess()
 		}
+		if hl.Organization != "" && hl.Organization != k.org {
+			p.learnOrganization(k, hl.Organization, now)
+		}
 	}
 	pending := len(p.pending) > 0
 	p.mu.Unlock()
@@ -91,7 +94,7 @@ func (p *KeyPool) Settle(l *Lease, u Usage) {
 	l.key, l.grp = nil, nil
 	k.inFlight.Add(-1)
 	cu := u.counted()
-	if cu == (ratelimit.Usage{}) && res.Taken[ratelimit.InputTokens] == 0 && res.Taken[ratelimit.Tokens] == 0 {
+	if cu == (ratelimit.Usage{}) && res.Taken[ratelimit.InputTokens] == 0 && res.Taken[ratelimit.OutputTokens] == 0 && res.Taken[ratelimit.Tokens] == 0 {
 		return // nothing reserved, nothing used
 	}
 	now := p.clock.Now()

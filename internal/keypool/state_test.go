@@ -219,7 +219,7 @@ func TestStatsAfterStateChanges(t *testing.T) {
 	f.p.ReportResponse(&l2, 401, nil)
 	f.p.Settle(&l2, Usage{})
 	l3 := f.acquire(AcquireOptions{})
-	l4 := f.acquire(AcquireOptions{})
+	l4 := f.acquire(AcquireOptions{}) // holds the 50 output tokens k0's last request produced
 	if l4.KeyID != "k0" {
 		t.Fatalf("got %s, want k0", l4.KeyID)
 	}
@@ -229,7 +229,7 @@ func TestStatsAfterStateChanges(t *testing.T) {
 	}
 	k0 := st.Keys[0]
 	if k0.State != StateRateLimited || k0.RPMLimit != 2 || k0.RPMRemaining != 0 || k0.ITPMRemaining != 900 ||
-		k0.OTPMRemaining != 450 || k0.InFlight != 1 || k0.Acquired != 2 || !k0.ResetAt.Equal(t0.Add(time.Minute)) {
+		k0.OTPMRemaining != 400 || k0.InFlight != 1 || k0.Acquired != 2 || !k0.ResetAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("k0 = %+v", k0)
 	}
 	if st.Keys[1].State != StateCoolingDown || st.Keys[2].State != StateRejected || st.Keys[2].LastError != "401 Unauthorized" {

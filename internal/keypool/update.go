@@ -26,7 +26,7 @@ func (p *KeyPool) Update(cfg PoolConfig) error {
 	}
 	now := p.clock.Now()
 	p.mu.Lock()
-	p.apply(strategy, &cfg, now)
+	p.configure(strategy, &cfg, now)
 	p.mu.Unlock()
 	p.deliver()
 	return nil

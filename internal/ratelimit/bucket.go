@@ -28,6 +28,7 @@ type bucket struct {
 	limit      int64 // effective: the lower known of the two; 0 = unknown
 	lim        *rate.Limiter
 	resetAt    time.Time   // last reset the provider reported
+	floor      int64       // what the smallest request needs; <= 1 means one unit
 	shadow     usageWindow // consumption while the limit is unknown
 
 	// full and ready cache fullAt and readyAt (Unix ns) as of the last
@@ -173,7 +174,11 @@ const resetSlack = time.Second
 // provider refills more slowly (a daily quota, a fixed window), so the level
 // must be low enough to be full only then. A remaining count without any
 // known limit cannot be modelled and is ignored.
-func (b *bucket) observe(t time.Time, o Observation) bool {
+//
+// inFlight is what requests in flight are expected to be charged but the
+// provider's figures do not include yet (output tokens are charged as they
+// are generated); it is taken off the reported level.
+func (b *bucket) observe(t time.Time, o Observation, inFlight float64) bool {
 	if !o.Reported() {
 		return false
 	}
@@ -188,10 +193,10 @@ func (b *bucket) observe(t time.Time, o Observation) bool {
 	}
 	lowered := false
 	if o.Remaining >= 0 {
-		lowered = b.capTo(t, float64(o.Remaining))
+		lowered = b.capTo(t, float64(o.Remaining)-inFlight)
 	}
 	if ahead := o.Reset.Sub(t) - resetSlack; !o.Reset.IsZero() && ahead > 0 {
-		ceiling := float64(b.limit) - float64(ahead)/b.unitNanos()
+		ceiling := float64(b.limit) - float64(ahead)/b.unitNanos() - inFlight
 		lowered = b.capTo(t, ceiling) || lowered
 	}
 	return lowered
@@ -214,17 +219,19 @@ func (b *bucket) fullAt(t time.Time, l float64) int64 {
 	return now + int64(math.Ceil((float64(b.limit)-l)*b.unitNanos()))
 }
 
-// readyAt is when a bucket at level l at t holds one unit, in Unix
-// nanoseconds; at or before t when it holds one now.
+// readyAt is when a bucket at level l at t holds what the smallest request
+// needs (one unit, or the floor), in Unix nanoseconds; at or before t when it
+// holds it now.
 func (b *bucket) readyAt(t time.Time, l float64) int64 {
 	if !b.known() {
 		return always
 	}
 	now := t.UnixNano()
-	if l+eps >= 1 {
-		return now - int64((l-1)*b.unitNanos())
+	need := b.need(b.floor)
+	if l+eps >= need {
+		return now - int64((l-need)*b.unitNanos())
 	}
-	return now + int64(math.Ceil((1-l)*b.unitNanos()))
+	return now + int64(math.Ceil((need-l)*b.unitNanos()))
 }
 
 // wait is how long until a bucket at level l holds need units.

@@ -6,12 +6,13 @@ import "time"
 // safe for concurrent use. Every method takes the current time from the
 // caller, so one clock drives the whole pool.
 type Limiter interface {
-	// Reserve takes one request and inputTokens (an estimate, may be 0) if
-	// every known dimension has capacity for them now; otherwise it takes
-	// nothing and returns false. A dimension needs at least one unit left
-	// even when nothing is taken from it (output tokens are charged only
-	// after the request), and a demand larger than a whole bucket only needs
-	// a full bucket, so that no request is refused forever.
+	// Reserve takes one request, inputTokens (an estimate, may be 0) and
+	// the output tokens a request is expected to produce (learned from what
+	// settled requests produced; 0 until one did) if every known dimension
+	// has capacity for them now; otherwise it takes nothing and returns
+	// false. A dimension needs at least one unit left even when nothing is
+	// taken from it, and a demand larger than a whole bucket only needs a
+	// full bucket, so that no request is refused forever.
 	Reserve(now time.Time, inputTokens int64) (Reservation, bool)
 	// Settle replaces a reservation with what the request really used: the
 	// unused part of the input estimate is returned, the excess and all
@@ -19,8 +20,9 @@ type Limiter interface {
 	Settle(now time.Time, r Reservation, u Usage)
 	// Observe applies what one response reported, per dimension, at once.
 	// It adjusts in place and never adds capacity: a reported remaining
-	// count caps the level, a reported limit changes rate and size but keeps
-	// the level. It returns the dimensions (bit 1<<d) whose level it lowered.
+	// count caps the level (for output dimensions, less the expected output
+	// of the requests in flight, which the provider has not charged yet), a
+	// reported limit changes rate and size but keeps the level. It returns the dimensions (bit 1<<d) whose level it lowered.
 	Observe(now time.Time, obs Observations) (lowered uint8)
 	// SetLimits sets the configured per-minute limits (0 = unknown). The
 	// effective limit of a dimension is the lower of the configured and the
@@ -42,6 +44,10 @@ type Reservation struct {
 	// Taken is what was taken per dimension; a dimension that was unknown at
 	// reservation time took nothing.
 	Taken Amounts
+	// Output is the part of Taken that is expected output tokens (in the
+	// OutputTokens and Tokens dimensions), held until Settle charges the
+	// real output instead.
+	Output Amounts
 	// Absorbed marks dimensions (bit 1<<d) whose level was since lowered to
 	// a provider-reported remaining count that already included this
 	// request's input; Settle does not settle their input share again.

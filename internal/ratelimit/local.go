@@ -12,6 +12,12 @@ type Local struct {
 	mu sync.Mutex
 	b  [NumDimensions]bucket
 
+	// out learns the output tokens per request; held is the expected output
+	// of the requests in flight, per output dimension, which the provider's
+	// remaining counts do not include yet.
+	out  outputEstimate
+	held Amounts
+
 	// The outlook is recomputed after every change, under mu, and read
 	// without it: the pool reads it after every operation on the hot path.
 	fullAt  atomic.Int64 // Unix nanoseconds; always = no known limit
@@ -46,19 +52,21 @@ func ValidateLimits(limits Amounts) error {
 	return nil
 }
 
-// takes is what a request with the given input estimate takes per
-// dimension up front: one request, and the estimate from both input-counting
-// dimensions. Output is charged by Settle.
-func takes(inputTokens int64) Amounts {
-	inputTokens = max(inputTokens, 0)
-	return Amounts{Requests: 1, InputTokens: inputTokens, Tokens: inputTokens}
+// takes is what a request with the given input estimate and expected
+// output takes per dimension up front: one request, the input estimate from
+// both input-counting dimensions and the expected output from both
+// output-counting ones. Settle replaces the estimates with real usage.
+func takes(inputTokens, outputTokens int64) Amounts {
+	inputTokens, outputTokens = max(inputTokens, 0), max(outputTokens, 0)
+	return Amounts{Requests: 1, InputTokens: inputTokens, OutputTokens: outputTokens, Tokens: inputTokens + outputTokens}
 }
 
 // Reserve implements Limiter.
 func (l *Local) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
-	take := takes(inputTokens)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	out := l.out.expect()
+	take := takes(inputTokens, out)
 	for d := range l.b {
 		if !l.b[d].has(now, take[d]) {
 			return Reservation{}, false
@@ -76,6 +84,12 @@ func (l *Local) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
 			b.mark(now)
 		}
 	}
+	for _, d := range outputDims {
+		if r.Taken[d] > 0 && out > 0 {
+			r.Output[d] = out
+			l.held[d] += out
+		}
+	}
 	l.publish()
 	return r, true
 }
@@ -87,18 +101,27 @@ func (l *Local) Settle(now time.Time, r Reservation, u Usage) {
 	if r.Absorbed&(1<<InputTokens) == 0 {
 		delta[InputTokens] = in - r.Taken[InputTokens]
 	}
-	delta[OutputTokens] = out - r.Taken[OutputTokens]
-	delta[Tokens] = out - r.Taken[OutputTokens]
+	delta[OutputTokens] = out - r.Output[OutputTokens]
+	delta[Tokens] = out - r.Output[Tokens]
 	if r.Absorbed&(1<<Tokens) == 0 {
-		delta[Tokens] += in - r.Taken[Tokens]
+		delta[Tokens] += in - (r.Taken[Tokens] - r.Output[Tokens])
 	}
-	if delta == (Amounts{}) {
+	if delta == (Amounts{}) && r.Output == (Amounts{}) && out == 0 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for _, d := range outputDims {
+		l.held[d] -= r.Output[d]
+	}
+	expected := l.out.expect()
+	l.out.add(out)
+	relearned := l.out.expect() != expected
+	if relearned {
+		l.setFloors()
+	}
 	for d := range l.b {
-		if delta[d] != 0 {
+		if delta[d] != 0 || (relearned && (Dimension(d) == OutputTokens || Dimension(d) == Tokens)) {
 			l.b[d].adjust(now, delta[d])
 			l.b[d].mark(now)
 		}
@@ -122,7 +145,7 @@ func (l *Local) Observe(now time.Time, obs Observations) uint8 {
 		if !obs[d].Reported() {
 			continue
 		}
-		if l.b[d].observe(now, obs[d]) {
+		if l.b[d].observe(now, obs[d], float64(l.held[d])) {
 			lowered |= 1 << d
 		}
 		l.b[d].mark(now)
@@ -143,8 +166,8 @@ func (l *Local) SetLimits(now time.Time, limits Amounts) {
 
 // TimeToCapacity implements Limiter.
 func (l *Local) TimeToCapacity(now time.Time, inputTokens int64) (time.Duration, Dimension) {
-	take := takes(inputTokens)
 	l.mu.Lock()
+	take := takes(inputTokens, l.out.expect())
 	defer l.mu.Unlock()
 	var longest time.Duration
 	dim := Dimension(-1)
@@ -211,4 +234,12 @@ func fromNanos(ns int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, ns)
+}
+
+// setFloors makes the output dimensions' readiness wait for the expected
+// output of one request, as Reserve does; l.mu is held.
+func (l *Local) setFloors() {
+	for _, d := range outputDims {
+		l.b[d].floor = l.out.expect()
+	}
 }

@@ -193,10 +193,12 @@ func TestOutputTokensChargedAfter(t *testing.T) {
 	if _, ok := l.Reserve(t0, 0); ok {
 		t.Fatal("reserved on an output bucket in debt")
 	}
-	// From -50 to 1 unit at 100/min: 51 * 0.6s.
+	// The next request is expected to produce 150 tokens like the last,
+	// which the bucket holds at most 100 of: from -50 to a full bucket at
+	// 100/min is 150 * 0.6s.
 	w, d := l.TimeToCapacity(t0, 0)
-	if w != 30600*time.Millisecond || d != OutputTokens {
-		t.Fatalf("TimeToCapacity = %v %v, want 30.6s output", w, d)
+	if w != 90*time.Second || d != OutputTokens {
+		t.Fatalf("TimeToCapacity = %v %v, want 1m30s output", w, d)
 	}
 }
 

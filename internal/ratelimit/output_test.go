@@ -1,0 +1,68 @@
+package ratelimit
+
+import (
+	"testing"
+	"time"
+)
+
+func TestExpectedOutputIsHeldAtReserve(t *testing.T) {
+	l := newLocal(t, Amounts{OutputTokens: 1000})
+	// Nothing learned yet: nothing held.
+	r, _ := l.Reserve(t0, 0)
+	if got := remaining(l, t0, OutputTokens); got != 1000 {
+		t.Fatalf("first reserve: remaining %d, want 1000", got)
+	}
+	l.Settle(t0, r, Usage{OutputTokens: 200})
+	if got := remaining(l, t0, OutputTokens); got != 800 {
+		t.Fatalf("after 200 out: remaining %d, want 800", got)
+	}
+	// The next request is expected to produce 200 too, held up front.
+	r, _ = l.Reserve(t0, 0)
+	if r.Output[OutputTokens] != 200 || r.Taken[OutputTokens] != 200 {
+		t.Fatalf("reservation %+v, want 200 output held", r)
+	}
+	if got := remaining(l, t0, OutputTokens); got != 600 {
+		t.Fatalf("while in flight: remaining %d, want 600", got)
+	}
+	// It produced 300: 100 more is charged, nothing twice.
+	l.Settle(t0, r, Usage{OutputTokens: 300})
+	if got := remaining(l, t0, OutputTokens); got != 500 {
+		t.Fatalf("after settle: remaining %d, want 500", got)
+	}
+}
+
+func TestExpectedOutputDelaysReadiness(t *testing.T) {
+	l := newLocal(t, Amounts{OutputTokens: 600})
+	r, _ := l.Reserve(t0, 0)
+	l.Settle(t0, r, Usage{OutputTokens: 600}) // bucket empty, 600 expected next
+	// A request needs the expected 600 back, not one token: a minute.
+	if w, d := l.TimeToCapacity(t0, 0); w != time.Minute || d != OutputTokens {
+		t.Fatalf("TimeToCapacity = %v %v, want 1m output", w, d)
+	}
+	if _, ok := l.Reserve(t0.Add(30*time.Second), 0); ok {
+		t.Fatal("reserved with half the expected output in the bucket")
+	}
+	if ready := l.Outlook().ReadyAt; !ready.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("ReadyAt = %v, want t0+1m", ready)
+	}
+}
+
+func TestObserveLeavesRoomForOutputInFlight(t *testing.T) {
+	l := newLocal(t, Amounts{OutputTokens: 1000})
+	r, _ := l.Reserve(t0, 0)
+	l.Settle(t0, r, Usage{OutputTokens: 100})
+	inFlight, _ := l.Reserve(t0, 0) // holds 100 expected output
+	// The provider reports 500 left: it has not charged the request in
+	// flight yet, so 400 are really free.
+	obs := NoObservations
+	obs[OutputTokens] = Observation{Remaining: 500}
+	l.Observe(t0, obs)
+	if got := remaining(l, t0, OutputTokens); got != 400 {
+		t.Fatalf("after observe: remaining %d, want 400", got)
+	}
+	// The request then produces 100: charged once, by the provider's count.
+	l.Settle(t0, inFlight, Usage{OutputTokens: 100})
+	if got := remaining(l, t0, OutputTokens); got != 400 {
+		t.Fatalf("after settle: remaining %d, want 400", got)
+	}
+}

@@ -1,0 +1,111 @@
+// Command sim measures pooling efficiency: how much of the keys' aggregate
+// capacity the proxy and its pool deliver, with how many upstream 429s, and
+// how accurate the Retry-After clients get is, against today's baseline of
+// one key per client. It runs the fake provider and the real proxy on
+// loopback under a scaled clock; see methodology.go and `make sim`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+)
+
+func main() {
+	if err := mainErr(); err != nil {
+		fmt.Fprintln(os.Stderr, "sim:", err)
+		os.Exit(1)
+	}
+}
+
+func mainErr() error {
+	var p params
+	var jsonPath, mdPath, only string
+	flag.Float64Var(&p.scale, "scale", 40, "simulated seconds per real second")
+	flag.DurationVar(&p.warm, "warm", time.Minute, "discarded warm-up (simulated)")
+	flag.DurationVar(&p.measure, "measure", 3*time.Minute, "measured window (simulated)")
+	flag.DurationVar(&p.drain, "drain", time.Minute, "demand continues after the window while retries finish (simulated)")
+	flag.DurationVar(&p.queueTimeout, "queue-timeout", 30*time.Second, "the pool's queueTimeout (simulated)")
+	flag.Uint64Var(&p.seed, "seed", 1, "workload seed")
+	flag.StringVar(&jsonPath, "json", "bench/results/sim.json", "JSON results file")
+	flag.StringVar(&mdPath, "md", "bench/results/sim.md", "Markdown results file")
+	flag.StringVar(&only, "only", "", "run only scenarios whose name contains this (e.g. grouped/least-loaded)")
+	render := flag.String("render", "", "only re-render the Markdown from this JSON results file")
+	flag.Parse()
+	if *render != "" {
+		return rerender(*render, mdPath)
+	}
+
+	bs, err := buildBodies()
+	if err != nil {
+		return err
+	}
+	tr := &http.Transport{MaxIdleConns: 2048, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+
+	rep := &report{
+		Generated: time.Now(), Scale: p.scale, WarmSim: p.warm.String(), MeasureSim: p.measure.String(),
+		DrainSim: p.drain.String(), QueueSim: p.queueTimeout.String(), CapacityRPM: aggregateCapacity(),
+	}
+	ctx := context.Background()
+	for _, sc := range scenarios() {
+		if only != "" && !strings.Contains(sc.name(), only) {
+			continue
+		}
+		began := time.Now()
+		r, err := run(ctx, sc, p, bs, hc)
+		if err != nil {
+			return fmt.Errorf("scenario %s: %w", sc.name(), err)
+		}
+		rep.Results = append(rep.Results, r)
+		fmt.Printf("%-32s capacity %5.1f%%  upstream 429 %5.1f%%  client 429s %4d  errors %3d  served %5.1f%%  lag %5.1fs  (%s)\n",
+			sc.name(), r.Capacity*100, r.Upstream429Share*100, r.Client429s, r.ClientErrors, r.Served*100,
+			r.MaxLag.Seconds(), time.Since(began).Round(time.Millisecond))
+		tr.CloseIdleConnections()
+	}
+	if err := rep.write(jsonPath, mdPath); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s and %s\n", mdPath, jsonPath)
+	return nil
+}
+
+// scenarios is every configuration, demand level by demand level.
+func scenarios() []scenario {
+	var out []scenario
+	for _, d := range []float64{0.5, 1.0, 1.5} {
+		out = append(out, scenario{mode: modePinned, demand: d})
+		for _, mode := range []string{modeLearned, modeGrouped} {
+			for _, s := range []keypool.Strategy{keypool.StrategyLeastLoaded, keypool.StrategyRoundRobin,
+				keypool.StrategyRandom, keypool.StrategyWeighted} {
+				out = append(out, scenario{mode: mode, strategy: s, demand: d})
+			}
+		}
+	}
+	return out
+}
+
+// rerender writes the Markdown for a saved JSON results file, without
+// simulating anything.
+func rerender(jsonPath, mdPath string) error {
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		return fmt.Errorf("read results: %w", err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("decode %s: %w", jsonPath, err)
+	}
+	if err := os.WriteFile(mdPath, []byte(rep.markdown()), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", mdPath, err)
+	}
+	return nil
+}

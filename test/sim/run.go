@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/proxy"
+)
+
+// Pool configurations compared by the simulation.
+const (
+	modePinned  = "pinned"  // baseline: every client holds one key, no proxy
+	modeLearned = "learned" // pool knows no limits and no groups
+	modeGrouped = "grouped" // pool knows the limit groups, limits learned
+)
+
+// scenario is one configuration to simulate.
+type scenario struct {
+	mode     string
+	strategy keypool.Strategy // empty for modePinned
+	demand   float64          // offered load as a share of aggregate capacity
+}
+
+func (s scenario) name() string {
+	if s.mode == modePinned {
+		return fmt.Sprintf("pinned/%.0f%%", s.demand*100)
+	}
+	return fmt.Sprintf("%s/%s/%.0f%%", s.mode, s.strategy, s.demand*100)
+}
+
+// params are the run's timing, all in simulated time except scale.
+type params struct {
+	scale        float64       // simulated seconds per real second
+	warm         time.Duration // discarded start (pool learning, buckets filling)
+	measure      time.Duration // measured window
+	drain        time.Duration // demand continues while retries finish
+	queueTimeout time.Duration // pool's queueTimeout
+	seed         uint64
+}
+
+// world is the fake provider and, unless pinned, the proxy in front of it.
+type world struct {
+	fake     *fakeprovider.Provider
+	throttle *throttleCounter
+	pool     *keypool.KeyPool // nil when pinned
+	fakeSrv  *httptest.Server
+	proxySrv *httptest.Server
+}
+
+func (w *world) close() {
+	if w.proxySrv != nil {
+		w.proxySrv.Close()
+	}
+	w.fakeSrv.Close()
+}
+
+// newWorld starts the fake provider (buckets empty) and, for a pool mode,
+// the real proxy over one pool of the six keys, all on loopback.
+func newWorld(sc scenario, p params, clock simClock) (*world, error) {
+	fake := fakeprovider.New(fakeprovider.Config{
+		Keys: fakeKeys(), Limits: limits, StartEmpty: true, Clock: clock,
+	})
+	tc := newThrottleCounter(fake)
+	w := &world{fake: fake, throttle: tc, fakeSrv: httptest.NewServer(tc)}
+	if sc.mode == modePinned {
+		return w, nil
+	}
+	upstream, err := url.Parse(w.fakeSrv.URL)
+	if err != nil {
+		w.close()
+		return nil, fmt.Errorf("parse fake URL: %w", err)
+	}
+	cfg := keypool.PoolConfig{
+		Strategy:     sc.strategy,
+		QueueTimeout: p.queueTimeout,
+		Access:       keypool.Access{Upstream: upstream, AllowUnauthenticated: true, MaxAttempts: 3},
+		Clock:        clock,
+	}
+	for _, k := range keys {
+		kc := keypool.KeyConfig{ID: "sim/" + k.value, APIKey: k.value, Weight: k.weight}
+		if sc.mode == modeGrouped {
+			kc.LimitGroup = k.group
+		}
+		cfg.Keys = append(cfg.Keys, kc)
+	}
+	pool, err := keypool.NewKeyPool(keypool.ProviderAnthropic, cfg)
+	if err != nil {
+		w.close()
+		return nil, fmt.Errorf("new pool: %w", err)
+	}
+	w.pool = pool
+	reg := keypool.NewRegistry()
+	reg.Set("sim", "pool", pool)
+	srv := proxy.New(reg, proxy.Options{Logger: logr.Discard(), Metrics: prometheus.NewRegistry()})
+	w.proxySrv = httptest.NewServer(srv)
+	return w, nil
+}
+
+// run simulates one scenario: Poisson arrivals at sc.demand of the
+// aggregate capacity for warm+measure+drain; outcomes of requests that
+// arrive in the measured window are kept, and the fake's counters are read
+// at the window's edges.
+func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client) (*result, error) {
+	clock := newSimClock(p.scale)
+	w, err := newWorld(sc, p, clock)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	cl := &client{http: hc, clock: clock, done: done}
+
+	start := clock.Now()
+	winStart, winEnd := start.Add(p.warm), start.Add(p.warm+p.measure)
+	stop := winEnd.Add(p.drain)
+	rate := sc.demand * aggregateCapacity() / time.Minute.Seconds() // requests per simulated second
+	rng := rand.New(rand.NewPCG(p.seed, uint64(sc.demand*1000)))
+
+	var (
+		mu       sync.Mutex
+		outcomes []outcome
+		wg       sync.WaitGroup
+		before   fakeprovider.Stats
+		after    fakeprovider.Stats
+		snapped  [2]bool
+		maxLag   time.Duration
+		poolRPM  int64
+	)
+	next := start
+	for {
+		now := clock.Now()
+		if !snapped[0] && !now.Before(winStart) {
+			before, snapped[0] = w.fake.Stats(), true
+			w.throttle.setCounting(true)
+		}
+		if !snapped[1] && !now.Before(winEnd) {
+			after, snapped[1] = w.fake.Stats(), true
+			w.throttle.setCounting(false)
+			if w.pool != nil {
+				poolRPM = w.pool.GetStats().TotalRPM
+			}
+		}
+		if !now.Before(stop) {
+			break
+		}
+		if now.Before(next) {
+			wait := next.Sub(now)
+			for _, edge := range []time.Time{winStart, winEnd} {
+				if d := edge.Sub(now); d > 0 && d < wait {
+					wait = d
+				}
+			}
+			clock.sleep(wait, nil)
+			maxLag = max(maxLag, clock.Now().Sub(now)-wait)
+			continue
+		}
+		next = next.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second)))
+		class := pickClass(rng)
+		target, h := w.target(rng)
+		counted := !now.Before(winStart) && now.Before(winEnd)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := cl.do(ctx, target, h, bs[class], class)
+			if counted {
+				mu.Lock()
+				outcomes = append(outcomes, o)
+				mu.Unlock()
+			}
+		}()
+	}
+	close(done)
+	// Requests still queued in the pool are cut off after a short grace.
+	grace := time.AfterFunc(clock.real(p.queueTimeout)+time.Second, cancel)
+	wg.Wait()
+	grace.Stop()
+	upstream := diffStats(before, after)
+	r := summarise(sc, p, outcomes, upstream)
+	r.Upstream429By = w.throttle.counts()
+	r.MaxLag = maxLag
+	r.PoolRPM = poolRPM
+	return r, nil
+}
+
+// target returns where a new client request goes: the pool's proxy
+// endpoint, or, pinned, the fake directly with one of the keys (each client
+// holds one key; the clients share the demand equally).
+func (w *world) target(rng *rand.Rand) (string, http.Header) {
+	h := http.Header{"Content-Type": {"application/json"}, "Anthropic-Version": {"2023-06-01"}}
+	if w.proxySrv != nil {
+		return w.proxySrv.URL + "/pools/sim/pool/v1/messages", h
+	}
+	h.Set("X-Api-Key", keys[rng.IntN(len(keys))].value)
+	return w.fakeSrv.URL + "/v1/messages", h
+}
