@@ -79,7 +79,10 @@ func TestConcurrentUse(t *testing.T) {
 				return
 			}
 			f.p.GetEarliestResetTime()
-			f.p.UpdateKeyFromHeaders("k5", hdr("anthropic-ratelimit-requests-limit", fmt.Sprint(rpm)))
+			if err := f.p.UpdateKeyFromHeaders("k5", hdr("anthropic-ratelimit-requests-limit", fmt.Sprint(rpm))); err != nil {
+				t.Error(err)
+				return
+			}
 		}
 	})
 	workers.Wait()

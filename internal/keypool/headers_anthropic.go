@@ -7,7 +7,7 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
-// anthropicHeaders names the rate-limit headers of one dimension, in the
+// dimensionHeaders names the rate-limit headers of one dimension, in the
 // canonical form net/http stores them in.
 type dimensionHeaders struct {
 	dim                     ratelimit.Dimension
@@ -15,12 +15,19 @@ type dimensionHeaders struct {
 }
 
 var anthropicDims = [...]dimensionHeaders{
-	{ratelimit.Requests, "Anthropic-Ratelimit-Requests-Limit", "Anthropic-Ratelimit-Requests-Remaining", "Anthropic-Ratelimit-Requests-Reset"},
-	{ratelimit.InputTokens, "Anthropic-Ratelimit-Input-Tokens-Limit", "Anthropic-Ratelimit-Input-Tokens-Remaining", "Anthropic-Ratelimit-Input-Tokens-Reset"},
-	{ratelimit.OutputTokens, "Anthropic-Ratelimit-Output-Tokens-Limit", "Anthropic-Ratelimit-Output-Tokens-Remaining", "Anthropic-Ratelimit-Output-Tokens-Reset"},
+	anthropicHeaderNames(ratelimit.Requests, "Requests"),
+	anthropicHeaderNames(ratelimit.InputTokens, "Input-Tokens"),
+	anthropicHeaderNames(ratelimit.OutputTokens, "Output-Tokens"),
 }
 
-var anthropicTokens = dimensionHeaders{ratelimit.Tokens, "Anthropic-Ratelimit-Tokens-Limit", "Anthropic-Ratelimit-Tokens-Remaining", "Anthropic-Ratelimit-Tokens-Reset"}
+var anthropicTokens = anthropicHeaderNames(ratelimit.Tokens, "Tokens")
+
+// anthropicHeaderNames names Anthropic-Ratelimit-<name>-{Limit,Remaining,Reset}
+// for dim. It runs at package initialisation, so parsing builds no strings.
+func anthropicHeaderNames(dim ratelimit.Dimension, name string) dimensionHeaders {
+	p := "Anthropic-Ratelimit-" + name
+	return dimensionHeaders{dim, p + "-Limit", p + "-Remaining", p + "-Reset"}
+}
 
 // ParseAnthropicHeaders reads Anthropic's rate-limit headers:
 // anthropic-ratelimit-{requests,input-tokens,output-tokens}-{limit,remaining,reset}

@@ -57,16 +57,6 @@ func (h *indexedHeap[T]) pop() T {
 	return x
 }
 
-// reset empties the heap, forgetting every element's index.
-func (h *indexedHeap[T]) reset() {
-	for i, x := range h.items {
-		*x.heapIndex() = -1
-		var zero T
-		h.items[i] = zero
-	}
-	h.items = h.items[:0]
-}
-
 func (h *indexedHeap[T]) swap(i, j int) {
 	h.items[i], h.items[j] = h.items[j], h.items[i]
 	*h.items[i].heapIndex() = i

@@ -26,68 +26,95 @@ func parseCount(s string) (int64, bool) {
 // time.Parse(time.RFC3339, s) does, without allocating.
 func parseRFC3339(s string) (time.Time, bool) {
 	const base = len("2006-01-02T15:04:05")
-	if len(s) < base+1 {
+	if len(s) < base+1 || s[len("2006-01-02")] != 'T' {
 		return time.Time{}, false
 	}
-	ok := true
-	num := func(p string, lo, hi int) int {
-		x := 0
-		for i := 0; i < len(p); i++ {
-			c := p[i]
-			if c < '0' || c > '9' {
-				ok = false
-				return lo
-			}
-			x = x*10 + int(c-'0')
-		}
-		if x < lo || x > hi {
-			ok = false
-		}
-		return x
-	}
-	year := num(s[0:4], 0, 9999)
-	month := num(s[5:7], 1, 12)
+	year, month, day, ok := parseDate(s[:len("2006-01-02")])
 	if !ok {
 		return time.Time{}, false
 	}
-	day := num(s[8:10], 1, daysIn(time.Month(month), year))
-	hour := num(s[11:13], 0, 23)
-	minute := num(s[14:16], 0, 59)
-	sec := num(s[17:19], 0, 59)
-	if !ok || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+	hour, minute, sec, ok := parseClock(s[len("2006-01-02T"):base])
+	if !ok {
 		return time.Time{}, false
 	}
-	rest := s[base:]
-	nsec := 0
-	if len(rest) >= 2 && rest[0] == '.' && isDigit(rest[1]) {
-		n := 1
-		for n < len(rest) && isDigit(rest[n]) {
-			n++
-		}
-		scale := 100000000
-		for i := 1; i < n && i <= 9; i++ {
-			nsec += int(rest[i]-'0') * scale
-			scale /= 10
-		}
-		rest = rest[n:]
+	nsec, rest := parseFraction(s[base:])
+	offset, ok := parseZone(rest)
+	if !ok {
+		return time.Time{}, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	if len(rest) == 1 && rest[0] == 'Z' {
-		return t, true
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC).Add(offset), true
+}
+
+// parseDate parses "2006-01-02", checking the day against the month.
+func parseDate(p string) (year, month, day int, ok bool) {
+	year, yok := parseDigits(p[0:4], 0, 9999)
+	month, mok := parseDigits(p[5:7], 1, 12)
+	if !yok || !mok || p[4] != '-' || p[7] != '-' {
+		return 0, 0, 0, false
+	}
+	day, ok = parseDigits(p[8:10], 1, daysIn(time.Month(month), year))
+	return year, month, day, ok
+}
+
+// parseClock parses "15:04:05" (no leap second, as time.Parse).
+func parseClock(p string) (hour, minute, sec int, ok bool) {
+	hour, hok := parseDigits(p[0:2], 0, 23)
+	minute, mok := parseDigits(p[3:5], 0, 59)
+	sec, sok := parseDigits(p[6:8], 0, 59)
+	return hour, minute, sec, hok && mok && sok && p[2] == ':' && p[5] == ':'
+}
+
+// parseFraction parses an optional ".999999999" (any number of digits, the
+// first nine counted) at the start of rest, returning the nanoseconds and
+// what follows it.
+func parseFraction(rest string) (nsec int, tail string) {
+	if len(rest) < 2 || rest[0] != '.' || !isDigit(rest[1]) {
+		return 0, rest
+	}
+	n := 1
+	for n < len(rest) && isDigit(rest[n]) {
+		n++
+	}
+	scale := 100000000
+	for i := 1; i < n && i <= 9; i++ {
+		nsec += int(rest[i]-'0') * scale
+		scale /= 10
+	}
+	return nsec, rest[n:]
+}
+
+// parseZone parses "Z" or "±07:00", returning what to add to the local time
+// to get UTC.
+func parseZone(rest string) (time.Duration, bool) {
+	if rest == "Z" {
+		return 0, true
 	}
 	if len(rest) != len("-07:00") || (rest[0] != '+' && rest[0] != '-') || rest[3] != ':' {
-		return time.Time{}, false
+		return 0, false
 	}
-	oh := num(rest[1:3], 0, 23)
-	om := num(rest[4:6], 0, 59)
-	if !ok {
-		return time.Time{}, false
+	oh, hok := parseDigits(rest[1:3], 0, 23)
+	om, mok := parseDigits(rest[4:6], 0, 59)
+	if !hok || !mok {
+		return 0, false
 	}
 	offset := time.Duration(oh)*time.Hour + time.Duration(om)*time.Minute
 	if rest[0] == '+' {
 		offset = -offset
 	}
-	return t.Add(offset), true
+	return offset, true
+}
+
+// parseDigits parses p, all decimal digits, as a number in [lo, hi].
+func parseDigits(p string, lo, hi int) (int, bool) {
+	x := 0
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		x = x*10 + int(c-'0')
+	}
+	return x, lo <= x && x <= hi
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
@@ -118,47 +145,17 @@ func parseResetDuration(s string) (time.Duration, bool) {
 	}
 	var total float64 // nanoseconds; exact for any value below 2^53 ns (104 days)
 	for s != "" {
-		// number
-		i := 0
-		var whole, frac, scale float64 = 0, 0, 1
-		for i < len(s) && isDigit(s[i]) {
-			whole = whole*10 + float64(s[i]-'0')
-			i++
-		}
-		digits := i
-		if i < len(s) && s[i] == '.' {
-			i++
-			for i < len(s) && isDigit(s[i]) {
-				frac = frac*10 + float64(s[i]-'0')
-				scale *= 10
-				i++
-				digits++
-			}
-		}
-		if digits == 0 || whole > 1e15 {
+		whole, frac, scale, i, ok := parseDecimal(s)
+		if !ok || whole > 1e15 {
 			return 0, false
 		}
 		s = s[i:]
-		// unit
 		j := 0
 		for j < len(s) && s[j] != '.' && !isDigit(s[j]) {
 			j++
 		}
-		var unit float64
-		switch s[:j] {
-		case "ns":
-			unit = 1
-		case "us", "µs", "μs":
-			unit = 1e3
-		case "ms":
-			unit = 1e6
-		case "s":
-			unit = 1e9
-		case "m":
-			unit = 60e9
-		case "h":
-			unit = 3600e9
-		default:
+		unit, ok := durationUnit(s[:j])
+		if !ok {
 			return 0, false
 		}
 		s = s[j:]
@@ -170,25 +167,53 @@ func parseResetDuration(s string) (time.Duration, bool) {
 	return time.Duration(total), true
 }
 
-// parseSeconds parses a bare non-negative decimal number of seconds.
-func parseSeconds(s string) (time.Duration, bool) {
-	var whole, frac, scale float64 = 0, 0, 1
-	i, digits := 0, 0
-	for i < len(s) && isDigit(s[i]) {
-		whole = whole*10 + float64(s[i]-'0')
-		i++
+// durationUnit is the length of a time.ParseDuration unit in nanoseconds.
+func durationUnit(u string) (float64, bool) {
+	switch u {
+	case "ns":
+		return 1, true
+	case "us", "µs", "μs":
+		return 1e3, true
+	case "ms":
+		return 1e6, true
+	case "s":
+		return 1e9, true
+	case "m":
+		return 60e9, true
+	case "h":
+		return 3600e9, true
+	}
+	return 0, false
+}
+
+// parseDecimal parses a non-negative decimal number ("12", "1.5", ".5",
+// "3.") at the start of s: its integer part, its fraction's digits as an
+// integer and their scale (10^digits), and the bytes it takes. ok is false
+// when s starts with no digit.
+func parseDecimal(s string) (whole, frac, scale float64, n int, ok bool) {
+	scale = 1
+	digits := 0
+	for n < len(s) && isDigit(s[n]) {
+		whole = whole*10 + float64(s[n]-'0')
+		n++
 		digits++
 	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		for i < len(s) && isDigit(s[i]) {
-			frac = frac*10 + float64(s[i]-'0')
+	if n < len(s) && s[n] == '.' {
+		n++
+		for n < len(s) && isDigit(s[n]) {
+			frac = frac*10 + float64(s[n]-'0')
 			scale *= 10
-			i++
+			n++
 			digits++
 		}
 	}
-	if i != len(s) || digits == 0 {
+	return whole, frac, scale, n, digits > 0
+}
+
+// parseSeconds parses a bare non-negative decimal number of seconds.
+func parseSeconds(s string) (time.Duration, bool) {
+	whole, frac, scale, n, ok := parseDecimal(s)
+	if !ok || n != len(s) {
 		return 0, false
 	}
 	secs := whole + frac/scale

@@ -99,7 +99,9 @@ func TestQueueWakesWhenCapacityRefills(t *testing.T) {
 
 func TestQueueWakesWhenCooldownEnds(t *testing.T) {
 	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: time.Minute})
-	f.p.MarkKeyExhausted("k0", t0.Add(10*time.Second))
+	if err := f.p.MarkKeyExhausted("k0", t0.Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	ch := f.acquireAsync(context.Background(), AcquireOptions{}, 1)
 	f.clock.Advance(10 * time.Second)
 	if r := f.await(ch); r.err != nil {

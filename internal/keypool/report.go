@@ -94,7 +94,8 @@ func (p *KeyPool) Settle(l *Lease, u Usage) {
 	l.key, l.grp = nil, nil
 	k.inFlight.Add(-1)
 	cu := u.counted()
-	if cu == (ratelimit.Usage{}) && res.Taken[ratelimit.InputTokens] == 0 && res.Taken[ratelimit.OutputTokens] == 0 && res.Taken[ratelimit.Tokens] == 0 {
+	if cu == (ratelimit.Usage{}) && res.Taken[ratelimit.InputTokens] == 0 &&
+		res.Taken[ratelimit.OutputTokens] == 0 && res.Taken[ratelimit.Tokens] == 0 {
 		return // nothing reserved, nothing used
 	}
 	now := p.clock.Now()

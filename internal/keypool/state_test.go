@@ -192,8 +192,12 @@ func TestMarkKeyExhaustedAndUnknownKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A shorter mark does not shorten it; a past one does nothing.
-	f.p.MarkKeyExhausted("k1", t0.Add(time.Second))
-	f.p.MarkKeyExhausted("k0", t0.Add(-time.Second))
+	if err := f.p.MarkKeyExhausted("k1", t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.p.MarkKeyExhausted("k0", t0.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	st := f.p.GetStats()
 	if st.AvailableKeys != 1 || st.ExhaustedKeys != 1 || st.Keys[1].State != StateCoolingDown ||
 		!st.Keys[1].CooldownUntil.Equal(t0.Add(time.Minute)) {

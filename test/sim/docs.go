@@ -19,7 +19,8 @@ func (r *report) docsSection() string {
 		"strategies (least-loaded, round-robin, random, weighted). At 100% demand the pools served every request; " +
 		"what they delivered below 100% is demand the random arrivals did not bring, or brought to an " +
 		"organisation other than the one with room in its binding dimension.\n\n")
-	b.WriteString("| configuration | demand | capacity delivered | upstream 429s | client 429s | other client errors | 1st retry at Retry-After ok |\n")
+	b.WriteString("| configuration | demand | capacity delivered | upstream 429s | client 429s | other client errors | " +
+		"1st retry at Retry-After ok |\n")
 	b.WriteString("|---|---:|---|---|---|---:|---|\n")
 	for _, d := range []float64{0.5, 1.0, 1.5} {
 		for _, mode := range []string{modePinned, modeLearned, modeGrouped} {

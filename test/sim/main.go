@@ -80,12 +80,15 @@ func mainErr() error {
 
 // scenarios is every configuration, demand level by demand level.
 func scenarios() []scenario {
-	var out []scenario
-	for _, d := range []float64{0.5, 1.0, 1.5} {
+	demands := []float64{0.5, 1.0, 1.5}
+	modes := []string{modeLearned, modeGrouped}
+	strategies := []keypool.Strategy{keypool.StrategyLeastLoaded, keypool.StrategyRoundRobin,
+		keypool.StrategyRandom, keypool.StrategyWeighted}
+	out := make([]scenario, 0, len(demands)*(1+len(modes)*len(strategies)))
+	for _, d := range demands {
 		out = append(out, scenario{mode: modePinned, demand: d})
-		for _, mode := range []string{modeLearned, modeGrouped} {
-			for _, s := range []keypool.Strategy{keypool.StrategyLeastLoaded, keypool.StrategyRoundRobin,
-				keypool.StrategyRandom, keypool.StrategyWeighted} {
+		for _, mode := range modes {
+			for _, s := range strategies {
 				out = append(out, scenario{mode: mode, strategy: s, demand: d})
 			}
 		}

@@ -44,14 +44,16 @@ func (r *report) write(jsonPath, mdPath string) error {
 // table renders the results as one Markdown table.
 func (r *report) table() string {
 	var b strings.Builder
-	b.WriteString("| configuration | strategy | demand | capacity delivered | pool's total RPM (true 160) | org a / b / c / d (binding) | ok req/min | served | upstream 429s | client 429s (no RA) | client errors | gave up | 1st retry at RA ok | RA lateness p50 / p95 / max | max lag |\n")
+	b.WriteString("| configuration | strategy | demand | capacity delivered | pool's total RPM (true 160) | " +
+		"org a / b / c / d (binding) | ok req/min | served | upstream 429s | client 429s (no RA) | client errors | " +
+		"gave up | 1st retry at RA ok | RA lateness p50 / p95 / max | max lag |\n")
 	b.WriteString("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
 	for _, x := range r.Results {
 		strategy := x.Strategy
 		if strategy == "" {
 			strategy = "-"
 		}
-		var parts []string
+		parts := make([]string, 0, len(orgs))
 		for _, o := range orgs {
 			parts = append(parts, pct(x.Orgs[o].Binding))
 		}

@@ -14,29 +14,37 @@ type simKey struct {
 	weight int    // for the weighted strategy
 }
 
+// The simulated organisations.
+const (
+	orgA = "org-a"
+	orgB = "org-b"
+	orgC = "org-c"
+	orgD = "org-d"
+)
+
 // keys: two organisations of two keys that share one limit, and two keys
 // that are their own organisation.
 var keys = []simKey{
-	{value: "sk-a1", org: "org-a", group: "org-a", weight: 2},
-	{value: "sk-a2", org: "org-a", group: "org-a", weight: 2},
-	{value: "sk-b1", org: "org-b", group: "org-b", weight: 1},
-	{value: "sk-b2", org: "org-b", group: "org-b", weight: 1},
-	{value: "sk-c", org: "org-c", weight: 3},
-	{value: "sk-d", org: "org-d", weight: 2},
+	{value: "sk-a1", org: orgA, group: orgA, weight: 2},
+	{value: "sk-a2", org: orgA, group: orgA, weight: 2},
+	{value: "sk-b1", org: orgB, group: orgB, weight: 1},
+	{value: "sk-b2", org: orgB, group: orgB, weight: 1},
+	{value: "sk-c", org: orgC, weight: 3},
+	{value: "sk-d", org: orgD, weight: 2},
 }
 
 // limits differ per organisation so that, under the workload mix, a
 // different dimension binds each: org-a input tokens, org-b and org-d
 // requests, org-c output tokens.
 var limits = map[string]fakeprovider.Limits{
-	"org-a": {RPM: 50, ITPM: 40_000, OTPM: 16_000},
-	"org-b": {RPM: 30, ITPM: 50_000, OTPM: 12_000},
-	"org-c": {RPM: 60, ITPM: 60_000, OTPM: 8_000},
-	"org-d": {RPM: 20, ITPM: 30_000, OTPM: 10_000},
+	orgA: {RPM: 50, ITPM: 40_000, OTPM: 16_000},
+	orgB: {RPM: 30, ITPM: 50_000, OTPM: 12_000},
+	orgC: {RPM: 60, ITPM: 60_000, OTPM: 8_000},
+	orgD: {RPM: 20, ITPM: 30_000, OTPM: 10_000},
 }
 
 // orgs lists the organisations in report order.
-var orgs = []string{"org-a", "org-b", "org-c", "org-d"}
+var orgs = []string{orgA, orgB, orgC, orgD}
 
 // requestClass is one kind of request in the workload mix.
 type requestClass struct {
