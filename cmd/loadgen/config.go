@@ -1,0 +1,114 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Bounds on what a run may ask for, so a typo cannot start an unbounded load.
+const (
+	maxRate     = 50000
+	maxDuration = time.Minute
+	maxStreams  = 5000
+	maxSamples  = 10000
+)
+
+// config is loadgen's command line.
+type config struct {
+	args           []string
+	out            string
+	rates          []int
+	modes          []string
+	duration       time.Duration
+	keys           int
+	profile        time.Duration
+	searchStart    int
+	searchMax      int
+	bisections     int
+	searchDuration time.Duration
+	p99Bound       time.Duration
+	ttfbSamples    int
+	streams        int
+	deadline       time.Duration
+	render         string
+	proxyFlags     []string
+}
+
+func parseConfig(args []string) (config, error) {
+	c := config{args: args}
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	rates := fs.String("rates", "500,1000,2000", "fixed request rates per second")
+	modes := fs.String("modes", "json,sse", "request modes: json (non-streaming), sse (streaming)")
+	fs.StringVar(&c.out, "out", "bench/results", "directory for loadtest.json, loadtest.md and the profile")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each fixed-rate step")
+	fs.IntVar(&c.keys, "keys", 10, "keys in the load-test pool (unlimited fake keys)")
+	fs.DurationVar(&c.profile, "profile", 10*time.Second, "CPU-profile the proxy this long at 1000 req/s; 0 skips")
+	fs.IntVar(&c.searchStart, "search-start", 250, "first rate of the sustained-rate search")
+	fs.IntVar(&c.searchMax, "search-max", 16000, "highest rate the search tries")
+	fs.IntVar(&c.bisections, "search-bisections", 2, "bisection steps after the doubling phase")
+	fs.DurationVar(&c.searchDuration, "search-duration", 5*time.Second, "length of each search step")
+	fs.DurationVar(&c.p99Bound, "p99-bound", 10*time.Millisecond, "p99 latency a sustained rate must stay under")
+	fs.IntVar(&c.ttfbSamples, "ttfb-samples", 500, "time-to-first-event samples per endpoint")
+	fs.IntVar(&c.streams, "streams", 500, "streams held open for the per-stream memory figure")
+	fs.DurationVar(&c.deadline, "deadline", 15*time.Minute, "abort the whole run after this long")
+	proxyFlags := fs.String("proxy-flags", "",
+		"extra space-separated flags for every proxyserver started (experiments)")
+	fs.StringVar(&c.render, "render", "", "only re-render this loadtest.json into -out (no measurement)")
+	if err := fs.Parse(args); err != nil {
+		return c, fmt.Errorf("flags: %w", err)
+	}
+	c.proxyFlags = strings.Fields(*proxyFlags)
+	var err error
+	if c.rates, err = parseRates(*rates); err != nil {
+		return c, err
+	}
+	for m := range strings.SplitSeq(*modes, ",") {
+		if m != "json" && m != "sse" {
+			return c, fmt.Errorf("-modes: unknown mode %q", m)
+		}
+		c.modes = append(c.modes, m)
+	}
+	return c, c.validate()
+}
+
+// validate checks every bound on the numeric flags.
+func (c *config) validate() error {
+	switch {
+	case c.duration <= 0 || c.duration > maxDuration || c.searchDuration <= 0 || c.searchDuration > maxDuration:
+		return fmt.Errorf("-duration and -search-duration must be in (0, %s]", maxDuration)
+	case c.profile < 0 || c.profile > maxDuration:
+		return fmt.Errorf("-profile must be in [0, %s]", maxDuration)
+	case c.searchStart < 1 || c.searchMax > maxRate || c.searchStart > c.searchMax:
+		return fmt.Errorf("-search-start and -search-max must satisfy 1 <= start <= max <= %d", maxRate)
+	case c.keys < 1 || c.keys > 100:
+		return fmt.Errorf("-keys must be in [1, 100]")
+	case c.ttfbSamples < 1 || c.ttfbSamples > maxSamples:
+		return fmt.Errorf("-ttfb-samples must be in [1, %d]", maxSamples)
+	case c.streams < 1 || c.streams > maxStreams:
+		return fmt.Errorf("-streams must be in [1, %d]", maxStreams)
+	case c.deadline <= 0 || c.deadline > time.Hour:
+		return fmt.Errorf("-deadline must be in (0, 1h]")
+	}
+	return nil
+}
+
+// parseRates parses "500,1000,2000".
+func parseRates(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		r, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("-rates %q: %w", s, err)
+		}
+		if r < 1 || r > maxRate {
+			return nil, fmt.Errorf("-rates: %d out of [1, %d]", r, maxRate)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRequireLoopback(t *testing.T) {
+	for url, ok := range map[string]bool{
+		"http://127.0.0.1:9090":       true,
+		"http://127.0.0.1:1/v1/x":     true,
+		"http://localhost:9090":       false,
+		"http://10.0.0.1:80":          false,
+		"https://api.anthropic.com":   false,
+		"http://127.0.0.1.evil.com:1": false,
+	} {
+		if err := requireLoopback(url); (err == nil) != ok {
+			t.Errorf("requireLoopback(%q) = %v, want ok=%t", url, err, ok)
+		}
+	}
+}
+
+func TestParseConfigBounds(t *testing.T) {
+	if _, err := parseConfig(nil); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	for _, args := range [][]string{
+		{"-rates", "0"}, {"-rates", "100000"}, {"-duration", "2h"},
+		{"-streams", "100000"}, {"-modes", "grpc"}, {"-search-max", "1000000"},
+	} {
+		if _, err := parseConfig(args); err == nil {
+			t.Errorf("parseConfig(%q) accepted", args)
+		}
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	var ds []time.Duration
+	for i := 1; i <= 100; i++ {
+		ds = append(ds, time.Duration(i)*time.Microsecond)
+	}
+	if got := quantile(ds, 0.5); got != 51 {
+		t.Errorf("p50 = %v µs, want 51", got)
+	}
+	if got := quantile(ds, 0.99); got != 100 {
+		t.Errorf("p99 = %v µs, want 100", got)
+	}
+}
+
+func TestSustains(t *testing.T) {
+	s := Step{Rate: 1000, Requests: 10000, Throughput: 990, P99: 9000}
+	if !s.sustains(10*time.Millisecond) || !s.keepsUp() {
+		t.Error("a step at rate with p99 9 ms should sustain")
+	}
+	s.P99 = 11000
+	if s.sustains(10*time.Millisecond) || !s.keepsUp() {
+		t.Error("p99 11 ms: kept up but not sustained")
+	}
+	s.Errors = 1
+	if s.keepsUp() {
+		t.Error("errors: not kept up")
+	}
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// measureLoad runs the fixed-rate steps (direct and proxy back to back for
+// each rate and mode, so both see the same machine load), a profiled proxy
+// step, and the sustained-rate searches.
+func measureLoad(ctx context.Context, cfg config, res *Results, direct, viaProxy endpoint, proxy *process) error {
+	da, pa := newAttacker(direct, 0), newAttacker(viaProxy, proxy.pid())
+	for _, mode := range cfg.modes { // warm both paths' connections
+		da.run(ctx, mode, 200, time.Second)
+		pa.run(ctx, mode, 200, time.Second)
+	}
+	for _, rate := range cfg.rates {
+		for _, mode := range cfg.modes {
+			for _, a := range []*attacker{da, pa} {
+				s := a.run(ctx, mode, rate, cfg.duration)
+				logf("%-6s %-4s %5d req/s: p50 %6.0f µs p99 %7.0f µs, %d errors, load %s",
+					s.Target, s.Mode, s.Rate, s.P50, s.P99, s.Errors, s.Load)
+				res.Steps = append(res.Steps, s)
+				res.Memory.PeakUnderLoad = max(res.Memory.PeakUnderLoad, s.ProxyRSSPeak)
+				if err := ctx.Err(); err != nil {
+					return fmt.Errorf("load steps: %w", err)
+				}
+			}
+		}
+	}
+
+	if proxy.pprof != "" && cfg.profile > 0 {
+		logf("profiling the proxy at 1000 req/s (json) for %s", cfg.profile)
+		if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", cfg.out, err)
+		}
+		prof := filepath.Join(cfg.out, "proxy-cpu.pprof")
+		errc := make(chan error, 1)
+		go func() { errc <- fetchProfile(ctx, proxy.pprof, int(cfg.profile.Seconds()), prof) }()
+		pa.run(ctx, "json", 1000, cfg.profile+time.Second)
+		if err := <-errc; err != nil {
+			return err
+		}
+		top := filepath.Join(cfg.out, "proxy-cpu-top.txt")
+		if err := profileTop(ctx, prof, top); err != nil {
+			return err
+		}
+		res.ProfileTop = top
+	}
+
+	for _, a := range []*attacker{da, pa} {
+		s := searchMax(ctx, a, "json", cfg.searchStart, cfg.searchMax, cfg.bisections, cfg.searchDuration, cfg.p99Bound)
+		res.Sustained = append(res.Sustained, s)
+		for _, st := range s.Steps {
+			res.Memory.PeakUnderLoad = max(res.Memory.PeakUnderLoad, st.ProxyRSSPeak)
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("search: %w", err)
+		}
+	}
+	return nil
+}

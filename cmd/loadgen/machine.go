@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os"
+	"runtime"
+	"strings"
+)
+
+// Machine describes where the numbers were taken.
+type Machine struct {
+	NProc      int    `json:"nproc"`
+	CPU        string `json:"cpu"`
+	GoVersion  string `json:"go"`
+	LoadBefore string `json:"loadavg_before"`
+	LoadAfter  string `json:"loadavg_after"`
+}
+
+// describeMachine reads the CPU model from /proc/cpuinfo.
+func describeMachine() Machine {
+	m := Machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), LoadBefore: loadavg()}
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(raw), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+// loadavg is the 1, 5 and 15 minute load average from /proc/loadavg.
+func loadavg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -1,0 +1,178 @@
+// Command loadgen is the proxy's load harness. It builds and starts the fake
+// provider (cmd/fakeprovider, unlimited keys) and the proxy
+// (test/perf/proxyserver, the same proxy.New(...).Start code the manager
+// runs) as separate processes on 127.0.0.1, and then measures, in one run:
+//
+//   - latency at fixed request rates with vegeta, direct to the fake and
+//     through the proxy, non-streaming (json) and streaming (sse);
+//   - the highest rate each sustains with p99 under a bound and no errors;
+//   - the time to the first SSE event, direct and through the proxy;
+//   - the proxy's RSS at rest, under load, with 100 idle pools of 10 keys,
+//     and per held-open stream;
+//   - a CPU profile of the proxy under load.
+//
+// It writes loadtest.json, loadtest.md, proxy-cpu.pprof and
+// proxy-cpu-top.txt to -out. It only ever targets 127.0.0.1, and every
+// phase is bounded in rate, duration and count.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+	if cfg.render != "" {
+		if err := rerender(cfg.render, cfg.out); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, cfg.deadline)
+	defer cancel()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+// logf prints progress to standard error.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "loadgen: "+format+"\n", args...)
+}
+
+// run performs every measurement and writes the results.
+func run(ctx context.Context, cfg config) error {
+	res := &Results{Command: strings.Join(cfg.args, " "), Started: time.Now(), Machine: describeMachine()}
+	tmp, err := os.MkdirTemp("", "loadgen-")
+	if err != nil {
+		return fmt.Errorf("temp dir: %w", err)
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+	logf("building the fake provider and the proxy server in %s", tmp)
+	fakeBin, proxyBin, err := buildBinaries(ctx, tmp)
+	if err != nil {
+		return err
+	}
+
+	keys := make([]string, cfg.keys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("perf-key-%d", i+1)
+	}
+	keyList := strings.Join(keys, ",")
+	// No -limits: every key is unlimited, so rate limits never interfere.
+	fake, err := startProcess(ctx, "fakeprovider", fakeBin, "-addr", loopbackAny, "-keys", keyList)
+	if err != nil {
+		return err
+	}
+	defer fake.stop()
+	proxy, err := startProcess(ctx, "proxyserver", proxyBin,
+		proxyArgs(fake.url, keyList, 1, cfg.keys, append([]string{"-pprof", loopbackAny}, cfg.proxyFlags...))...)
+	if err != nil {
+		return err
+	}
+	defer proxy.stop()
+	direct, err := newEndpoint("direct", fake.url, "/v1/messages", keys[0])
+	if err != nil {
+		return err
+	}
+	viaProxy, err := newEndpoint("proxy", proxy.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
+	if err != nil {
+		return err
+	}
+	time.Sleep(time.Second)
+	if res.Memory.RestOnePool, err = rssMiB(proxy.pid()); err != nil {
+		return err
+	}
+
+	if err := measureLoad(ctx, cfg, res, direct, viaProxy, proxy); err != nil {
+		return err
+	}
+
+	logf("time to first event: %d samples each", cfg.ttfbSamples)
+	if res.TTFB, err = measureTTFB(ctx, direct, viaProxy, cfg.ttfbSamples); err != nil {
+		return err
+	}
+
+	proxy.stop()
+
+	logf("memory: %d held streams through a fresh proxy", cfg.streams)
+	if err := streamMemory(ctx, cfg, res, proxyBin, fake.url, keyList); err != nil {
+		return err
+	}
+
+	logf("memory: a proxy with 100 idle pools of 10 keys")
+	if res.Memory.RestHundredPools, err = idleRSS(ctx, proxyBin, fake.url, keyList, cfg.proxyFlags); err != nil {
+		return err
+	}
+
+	res.Machine.LoadAfter = loadavg()
+	res.summarise()
+	if err := res.write(cfg.out); err != nil {
+		return err
+	}
+	logf("wrote %s/loadtest.json and loadtest.md", cfg.out)
+	return nil
+}
+
+// streamMemory starts a fresh proxy (so the heap left by the load steps does
+// not absorb the streams' memory), warms it with a few streaming requests and
+// measures its RSS before and while cfg.streams streams are held open.
+func streamMemory(ctx context.Context, cfg config, res *Results, proxyBin, fakeURL, keyList string) error {
+	p, err := startProcess(ctx, "proxyserver-streams", proxyBin,
+		proxyArgs(fakeURL, keyList, 1, cfg.keys, append([]string{"-pprof", loopbackAny}, cfg.proxyFlags...))...)
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	ep, err := newEndpoint("proxy", p.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
+	if err != nil {
+		return err
+	}
+	newAttacker(ep, 0).run(ctx, "sse", 100, time.Second)
+	time.Sleep(time.Second)
+	res.Memory.Streams, res.Memory.StreamsLoadavg = cfg.streams, loadavg()
+	before, with, err := measureStreams(ctx, fakeURL, ep, p.pid(), p.pprof, cfg.streams)
+	if err != nil {
+		return err
+	}
+	res.Memory.BeforeStreams, res.Memory.WithStreams = before.rss, with.rss
+	res.Memory.PerStreamKiB = (with.rss - before.rss) * 1024 / float64(cfg.streams)
+	res.Memory.PerStreamHeapKiB = (with.heap - before.heap) * 1024 / float64(cfg.streams)
+	return nil
+}
+
+// loopbackAny is a listen address on a free loopback port.
+const loopbackAny = "127.0.0.1:0"
+
+// proxyArgs are proxyserver's flags for pools pools of perPool keys in front
+// of upstream, followed by extra.
+func proxyArgs(upstream, keyList string, pools, perPool int, extra []string) []string {
+	return append([]string{"-addr", loopbackAny, "-upstream", upstream, "-keys", keyList,
+		"-pools", fmt.Sprint(pools), "-keys-per-pool", fmt.Sprint(perPool)}, extra...)
+}
+
+// idleRSS starts a proxy with 100 pools of 10 keys and reads its RSS after it
+// has settled.
+func idleRSS(ctx context.Context, proxyBin, fakeURL, keyList string, extra []string) (float64, error) {
+	p, err := startProcess(ctx, "proxyserver-100-pools", proxyBin, proxyArgs(fakeURL, keyList, 100, 10, extra)...)
+	if err != nil {
+		return 0, err
+	}
+	defer p.stop()
+	time.Sleep(2 * time.Second)
+	return rssMiB(p.pid())
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Memory is the proxy process's resident memory (VmRSS) in MiB.
+type Memory struct {
+	// RestOnePool: the load-test proxy (one pool) after start, before load.
+	RestOnePool float64 `json:"rest_one_pool_mib"`
+	// PeakUnderLoad: the highest RSS sampled during any proxy step.
+	PeakUnderLoad float64 `json:"peak_under_load_mib"`
+	// RestHundredPools: a second proxy with 100 pools of 10 keys, idle.
+	RestHundredPools float64 `json:"rest_100_pools_x_10_keys_mib"`
+	// Streams streaming requests were held open through the proxy (the
+	// fake's hold gate stops them after the ping event); PerStreamKiB is
+	// (RSS with them open - RSS before) / Streams.
+	Streams       int     `json:"held_streams"`
+	BeforeStreams float64 `json:"before_streams_mib"`
+	WithStreams   float64 `json:"with_streams_mib"`
+	PerStreamKiB  float64 `json:"per_stream_kib"`
+	// PerStreamHeapKiB is the Go heap (HeapAlloc, from the proxy's pprof
+	// endpoint) per held stream. It is larger than the RSS figure because
+	// buffers whose pages were never written are not resident yet.
+	PerStreamHeapKiB float64 `json:"per_stream_heap_kib"`
+	StreamsLoadavg   string  `json:"streams_loadavg"`
+}
+
+// adminPost calls one of the fake provider's /_fake/ endpoints.
+func adminPost(ctx context.Context, fakeURL, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fakeURL+path, nil)
+	if err != nil {
+		return fmt.Errorf("admin %s: %w", path, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin %s: %w", path, err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("admin %s: status %d", path, resp.StatusCode)
+	}
+	return nil
+}
+
+// heldStreams reads the fake provider's count of streams at the hold gate.
+func heldStreams(ctx context.Context, fakeURL string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fakeURL+"/_fake/stats", nil)
+	if err != nil {
+		return 0, fmt.Errorf("stats: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("stats: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var st struct {
+		HeldStreams int64 `json:"held_streams"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return 0, fmt.Errorf("decode stats: %w", err)
+	}
+	return st.HeldStreams, nil
+}
+
+// memSnapshot is a process's RSS and Go heap, in MiB.
+type memSnapshot struct{ rss, heap float64 }
+
+// snapshot reads the RSS of pid and HeapAlloc from its pprof endpoint.
+func snapshot(ctx context.Context, pid int, pprofURL string) (memSnapshot, error) {
+	rss, err := rssMiB(pid)
+	if err != nil {
+		return memSnapshot{}, err
+	}
+	heap, err := heapAllocMiB(ctx, pprofURL)
+	return memSnapshot{rss: rss, heap: heap}, err
+}
+
+// heapAllocMiB reads "# HeapAlloc = N" from /debug/pprof/heap?debug=1.
+func heapAllocMiB(ctx context.Context, pprofURL string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pprofURL+"/debug/pprof/heap?debug=1", nil)
+	if err != nil {
+		return 0, fmt.Errorf("heap profile: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("heap profile: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return 0, fmt.Errorf("read heap profile: %w", err)
+	}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "# HeapAlloc = "); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse HeapAlloc %q: %w", v, err)
+			}
+			return n / (1 << 20), nil
+		}
+	}
+	return 0, errors.New("no HeapAlloc in the heap profile")
+}
+
+// measureStreams holds n streams open through the proxy and returns its
+// memory before and while they are open. It always releases the hold.
+func measureStreams(ctx context.Context, fakeURL string, proxy endpoint, proxyPID int, pprofURL string,
+	n int) (before, with memSnapshot, err error) {
+	if before, err = snapshot(ctx, proxyPID, pprofURL); err != nil {
+		return before, with, err
+	}
+	if err := adminPost(ctx, fakeURL, "/_fake/hold"); err != nil {
+		return before, with, err
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			_ = adminPost(context.WithoutCancel(ctx), fakeURL, "/_fake/release")
+		}
+	}
+	defer release()
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true}, Timeout: time.Minute}
+	defer client.CloseIdleConnections()
+	body := string(requestBody(true))
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, proxy.url, strings.NewReader(body))
+			if err != nil {
+				return
+			}
+			req.Header = proxy.header.Clone()
+			resp, err := client.Do(req)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		})
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		held, err := heldStreams(ctx, fakeURL)
+		if err != nil {
+			return before, with, err
+		}
+		if held >= int64(n) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return before, with, fmt.Errorf("only %d of %d streams reached the hold gate", held, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // let the proxy's buffers settle
+	with, err = snapshot(ctx, proxyPID, pprofURL)
+	release()
+	wg.Wait()
+	return before, with, err
+}

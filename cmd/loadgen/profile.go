@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"time"
+)
+
+// fetchProfile saves a CPU profile of seconds from a net/http/pprof server
+// to path.
+func fetchProfile(ctx context.Context, pprofURL string, seconds int, path string) error {
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", pprofURL, seconds)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("profile request: %w", err)
+	}
+	c := &http.Client{Timeout: time.Duration(seconds+30) * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch profile: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetch profile: status %d", resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	return nil
+}
+
+// profileTop writes `go tool pprof -top` of profile to out.
+func profileTop(ctx context.Context, profile, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=30", profile)
+	text, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("go tool pprof: %w", err)
+	}
+	if err := os.WriteFile(out, text, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	return nil
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Results is everything one loadgen run measured; it is written as
+// loadtest.json and rendered as loadtest.md.
+type Results struct {
+	Command     string       `json:"command"`
+	Started     time.Time    `json:"started"`
+	Machine     Machine      `json:"machine"`
+	Steps       []Step       `json:"steps"`
+	Comparisons []Comparison `json:"comparisons"`
+	Sustained   []Sustained  `json:"sustained"`
+	TTFB        TTFB         `json:"ttfb"`
+	Memory      Memory       `json:"memory"`
+	Checks      []Check      `json:"checks"`
+	ProfileTop  string       `json:"profile_top,omitempty"` // file with `go tool pprof -top`
+}
+
+// Comparison pairs the direct and proxy steps of one mode and rate.
+type Comparison struct {
+	Mode         string  `json:"mode"`
+	Rate         int     `json:"rate"`
+	DirectP50    float64 `json:"direct_p50_us"`
+	DirectP90    float64 `json:"direct_p90_us"`
+	DirectP99    float64 `json:"direct_p99_us"`
+	ProxyP50     float64 `json:"proxy_p50_us"`
+	ProxyP90     float64 `json:"proxy_p90_us"`
+	ProxyP99     float64 `json:"proxy_p99_us"`
+	AddedP50     float64 `json:"added_p50_us"`
+	AddedP90     float64 `json:"added_p90_us"`
+	AddedP99     float64 `json:"added_p99_us"`
+	DirectErrors uint64  `json:"direct_errors"`
+	ProxyErrors  uint64  `json:"proxy_errors"`
+}
+
+// Check is one target from the issue, met or not.
+type Check struct {
+	Name     string `json:"name"`
+	Goal     string `json:"goal"`
+	Measured string `json:"measured"`
+	Met      bool   `json:"met"`
+}
+
+// summarise derives the comparisons, sustained rates and target checks from
+// the raw steps.
+func (r *Results) summarise() {
+	r.Comparisons = compare(r.Steps)
+	for i := range r.Sustained {
+		r.Sustained[i].MaxRate = r.Sustained[i].strictMax()
+	}
+	r.Checks = checks(r)
+}
+
+// rerender reads a loadtest.json, summarises it again and writes loadtest.json
+// and loadtest.md to dir: for changes to the report, without a new run.
+func rerender(path, dir string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	var r Results
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("decode %s: %w", path, err)
+	}
+	r.summarise()
+	return r.write(dir)
+}
+
+// compare pairs direct and proxy steps with the same mode and rate.
+func compare(steps []Step) []Comparison {
+	var out []Comparison
+	for _, d := range steps {
+		if d.Target != "direct" {
+			continue
+		}
+		for _, p := range steps {
+			if p.Target != "proxy" || p.Mode != d.Mode || p.Rate != d.Rate {
+				continue
+			}
+			out = append(out, Comparison{
+				Mode: d.Mode, Rate: d.Rate,
+				DirectP50: d.P50, DirectP90: d.P90, DirectP99: d.P99,
+				ProxyP50: p.P50, ProxyP90: p.P90, ProxyP99: p.P99,
+				AddedP50: p.P50 - d.P50, AddedP90: p.P90 - d.P90, AddedP99: p.P99 - d.P99,
+				DirectErrors: d.Errors, ProxyErrors: p.Errors,
+			})
+		}
+	}
+	return out
+}
+
+// checks evaluates the issue's targets against r.
+func checks(r *Results) []Check {
+	var out []Check
+	for _, c := range r.Comparisons {
+		if c.Rate != 1000 {
+			continue
+		}
+		out = append(out, Check{
+			Name:     "added latency at 1,000 req/s (" + c.Mode + ")",
+			Goal:     "p50 < 100 µs, p99 < 1 ms",
+			Measured: fmt.Sprintf("p50 %+.0f µs, p99 %+.0f µs", c.AddedP50, c.AddedP99),
+			Met:      c.AddedP50 < 100 && c.AddedP99 < 1000,
+		})
+	}
+	var direct, proxy *Sustained
+	for i := range r.Sustained {
+		if r.Sustained[i].Target == "direct" {
+			direct = &r.Sustained[i]
+		} else {
+			proxy = &r.Sustained[i]
+		}
+	}
+	if direct != nil && proxy != nil {
+		pct := func(p, d int) float64 {
+			if d == 0 {
+				return 0
+			}
+			return 100 * float64(p) / float64(d)
+		}
+		out = append(out, Check{
+			Name: "sustained rate through the proxy",
+			Goal: ">= 70% of direct",
+			Measured: fmt.Sprintf("p99 < %s: %d of %d req/s (%.0f%%); kept up: %d of %d req/s (%.0f%%)",
+				direct.P99Bound, proxy.MaxRate, direct.MaxRate, pct(proxy.MaxRate, direct.MaxRate),
+				proxy.KeptUp, direct.KeptUp, pct(proxy.KeptUp, direct.KeptUp)),
+			Met: direct.MaxRate > 0 && float64(proxy.MaxRate) >= 0.7*float64(direct.MaxRate),
+		})
+	}
+	out = append(out, Check{
+		Name:     "added time to first SSE event",
+		Goal:     "< 1 ms",
+		Measured: fmt.Sprintf("p50 %+.0f µs, p99 %+.0f µs", r.TTFB.AddedP50, r.TTFB.AddedP99),
+		Met:      r.TTFB.AddedP50 < 1000,
+	}, Check{
+		Name:     "RSS at rest, 100 pools x 10 keys",
+		Goal:     "< 64 MiB",
+		Measured: fmt.Sprintf("%.1f MiB", r.Memory.RestHundredPools),
+		Met:      r.Memory.RestHundredPools > 0 && r.Memory.RestHundredPools < 64,
+	})
+	return out
+}
+
+// write saves loadtest.json and loadtest.md in dir.
+func (r *Results) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "loadtest.json"), append(raw, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write loadtest.json: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "loadtest.md"), []byte(r.markdown()), 0o644); err != nil {
+		return fmt.Errorf("write loadtest.md: %w", err)
+	}
+	return nil
+}
+
+// markdown renders the results as tables.
+func (r *Results) markdown() string {
+	var b strings.Builder
+	ms := func(us float64) string { return fmt.Sprintf("%.2f", us/1000) }
+	fmt.Fprintf(&b, "# Load test results (make loadtest)\n\n")
+	fmt.Fprintf(&b, "`go run ./cmd/loadgen %s` at %s on %d x %s (%s); load average %s before, %s after.\n\n",
+		r.Command, r.Started.UTC().Format(time.RFC3339), r.Machine.NProc, r.Machine.CPU, r.Machine.GoVersion,
+		r.Machine.LoadBefore, r.Machine.LoadAfter)
+
+	b.WriteString("## Latency at fixed rates (ms; Anthropic /v1/messages; sse = whole stream)\n\n")
+	b.WriteString("| mode | rate/s | direct p50 | p90 | p99 | proxy p50 | p90 | p99 | added p50 | added p99 | " +
+		"errors d/p | proxy RSS peak MiB | load |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, c := range r.Comparisons {
+		var rss float64
+		var load string
+		for _, s := range r.Steps {
+			if s.Target == "proxy" && s.Mode == c.Mode && s.Rate == c.Rate {
+				rss, load = s.ProxyRSSPeak, s.Load
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d | %.1f | %s |\n",
+			c.Mode, c.Rate, ms(c.DirectP50), ms(c.DirectP90), ms(c.DirectP99),
+			ms(c.ProxyP50), ms(c.ProxyP90), ms(c.ProxyP99), ms(c.AddedP50), ms(c.AddedP99),
+			c.DirectErrors, c.ProxyErrors, rss, load)
+	}
+
+	b.WriteString("\n## Highest sustained rate\n\n")
+	b.WriteString("Sustained: no errors, p99 under the bound, throughput >= 95% of the rate. " +
+		"Kept up: no errors, throughput >= 95%, any latency.\n\n")
+	b.WriteString("| target | mode | sustained req/s | kept up req/s | steps (rate: p99 ms, sustained) |\n|---|---|---:|---:|---|\n")
+	for _, s := range r.Sustained {
+		tried := make([]string, 0, len(s.Steps))
+		for _, st := range s.Steps {
+			tried = append(tried, fmt.Sprintf("%d: %s %t", st.Rate, ms(st.P99), st.sustains(mustDuration(s.P99Bound))))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s |\n", s.Target, s.Mode, s.MaxRate, s.KeptUp, strings.Join(tried, "; "))
+	}
+
+	t := r.TTFB
+	fmt.Fprintf(&b, "\n## Time to first SSE event (%d sequential samples each, load %s)\n\n", t.Samples, t.Load)
+	b.WriteString("| | p50 ms | p99 ms |\n|---|---:|---:|\n")
+	fmt.Fprintf(&b, "| direct | %s | %s |\n| proxy | %s | %s |\n| added | %s | %s |\n",
+		ms(t.DirectP50), ms(t.DirectP99), ms(t.ProxyP50), ms(t.ProxyP99), ms(t.AddedP50), ms(t.AddedP99))
+
+	m := r.Memory
+	b.WriteString("\n## Proxy memory (VmRSS of the proxy process)\n\n| measure | value |\n|---|---:|\n")
+	fmt.Fprintf(&b, "| at rest, 1 pool | %.1f MiB |\n", m.RestOnePool)
+	fmt.Fprintf(&b, "| peak under load | %.1f MiB |\n", m.PeakUnderLoad)
+	fmt.Fprintf(&b, "| at rest, 100 pools x 10 keys | %.1f MiB |\n", m.RestHundredPools)
+	fmt.Fprintf(&b, "| %d held streams: before / with | %.1f / %.1f MiB |\n", m.Streams, m.BeforeStreams, m.WithStreams)
+	fmt.Fprintf(&b, "| per in-flight stream (RSS) | %.1f KiB |\n", m.PerStreamKiB)
+	fmt.Fprintf(&b, "| per in-flight stream (Go heap, HeapAlloc) | %.1f KiB |\n", m.PerStreamHeapKiB)
+
+	b.WriteString("\n## Targets\n\n| target | goal | measured | met |\n|---|---|---|---|\n")
+	for _, c := range r.Checks {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.Name, c.Goal, c.Measured, map[bool]string{true: "yes", false: "**no**"}[c.Met])
+	}
+	if r.ProfileTop != "" {
+		fmt.Fprintf(&b, "\nCPU profile of the proxy at 1,000 req/s (json): `proxy-cpu.pprof`, top entries in `%s`.\n",
+			filepath.Base(r.ProfileTop))
+	}
+	return b.String()
+}
+
+func mustDuration(s string) time.Duration {
+	d, _ := time.ParseDuration(s)
+	return d
+}

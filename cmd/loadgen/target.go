@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// endpoint is where a measurement sends Anthropic /v1/messages requests.
+type endpoint struct {
+	name   string // "direct" or "proxy"
+	url    string
+	header http.Header
+}
+
+// requireLoopback refuses any URL whose host is not 127.0.0.1: the harness
+// only ever loads processes it started itself on the loopback interface.
+func requireLoopback(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("parse %q: %w", raw, err)
+	}
+	host, _, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return fmt.Errorf("url %q: %w", raw, err)
+	}
+	if host != "127.0.0.1" {
+		return fmt.Errorf("url %q: the load harness only targets 127.0.0.1", raw)
+	}
+	return nil
+}
+
+// newEndpoint returns an endpoint for base+path that authenticates with
+// x-api-key: token.
+func newEndpoint(name, base, path, token string) (endpoint, error) {
+	if err := requireLoopback(base); err != nil {
+		return endpoint{}, err
+	}
+	return endpoint{
+		name: name,
+		url:  strings.TrimSuffix(base, "/") + path,
+		header: http.Header{
+			"X-Api-Key":         {token},
+			"Content-Type":      {"application/json"},
+			"Anthropic-Version": {"2023-06-01"},
+		},
+	}, nil
+}
+
+// prompt is the request text: about 1.1 KB, asking the fake for 64 output
+// tokens (8 text deltas when streaming), the same request as the proxy's Go
+// benchmarks.
+var prompt = strings.Repeat("benchmark prompt text ", 50) + "[[output_tokens=64]]"
+
+// requestBody is an Anthropic Messages request, streaming or not.
+func requestBody(stream bool) []byte {
+	return fmt.Appendf(nil,
+		`{"model":"claude-sonnet-4-5","max_tokens":256,"stream":%t,"messages":[{"role":"user","content":%q}]}`,
+		stream, prompt)
+}
+
+// modeStream maps a mode name to whether it streams.
+func modeStream(mode string) bool { return mode == "sse" }

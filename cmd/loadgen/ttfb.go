@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// TTFB is the time from sending a streaming request to the first body read
+// that returns bytes (the first SSE event), direct and through the proxy.
+// Durations are in microseconds.
+type TTFB struct {
+	Samples   int     `json:"samples"` // per endpoint
+	DirectP50 float64 `json:"direct_p50_us"`
+	DirectP99 float64 `json:"direct_p99_us"`
+	ProxyP50  float64 `json:"proxy_p50_us"`
+	ProxyP99  float64 `json:"proxy_p99_us"`
+	AddedP50  float64 `json:"added_p50_us"`
+	AddedP99  float64 `json:"added_p99_us"`
+	Load      string  `json:"loadavg"`
+}
+
+// measureTTFB sends n sequential streaming requests to each endpoint,
+// alternating between them so that both see the same machine load.
+func measureTTFB(ctx context.Context, direct, proxy endpoint, n int) (TTFB, error) {
+	out := TTFB{Samples: n, Load: loadavg()}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	body := requestBody(true)
+	var d, p []time.Duration
+	for i := range n + 5 {
+		dd, err := firstEvent(ctx, client, direct, body)
+		if err != nil {
+			return out, err
+		}
+		pd, err := firstEvent(ctx, client, proxy, body)
+		if err != nil {
+			return out, err
+		}
+		if i >= 5 { // the first few warm the connections
+			d, p = append(d, dd), append(p, pd)
+		}
+	}
+	out.DirectP50, out.DirectP99 = quantile(d, 0.50), quantile(d, 0.99)
+	out.ProxyP50, out.ProxyP99 = quantile(p, 0.50), quantile(p, 0.99)
+	out.AddedP50, out.AddedP99 = out.ProxyP50-out.DirectP50, out.ProxyP99-out.DirectP99
+	return out, nil
+}
+
+// firstEvent times one streaming request up to its first body bytes, then
+// drains the rest so the connection is reused.
+func firstEvent(ctx context.Context, c *http.Client, ep endpoint, body []byte) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("ttfb request: %w", err)
+	}
+	req.Header = ep.header.Clone()
+	buf := make([]byte, 4096)
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("ttfb %s: %w", ep.name, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var n int
+	for n == 0 && err == nil {
+		n, err = resp.Body.Read(buf)
+	}
+	elapsed := time.Since(start)
+	if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(buf[:n], []byte("event:")) {
+		return 0, fmt.Errorf("ttfb %s: status %d, first bytes %q", ep.name, resp.StatusCode, buf[:min(n, 64)])
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return 0, fmt.Errorf("ttfb %s: drain: %w", ep.name, err)
+	}
+	return elapsed, nil
+}
+
+// quantile returns the q-quantile of ds in microseconds (nearest rank).
+func quantile(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := min(int(q*float64(len(s))), len(s)-1)
+	return float64(s[i].Nanoseconds()) / 1e3
+}

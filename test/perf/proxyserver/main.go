@@ -1,0 +1,150 @@
+// Command proxyserver runs the keypool proxy (internal/proxy) as its own
+// process without Kubernetes, for the load harness in cmd/loadgen. It builds a
+// keypool.Registry by hand, with -pools pools of -keys-per-pool keys each, all
+// pointing at one upstream, and serves it with proxy.New(...).Start: the same
+// data-plane code and default transport the manager runs (cmd/manager wires
+// proxy.New the same way; only the controller that fills the registry from
+// KeyPools and Secrets is missing).
+//
+// Pools are named perf/pool-0 ... perf/pool-N-1 and accept the client token
+// given by -client-token. It prints "proxyserver listening on http://ADDR"
+// once it serves, and, with -pprof, serves net/http/pprof on that address.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/zerologr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/proxy"
+)
+
+// Namespace is the namespace of every pool proxyserver builds.
+const Namespace = "perf"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "proxyserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:0", "proxy listen address")
+	upstream := flag.String("upstream", "", "upstream base URL, e.g. http://127.0.0.1:9090 (required)")
+	keySpec := flag.String("keys", "perf-key-1", "comma-separated upstream API keys, used in turn by each pool")
+	pools := flag.Int("pools", 1, "number of pools (perf/pool-0 ...)")
+	keysPerPool := flag.Int("keys-per-pool", 1, "keys per pool")
+	clientToken := flag.String("client-token", "perf-client-token", "client token every pool accepts")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (empty: off)")
+	bufKiB := flag.Int("transport-buffer-kib", 0,
+		"experiment: upstream transport read/write buffer size in KiB (0: the proxy's default transport)")
+	flag.Parse()
+
+	up, err := url.Parse(*upstream)
+	if err != nil || (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
+		return fmt.Errorf("-upstream %q: want an http(s) URL", *upstream)
+	}
+	keys := strings.Split(*keySpec, ",")
+	reg, err := buildRegistry(up, keys, *pools, *keysPerPool, *clientToken)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *pprofAddr != "" {
+		if err := servePprof(ctx, *pprofAddr); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	zerologr.VerbosityFieldName = ""
+	zl := zerolog.New(os.Stderr).Level(zerolog.InfoLevel)
+	opts := proxy.Options{
+		Listener:      ln,
+		Logger:        zerologr.New(&zl).WithName("proxy"),
+		Metrics:       prometheus.NewRegistry(),
+		ShutdownGrace: 5 * time.Second,
+	}
+	if *bufKiB > 0 {
+		tr := proxy.DefaultTransport().Clone()
+		tr.ReadBufferSize, tr.WriteBufferSize = *bufKiB<<10, *bufKiB<<10
+		opts.Transport = tr
+	}
+	srv := proxy.New(reg, opts)
+	// The harness waits for this exact line.
+	fmt.Printf("proxyserver listening on http://%s\n", ln.Addr())
+	if err := srv.Start(ctx); err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	return nil
+}
+
+// buildRegistry returns a registry of n pools of perPool keys each, taking
+// the upstream keys in turn.
+func buildRegistry(up *url.URL, keys []string, n, perPool int, clientToken string) (*keypool.Registry, error) {
+	if n < 1 || perPool < 1 || len(keys) == 0 || keys[0] == "" {
+		return nil, errors.New("need at least one pool, one key per pool and one upstream key")
+	}
+	access := keypool.Access{
+		Upstream:          up,
+		ClientTokenHashes: [][sha256.Size]byte{sha256.Sum256([]byte(clientToken))},
+		MaxAttempts:       3,
+	}
+	reg := keypool.NewRegistry()
+	for p := range n {
+		cfgs := make([]keypool.KeyConfig, perPool)
+		for k := range cfgs {
+			cfgs[k] = keypool.KeyConfig{
+				ID:     fmt.Sprintf("perf-keys/key-%d", k),
+				APIKey: keys[(p*perPool+k)%len(keys)],
+			}
+		}
+		pool, err := keypool.NewKeyPool(keypool.ProviderAnthropic, keypool.PoolConfig{Keys: cfgs, Access: access})
+		if err != nil {
+			return nil, fmt.Errorf("pool %d: %w", p, err)
+		}
+		reg.Set(Namespace, fmt.Sprintf("pool-%d", p), pool)
+	}
+	return reg, nil
+}
+
+// servePprof serves net/http/pprof on addr until ctx is done.
+func servePprof(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	fmt.Printf("proxyserver pprof on http://%s\n", ln.Addr())
+	return nil
+}
