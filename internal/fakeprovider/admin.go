@@ -69,7 +69,7 @@ func (p *Provider) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		writeAdmin(w, http.StatusOK, p.Stats())
 	case "DELETE /_fake/stats":
 		p.ResetStats()
-		writeAdmin(w, http.StatusOK, map[string]string{"result": "stats reset"})
+		writeResult(w, "stats reset")
 	case "GET /_fake/faults":
 		list := p.Faults()
 		out := make([]faultWire, len(list))
@@ -100,13 +100,13 @@ func (p *Provider) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			writeAdmin(w, status, map[string]string{errorType: err.Error()})
 			return
 		}
-		writeAdmin(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeResult(w, "ok")
 	case "POST /_fake/hold":
 		p.HoldStreams()
-		writeAdmin(w, http.StatusOK, map[string]string{"status": "holding"})
+		writeResult(w, "holding")
 	case "POST /_fake/release":
 		p.ReleaseStreams()
-		writeAdmin(w, http.StatusOK, map[string]string{"status": "released"})
+		writeResult(w, "released")
 	default:
 		writeAdmin(w, http.StatusNotFound, map[string]string{errorType: "no admin endpoint " + route})
 	}
@@ -144,6 +144,11 @@ func (p *Provider) addWireFaults(body io.Reader) error {
 		}
 	}
 	return nil
+}
+
+// writeResult answers an admin command that succeeded.
+func writeResult(w http.ResponseWriter, result string) {
+	writeAdmin(w, http.StatusOK, map[string]string{"result": result})
 }
 
 func writeAdmin(w http.ResponseWriter, status int, v any) {
