@@ -57,7 +57,30 @@ test-e2e: manifests generate envtest ## Run only the end-to-end test (real manag
 bench: ## Run the Go benchmarks with -benchmem.
 	go test -run '^$$' -bench . -benchmem ./internal/...
 
-# LOADTEST_ARGS are cmd/loadgen's flags; the defaults take about 5 minutes
+# SOAK_ARGS are test/soak's flags: how long to send load after a 10 s warm-up,
+# at what rate; see `go run ./test/soak -h`.
+SOAK_ARGS ?= -duration 2m -rate 100
+
+.PHONY: soak
+soak: ## Run the bounded data-plane soak (load, faults, key rotations; minutes; not part of `make test`).
+	go run ./test/soak $(SOAK_ARGS)
+
+# FUZZTIME is how long `make fuzz` runs each fuzz target. Their seed corpora
+# run in every `make test` as ordinary tests.
+FUZZTIME ?= 10s
+
+.PHONY: fuzz
+# The targets are found in the sources: `go test -list` would run the
+# packages' TestMain, which starts a control plane in internal/controller.
+fuzz: ## Run every fuzz target of internal/ for FUZZTIME each.
+	@for file in $$(grep -rl --include='*_test.go' '^func Fuzz' internal); do \
+		for fn in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' "$$file" | cut -d' ' -f2); do \
+			echo "fuzz: ./$$(dirname "$$file") $$fn"; \
+			go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) "./$$(dirname "$$file")" || exit 1; \
+		done; \
+	done
+
+# LOADTEST_ARGS are cmd/loadgen's flags; the defaults take about 4 minutes
 # (fixed rates 500, 1000 and 2000 req/s for 10 s each, json and sse, direct
 # and through the proxy, then a sustained-rate search, time to first event
 # and memory). Only 127.0.0.1 is targeted. See docs/performance.md.

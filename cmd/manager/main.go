@@ -57,7 +57,7 @@ func init() {
 func main() {
 	var (
 		metricsAddr, probeAddr, proxyAddr, proxyServiceURL string
-		logLevel, logFormat                                string
+		logLevel, logFormat, leaderElectionNamespace       string
 		enableLeaderElection, secureMetrics, enableHTTP2   bool
 		statusInterval, shutdownGrace                      time.Duration
 	)
@@ -67,6 +67,8 @@ func main() {
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election for controller manager. "+
 			"Enabling this will ensure there is only one active status writer; every replica serves the proxy.")
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
+		"Namespace of the leader-election Lease; defaults to the pod's namespace in a cluster (required outside one).")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"If set, the metrics endpoint is served securely via HTTPS. Use --metrics-secure=false to use HTTP instead.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
@@ -98,11 +100,12 @@ func main() {
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOpts,
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       "keypool-operator.llm.keypool.dev",
+		Scheme:                  scheme,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          enableLeaderElection,
+		LeaderElectionID:        "keypool-operator.llm.keypool.dev",
+		LeaderElectionNamespace: leaderElectionNamespace,
 		// Ending leadership at once on shutdown hands status writing to the
 		// next replica without waiting for the lease to expire.
 		LeaderElectionReleaseOnCancel: true,
