@@ -40,6 +40,11 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 	upstreamErr, clientErr := x.copyBody(resp.Body, rc)
 	_ = resp.Body.Close() // before EOF this closes the upstream connection
 
+	if upstreamErr != nil && clientErr == nil {
+		// An upstream that keeps cutting answers off is unhealthy even
+		// though its headers said 200: count it for the circuit breaker.
+		x.pool.ReportError(lease, upstreamErr)
+	}
 	t := x.scan.Tokens()
 	x.pool.Settle(lease, keypool.Usage{
 		InputTokens:              t.Input,

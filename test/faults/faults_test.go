@@ -151,6 +151,10 @@ func faultTable() []faultCase {
 				if o.events < 1 {
 					t.Error("the client got no event before the reset")
 				}
+				// The cut counts against the key, for its circuit breaker.
+				if h.keyStats(1).LastError == "" {
+					t.Error("the mid-stream reset left no lastError on the key")
+				}
 			},
 		},
 		{
