@@ -132,13 +132,14 @@ func main() {
 		setupLog.Error(err, "unable to add status publisher")
 		os.Exit(1)
 	}
-	if err := (&controller.KeyPoolReconciler{
+	reconciler := &controller.KeyPoolReconciler{
 		Client:          mgr.GetClient(),
 		APIReader:       mgr.GetAPIReader(),
 		Registry:        registry,
 		Publisher:       publisher,
 		ProxyServiceURL: proxyServiceURL,
-	}).SetupWithManager(mgr); err != nil {
+	}
+	if err := reconciler.SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "unable to create controller", "controller", "KeyPool")
 		os.Exit(1)
 	}
@@ -159,6 +160,11 @@ func main() {
 		os.Exit(1)
 	}
 	if err := mgr.AddReadyzCheck("proxy", proxyServer.Ready); err != nil {
+		setupLog.Error(err, "unable to set up ready check")
+		os.Exit(1)
+	}
+	// Not ready before the pools that exist are built: no 404s after a restart.
+	if err := mgr.AddReadyzCheck("pools", reconciler.Ready); err != nil {
 		setupLog.Error(err, "unable to set up ready check")
 		os.Exit(1)
 	}

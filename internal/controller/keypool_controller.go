@@ -56,6 +56,8 @@ type KeyPoolReconciler struct {
 	Publisher *StatusPublisher
 	// ProxyServiceURL is the proxy's base URL as clients reach it.
 	ProxyServiceURL string
+
+	sync initialSync
 }
 
 // +kubebuilder:rbac:groups=llm.keypool.dev,resources=keypools,verbs=get;list;watch
@@ -65,8 +67,13 @@ type KeyPoolReconciler struct {
 
 // Reconcile builds or updates the KeyPool's pool from its Secrets, or removes
 // the pool when the KeyPool is gone.
-func (r *KeyPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *KeyPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
 	log := logf.FromContext(ctx)
+	defer func() {
+		if err == nil {
+			r.sync.markReconciled(req.NamespacedName)
+		}
+	}()
 
 	var kp llmv1alpha1.KeyPool
 	if err := r.Get(ctx, req.NamespacedName, &kp); err != nil {

@@ -19,10 +19,14 @@ package controller
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -30,6 +34,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
@@ -329,4 +334,39 @@ func TestMissingClientTokensIsNotReady(t *testing.T) {
 	waitCondition(t, nn, llmv1alpha1.ConditionReady, metav1.ConditionFalse, llmv1alpha1.ReasonClientAuthInvalid)
 	createSecret(t, ns, "clients", map[string]string{"app": "token"})
 	waitCondition(t, nn, llmv1alpha1.ConditionReady, metav1.ConditionTrue, llmv1alpha1.ReasonPoolReady)
+}
+
+// TestReadyWaitsForExistingPools: a replica is ready only once every KeyPool
+// that exists has been built, so a restart does not serve 404s.
+func TestReadyWaitsForExistingPools(t *testing.T) {
+	ns := newNamespace(t)
+	createSecret(t, ns, "keys", map[string]string{"a": "sk-a"})
+	createKeyPool(t, ns, "p", simpleSpec("keys"))
+	waitPool(t, types.NamespacedName{Namespace: ns, Name: "p"}, "keys/a")
+
+	// A fresh reconciler, as in a restarted replica, against the same cache.
+	// Its publisher is never started: it writes nothing.
+	registry := keypool.NewRegistry()
+	fresh := &KeyPoolReconciler{Client: k8s, APIReader: k8s, Registry: registry, ProxyServiceURL: "http://proxy",
+		Publisher: NewStatusPublisher(k8s, nil, registry, time.Hour, logr.Discard())}
+	req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+	if err := fresh.Ready(req); err == nil {
+		t.Fatal("ready before any pool was built")
+	}
+	var pools llmv1alpha1.KeyPoolList
+	if err := k8s.List(context.Background(), &pools); err != nil {
+		t.Fatal(err)
+	}
+	for i := range pools.Items {
+		nn := client.ObjectKeyFromObject(&pools.Items[i])
+		if _, err := fresh.Reconcile(context.Background(), ctrl.Request{NamespacedName: nn}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fresh.Ready(req); err != nil {
+		t.Fatalf("not ready after every pool was built: %v", err)
+	}
+	if _, ok := fresh.Registry.Get(ns, "p"); !ok {
+		t.Fatal("the fresh replica has no pool")
+	}
 }
