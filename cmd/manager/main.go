@@ -31,6 +31,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -65,8 +66,7 @@ func main() {
 		"Use :8443 for HTTPS or :8082 for HTTP (the proxy has :8080), or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
-		"Enable leader election for controller manager. "+
-			"Enabling this will ensure there is only one active status writer; every replica serves the proxy.")
+		"Elect one replica to write KeyPool status and Events; every replica builds the pools and serves the proxy.")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
 		"Namespace of the leader-election Lease; defaults to the pod's namespace in a cluster (required outside one).")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
@@ -100,15 +100,13 @@ func main() {
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsOpts,
-		HealthProbeBindAddress:  probeAddr,
-		LeaderElection:          enableLeaderElection,
-		LeaderElectionID:        "keypool-operator.llm.keypool.dev",
-		LeaderElectionNamespace: leaderElectionNamespace,
-		// Ending leadership at once on shutdown hands status writing to the
-		// next replica without waiting for the lease to expire.
-		LeaderElectionReleaseOnCancel: true,
+		Scheme:                 scheme,
+		Metrics:                metricsOpts,
+		HealthProbeBindAddress: probeAddr,
+		// No manager-wide leader election: every replica builds the pools
+		// and serves the proxy, and the status publisher elects its own
+		// leader (controller-runtime's would end the whole manager, proxy
+		// included, when the API server is out for ten seconds).
 		// Secret metadata in the cache loses what can carry values.
 		Cache: cache.Options{DefaultTransform: controller.StripSecretMetadata},
 		// The manager waits for the proxy's own grace, and a little more.
@@ -128,6 +126,18 @@ func main() {
 	registry := keypool.NewRegistry()
 	publisher := controller.NewStatusPublisher(mgr.GetClient(), mgr.GetEventRecorder("keypool-controller"),
 		registry, statusInterval, log.WithName("status"))
+	if enableLeaderElection {
+		clientset, err := kubernetes.NewForConfig(mgr.GetConfig())
+		if err != nil {
+			setupLog.Error(err, "unable to create a client for leader election")
+			os.Exit(1)
+		}
+		publisher.ElectLeader(&controller.LeaderElection{
+			Client:    clientset,
+			Namespace: leaderElectionNamespace,
+			Name:      "keypool-operator.llm.keypool.dev",
+		})
+	}
 	if err := mgr.Add(publisher); err != nil {
 		setupLog.Error(err, "unable to add status publisher")
 		os.Exit(1)

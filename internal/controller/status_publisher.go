@@ -59,8 +59,8 @@ type poolRecord struct {
 }
 
 // StatusPublisher writes each KeyPool's status (conditions, endpoint, live
-// pool statistics) and its Events. It runs on the leader only, so that one
-// replica writes; what reconciles find is written at once, while statistics
+// pool statistics) and its Events. With ElectLeader it writes only while its
+// replica leads, so that one replica writes; what reconciles find is written at once, while statistics
 // are written at most once per interval per pool, and only when they changed.
 type StatusPublisher struct {
 	client   client.Client
@@ -68,6 +68,7 @@ type StatusPublisher struct {
 	registry *keypool.Registry
 	interval time.Duration
 	log      logr.Logger
+	election *LeaderElection // nil: publish on this replica unconditionally
 
 	wake  chan struct{}
 	mu    sync.Mutex
@@ -88,11 +89,24 @@ func NewStatusPublisher(c client.Client, recorder events.EventRecorder, registry
 	}
 }
 
-// NeedLeaderElection makes the manager run the publisher on the leader only.
-func (p *StatusPublisher) NeedLeaderElection() bool { return true }
+// NeedLeaderElection is false: the publisher runs on every replica and,
+// when ElectLeader was called, elects its own leader (see LeaderElection).
+func (p *StatusPublisher) NeedLeaderElection() bool { return false }
 
-// Start publishes until ctx is done.
+// ElectLeader makes only the replica holding the Lease publish.
+func (p *StatusPublisher) ElectLeader(le *LeaderElection) { p.election = le }
+
+// Start publishes until ctx is done: always, or while leading.
 func (p *StatusPublisher) Start(ctx context.Context) error {
+	if p.election == nil {
+		p.run(ctx)
+		return nil
+	}
+	return p.election.campaign(ctx, p.log, p.run)
+}
+
+// run publishes until ctx is done.
+func (p *StatusPublisher) run(ctx context.Context) {
 	// Ticking at half the interval keeps a pool's statistics at most about
 	// one interval old while never writing them more often than that.
 	ticker := time.NewTicker(max(p.interval/2, 10*time.Millisecond))
@@ -101,7 +115,7 @@ func (p *StatusPublisher) Start(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-ticker.C:
 		case <-p.wake:
 		}

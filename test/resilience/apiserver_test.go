@@ -162,13 +162,11 @@ func lastLines(s string, n int) string {
 
 // TestAPIServerOutageWithLeaderElection repeats the outage with leader
 // election on, as config/manager deploys the manager. A leader that cannot
-// renew its Lease within the renew deadline (10 s) loses it, and
-// controller-runtime then ends the whole manager, proxy included. The test
-// plays kubelet: when the manager exits it starts it again (after a second,
-// where kubelet backs off from 10 s), and it measures how long the pool was
-// not served. It asserts that the pool is served again after the outage;
-// the unavailability it measures is a known gap (docs/security.md,
-// "Availability").
+// renew its Lease within the renew deadline (10 s) loses it; only the status
+// publisher elects a leader, so losing the Lease must stop status writes,
+// never the manager or its proxy. The test still plays kubelet (restarting
+// a manager that exits) so that a regression shows as exits and failed
+// probes rather than a hung test.
 func TestAPIServerOutageWithLeaderElection(t *testing.T) {
 	c := getCluster(t)
 	requireFlag(t, c.manager, "leader-election-namespace")
@@ -211,9 +209,8 @@ func TestAPIServerOutageWithLeaderElection(t *testing.T) {
 		t.Fatalf("the pool is not served again after the outage: %v", err)
 	}
 	t.Logf("API server down from 0s to %v; %s", up.Round(100*time.Millisecond), w)
-	if w.exits > 0 {
-		t.Logf("FINDING: with --leader-elect the manager exited %v into the API server outage, taking the proxy down with it",
-			w.firstExit.Round(100*time.Millisecond))
+	if w.exits > 0 || w.answered[http.StatusOK] == 0 || len(w.answered) > 1 {
+		t.Fatalf("with --leader-elect the pool was not served throughout the outage: %s", w)
 	}
 }
 
