@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -197,5 +198,33 @@ func TestFailoverExhausted(t *testing.T) {
 				t.Errorf("upstream saw %d requests, want %d", n, tc.upstream)
 			}
 		})
+	}
+}
+
+// TestEveryKeyRejected: once the provider rejected every key, the client gets
+// 503 (no Retry-After: waiting does not help), not a 429.
+func TestEveryKeyRejected(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	for n := 1; n <= 3; n++ {
+		if err := e.fake.RevokeKey(keyValue(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first request tries every key and gets the provider's 401.
+	body := wantStatus(t, e.post(anthropicBody("hello", false)), http.StatusUnauthorized)
+	wantAnthropicError(t, body, "authentication_error")
+	for _, id := range []string{"keys/k1", "keys/k2", "keys/k3"} {
+		if s := e.keyStats(id).State; s != keypool.StateRejected {
+			t.Fatalf("%s is %s, want Rejected", id, s)
+		}
+	}
+	resp := e.post(anthropicBody("hello", false))
+	body = wantStatus(t, resp, http.StatusServiceUnavailable)
+	wantAnthropicError(t, body, "overloaded_error")
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		t.Errorf("Retry-After %q on a pool whose every key is rejected", ra)
+	}
+	if !strings.Contains(body, "rejected every key") {
+		t.Errorf("body does not say why: %s", body)
 	}
 }

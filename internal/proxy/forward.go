@@ -159,6 +159,14 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 		x.finish(pending.key, pending.status, attempts, usage.Tokens{}, nil)
 	case lastErr != nil:
 		x.badGateway(keyNone, attempts, lastErr)
+	case isExhausted && allRejected(x.pool):
+		// Waiting would not help: no key comes back until its Secret
+		// changes, so a 429 with a Retry-After would mislead the client.
+		h := x.w.Header()
+		h[HeaderAttempts] = attemptsValue(attempts)
+		writeError(x.w, x.prov, errUnavailable, "the provider rejected every key of KeyPool "+
+			x.route.namespace+"/"+x.route.name+"; its keys must be replaced in their Secrets")
+		x.finish(keyNone, http.StatusServiceUnavailable, attempts, usage.Tokens{}, err)
 	case isExhausted:
 		retry := time.Duration(0)
 		if exhausted != nil {
@@ -242,4 +250,16 @@ func attemptsValue(n int) []string {
 		return attemptsValues[n]
 	}
 	return []string{strconv.Itoa(n)}
+}
+
+// allRejected reports whether the provider rejected every key of the pool.
+// It is asked only when no key could be acquired.
+func allRejected(pool *keypool.KeyPool) bool {
+	stats := pool.GetStats()
+	for _, k := range stats.Keys {
+		if k.State != keypool.StateRejected {
+			return false
+		}
+	}
+	return len(stats.Keys) > 0
 }
