@@ -19,6 +19,8 @@ package testenv
 import (
 	"testing"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/testproc"
 )
 
 // Eventually polls cond every interval until it returns nil, failing the
@@ -26,15 +28,7 @@ import (
 // another process or loop produces, where no event can be awaited.
 func Eventually(t testing.TB, timeout, interval time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		time.Sleep(interval)
+	if err := testproc.Poll(timeout, interval, cond); err != nil {
+		t.Fatalf("condition not met within %v: %v", timeout, err)
 	}
 }

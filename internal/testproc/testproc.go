@@ -97,7 +97,13 @@ func (p *Process) WaitFor(s string, timeout time.Duration) error {
 
 // Start runs bin with args and extra environment, keeping its output.
 func Start(name string, env []string, bin string, args ...string) (*Process, error) {
+	return StartIn("", name, env, bin, args...)
+}
+
+// StartIn is Start in the working directory dir ("" for the caller's).
+func StartIn(dir, name string, env []string, bin string, args ...string) (*Process, error) {
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -129,6 +135,12 @@ func (p *Process) Stop(grace time.Duration) {
 		p.Kill()
 	}
 }
+
+// Signal sends sig to the process.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// ExitCode is the exit code of a process that has exited (-1 before).
+func (p *Process) ExitCode() int { return p.cmd.ProcessState.ExitCode() }
 
 // Kill sends SIGKILL (no shutdown, no lease release: a crash or an OOM
 // kill) and waits for the process to be gone.

@@ -36,6 +36,7 @@ import (
 	openaioption "github.com/openai/openai-go/v3/option"
 
 	"github.com/keypool-dev/keypool-operator/internal/testenv"
+	"github.com/keypool-dev/keypool-operator/internal/testproc"
 )
 
 // Key values are canaries: none may ever appear in the manager's logs.
@@ -101,11 +102,11 @@ spec:
 
 // cluster is everything the scenario runs against.
 type cluster struct {
-	kubectl   kubectl
+	kubectl   testproc.Kubectl
 	proxyURL  string
 	fakeURL   string
-	manager   *process
-	fake      *process
+	manager   *testproc.Process
+	fake      *testproc.Process
 	anthropic anthropic.Client
 	openai    openai.Client
 }
@@ -115,7 +116,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("pools become ready", func(t *testing.T) {
 		for _, name := range []string{"claude", "limited", "gpt"} {
-			if _, err := c.kubectl.run("", "wait", "-n", namespace, "--for=condition=Ready", "keypool/"+name, "--timeout=60s"); err != nil {
+			if _, err := c.kubectl.Run("", "wait", "-n", namespace, "--for=condition=Ready", "keypool/"+name, "--timeout=60s"); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -129,7 +130,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("kubectl get keypools shows the stats", c.printColumns)
 	t.Run("deleting the KeyPool makes its path 404", c.deletion)
 	t.Run("no key or token in the logs", func(t *testing.T) {
-		logs := c.manager.out.String()
+		logs := c.manager.Output()
 		for _, secret := range []string{clientToken, "e2e-ant-1", "e2e-ant-3-rotated", "e2e-small-1", "e2e-oai-1"} {
 			if strings.Contains(logs, secret) {
 				t.Errorf("manager logs contain the secret value %q", secret)
@@ -142,11 +143,11 @@ func setUp(t *testing.T) *cluster {
 	ctx := context.Background()
 	root := testenv.RepoRoot()
 	bins := t.TempDir()
-	manager, err := goBuild(ctx, root, bins, "./cmd/manager")
+	manager, err := testproc.GoBuild(ctx, root, bins, "manager", "./cmd/manager", "-race")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fakeBin, err := goBuild(ctx, root, bins, "./cmd/fakeprovider")
+	fakeBin, err := testproc.GoBuild(ctx, root, bins, "fakeprovider", "./cmd/fakeprovider", "-race")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,31 +161,31 @@ func setUp(t *testing.T) *cluster {
 	if err := testenv.WriteAdminKubeconfig(env, kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{kubectl: kubectl{bin: filepath.Join(testenv.AssetsDir(), "kubectl"), kubeconfig: kubeconfig}}
+	c := &cluster{kubectl: testproc.Kubectl{Bin: filepath.Join(testenv.AssetsDir(), "kubectl"), Kubeconfig: kubeconfig}}
 
 	// The CRD goes in the way a user installs it.
-	if _, err := c.kubectl.run("", "apply", "--server-side", "-f", filepath.Join(root, "config", "crd", "bases")); err != nil {
+	if _, err := c.kubectl.Run("", "apply", "--server-side", "-f", filepath.Join(root, "config", "crd", "bases")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.kubectl.run("", "wait", "--for=condition=Established", "crd/keypools.llm.keypool.dev", "--timeout=30s"); err != nil {
+	if _, err := c.kubectl.Run("", "wait", "--for=condition=Established", "crd/keypools.llm.keypool.dev", "--timeout=30s"); err != nil {
 		t.Fatal(err)
 	}
 
-	fakeAddr, _ := freeAddr()
-	c.fake, err = start("fakeprovider", "", nil, fakeBin, "-addr", fakeAddr, "-keys", fakeKeys, "-limits", fakeLimits)
+	fakeAddr, _ := testproc.FreeAddr()
+	c.fake, err = testproc.Start("fakeprovider", nil, fakeBin, "-addr", fakeAddr, "-keys", fakeKeys, "-limits", fakeLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.fake.stop(5 * time.Second) })
-	if err := c.fake.waitFor("fakeprovider listening", 30*time.Second); err != nil {
+	t.Cleanup(func() { c.fake.Stop(5 * time.Second) })
+	if err := c.fake.WaitFor("fakeprovider listening", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	c.fakeURL = "http://" + fakeAddr
 
-	proxyAddr, _ := freeAddr()
-	probeAddr, _ := freeAddr()
+	proxyAddr, _ := testproc.FreeAddr()
+	probeAddr, _ := testproc.FreeAddr()
 	c.proxyURL = "http://" + proxyAddr
-	c.manager, err = start("manager", "", []string{"KUBECONFIG=" + kubeconfig}, manager,
+	c.manager, err = testproc.Start("manager", []string{"KUBECONFIG=" + kubeconfig}, manager,
 		"--proxy-bind-address="+proxyAddr, "--health-probe-bind-address="+probeAddr,
 		"--metrics-bind-address=0", "--status-interval=1s", "--proxy-service-url="+c.proxyURL,
 		"--log-level=debug", "--shutdown-grace=5s")
@@ -192,19 +193,19 @@ func setUp(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		c.manager.stop(15 * time.Second)
+		c.manager.Stop(15 * time.Second)
 		if t.Failed() {
-			t.Logf("manager output:\n%s", c.manager.out)
+			t.Logf("manager output:\n%s", c.manager.Output())
 		}
 	})
-	if err := c.manager.waitFor("proxy listening", 60*time.Second); err != nil {
+	if err := c.manager.WaitFor("proxy listening", 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
 
-	if _, err := c.kubectl.run("", "create", "namespace", namespace); err != nil {
+	if _, err := c.kubectl.Run("", "create", "namespace", namespace); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.kubectl.run(strings.ReplaceAll(manifests, "FAKE", c.fakeURL), "apply", "-f", "-"); err != nil {
+	if _, err := c.kubectl.Run(strings.ReplaceAll(manifests, "FAKE", c.fakeURL), "apply", "-f", "-"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -353,7 +354,7 @@ func (c *cluster) revokedKey(t *testing.T) {
 		}
 		return nil
 	})
-	out, err := c.kubectl.run("", "get", "events.events.k8s.io", "-n", namespace, "-o", "jsonpath={.items[*].reason}")
+	out, err := c.kubectl.Run("", "get", "events.events.k8s.io", "-n", namespace, "-o", "jsonpath={.items[*].reason}")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,9 +364,9 @@ func (c *cluster) revokedKey(t *testing.T) {
 }
 
 func (c *cluster) rotation(t *testing.T) {
-	pid := c.manager.cmd.Process.Pid
+	pid := c.manager.Pid()
 	patch := `{"stringData":{"c":"e2e-ant-3-rotated"}}`
-	if _, err := c.kubectl.run("", "patch", "secret", "ant-keys", "-n", namespace, "--type=merge", "-p", patch); err != nil {
+	if _, err := c.kubectl.Run("", "patch", "secret", "ant-keys", "-n", namespace, "--type=merge", "-p", patch); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() error {
@@ -392,13 +393,13 @@ func (c *cluster) rotation(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(stats), "e2e-ant-3-rotated") {
 		t.Errorf("the fake provider saw no request with the rotated key: %v", stats)
 	}
-	if c.manager.cmd.Process.Pid != pid || processExited(c.manager) {
+	if c.manager.Pid() != pid || processExited(c.manager) {
 		t.Error("the manager restarted")
 	}
 }
 
 func (c *cluster) printColumns(t *testing.T) {
-	out, err := c.kubectl.run("", "get", "keypools", "-n", namespace)
+	out, err := c.kubectl.Run("", "get", "keypools", "-n", namespace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +425,7 @@ func (c *cluster) printColumns(t *testing.T) {
 }
 
 func (c *cluster) deletion(t *testing.T) {
-	if _, err := c.kubectl.run("", "delete", "keypool", "claude", "-n", namespace); err != nil {
+	if _, err := c.kubectl.Run("", "delete", "keypool", "claude", "-n", namespace); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() error {
@@ -451,7 +452,7 @@ func (c *cluster) deletion(t *testing.T) {
 
 // keyState reads a key's state from the KeyPool's status with kubectl.
 func (c *cluster) keyState(pool, key string) (string, error) {
-	out, err := c.kubectl.run("", "get", "keypool", pool, "-n", namespace, "-o", "json")
+	out, err := c.kubectl.Run("", "get", "keypool", pool, "-n", namespace, "-o", "json")
 	if err != nil {
 		return "", err
 	}
@@ -495,9 +496,9 @@ func (c *cluster) fakeGet(t *testing.T, path string, v any) {
 	}
 }
 
-func processExited(p *process) bool {
+func processExited(p *testproc.Process) bool {
 	select {
-	case <-p.done:
+	case <-p.Done():
 		return true
 	default:
 		return false

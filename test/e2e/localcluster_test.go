@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/testenv"
+	"github.com/keypool-dev/keypool-operator/internal/testproc"
 )
 
 // TestLocalCluster is what `make run` does on a machine with no cluster: a
@@ -33,31 +34,31 @@ import (
 func TestLocalCluster(t *testing.T) {
 	root := testenv.RepoRoot()
 	bins := t.TempDir()
-	manager, err := goBuild(context.Background(), root, bins, "./cmd/manager")
+	manager, err := testproc.GoBuild(context.Background(), root, bins, "manager", "./cmd/manager", "-race")
 	if err != nil {
 		t.Fatal(err)
 	}
-	local, err := goBuild(context.Background(), root, bins, "./hack/localcluster")
+	local, err := testproc.GoBuild(context.Background(), root, bins, "localcluster", "./hack/localcluster", "-race")
 	if err != nil {
 		t.Fatal(err)
 	}
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	proxyAddr, _ := freeAddr()
-	probeAddr, _ := freeAddr()
-	p, err := start("localcluster", root, nil, local, "--assets", testenv.AssetsDir(), "--manager", manager,
+	proxyAddr, _ := testproc.FreeAddr()
+	probeAddr, _ := testproc.FreeAddr()
+	p, err := testproc.StartIn(root, "localcluster", nil, local, "--assets", testenv.AssetsDir(), "--manager", manager,
 		"--kubeconfig-out", kubeconfig, "--",
 		"--proxy-bind-address="+proxyAddr, "--health-probe-bind-address="+probeAddr, "--status-interval=1s")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.stop(30 * time.Second) })
-	if err := p.waitFor("proxy listening", 90*time.Second); err != nil {
+	t.Cleanup(func() { p.Stop(30 * time.Second) })
+	if err := p.WaitFor("proxy listening", 90*time.Second); err != nil {
 		t.Fatal(err)
 	}
 
 	// The printed commands, as a newcomer would copy them.
 	var apply, get []string
-	for _, line := range strings.Split(p.out.String(), "\n") {
+	for _, line := range strings.Split(p.Output(), "\n") {
 		f := strings.Fields(line)
 		switch {
 		case len(f) > 3 && f[3] == "apply":
@@ -67,33 +68,33 @@ func TestLocalCluster(t *testing.T) {
 		}
 	}
 	if apply == nil || get == nil {
-		t.Fatalf("no kubectl commands printed:\n%s", p.out)
+		t.Fatalf("no kubectl commands printed:\n%s", p.Output())
 	}
-	k := kubectl{bin: apply[0], kubeconfig: kubeconfig}
-	if _, err := k.run("", append(apply[3:4], "-f", filepath.Join(root, "config", "samples", "demo"))...); err != nil {
+	k := testproc.Kubectl{Bin: apply[0], Kubeconfig: kubeconfig}
+	if _, err := k.Run("", append(apply[3:4], "-f", filepath.Join(root, "config", "samples", "demo"))...); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := k.run("", "wait", "--for=condition=Ready", "keypool/demo", "--timeout=60s"); err != nil {
+	if _, err := k.Run("", "wait", "--for=condition=Ready", "keypool/demo", "--timeout=60s"); err != nil {
 		t.Fatal(err)
 	}
-	out, err := k.run("", get[3:]...)
+	out, err := k.Run("", get[3:]...)
 	if err != nil || !strings.Contains(out, "demo") {
 		t.Fatalf("%s: %v %s", strings.Join(get, " "), err, out)
 	}
 
 	// Ctrl-C: the manager stops, then the control plane; the exit is clean.
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := p.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(60 * time.Second):
-		t.Fatalf("localcluster did not stop on SIGINT:\n%s", p.out)
+		t.Fatalf("localcluster did not stop on SIGINT:\n%s", p.Output())
 	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("localcluster exit code %d:\n%s", code, p.out)
+	if code := p.ExitCode(); code != 0 {
+		t.Fatalf("localcluster exit code %d:\n%s", code, p.Output())
 	}
-	if !strings.Contains(p.out.String(), "stopping the control plane") {
-		t.Fatalf("control plane not stopped:\n%s", p.out)
+	if !strings.Contains(p.Output(), "stopping the control plane") {
+		t.Fatalf("control plane not stopped:\n%s", p.Output())
 	}
 }
