@@ -65,7 +65,8 @@ SOAK_ARGS ?= -duration 2m -rate 100
 soak: ## Run the bounded data-plane soak (load, faults, key rotations; minutes; not part of `make test`).
 	go run ./test/soak $(SOAK_ARGS)
 
-# FUZZTIME is how long `make fuzz` runs each fuzz target. Their seed corpora
+# FUZZTIME is how long (10s) or for how many inputs (30000x) `make fuzz` runs
+# each fuzz target. Their seed corpora
 # run in every `make test` as ordinary tests.
 FUZZTIME ?= 10s
 
