@@ -24,6 +24,7 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/proxy"
+	"github.com/keypool-dev/keypool-operator/internal/testproc"
 )
 
 const (
@@ -366,12 +367,5 @@ func refuseKey(key, addr string, next http.RoundTripper) http.RoundTripper {
 // last error. Polling is right here: what is awaited (a connection closing,
 // a goroutine exiting) has no event a test can subscribe to.
 func waitFor(limit time.Duration, cond func() error) error {
-	deadline := time.Now().Add(limit)
-	for {
-		err := cond()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return testproc.Poll(limit, 10*time.Millisecond, cond)
 }

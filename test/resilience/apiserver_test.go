@@ -229,11 +229,14 @@ type watcher struct {
 }
 
 func (w *watcher) run(t *testing.T, c *cluster, args []string, stop <-chan struct{}) {
+	// Probes are paced, not synchronised: one every 20 ms.
+	pace := time.NewTicker(20 * time.Millisecond)
+	defer pace.Stop()
 	for {
 		select {
 		case <-stop:
 			return
-		default:
+		case <-pace.C:
 		}
 		m := w.current.Load()
 		select {
@@ -263,7 +266,6 @@ func (w *watcher) run(t *testing.T, c *cluster, args []string, stop <-chan struc
 			w.lastFail = at
 		}
 		w.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
