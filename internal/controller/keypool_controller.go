@@ -37,6 +37,7 @@ import (
 
 	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // secretNameIndex indexes KeyPools by the names of the Secrets they use, so
@@ -115,14 +116,18 @@ func (r *KeyPoolReconciler) apply(kp *llmv1alpha1.KeyPool, cfg keypool.PoolConfi
 		r.Registry.Delete(kp.Namespace, kp.Name)
 		return nil
 	}
-	provider := keypool.Provider(kp.Spec.Provider)
-	if pool, ok := r.Registry.Get(kp.Namespace, kp.Name); ok && pool.Provider() == provider {
+	prov, ok := provider.Lookup(string(kp.Spec.Provider))
+	if !ok { // the API's enum admits only known providers
+		r.Registry.Delete(kp.Namespace, kp.Name)
+		return fmt.Errorf("unknown provider %q", kp.Spec.Provider)
+	}
+	if pool, ok := r.Registry.Get(kp.Namespace, kp.Name); ok && pool.Provider() == prov {
 		if err := pool.Update(cfg); err != nil {
 			return fmt.Errorf("updating pool: %w", err)
 		}
 		return nil
 	}
-	pool, err := keypool.NewKeyPool(provider, cfg)
+	pool, err := keypool.NewKeyPool(prov, cfg)
 	if err != nil {
 		r.Registry.Delete(kp.Namespace, kp.Name)
 		return fmt.Errorf("building pool: %w", err)

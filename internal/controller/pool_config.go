@@ -32,12 +32,7 @@ import (
 
 	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
-)
-
-// Default upstreams per provider, used when spec.upstream is empty.
-const (
-	defaultAnthropicUpstream = "https://api.anthropic.com"
-	defaultOpenAIUpstream    = "https://api.openai.com"
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // problem is something wrong with a KeyPool's inputs that the user must fix.
@@ -137,10 +132,11 @@ func loadAccess(ctx context.Context, secrets *secretCache, kp *llmv1alpha1.KeyPo
 func upstreamURL(spec llmv1alpha1.KeyPoolSpec) (*url.URL, error) {
 	raw := spec.Upstream
 	if raw == "" {
-		raw = defaultAnthropicUpstream
-		if spec.Provider == llmv1alpha1.ProviderOpenAI {
-			raw = defaultOpenAIUpstream
+		prov, ok := provider.Lookup(string(spec.Provider))
+		if !ok {
+			return nil, fmt.Errorf("spec.provider %q is not known", spec.Provider)
 		}
+		raw = prov.DefaultUpstream()
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

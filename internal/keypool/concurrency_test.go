@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // TestConcurrentUse runs Acquire/Settle, ReportResponse, header updates,
@@ -25,7 +27,7 @@ func TestConcurrentUse(t *testing.T) {
 			keys[i].RPMLimit = groupRPM
 		}
 	}
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys, OnTransition: func(Transition) {}})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, OnTransition: func(Transition) {}})
 
 	var grants [nKeys]atomic.Int64
 	var stop atomic.Bool
@@ -116,7 +118,7 @@ func TestConcurrentMembershipChanges(t *testing.T) {
 	for i := range all {
 		all[i].RPMLimit = 1000
 	}
-	f := newFixture(t, ProviderOpenAI, PoolConfig{Keys: all[:4]})
+	f := newFixture(t, provider.OpenAI, PoolConfig{Keys: all[:4]})
 	var stop atomic.Bool
 	var wg, workers sync.WaitGroup
 	for w := range 6 {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
@@ -33,7 +34,7 @@ func (p *KeyPool) ReportResponse(l *Lease, status int, h http.Header) {
 		return
 	}
 	now := p.clock.Now()
-	hl := p.provider.ParseHeaders(h, now)
+	hl := p.provider.ParseLimits(h, now)
 	p.mu.Lock()
 	k, g := l.key, l.grp
 	l.res.Absorbed |= p.observe(g, &hl, now)
@@ -113,7 +114,7 @@ func (p *KeyPool) Settle(l *Lease, u Usage) {
 // UpdateKeyFromHeaders learns a response's rate-limit headers for keyID.
 func (p *KeyPool) UpdateKeyFromHeaders(keyID string, h http.Header) error {
 	now := p.clock.Now()
-	hl := p.provider.ParseHeaders(h, now)
+	hl := p.provider.ParseLimits(h, now)
 	p.mu.Lock()
 	k := p.byID[keyID]
 	if k != nil {
@@ -152,7 +153,7 @@ func (p *KeyPool) MarkKeyExhausted(keyID string, until time.Time) error {
 
 // observe feeds what the headers reported into g's limiter and returns the
 // dimensions whose level it lowered. p.mu is held.
-func (p *KeyPool) observe(g *group, hl *HeaderLimits, now time.Time) uint8 {
+func (p *KeyPool) observe(g *group, hl *provider.Limits, now time.Time) uint8 {
 	for _, o := range hl.Dimensions {
 		if o.Reported() {
 			lowered := g.lim.Observe(now, hl.Dimensions)

@@ -8,10 +8,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 func TestRateLimitedResponseCoolsDown(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(2)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2)})
 	l := f.acquire(AcquireOptions{})
 	f.p.ReportResponse(&l, 429, hdr("retry-after", "30"))
 	f.p.Settle(&l, Usage{})
@@ -51,7 +53,7 @@ func TestRateLimitedResponseCoolsDown(t *testing.T) {
 }
 
 func TestRateLimitedWithoutRetryAfter(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(1)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1)})
 	l := f.acquire(AcquireOptions{})
 	f.p.ReportResponse(&l, 429, nil)
 	f.p.Settle(&l, Usage{})
@@ -60,7 +62,7 @@ func TestRateLimitedWithoutRetryAfter(t *testing.T) {
 	}
 	// With headers saying the requests are spent, the cooldown is their refill.
 	keys := keyCfgs(1)
-	f = newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f = newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	l = f.acquire(AcquireOptions{})
 	f.p.ReportResponse(&l, 429, hdr(
 		"anthropic-ratelimit-requests-limit", "60",
@@ -75,7 +77,7 @@ func TestRateLimitedWithoutRetryAfter(t *testing.T) {
 func TestRateLimitCoolsTheWholeGroup(t *testing.T) {
 	keys := keyCfgs(3)
 	keys[0].LimitGroup, keys[1].LimitGroup = "org", "org"
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	l := f.acquire(AcquireOptions{Exclude: []string{"k1", "k2"}})
 	f.p.ReportResponse(&l, 429, hdr("retry-after", "5"))
 	f.p.Settle(&l, Usage{})
@@ -86,7 +88,7 @@ func TestRateLimitCoolsTheWholeGroup(t *testing.T) {
 
 func TestRejectedUntilValueChanges(t *testing.T) {
 	for _, status := range []int{401, 403} {
-		f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(2)})
+		f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2)})
 		l := f.acquire(AcquireOptions{Exclude: []string{"k1"}})
 		f.p.ReportResponse(&l, status, nil)
 		f.p.Settle(&l, Usage{})
@@ -108,7 +110,7 @@ func TestRejectedUntilValueChanges(t *testing.T) {
 }
 
 func TestCircuitBreaker(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(2)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2)})
 	fail := func(status int) {
 		t.Helper()
 		l := f.acquire(AcquireOptions{Exclude: []string{"k1"}})
@@ -163,7 +165,7 @@ func TestCircuitBreaker(t *testing.T) {
 }
 
 func TestErrorsNeverContainKeyValues(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(1)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1)})
 	for range 3 {
 		l := f.acquire(AcquireOptions{})
 		f.p.ReportError(&l, errors.New("dial tcp: bad header sk-secret-0 in request"))
@@ -181,7 +183,7 @@ func TestErrorsNeverContainKeyValues(t *testing.T) {
 }
 
 func TestMarkKeyExhaustedAndUnknownKeys(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(2)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2)})
 	if err := f.p.MarkKeyExhausted("nope", t0.Add(time.Minute)); !errors.Is(err, ErrKeyNotFound) {
 		t.Fatalf("err = %v", err)
 	}
@@ -212,7 +214,7 @@ func TestMarkKeyExhaustedAndUnknownKeys(t *testing.T) {
 func TestStatsAfterStateChanges(t *testing.T) {
 	keys := keyCfgs(4)
 	keys[0].RPMLimit, keys[0].ITPMLimit, keys[0].OTPMLimit = 2, 1000, 500
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys, Strategy: StrategyRoundRobin})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Strategy: StrategyRoundRobin})
 	// k0: spend its requests; k1: 429; k2: 401; k3 keeps a lease open.
 	l0 := f.acquire(AcquireOptions{EstimatedInputTokens: 100})
 	f.p.Settle(&l0, Usage{InputTokens: 100, OutputTokens: 50})

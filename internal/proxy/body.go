@@ -6,18 +6,21 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // readBody buffers the request body, at most limit bytes, so that it can be
 // replayed on failover. On failure it returns the error kind to answer with.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, errKind, error) {
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, provider.Error, error) {
 	if r.ContentLength > limit {
 		// Refuse before reading a byte; net/http closes the connection
 		// rather than drain a body this large.
-		return nil, errTooLarge, fmt.Errorf("request body of %d bytes exceeds the proxy's limit of %d bytes", r.ContentLength, limit)
+		return nil, provider.ErrTooLarge, fmt.Errorf("request body of %d bytes exceeds the proxy's limit of %d bytes",
+			r.ContentLength, limit)
 	}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return nil, errKind{}, nil
+		return nil, 0, nil
 	}
 	// MaxBytesReader also tells the server to close the connection if the
 	// client sends more than the limit.
@@ -38,11 +41,11 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, errK
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, errTooLarge, fmt.Errorf("request body exceeds the proxy's limit of %d bytes", limit)
+			return nil, provider.ErrTooLarge, fmt.Errorf("request body exceeds the proxy's limit of %d bytes", limit)
 		}
-		return nil, errBadRequest, fmt.Errorf("read request body: %w", err)
+		return nil, provider.ErrBadRequest, fmt.Errorf("read request body: %w", err)
 	}
-	return buf, errKind{}, nil
+	return buf, 0, nil
 }
 
 // replayBody is one attempt's request body over the buffered bytes. Every

@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // maxFailedBody bounds how much of a retryable error response is kept in
@@ -47,9 +49,9 @@ func bufferFailed(resp *http.Response, key string) *failedResponse {
 }
 
 // write sends the kept response to the client.
-func (f *failedResponse) write(w http.ResponseWriter, attempts int) {
+func (f *failedResponse) write(w http.ResponseWriter, prov provider.Provider, attempts int) {
 	h := w.Header()
-	copyResponseHeader(h, f.header)
+	copyResponseHeader(h, f.header, prov)
 	h.Set("Content-Length", strconv.Itoa(len(f.body)))
 	h[HeaderKey] = []string{f.key}
 	h[HeaderAttempts] = attemptsValue(attempts)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
@@ -78,11 +80,11 @@ func TestFailover(t *testing.T) {
 			}},
 		{name: "connection refused", reason: "connection_error", k1State: keypool.StateAvailable, refuse: true},
 	}
-	for _, provider := range []keypool.Provider{keypool.ProviderAnthropic, keypool.ProviderOpenAI} {
+	for _, prov := range []provider.Provider{provider.Anthropic, provider.OpenAI} {
 		for _, tc := range cases {
-			t.Run(string(provider)+"/"+tc.name, func(t *testing.T) {
+			t.Run(prov.Name()+"/"+tc.name, func(t *testing.T) {
 				var refused atomic.Int64
-				cfg := envConfig{provider: provider}
+				cfg := envConfig{provider: prov}
 				if tc.refuse {
 					cfg.transport = refusingTransport(t, &refused)
 				}
@@ -93,7 +95,7 @@ func TestFailover(t *testing.T) {
 					}
 				}
 				body := anthropicBody("hello", tc.streaming)
-				if provider == keypool.ProviderOpenAI {
+				if prov == provider.OpenAI {
 					body = openAIBody("hello", tc.streaming)
 				}
 				resp := e.post(body)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/usage"
 )
@@ -33,7 +35,7 @@ type exchange struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	pool   *keypool.KeyPool
-	prov   keypool.Provider
+	prov   provider.Provider
 	pm     *poolMetrics
 	route  route
 	body   []byte
@@ -110,7 +112,7 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 		// what it was given.
 		h = x.header.Clone()
 	}
-	setUpstreamKey(h, x.prov, lease.APIKey)
+	x.prov.SetKey(h, lease.APIKey)
 	req := &http.Request{
 		Method:        x.r.Method,
 		URL:           x.target,
@@ -155,7 +157,7 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 		// A 429 is better answered with the pool's own Retry-After below,
 		// which knows when any key has capacity; other errors are the
 		// provider's to report.
-		pending.write(x.w, attempts)
+		pending.write(x.w, x.prov, attempts)
 		x.finish(pending.key, pending.status, attempts, usage.Tokens{}, nil)
 	case lastErr != nil:
 		x.badGateway(keyNone, attempts, lastErr)
@@ -164,7 +166,7 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 		// changes, so a 429 with a Retry-After would mislead the client.
 		h := x.w.Header()
 		h[HeaderAttempts] = attemptsValue(attempts)
-		writeError(x.w, x.prov, errUnavailable, "the provider rejected every key of KeyPool "+
+		x.prov.WriteError(x.w, provider.ErrUnavailable, "the provider rejected every key of KeyPool "+
 			x.route.namespace+"/"+x.route.name+"; its keys must be replaced in their Secrets")
 		x.finish(keyNone, http.StatusServiceUnavailable, attempts, usage.Tokens{}, err)
 	case isExhausted:
@@ -176,7 +178,7 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 			// The pool's estimate leaves out the keys this request tried,
 			// but the client's retry may use them: the key that just
 			// answered 429 is back when its own retry-after says.
-			if ra, ok := keypool.ParseRetryAfter(pending.header.Get("Retry-After"), time.Now()); ok && (retry <= 0 || ra < retry) {
+			if ra, ok := provider.ParseRetryAfter(pending.header.Get("Retry-After"), time.Now()); ok && (retry <= 0 || ra < retry) {
 				retry = ra
 			}
 		}
@@ -184,13 +186,13 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 		h.Set("Retry-After", retryAfterSeconds(retry))
 		h[HeaderAttempts] = attemptsValue(attempts)
 		x.pm.queueRejected.Inc()
-		writeError(x.w, x.prov, errRateLimited, "all keys of KeyPool "+x.route.namespace+"/"+x.route.name+
+		x.prov.WriteError(x.w, provider.ErrRateLimited, "all keys of KeyPool "+x.route.namespace+"/"+x.route.name+
 			" are at their rate limits; retry after "+h.Get("Retry-After")+"s")
 		x.finish(keyNone, http.StatusTooManyRequests, attempts, usage.Tokens{}, err)
 	default:
 		h := x.w.Header()
 		h[HeaderAttempts] = attemptsValue(attempts)
-		writeError(x.w, x.prov, errUnavailable, "no key available: "+err.Error())
+		x.prov.WriteError(x.w, provider.ErrUnavailable, "no key available: "+err.Error())
 		x.finish(keyNone, http.StatusServiceUnavailable, attempts, usage.Tokens{}, err)
 	}
 }
@@ -202,7 +204,7 @@ func (x *exchange) badGateway(key string, attempts int, err error) {
 		h[HeaderKey] = []string{key}
 	}
 	h[HeaderAttempts] = attemptsValue(attempts)
-	writeError(x.w, x.prov, errBadGateway, "upstream request failed: "+err.Error())
+	x.prov.WriteError(x.w, provider.ErrBadGateway, "upstream request failed: "+err.Error())
 	x.finish(key, http.StatusBadGateway, attempts, usage.Tokens{}, err)
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/go-logr/logr"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
@@ -146,14 +148,14 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, ok := parseRoute(r)
 	if !ok {
-		writeError(w, guessProvider(r, r.URL.Path), errNotFound,
+		provider.Guess(r, r.URL.Path).WriteError(w, provider.ErrNotFound,
 			"no route: the proxy serves /pools/{namespace}/{name}/v1/...")
 		return
 	}
 	pool, ok := s.reg.Get(rt.namespace, rt.name)
 	if !ok {
 		// No metrics: the labels would be whatever a caller puts in the path.
-		writeError(w, guessProvider(r, rt.rest), errNotFound,
+		provider.Guess(r, rt.rest).WriteError(w, provider.ErrNotFound,
 			fmt.Sprintf("no KeyPool %s/%s", rt.namespace, rt.name))
 		return
 	}
@@ -161,13 +163,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pm := s.metrics.pool(rt.namespace, rt.name)
 	if !validRest(rt.rest) {
 		pm.request(keyNone, http.StatusNotFound)
-		writeError(w, prov, errNotFound, "only the provider API under /v1/ is proxied")
+		prov.WriteError(w, provider.ErrNotFound, "only the provider API under /v1/ is proxied")
 		return
 	}
 	acc := pool.Access()
 	if !authorized(acc, r.Header) {
 		pm.request(keyNone, http.StatusUnauthorized)
-		writeError(w, prov, errUnauthorized,
+		prov.WriteError(w, provider.ErrUnauthorized,
 			fmt.Sprintf("invalid client token for KeyPool %s/%s", rt.namespace, rt.name))
 		return
 	}
@@ -177,8 +179,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			pm.request(keyNone, statusClientClosed)
 			return
 		}
-		pm.request(keyNone, kind.status)
-		writeError(w, prov, kind, err.Error())
+		pm.request(keyNone, kind.Status())
+		prov.WriteError(w, kind, err.Error())
 		return
 	}
 	x := &exchange{
@@ -190,7 +192,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pm:     pm,
 		route:  rt,
 		body:   body,
-		header: outboundHeader(r.Header),
+		header: outboundHeader(r.Header, prov),
 		target: upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
 		start:  time.Now(),
 	}

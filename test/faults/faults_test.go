@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/proxy"
@@ -22,8 +24,8 @@ import (
 // provider; the zero value means the request must succeed.
 type errType struct{ anthropic, openai string }
 
-func (e errType) of(p keypool.Provider) string {
-	if p == keypool.ProviderOpenAI {
+func (e errType) of(p provider.Provider) string {
+	if p == provider.OpenAI {
 		return e.openai
 	}
 	return e.anthropic
@@ -273,9 +275,9 @@ func faultTable() []faultCase {
 
 // TestFaults runs every fault for both provider dialects.
 func TestFaults(t *testing.T) {
-	for _, prov := range []keypool.Provider{keypool.ProviderAnthropic, keypool.ProviderOpenAI} {
+	for _, prov := range []provider.Provider{provider.Anthropic, provider.OpenAI} {
 		for _, tc := range faultTable() {
-			t.Run(string(prov)+"/"+tc.name, func(t *testing.T) {
+			t.Run(prov.Name()+"/"+tc.name, func(t *testing.T) {
 				cfg := tc.cfg
 				cfg.provider = prov
 				h := newHarness(t, cfg)
@@ -293,7 +295,7 @@ func TestFaults(t *testing.T) {
 				checkNoSecrets(t, h, o)
 				h.close()
 				t.Logf("RESULT %-40s status=%d attempts=%s key=%s truncated=%v closed=%v elapsed=%v states=%s",
-					string(prov)+"/"+tc.name, o.status, o.header.Get(proxy.HeaderAttempts),
+					prov.Name()+"/"+tc.name, o.status, o.header.Get(proxy.HeaderAttempts),
 					o.header.Get(proxy.HeaderKey), o.readErr != nil, o.reqErr != nil,
 					o.elapsed.Round(time.Millisecond), formatStates(h.states()))
 			})
@@ -406,7 +408,7 @@ func readEvent(r *bufio.Reader) (string, error) {
 }
 
 // wantError checks status, content type and the provider-shaped error body.
-func wantError(t *testing.T, p keypool.Provider, o *outcome, status int, e errType) {
+func wantError(t *testing.T, p provider.Provider, o *outcome, status int, e errType) {
 	t.Helper()
 	if o.status != status {
 		t.Fatalf("status %d, want %d; body %s", o.status, status, o.body)
@@ -420,7 +422,7 @@ func wantError(t *testing.T, p keypool.Provider, o *outcome, status int, e errTy
 // wantErrorShape checks that an error body is the provider's JSON error:
 // Anthropic {"type":"error","error":{"type","message"}}, OpenAI
 // {"error":{"message","type","param","code"}}.
-func wantErrorShape(t *testing.T, p keypool.Provider, o *outcome) {
+func wantErrorShape(t *testing.T, p provider.Provider, o *outcome) {
 	t.Helper()
 	if ct := o.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("error Content-Type %q", ct)
@@ -439,7 +441,7 @@ func wantErrorShape(t *testing.T, p keypool.Provider, o *outcome) {
 		t.Errorf("error without a type: %s", o.body)
 	}
 	switch p {
-	case keypool.ProviderOpenAI:
+	case provider.OpenAI:
 		if _, ok := v.Error["param"]; !ok {
 			t.Errorf("OpenAI error without param: %s", o.body)
 		}

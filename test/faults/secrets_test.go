@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
-	"github.com/keypool-dev/keypool-operator/internal/keypool"
 )
 
 // checkNoSecrets asserts that no canary (key value or client token) appears
@@ -100,12 +101,12 @@ func (h *harness) send(t *testing.T, path, body string, header map[string]string
 // check after each fault): successes, invalid requests, bad credentials,
 // unknown pools and a pool whose Secret went missing, with debug logging on.
 func TestSecretHygiene(t *testing.T) {
-	for _, prov := range []keypool.Provider{keypool.ProviderAnthropic, keypool.ProviderOpenAI} {
-		t.Run(string(prov), func(t *testing.T) {
+	for _, prov := range []provider.Provider{provider.Anthropic, provider.OpenAI} {
+		t.Run(prov.Name(), func(t *testing.T) {
 			h := newHarness(t, harnessConfig{provider: prov})
 			api, auth := "/v1/messages", map[string]string{"X-Api-Key": clientToken, "Anthropic-Version": "2023-06-01"}
 			good := anthropicBody(false)
-			if prov == keypool.ProviderOpenAI {
+			if prov == provider.OpenAI {
 				api, auth, good = "/v1/chat/completions", map[string]string{"Authorization": "Bearer " + clientToken}, openAIBody(false)
 			}
 			pool := "/pools/" + namespace + "/" + poolName(prov)
