@@ -57,13 +57,13 @@ test-e2e: manifests generate envtest ## Run only the end-to-end test (real manag
 bench: ## Run the Go benchmarks with -benchmem.
 	go test -run '^$$' -bench . -benchmem ./internal/...
 
-# SOAK_ARGS are test/soak's flags: how long to send load after a 10 s warm-up,
-# at what rate; see `go run ./test/soak -h`.
+# SOAK_ARGS are cmd/soak's flags: how long to send load after a 10 s warm-up,
+# at what rate; see `go run ./cmd/soak -h`.
 SOAK_ARGS ?= -duration 2m -rate 100
 
 .PHONY: soak
 soak: ## Run the bounded data-plane soak (load, faults, key rotations; minutes; not part of `make test`).
-	go run ./test/soak $(SOAK_ARGS)
+	go run ./cmd/soak $(SOAK_ARGS)
 
 # FUZZTIME is how long (10s) or for how many inputs (30000x) `make fuzz` runs
 # each fuzz target. Their seed corpora
@@ -91,13 +91,13 @@ LOADTEST_ARGS ?= -out bench/results
 loadtest: ## Run the load harness (fake provider and proxy as processes, vegeta); results in bench/results/.
 	go run ./cmd/loadgen $(LOADTEST_ARGS)
 
-# SIM_ARGS are test/sim's flags; the defaults simulate 5 minutes per
+# SIM_ARGS are cmd/sim's flags; the defaults simulate 5 minutes per
 # configuration at 40x (27 configurations, about 4 minutes on 2 cores).
 SIM_ARGS ?=
 
 .PHONY: sim
 sim: ## Simulate pooling efficiency (fake provider + real proxy, scaled clock); writes bench/results/sim.{md,json}.
-	go run ./test/sim $(SIM_ARGS)
+	go run ./cmd/sim $(SIM_ARGS)
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint linter.

@@ -1,6 +1,6 @@
 // Command loadgen is the proxy's load harness. It builds and starts the fake
 // provider (cmd/fakeprovider, unlimited keys) and the proxy
-// (test/perf/proxyserver, the same proxy.New(...).Start code the manager
+// (cmd/proxyserver, the same proxy.New(...).Start code the manager
 // runs) as separate processes on 127.0.0.1, and then measures, in one run:
 //
 //   - latency at fixed request rates with vegeta, direct to the fake and
@@ -74,12 +74,12 @@ func run(ctx context.Context, cfg config) error {
 	}
 	keyList := strings.Join(keys, ",")
 	// No -limits: every key is unlimited, so rate limits never interfere.
-	fake, err := startProcess(ctx, "fakeprovider", fakeBin, "-addr", loopbackAny, "-keys", keyList)
+	fake, err := startProcess("fakeprovider", fakeBin, "-addr", loopbackAny, "-keys", keyList)
 	if err != nil {
 		return err
 	}
 	defer fake.stop()
-	proxy, err := startProcess(ctx, "proxyserver", proxyBin,
+	proxy, err := startProcess("proxyserver", proxyBin,
 		proxyArgs(fake.url, keyList, 1, cfg.keys, append([]string{"-pprof", loopbackAny}, cfg.proxyFlags...))...)
 	if err != nil {
 		return err
@@ -132,7 +132,7 @@ func run(ctx context.Context, cfg config) error {
 // not absorb the streams' memory), warms it with a few streaming requests and
 // measures its RSS before and while cfg.streams streams are held open.
 func streamMemory(ctx context.Context, cfg config, res *Results, proxyBin, fakeURL, keyList string) error {
-	p, err := startProcess(ctx, "proxyserver-streams", proxyBin,
+	p, err := startProcess("proxyserver-streams", proxyBin,
 		proxyArgs(fakeURL, keyList, 1, cfg.keys, append([]string{"-pprof", loopbackAny}, cfg.proxyFlags...))...)
 	if err != nil {
 		return err
@@ -168,11 +168,15 @@ func proxyArgs(upstream, keyList string, pools, perPool int, extra []string) []s
 // idleRSS starts a proxy with 100 pools of 10 keys and reads its RSS after it
 // has settled.
 func idleRSS(ctx context.Context, proxyBin, fakeURL, keyList string, extra []string) (float64, error) {
-	p, err := startProcess(ctx, "proxyserver-100-pools", proxyBin, proxyArgs(fakeURL, keyList, 100, 10, extra)...)
+	p, err := startProcess("proxyserver-100-pools", proxyBin, proxyArgs(fakeURL, keyList, 100, 10, extra)...)
 	if err != nil {
 		return 0, err
 	}
 	defer p.stop()
-	time.Sleep(2 * time.Second)
+	select { // let it settle; an interrupted run stops here
+	case <-ctx.Done():
+		return 0, fmt.Errorf("idle memory: %w", ctx.Err())
+	case <-time.After(2 * time.Second):
+	}
 	return rssMiB(p.pid())
 }

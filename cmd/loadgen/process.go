@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/testproc"
 )
 
 // startTimeout bounds how long a child process may take to announce its
@@ -22,97 +19,66 @@ const startTimeout = 20 * time.Second
 // buildBinaries compiles the fake provider and the proxy server into dir and
 // returns their paths.
 func buildBinaries(ctx context.Context, dir string) (fake, proxy string, err error) {
-	fake = filepath.Join(dir, "fakeprovider")
-	proxy = filepath.Join(dir, "proxyserver")
-	for bin, pkg := range map[string]string{fake: "./cmd/fakeprovider", proxy: "./test/perf/proxyserver"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return "", "", fmt.Errorf("go build %s: %w", pkg, err)
-		}
+	if fake, err = testproc.GoBuild(ctx, "", dir, "fakeprovider", "./cmd/fakeprovider"); err != nil {
+		return "", "", err
+	}
+	if proxy, err = testproc.GoBuild(ctx, "", dir, "proxyserver", "./cmd/proxyserver"); err != nil {
+		return "", "", err
 	}
 	return fake, proxy, nil
 }
 
 // process is a child process that announced "... listening on http://ADDR"
-// (and optionally "... pprof on http://ADDR") on its standard output.
+// (and optionally, before that, "... pprof on http://ADDR").
 type process struct {
-	name  string
-	cmd   *exec.Cmd
-	url   string        // base URL from the "listening on" line
-	pprof string        // base URL from the "pprof on" line, if any
-	done  chan struct{} // closed when the process has exited
-	err   error         // cmd.Wait's result, once done is closed
-	once  sync.Once
+	*testproc.Process
+	url   string // base URL from the "listening on" line
+	pprof string // base URL from the "pprof on" line, if any
 }
 
 // startProcess runs bin with args and waits for its "listening on" line.
-func startProcess(ctx context.Context, name, bin string, args ...string) (*process, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
+func startProcess(name, bin string, args ...string) (*process, error) {
+	tp, err := testproc.Start(name, nil, bin, args...)
 	if err != nil {
-		return nil, fmt.Errorf("%s stdout: %w", name, err)
+		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &process{name: name, cmd: cmd, done: make(chan struct{})}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		announced := false
-		for sc.Scan() {
-			line := sc.Text()
-			if _, u, ok := strings.Cut(line, " pprof on "); ok {
-				p.pprof = strings.TrimSpace(u)
-			}
-			if _, u, ok := strings.Cut(line, " listening on "); ok && !announced {
-				p.url = strings.TrimSpace(u)
-				announced = true
-				close(ready)
-			}
-		}
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	select {
-	case <-ready:
-		if err := requireLoopback(p.url); err != nil {
-			p.stop()
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		if p.pprof != "" {
-			if err := requireLoopback(p.pprof); err != nil {
-				p.stop()
-				return nil, fmt.Errorf("%s pprof: %w", name, err)
-			}
-		}
-		return p, nil
-	case <-p.done:
-		return nil, fmt.Errorf("%s exited before listening: %w", name, p.err)
-	case <-time.After(startTimeout):
+	p := &process{Process: tp}
+	if p.url, err = announced(tp, " listening on ", startTimeout); err != nil {
 		p.stop()
-		return nil, fmt.Errorf("%s did not announce its address within %s", name, startTimeout)
+		return nil, err
 	}
+	// Programs print the pprof line before the listening line, so its
+	// absence now means there is none.
+	if strings.Contains(tp.Output(), " pprof on ") {
+		if p.pprof, err = announced(tp, " pprof on ", 0); err != nil {
+			p.stop()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// announced waits for the line "... <marker> URL" and returns the URL,
+// refusing anything but 127.0.0.1.
+func announced(p *testproc.Process, marker string, timeout time.Duration) (string, error) {
+	line, err := p.WaitForLine(marker, timeout)
+	if err != nil {
+		return "", err
+	}
+	_, u, _ := strings.Cut(line, marker)
+	u = strings.TrimSpace(u)
+	if err := requireLoopback(u); err != nil {
+		return "", fmt.Errorf("%s: %w", p.Name, err)
+	}
+	return u, nil
 }
 
 // stop sends SIGTERM and waits; after 10 s it kills the process. Later
-// calls do nothing.
-func (p *process) stop() {
-	p.once.Do(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-}
+// calls return at once.
+func (p *process) stop() { p.Stop(10 * time.Second) }
 
 // pid is the child's process id.
-func (p *process) pid() int { return p.cmd.Process.Pid }
+func (p *process) pid() int { return p.Pid() }
 
 // rssMiB reads VmRSS of process pid from /proc, in MiB.
 func rssMiB(pid int) (float64, error) {

@@ -14,11 +14,10 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package testproc runs the project's real binaries in tests: building
-// them, starting them with their output kept, waiting for a log line,
-// stopping them gracefully or killing them, and running kubectl. It is the
-// exported form of test/e2e's process helpers, for test packages that
-// cannot import another package's _test.go files.
+// Package testproc runs the project's real binaries from tests and from the
+// measuring programs (cmd/loadgen): building them, starting them with their
+// output kept, waiting for a log line, stopping them gracefully or killing
+// them, and running kubectl. It is the one place process handling lives.
 package testproc
 
 import (
@@ -77,22 +76,43 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 // WaitFor blocks until the output contains s, the process exits, or the
 // timeout passes. It waits on each new line, not by polling.
 func (p *Process) WaitFor(s string, timeout time.Duration) error {
+	_, err := p.WaitForLine(s, timeout)
+	return err
+}
+
+// WaitForLine is WaitFor returning the first whole line that contains s,
+// for a process that announces what it chose (an address, a port).
+func (p *Process) WaitForLine(s string, timeout time.Duration) (string, error) {
 	deadline := time.After(timeout)
 	for {
 		p.out.mu.Lock()
-		found, changed := strings.Contains(p.out.buf.String(), s), p.out.changed
+		out, changed := p.out.buf.String(), p.out.changed
 		p.out.mu.Unlock()
-		if found {
-			return nil
+		if line, ok := lineWith(out, s); ok {
+			return line, nil
 		}
 		select {
 		case <-changed:
 		case <-p.done:
-			return fmt.Errorf("%s exited before printing %q:\n%s", p.Name, s, p.Output())
+			return "", fmt.Errorf("%s exited before printing %q:\n%s", p.Name, s, p.Output())
 		case <-deadline:
-			return fmt.Errorf("%s did not print %q within %v:\n%s", p.Name, s, timeout, p.Output())
+			return "", fmt.Errorf("%s did not print %q within %v:\n%s", p.Name, s, timeout, p.Output())
 		}
 	}
+}
+
+// lineWith returns the first line of out that contains s.
+func lineWith(out, s string) (string, bool) {
+	i := strings.Index(out, s)
+	if i < 0 {
+		return "", false
+	}
+	start := strings.LastIndexByte(out[:i], '\n') + 1
+	end := strings.IndexByte(out[i:], '\n')
+	if end < 0 {
+		return out[start:], true
+	}
+	return out[start : i+end], true
 }
 
 // Start runs bin with args and extra environment, keeping its output.

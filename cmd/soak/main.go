@@ -6,7 +6,7 @@
 // goroutines stay flat. Run it with `make soak` (it is not part of
 // `go test ./...`, whose time budget it would blow):
 //
-//	go run ./test/soak -duration 2m
+//	go run ./cmd/soak -duration 2m
 //
 // It prints a progress line every -report interval and ends with
 //

@@ -81,7 +81,7 @@ func (r *report) table() string {
 func (r *report) markdown() string {
 	var b strings.Builder
 	b.WriteString("# Pooling efficiency simulation (`make sim`)\n\n")
-	fmt.Fprintf(&b, "Generated %s by `go run ./test/sim`. Scale %gx: one real second is %g simulated seconds. "+
+	fmt.Fprintf(&b, "Generated %s by `go run ./cmd/sim`. Scale %gx: one real second is %g simulated seconds. "+
 		"Each configuration: %s warm-up (discarded), %s measured, %s drain with demand still arriving "+
 		"(simulated time). Pool queueTimeout %s (simulated). Aggregate capacity under the mix: %.1f requests/min.\n\n",
 		r.Generated.UTC().Format(time.RFC3339), r.Scale, r.Scale, r.WarmSim, r.MeasureSim, r.DrainSim, r.QueueSim, r.CapacityRPM)
