@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/clock"
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
 )
 
@@ -45,7 +46,7 @@ func run() error {
 	}
 	cfg := fakeprovider.Config{Keys: keys, Limits: limits, OutputTokens: *outputTokens, StartEmpty: *startEmpty}
 	if *timeScale != 1 {
-		cfg.Clock = fakeprovider.NewScaledClock(*timeScale)
+		cfg.Clock = clock.NewScaled(*timeScale)
 	}
 	p := fakeprovider.New(cfg)
 

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/clock"
 )
 
 // maxClientRetries bounds how often a client retries one request after a
@@ -33,7 +35,7 @@ type outcome struct {
 // keeps arriving.
 type client struct {
 	http  *http.Client
-	clock simClock
+	clock *clock.Scaled
 	done  <-chan struct{} // closed when the run is over
 }
 
@@ -77,7 +79,7 @@ func (c *client) do(ctx context.Context, url string, h http.Header, body []byte,
 			o.gaveUp = true
 			return o
 		}
-		if !c.clock.sleep(ra, c.done) {
+		if !c.clock.Sleep(ra, c.done) {
 			o.gaveUp = true
 			return o
 		}

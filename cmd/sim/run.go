@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/clock"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 
 	"github.com/go-logr/logr"
@@ -69,9 +70,9 @@ func (w *world) close() {
 
 // newWorld starts the fake provider (buckets empty) and, for a pool mode,
 // the real proxy over one pool of the six keys, all on loopback.
-func newWorld(sc scenario, p params, clock simClock) (*world, error) {
+func newWorld(sc scenario, p params, clk *clock.Scaled) (*world, error) {
 	fake := fakeprovider.New(fakeprovider.Config{
-		Keys: fakeKeys(), Limits: limits, StartEmpty: true, Clock: clock,
+		Keys: fakeKeys(), Limits: limits, StartEmpty: true, Clock: clk,
 	})
 	tc := newThrottleCounter(fake)
 	w := &world{fake: fake, throttle: tc, fakeSrv: httptest.NewServer(tc)}
@@ -87,7 +88,7 @@ func newWorld(sc scenario, p params, clock simClock) (*world, error) {
 		Strategy:     sc.strategy,
 		QueueTimeout: p.queueTimeout,
 		Access:       keypool.Access{Upstream: upstream, AllowUnauthenticated: true, MaxAttempts: 3},
-		Clock:        clock,
+		Clock:        clk,
 	}
 	for _, k := range keys {
 		kc := keypool.KeyConfig{ID: "sim/" + k.value, APIKey: k.value, Weight: k.weight}
@@ -114,8 +115,8 @@ func newWorld(sc scenario, p params, clock simClock) (*world, error) {
 // arrive in the measured window are kept, and the fake's counters are read
 // at the window's edges.
 func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client) (*result, error) {
-	clock := newSimClock(p.scale)
-	w, err := newWorld(sc, p, clock)
+	clk := clock.NewScaled(p.scale)
+	w, err := newWorld(sc, p, clk)
 	if err != nil {
 		return nil, err
 	}
@@ -124,9 +125,9 @@ func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
-	cl := &client{http: hc, clock: clock, done: done}
+	cl := &client{http: hc, clock: clk, done: done}
 
-	start := clock.Now()
+	start := clk.Now()
 	winStart, winEnd := start.Add(p.warm), start.Add(p.warm+p.measure)
 	stop := winEnd.Add(p.drain)
 	rate := sc.demand * aggregateCapacity() / time.Minute.Seconds() // requests per simulated second
@@ -144,7 +145,7 @@ func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client)
 	)
 	next := start
 	for {
-		now := clock.Now()
+		now := clk.Now()
 		if !snapped[0] && !now.Before(winStart) {
 			before, snapped[0] = w.fake.Stats(), true
 			w.throttle.setCounting(true)
@@ -166,8 +167,8 @@ func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client)
 					wait = d
 				}
 			}
-			clock.sleep(wait, nil)
-			maxLag = max(maxLag, clock.Now().Sub(now)-wait)
+			clk.Sleep(wait, nil)
+			maxLag = max(maxLag, clk.Now().Sub(now)-wait)
 			continue
 		}
 		next = next.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second)))
@@ -187,7 +188,7 @@ func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client)
 	}
 	close(done)
 	// Requests still queued in the pool are cut off after a short grace.
-	grace := time.AfterFunc(clock.real(p.queueTimeout)+time.Second, cancel)
+	grace := time.AfterFunc(clk.Real(p.queueTimeout)+time.Second, cancel)
 	wg.Wait()
 	grace.Stop()
 	upstream := diffStats(before, after)

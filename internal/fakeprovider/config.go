@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/keypool-dev/keypool-operator/internal/clock"
 )
 
 // DefaultOutputTokens is the number of output tokens a response carries when
@@ -40,7 +42,7 @@ type Config struct {
 	// By default buckets start full, as a provider account at rest does.
 	StartEmpty bool
 	// Clock drives all limit math. Nil means the wall clock.
-	Clock Clock
+	Clock clock.Clock
 }
 
 // Key is one API key and the organisation whose limits it draws on.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/clock"
 )
 
 // t0 is a whole second, so reset headers are easy to predict.
@@ -18,7 +20,7 @@ var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 // fixture is a provider behind a real HTTP server, on a manual clock.
 type fixture struct {
 	p     *Provider
-	clock *ManualClock
+	clock *clock.Fake
 	srv   *httptest.Server
 	// started and done receive once per handler as it starts and finishes
 	// (also after an abort), so a test can sync with the server side
@@ -28,7 +30,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg Config) *fixture {
 	t.Helper()
-	f := &fixture{clock: NewManualClock(t0), started: make(chan struct{}, 1024), done: make(chan struct{}, 1024)}
+	f := &fixture{clock: clock.NewFake(t0), started: make(chan struct{}, 1024), done: make(chan struct{}, 1024)}
 	cfg.Clock = f.clock
 	f.p = New(cfg)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -63,27 +63,3 @@ func TestHeaderTimeFormats(t *testing.T) {
 		}
 	}
 }
-
-func TestClocks(t *testing.T) {
-	c := NewManualClock(t0)
-	c.Advance(time.Minute)
-	if !c.Now().Equal(t0.Add(time.Minute)) {
-		t.Error("Advance")
-	}
-	c.Set(t0)
-	if !c.Now().Equal(t0) {
-		t.Error("Set")
-	}
-	s := NewScaledClock(1000)
-	a := s.Now()
-	real0 := time.Now()
-	for time.Since(real0) < 2*time.Millisecond {
-		// Spin: the clock is compared against real elapsed time, no sync.
-	}
-	if got := s.Now().Sub(a); got < 2*time.Second {
-		t.Errorf("2ms real at scale 1000 gave %v", got)
-	}
-	if NewScaledClock(0).Scale != 1 {
-		t.Error("scale 0 should mean 1")
-	}
-}

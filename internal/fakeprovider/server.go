@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/clock"
 )
 
 // maxBody bounds request bodies; real APIs reject larger ones with 413.
@@ -26,7 +28,7 @@ const maxBody = 32 << 20
 // Provider is the fake provider. It is an http.Handler, safe for concurrent
 // use; build it with New.
 type Provider struct {
-	clock        Clock
+	clock        clock.Clock
 	outputTokens int64
 	chunkTokens  int64
 	// keys is fixed at New, so the hot path reads it without a lock.
@@ -52,13 +54,10 @@ type keyState struct {
 // New builds a provider from cfg.
 func New(cfg Config) *Provider {
 	p := &Provider{
-		clock:        cfg.Clock,
+		clock:        clock.Or(cfg.Clock),
 		outputTokens: cfg.OutputTokens,
 		chunkTokens:  cfg.StreamChunkTokens,
 		keys:         make(map[string]*keyState, len(cfg.Keys)),
-	}
-	if p.clock == nil {
-		p.clock = realClock{}
 	}
 	if p.outputTokens <= 0 {
 		p.outputTokens = DefaultOutputTokens

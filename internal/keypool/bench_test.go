@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/clock"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
@@ -28,7 +29,7 @@ type tickClock struct{ n atomic.Int64 }
 
 func (c *tickClock) Now() time.Time { return t0.Add(time.Duration(c.n.Add(100))) }
 
-func benchPoolClock(b *testing.B, n int, limited bool, strategy Strategy, clock Clock) *KeyPool {
+func benchPoolClock(b *testing.B, n int, limited bool, strategy Strategy, clk clock.Clock) *KeyPool {
 	b.Helper()
 	keys := keyCfgs(n)
 	if limited {
@@ -36,7 +37,7 @@ func benchPoolClock(b *testing.B, n int, limited bool, strategy Strategy, clock 
 			keys[i].RPMLimit, keys[i].ITPMLimit, keys[i].OTPMLimit = 1e12, 1e12, 1e12
 		}
 	}
-	p, err := NewKeyPool(provider.Anthropic, PoolConfig{Keys: keys, Strategy: strategy, Clock: clock})
+	p, err := NewKeyPool(provider.Anthropic, PoolConfig{Keys: keys, Strategy: strategy, Clock: clk})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,12 +49,12 @@ func BenchmarkGetKey(b *testing.B) {
 	for _, tc := range []struct {
 		name    string
 		limited bool
-		clock   func() Clock
+		clock   func() clock.Clock
 	}{
-		{"", false, func() Clock { return nil }},
-		{"/limited", true, func() Clock { return nil }},
-		{"/tickclock", false, func() Clock { return &tickClock{} }},
-		{"/limited/tickclock", true, func() Clock { return &tickClock{} }},
+		{"", false, func() clock.Clock { return nil }},
+		{"/limited", true, func() clock.Clock { return nil }},
+		{"/tickclock", false, func() clock.Clock { return &tickClock{} }},
+		{"/limited/tickclock", true, func() clock.Clock { return &tickClock{} }},
 	} {
 		for _, n := range benchSizes {
 			name, limited := fmt.Sprintf("keys=%d", n)+tc.name, tc.limited

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/clock"
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
@@ -56,9 +57,9 @@ type PoolConfig struct {
 	QueueTimeout time.Duration // how long Acquire may wait for capacity
 	Access       Access
 	// Clock is nil for the wall clock. It is fixed when the pool is created;
-	// Update ignores it. A clock that implements TimerClock also times
+	// Update ignores it. A clock that implements clock.TimerClock also times
 	// queued waits.
-	Clock Clock
+	Clock clock.Clock
 	// OnTransition is optional. It is called without the pool's lock held,
 	// one call at a time and in order, so it may call back into the pool;
 	// it should return quickly, since the goroutine that caused the

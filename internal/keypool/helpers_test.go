@@ -11,7 +11,7 @@ import (
 
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 
-	"github.com/keypool-dev/keypool-operator/internal/keypool/keypooltest"
+	"github.com/keypool-dev/keypool-operator/internal/clock"
 )
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -58,13 +58,13 @@ func keyCfgs(n int) []KeyConfig {
 type fixture struct {
 	t     *testing.T
 	p     *KeyPool
-	clock *keypooltest.FakeClock
+	clock *clock.Fake
 	rec   *recorder
 }
 
 func newFixture(t *testing.T, prov provider.Provider, cfg PoolConfig) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clock: keypooltest.NewFakeClock(t0), rec: &recorder{}}
+	f := &fixture{t: t, clock: clock.NewFake(t0), rec: &recorder{}}
 	cfg.Clock = f.clock
 	if cfg.OnTransition == nil {
 		cfg.OnTransition = f.rec.add

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/clock"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
@@ -13,8 +14,8 @@ import (
 // Update changes it in place while requests run.
 type KeyPool struct {
 	provider provider.Provider
-	clock    Clock
-	timers   TimerClock
+	clock    clock.Clock
+	timers   clock.TimerClock
 	access   atomic.Pointer[Access]
 
 	mu           sync.Mutex
@@ -53,21 +54,18 @@ func NewKeyPool(prov provider.Provider, cfg PoolConfig) (*KeyPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	clock := cfg.Clock
-	if clock == nil {
-		clock = wallClock{}
-	}
+	now := clock.Or(cfg.Clock)
 	p := &KeyPool{
 		provider: prov,
-		clock:    clock,
-		timers:   timerClock(clock),
+		clock:    now,
+		timers:   clock.Timers(now),
 		byID:     map[string]*keyMetadata{},
 		named:    map[string]*group{},
 		wake:     make(chan struct{}),
 	}
 	p.scratch.p = p
 	p.mu.Lock()
-	p.configure(strategy, &cfg, clock.Now())
+	p.configure(strategy, &cfg, now.Now())
 	p.mu.Unlock()
 	p.deliver()
 	return p, nil

@@ -24,24 +24,16 @@ func (f *fixture) acquireAsync(ctx context.Context, opts AcquireOptions, timers 
 		l, err := f.p.Acquire(ctx, opts)
 		ch <- result{l, err}
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for f.clock.Timers() < timers {
-		if time.Now().After(deadline) {
-			f.t.Fatal("Acquire did not queue")
-		}
-		runtime.Gosched()
+	if !f.clock.WaitTimers(5*time.Second, func(n int) bool { return n >= timers }) {
+		f.t.Fatal("Acquire did not queue")
 	}
 	return ch
 }
 
 func (f *fixture) awaitTimers(n int) {
 	f.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for f.clock.Timers() != n {
-		if time.Now().After(deadline) {
-			f.t.Fatalf("%d timers armed, want %d", f.clock.Timers(), n)
-		}
-		runtime.Gosched()
+	if !f.clock.WaitTimers(5*time.Second, func(armed int) bool { return armed == n }) {
+		f.t.Fatalf("%d timers armed, want %d", f.clock.Timers(), n)
 	}
 }
 

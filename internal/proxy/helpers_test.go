@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/clock"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 
 	"github.com/go-logr/logr"
@@ -35,76 +36,12 @@ const (
 // t0 is the frozen start of the pool clock.
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// testClock is a manual keypool.TimerClock: time only moves with Advance,
-// so limits do not refill under a test, and a queued Acquire announces that
-// it went to sleep on sleeping, which lets a test act exactly then.
-type testClock struct {
-	mu       sync.Mutex
-	now      time.Time
-	timers   []*testTimer
-	sleeping chan time.Duration
-}
-
-type testTimer struct {
-	at   time.Time
-	f    func()
-	done bool
-}
-
-func newTestClock() *testClock {
-	return &testClock{now: t0, sleeping: make(chan time.Duration, 64)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) AfterFunc(d time.Duration, f func()) func() bool {
-	c.mu.Lock()
-	tm := &testTimer{at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, tm)
-	c.mu.Unlock()
-	select {
-	case c.sleeping <- d:
-	default:
-	}
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		stopped := !tm.done
-		tm.done = true
-		return stopped
-	}
-}
-
-// Advance moves time and fires the timers that became due.
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []func()
-	for _, tm := range c.timers {
-		if !tm.done && !tm.at.After(c.now) {
-			tm.done = true
-			due = append(due, tm.f)
-		}
-	}
-	c.mu.Unlock()
-	for _, f := range due {
-		go f()
-	}
-}
-
-// waitSleeping waits until a queued Acquire sleeps.
-func (c *testClock) waitSleeping(t *testing.T) time.Duration {
-	t.Helper()
-	select {
-	case d := <-c.sleeping:
-		return d
-	case <-time.After(waitLimit):
-		t.Fatal("no request queued")
-		return 0
+// waitQueued waits until a request is queued in Acquire: its wait is the
+// one timer armed on the pool's clock.
+func (e *env) waitQueued() {
+	e.t.Helper()
+	if !e.clock.WaitTimers(waitLimit, func(n int) bool { return n > 0 }) {
+		e.t.Fatal("no request queued")
 	}
 }
 
@@ -123,7 +60,7 @@ type env struct {
 	t        *testing.T
 	fake     *fakeprovider.Provider
 	upstream *httptest.Server
-	clock    *testClock
+	clock    *clock.Fake
 	reg      *keypool.Registry
 	pool     *keypool.KeyPool
 	proxy    *Server
@@ -177,7 +114,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if cfg.maxAttempts == 0 {
 		cfg.maxAttempts = 3
 	}
-	e := &env{t: t, clock: newTestClock(), prom: prometheus.NewRegistry(), done: make(chan struct{}, 1024)}
+	e := &env{t: t, clock: clock.NewFake(t0), prom: prometheus.NewRegistry(), done: make(chan struct{}, 1024)}
 
 	var fkeys []fakeprovider.Key
 	for i := 1; i <= 3; i++ {

@@ -65,7 +65,7 @@ func TestQueueWaitsForCapacity(t *testing.T) {
 	}
 
 	second := e.postAsync(padded(false))
-	e.clock.waitSleeping(t) // the second request is queued in Acquire
+	e.waitQueued() // the second request is queued in Acquire
 	if n := e.fake.Stats().Total.Requests; n != 1 {
 		t.Fatalf("upstream saw %d requests while the second was queued", n)
 	}
@@ -94,7 +94,7 @@ func TestQueueTimeoutRetryAfter(t *testing.T) {
 	wantStatus(t, e.post(anthropicBody("hi", false)), http.StatusOK)
 
 	second := e.postAsync(anthropicBody("hi", false))
-	e.clock.waitSleeping(t)
+	e.waitQueued()
 	e.clock.Advance(5 * time.Second) // the queue timeout passes
 	r := <-second
 	if r.err != nil {

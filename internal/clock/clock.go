@@ -1,0 +1,36 @@
+package clock
+
+import "time"
+
+// Clock tells the time. Everything that computes with rate-limit time
+// (refill, reset headers, retry-after) reads one, so tests can move time
+// instead of sleeping.
+type Clock interface {
+	Now() time.Time
+}
+
+// TimerClock is a Clock that can also call a function once its own time has
+// advanced by d, so a fake or scaled clock drives waits too.
+type TimerClock interface {
+	Clock
+	// AfterFunc calls f in its own goroutine after d; stop cancels the call
+	// and reports whether it did.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+// Or returns c, or the wall clock when c is nil.
+func Or(c Clock) Clock {
+	if c == nil {
+		return Real{}
+	}
+	return c
+}
+
+// Timers returns c's timers when c is a TimerClock, and real timers
+// otherwise (a plain Clock has no way to wait on its own time).
+func Timers(c Clock) TimerClock {
+	if tc, ok := c.(TimerClock); ok {
+		return tc
+	}
+	return Real{}
+}

@@ -1,0 +1,109 @@
+package clock
+
+import (
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func TestFakeMovesOnlyWhenTold(t *testing.T) {
+	c := NewFake(t0)
+	c.Advance(time.Minute)
+	if !c.Now().Equal(t0.Add(time.Minute)) {
+		t.Errorf("after Advance: %v", c.Now())
+	}
+	c.Set(t0) // backwards: ignored
+	if !c.Now().Equal(t0.Add(time.Minute)) {
+		t.Errorf("Set moved the clock backwards to %v", c.Now())
+	}
+	c.Set(t0.Add(time.Hour))
+	if !c.Now().Equal(t0.Add(time.Hour)) {
+		t.Errorf("after Set: %v", c.Now())
+	}
+}
+
+func TestFakeTimersFireInOrderWhenDue(t *testing.T) {
+	c := NewFake(t0)
+	fired := make(chan int, 3)
+	c.AfterFunc(2*time.Second, func() { fired <- 2 })
+	c.AfterFunc(time.Second, func() { fired <- 1 })
+	stop := c.AfterFunc(3*time.Second, func() { fired <- 3 })
+	if !c.WaitTimers(time.Second, func(n int) bool { return n == 3 }) {
+		t.Fatalf("%d timers pending, want 3", c.Timers())
+	}
+	c.Advance(999 * time.Millisecond)
+	if c.Timers() != 3 {
+		t.Fatalf("a timer fired early: %d pending", c.Timers())
+	}
+	c.Advance(time.Second + time.Millisecond)
+	got := map[int]bool{<-fired: true, <-fired: true}
+	if !got[1] || !got[2] {
+		t.Errorf("fired %v, want 1 and 2", got)
+	}
+	if !stop() {
+		t.Error("stop of a pending timer reported false")
+	}
+	if stop() {
+		t.Error("second stop reported true")
+	}
+	c.Advance(time.Hour)
+	select {
+	case n := <-fired:
+		t.Errorf("stopped timer %d fired", n)
+	default:
+	}
+}
+
+func TestFakeWaitTimersTimesOut(t *testing.T) {
+	c := NewFake(t0)
+	if c.WaitTimers(time.Millisecond, func(n int) bool { return n > 0 }) {
+		t.Error("WaitTimers reported a timer nobody armed")
+	}
+}
+
+func TestFakeWaitTimersWakesOnArm(t *testing.T) {
+	c := NewFake(t0)
+	armed := make(chan bool)
+	go func() { armed <- c.WaitTimers(10*time.Second, func(n int) bool { return n == 1 }) }()
+	c.AfterFunc(time.Second, func() {})
+	if !<-armed {
+		t.Error("WaitTimers missed the armed timer")
+	}
+}
+
+func TestScaledRunsFaster(t *testing.T) {
+	s := NewScaled(1000)
+	a := s.Now()
+	if !s.Sleep(2*time.Second, nil) { // 2 ms of real time
+		t.Fatal("Sleep reported an interruption")
+	}
+	if got := s.Now().Sub(a); got < 2*time.Second {
+		t.Errorf("Sleep(2s) at scale 1000 let %v pass", got)
+	}
+	if got := s.Real(time.Second); got != time.Millisecond {
+		t.Errorf("Real(1s) = %v, want 1ms", got)
+	}
+	done := make(chan struct{})
+	close(done)
+	if s.Sleep(time.Hour, done) {
+		t.Error("Sleep ignored done")
+	}
+	if NewScaled(0).Scale != 1 {
+		t.Error("scale 0 should mean 1")
+	}
+}
+
+func TestTimersFallsBackToReal(t *testing.T) {
+	type plain struct{ Clock }
+	if _, ok := Timers(plain{Real{}}).(Real); !ok {
+		t.Error("a plain Clock should get real timers")
+	}
+	f := NewFake(t0)
+	if Timers(f) != TimerClock(f) {
+		t.Error("a TimerClock should keep its own timers")
+	}
+	if _, ok := Or(nil).(Real); !ok {
+		t.Error("Or(nil) should be the wall clock")
+	}
+}

@@ -1,0 +1,52 @@
+package clock
+
+import "time"
+
+// Scaled is a TimerClock on which time passes Scale times faster than real
+// time, starting from the real time at which it was created. A simulation
+// with Scale 60 sees a minute of rate-limit refill per real second; every
+// party of the simulation must read the same Scaled clock for headers,
+// Retry-After values and refills to agree.
+type Scaled struct {
+	// Scale is how many seconds pass on this clock per real second.
+	Scale float64
+	start time.Time
+}
+
+// NewScaled returns a clock running scale times faster than real time. A
+// scale <= 0 is treated as 1.
+func NewScaled(scale float64) *Scaled {
+	if scale <= 0 {
+		scale = 1
+	}
+	return &Scaled{Scale: scale, start: time.Now()}
+}
+
+// Now returns the scaled time. It uses the monotonic clock, so wall-clock
+// jumps on the host do not distort it.
+func (c *Scaled) Now() time.Time {
+	return c.start.Add(time.Duration(float64(time.Since(c.start)) * c.Scale))
+}
+
+// AfterFunc calls f after d of scaled time, which is d/Scale of real time.
+func (c *Scaled) AfterFunc(d time.Duration, f func()) func() bool {
+	return time.AfterFunc(c.Real(d), f).Stop
+}
+
+// Real converts a scaled duration to the real one it takes.
+func (c *Scaled) Real(d time.Duration) time.Duration {
+	return time.Duration(float64(d) / c.Scale)
+}
+
+// Sleep waits d of scaled time, or until done is closed (nil: never); it
+// reports whether the full time passed.
+func (c *Scaled) Sleep(d time.Duration, done <-chan struct{}) bool {
+	t := time.NewTimer(c.Real(d))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-done:
+		return false
+	}
+}
