@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
@@ -34,9 +35,9 @@ func TestClientAuth(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{provider: tc.provider})
-			path, body := "/v1/messages", anthropicBody("hello", false)
+			path, body := "/v1/messages", apitest.AnthropicBody("hello", false)
 			if tc.provider == provider.OpenAI {
-				path, body = "/v1/chat/completions", openAIBody("hello", false)
+				path, body = "/v1/chat/completions", apitest.OpenAIBody("hello", false)
 			}
 			h := map[string]string{"Content-Type": "application/json"}
 			for k, v := range tc.header {
@@ -46,9 +47,9 @@ func TestClientAuth(t *testing.T) {
 			if !tc.ok {
 				got := wantStatus(t, resp, http.StatusUnauthorized)
 				if tc.provider == provider.OpenAI {
-					wantOpenAIError(t, got, "authentication_error", "invalid_api_key")
+					apitest.WantOpenAIError(t, got, "authentication_error", "invalid_api_key")
 				} else {
-					wantAnthropicError(t, got, "authentication_error")
+					apitest.WantAnthropicError(t, got, "authentication_error")
 				}
 				if n := len(e.requests()); n != 0 {
 					t.Fatalf("upstream saw %d requests from an unauthenticated client", n)
@@ -76,7 +77,7 @@ func wantUpstreamCredentials(t *testing.T, e *env, prov provider.Provider) {
 	if len(reqs) != 1 {
 		t.Fatalf("upstream saw %d requests, want 1", len(reqs))
 	}
-	h := reqs[0].header
+	h := reqs[0].Header
 	for k, vs := range h {
 		for _, v := range vs {
 			if v == clientToken || v == "Bearer "+clientToken || v == "stale" {
@@ -103,11 +104,11 @@ func wantUpstreamCredentials(t *testing.T, e *env, prov provider.Provider) {
 
 func TestUnauthenticatedPoolStillStripsCredentials(t *testing.T) {
 	e := newEnv(t, envConfig{allowUnauth: true})
-	resp := e.do(t.Context(), http.MethodPost, "/v1/messages", anthropicBody("hi", false),
+	resp := e.do(t.Context(), http.MethodPost, "/v1/messages", apitest.AnthropicBody("hi", false),
 		map[string]string{"Content-Type": "application/json"})
 	wantStatus(t, resp, http.StatusOK)
 
-	resp = e.do(t.Context(), http.MethodPost, "/v1/messages", anthropicBody("hi", false),
+	resp = e.do(t.Context(), http.MethodPost, "/v1/messages", apitest.AnthropicBody("hi", false),
 		map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + clientToken})
 	wantStatus(t, resp, http.StatusOK)
 	reqs := e.requests()
@@ -115,8 +116,8 @@ func TestUnauthenticatedPoolStillStripsCredentials(t *testing.T) {
 		t.Fatalf("upstream saw %d requests, want 2", len(reqs))
 	}
 	for _, r := range reqs {
-		if r.header.Get("Authorization") != "" || r.header.Get("X-Api-Key") != keyValue(1) {
-			t.Errorf("upstream credentials: Authorization=%q x-api-key=%q", r.header.Get("Authorization"), r.header.Get("X-Api-Key"))
+		if r.Header.Get("Authorization") != "" || r.Header.Get("X-Api-Key") != keyValue(1) {
+			t.Errorf("upstream credentials: Authorization=%q x-api-key=%q", r.Header.Get("Authorization"), r.Header.Get("X-Api-Key"))
 		}
 	}
 	e.waitIdle()

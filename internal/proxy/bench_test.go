@@ -1,21 +1,16 @@
 package proxy
 
 import (
-	"crypto/sha256"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/proxytest"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
-	"github.com/keypool-dev/keypool-operator/internal/keypool"
 )
 
 // benchTarget is the fake provider, optionally behind the proxy, both on
@@ -29,37 +24,25 @@ type benchTarget struct {
 
 func newBenchTarget(b *testing.B, viaProxy bool) *benchTarget {
 	b.Helper()
-	fake := fakeprovider.New(fakeprovider.Config{Keys: []fakeprovider.Key{{Key: keyValue(1), Org: "org"}}})
-	upstream := httptest.NewServer(fake)
-	b.Cleanup(upstream.Close)
+	st := proxytest.New(b, proxytest.Config{
+		KeyValues:    []string{keyValue(1)},
+		ClientTokens: []string{clientToken},
+		Transport:    &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true},
+		Logger:       logr.Discard(),
+	}, func(w proxytest.Wiring) http.Handler {
+		return New(w.Registry, Options{Logger: w.Logger, Transport: w.Transport, Metrics: w.Metrics})
+	})
 	tr := &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}
 	b.Cleanup(tr.CloseIdleConnections)
 	t := &benchTarget{
-		url:    upstream.URL + "/v1/messages",
-		header: http.Header{"X-Api-Key": {keyValue(1)}, "Content-Type": {"application/json"}, "Anthropic-Version": {"2023-06-01"}},
+		url:    st.Upstream.URL + "/v1/messages",
+		header: proxytest.ClientHeader(provider.Anthropic, keyValue(1)),
 		client: &http.Client{Transport: tr},
 	}
-	if !viaProxy {
-		return t
+	if viaProxy {
+		t.url = st.Base + "/v1/messages"
+		t.header = proxytest.ClientHeader(provider.Anthropic, clientToken)
 	}
-	u, _ := url.Parse(upstream.URL)
-	pool, err := keypool.NewKeyPool(provider.Anthropic, keypool.PoolConfig{
-		Keys: []keypool.KeyConfig{{ID: "keys/k1", APIKey: keyValue(1)}},
-		Access: keypool.Access{Upstream: u, MaxAttempts: 3,
-			ClientTokenHashes: [][sha256.Size]byte{sha256.Sum256([]byte(clientToken))}},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg := keypool.NewRegistry()
-	reg.Set(namespace, poolName, pool)
-	upTr := &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}
-	b.Cleanup(upTr.CloseIdleConnections)
-	p := New(reg, Options{Logger: logr.Discard(), Transport: upTr, Metrics: prometheus.NewRegistry()})
-	front := httptest.NewServer(p)
-	b.Cleanup(front.Close)
-	t.url = front.URL + "/pools/" + namespace + "/" + poolName + "/v1/messages"
-	t.header.Set("X-Api-Key", clientToken)
 	return t
 }
 
@@ -87,7 +70,7 @@ func benchRoundTrips(b *testing.B, viaProxy bool) {
 	for _, stream := range []bool{false, true} {
 		b.Run(map[bool]string{false: "json", true: "sse"}[stream], func(b *testing.B) {
 			t := newBenchTarget(b, viaProxy)
-			body := anthropicBody(prompt, stream)
+			body := apitest.AnthropicBody(prompt, stream)
 			t.roundTrip(b, body) // warm the connections
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -6,12 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 func TestRequestBodyLimit(t *testing.T) {
 	const limit = 1024
-	exact := anthropicBody("hi", false)
+	exact := apitest.AnthropicBody("hi", false)
 	exact = exact[:len(exact)-1] + strings.Repeat(" ", limit-len(exact)) + "}" // valid JSON of exactly limit bytes
 	cases := []struct {
 		name     string
@@ -56,9 +57,9 @@ func TestRequestBodyLimit(t *testing.T) {
 				return
 			}
 			if tc.provider == provider.OpenAI {
-				wantOpenAIError(t, got, "request_too_large", "request_too_large")
+				apitest.WantOpenAIError(t, got, "request_too_large", "request_too_large")
 			} else {
-				wantAnthropicError(t, got, "request_too_large")
+				apitest.WantAnthropicError(t, got, "request_too_large")
 			}
 			if n := len(e.requests()); n != 0 {
 				t.Fatalf("upstream saw %d requests", n)

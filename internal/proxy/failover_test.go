@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -94,9 +95,9 @@ func TestFailover(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				body := anthropicBody("hello", tc.streaming)
+				body := apitest.AnthropicBody("hello", tc.streaming)
 				if prov == provider.OpenAI {
-					body = openAIBody("hello", tc.streaming)
+					body = apitest.OpenAIBody("hello", tc.streaming)
 				}
 				resp := e.post(body)
 				wantStatus(t, resp, http.StatusOK)
@@ -183,9 +184,9 @@ func TestFailoverExhausted(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			resp := e.post(anthropicBody("hello", false))
+			resp := e.post(apitest.AnthropicBody("hello", false))
 			body := wantStatus(t, resp, tc.status)
-			wantAnthropicError(t, body, tc.errType)
+			apitest.WantAnthropicError(t, body, tc.errType)
 			if got := resp.Header.Get(HeaderKey); got != tc.key {
 				t.Errorf("key %q, want %q", got, tc.key)
 			}
@@ -213,16 +214,16 @@ func TestEveryKeyRejected(t *testing.T) {
 		}
 	}
 	// The first request tries every key and gets the provider's 401.
-	body := wantStatus(t, e.post(anthropicBody("hello", false)), http.StatusUnauthorized)
-	wantAnthropicError(t, body, "authentication_error")
+	body := wantStatus(t, e.post(apitest.AnthropicBody("hello", false)), http.StatusUnauthorized)
+	apitest.WantAnthropicError(t, body, "authentication_error")
 	for _, id := range []string{"keys/k1", "keys/k2", "keys/k3"} {
 		if s := e.keyStats(id).State; s != keypool.StateRejected {
 			t.Fatalf("%s is %s, want Rejected", id, s)
 		}
 	}
-	resp := e.post(anthropicBody("hello", false))
+	resp := e.post(apitest.AnthropicBody("hello", false))
 	body = wantStatus(t, resp, http.StatusServiceUnavailable)
-	wantAnthropicError(t, body, "overloaded_error")
+	apitest.WantAnthropicError(t, body, "overloaded_error")
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
 		t.Errorf("Retry-After %q on a pool whose every key is rejected", ra)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -60,7 +61,7 @@ func TestQueueWaitsForCapacity(t *testing.T) {
 	if first.StatusCode != http.StatusOK {
 		t.Fatalf("first request: %d", first.StatusCode)
 	}
-	if _, err := (&sseReader{bufio.NewReader(first.Body)}).next(); err != nil {
+	if _, err := apitest.NewSSEReader(first.Body).Next(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -91,9 +92,9 @@ func TestQueueTimeoutRetryAfter(t *testing.T) {
 		keys:         []keypool.KeyConfig{{ID: "keys/k1", APIKey: keyValue(1), RPMLimit: 1}},
 		queueTimeout: 5 * time.Second,
 	})
-	wantStatus(t, e.post(anthropicBody("hi", false)), http.StatusOK)
+	wantStatus(t, e.post(apitest.AnthropicBody("hi", false)), http.StatusOK)
 
-	second := e.postAsync(anthropicBody("hi", false))
+	second := e.postAsync(apitest.AnthropicBody("hi", false))
 	e.waitQueued()
 	e.clock.Advance(5 * time.Second) // the queue timeout passes
 	r := <-second
@@ -103,7 +104,7 @@ func TestQueueTimeoutRetryAfter(t *testing.T) {
 	if r.resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("status %d: %s", r.resp.StatusCode, r.body)
 	}
-	wantAnthropicError(t, r.body, "rate_limit_error")
+	apitest.WantAnthropicError(t, r.body, "rate_limit_error")
 	// The request slot refills 60s after t0; 5s have passed.
 	if got := r.resp.Header.Get("Retry-After"); got != "55" {
 		t.Errorf("Retry-After %q, want 55", got)
@@ -128,9 +129,9 @@ func TestExhaustedOpenAIShape(t *testing.T) {
 		provider: provider.OpenAI,
 		keys:     []keypool.KeyConfig{{ID: "keys/k1", APIKey: keyValue(1), RPMLimit: 1}},
 	})
-	wantStatus(t, e.post(openAIBody("hi", false)), http.StatusOK)
-	resp := e.post(openAIBody("hi", false))
-	wantOpenAIError(t, wantStatus(t, resp, http.StatusTooManyRequests), "rate_limit_error", "rate_limit_exceeded")
+	wantStatus(t, e.post(apitest.OpenAIBody("hi", false)), http.StatusOK)
+	resp := e.post(apitest.OpenAIBody("hi", false))
+	apitest.WantOpenAIError(t, wantStatus(t, resp, http.StatusTooManyRequests), "rate_limit_error", "rate_limit_exceeded")
 	if got := resp.Header.Get("Retry-After"); got != "60" {
 		t.Errorf("Retry-After %q, want 60", got)
 	}

@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/proxytest"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,11 +60,7 @@ func FuzzRoute(f *testing.F) {
 		f.Fatal(err)
 	}
 	pool, err := keypool.NewKeyPool(provider.Anthropic, keypool.PoolConfig{
-		Keys: []keypool.KeyConfig{{ID: "keys/k1", APIKey: fuzzKey}},
-		Access: keypool.Access{
-			Upstream: u, MaxAttempts: 1,
-			ClientTokenHashes: [][sha256.Size]byte{sha256.Sum256([]byte(fuzzToken))},
-		},
+		Keys: proxytest.Keys([]string{fuzzKey}, false), Access: proxytest.Access(u, 1, fuzzToken),
 	})
 	if err != nil {
 		f.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 )
 
 func TestRoutingErrors(t *testing.T) {
@@ -48,9 +50,9 @@ func TestRoutingErrors(t *testing.T) {
 			defer resp.Body.Close()
 			body := wantStatus(t, resp, http.StatusNotFound)
 			if tc.openAI {
-				wantOpenAIError(t, body, "not_found_error", "not_found")
+				apitest.WantOpenAIError(t, body, "not_found_error", "not_found")
 			} else {
-				wantAnthropicError(t, body, "not_found_error")
+				apitest.WantAnthropicError(t, body, "not_found_error")
 			}
 		})
 	}
@@ -93,18 +95,18 @@ func TestForwardedURLAndHeaders(t *testing.T) {
 		t.Fatalf("upstream saw %d requests", len(reqs))
 	}
 	r := reqs[0]
-	if r.path != "/v1/messages/batches/msgbatch_1/x/results" || r.rawPath != "/v1/messages/batches/msgbatch_1%2Fx/results" {
-		t.Errorf("upstream path %q raw %q: base path not stripped once or escapes lost", r.path, r.rawPath)
+	if r.Path != "/v1/messages/batches/msgbatch_1/x/results" || r.RawPath != "/v1/messages/batches/msgbatch_1%2Fx/results" {
+		t.Errorf("upstream path %q raw %q: base path not stripped once or escapes lost", r.Path, r.RawPath)
 	}
-	if r.rawQuery != "beta=true&limit=2" {
-		t.Errorf("upstream query %q", r.rawQuery)
+	if r.RawQuery != "beta=true&limit=2" {
+		t.Errorf("upstream query %q", r.RawQuery)
 	}
 	for k, want := range map[string]string{
 		"Anthropic-Version": "2023-06-01", "Anthropic-Beta": "prompt-caching-2024-07-31",
 		"X-Request-Id": "", "Content-Type": "", "X-Api-Key": keyValue(1),
 		"X-Client-Hop": "", "Proxy-Authorization": "", "Te": "", "Accept-Encoding": "", "User-Agent": "Go-http-client/1.1",
 	} {
-		if got := r.header.Get(k); got != want {
+		if got := r.Header.Get(k); got != want {
 			t.Errorf("upstream header %s = %q, want %q", k, got, want)
 		}
 	}

@@ -11,6 +11,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
+	"github.com/keypool-dev/keypool-operator/internal/proxytest"
 )
 
 // startServer runs a second proxy over e's registry with Start, on a
@@ -21,7 +24,7 @@ func startServer(t *testing.T, e *env, grace time.Duration) (srv *Server, addr s
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv = New(e.reg, Options{Listener: ln, Logger: testLogger(t), Metrics: prometheus.NewRegistry(), ShutdownGrace: grace})
+	srv = New(e.reg, Options{Listener: ln, Logger: proxytest.Logger(t, clientToken, keyValue(1), keyValue(2), keyValue(3)), Metrics: prometheus.NewRegistry(), ShutdownGrace: grace})
 	if srv.Ready(nil) == nil {
 		t.Fatal("ready before Start")
 	}
@@ -41,7 +44,7 @@ func TestGracefulShutdownLetsStreamsFinish(t *testing.T) {
 
 	release := e.fake.HoldStreams()
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, addr+"/pools/team-a/claude/v1/messages",
-		strings.NewReader(anthropicBody("hi", true)))
+		strings.NewReader(apitest.AnthropicBody("hi", true)))
 	req.Header.Set("X-Api-Key", clientToken)
 	client := &http.Client{Transport: &http.Transport{}}
 	resp, err := client.Do(req)
@@ -52,8 +55,8 @@ func TestGracefulShutdownLetsStreamsFinish(t *testing.T) {
 	if err := srv.Ready(nil); err != nil {
 		t.Fatalf("not ready while serving: %v", err)
 	}
-	sr := &sseReader{bufio.NewReader(resp.Body)}
-	if _, err := sr.next(); err != nil {
+	sr := apitest.NewSSEReader(resp.Body)
+	if _, err := sr.Next(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -90,7 +93,7 @@ func TestShutdownGraceCutsOffStreams(t *testing.T) {
 	_, addr, cancel, stopped := startServer(t, e, 50*time.Millisecond)
 	e.fake.HoldStreams() // never released: the stream outlives the grace period
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, addr+"/pools/team-a/claude/v1/messages",
-		strings.NewReader(anthropicBody("hi", true)))
+		strings.NewReader(apitest.AnthropicBody("hi", true)))
 	req.Header.Set("X-Api-Key", clientToken)
 	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
 	if err != nil {
@@ -122,7 +125,7 @@ func TestStartFailsOnBusyAddress(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	wantStatus(t, e.post(anthropicBody("hi", false)), http.StatusOK)
+	wantStatus(t, e.post(apitest.AnthropicBody("hi", false)), http.StatusOK)
 	wantStatus(t, e.do(t.Context(), http.MethodPost, "/v1/messages", "{}", nil), http.StatusUnauthorized)
 	err := e.pool.MarkKeyExhausted("keys/k3", t0.Add(time.Minute))
 	if err != nil {

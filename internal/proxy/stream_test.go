@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -30,16 +30,16 @@ func TestStreamFlushedWhileUpstreamHolds(t *testing.T) {
 			safety := time.AfterFunc(waitLimit, func() { released.Store(true); release() })
 			defer safety.Stop()
 
-			body, first := anthropicBody("hello", true), "event: message_start"
+			body, first := apitest.AnthropicBody("hello", true), "event: message_start"
 			if prov == provider.OpenAI {
-				body, first = openAIBody("hello", true), `"role":"assistant"`
+				body, first = apitest.OpenAIBody("hello", true), `"role":"assistant"`
 			}
 			resp := e.post(body)
 			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 				t.Fatalf("status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 			}
-			sr := &sseReader{bufio.NewReader(resp.Body)}
-			ev, err := sr.next()
+			sr := apitest.NewSSEReader(resp.Body)
+			ev, err := sr.Next()
 			if err != nil {
 				t.Fatalf("first event: %v", err)
 			}
@@ -74,7 +74,7 @@ func TestNoRetryAfterFirstByte(t *testing.T) {
 			if err := e.fake.SetFault(fakeprovider.Fault{Kind: fakeprovider.FaultResetMidStream, Key: keyValue(1), Count: 1}); err != nil {
 				t.Fatal(err)
 			}
-			resp := e.post(anthropicBody("hello", stream))
+			resp := e.post(apitest.AnthropicBody("hello", stream))
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
@@ -127,7 +127,7 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 			})
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.base+"/v1/messages", strings.NewReader(anthropicBody("hi", true)))
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.base+"/v1/messages", strings.NewReader(apitest.AnthropicBody("hi", true)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,8 +136,8 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 			go func() {
 				resp, err := e.front.Client().Do(req)
 				if err == nil {
-					sr := &sseReader{bufio.NewReader(resp.Body)}
-					_, _ = sr.next()
+					sr := apitest.NewSSEReader(resp.Body)
+					_, _ = sr.Next()
 					<-arrived
 					cancel()
 					_, err = io.ReadAll(resp.Body)

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/proxytest"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -19,7 +21,7 @@ const tokenLimit = 100_000
 // capacity shows exactly what was settled (the pool clock is frozen, so
 // nothing refills).
 func limitedKeys() []keypool.KeyConfig {
-	keys := defaultKeys()
+	keys := proxytest.Keys([]string{keyValue(1), keyValue(2), keyValue(3)}, true)
 	keys[0].ITPMLimit, keys[0].OTPMLimit = tokenLimit, tokenLimit
 	return keys
 }
@@ -36,9 +38,9 @@ func TestUsageSettled(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				e := newEnv(t, envConfig{provider: prov, keys: limitedKeys()})
-				body := anthropicBody(prompt, stream)
+				body := apitest.AnthropicBody(prompt, stream)
 				if prov == provider.OpenAI {
-					body = openAIBody(prompt, stream)
+					body = apitest.OpenAIBody(prompt, stream)
 				}
 				resp := e.post(body)
 				got := wantStatus(t, resp, http.StatusOK)
@@ -84,7 +86,7 @@ func TestCacheUsageSettled(t *testing.T) {
 				`"usage":{"input_tokens":10,"cache_creation_input_tokens":20,"cache_read_input_tokens":30,"output_tokens":5}}`)
 		}),
 	})
-	wantStatus(t, e.post(anthropicBody("hi", false)), http.StatusOK)
+	wantStatus(t, e.post(apitest.AnthropicBody("hi", false)), http.StatusOK)
 	e.waitIdle()
 	ks := e.keyStats("keys/k1")
 	// Anthropic counts cache writes, not cache reads, against the input limit.
