@@ -85,7 +85,7 @@ const (
 )
 
 func fault(f fakeprovider.Fault) func(h *harness) error {
-	return func(h *harness) error { return h.fake.SetFault(f) }
+	return func(h *harness) error { return h.Fake.SetFault(f) }
 }
 
 func faultTable() []faultCase {
@@ -111,11 +111,11 @@ func faultTable() []faultCase {
 			},
 		},
 		{
-			name: "401 revoked key", inject: func(h *harness) error { return h.fake.RevokeKey(k1) },
+			name: "401 revoked key", inject: func(h *harness) error { return h.Fake.RevokeKey(k1) },
 			status: 200, attempts: "2", servedBy: 2, states: map[int]keypool.State{1: rejected, 2: avail, 3: avail},
 		},
 		{
-			name: "403 forbidden key", inject: func(h *harness) error { return h.fake.ForbidKey(k1) },
+			name: "403 forbidden key", inject: func(h *harness) error { return h.Fake.ForbidKey(k1) },
 			status: 200, attempts: "2", servedBy: 2, states: map[int]keypool.State{1: rejected, 2: avail, 3: avail},
 		},
 		{
@@ -201,13 +201,13 @@ func faultTable() []faultCase {
 		},
 		{
 			name: "client disconnects mid-stream", stream: true, client: disconnectStream,
-			inject: func(h *harness) error { h.fake.HoldStreams(); return nil },
+			inject: func(h *harness) error { h.Fake.HoldStreams(); return nil },
 			status: 200, attempts: "1", servedBy: 1, states: map[int]keypool.State{1: avail, 2: avail, 3: avail},
 			check: func(t *testing.T, h *harness, _ *outcome) {
 				// The proxy let go of the upstream stream: the held handler
 				// saw its context end.
 				if err := waitFor(settleLimit, func() error {
-					if n := h.fake.Stats().HeldStreams; n != 0 {
+					if n := h.Fake.Stats().HeldStreams; n != 0 {
 						return fmt.Errorf("%d upstream streams still held", n)
 					}
 					return nil
@@ -247,7 +247,7 @@ func faultTable() []faultCase {
 		{
 			name: "all keys rejected", inject: func(h *harness) error {
 				for n := 1; n <= numKeys; n++ {
-					if err := h.fake.RevokeKey(keyValue(n)); err != nil {
+					if err := h.Fake.RevokeKey(keyValue(n)); err != nil {
 						return err
 					}
 				}
@@ -297,7 +297,7 @@ func TestFaults(t *testing.T) {
 				t.Logf("RESULT %-40s status=%d attempts=%s key=%s truncated=%v closed=%v elapsed=%v states=%s",
 					prov.Name()+"/"+tc.name, o.status, o.header.Get(proxy.HeaderAttempts),
 					o.header.Get(proxy.HeaderKey), o.readErr != nil, o.reqErr != nil,
-					o.elapsed.Round(time.Millisecond), formatStates(h.states()))
+					o.elapsed.Round(time.Millisecond), formatStates(h.States()))
 			})
 		}
 	}
@@ -338,7 +338,7 @@ func (tc *faultCase) verify(t *testing.T, h *harness, o *outcome) {
 			t.Errorf("success body is not JSON: %s", o.body)
 		}
 	}
-	got := h.states()
+	got := h.States()
 	for n, want := range tc.states {
 		if got[keyID(n)] != want {
 			t.Errorf("key %s is %s, want %s (all: %s)", keyID(n), got[keyID(n)], want, formatStates(got))

@@ -3,27 +3,21 @@ package faults
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/proxytest"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/zerologr"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/proxy"
 	"github.com/keypool-dev/keypool-operator/internal/testproc"
@@ -71,122 +65,69 @@ type harnessConfig struct {
 	deadUpstream bool
 }
 
-// harness is one proxy in front of one fake provider, with everything the
-// checks need to observe: connection counters on both servers, the proxy's
-// log buffer and metrics registry, and what the upstream received.
+// harness is one proxy in front of one fake provider (a proxytest stack),
+// with everything the checks need to observe: connection counters on both
+// servers, the proxy's log buffer and what the upstream received.
 type harness struct {
-	t              *testing.T
-	cfg            harnessConfig
-	fake           *fakeprovider.Provider
-	upstream       *httptest.Server
-	upConns        *connCounter
-	front          *httptest.Server
-	frontConns     *connCounter
-	handlers       atomic.Int64 // proxy handlers running
-	pool           *keypool.KeyPool
-	reg            *keypool.Registry
-	prom           *prometheus.Registry
-	logs           *syncBuffer
-	proxyTransport *http.Transport
-	client         *http.Client
-	clientTr       *http.Transport
-	base           string // front URL + /pools/{ns}/{name}
-	goroutines     int    // before the harness existed
-
-	mu     sync.Mutex
-	seen   []http.Header // request headers the upstream saw
-	closed sync.Once
+	*proxytest.Stack
+	t          *testing.T
+	cfg        harnessConfig
+	upConns    *connCounter
+	frontConns *connCounter
+	logs       *syncBuffer
+	client     *http.Client
+	clientTr   *http.Transport
+	goroutines int // before the harness existed
+	closed     sync.Once
 }
 
 func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	t.Helper()
-	if cfg.provider == nil {
-		cfg.provider = provider.Anthropic
+	h := &harness{t: t, cfg: cfg, goroutines: stableGoroutines(), logs: &syncBuffer{},
+		upConns: newConnCounter(), frontConns: newConnCounter()}
+	values := make([]string, numKeys)
+	for i := range values {
+		values[i] = keyValue(i + 1)
 	}
-	h := &harness{t: t, cfg: cfg, goroutines: stableGoroutines(), prom: prometheus.NewRegistry(), logs: &syncBuffer{}}
-
-	keys := make([]fakeprovider.Key, numKeys)
-	for i := range keys {
-		keys[i] = fakeprovider.Key{Key: keyValue(i + 1), Org: fmt.Sprintf("org-%d", i+1)}
-	}
-	// Short answers keep the slow-drip case quick: one text delta per stream.
-	h.fake = fakeprovider.New(fakeprovider.Config{Keys: keys, OutputTokens: 8})
-	h.upConns = newConnCounter()
-	h.upstream = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.mu.Lock()
-		h.seen = append(h.seen, r.Header.Clone())
-		h.mu.Unlock()
-		h.fake.ServeHTTP(w, r)
-	}))
-	h.upstream.Config.ConnState = h.upConns.hook
-	h.upstream.Start()
-
-	upURL := h.upstream.URL
-	if cfg.deadUpstream {
-		upURL = "http://" + closedAddr(t)
-	}
-	u, err := url.Parse(upURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kcs := make([]keypool.KeyConfig, numKeys)
-	for i := range kcs {
-		kcs[i] = keypool.KeyConfig{ID: keyID(i + 1), APIKey: keyValue(i + 1), Priority: numKeys - 1 - i}
-	}
-	h.pool, err = keypool.NewKeyPool(cfg.provider, keypool.PoolConfig{
-		Keys: kcs,
-		Access: keypool.Access{
-			Upstream:          u,
-			MaxAttempts:       numKeys,
-			ClientTokenHashes: [][sha256.Size]byte{sha256.Sum256([]byte(clientToken))},
+	pc := proxytest.Config{
+		Provider:     cfg.provider,
+		KeyValues:    values,
+		MaxAttempts:  numKeys,
+		ClientTokens: []string{clientToken},
+		// Short answers keep the slow-drip case quick: one text delta per stream.
+		OutputTokens: 8,
+		// The proxy's own transport, as proxy.DefaultTransport configures it
+		// apart from the response-header timeout.
+		Transport: &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: headerTimeout,
+			DisableCompression:    true,
 		},
-	})
-	if err != nil {
-		t.Fatal(err)
+		Logger:            debugLogger(h.logs),
+		UpstreamConnState: h.upConns.hook,
+		FrontConnState:    h.frontConns.hook,
 	}
-	h.reg = keypool.NewRegistry()
-	h.reg.Set(namespace, poolName(cfg.provider), h.pool)
-
-	// The proxy's own transport, as proxy.DefaultTransport configures it
-	// apart from the response-header timeout.
-	h.proxyTransport = &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: headerTimeout,
-		DisableCompression:    true,
+	if cfg.deadUpstream {
+		pc.UpstreamURL = "http://" + closedAddr(t)
 	}
-	var rt http.RoundTripper = h.proxyTransport
 	if cfg.refuseKey > 0 {
-		rt = refuseKey(keyValue(cfg.refuseKey), closedAddr(t), rt)
+		addr := closedAddr(t)
+		pc.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return refuseKey(keyValue(cfg.refuseKey), addr, rt) }
 	}
-	srv := proxy.New(h.reg, proxy.Options{
-		Logger:        debugLogger(h.logs),
-		Transport:     rt,
-		Metrics:       h.prom,
-		ShutdownGrace: time.Second,
+	h.Stack = proxytest.New(t, pc, func(w proxytest.Wiring) http.Handler {
+		return proxy.New(w.Registry, proxy.Options{
+			Logger:        w.Logger,
+			Transport:     w.Transport,
+			Metrics:       w.Metrics,
+			ShutdownGrace: time.Second,
+		})
 	})
-	h.frontConns = newConnCounter()
-	h.front = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.handlers.Add(1)
-		defer h.handlers.Add(-1)
-		srv.ServeHTTP(w, r)
-	}))
-	h.front.Config.ConnState = h.frontConns.hook
-	h.front.Start()
-	h.base = h.front.URL + "/pools/" + namespace + "/" + poolName(cfg.provider)
-
 	h.clientTr = &http.Transport{DisableCompression: true}
 	h.client = &http.Client{Transport: h.clientTr}
 	t.Cleanup(h.close)
 	return h
-}
-
-func poolName(p provider.Provider) string {
-	if p == provider.OpenAI {
-		return "gpt"
-	}
-	return "claude"
 }
 
 // debugLogger logs like the manager does (zerolog through zerologr, JSON)
@@ -199,69 +140,23 @@ func debugLogger(w *syncBuffer) logr.Logger {
 // request sends one API request in the pool provider's style with the
 // client token; stream asks for SSE.
 func (h *harness) request(ctx context.Context, stream bool) (*http.Response, error) {
-	path, body := "/v1/messages", anthropicBody(stream)
-	if h.cfg.provider == provider.OpenAI {
-		path, body = "/v1/chat/completions", openAIBody(stream)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.base+path, strings.NewReader(body))
+	req, err := h.NewRequest(ctx, apitest.Body(h.Config.Provider, "hello", stream))
 	if err != nil {
 		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if h.cfg.provider == provider.OpenAI {
-		req.Header.Set("Authorization", "Bearer "+clientToken)
-	} else {
-		req.Header.Set("X-Api-Key", clientToken)
-		req.Header.Set("Anthropic-Version", "2023-06-01")
 	}
 	return h.client.Do(req)
 }
 
-func anthropicBody(stream bool) string {
-	b, _ := json.Marshal(map[string]any{
-		"model": "claude-test", "max_tokens": 256, "stream": stream,
-		"messages": []map[string]any{{"role": "user", "content": "hello"}},
-	})
-	return string(b)
-}
-
-func openAIBody(stream bool) string {
-	m := map[string]any{
-		"model": "gpt-test", "stream": stream,
-		"messages": []map[string]any{{"role": "user", "content": "hello"}},
-	}
-	if stream {
-		m["stream_options"] = map[string]any{"include_usage": true}
-	}
-	b, _ := json.Marshal(m)
-	return string(b)
-}
-
-// states returns every key's state by ID.
-func (h *harness) states() map[string]keypool.State {
-	out := map[string]keypool.State{}
-	for _, k := range h.pool.GetStats().Keys {
-		out[k.ID] = k.State
-	}
-	return out
-}
-
 // keyStats returns key n's statistics.
-func (h *harness) keyStats(n int) keypool.KeyStats {
-	for _, k := range h.pool.GetStats().Keys {
-		if k.ID == keyID(n) {
-			return k
-		}
-	}
-	h.t.Fatalf("no key %s", keyID(n))
-	return keypool.KeyStats{}
-}
+func (h *harness) keyStats(n int) keypool.KeyStats { return h.KeyStats(keyID(n)) }
 
 // upstreamHeaders returns the request headers the upstream has seen.
 func (h *harness) upstreamHeaders() []http.Header {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]http.Header(nil), h.seen...)
+	var out []http.Header
+	for _, r := range h.Requests() {
+		out = append(out, r.Header)
+	}
+	return out
 }
 
 // quiesce waits until every proxy handler has returned and every
@@ -270,14 +165,14 @@ func (h *harness) upstreamHeaders() []http.Header {
 func (h *harness) quiesce() {
 	h.t.Helper()
 	if err := waitFor(settleLimit, func() error {
-		if n := h.handlers.Load(); n != 0 {
+		if n := h.Active(); n != 0 {
 			return fmt.Errorf("%d proxy handlers still running", n)
 		}
 		return nil
 	}); err != nil {
 		h.t.Error(err)
 	}
-	for _, k := range h.pool.GetStats().Keys {
+	for _, k := range h.Pool.GetStats().Keys {
 		if k.InFlight != 0 {
 			h.t.Errorf("key %s has %d leases in flight after the requests ended", k.ID, k.InFlight)
 		}
@@ -285,7 +180,7 @@ func (h *harness) quiesce() {
 	// Idle keep-alive connections are the transports' pools, not leaks:
 	// drop them, then every connection must close.
 	h.clientTr.CloseIdleConnections()
-	h.proxyTransport.CloseIdleConnections()
+	h.Transport.CloseIdleConnections()
 	if err := waitFor(settleLimit, func() error {
 		if n := h.upConns.open(); n != 0 {
 			return fmt.Errorf("%d upstream connections still open (%v)", n, h.upConns.states())
@@ -303,15 +198,15 @@ func (h *harness) quiesce() {
 // to what it was before the harness was built. It runs once.
 func (h *harness) close() {
 	h.closed.Do(func() {
-		h.fake.ReleaseStreams()
+		h.Fake.ReleaseStreams()
 		// Forcibly closing first keeps Close from blocking on a stuck
 		// handler, which quiesce has already reported.
-		h.front.CloseClientConnections()
-		h.front.Close()
-		h.upstream.CloseClientConnections()
-		h.upstream.Close()
+		h.Front.CloseClientConnections()
+		h.Front.Close()
+		h.Upstream.CloseClientConnections()
+		h.Upstream.Close()
 		h.clientTr.CloseIdleConnections()
-		h.proxyTransport.CloseIdleConnections()
+		h.Transport.CloseIdleConnections()
 		if err := waitGoroutines(h.goroutines, settleLimit); err != nil {
 			h.t.Error(err)
 		}

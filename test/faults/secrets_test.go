@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/proxytest"
 
 	"github.com/prometheus/common/expfmt"
 
@@ -60,7 +62,7 @@ func checkNoSecrets(t *testing.T, h *harness, seen ...*outcome) {
 // exposition format, as a Prometheus scrape would see it.
 func renderMetrics(t *testing.T, h *harness) string {
 	t.Helper()
-	mfs, err := h.prom.Gather()
+	mfs, err := h.Metrics.Gather()
 	if err != nil {
 		t.Fatalf("gathering metrics: %v", err)
 	}
@@ -79,7 +81,7 @@ func (h *harness) send(t *testing.T, path, body string, header map[string]string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.front.URL+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.Front.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +107,11 @@ func TestSecretHygiene(t *testing.T) {
 		t.Run(prov.Name(), func(t *testing.T) {
 			h := newHarness(t, harnessConfig{provider: prov})
 			api, auth := "/v1/messages", map[string]string{"X-Api-Key": clientToken, "Anthropic-Version": "2023-06-01"}
-			good := anthropicBody(false)
+			good := apitest.AnthropicBody("hello", false)
 			if prov == provider.OpenAI {
-				api, auth, good = "/v1/chat/completions", map[string]string{"Authorization": "Bearer " + clientToken}, openAIBody(false)
+				api, auth, good = "/v1/chat/completions", map[string]string{"Authorization": "Bearer " + clientToken}, apitest.OpenAIBody("hello", false)
 			}
-			pool := "/pools/" + namespace + "/" + poolName(prov)
+			pool := "/pools/" + namespace + "/" + proxytest.PoolName(prov)
 			with := func(extra map[string]string) map[string]string {
 				m := map[string]string{"Content-Type": "application/json"}
 				for k, v := range auth {
@@ -133,7 +135,7 @@ func TestSecretHygiene(t *testing.T) {
 				{"key value as client token", pool + api, good, map[string]string{"X-Api-Key": keyValue(1), "Authorization": "Bearer " + keyValue(2)}, 401},
 				{"no credentials", pool + api, good, nil, 401},
 				{"unknown pool", "/pools/" + namespace + "/nope" + api, good, with(nil), 404},
-				{"unknown namespace", "/pools/other/" + poolName(prov) + api, good, with(nil), 404},
+				{"unknown namespace", "/pools/other/" + proxytest.PoolName(prov) + api, good, with(nil), 404},
 				{"path outside /v1/", pool + "/admin/" + clientToken, good, with(nil), 404},
 				{"no route", "/" + clientToken, good, with(nil), 404},
 			}
@@ -153,7 +155,7 @@ func TestSecretHygiene(t *testing.T) {
 
 			// A Secret that goes missing makes the controller drop the pool
 			// (it never serves a pool without keys): the path is unknown now.
-			h.reg.Delete(namespace, poolName(prov))
+			h.Registry.Delete(namespace, proxytest.PoolName(prov))
 			o = h.send(t, pool+api, good, with(nil))
 			if o.status != 404 {
 				t.Errorf("pool with its Secret gone: status %d, want 404", o.status)
@@ -177,7 +179,7 @@ func TestSecretHygieneUnderFaults(t *testing.T) {
 		{Kind: fakeprovider.FaultStatus, Key: keyValue(1), Status: 529, Count: 1},
 		{Kind: fakeprovider.FaultReset, Key: keyValue(2), Count: 1},
 	} {
-		if err := h.fake.SetFault(f); err != nil {
+		if err := h.Fake.SetFault(f); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -191,7 +193,7 @@ func TestSecretHygieneUnderFaults(t *testing.T) {
 	checkNoSecrets(t, h, o)
 	// The key's LastError, which becomes status.keys[].lastError, is as
 	// clean as the logs.
-	for _, k := range h.pool.GetStats().Keys {
+	for _, k := range h.Pool.GetStats().Keys {
 		for _, c := range canaries() {
 			if strings.Contains(k.LastError, c) {
 				t.Errorf("canary in %s LastError: %s", k.ID, k.LastError)
