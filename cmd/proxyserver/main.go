@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +27,7 @@ import (
 	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/proxytest"
 
 	"github.com/go-logr/zerologr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,11 +108,7 @@ func buildRegistry(up *url.URL, keys []string, n, perPool int, clientToken strin
 	if n < 1 || perPool < 1 || len(keys) == 0 || keys[0] == "" {
 		return nil, errors.New("need at least one pool, one key per pool and one upstream key")
 	}
-	access := keypool.Access{
-		Upstream:          up,
-		ClientTokenHashes: [][sha256.Size]byte{sha256.Sum256([]byte(clientToken))},
-		MaxAttempts:       3,
-	}
+	access := proxytest.Access(up, 3, clientToken)
 	reg := keypool.NewRegistry()
 	for p := range n {
 		cfgs := make([]keypool.KeyConfig, perPool)

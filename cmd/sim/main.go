@@ -43,10 +43,7 @@ func mainErr() error {
 		return rerender(*render, mdPath)
 	}
 
-	bs, err := buildBodies()
-	if err != nil {
-		return err
-	}
+	bs := buildBodies()
 	tr := &http.Transport{MaxIdleConns: 2048, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keypool-dev/keypool-operator/internal/clock"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/proxytest"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,7 +88,7 @@ func newWorld(sc scenario, p params, clk *clock.Scaled) (*world, error) {
 	cfg := keypool.PoolConfig{
 		Strategy:     sc.strategy,
 		QueueTimeout: p.queueTimeout,
-		Access:       keypool.Access{Upstream: upstream, AllowUnauthenticated: true, MaxAttempts: 3},
+		Access:       proxytest.Access(upstream, 3), // no tokens: open to every client
 		Clock:        clk,
 	}
 	for _, k := range keys {

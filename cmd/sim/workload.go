@@ -1,10 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // bodies holds one prebuilt Anthropic Messages request body per class of
@@ -14,24 +16,15 @@ type bodies [][]byte
 // buildBodies renders every class once: a user message of class.input*4
 // bytes of text (the fake counts bytes/4 as tokens) whose end carries the
 // [[output_tokens=N]] directive.
-func buildBodies() (bodies, error) {
+func buildBodies() bodies {
 	out := make(bodies, len(mix))
 	for i, c := range mix {
 		directive := fmt.Sprintf(" [[output_tokens=%d]]", c.output)
 		n := int(c.input)*4 - len(directive)
 		text := strings.Repeat("lorem ", n/6+1)[:n] + directive
-		b, err := json.Marshal(map[string]any{
-			"model":      "claude-sim",
-			"max_tokens": c.output * 2,
-			"stream":     c.stream,
-			"messages":   []map[string]string{{"role": "user", "content": text}},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("render %s body: %w", c.name, err)
-		}
-		out[i] = b
+		out[i] = []byte(apitest.BodyWithMax(provider.Anthropic, text, c.stream, c.output*2))
 	}
-	return out, nil
+	return out
 }
 
 // pickClass draws a class index by the mix's shares.

@@ -15,7 +15,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/proxytest"
 )
 
 // Shares of the request mix.
@@ -154,7 +156,7 @@ func one(s *system, c *counters) {
 			c.lose("%s: %d error body: %v", spec.name, resp.StatusCode, err)
 			return
 		}
-		if err := wellFormedError(spec.provider, resp.Header, body); err != nil {
+		if err := apitest.WellFormedError(spec.provider, resp.Header, body); err != nil {
 			c.lose("%s: %d: %v: %s", spec.name, resp.StatusCode, err, body)
 			return
 		}
@@ -166,38 +168,17 @@ func one(s *system, c *counters) {
 
 func newRequest(ctx context.Context, base string, spec poolSpec, stream bool) (*http.Request, error) {
 	prompt := fmt.Sprintf("soak %d %s", rand.IntN(1_000_000), strings.Repeat("lorem ipsum ", rand.IntN(40)))
-	var (
-		path string
-		body map[string]any
-	)
+	path := "/v1/messages"
 	if spec.provider == provider.OpenAI {
 		path = "/v1/chat/completions"
-		body = map[string]any{"model": "gpt-soak", "stream": stream,
-			"messages": []map[string]any{{"role": "user", "content": prompt}}}
-		if stream {
-			body["stream_options"] = map[string]any{"include_usage": true}
-		}
-	} else {
-		path = "/v1/messages"
-		body = map[string]any{"model": "claude-soak", "max_tokens": 64, "stream": stream,
-			"messages": []map[string]any{{"role": "user", "content": prompt}}}
 	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
+	body := apitest.BodyWithMax(spec.provider, prompt, stream, 64)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
-		base+"/pools/"+namespace+"/"+spec.name+path, strings.NewReader(string(b)))
+		base+"/pools/"+namespace+"/"+spec.name+path, strings.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if spec.provider == provider.OpenAI {
-		req.Header.Set("Authorization", "Bearer "+clientToken)
-	} else {
-		req.Header.Set("X-Api-Key", clientToken)
-		req.Header.Set("Anthropic-Version", "2023-06-01")
-	}
+	req.Header = proxytest.ClientHeader(spec.provider, clientToken)
 	return req, nil
 }
 
@@ -220,30 +201,6 @@ func readSuccess(resp *http.Response, spec poolSpec, stream bool) error {
 	}
 	if !strings.Contains(string(body), last) {
 		return errors.New("stream ended without its last event")
-	}
-	return nil
-}
-
-// wellFormedError checks a provider-shaped JSON error body.
-func wellFormedError(p provider.Provider, h http.Header, body []byte) error {
-	if ct := h.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		return fmt.Errorf("content type %q", ct)
-	}
-	var v struct {
-		Type  string `json:"type"`
-		Error struct {
-			Type    string `json:"type"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(body, &v); err != nil {
-		return fmt.Errorf("not JSON: %w", err)
-	}
-	if v.Error.Type == "" || v.Error.Message == "" {
-		return errors.New("no error type or message")
-	}
-	if p == provider.Anthropic && v.Type != "error" {
-		return errors.New(`no "type":"error"`)
 	}
 	return nil
 }

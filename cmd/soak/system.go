@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/proxytest"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -101,11 +101,7 @@ func newSystem() (*system, error) {
 		return nil, err
 	}
 	for _, spec := range poolSpecs {
-		lp := &livePool{spec: spec, access: keypool.Access{
-			Upstream:          u,
-			MaxAttempts:       3,
-			ClientTokenHashes: [][sha256.Size]byte{sha256.Sum256([]byte(clientToken))},
-		}}
+		lp := &livePool{spec: spec, access: proxytest.Access(u, 3, clientToken)}
 		lp.pool, err = keypool.NewKeyPool(spec.provider, lp.config())
 		if err != nil {
 			return nil, err

@@ -6,27 +6,18 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
+// DefaultMaxTokens is the Anthropic max_tokens of AnthropicBody and Body.
+const DefaultMaxTokens = 1024
+
 // AnthropicBody is a Messages API request with one user message.
 func AnthropicBody(prompt string, stream bool) string {
-	b, _ := json.Marshal(map[string]any{
-		"model": "claude-test", "max_tokens": 1024, "stream": stream,
-		"messages": []map[string]any{{"role": "user", "content": prompt}},
-	})
-	return string(b)
+	return BodyWithMax(provider.Anthropic, prompt, stream, DefaultMaxTokens)
 }
 
 // OpenAIBody is a Chat Completions request with one user message; a
 // streaming one asks for usage in the stream.
 func OpenAIBody(prompt string, stream bool) string {
-	m := map[string]any{
-		"model": "gpt-test", "stream": stream,
-		"messages": []map[string]any{{"role": "user", "content": prompt}},
-	}
-	if stream {
-		m["stream_options"] = map[string]any{"include_usage": true}
-	}
-	b, _ := json.Marshal(m)
-	return string(b)
+	return BodyWithMax(provider.OpenAI, prompt, stream, 0)
 }
 
 // Body is AnthropicBody or OpenAIBody, after p.
@@ -35,4 +26,24 @@ func Body(p provider.Provider, prompt string, stream bool) string {
 		return OpenAIBody(prompt, stream)
 	}
 	return AnthropicBody(prompt, stream)
+}
+
+// BodyWithMax is a request of provider p with one user message and an
+// output cap of maxTokens (Anthropic's required max_tokens; OpenAI's
+// max_completion_tokens, left out when 0).
+func BodyWithMax(p provider.Provider, prompt string, stream bool, maxTokens int64) string {
+	m := map[string]any{"stream": stream, "messages": []map[string]any{{"role": "user", "content": prompt}}}
+	if p == provider.OpenAI {
+		m["model"] = "gpt-test"
+		if maxTokens > 0 {
+			m["max_completion_tokens"] = maxTokens
+		}
+		if stream {
+			m["stream_options"] = map[string]any{"include_usage": true}
+		}
+	} else {
+		m["model"], m["max_tokens"] = "claude-test", maxTokens
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
 }
