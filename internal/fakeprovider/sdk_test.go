@@ -10,6 +10,8 @@ import (
 	anthropicoption "github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
 	openaioption "github.com/openai/openai-go/v3/option"
+
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 )
 
 // TestAnthropicSDK proves the official SDK decodes the fake's responses,
@@ -36,13 +38,8 @@ func TestAnthropicSDK(t *testing.T) {
 	}
 
 	stream := client.Messages.NewStreaming(t.Context(), params)
-	var acc anthropic.Message
-	for stream.Next() {
-		if err := acc.Accumulate(stream.Current()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := stream.Err(); err != nil {
+	acc, _, err := apitest.AccumulateAnthropic(stream)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if acc.Usage.InputTokens != 10 || acc.Usage.OutputTokens != DefaultOutputTokens || acc.StopReason != anthropic.StopReasonEndTurn ||
@@ -82,13 +79,8 @@ func TestOpenAISDK(t *testing.T) {
 
 	params.StreamOptions.IncludeUsage = openai.Bool(true)
 	stream := client.Chat.Completions.NewStreaming(t.Context(), params)
-	var acc openai.ChatCompletionAccumulator
-	for stream.Next() {
-		if !acc.AddChunk(stream.Current()) {
-			t.Fatalf("accumulator rejected chunk %s", stream.Current().RawJSON())
-		}
-	}
-	if err := stream.Err(); err != nil {
+	acc, err := apitest.AccumulateOpenAI(stream)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if acc.Usage.PromptTokens != 10 || acc.Usage.CompletionTokens != DefaultOutputTokens ||

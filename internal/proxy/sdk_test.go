@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
@@ -39,15 +40,8 @@ func TestAnthropicSDKThroughProxy(t *testing.T) {
 	}
 
 	stream := client.Messages.NewStreaming(t.Context(), params)
-	var acc anthropic.Message
-	events := 0
-	for stream.Next() {
-		events++
-		if err := acc.Accumulate(stream.Current()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := stream.Err(); err != nil {
+	acc, events, err := apitest.AccumulateAnthropic(stream)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if acc.Usage.OutputTokens != 40 || acc.Usage.InputTokens != msg.Usage.InputTokens || acc.Content[0].Text != msg.Content[0].Text || events < 5 {
@@ -77,13 +71,8 @@ func TestAnthropicSDKFailoverIsInvisible(t *testing.T) {
 		Model: "claude-test", MaxTokens: 64,
 		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))},
 	})
-	var acc anthropic.Message
-	for stream.Next() {
-		if err := acc.Accumulate(stream.Current()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := stream.Err(); err != nil {
+	acc, _, err := apitest.AccumulateAnthropic(stream)
+	if err != nil {
 		t.Fatalf("the client saw the overloaded key: %v", err)
 	}
 	if acc.StopReason != anthropic.StopReasonEndTurn {
@@ -113,13 +102,8 @@ func TestOpenAISDKThroughProxy(t *testing.T) {
 
 	params.StreamOptions.IncludeUsage = openai.Bool(true)
 	stream := client.Chat.Completions.NewStreaming(t.Context(), params)
-	var acc openai.ChatCompletionAccumulator
-	for stream.Next() {
-		if !acc.AddChunk(stream.Current()) {
-			t.Fatalf("accumulator rejected chunk %s", stream.Current().RawJSON())
-		}
-	}
-	if err := stream.Err(); err != nil {
+	acc, err := apitest.AccumulateOpenAI(stream)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if acc.Usage.CompletionTokens != 40 || acc.Usage.PromptTokens != cc.Usage.PromptTokens || acc.Choices[0].Message.Content != cc.Choices[0].Message.Content {

@@ -35,6 +35,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	openaioption "github.com/openai/openai-go/v3/option"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/testenv"
 	"github.com/keypool-dev/keypool-operator/internal/testproc"
 )
@@ -249,15 +250,8 @@ func (c *cluster) anthropicSDK(t *testing.T) {
 	}
 
 	stream := c.anthropic.Messages.NewStreaming(context.Background(), messageParams)
-	var acc anthropic.Message
-	events := 0
-	for stream.Next() {
-		events++
-		if err := acc.Accumulate(stream.Current()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := stream.Err(); err != nil {
+	acc, events, err := apitest.AccumulateAnthropic(stream)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if events < 4 || acc.Usage.InputTokens == 0 || acc.Usage.OutputTokens == 0 || acc.StopReason != anthropic.StopReasonEndTurn {
@@ -267,7 +261,7 @@ func (c *cluster) anthropicSDK(t *testing.T) {
 	// A wrong client token is refused in Anthropic's error shape.
 	bad := anthropic.NewClient(anthropicoption.WithBaseURL(c.proxyURL+"/pools/e2e/claude/"),
 		anthropicoption.WithAPIKey("wrong-token"), anthropicoption.WithMaxRetries(0))
-	_, err := bad.Messages.New(context.Background(), messageParams)
+	_, err = bad.Messages.New(context.Background(), messageParams)
 	var apiErr *anthropic.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusUnauthorized || apiErr.Type() != "authentication_error" {
 		t.Fatalf("wrong token: want 401 authentication_error, got %v", err)
@@ -290,11 +284,8 @@ func (c *cluster) openaiSDK(t *testing.T) {
 
 	params.StreamOptions.IncludeUsage = openai.Bool(true)
 	stream := c.openai.Chat.Completions.NewStreaming(context.Background(), params)
-	var acc openai.ChatCompletionAccumulator
-	for stream.Next() {
-		acc.AddChunk(stream.Current())
-	}
-	if err := stream.Err(); err != nil {
+	acc, err := apitest.AccumulateOpenAI(stream)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(acc.Choices) != 1 || acc.Choices[0].Message.Content == "" || acc.Usage.CompletionTokens == 0 {
