@@ -14,12 +14,13 @@ import (
 
 var benchSizes = []int{3, 100, 1000}
 
-// benchPool returns a pool of n keys on the wall clock. limited keys have
-// request and token limits far above what a benchmark uses, so that every
-// request goes through the limiters and the least-loaded heap.
-func benchPool(b *testing.B, n int, limited bool, strategy Strategy) *KeyPool {
+// benchPool returns a pool of n keys on the wall clock. With withLimits the
+// keys have request and token limits set far above what a benchmark uses:
+// no key is ever limited, but every request goes through the limiters and
+// the least-loaded heap (the "/limits-unreached" cases).
+func benchPool(b *testing.B, n int, withLimits bool, strategy Strategy) *KeyPool {
 	b.Helper()
-	return benchPoolClock(b, n, limited, strategy, nil)
+	return benchPoolClock(b, n, withLimits, strategy, nil)
 }
 
 // tickClock is a cheap monotonic clock that advances 100ns per reading: it
@@ -29,10 +30,10 @@ type tickClock struct{ n atomic.Int64 }
 
 func (c *tickClock) Now() time.Time { return t0.Add(time.Duration(c.n.Add(100))) }
 
-func benchPoolClock(b *testing.B, n int, limited bool, strategy Strategy, clk clock.Clock) *KeyPool {
+func benchPoolClock(b *testing.B, n int, withLimits bool, strategy Strategy, clk clock.Clock) *KeyPool {
 	b.Helper()
 	keys := keyCfgs(n)
-	if limited {
+	if withLimits {
 		for i := range keys {
 			keys[i].RPMLimit, keys[i].ITPMLimit, keys[i].OTPMLimit = 1e12, 1e12, 1e12
 		}
@@ -48,18 +49,18 @@ func BenchmarkGetKey(b *testing.B) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name    string
-		limited bool
+		withLimits bool
 		clock   func() clock.Clock
 	}{
 		{"", false, func() clock.Clock { return nil }},
-		{"/limited", true, func() clock.Clock { return nil }},
+		{"/limits-unreached", true, func() clock.Clock { return nil }},
 		{"/tickclock", false, func() clock.Clock { return &tickClock{} }},
-		{"/limited/tickclock", true, func() clock.Clock { return &tickClock{} }},
+		{"/limits-unreached/tickclock", true, func() clock.Clock { return &tickClock{} }},
 	} {
 		for _, n := range benchSizes {
-			name, limited := fmt.Sprintf("keys=%d", n)+tc.name, tc.limited
+			name, withLimits := fmt.Sprintf("keys=%d", n)+tc.name, tc.withLimits
 			b.Run(name, func(b *testing.B) {
-				p := benchPoolClock(b, n, limited, StrategyLeastLoaded, tc.clock())
+				p := benchPoolClock(b, n, withLimits, StrategyLeastLoaded, tc.clock())
 				b.ReportAllocs()
 				for b.Loop() {
 					if _, _, err := p.GetKey(ctx); err != nil {
@@ -68,7 +69,7 @@ func BenchmarkGetKey(b *testing.B) {
 				}
 			})
 			b.Run(name+"/parallel", func(b *testing.B) {
-				p := benchPoolClock(b, n, limited, StrategyLeastLoaded, tc.clock())
+				p := benchPoolClock(b, n, withLimits, StrategyLeastLoaded, tc.clock())
 				b.ReportAllocs()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {

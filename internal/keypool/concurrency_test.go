@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,7 +37,8 @@ func TestConcurrentUse(t *testing.T) {
 	for i, k := range keys {
 		index[k.ID] = i
 	}
-	for w := range 8 {
+	const workerCount = 8
+	for w := range workerCount {
 		workers.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 1))
 			for range 3000 {
@@ -76,8 +78,12 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Go(func() {
 		for !stop.Load() {
 			st := f.p.GetStats()
-			if st.AvailableKeys+st.ExhaustedKeys != st.TotalKeys || st.TotalKeys != nKeys || len(st.Keys) != nKeys {
-				t.Errorf("stats do not add up: %+v", st)
+			if err := checkSnapshot(st, workerCount); err != nil {
+				t.Errorf("stats do not add up: %v: %+v", err, st)
+				return
+			}
+			if len(st.Keys) != nKeys {
+				t.Errorf("%d keys in the stats, %d configured", len(st.Keys), nKeys)
 				return
 			}
 			f.p.GetEarliestResetTime()
@@ -107,7 +113,40 @@ func TestConcurrentUse(t *testing.T) {
 	if total == 0 {
 		t.Fatal("nothing granted")
 	}
+	// The pool's own count of leases handed out per key must match what the
+	// workers received (no value changed, so no counter restarted), and
+	// every lease must be settled.
+	for i, ks := range f.p.GetStats().Keys {
+		if want := grants[index[ks.ID]].Load(); ks.Acquired != want || ks.InFlight != 0 {
+			t.Errorf("key %d (%s): pool counts %d acquired, %d in flight; the workers got %d and settled all",
+				i, ks.ID, ks.Acquired, ks.InFlight, want)
+		}
+	}
 	t.Logf("granted %d requests (group %d)", total, group)
+}
+
+// checkSnapshot checks a stats snapshot against what the test counts itself:
+// the available and exhausted totals against the keys' own states, and the
+// leases in flight against the workers that can hold one (each at most one).
+func checkSnapshot(st PoolStats, workers int64) error {
+	available, inFlight := 0, int64(0)
+	for _, k := range st.Keys {
+		if k.State == StateAvailable {
+			available++
+		}
+		if k.InFlight < 0 {
+			return fmt.Errorf("%s: %d leases in flight", k.ID, k.InFlight)
+		}
+		inFlight += k.InFlight
+	}
+	if st.AvailableKeys != available || st.ExhaustedKeys != len(st.Keys)-available || st.TotalKeys != len(st.Keys) {
+		return fmt.Errorf("totals %d available, %d exhausted of %d; the keys' states give %d available of %d",
+			st.AvailableKeys, st.ExhaustedKeys, st.TotalKeys, available, len(st.Keys))
+	}
+	if inFlight > workers {
+		return fmt.Errorf("%d leases in flight, but only %d workers hold leases", inFlight, workers)
+	}
+	return nil
 }
 
 // TestConcurrentMembershipChanges adds and removes keys and rotates values
@@ -119,9 +158,20 @@ func TestConcurrentMembershipChanges(t *testing.T) {
 		all[i].RPMLimit = 1000
 	}
 	f := newFixture(t, provider.OpenAI, PoolConfig{Keys: all[:4]})
+	// The updater records each key list before applying it (index 0 is the
+	// initial one) and counts the Updates that returned: a snapshot must show
+	// one of the lists between the last applied before it and the last begun
+	// after it.
+	var (
+		appliedMu sync.Mutex
+		applied   = [][]string{ids(all[:4])}
+		returned  atomic.Int64
+	)
+	returned.Store(1)
+	const workerCount = 6
 	var stop atomic.Bool
 	var wg, workers sync.WaitGroup
-	for w := range 6 {
+	for w := range workerCount {
 		workers.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 2))
 			for range 2000 {
@@ -144,17 +194,33 @@ func TestConcurrentMembershipChanges(t *testing.T) {
 			if r.IntN(2) == 0 {
 				cfg.Keys[0].APIKey = fmt.Sprintf("sk-rotated-%d", r.IntN(3))
 			}
+			appliedMu.Lock()
+			applied = append(applied, ids(cfg.Keys))
+			appliedMu.Unlock()
 			if err := f.p.Update(cfg); err != nil {
 				t.Error(err)
 				return
 			}
+			returned.Add(1)
 		}
 	})
 	wg.Go(func() {
 		for !stop.Load() {
+			lo := int(returned.Load()) - 1
 			st := f.p.GetStats()
-			if st.AvailableKeys+st.ExhaustedKeys != st.TotalKeys || len(st.Keys) != st.TotalKeys {
-				t.Errorf("stats do not add up: %+v", st)
+			appliedMu.Lock()
+			candidates := applied[lo:]
+			appliedMu.Unlock()
+			if err := checkSnapshot(st, workerCount); err != nil {
+				t.Errorf("stats do not add up: %v: %+v", err, st)
+				return
+			}
+			got := make([]string, len(st.Keys))
+			for i, k := range st.Keys {
+				got[i] = k.ID
+			}
+			if !slices.ContainsFunc(candidates, func(c []string) bool { return slices.Equal(c, got) }) {
+				t.Errorf("stats list keys %v, not one of the configurations applied then %v", got, candidates)
 				return
 			}
 		}
@@ -167,4 +233,13 @@ func TestConcurrentMembershipChanges(t *testing.T) {
 			t.Errorf("%s: %d in flight after every lease settled", ks.ID, ks.InFlight)
 		}
 	}
+}
+
+// ids returns the keys' IDs in order.
+func ids(keys []KeyConfig) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.ID
+	}
+	return out
 }
