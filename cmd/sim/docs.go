@@ -2,34 +2,30 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
 // docsSection is the part of the results meant for docs/performance.md: a
 // summary per configuration and demand (ranges over the four strategies),
-// and what in the engine makes the difference.
+// what this run measured in sentences built from its numbers, and what in
+// the engine makes the difference.
 func (r *report) docsSection() string {
 	var b strings.Builder
+	demands := r.demands()
 	b.WriteString("## Section for docs/performance.md: pooling efficiency\n\n")
-	b.WriteString("`make sim` drives the real proxy and pool against the fake provider (six keys: two organisations " +
-		"of two keys sharing one limit, two independent keys; different RPM/ITPM/OTPM per organisation; buckets " +
-		"start empty) with a mixed workload at 50%, 100% and 150% of the keys' aggregate capacity, and compares it " +
-		"with today's practice of one key per client. Capacity is counted as the share of each organisation's " +
-		"binding limit consumed, so long prompts cannot be starved to flatter the numbers. Ranges are over the four " +
-		"strategies (least-loaded, round-robin, random, weighted). At 100% demand the pools served every request; " +
-		"what they delivered below 100% is demand the random arrivals did not bring, or brought to an " +
-		"organisation other than the one with room in its binding dimension.\n\n")
+	fmt.Fprintf(&b, "`make sim` drives the real proxy and pool against the fake provider (six keys: two organisations "+
+		"of two keys sharing one limit, two independent keys; different RPM/ITPM/OTPM per organisation; buckets "+
+		"start empty) with a mixed workload at %s of the keys' aggregate capacity, and compares it "+
+		"with today's practice of one key per client. Capacity is counted as the share of each organisation's "+
+		"binding limit consumed, so long prompts cannot be starved to flatter the numbers. Ranges are over the "+
+		"strategies run.\n\n", joinPercents(demands))
 	b.WriteString("| configuration | demand | capacity delivered | upstream 429s | client 429s | other client errors | " +
 		"1st retry at Retry-After ok |\n")
 	b.WriteString("|---|---:|---|---|---|---:|---|\n")
-	for _, d := range []float64{0.5, 1.0, 1.5} {
+	for _, d := range demands {
 		for _, mode := range []string{modePinned, modeLearned, modeGrouped} {
-			var s summary
-			for _, x := range r.Results {
-				if x.Mode == mode && x.Demand == d {
-					s.add(x)
-				}
-			}
+			s := r.summarize(d, mode)
 			if s.n == 0 {
 				continue
 			}
@@ -40,8 +36,95 @@ func (r *report) docsSection() string {
 		}
 	}
 	b.WriteString("\n")
+	b.WriteString(r.findings())
+	b.WriteString("\n")
 	b.WriteString(engineNotes)
 	return b.String()
+}
+
+// demands returns the demand levels of the run, in increasing order.
+func (r *report) demands() []float64 {
+	var out []float64
+	for _, x := range r.Results {
+		if !slices.Contains(out, x.Demand) {
+			out = append(out, x.Demand)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// summarize aggregates the results of one demand and configuration.
+func (r *report) summarize(demand float64, mode string) summary {
+	var s summary
+	for _, x := range r.Results {
+		if x.Mode == mode && x.Demand == demand {
+			s.add(x)
+		}
+	}
+	return s
+}
+
+// findings is what this run measured, each sentence computed from its
+// results: the pools' client-visible failures at or below capacity, the
+// learned pool's count of its request limits, the grouped pool's upstream
+// 429s and the retries above capacity.
+func (r *report) findings() string {
+	var b strings.Builder
+	b.WriteString("In this run:\n\n")
+	for _, d := range r.demands() {
+		var served, errs, c429, noRA, n int
+		for _, x := range r.Results {
+			if x.Demand == d && x.Mode != modePinned {
+				served += x.ClientOK
+				n += x.ClientRequests
+				errs += x.ClientErrors
+				c429 += x.Client429s
+				noRA += x.Client429NoRA
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "- At %.0f%% demand the pools served %d of %d client requests (%s); clients received %d 429 "+
+			"answers, retries included (%d of them without Retry-After), and %d requests failed otherwise.\n",
+			d*100, served, n, pct(float64(served)/float64(n)), c429, noRA, errs)
+	}
+	var lo, hi int64
+	for _, x := range r.Results {
+		if x.Mode == modeLearned && x.PoolRPM > 0 {
+			if lo == 0 || x.PoolRPM < lo {
+				lo = x.PoolRPM
+			}
+			hi = max(hi, x.PoolRPM)
+		}
+	}
+	if hi > 0 {
+		fmt.Fprintf(&b, "- The pool with nothing configured ended with a request-limit total of %s per minute "+
+			"(the organisations' true total is %d): more means it counts a shared limit once per key.\n",
+			rangeOf(float64(lo), float64(hi), func(f float64) string { return fmt.Sprintf("%.0f", f) }), trueTotalRPM())
+	}
+	if ds := r.demands(); len(ds) > 0 {
+		top := ds[len(ds)-1]
+		if s := r.summarize(top, modeGrouped); s.n > 0 {
+			fmt.Fprintf(&b, "- At %.0f%% demand with `limitGroup` configured, %s of upstream requests were answered 429, "+
+				"and the first retry at the advised time succeeded for %s.\n",
+				top*100, rangeOf(s.up429Lo, s.up429Hi, pct), s.retry())
+		}
+	}
+	return b.String()
+}
+
+// joinPercents renders demands as "50%, 100% and 150%".
+func joinPercents(ds []float64) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprintf("%.0f%%", d*100)
+	}
+	if len(parts) < 2 {
+		return strings.Join(parts, "")
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
 func modeLabel(mode string) string {
@@ -97,30 +180,26 @@ func rangeOf(lo, hi float64, f func(float64) string) string {
 const engineNotes = `What makes the difference:
 
 - **Queueing instead of failing.** A request that finds no key with capacity waits in the pool
-  (up to ` + "`queueTimeout`" + `) and is woken when capacity returns, so demand at or below capacity
-  sees no client errors at all; pinned clients instead hit 429s on their own key while other keys idle.
+  (up to ` + "`queueTimeout`" + `) and is woken when capacity returns; a pinned client instead gets the
+  429 of its own key while other keys may idle.
 - **Limits learned in place from headers.** Every response's rate-limit headers cap the local
   buckets; nothing is configured in the *learned* rows.
 - **Organisations learned from the provider.** Anthropic names a key's organisation in
   ` + "`anthropic-organization-id`" + ` (OpenAI: ` + "`openai-organization`" + `). Keys without a configured
   ` + "`limitGroup`" + ` that report the same organisation are put into one limit group (shown as
   ` + "`org:<id>`" + ` in the key's status), so the pool stops counting one organisation's limit once per
-  key. Before this, the unconfigured pool overcounted the two shared organisations and a third of its
-  upstream requests at 150% demand were answered 429.
+  key.
 - **Proactive output-token reservation.** Providers refuse a request while the output bucket is
   empty but charge output only as it is generated. The limiter now holds each request's expected
   output (a moving average of what settled requests produced) from acquire to settle, and when it syncs
   with a provider's remaining count it subtracts the expected output of requests still in flight, which
-  the provider has not charged yet. Before this, the output-bound organisation drew upstream 429s under
-  overload (6-11% of upstream requests at 150% with limit groups configured, bench/results/sim-before.md).
+  the provider has not charged yet.
 - **Retry-After behind the queue.** A request turned away after waiting is told to come back when
   some key has capacity for it *and* not before the requests still queued are likely to have been
-  served (their number over the pool's recent grant rate, at most the queue timeout). Before, it was
-  told the earliest refill, usually a second, and its retry joined the back of the same queue.
-- **What remains.** Above capacity some demand must be refused. Every client-visible 429 carries a
-  Retry-After, but with demand still arriving at 150% a retry at that time competes with new arrivals
-  and the queue, so only about a third of first retries succeed (eventual success: see *RA lateness*).
-  Honouring every Retry-After needs the proxy to book capacity for the client it told to come back
-  (for example keyed by client token and request body); the engine alone cannot tell a retry from a
-  new request.
+  served (their number over the pool's recent grant rate, at most the queue timeout).
+- **What remains.** Above capacity some demand must be refused. A retry at the advised time competes
+  with new arrivals and the queue (how often it succeeded: the last column; eventual success: *RA
+  lateness*). Honouring every Retry-After needs the proxy to book capacity for the client it told to
+  come back (for example keyed by client token and request body); the engine alone cannot tell a retry
+  from a new request.
 `

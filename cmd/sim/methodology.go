@@ -1,16 +1,93 @@
 package main
 
-// methodology is the explanation printed under the results table.
-const methodology = `## How to read it
+import (
+	"fmt"
+	"strings"
+)
 
-- **Accounts** (fake provider, buckets start empty): org-a = keys sk-a1 + sk-a2 sharing RPM 50 /
-  ITPM 40,000 / OTPM 16,000; org-b = sk-b1 + sk-b2 sharing RPM 30 / ITPM 50,000 / OTPM 12,000;
-  org-c = sk-c alone, RPM 60 / ITPM 60,000 / OTPM 8,000; org-d = sk-d alone, RPM 20 / ITPM 30,000 /
-  OTPM 10,000.
-- **Workload** (Poisson arrivals): 40% short (200 in / 100 out), 30% short streamed (300 / 300),
-  15% long (4,000 / 200), 15% long streamed (2,000 / 800); output sizes set with the fake's
-  ` + "`[[output_tokens=N]]`" + ` directive. Under this mix org-a is bound by input tokens, org-b
-  and org-d by requests, org-c by output tokens. Demand is a share of the aggregate capacity:
+// methodology is the explanation printed under the results table. The
+// accounts, the workload, what binds each organisation and the scale come
+// from the values the run used.
+func methodology(scale float64) string {
+	r := strings.NewReplacer("{accounts}", accounts(), "{workload}", workload(), "{binding}", binding(),
+		"{scale}", fmt.Sprintf("%gx", scale),
+		"{cpu}", fmt.Sprintf("%.0f ms", 5*scale), "{timer}", fmt.Sprintf("%.0f ms", scale))
+	return r.Replace(methodologyText)
+}
+
+// accounts describes the fake provider's organisations, their keys and limits.
+func accounts() string {
+	parts := make([]string, 0, len(orgs))
+	for _, o := range orgs {
+		var vals []string
+		for _, k := range keys {
+			if k.org == o {
+				vals = append(vals, k.value)
+			}
+		}
+		l := limits[o]
+		share := "alone,"
+		if len(vals) > 1 {
+			share = "sharing"
+		}
+		parts = append(parts, fmt.Sprintf("%s = %s %s RPM %s / ITPM %s / OTPM %s", o, strings.Join(vals, " + "), share,
+			thousands(l.RPM), thousands(l.ITPM), thousands(l.OTPM)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// workload describes the request mix.
+func workload() string {
+	parts := make([]string, len(mix))
+	for i, c := range mix {
+		parts[i] = fmt.Sprintf("%.0f%% %s (%s in / %s out)", c.share*100, strings.ReplaceAll(c.name, "-stream", " streamed"),
+			thousands(c.input), thousands(c.output))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// binding names the limit that binds each organisation under the mix.
+func binding() string {
+	in, out := meanRequest()
+	parts := make([]string, len(orgs))
+	for i, o := range orgs {
+		l := limits[o]
+		dim, c := "requests", float64(l.RPM)
+		if v := float64(l.ITPM) / in; l.ITPM > 0 && v < c {
+			dim, c = "input tokens", v
+		}
+		if v := float64(l.OTPM) / out; l.OTPM > 0 && v < c {
+			dim, c = "output tokens", v
+		}
+		parts[i] = fmt.Sprintf("%s %s (%.1f requests/min)", o, dim, c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// thousands renders n with comma separators.
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// trueTotalRPM is the organisations' request limits, each counted once.
+func trueTotalRPM() int64 {
+	var t int64
+	for _, o := range orgs {
+		t += limits[o].RPM
+	}
+	return t
+}
+
+const methodologyText = `## How to read it
+
+- **Accounts** (fake provider, buckets start empty): {accounts}.
+- **Workload** (Poisson arrivals): {workload}; output sizes set with the fake's
+  ` + "`[[output_tokens=N]]`" + ` directive. Under this mix the binding limits are: {binding}.
+  Demand is a share of the aggregate capacity:
   the sum over organisations of the average requests per minute their binding limit admits
   (keys of one organisation count once).
 - **Capacity delivered** = for each organisation, the largest share of any of its three limits
@@ -31,9 +108,9 @@ const methodology = `## How to read it
   queued waits). Every duration in the table, every Retry-After and every reset header is in
   simulated time; the proxy's Retry-After header is whole *simulated* seconds, which the clients
   convert back to real time by dividing by the scale. What scaling cannot compress: real CPU and
-  loopback latency (a few ms real = a hundred ms or more simulated at 40x) and Go timer granularity
-  (about 1 ms real = 40 ms simulated at 40x), which make the clients' retries slightly late and responses
-  slow by simulated standards; on a real clock those effects are 40 times smaller.
+  loopback latency (5 ms real = {cpu} simulated at {scale}) and Go timer granularity
+  (about 1 ms real = {timer} simulated at {scale}), which make the clients' retries slightly late and responses
+  slow by simulated standards; on a real clock those effects are {scale} smaller.
   *max lag* is the longest the workload generator overslept, in simulated time: on a busy host
   (other jobs on the same 2 cores) the processes stall while the scaled clock runs on, which costs
   a little capacity and delays retries; compare it with the 1 s Retry-After granularity.
