@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,5 +60,32 @@ func TestSustains(t *testing.T) {
 	s.Errors = 1
 	if s.keepsUp() {
 		t.Error("errors: not kept up")
+	}
+}
+
+// TestChecksJudgeWhatTheyName: a target is met only when every percentile it
+// names is under its bound.
+func TestChecksJudgeWhatTheyName(t *testing.T) {
+	met := func(r *Results, name string) bool {
+		t.Helper()
+		for _, c := range checks(r) {
+			if strings.HasPrefix(c.Name, name) {
+				return c.Met
+			}
+		}
+		t.Fatalf("no check %q", name)
+		return false
+	}
+	r := &Results{Comparisons: []Comparison{{Mode: "json", Rate: 1000, AddedP50: 50, AddedP99: 1500}}}
+	r.TTFB.AddedP50, r.TTFB.AddedP99 = 400, 1200
+	if met(r, "added latency") {
+		t.Error("added latency met with p99 over 1 ms")
+	}
+	if met(r, "added time to first SSE event") {
+		t.Error("time to first event met with p99 over 1 ms")
+	}
+	r.Comparisons[0].AddedP99, r.TTFB.AddedP99 = 900, 900
+	if !met(r, "added latency") || !met(r, "added time to first SSE event") {
+		t.Error("targets not met with every named percentile under its bound")
 	}
 }

@@ -136,10 +136,11 @@ func checks(r *Results) []Check {
 		})
 	}
 	out = append(out, Check{
+		// The target names no percentile, so it holds for the tail too.
 		Name:     "added time to first SSE event",
-		Goal:     "< 1 ms",
+		Goal:     "< 1 ms at p50 and p99",
 		Measured: fmt.Sprintf("p50 %+.0f µs, p99 %+.0f µs", r.TTFB.AddedP50, r.TTFB.AddedP99),
-		Met:      r.TTFB.AddedP50 < 1000,
+		Met:      r.TTFB.AddedP50 < 1000 && r.TTFB.AddedP99 < 1000,
 	}, Check{
 		Name:     "RSS at rest, 100 pools x 10 keys",
 		Goal:     "< 64 MiB",
