@@ -73,9 +73,10 @@ func (r *report) findings() string {
 	var b strings.Builder
 	b.WriteString("In this run:\n\n")
 	for _, d := range r.demands() {
-		var served, errs, c429, noRA, n int
+		var served, errs, c429, noRA, n, runs int
 		for _, x := range r.Results {
 			if x.Demand == d && x.Mode != modePinned {
+				runs++
 				served += x.ClientOK
 				n += x.ClientRequests
 				errs += x.ClientErrors
@@ -86,9 +87,9 @@ func (r *report) findings() string {
 		if n == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "- At %.0f%% demand the pools served %d of %d client requests (%s); clients received %d 429 "+
-			"answers, retries included (%d of them without Retry-After), and %d requests failed otherwise.\n",
-			d*100, served, n, pct(float64(served)/float64(n)), c429, noRA, errs)
+		fmt.Fprintf(&b, "- At %.0f%% demand the %d pool runs together served %d of %d client requests (%s); clients "+
+			"received %d 429 answers, retries included (%d of them without Retry-After), and %d requests failed otherwise.\n",
+			d*100, runs, served, n, pct(float64(served)/float64(n)), c429, noRA, errs)
 	}
 	var lo, hi int64
 	for _, x := range r.Results {
