@@ -48,9 +48,9 @@ func benchPoolClock(b *testing.B, n int, withLimits bool, strategy Strategy, clk
 func BenchmarkGetKey(b *testing.B) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name    string
+		name       string
 		withLimits bool
-		clock   func() clock.Clock
+		clock      func() clock.Clock
 	}{
 		{"", false, func() clock.Clock { return nil }},
 		{"/limits-unreached", true, func() clock.Clock { return nil }},
