@@ -10,17 +10,21 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
+// anthropicError is Anthropic's error body; other providers' bodies are
+// read into it for their error type and message.
+type anthropicError struct {
+	Type  string `json:"type"`
+	Error struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
 // WantAnthropicError fails t unless body is an Anthropic error of type typ
 // with a message.
 func WantAnthropicError(t TB, body, typ string) {
 	t.Helper()
-	var v struct {
-		Type  string `json:"type"`
-		Error struct {
-			Type    string `json:"type"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
+	var v anthropicError
 	if err := json.Unmarshal([]byte(body), &v); err != nil || v.Type != "error" || v.Error.Type != typ || v.Error.Message == "" {
 		t.Fatalf("want Anthropic error %s, got %s (%v)", typ, body, err)
 	}
@@ -48,13 +52,7 @@ func WellFormedError(p provider.Provider, h http.Header, body []byte) error {
 	if ct := h.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		return fmt.Errorf("content type %q", ct)
 	}
-	var v struct {
-		Type  string `json:"type"`
-		Error struct {
-			Type    string `json:"type"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
+	var v anthropicError
 	if err := json.Unmarshal(body, &v); err != nil {
 		return fmt.Errorf("not JSON: %w", err)
 	}

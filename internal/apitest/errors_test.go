@@ -1,0 +1,54 @@
+package apitest
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+)
+
+// fatalRecorder is a TB that records Fatalf instead of stopping.
+type fatalRecorder struct{ failed string }
+
+func (r *fatalRecorder) Helper() {}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) { r.failed = fmt.Sprintf(format, args...) }
+
+func TestErrorShapeChecks(t *testing.T) {
+	anth := `{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`
+	oai := `{"error":{"type":"requests","code":"rate_limit_exceeded","message":"slow down","param":null}}`
+	for _, tc := range []struct {
+		name  string
+		check func(TB)
+		fails bool
+	}{
+		{"anthropic ok", func(tb TB) { WantAnthropicError(tb, anth, "rate_limit_error") }, false},
+		{"anthropic wrong type", func(tb TB) { WantAnthropicError(tb, anth, "overloaded_error") }, true},
+		{"anthropic given openai", func(tb TB) { WantAnthropicError(tb, oai, "requests") }, true},
+		{"openai ok", func(tb TB) { WantOpenAIError(tb, oai, "requests", "rate_limit_exceeded") }, false},
+		{"openai wrong code", func(tb TB) { WantOpenAIError(tb, oai, "requests", "x") }, true},
+		{"openai without param", func(tb TB) {
+			WantOpenAIError(tb, `{"error":{"type":"t","code":"c","message":"m"}}`, "t", "c")
+		}, true},
+	} {
+		r := &fatalRecorder{}
+		tc.check(r)
+		if (r.failed != "") != tc.fails {
+			t.Errorf("%s: failed=%q, want failure %t", tc.name, r.failed, tc.fails)
+		}
+	}
+	js := http.Header{"Content-Type": {"application/json"}}
+	if err := WellFormedError(provider.Anthropic, js, []byte(anth)); err != nil {
+		t.Errorf("anthropic error rejected: %v", err)
+	}
+	if err := WellFormedError(provider.OpenAI, js, []byte(oai)); err != nil {
+		t.Errorf("openai error rejected: %v", err)
+	}
+	if WellFormedError(provider.Anthropic, js, []byte(oai)) == nil {
+		t.Error(`an error without "type":"error" passed as Anthropic's`)
+	}
+	if WellFormedError(provider.OpenAI, http.Header{"Content-Type": {"text/plain"}}, []byte(oai)) == nil {
+		t.Error("a text/plain error passed")
+	}
+}
