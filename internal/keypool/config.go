@@ -54,6 +54,12 @@ type PoolConfig struct {
 	Strategy     Strategy // "" means StrategyLeastLoaded
 	Keys         []KeyConfig
 	QueueTimeout time.Duration // how long Acquire may wait for capacity
+	// MaxWaiters bounds how many Acquire calls may wait for capacity at
+	// once; an Acquire that would wait beyond it fails at once with
+	// ErrQueueFull. Every waiter holds its request (body included) for up
+	// to QueueTimeout, so an unbounded queue is unbounded memory. 0 means
+	// DefaultMaxWaiters.
+	MaxWaiters int
 	Access       Access
 	// Clock is nil for the wall clock. It is fixed when the pool is created;
 	// Update ignores it. A clock that implements TimerClock also times
@@ -77,6 +83,9 @@ func (cfg *PoolConfig) validate() (Strategy, error) {
 	}
 	if len(cfg.Keys) == 0 {
 		return "", fmt.Errorf("%w: no keys", ErrInvalidConfig)
+	}
+	if cfg.MaxWaiters < 0 {
+		return "", fmt.Errorf("%w: negative max waiters %d", ErrInvalidConfig, cfg.MaxWaiters)
 	}
 	if cfg.QueueTimeout < 0 {
 		return "", fmt.Errorf("%w: negative queue timeout %s", ErrInvalidConfig, cfg.QueueTimeout)

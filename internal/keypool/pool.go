@@ -18,6 +18,7 @@ type KeyPool struct {
 	strategy     Strategy
 	config       PoolConfig // as last given, before learned limit groups
 	queueTimeout time.Duration
+	maxWaiters   int // PoolConfig.MaxWaiters with the default applied
 	onTransition func(Transition)
 	keys         []*keyMetadata // configuration order
 	byID         map[string]*keyMetadata

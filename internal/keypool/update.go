@@ -38,6 +38,10 @@ func (p *KeyPool) apply(strategy Strategy, cfg *PoolConfig, now time.Time) {
 	access := cfg.Access
 	p.access.Store(&access)
 	p.strategy, p.queueTimeout, p.onTransition = strategy, cfg.QueueTimeout, cfg.OnTransition
+	p.maxWaiters = cfg.MaxWaiters
+	if p.maxWaiters == 0 {
+		p.maxWaiters = DefaultMaxWaiters
+	}
 
 	keys, byID, replaced, prevGroup := p.reconcileKeys(cfg.Keys)
 	groups, named, groupOf := p.assignGroups(cfg.Keys, keys, prevGroup, now)
