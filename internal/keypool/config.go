@@ -60,7 +60,7 @@ type PoolConfig struct {
 	// to QueueTimeout, so an unbounded queue is unbounded memory. 0 means
 	// DefaultMaxWaiters.
 	MaxWaiters int
-	Access       Access
+	Access     Access
 	// Clock is nil for the wall clock. It is fixed when the pool is created;
 	// Update ignores it. A clock that implements TimerClock also times
 	// queued waits.
