@@ -91,6 +91,16 @@ LOADTEST_ARGS ?= -out bench/results
 loadtest: ## Run the load harness (fake provider and proxy as processes, vegeta); results in bench/results/.
 	go run ./cmd/loadgen $(LOADTEST_ARGS)
 
+# ATTACK_ARGS are cmd/loadgen's -hostile flags; the defaults attack a proxy
+# replica (default flags, the Deployment's GOMEMLIMIT) for 75 s with 1,000
+# slow-header connections and 100 clients trickling 32 MiB bodies, on
+# 127.0.0.1 only, and check its RSS against the Deployment's 512 MiB limit.
+ATTACK_ARGS ?= -out bench/results
+
+.PHONY: attack
+attack: ## Measure proxy memory under hostile clients (slow headers, trickled bodies); writes bench/results/attack.md.
+	go run ./cmd/loadgen -hostile $(ATTACK_ARGS)
+
 # SIM_ARGS are test/sim's flags; the defaults simulate 5 minutes per
 # configuration at 40x (27 configurations, about 4 minutes on 2 cores).
 SIM_ARGS ?=

@@ -61,6 +61,7 @@ func main() {
 		logLevel, logFormat, leaderElectionNamespace       string
 		enableLeaderElection, secureMetrics, enableHTTP2   bool
 		statusInterval, shutdownGrace                      time.Duration
+		limits                                             proxyLimits
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8082 for HTTP (the proxy has :8080), or leave as 0 to disable the metrics service.")
@@ -80,6 +81,7 @@ func main() {
 		"How often at most each KeyPool's status is written with the pool's live statistics.")
 	flag.DurationVar(&shutdownGrace, "shutdown-grace", 90*time.Second,
 		"How long in-flight proxy requests and streams may run on after shutdown begins.")
+	limits.bind(flag.CommandLine)
 	flag.StringVar(&logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	flag.StringVar(&logFormat, "log-format", "json", "Log format: json or console.")
 	flag.Parse()
@@ -143,11 +145,12 @@ func main() {
 		os.Exit(1)
 	}
 	reconciler := &controller.KeyPoolReconciler{
-		Client:          mgr.GetClient(),
-		APIReader:       mgr.GetAPIReader(),
-		Registry:        registry,
-		Publisher:       publisher,
-		ProxyServiceURL: proxyServiceURL,
+		Client:           mgr.GetClient(),
+		APIReader:        mgr.GetAPIReader(),
+		Registry:         registry,
+		Publisher:        publisher,
+		ProxyServiceURL:  proxyServiceURL,
+		MaxQueuedPerPool: limits.maxQueuedPerPool,
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "unable to create controller", "controller", "KeyPool")
@@ -155,11 +158,13 @@ func main() {
 	}
 	// +kubebuilder:scaffold:builder
 
-	proxyServer := proxy.New(registry, proxy.Options{
+	proxyOpts := proxy.Options{
 		Addr:          proxyAddr,
 		Logger:        log.WithName("proxy"),
 		ShutdownGrace: shutdownGrace,
-	})
+	}
+	limits.apply(&proxyOpts)
+	proxyServer := proxy.New(registry, proxyOpts)
 	if err := mgr.Add(proxyServer); err != nil {
 		setupLog.Error(err, "unable to add proxy")
 		os.Exit(1)

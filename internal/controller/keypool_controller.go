@@ -56,6 +56,9 @@ type KeyPoolReconciler struct {
 	Publisher *StatusPublisher
 	// ProxyServiceURL is the proxy's base URL as clients reach it.
 	ProxyServiceURL string
+	// MaxQueuedPerPool bounds each pool's requests waiting for capacity
+	// (keypool.PoolConfig.MaxWaiters); 0 means keypool's default.
+	MaxQueuedPerPool int
 
 	sync initialSync
 }
@@ -93,6 +96,7 @@ func (r *KeyPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		return ctrl.Result{}, err
 	}
 	cfg.OnTransition = r.Publisher.transitionRecorder(req.NamespacedName)
+	cfg.MaxWaiters = r.MaxQueuedPerPool
 
 	if err := r.apply(&kp, cfg); err != nil {
 		problems = append(problems, problem{reason: llmv1alpha1.ReasonInvalidConfig, message: err.Error()})

@@ -22,6 +22,7 @@ import (
 //	502     api_error              api_error              bad_gateway
 //	503     overloaded_error       overloaded_error       service_unavailable
 //	400     invalid_request_error  invalid_request_error  invalid_request
+//	408     invalid_request_error  invalid_request_error  request_timeout
 type errKind struct {
 	status     int
 	typ        string
@@ -36,6 +37,8 @@ var (
 	errBadGateway   = errKind{http.StatusBadGateway, "api_error", "bad_gateway"}
 	errUnavailable  = errKind{http.StatusServiceUnavailable, "overloaded_error", "service_unavailable"}
 	errBadRequest   = errKind{http.StatusBadRequest, "invalid_request_error", "invalid_request"}
+	// errRequestTimeout: the client sent its body too slowly.
+	errRequestTimeout = errKind{http.StatusRequestTimeout, "invalid_request_error", "request_timeout"}
 )
 
 type anthropicErrorBody struct {

@@ -21,11 +21,6 @@ const (
 	HeaderAttempts = "X-Keypool-Attempts"
 )
 
-// bytesPerToken turns a request body size into the input-token estimate that
-// Acquire reserves; Settle replaces it with the real count. Four bytes per
-// token is the usual rule of thumb for English text and JSON.
-const bytesPerToken = 4
-
 // exchange is one client request on its way through the proxy. It is
 // allocated once per request and holds everything the attempts share.
 type exchange struct {
@@ -51,7 +46,8 @@ func (x *exchange) run(maxAttempts int) {
 		maxAttempts = 1
 	}
 	ctx := x.r.Context()
-	estimate := int64(len(x.body) / bytesPerToken)
+	// Acquire reserves this; Settle replaces it with the real count.
+	estimate := estimateInputTokens(x.body, x.prov)
 	exclude := x.tried[:0]
 	var (
 		pending *failedResponse // last retryable answer, returned if no key is left
@@ -167,6 +163,8 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 		writeError(x.w, x.prov, errUnavailable, "the provider rejected every key of KeyPool "+
 			x.route.namespace+"/"+x.route.name+"; its keys must be replaced in their Secrets")
 		x.finish(keyNone, http.StatusServiceUnavailable, attempts, usage.Tokens{}, err)
+	case errors.Is(err, keypool.ErrQueueFull):
+		x.queueFull(exhausted, attempts)
 	case isExhausted:
 		retry := time.Duration(0)
 		if exhausted != nil {

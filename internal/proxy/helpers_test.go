@@ -144,6 +144,7 @@ type envConfig struct {
 	keys         []keypool.KeyConfig
 	maxAttempts  int
 	queueTimeout time.Duration
+	maxWaiters   int // the pool's MaxWaiters; 0: keypool's default
 	allowUnauth  bool
 	basePath     string // upstream base path, e.g. "/gateway"
 	maxBody      int64
@@ -211,6 +212,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		Strategy:     keypool.StrategyLeastLoaded,
 		Keys:         cfg.keys,
 		QueueTimeout: cfg.queueTimeout,
+		MaxWaiters:   cfg.maxWaiters,
 		Access:       access,
 		Clock:        e.clock,
 	})

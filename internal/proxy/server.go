@@ -40,6 +40,8 @@ type Server struct {
 	state     atomic.Int32
 	stopping  chan struct{} // closed when graceful shutdown begins
 	bufs      sync.Pool     // *[copyBufSize]byte
+	inFlight  counter       // requests being handled, up to MaxInFlight
+	bodyBytes counter       // request-body bytes buffered, up to MaxBufferedBodyBytes
 }
 
 // New returns a proxy over the pools of reg. It registers the proxy's metrics
@@ -56,6 +58,8 @@ func New(reg *keypool.Registry, opts Options) *Server {
 		stopping:  make(chan struct{}),
 	}
 	s.bufs.New = func() any { return new([copyBufSize]byte) }
+	s.inFlight.max = int64(opts.MaxInFlight)
+	s.bodyBytes.max = opts.MaxBufferedBodyBytes
 	m, err := metricsFor(opts.Metrics, reg)
 	if err != nil {
 		s.log.Error(err, "proxy metrics disabled")
@@ -100,13 +104,16 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("proxy listen on %s: %w", s.opts.Addr, err)
 		}
 	}
+	ln = newLimitListener(ln, s.opts.MaxConnections)
 	srv := &http.Server{
 		Handler: s,
 		// No ReadTimeout/WriteTimeout: a stream may last many minutes. Slow
-		// clients are bounded while sending headers only.
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    1 << 20,
+		// clients are bounded while sending headers here and while sending
+		// the body by readBody's deadline.
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
+		ConnContext:       connContext,
 		ErrorLog:          log.New(serverLogWriter{s.log}, "", 0),
 	}
 	served := make(chan error, 1)
@@ -144,6 +151,15 @@ func (s *Server) Start(ctx context.Context) error {
 
 // ServeHTTP handles /pools/{namespace}/{name}/v1/... .
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if overCap(r) {
+		s.shed(w, r, true, "the proxy replica is serving as many connections as it may; retry shortly")
+		return
+	}
+	if !s.inFlight.take(1) {
+		s.shed(w, r, false, "the proxy replica is handling as many requests as it may; retry shortly")
+		return
+	}
+	defer s.inFlight.give(1)
 	rt, ok := parseRoute(r)
 	if !ok {
 		writeError(w, guessProvider(r, r.URL.Path), errNotFound,
@@ -171,16 +187,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("invalid client token for KeyPool %s/%s", rt.namespace, rt.name))
 		return
 	}
-	body, kind, err := readBody(w, r, s.opts.MaxRequestBodyBytes)
+	rb, kind, err := readBody(w, r, s.opts.MaxRequestBodyBytes, &s.bodyBytes, s.opts.BodyReadTimeout)
+	defer rb.release()
 	if err != nil {
 		if r.Context().Err() != nil {
 			pm.request(keyNone, statusClientClosed)
 			return
 		}
 		pm.request(keyNone, kind.status)
+		if kind == errUnavailable {
+			w.Header().Set("Retry-After", overCapRetryAfter)
+		}
 		writeError(w, prov, kind, err.Error())
 		return
 	}
+	body := rb.buf
 	x := &exchange{
 		s:      s,
 		w:      w,
