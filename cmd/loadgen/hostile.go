@@ -201,6 +201,7 @@ func slowHeaderClient(ctx context.Context, addr string, id int, c *hostileCounts
 			c.header503.Add(1)
 		default:
 			c.headerOther.Add(1)
+			c.other("slow-header", code)
 		}
 	}
 }
@@ -266,6 +267,7 @@ func bodyClient(ctx context.Context, addr string, every time.Duration, c *hostil
 			c.body413.Add(1)
 		default:
 			c.bodyOther.Add(1)
+			c.other("body", code)
 		}
 	}
 }
@@ -376,6 +378,14 @@ func hostileTable(h hostileConfig, rest, peak, hwm, after float64, c *hostileCou
 	fmt.Fprintf(&b, "| Deployment memory limit | %.0f MiB |\n\n", h.memLimitMiB)
 	fmt.Fprintf(&b, "Peak RSS under the limit: %s (%.1f of %.0f MiB). Every well-behaved request succeeded: %s (%d of %d).\n",
 		verdict(hwm < h.memLimitMiB), hwm, h.memLimitMiB, verdict(g.failed == 0 && g.ok > 0), g.ok, g.ok+g.failed)
+	others := make([]string, 0, len(c.others))
+	for k, n := range c.others {
+		others = append(others, fmt.Sprintf("%s: %d", k, n))
+	}
+	slices.Sort(others)
+	if len(others) > 0 {
+		fmt.Fprintf(&b, "\nOther answers (client, status: count): %s.\n", strings.Join(others, ", "))
+	}
 	for _, s := range g.samples {
 		fmt.Fprintf(&b, "\nwell-behaved failure: %s\n", s)
 	}

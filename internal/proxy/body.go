@@ -16,6 +16,15 @@ import (
 // (plus this much), never what its header claims it will send.
 const firstBodyChunk = 16 << 10
 
+// freeBodyBytes of every body's buffer are not drawn from the shared body
+// budget: ordinary requests (a prompt is a few KiB) are never refused because
+// large or trickled bodies hold the budget. What they may hold is bounded by
+// MaxInFlight x freeBodyBytes instead.
+const freeBodyBytes = 64 << 10
+
+// charged is the share of the body budget a buffer of capacity c holds.
+func charged(c int64) int64 { return max(c-freeBodyBytes, 0) }
+
 // errBodyBudget is returned when the replica's body-memory budget is spent.
 var errBodyBudget = errors.New("the proxy is buffering as many request bodies as it may; retry shortly")
 
@@ -43,14 +52,16 @@ func (b *requestBody) grow(want int64) error {
 	if next <= c {
 		next = c + 1 // cannot happen while want > len; a guard against a stall
 	}
-	if !b.budget.take(next - c) {
-		return errBodyBudget
+	if d := charged(next) - charged(c); d > 0 {
+		if !b.budget.take(d) {
+			return errBodyBudget
+		}
+		b.reserved += d
 	}
-	b.reserved += next - c
 	nb := make([]byte, len(b.buf), next)
 	copy(nb, b.buf)
-	// reserved is now the new capacity: the old buffer is garbage, which
-	// the collector bounds (GOMEMLIMIT in the Deployment).
+	// reserved now matches the new capacity: the old buffer is garbage,
+	// which the collector bounds (GOMEMLIMIT in the Deployment).
 	b.buf = nb
 	return nil
 }
@@ -58,9 +69,11 @@ func (b *requestBody) grow(want int64) error {
 // readBody buffers the request body, at most limit bytes, so that it can be
 // replayed on failover. It reads incrementally: memory grows with the bytes
 // received, never from the Content-Length header, and comes out of budget.
-// The whole body must arrive within timeout. On failure it returns the error
-// kind to answer with. The caller must call release on the result.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64, budget *counter, timeout time.Duration) (*requestBody, errKind, error) {
+// The caller bounds the time it takes with a read deadline (bodyDeadline).
+// On failure it returns the error kind to answer with; the connection must
+// then be closed, as the rest of the body is unread. The caller must call
+// release on the result.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, budget *counter) (*requestBody, errKind, error) {
 	b := &requestBody{budget: budget}
 	if r.ContentLength > limit {
 		// Refuse before reading a byte; net/http closes the connection
@@ -69,12 +82,6 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, budget *count
 	}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return b, errKind{}, nil
-	}
-	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(timeout)) == nil {
-		// Clear it once the body is in: the server's background read that
-		// notices a client leaving must not fail on it.
-		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
 	}
 	// MaxBytesReader also tells the server to close the connection if the
 	// client sends more than the limit.
@@ -106,6 +113,23 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, budget *count
 		return b, errBadRequest, fmt.Errorf("read request body: %w", io.ErrUnexpectedEOF)
 	}
 	return b, errKind{}, nil
+}
+
+// bodyDeadline bounds, from the end of r's headers, the time its body may
+// take to arrive: readBody's reads, and the read of an unread body that
+// net/http makes after an early answer (401, 404, 503). It returns the
+// function that lifts the deadline once the body is in, so that the
+// server's background read, which notices a client leaving, does not fail
+// on it. Without a body (or outside a real server) it does nothing.
+func bodyDeadline(w http.ResponseWriter, r *http.Request, timeout time.Duration) (lift func()) {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return func() {}
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(timeout)) != nil {
+		return func() {}
+	}
+	return func() { _ = rc.SetReadDeadline(time.Time{}) }
 }
 
 // bodyErrKind maps a body read error to the answer.

@@ -167,14 +167,13 @@ func (c *counter) take(n int64) bool {
 func (c *counter) give(n int64) { c.used.Add(-n) }
 
 // shed answers a request the replica has no room for with 503 in the
-// provider's shape (the pool's, when the path names one) and a Retry-After.
-// closeConn also closes the connection after the answer.
-func (s *Server) shed(w http.ResponseWriter, r *http.Request, closeConn bool, msg string) {
+// provider's shape (the pool's, when the path names one) and a Retry-After,
+// and closes the connection: it frees a connection slot, and net/http does
+// not wait for a body nobody will read.
+func (s *Server) shed(w http.ResponseWriter, r *http.Request, msg string) {
 	h := w.Header()
 	h.Set("Retry-After", overCapRetryAfter)
-	if closeConn {
-		h.Set("Connection", "close")
-	}
+	h.Set("Connection", "close")
 	writeError(w, s.providerOf(r), errUnavailable, msg)
 }
 

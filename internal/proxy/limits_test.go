@@ -148,7 +148,8 @@ func TestDeclaredBodiesDoNotPinMemory(t *testing.T) {
 }
 
 // TestBodyBufferGrowsWithReceivedBytes: the buffer of a body that has
-// received n bytes is at most max(2n, 16 KiB), whatever Content-Length says.
+// received n bytes is at most max(2n, 64 KiB), whatever Content-Length says
+// (the budget sees the part above the free 64 KiB).
 func TestBodyBufferGrowsWithReceivedBytes(t *testing.T) {
 	pr, pw := io.Pipe()
 	r, err := http.NewRequest(http.MethodPost, "/", pr)
@@ -159,7 +160,7 @@ func TestBodyBufferGrowsWithReceivedBytes(t *testing.T) {
 	budget := &counter{max: 1 << 30}
 	got := make(chan *requestBody, 1)
 	go func() {
-		rb, _, _ := readBody(nopWriter{}, r, 64<<20, budget, waitLimit)
+		rb, _, _ := readBody(nopWriter{}, r, 64<<20, budget)
 		got <- rb
 	}()
 	sent := 0
@@ -170,8 +171,8 @@ func TestBodyBufferGrowsWithReceivedBytes(t *testing.T) {
 		sent += n
 		// The write returns once readBody has taken the bytes into its
 		// buffer, whose capacity the budget mirrors.
-		if used := budget.used.Load(); used > int64(max(2*sent, firstBodyChunk)) {
-			t.Fatalf("after %d bytes the buffer holds %d", sent, used)
+		if held := budget.used.Load() + freeBodyBytes; held > int64(max(2*sent, freeBodyBytes)) {
+			t.Fatalf("after %d bytes the buffer holds %d", sent, held)
 		}
 	}
 	_ = pw.CloseWithError(io.ErrUnexpectedEOF)
@@ -233,9 +234,14 @@ func TestHeadersOver64KiBGet431(t *testing.T) {
 	req := messagesRequest(anthropicBody("hi", false))
 	head, rest, _ := strings.Cut(req, "\r\n")
 	c.send(head + "\r\n" + big + rest)
-	resp, body := c.response()
+	// Only the status line: net/http hangs up on the unread rest of the
+	// request, which may reset the connection before the body is read.
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Fatalf("status %d, want 431; body %.200s", resp.StatusCode, body)
+		t.Fatalf("status %d, want 431", resp.StatusCode)
 	}
 	// Headers under the limit still pass.
 	c2 := dialRaw(t, addr)
@@ -312,12 +318,13 @@ func TestInFlightCapSheds503(t *testing.T) {
 }
 
 // TestBodyBudgetSheds503: a body that would take the replica's buffered
-// bodies over MaxBufferedBodyBytes gets 503; one that fits is served.
+// bodies over MaxBufferedBodyBytes gets 503; an ordinary one, within the
+// free share every request has, is served whatever the budget.
 func TestBodyBudgetSheds503(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	addr := startLimited(t, e, Options{MaxBufferedBodyBytes: 64 << 10})
 	c := dialRaw(t, addr)
-	c.send(messagesRequest(anthropicBody(strings.Repeat("x", 100<<10), false)))
+	c.send(messagesRequest(anthropicBody(strings.Repeat("x", 200<<10), false)))
 	resp, body := c.response()
 	wantShed(t, resp, body)
 	c2 := dialRaw(t, addr)

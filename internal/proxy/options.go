@@ -24,9 +24,9 @@ const (
 	DefaultReadHeaderTimeout    = 10 * time.Second
 	DefaultBodyReadTimeout      = 60 * time.Second
 	DefaultIdleTimeout          = 2 * time.Minute
-	DefaultMaxConnections       = 2048
+	DefaultMaxConnections       = 1536
 	DefaultMaxInFlight          = 512
-	DefaultMaxBufferedBodyBytes = 128 << 20
+	DefaultMaxBufferedBodyBytes = 96 << 20
 )
 
 // Options configure a Server. The zero value is usable.
@@ -63,14 +63,15 @@ type Options struct {
 	// MaxConnections bounds the client connections Start serves at once.
 	// A connection beyond it gets one 503 with Retry-After and is closed;
 	// beyond MaxConnections plus an eighth, further connections wait in the
-	// kernel's accept backlog. Default 2048.
+	// kernel's accept backlog. Default 1536.
 	MaxConnections int
 	// MaxInFlight bounds the requests handled at once; more get 503 with
 	// Retry-After. Default 512.
 	MaxInFlight int
 	// MaxBufferedBodyBytes bounds the request-body bytes held in memory by
 	// all requests together (bodies are buffered for failover); a request
-	// whose body does not fit gets 503 with Retry-After. Default 128 MiB.
+	// whose body does not fit gets 503 with Retry-After. The first 64 KiB of
+	// every body are not counted (MaxInFlight bounds them). Default 96 MiB.
 	MaxBufferedBodyBytes int64
 	// ShutdownGrace is how long Start lets in-flight requests and streams run
 	// after its context is done before closing their connections. Default 30s.

@@ -151,12 +151,13 @@ func (s *Server) Start(ctx context.Context) error {
 
 // ServeHTTP handles /pools/{namespace}/{name}/v1/... .
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	liftDeadline := bodyDeadline(w, r, s.opts.BodyReadTimeout)
 	if overCap(r) {
-		s.shed(w, r, true, "the proxy replica is serving as many connections as it may; retry shortly")
+		s.shed(w, r, "the proxy replica is serving as many connections as it may; retry shortly")
 		return
 	}
 	if !s.inFlight.take(1) {
-		s.shed(w, r, false, "the proxy replica is handling as many requests as it may; retry shortly")
+		s.shed(w, r, "the proxy replica is handling as many requests as it may; retry shortly")
 		return
 	}
 	defer s.inFlight.give(1)
@@ -187,10 +188,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("invalid client token for KeyPool %s/%s", rt.namespace, rt.name))
 		return
 	}
-	rb, kind, err := readBody(w, r, s.opts.MaxRequestBodyBytes, &s.bodyBytes, s.opts.BodyReadTimeout)
+	rb, kind, err := readBody(w, r, s.opts.MaxRequestBodyBytes, &s.bodyBytes)
 	defer rb.release()
 	if err != nil {
-		if r.Context().Err() != nil {
+		// The rest of the body is unread: do not wait for it.
+		w.Header().Set("Connection", "close")
+		// net/http cancels the request's context on any failed body read,
+		// the read deadline included: only a client that left gets nothing.
+		if kind != errRequestTimeout && r.Context().Err() != nil {
 			pm.request(keyNone, statusClientClosed)
 			return
 		}
@@ -201,6 +206,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, prov, kind, err.Error())
 		return
 	}
+	liftDeadline()
 	body := rb.buf
 	x := &exchange{
 		s:      s,
