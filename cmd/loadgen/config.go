@@ -105,11 +105,18 @@ func (c *config) validate() error {
 		return fmt.Errorf("-streams must be in [1, %d]", maxStreams)
 	case c.deadline <= 0 || c.deadline > time.Hour:
 		return fmt.Errorf("-deadline must be in (0, 1h]")
-	case c.hostile.slowHeaders < 0 || c.hostile.bodies < 0 || c.hostile.slowHeaders+c.hostile.bodies > maxHostileConns:
+	}
+	return c.hostile.validate()
+}
+
+// validate checks the bounds of the hostile run's flags.
+func (h *hostileConfig) validate() error {
+	switch {
+	case h.slowHeaders < 0 || h.bodies < 0 || h.slowHeaders+h.bodies > maxHostileConns:
 		return fmt.Errorf("-hostile-slow-headers + -hostile-bodies must be in [0, %d]", maxHostileConns)
-	case c.hostile.duration <= 0 || c.hostile.duration > 5*time.Minute:
+	case h.duration <= 0 || h.duration > 5*time.Minute:
 		return fmt.Errorf("-hostile-duration must be in (0, 5m]")
-	case c.hostile.trickleEvery < 10*time.Millisecond:
+	case h.trickleEvery < 10*time.Millisecond:
 		return fmt.Errorf("-hostile-trickle-every must be at least 10ms")
 	}
 	return nil

@@ -49,6 +49,19 @@ type hostileCounts struct {
 	headerConns, headerClosed, header431, header503, headerOther atomic.Int64
 	bodyReqs, body503, body408, body413, bodyClosed, bodyOther   atomic.Int64
 	bodyBytesSent                                                atomic.Int64
+
+	mu     sync.Mutex
+	others map[string]int // "slow-header 400", "body 200", ...: answers no column counts
+}
+
+// other counts an answer no column of the table has.
+func (c *hostileCounts) other(kind string, code int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.others == nil {
+		c.others = map[string]int{}
+	}
+	c.others[fmt.Sprintf("%s %d", kind, code)]++
 }
 
 // goodResult is the well-behaved client's record.

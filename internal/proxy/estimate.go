@@ -340,7 +340,9 @@ func imageSize(h []byte) (w, h2 int64) {
 // isBase64 reports whether s uses only the base64 alphabet.
 func isBase64(s []byte) bool {
 	for _, c := range s {
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '+', c == '/', c == '=':
+		default:
 			return false
 		}
 	}
