@@ -209,15 +209,20 @@ func (e *estimator) scan(b []byte) {
 // at i, or len(b) if it is unterminated.
 func stringEnd(b []byte, i int) int {
 	for i < len(b) {
-		j := bytes.IndexAny(b[i:], `"\`)
+		j := bytes.IndexByte(b[i:], '"')
 		if j < 0 {
 			return len(b)
 		}
 		i += j
-		if b[i] == '"' {
+		// The quote is escaped if an odd number of backslashes precede it.
+		k := i
+		for k > 0 && b[k-1] == '\\' {
+			k--
+		}
+		if (i-k)%2 == 0 {
 			return i
 		}
-		i += 2 // skip the escaped byte
+		i++
 	}
 	return len(b)
 }
