@@ -80,7 +80,7 @@ func (x *exchange) run(maxAttempts int) {
 			}
 			x.pool.ReportError(&lease, err)
 			x.pool.Settle(&lease, keypool.Usage{})
-			if final || !x.moreKeys(len(exclude)) {
+			if final || !x.retryableError(err) || !x.moreKeys(len(exclude)) {
 				x.badGateway(lease.KeyID, attempt, err)
 				return
 			}
@@ -91,12 +91,30 @@ func (x *exchange) run(maxAttempts int) {
 		}
 
 		x.pool.ReportResponse(&lease, resp.StatusCode, resp.Header)
-		if reason, retryable := failoverReasonFor(resp.StatusCode); retryable && !final && x.moreKeys(len(exclude)) {
-			pending, lastErr = bufferFailed(resp, lease.KeyID), nil
+		var failed *failedResponse
+		if wantsBody(resp.StatusCode) {
+			failed = bufferFailed(resp, lease.KeyID)
+			if x.prov.KeyInvalid(resp.StatusCode, failed.body) && x.pool.Suspect(&lease, keyCheckTimeout) {
+				pool, prov, upstream, id, key := x.pool, x.prov, x.pool.Access().Upstream, lease.KeyID, lease.APIKey
+				x.s.checks.Go(func() { x.s.checkKey(pool, prov, upstream, id, key) })
+			}
+		}
+		reason, retryable := x.failoverFor(resp.StatusCode, failed.bodyBytes())
+		if retryable && !final && x.moreKeys(len(exclude)) {
+			if failed == nil {
+				failed = bufferFailed(resp, lease.KeyID)
+			}
+			pending, lastErr = failed, nil
 			x.pool.Settle(&lease, keypool.Usage{})
 			x.pm.failover(reason)
 			x.logFailover(lease.KeyID, attempt, resp.StatusCode, nil)
 			continue
+		}
+		if failed != nil {
+			x.pool.Settle(&lease, keypool.Usage{})
+			failed.write(x.w, x.prov, attempt)
+			x.finish(lease.KeyID, failed.status, attempt, usage.Tokens{}, nil)
+			return
 		}
 		x.respond(resp, &lease, attempt)
 		return

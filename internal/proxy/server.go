@@ -40,8 +40,9 @@ type Server struct {
 	transport http.RoundTripper
 	metrics   *metrics
 	state     atomic.Int32
-	stopping  chan struct{} // closed when graceful shutdown begins
-	bufs      sync.Pool     // *[copyBufSize]byte
+	stopping  chan struct{}  // closed when graceful shutdown begins
+	bufs      sync.Pool      // *[copyBufSize]byte
+	checks    sync.WaitGroup // key re-checks running (keycheck.go)
 }
 
 // New returns a proxy over the pools of reg. It registers the proxy's metrics
@@ -152,11 +153,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"no route: the proxy serves /pools/{namespace}/{name}/v1/...")
 		return
 	}
+	// A pool that does not exist answers as one that refuses the token, so
+	// that callers without a token cannot probe which pools exist.
+	// (The error shape is the pool's provider's, or for no pool the one the
+	// request looks like: an SDK's request gets the same shape either way.)
 	pool, ok := s.reg.Get(rt.namespace, rt.name)
-	if !ok {
-		// No metrics: the labels would be whatever a caller puts in the path.
-		provider.Guess(r, rt.rest).WriteError(w, provider.ErrNotFound,
-			fmt.Sprintf("no KeyPool %s/%s", rt.namespace, rt.name))
+	if !ok || !authorized(pool.Access(), r.Header) {
+		prov := provider.Guess(r, rt.rest)
+		if ok { // no metrics otherwise: the labels would be whatever a caller puts in the path
+			prov = pool.Provider()
+			s.metrics.pool(rt.namespace, rt.name).request(keyNone, http.StatusUnauthorized)
+		}
+		prov.WriteError(w, provider.ErrUnauthorized,
+			fmt.Sprintf("no KeyPool %s/%s accepts this client token", rt.namespace, rt.name))
 		return
 	}
 	prov := pool.Provider()
@@ -167,12 +176,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	acc := pool.Access()
-	if !authorized(acc, r.Header) {
-		pm.request(keyNone, http.StatusUnauthorized)
-		prov.WriteError(w, provider.ErrUnauthorized,
-			fmt.Sprintf("invalid client token for KeyPool %s/%s", rt.namespace, rt.name))
-		return
-	}
 	body, kind, err := readBody(w, r, s.opts.MaxRequestBodyBytes)
 	if err != nil {
 		if r.Context().Err() != nil {

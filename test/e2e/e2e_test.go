@@ -128,7 +128,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("a revoked key becomes Rejected", c.revokedKey)
 	t.Run("secret rotation without restart", c.rotation)
 	t.Run("kubectl get keypools shows the stats", c.printColumns)
-	t.Run("deleting the KeyPool makes its path 404", c.deletion)
+	t.Run("deleting the KeyPool makes it answer as an unknown pool (401)", c.deletion)
 	t.Run("no key or token in the logs", func(t *testing.T) {
 		logs := c.manager.Output()
 		for _, secret := range []string{clientToken, "e2e-ant-1", "e2e-ant-3-rotated", "e2e-small-1", "e2e-oai-1"} {
@@ -443,8 +443,10 @@ func (c *cluster) deletion(t *testing.T) {
 			} `json:"error"`
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&body)
-		if resp.StatusCode != http.StatusNotFound || body.Type != "error" || body.Error.Type != "not_found_error" {
-			return fmt.Errorf("status %d body %+v, want 404 not_found_error", resp.StatusCode, body)
+		// An unknown pool answers as a refused token does, so that callers
+		// cannot probe which pools exist.
+		if resp.StatusCode != http.StatusUnauthorized || body.Type != "error" || body.Error.Type != "authentication_error" {
+			return fmt.Errorf("status %d body %+v, want 401 authentication_error", resp.StatusCode, body)
 		}
 		return nil
 	})
