@@ -94,7 +94,7 @@ func eventually(t *testing.T, timeout time.Duration, cond func() error) {
 
 func getKeyPool(nn types.NamespacedName) (*llmv1alpha1.KeyPool, error) {
 	var kp llmv1alpha1.KeyPool
-	err := k8s.Get(context.Background(), nn, &kp)
+	err := apiClient.Get(context.Background(), nn, &kp)
 	return &kp, err
 }
 
@@ -313,7 +313,7 @@ func waitEvent(t *testing.T, kp *llmv1alpha1.KeyPool, reason string) *eventsv1.E
 	var found *eventsv1.Event
 	eventually(t, 10*time.Second, func() error {
 		var list eventsv1.EventList
-		if err := k8s.List(context.Background(), &list, client.InNamespace(kp.Namespace)); err != nil {
+		if err := apiClient.List(context.Background(), &list, client.InNamespace(kp.Namespace)); err != nil {
 			return err
 		}
 		for i := range list.Items {

@@ -208,7 +208,7 @@ func TestNamespacedModeRunsWithRoleBindingsOnly(t *testing.T) {
 	waitEvent(t, kpB, llmv1alpha1.ReasonSecretNotLabeled)
 
 	var lease coordinationv1.Lease
-	if err := k8s.Get(ctx, types.NamespacedName{Namespace: nsModeSystem, Name: "keypool-operator.llm.keypool.dev"}, &lease); err != nil {
+	if err := apiClient.Get(ctx, types.NamespacedName{Namespace: nsModeSystem, Name: "keypool-operator.llm.keypool.dev"}, &lease); err != nil {
 		t.Fatalf("no Lease in the operator's namespace: %v", err)
 	}
 	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {

@@ -51,8 +51,11 @@ import (
 const testStatusInterval = 500 * time.Millisecond
 
 var (
-	env       *envtest.Environment
-	k8s       client.Client
+	env *envtest.Environment
+	k8s client.Client // the manager's client: reads from its cache
+	// apiClient reads straight from the API server, whatever the manager's
+	// cache watches.
+	apiClient client.Client
 	registry  *keypool.Registry
 	publisher *StatusPublisher
 	// proxyURL is a real proxy over registry; its metrics are in proxyMetrics.
@@ -120,6 +123,9 @@ func startManager(ctx context.Context, cfg *rest.Config, done chan<- error) erro
 		return err
 	}
 	k8s = mgr.GetClient()
+	if apiClient, err = client.New(cfg, client.Options{Scheme: scheme.Scheme}); err != nil {
+		return err
+	}
 	registry = keypool.NewRegistry()
 	publisher = NewStatusPublisher(mgr.GetClient(), mgr.GetEventRecorder("keypool-controller"), registry,
 		testStatusInterval, ctrl.Log.WithName("status"))
