@@ -118,9 +118,11 @@ build: manifests generate fmt vet ## Build manager binary.
 	go build -o bin/manager ./cmd/manager
 
 # RUN_ARGS are the manager's flags for `make run`: the proxy on localhost:8080,
-# readable logs, statistics in the status every 2 seconds.
+# readable logs, statistics in the status every 2 seconds, and the providers'
+# APIs plus the demo's fake provider (`make fake-provider`) as allowed upstreams.
 RUN_ARGS ?= --proxy-bind-address=127.0.0.1:8080 --health-probe-bind-address=127.0.0.1:8081 \
-	--proxy-service-url=http://127.0.0.1:8080 --log-format=console --status-interval=2s
+	--proxy-service-url=http://127.0.0.1:8080 --log-format=console --status-interval=2s \
+	--allowed-upstreams=https://api.anthropic.com,https://api.openai.com,http://127.0.0.1:9090
 
 .PHONY: run
 run: manifests generate fmt vet build ## Run the operator against the current kubeconfig, or a local control plane when none is reachable.

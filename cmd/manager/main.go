@@ -23,6 +23,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -35,7 +36,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -59,6 +59,7 @@ func main() {
 	var (
 		metricsAddr, probeAddr, proxyAddr, proxyServiceURL string
 		logLevel, logFormat, leaderElectionNamespace       string
+		allowedUpstreams, watchNamespaces                  string
 		enableLeaderElection, secureMetrics, enableHTTP2   bool
 		statusInterval, shutdownGrace                      time.Duration
 	)
@@ -80,6 +81,12 @@ func main() {
 		"How often at most each KeyPool's status is written with the pool's live statistics.")
 	flag.DurationVar(&shutdownGrace, "shutdown-grace", 90*time.Second,
 		"How long in-flight proxy requests and streams may run on after shutdown begins.")
+	flag.StringVar(&allowedUpstreams, "allowed-upstreams", controller.DefaultAllowedUpstreams,
+		"Comma-separated origins (scheme://host[:port]) KeyPools may use as upstream; any path below one is allowed. "+
+			"A KeyPool with another upstream is not served (Ready=False, UpstreamNotAllowed).")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces whose KeyPools and Secrets the manager serves, with RoleBindings there only; "+
+			"empty: the whole cluster (needs the ClusterRoleBinding).")
 	flag.StringVar(&logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	flag.StringVar(&logFormat, "log-format", "json", "Log format: json or console.")
 	flag.Parse()
@@ -99,6 +106,13 @@ func main() {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
+	allowed, err := controller.ParseAllowedUpstreams(allowedUpstreams)
+	if err != nil {
+		setupLog.Error(err, "invalid --allowed-upstreams")
+		os.Exit(1)
+	}
+	namespaces := splitList(watchNamespaces)
+
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsOpts,
@@ -107,8 +121,9 @@ func main() {
 		// and serves the proxy, and the status publisher elects its own
 		// leader (controller-runtime's would end the whole manager, proxy
 		// included, when the API server is out for ten seconds).
-		// Secret metadata in the cache loses what can carry values.
-		Cache: cache.Options{DefaultTransform: controller.StripSecretMetadata},
+		// Only labeled Secrets are watched, their metadata stripped of what
+		// can carry values; with --watch-namespaces, only those namespaces.
+		Cache: controller.CacheOptions(namespaces),
 		// The manager waits for the proxy's own grace, and a little more.
 		GracefulShutdownTimeout: ptr.To(shutdownGrace + 10*time.Second),
 		Client: client.Options{Cache: &client.CacheOptions{
@@ -142,19 +157,6 @@ func main() {
 		setupLog.Error(err, "unable to add status publisher")
 		os.Exit(1)
 	}
-	reconciler := &controller.KeyPoolReconciler{
-		Client:          mgr.GetClient(),
-		APIReader:       mgr.GetAPIReader(),
-		Registry:        registry,
-		Publisher:       publisher,
-		ProxyServiceURL: proxyServiceURL,
-	}
-	if err := reconciler.SetupWithManager(mgr); err != nil {
-		setupLog.Error(err, "unable to create controller", "controller", "KeyPool")
-		os.Exit(1)
-	}
-	// +kubebuilder:scaffold:builder
-
 	proxyServer := proxy.New(registry, proxy.Options{
 		Addr:          proxyAddr,
 		Logger:        log.WithName("proxy"),
@@ -164,6 +166,21 @@ func main() {
 		setupLog.Error(err, "unable to add proxy")
 		os.Exit(1)
 	}
+	reconciler := &controller.KeyPoolReconciler{
+		Client:           mgr.GetClient(),
+		APIReader:        mgr.GetAPIReader(),
+		Registry:         registry,
+		Publisher:        publisher,
+		ProxyServiceURL:  proxyServiceURL,
+		AllowedUpstreams: allowed,
+		// A deleted pool's metric series go with it.
+		OnDelete: proxyServer.ForgetPool,
+	}
+	if err := reconciler.SetupWithManager(mgr); err != nil {
+		setupLog.Error(err, "unable to create controller", "controller", "KeyPool")
+		os.Exit(1)
+	}
+	// +kubebuilder:scaffold:builder
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "unable to set up health check")
@@ -179,11 +196,22 @@ func main() {
 		os.Exit(1)
 	}
 
-	setupLog.Info("starting manager")
+	setupLog.Info("starting manager", "allowedUpstreams", allowedUpstreams, "watchNamespaces", watchNamespaces)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		setupLog.Error(err, "problem running manager")
 		os.Exit(1)
 	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // newLogger returns a logr.Logger backed by zerolog. logr's V(1) is zerolog's

@@ -55,22 +55,22 @@ const fakeLimits = "org-a=rpm:1000,org-b=rpm:1000,org-small=rpm:3,org-big=rpm:10
 const manifests = `
 apiVersion: v1
 kind: Secret
-metadata: {name: ant-keys, namespace: e2e}
+metadata: {name: ant-keys, namespace: e2e, labels: {llm.keypool.dev/secret-type: provider-keys}}
 stringData: {a: e2e-ant-1, b: e2e-ant-2, c: e2e-ant-3}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: clients, namespace: e2e}
+metadata: {name: clients, namespace: e2e, labels: {llm.keypool.dev/secret-type: client-tokens}}
 stringData: {app: ` + clientToken + `}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: limited-keys, namespace: e2e}
+metadata: {name: limited-keys, namespace: e2e, labels: {llm.keypool.dev/secret-type: provider-keys}}
 stringData: {small: e2e-small-1, big: e2e-big-1}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: oai-keys, namespace: e2e}
+metadata: {name: oai-keys, namespace: e2e, labels: {llm.keypool.dev/secret-type: provider-keys}}
 stringData: {x: e2e-oai-1, y: e2e-oai-2}
 ---
 apiVersion: llm.keypool.dev/v1alpha1
@@ -188,7 +188,7 @@ func setUp(t *testing.T) *cluster {
 	c.manager, err = testproc.Start("manager", []string{"KUBECONFIG=" + kubeconfig}, manager,
 		"--proxy-bind-address="+proxyAddr, "--health-probe-bind-address="+probeAddr,
 		"--metrics-bind-address=0", "--status-interval=1s", "--proxy-service-url="+c.proxyURL,
-		"--log-level=debug", "--shutdown-grace=5s")
+		"--log-level=debug", "--shutdown-grace=5s", "--allowed-upstreams="+c.fakeURL)
 	if err != nil {
 		t.Fatal(err)
 	}
