@@ -12,7 +12,7 @@ import (
 func TestServerLifecycle(t *testing.T) {
 	s := Start(t)
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, ContextTimeoutEnabled: true})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx := context.Background()
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("set: %v", err)
@@ -45,7 +45,7 @@ func TestServerLifecycle(t *testing.T) {
 func TestServerPersistence(t *testing.T) {
 	s := Start(t, WithPersistence())
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx := context.Background()
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("set: %v", err)
@@ -60,7 +60,7 @@ func TestKilledServerRefuses(t *testing.T) {
 	s := Start(t)
 	s.Kill()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if err := c.Ping(context.Background()).Err(); err == nil {
 		t.Fatal("ping of a killed server succeeded")
 	}

@@ -1,0 +1,35 @@
+package ratelimit
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// NewRedisClient connects to the Redis at url (redis:// or rediss:// for
+// TLS). A non-empty password replaces any in the URL, so that it can come
+// from a Secret instead of a command line. Calls end at their context's
+// deadline and are not retried: the limiters' timeout is the whole budget.
+func NewRedisClient(url, password string, timeout time.Duration) (*redis.Client, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		// The URL may hold a password: say what is wrong without echoing it.
+		return nil, fmt.Errorf("invalid redis URL (want redis://host:port or rediss://host:port): %w", errRedacted)
+	}
+	if password != "" {
+		opts.Password = password
+	}
+	if timeout <= 0 {
+		timeout = DefaultSharedTimeout
+	}
+	opts.ContextTimeoutEnabled = true
+	opts.MaxRetries = -1
+	opts.DialTimeout = max(4*timeout, time.Second)
+	opts.ReadTimeout, opts.WriteTimeout = timeout, timeout
+	return redis.NewClient(opts), nil
+}
+
+// errRedacted stands for a parse error whose text could contain a secret.
+var errRedacted = errors.New("details withheld, the URL may contain a password")
