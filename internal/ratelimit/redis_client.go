@@ -11,7 +11,9 @@ import (
 // NewRedisClient connects to the Redis at url (redis:// or rediss:// for
 // TLS). A non-empty password replaces any in the URL, so that it can come
 // from a Secret instead of a command line. Calls end at their context's
-// deadline and are not retried: the limiters' timeout is the whole budget.
+// deadline: the limiters' timeout is the whole budget. A call on a
+// connection found broken (Redis restarted) is retried once at once, within
+// that budget.
 func NewRedisClient(url, password string, timeout time.Duration) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
@@ -25,8 +27,10 @@ func NewRedisClient(url, password string, timeout time.Duration) (*redis.Client,
 		timeout = DefaultSharedTimeout
 	}
 	opts.ContextTimeoutEnabled = true
-	opts.MaxRetries = -1
+	opts.MaxRetries = 1
+	opts.MinRetryBackoff, opts.MaxRetryBackoff = -1, -1
 	opts.DialTimeout = max(4*timeout, time.Second)
+	opts.DialerRetries = 1 // the limiters probe on their own, without holding a request
 	opts.ReadTimeout, opts.WriteTimeout = timeout, timeout
 	return redis.NewClient(opts), nil
 }

@@ -28,8 +28,9 @@ type Shared struct {
 	mu         sync.Mutex
 	configured Amounts
 	st         sharedState
-	fb         *Local // the fallback of the current outage
-	fbOutage   uint64 // the backend outage fb belongs to
+	fb         *Local    // the fallback of the last outage, until Redis answers again
+	fbSince    time.Time // when fb was made
+	useFb      bool      // fb serves now (the outlook is its)
 
 	fullAt  atomic.Int64 // Unix ns; see Local
 	readyAt atomic.Int64
@@ -70,6 +71,7 @@ func (s *Shared) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
 	args := s.args("r", max(inputTokens, 0))
 	s.mu.Unlock()
 
+	start := time.Now()
 	v, err := s.b.call(s.key, args)
 	var st sharedState
 	if err == nil {
@@ -79,8 +81,11 @@ func (s *Shared) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
 	defer s.mu.Unlock()
 	if err != nil {
 		s.b.fail(err)
-		fb := s.fallback(now)
-		r, ok := fb.Reserve(now, inputTokens)
+		// The fallback starts when the failure is known, up to a timeout
+		// after now: refill before that may have gone to other replicas.
+		at := now.Add(time.Since(start))
+		fb := s.fallback(at)
+		r, ok := fb.Reserve(at, inputTokens)
 		s.publish()
 		return r, ok
 	}
@@ -250,24 +255,29 @@ func (s *Shared) storeLocked(st sharedState) {
 		return
 	}
 	s.st = st
-	if s.fb == nil || s.fbOutage != s.b.outages.Load() {
+	if s.fb != nil && !st.at.Before(s.fbSince) && !s.b.Degraded() {
+		s.fb, s.useFb = nil, false // Redis answered: the outage is over here
+	}
+	if !s.useFb {
 		s.publish()
 	}
 }
 
 // fallback returns the local limiter to use while Redis is unavailable, or
-// nil when it is available. A new outage starts a new fallback from the
-// last shared state seen. s.mu is held.
+// nil when it is available. An outage starts a fallback from the last
+// shared level seen, divided among the replicas; an outage that follows
+// another before Redis answered this limiter again keeps the previous
+// fallback, whose levels are newer than the cached state. s.mu is held.
 func (s *Shared) fallback(now time.Time) *Local {
 	if !s.b.Degraded() {
-		if s.fb != nil {
-			s.fb = nil
+		if s.useFb {
+			s.useFb = false
 			s.publish()
 		}
 		return nil
 	}
-	outage := s.b.outages.Load()
-	if s.fb != nil && s.fbOutage == outage {
+	if s.fb != nil {
+		s.useFb = true
 		return s.fb
 	}
 	limits := s.configured
@@ -276,16 +286,18 @@ func (s *Shared) fallback(now time.Time) *Local {
 	}
 	fb, _ := NewLocal(now, s.shareLimits(limits)) // limits are never negative here
 	if s.st.valid {
+		// The level as last seen, without its refill since: other replicas
+		// may have taken that refill before Redis went away.
 		var obs Observations
 		for d := range obs {
 			obs[d] = NoObservation
 			if s.st.known(d) {
-				obs[d].Remaining = max(int64(s.st.levelAt(d, now)), 0) / s.b.replicas
+				obs[d].Remaining = max(int64(s.st.level[d]), 0) / s.b.replicas
 			}
 		}
 		fb.Observe(now, obs)
 	}
-	s.fb, s.fbOutage = fb, outage
+	s.fb, s.fbSince, s.useFb = fb, now, true
 	return fb
 }
 
@@ -316,7 +328,7 @@ func (s *Shared) share(obs Observations) Observations {
 // publish stores the outlook of whichever state serves now; s.mu is held.
 func (s *Shared) publish() {
 	var o Outlook
-	if s.fb != nil {
+	if s.useFb {
 		o = s.fb.Outlook()
 	} else {
 		o = s.st.outlook()
