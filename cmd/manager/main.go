@@ -60,7 +60,9 @@ func main() {
 		metricsAddr, probeAddr, proxyAddr, proxyServiceURL string
 		logLevel, logFormat, leaderElectionNamespace       string
 		enableLeaderElection, secureMetrics, enableHTTP2   bool
-		statusInterval, shutdownGrace                      time.Duration
+		statusInterval, shutdownGrace, redisTimeout        time.Duration
+		redisURL                                           string
+		replicas                                           int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8082 for HTTP (the proxy has :8080), or leave as 0 to disable the metrics service.")
@@ -82,6 +84,13 @@ func main() {
 		"How long in-flight proxy requests and streams may run on after shutdown begins.")
 	flag.StringVar(&logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	flag.StringVar(&logFormat, "log-format", "json", "Log format: json or console.")
+	flag.StringVar(&redisURL, "redis-url", "", "Share the pools' limits among replicas through this Redis "+
+		"(redis://host:port or rediss://host:port for TLS; the password comes from the REDIS_PASSWORD "+
+		"environment variable, never from the URL). Empty: limits are local to each replica.")
+	flag.DurationVar(&redisTimeout, "redis-timeout", 50*time.Millisecond,
+		"How long a request may wait for Redis before this replica falls back to local limits.")
+	flag.IntVar(&replicas, "replicas", 2, "Manager replicas serving the proxy: while Redis is unreachable, "+
+		"each keeps limit/replicas of every key. Only used with --redis-url.")
 	flag.Parse()
 
 	log := newLogger(logLevel, logFormat)
@@ -142,12 +151,26 @@ func main() {
 		setupLog.Error(err, "unable to add status publisher")
 		os.Exit(1)
 	}
+	var shared *controller.SharedLimits
+	if redisURL != "" {
+		shared, err = controller.NewSharedLimits(controller.SharedLimitsOptions{
+			URL: redisURL, Password: os.Getenv("REDIS_PASSWORD"), Timeout: redisTimeout, Replicas: replicas,
+		}, publisher, log.WithName("shared-limits"))
+		if err != nil {
+			setupLog.Error(err, "unable to set up shared limits")
+			os.Exit(1)
+		}
+		defer func() { _ = shared.Close() }()
+		publisher.UseSharedLimits(shared)
+		setupLog.Info("limits shared through Redis", "replicas", replicas, "degraded", shared.Degraded())
+	}
 	reconciler := &controller.KeyPoolReconciler{
 		Client:          mgr.GetClient(),
 		APIReader:       mgr.GetAPIReader(),
 		Registry:        registry,
 		Publisher:       publisher,
 		ProxyServiceURL: proxyServiceURL,
+		SharedLimits:    shared,
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "unable to create controller", "controller", "KeyPool")

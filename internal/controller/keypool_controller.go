@@ -56,6 +56,8 @@ type KeyPoolReconciler struct {
 	Publisher *StatusPublisher
 	// ProxyServiceURL is the proxy's base URL as clients reach it.
 	ProxyServiceURL string
+	// SharedLimits shares the pools' limits among replicas; nil: local.
+	SharedLimits *SharedLimits
 
 	sync initialSync
 }
@@ -93,6 +95,7 @@ func (r *KeyPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		return ctrl.Result{}, err
 	}
 	cfg.OnTransition = r.Publisher.transitionRecorder(req.NamespacedName)
+	cfg.NewLimiter = r.SharedLimits.factory(req.NamespacedName)
 
 	if err := r.apply(&kp, cfg); err != nil {
 		problems = append(problems, problem{reason: llmv1alpha1.ReasonInvalidConfig, message: err.Error()})

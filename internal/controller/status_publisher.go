@@ -69,6 +69,7 @@ type StatusPublisher struct {
 	interval time.Duration
 	log      logr.Logger
 	election *LeaderElection // nil: publish on this replica unconditionally
+	shared   *SharedLimits   // nil: local limits
 
 	wake  chan struct{}
 	mu    sync.Mutex
@@ -250,7 +251,7 @@ func (p *StatusPublisher) write(ctx context.Context, w pending) error {
 		s := pool.GetStats()
 		stats = &s
 	}
-	status := desiredStatus(kp.Status, w.report, stats)
+	status := desiredStatus(kp.Status, p.withSharedLimits(w.report), stats)
 	if equality.Semantic.DeepEqual(status, kp.Status) {
 		return nil
 	}
