@@ -7,15 +7,16 @@ import "github.com/redis/go-redis/v9"
 // in one round trip. It keeps the same model as Local (a token bucket per
 // dimension refilling over one window, debt allowed, the configured and the
 // learned limit, the output estimate and the output held by requests in
-// flight), in one Redis hash per limiter, with Redis's TIME as the clock so
-// that replicas with skewed clocks agree.
+// flight), in one Redis value per limiter (a MessagePack map: one GET and
+// one SET with the TTL, decoded and encoded in C), with Redis's TIME as the
+// clock so that replicas with skewed clocks agree.
 //
 // No existing library fits: go-redis/redis_rate and Envoy's ratelimit keep
 // one dimension per key (GCRA or fixed windows) and cannot check four
 // dimensions and take from all or none of them at once, nor settle a
 // reservation with real usage afterwards.
 //
-// KEYS[1] is the limiter's hash. ARGV: 1 op, 2 window (µs), 3 TTL (ms),
+// KEYS[1] is the limiter's key. ARGV: 1 op, 2 window (µs), 3 TTL (ms),
 // 4..7 configured limits, then the op's arguments:
 //
 //	r (reserve): 8 input tokens
@@ -42,8 +43,8 @@ local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
 
 local s = {}
-local raw = redis.call('HGETALL', key)
-for i = 1, #raw, 2 do s[raw[i]] = raw[i + 1] end
+local raw = redis.call('GET', key)
+if raw then s = cmsgpack.unpack(raw) end
 local function num(f) return tonumber(s[f]) or 0 end
 
 local el = 0
@@ -166,23 +167,16 @@ elseif op == 'c' then
   s.b = math.max(num('b'), now + tonumber(ARGV[8]))
 end
 
-local f = string.format
 s.t = now
-local w = {}
 for i = 1, 4 do
-  s['c' .. i], s['g' .. i], s['m' .. i], s['v' .. i], s['h' .. i] = C[i], G[i], M[i], f('%.17g', V[i]), H[i]
+  s['c' .. i], s['g' .. i], s['m' .. i], s['v' .. i], s['h' .. i] = C[i], G[i], M[i], V[i], H[i]
 end
-for k, v in pairs(s) do
-  w[#w + 1] = k
-  if type(v) == 'number' then w[#w + 1] = f('%.17g', v) else w[#w + 1] = v end
-end
-redis.call('HSET', key, unpack(w))
-redis.call('PEXPIRE', key, ttl)
+redis.call('SET', key, cmsgpack.pack(s), 'PX', ttl)
 
 local res = {result, taken[1], taken[2], taken[3], taken[4], output[1], output[2], expect(),
   math.max(num('b') - now, 0)}
 for i = 1, 4 do
-  res[#res + 1] = M[i]; res[#res + 1] = C[i]; res[#res + 1] = G[i]; res[#res + 1] = s['v' .. i]
+  res[#res + 1] = M[i]; res[#res + 1] = C[i]; res[#res + 1] = G[i]; res[#res + 1] = string.format('%.17g', V[i])
 end
 res[#res + 1] = H[3]; res[#res + 1] = H[4]
 for i = 1, 4 do res[#res + 1] = s['r' .. i] or '' end
