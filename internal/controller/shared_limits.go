@@ -33,6 +33,8 @@ type SharedLimitsOptions struct {
 	// Replicas is how many manager replicas serve: without Redis each keeps
 	// limit / Replicas.
 	Replicas int
+	// ProbeInterval is how often Redis is PINGed (0: every second).
+	ProbeInterval time.Duration
 }
 
 // SharedLimits gives every pool limiters shared by the replicas through
@@ -54,8 +56,9 @@ func NewSharedLimits(opts SharedLimitsOptions, publisher *StatusPublisher, log l
 	}
 	s := &SharedLimits{close: c.Close, publisher: publisher}
 	s.backend = ratelimit.NewRedisBackend(c, ratelimit.SharedOptions{
-		Timeout:  opts.Timeout,
-		Replicas: opts.Replicas,
+		Timeout:       opts.Timeout,
+		Replicas:      opts.Replicas,
+		ProbeInterval: opts.ProbeInterval,
 		OnDegraded: func(degraded bool, err error) {
 			if degraded {
 				sharedLimitsDegraded.Set(1)
@@ -102,7 +105,7 @@ var sharedLimitsProblem = problem{
 // withSharedLimits adds the shared-limits problem to r, first so that it
 // names the Degraded condition, while Redis is unreachable.
 func (p *StatusPublisher) withSharedLimits(r report) report {
-	if !p.shared.Degraded() {
+	if !p.shared.Load().Degraded() {
 		return r
 	}
 	r.problems = append([]problem{sharedLimitsProblem}, r.problems...)
@@ -111,7 +114,7 @@ func (p *StatusPublisher) withSharedLimits(r report) report {
 
 // UseSharedLimits makes the status of every pool say when shared limits
 // are unavailable.
-func (p *StatusPublisher) UseSharedLimits(s *SharedLimits) { p.shared = s }
+func (p *StatusPublisher) UseSharedLimits(s *SharedLimits) { p.shared.Store(s) }
 
 // refreshAll has every pool's status written on the next pass.
 func (p *StatusPublisher) refreshAll() {

@@ -20,6 +20,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -68,8 +69,8 @@ type StatusPublisher struct {
 	registry *keypool.Registry
 	interval time.Duration
 	log      logr.Logger
-	election *LeaderElection // nil: publish on this replica unconditionally
-	shared   *SharedLimits   // nil: local limits
+	election *LeaderElection              // nil: publish on this replica unconditionally
+	shared   atomic.Pointer[SharedLimits] // nil: local limits
 
 	wake  chan struct{}
 	mu    sync.Mutex

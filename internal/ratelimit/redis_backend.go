@@ -43,8 +43,8 @@ type SharedOptions struct {
 	// TTL is how long an idle limiter's state stays in Redis (at least two
 	// windows). 0 means DefaultSharedTTL.
 	TTL time.Duration
-	// ProbeInterval is how often an unavailable Redis is probed with PING.
-	// 0 means DefaultProbeInterval.
+	// ProbeInterval is how often Redis is probed with PING, to see it gone
+	// while idle and back after an outage. 0 means DefaultProbeInterval.
 	ProbeInterval time.Duration
 	// Window is the period limits are expressed over; 0 means Window. Only
 	// tests shorten it, to see several windows in seconds.
@@ -124,9 +124,10 @@ func NewRedisBackend(client redis.UniversalClient, opts SharedOptions) *RedisBac
 	ttl = max(ttl, 2*b.window)
 	b.windowArg = strconv.FormatInt(b.window.Microseconds(), 10)
 	b.ttlArg = strconv.FormatInt(ttl.Milliseconds(), 10)
-	b.wg.Add(1)
-	go b.run()
 	b.warm()
+	b.wg.Add(2)
+	go b.run()
+	go b.monitor()
 	return b
 }
 
@@ -193,20 +194,13 @@ func (b *RedisBackend) call(key string, args []any) (any, error) {
 }
 
 // fail records that Redis did not answer: the first failure starts an
-// outage, tells OnDegraded and starts probing.
+// outage and tells OnDegraded; the monitor ends it.
 func (b *RedisBackend) fail(err error) {
 	if !b.degraded.CompareAndSwap(false, true) {
 		return
 	}
 	b.outages.Add(1)
 	b.notify(true, err)
-	select {
-	case <-b.stop:
-		return
-	default:
-	}
-	b.wg.Add(1)
-	go b.probeUntilBack()
 }
 
 func (b *RedisBackend) notify(degraded bool, err error) {
@@ -218,9 +212,10 @@ func (b *RedisBackend) notify(degraded bool, err error) {
 	b.onChange(degraded, err)
 }
 
-// probeUntilBack pings Redis every probe interval until it answers within
-// the timeout, then ends the outage.
-func (b *RedisBackend) probeUntilBack() {
+// monitor PINGs Redis every probe interval: a failure starts an outage even
+// while no request needs Redis (so that an idle replica reports it), and an
+// answer within the timeout ends one.
+func (b *RedisBackend) monitor() {
 	defer b.wg.Done()
 	t := time.NewTicker(b.probe)
 	defer t.Stop()
@@ -233,10 +228,11 @@ func (b *RedisBackend) probeUntilBack() {
 		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 		err := b.client.Ping(ctx).Err()
 		cancel()
-		if err == nil {
-			b.degraded.Store(false)
+		switch {
+		case err != nil:
+			b.fail(err)
+		case b.degraded.CompareAndSwap(true, false):
 			b.notify(false, nil)
-			return
 		}
 	}
 }
