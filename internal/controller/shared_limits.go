@@ -41,9 +41,8 @@ type SharedLimitsOptions struct {
 // Redis, and turns Redis being unreachable into the pools' Degraded
 // condition (reason SharedLimitsUnavailable), a metric and a log line.
 type SharedLimits struct {
-	backend   *ratelimit.RedisBackend
-	close     func() error
-	publisher *StatusPublisher
+	backend *ratelimit.RedisBackend
+	close   func() error
 }
 
 // NewSharedLimits connects to Redis. It does not fail when Redis is down
@@ -54,7 +53,10 @@ func NewSharedLimits(opts SharedLimitsOptions, publisher *StatusPublisher, log l
 	if err != nil {
 		return nil, fmt.Errorf("shared limits: %w", err)
 	}
-	s := &SharedLimits{close: c.Close, publisher: publisher}
+	// The outage is logged once below; go-redis's own lines (one per failed
+	// dial) only at debug level.
+	ratelimit.SetRedisLogger(func(msg string) { log.V(1).Info("redis client", "message", msg) })
+	s := &SharedLimits{close: c.Close}
 	s.backend = ratelimit.NewRedisBackend(c, ratelimit.SharedOptions{
 		Timeout:       opts.Timeout,
 		Replicas:      opts.Replicas,

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -37,3 +38,14 @@ func NewRedisClient(url, password string, timeout time.Duration) (*redis.Client,
 
 // errRedacted stands for a parse error whose text could contain a secret.
 var errRedacted = errors.New("details withheld, the URL may contain a password")
+
+// redisLogger adapts a function to go-redis's logger.
+type redisLogger func(msg string)
+
+// Printf implements go-redis's logging interface.
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) { l(fmt.Sprintf(format, v...)) }
+
+// SetRedisLogger routes go-redis's own log lines (dial failures of its
+// connection pool), which otherwise go to stderr unstructured, to log. It is
+// process-wide.
+func SetRedisLogger(log func(msg string)) { redis.SetLogger(redisLogger(log)) }
