@@ -13,8 +13,8 @@ import (
 // TLS). A non-empty password replaces any in the URL, so that it can come
 // from a Secret instead of a command line. Calls end at their context's
 // deadline: the limiters' timeout is the whole budget. A call on a
-// connection found broken (Redis restarted) is retried once at once, within
-// that budget.
+// connection found broken (Redis restarted) is retried at once on another,
+// twice at most, within that budget.
 func NewRedisClient(url, password string, timeout time.Duration) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
@@ -28,7 +28,7 @@ func NewRedisClient(url, password string, timeout time.Duration) (*redis.Client,
 		timeout = DefaultSharedTimeout
 	}
 	opts.ContextTimeoutEnabled = true
-	opts.MaxRetries = 1
+	opts.MaxRetries = 2
 	opts.MinRetryBackoff, opts.MaxRetryBackoff = -1, -1
 	opts.DialTimeout = max(4*timeout, time.Second)
 	opts.DialerRetries = 1 // the limiters probe on their own, without holding a request

@@ -28,8 +28,9 @@ type Shared struct {
 	mu         sync.Mutex
 	configured Amounts
 	st         sharedState
-	fb         *Local    // the fallback of the last outage, until Redis answers again
-	fbSince    time.Time // when fb was made
+	fb         *Local    // the local fallback, made at the first outage
+	fbSince    time.Time // when the current (or last) outage began here
+	fbHanded   Amounts   // what the fallback held when outages began, summed (for tests)
 	useFb      bool      // fb serves now (the outlook is its)
 
 	fullAt  atomic.Int64 // Unix ns; see Local
@@ -255,8 +256,8 @@ func (s *Shared) storeLocked(st sharedState) {
 		return
 	}
 	s.st = st
-	if s.fb != nil && !st.at.Before(s.fbSince) && !s.b.Degraded() {
-		s.fb, s.useFb = nil, false // Redis answered: the outage is over here
+	if s.useFb && !st.at.Before(s.fbSince) && !s.b.Degraded() {
+		s.useFb = false // Redis answered: the outage is over here
 	}
 	if !s.useFb {
 		s.publish()
@@ -264,10 +265,12 @@ func (s *Shared) storeLocked(st sharedState) {
 }
 
 // fallback returns the local limiter to use while Redis is unavailable, or
-// nil when it is available. An outage starts a fallback from the last
-// shared level seen, divided among the replicas; an outage that follows
-// another before Redis answered this limiter again keeps the previous
-// fallback, whose levels are newer than the cached state. s.mu is held.
+// nil when it is available. The first outage makes it from the last shared
+// level seen, divided among the replicas, without the refill since then
+// (other replicas may have taken it). It is kept afterwards: a later outage
+// (Redis flapping) resumes it, capped again by the shared level seen, so
+// that local admissions never exceed limit / replicas over the outages
+// together. s.mu is held.
 func (s *Shared) fallback(now time.Time) *Local {
 	if !s.b.Degraded() {
 		if s.useFb {
@@ -276,18 +279,17 @@ func (s *Shared) fallback(now time.Time) *Local {
 		}
 		return nil
 	}
-	if s.fb != nil {
-		s.useFb = true
+	if s.useFb {
 		return s.fb
 	}
-	limits := s.configured
-	if s.st.valid {
-		limits = s.st.limit
+	if s.fb == nil {
+		limits := s.configured
+		if s.st.valid {
+			limits = s.st.limit
+		}
+		s.fb, _ = NewLocal(now, s.shareLimits(limits)) // limits are never negative here
 	}
-	fb, _ := NewLocal(now, s.shareLimits(limits)) // limits are never negative here
 	if s.st.valid {
-		// The level as last seen, without its refill since: other replicas
-		// may have taken that refill before Redis went away.
 		var obs Observations
 		for d := range obs {
 			obs[d] = NoObservation
@@ -295,10 +297,14 @@ func (s *Shared) fallback(now time.Time) *Local {
 				obs[d].Remaining = max(int64(s.st.level[d]), 0) / s.b.replicas
 			}
 		}
-		fb.Observe(now, obs)
+		s.fb.Observe(now, obs) // only ever lowers
 	}
-	s.fb, s.fbSince, s.useFb = fb, now, true
-	return fb
+	snap := s.fb.Snapshot(now)
+	for d, ds := range snap.Dimensions {
+		s.fbHanded[d] += max(ds.Remaining, 0)
+	}
+	s.fbSince, s.useFb = now, true
+	return s.fb
 }
 
 // shareLimits is this replica's share of limits.
