@@ -53,6 +53,10 @@ const (
 	ReasonUpstreamNotAllowed = "UpstreamNotAllowed"
 	// ReasonInvalidConfig: the spec cannot be turned into a pool.
 	ReasonInvalidConfig = "InvalidConfig"
+	// ReasonSharedLimitsUnavailable: the Redis that holds the limits shared
+	// by the replicas is unreachable; each replica serves with local limits
+	// at limit / replicas until it is back.
+	ReasonSharedLimitsUnavailable = "SharedLimitsUnavailable"
 	// ReasonAsExpected: the condition's negative state is the normal one.
 	ReasonAsExpected = "AsExpected"
 )

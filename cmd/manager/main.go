@@ -61,7 +61,9 @@ func main() {
 		logLevel, logFormat, leaderElectionNamespace       string
 		allowedUpstreams, watchNamespaces                  string
 		enableLeaderElection, secureMetrics, enableHTTP2   bool
-		statusInterval, shutdownGrace                      time.Duration
+		statusInterval, shutdownGrace, redisTimeout        time.Duration
+		redisURL                                           string
+		replicas                                           int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8082 for HTTP (the proxy has :8080), or leave as 0 to disable the metrics service.")
@@ -89,6 +91,13 @@ func main() {
 			"empty: the whole cluster (needs the ClusterRoleBinding).")
 	flag.StringVar(&logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	flag.StringVar(&logFormat, "log-format", "json", "Log format: json or console.")
+	flag.StringVar(&redisURL, "redis-url", "", "Share the pools' limits among replicas through this Redis "+
+		"(redis://host:port or rediss://host:port for TLS; the password comes from the REDIS_PASSWORD "+
+		"environment variable, never from the URL). Empty: limits are local to each replica.")
+	flag.DurationVar(&redisTimeout, "redis-timeout", 50*time.Millisecond,
+		"How long a request may wait for Redis before this replica falls back to local limits.")
+	flag.IntVar(&replicas, "replicas", 2, "Manager replicas serving the proxy: while Redis is unreachable, "+
+		"each keeps limit/replicas of every key. Only used with --redis-url.")
 	flag.Parse()
 
 	log := newLogger(logLevel, logFormat)
@@ -157,6 +166,19 @@ func main() {
 		setupLog.Error(err, "unable to add status publisher")
 		os.Exit(1)
 	}
+	var shared *controller.SharedLimits
+	if redisURL != "" {
+		shared, err = controller.NewSharedLimits(controller.SharedLimitsOptions{
+			URL: redisURL, Password: os.Getenv("REDIS_PASSWORD"), Timeout: redisTimeout, Replicas: replicas,
+		}, publisher, log.WithName("shared-limits"))
+		if err != nil {
+			setupLog.Error(err, "unable to set up shared limits")
+			os.Exit(1)
+		}
+		defer func() { _ = shared.Close() }()
+		publisher.UseSharedLimits(shared)
+		setupLog.Info("limits shared through Redis", "replicas", replicas, "degraded", shared.Degraded())
+	}
 	proxyServer := proxy.New(registry, proxy.Options{
 		Addr:          proxyAddr,
 		Logger:        log.WithName("proxy"),
@@ -173,6 +195,7 @@ func main() {
 		Publisher:        publisher,
 		ProxyServiceURL:  proxyServiceURL,
 		AllowedUpstreams: allowed,
+		SharedLimits:     shared,
 		// A deleted pool's metric series go with it.
 		OnDelete: proxyServer.ForgetPool,
 	}
@@ -190,7 +213,7 @@ func main() {
 		setupLog.Error(err, "unable to set up ready check")
 		os.Exit(1)
 	}
-	// Not ready before the pools that exist are built: no 404s after a restart.
+	// Not ready before the pools that exist are built: no refused requests after a restart.
 	if err := mgr.AddReadyzCheck("pools", reconciler.Ready); err != nil {
 		setupLog.Error(err, "unable to set up ready check")
 		os.Exit(1)

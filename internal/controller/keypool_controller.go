@@ -63,6 +63,8 @@ type KeyPoolReconciler struct {
 	// OnDelete, if set, is called once a deleted KeyPool's pool is removed,
 	// so that what others keep per pool (the proxy's metric series) goes too.
 	OnDelete func(namespace, name string)
+	// SharedLimits shares the pools' limits among replicas; nil: local.
+	SharedLimits *SharedLimits
 
 	sync initialSync
 }
@@ -101,6 +103,7 @@ func (r *KeyPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 	}
 	cfg.OnTransition = r.Publisher.transitionRecorder(req.NamespacedName)
 	r.Publisher.track(req.NamespacedName)
+	cfg.NewLimiter = r.SharedLimits.factory(req.NamespacedName)
 
 	if err := r.apply(&kp, cfg); err != nil {
 		problems = append(problems, problem{reason: llmv1alpha1.ReasonInvalidConfig, message: err.Error()})

@@ -20,6 +20,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -68,7 +69,8 @@ type StatusPublisher struct {
 	registry *keypool.Registry
 	interval time.Duration
 	log      logr.Logger
-	election *LeaderElection // nil: publish on this replica unconditionally
+	election *LeaderElection              // nil: publish on this replica unconditionally
+	shared   atomic.Pointer[SharedLimits] // nil: local limits
 
 	wake  chan struct{}
 	mu    sync.Mutex
@@ -267,7 +269,7 @@ func (p *StatusPublisher) write(ctx context.Context, w pending) error {
 		s := pool.GetStats()
 		stats = &s
 	}
-	status := desiredStatus(kp.Status, w.report, stats)
+	status := desiredStatus(kp.Status, p.withSharedLimits(w.report), stats)
 	if equality.Semantic.DeepEqual(status, kp.Status) {
 		return nil
 	}

@@ -21,11 +21,13 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // DefaultAllowedUpstreams are the origins allowed when the cluster admin
-// names none: the providers' official APIs.
-const DefaultAllowedUpstreams = defaultAnthropicUpstream + "," + defaultOpenAIUpstream
+// names none: the built-in providers' official APIs.
+var DefaultAllowedUpstreams = provider.Anthropic.DefaultUpstream() + "," + provider.OpenAI.DefaultUpstream()
 
 // The schemes an upstream may have.
 const (

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
 // KeyPool is a live pool of provider keys. It is safe for concurrent use;
@@ -16,6 +17,10 @@ type KeyPool struct {
 	clock    Clock
 	timers   TimerClock
 	access   atomic.Pointer[Access]
+	// newLimiter makes groups' limiters; shared reports a factory other
+	// than the local one, whose limiters are named by what they limit.
+	newLimiter ratelimit.Factory
+	shared     bool
 
 	mu           sync.Mutex
 	strategy     Strategy
@@ -58,12 +63,17 @@ func NewKeyPool(prov provider.Provider, cfg PoolConfig) (*KeyPool, error) {
 		clock = wallClock{}
 	}
 	p := &KeyPool{
-		provider: prov,
-		clock:    clock,
-		timers:   timerClock(clock),
-		byID:     map[string]*keyMetadata{},
-		named:    map[string]*group{},
-		wake:     make(chan struct{}),
+		provider:   prov,
+		clock:      clock,
+		timers:     timerClock(clock),
+		newLimiter: cfg.NewLimiter,
+		shared:     cfg.NewLimiter != nil,
+		byID:       map[string]*keyMetadata{},
+		named:      map[string]*group{},
+		wake:       make(chan struct{}),
+	}
+	if p.newLimiter == nil {
+		p.newLimiter = ratelimit.LocalFactory
 	}
 	p.scratch.p = p
 	p.mu.Lock()

@@ -183,6 +183,9 @@ func (p *KeyPool) rateLimited(k *keyMetadata, g *group, retryAfter time.Duration
 		p.coolDown(k, until, now, reason)
 		return
 	}
+	if c, ok := g.lim.(ratelimit.Cooler); ok {
+		c.CoolDown(now, d) // other replicas draw on the same capacity
+	}
 	for _, s := range g.slots {
 		for _, m := range s.keys {
 			p.coolDown(m, until, now, reason)
