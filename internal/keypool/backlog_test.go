@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 func TestGrantRateFollowsGrants(t *testing.T) {
@@ -24,7 +26,7 @@ func TestGrantRateFollowsGrants(t *testing.T) {
 }
 
 func TestBacklogWaitDelaysRetryAfterBehindTheQueue(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: 30 * time.Second})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: 30 * time.Second})
 	p := f.p
 	ns := t0.UnixNano()
 	p.mu.Lock()

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // TestConcurrentUse runs Acquire/Settle, ReportResponse, header updates,
@@ -25,7 +28,7 @@ func TestConcurrentUse(t *testing.T) {
 			keys[i].RPMLimit = groupRPM
 		}
 	}
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys, OnTransition: func(Transition) {}})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, OnTransition: func(Transition) {}})
 
 	var grants [nKeys]atomic.Int64
 	var stop atomic.Bool
@@ -116,7 +119,7 @@ func TestConcurrentMembershipChanges(t *testing.T) {
 	for i := range all {
 		all[i].RPMLimit = 1000
 	}
-	f := newFixture(t, ProviderOpenAI, PoolConfig{Keys: all[:4]})
+	f := newFixture(t, provider.OpenAI, PoolConfig{Keys: all[:4]})
 	var stop atomic.Bool
 	var wg, workers sync.WaitGroup
 	for w := range 6 {
@@ -129,6 +132,9 @@ func TestConcurrentMembershipChanges(t *testing.T) {
 				}
 				if r.IntN(10) == 0 {
 					f.p.ReportResponse(&l, 401, nil)
+					if f.p.Suspect(&l, time.Second) {
+						f.p.Confirm(l.KeyID, l.APIKey, r.IntN(2) == 0)
+					}
 				}
 				f.p.Settle(&l, Usage{InputTokens: r.Int64N(100)})
 			}

@@ -65,6 +65,13 @@ type PoolConfig struct {
 	// Update ignores it. A clock that implements TimerClock also times
 	// queued waits.
 	Clock Clock
+	// NewLimiter makes the limiter of every key and limit group; nil means
+	// ratelimit.LocalFactory (this process's memory). A shared factory (see
+	// ratelimit.RedisBackend) makes replicas share limits: it is called with
+	// "key/<key ID>" or "group/<limit group>", which name the same capacity
+	// in every replica. It is fixed when the pool is created; Update ignores
+	// it.
+	NewLimiter ratelimit.Factory
 	// OnTransition is optional. It is called without the pool's lock held,
 	// one call at a time and in order, so it may call back into the pool;
 	// it should return quickly, since the goroutine that caused the

@@ -19,8 +19,8 @@
 // # What the pool learns
 //
 // Per-key or per-group limits come from the configuration and from the
-// provider's rate-limit headers (see ParseAnthropicHeaders and
-// ParseOpenAIHeaders); learning adjusts capacity in place and never refills
+// provider's rate-limit headers (parsed by the pool's provider.Provider);
+// learning adjusts capacity in place and never refills
 // it. Keys without a configured limit group that the provider names as
 // belonging to one organisation are grouped (see LearnedGroupPrefix), so an
 // organisation's limit is not counted once per key. Each limiter holds the

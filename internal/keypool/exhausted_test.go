@@ -3,12 +3,14 @@ package keypool
 import (
 	"testing"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 func TestAllExhaustedByLimits(t *testing.T) {
 	keys := keyCfgs(2)
 	keys[0].RPMLimit, keys[1].RPMLimit = 1, 2
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	f.sequence(3)
 	ee := f.exhausted(AcquireOptions{})
 	// k0 has 1 RPM (60s per request), k1 2 RPM (30s): k1 is back first.
@@ -29,10 +31,10 @@ func TestAllExhaustedByLimits(t *testing.T) {
 }
 
 func TestAllExhaustedByRejection(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(2)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2)})
 	for range 2 {
 		l := f.acquire(AcquireOptions{})
-		f.p.ReportResponse(&l, 401, nil)
+		f.reject(&l)
 		f.p.Settle(&l, Usage{})
 	}
 	ee := f.exhausted(AcquireOptions{})
@@ -46,7 +48,7 @@ func TestAllExhaustedByRejection(t *testing.T) {
 }
 
 func TestAllExhaustedByCooldown(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(3)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(3)})
 	if err := f.p.MarkKeyExhausted("k0", t0.Add(40*time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +68,7 @@ func TestAllExhaustedByCooldown(t *testing.T) {
 }
 
 func TestEarliestResetWhenCapacityNow(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(1)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1)})
 	if got := f.p.GetEarliestResetTime(); !got.Equal(t0) {
 		t.Fatalf("earliest reset %v, want now", got)
 	}
@@ -82,7 +84,7 @@ func TestRetryAfterConsidersEveryDimension(t *testing.T) {
 	keys[1].OTPMLimit = 600
 	// k2: requests spent for 30s.
 	keys[2].RPMLimit = 2
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 
 	for range 9 {
 		l := f.acquire(AcquireOptions{Exclude: []string{"k1", "k2"}})
@@ -129,7 +131,7 @@ func TestRetryAfterConsidersEveryDimension(t *testing.T) {
 func TestExhaustedTierCacheSeesReturnedCapacity(t *testing.T) {
 	keys := keyCfgs(1)
 	keys[0].ITPMLimit = 1000
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	l := f.acquire(AcquireOptions{EstimatedInputTokens: 1000})
 	// Only the exhaustion is asserted (the helper fails the test otherwise); the error is not needed.
 	_ = f.exhausted(AcquireOptions{EstimatedInputTokens: 500}) // cached

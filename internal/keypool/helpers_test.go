@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/keypool-dev/keypool-operator/internal/keypool/keypooltest"
 )
 
@@ -60,14 +62,14 @@ type fixture struct {
 	rec   *recorder
 }
 
-func newFixture(t *testing.T, provider Provider, cfg PoolConfig) *fixture {
+func newFixture(t *testing.T, prov provider.Provider, cfg PoolConfig) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: keypooltest.NewFakeClock(t0), rec: &recorder{}}
 	cfg.Clock = f.clock
 	if cfg.OnTransition == nil {
 		cfg.OnTransition = f.rec.add
 	}
-	p, err := NewKeyPool(provider, cfg)
+	p, err := NewKeyPool(prov, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,4 +159,14 @@ func canonical(s string) string {
 		}
 	}
 	return strings.Join(parts, "-")
+}
+
+// reject retires l's key the way the proxy does: Suspect, then a re-check
+// that confirms the provider's verdict. It settles l.
+func (f *fixture) reject(l *Lease) {
+	f.t.Helper()
+	lease := *l
+	f.p.Suspect(l, time.Minute)
+	f.p.Settle(l, Usage{})
+	f.p.Confirm(lease.KeyID, lease.APIKey, false)
 }

@@ -3,12 +3,14 @@ package keypool
 import (
 	"testing"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 func TestHeadersAdjustInPlaceAndNeverRefill(t *testing.T) {
 	keys := keyCfgs(1)
 	keys[0].RPMLimit = 100
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	f.sequence(50) // 50 left locally
 	h := hdr("anthropic-ratelimit-requests-limit", "100", "anthropic-ratelimit-requests-remaining", "10",
 		"anthropic-ratelimit-requests-reset", "2026-03-01T10:00:54Z")
@@ -52,7 +54,7 @@ func TestHeadersAdjustInPlaceAndNeverRefill(t *testing.T) {
 }
 
 func TestLearnUnknownLimits(t *testing.T) {
-	f := newFixture(t, ProviderOpenAI, PoolConfig{Keys: keyCfgs(2)})
+	f := newFixture(t, provider.OpenAI, PoolConfig{Keys: keyCfgs(2)})
 	if err := f.p.UpdateKeyFromHeaders("k0", hdr(
 		"x-ratelimit-limit-requests", "60", "x-ratelimit-remaining-requests", "2", "x-ratelimit-reset-requests", "58s",
 		"x-ratelimit-limit-tokens", "10000", "x-ratelimit-remaining-tokens", "5000", "x-ratelimit-reset-tokens", "30s",
@@ -71,7 +73,7 @@ func TestLearnUnknownLimits(t *testing.T) {
 }
 
 func TestReportResponseLearnsAndSettles(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(1)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1)})
 	l := f.acquire(AcquireOptions{EstimatedInputTokens: 3000})
 	h := hdr(
 		"anthropic-ratelimit-input-tokens-limit", "30000", "anthropic-ratelimit-input-tokens-remaining", "25000",
@@ -90,7 +92,7 @@ func TestReportResponseLearnsAndSettles(t *testing.T) {
 func TestTokenSettlement(t *testing.T) {
 	keys := keyCfgs(1)
 	keys[0].ITPMLimit, keys[0].OTPMLimit = 10000, 1000
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	l := f.acquire(AcquireOptions{EstimatedInputTokens: 8000})
 	if ks := f.stats("k0"); ks.ITPMRemaining != 2000 {
 		t.Fatalf("estimate not reserved: %+v", ks)

@@ -2,6 +2,8 @@ package keypool
 
 import (
 	"testing"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // orgHeaders is a 200's headers naming org, with a requests limit of 10 and
@@ -13,7 +15,7 @@ func orgHeaders(org, remaining string) map[string][]string {
 
 func TestKeysOfOneOrganisationAreGroupedFromHeaders(t *testing.T) {
 	keys := keyCfgs(3)
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys, Strategy: StrategyRoundRobin})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Strategy: StrategyRoundRobin})
 	// k0 and k1 report org-a, k2 org-b: only k0 and k1 share limits.
 	for i, org := range []string{"org-a", "org-a", "org-b"} {
 		l := f.acquire(AcquireOptions{Exclude: excludeAllBut(keys, i)})
@@ -38,7 +40,7 @@ func TestKeysOfOneOrganisationAreGroupedFromHeaders(t *testing.T) {
 func TestLearnedOrganisationJoinsConfiguredGroup(t *testing.T) {
 	keys := keyCfgs(3)
 	keys[0].LimitGroup = "team"
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	for i := range 2 {
 		l := f.acquire(AcquireOptions{Exclude: excludeAllBut(keys, i)})
 		f.p.ReportResponse(&l, 200, orgHeaders("org-a", "9"))

@@ -1,18 +1,26 @@
 package keypool
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
 // KeyPool is a live pool of provider keys. It is safe for concurrent use;
 // Update changes it in place while requests run.
 type KeyPool struct {
-	provider Provider
+	provider provider.Provider
 	clock    Clock
 	timers   TimerClock
 	access   atomic.Pointer[Access]
+	// newLimiter makes groups' limiters; shared reports a factory other
+	// than the local one, whose limiters are named by what they limit.
+	newLimiter ratelimit.Factory
+	shared     bool
 
 	mu           sync.Mutex
 	strategy     Strategy
@@ -43,10 +51,9 @@ type KeyPool struct {
 // configured limits. It fails (wrapping ErrInvalidConfig) for an unknown
 // provider or strategy, no keys, an empty or duplicate key ID, an empty
 // APIKey or a negative limit or queue timeout.
-func NewKeyPool(provider Provider, cfg PoolConfig) (*KeyPool, error) {
-	provider, err := provider.normalize()
-	if err != nil {
-		return nil, err
+func NewKeyPool(prov provider.Provider, cfg PoolConfig) (*KeyPool, error) {
+	if prov == nil {
+		return nil, fmt.Errorf("%w: no provider", ErrInvalidConfig)
 	}
 	strategy, err := cfg.validate()
 	if err != nil {
@@ -57,12 +64,17 @@ func NewKeyPool(provider Provider, cfg PoolConfig) (*KeyPool, error) {
 		clock = wallClock{}
 	}
 	p := &KeyPool{
-		provider: provider,
-		clock:    clock,
-		timers:   timerClock(clock),
-		byID:     map[string]*keyMetadata{},
-		named:    map[string]*group{},
-		wake:     make(chan struct{}),
+		provider:   prov,
+		clock:      clock,
+		timers:     timerClock(clock),
+		newLimiter: cfg.NewLimiter,
+		shared:     cfg.NewLimiter != nil,
+		byID:       map[string]*keyMetadata{},
+		named:      map[string]*group{},
+		wake:       make(chan struct{}),
+	}
+	if p.newLimiter == nil {
+		p.newLimiter = ratelimit.LocalFactory
 	}
 	p.scratch.p = p
 	p.mu.Lock()
@@ -73,7 +85,7 @@ func NewKeyPool(provider Provider, cfg PoolConfig) (*KeyPool, error) {
 }
 
 // Provider returns the upstream API family.
-func (p *KeyPool) Provider() Provider { return p.provider }
+func (p *KeyPool) Provider() provider.Provider { return p.provider }
 
 // Access returns how the proxy exposes the pool; never nil. Update swaps it
 // atomically; do not modify it.

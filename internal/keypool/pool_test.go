@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 func TestNewKeyPoolErrors(t *testing.T) {
@@ -18,20 +20,20 @@ func TestNewKeyPoolErrors(t *testing.T) {
 	noID := keyCfgs(1)
 	noID[0].ID = ""
 	for name, tc := range map[string]struct {
-		provider Provider
-		cfg      PoolConfig
+		prov provider.Provider
+		cfg  PoolConfig
 	}{
-		"no keys":          {ProviderAnthropic, PoolConfig{}},
-		"duplicate ID":     {ProviderAnthropic, PoolConfig{Keys: dup}},
-		"empty APIKey":     {ProviderAnthropic, PoolConfig{Keys: empty}},
-		"empty ID":         {ProviderAnthropic, PoolConfig{Keys: noID}},
-		"unknown strategy": {ProviderAnthropic, PoolConfig{Keys: keyCfgs(1), Strategy: "fastest"}},
-		"negative limit":   {ProviderAnthropic, PoolConfig{Keys: neg}},
-		"unknown provider": {"gemini", PoolConfig{Keys: keyCfgs(1)}},
-		"negative queue":   {ProviderOpenAI, PoolConfig{Keys: keyCfgs(1), QueueTimeout: -1}},
+		"no keys":          {provider.Anthropic, PoolConfig{}},
+		"duplicate ID":     {provider.Anthropic, PoolConfig{Keys: dup}},
+		"empty APIKey":     {provider.Anthropic, PoolConfig{Keys: empty}},
+		"empty ID":         {provider.Anthropic, PoolConfig{Keys: noID}},
+		"unknown strategy": {provider.Anthropic, PoolConfig{Keys: keyCfgs(1), Strategy: "fastest"}},
+		"negative limit":   {provider.Anthropic, PoolConfig{Keys: neg}},
+		"no provider":      {nil, PoolConfig{Keys: keyCfgs(1)}},
+		"negative queue":   {provider.OpenAI, PoolConfig{Keys: keyCfgs(1), QueueTimeout: -1}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := NewKeyPool(tc.provider, tc.cfg)
+			_, err := NewKeyPool(tc.prov, tc.cfg)
 			if !errors.Is(err, ErrInvalidConfig) {
 				t.Fatalf("err = %v, want ErrInvalidConfig", err)
 			}
@@ -46,12 +48,12 @@ func TestNewKeyPoolErrors(t *testing.T) {
 
 func TestNewKeyPoolDefaults(t *testing.T) {
 	u, _ := url.Parse("https://api.example.com")
-	p, err := NewKeyPool("", PoolConfig{Keys: keyCfgs(3), Access: Access{Upstream: u, MaxAttempts: 2}})
+	p, err := NewKeyPool(provider.Anthropic, PoolConfig{Keys: keyCfgs(3), Access: Access{Upstream: u, MaxAttempts: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Provider() != ProviderAnthropic || p.Strategy() != StrategyLeastLoaded {
-		t.Fatalf("provider %q strategy %q", p.Provider(), p.Strategy())
+	if p.Provider() != provider.Anthropic || p.Strategy() != StrategyLeastLoaded {
+		t.Fatalf("provider %q strategy %q", p.Provider().Name(), p.Strategy())
 	}
 	if a := p.Access(); a == nil || a.Upstream.String() != u.String() || a.MaxAttempts != 2 {
 		t.Fatalf("access = %+v", a)

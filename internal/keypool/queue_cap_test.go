@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // TestQueueFullFailsAtOnce: with MaxWaiters requests waiting, the next one
@@ -13,7 +15,7 @@ import (
 func TestQueueFullFailsAtOnce(t *testing.T) {
 	keys := keyCfgs(1)
 	keys[0].RPMLimit = 1
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys, QueueTimeout: 2 * time.Minute, MaxWaiters: 2})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, QueueTimeout: 2 * time.Minute, MaxWaiters: 2})
 	f.get()
 	first := f.acquireAsync(context.Background(), AcquireOptions{}, 1)
 	second := f.acquireAsync(context.Background(), AcquireOptions{}, 2)
@@ -57,7 +59,7 @@ func TestQueueFullFailsAtOnce(t *testing.T) {
 func TestQueueCapDefault(t *testing.T) {
 	keys := keyCfgs(1)
 	keys[0].RPMLimit = 1
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys, QueueTimeout: time.Minute})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, QueueTimeout: time.Minute})
 	f.get()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -77,7 +79,7 @@ func TestQueueCapDefault(t *testing.T) {
 }
 
 func TestNegativeMaxWaitersInvalid(t *testing.T) {
-	_, err := NewKeyPool(ProviderAnthropic, PoolConfig{Keys: keyCfgs(1), MaxWaiters: -1})
+	_, err := NewKeyPool(provider.Anthropic, PoolConfig{Keys: keyCfgs(1), MaxWaiters: -1})
 	if !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("err %v", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 type result struct {
@@ -69,7 +71,7 @@ func assertQueued(t *testing.T, ch <-chan result) {
 func TestQueueWakesOnSettle(t *testing.T) {
 	keys := keyCfgs(1)
 	keys[0].ITPMLimit = 1000
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys, QueueTimeout: 10 * time.Second})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, QueueTimeout: 10 * time.Second})
 	held := f.acquire(AcquireOptions{EstimatedInputTokens: 1000})
 	ch := f.acquireAsync(context.Background(), AcquireOptions{EstimatedInputTokens: 500}, 1)
 	assertQueued(t, ch)
@@ -86,7 +88,7 @@ func TestQueueWakesOnSettle(t *testing.T) {
 func TestQueueWakesWhenCapacityRefills(t *testing.T) {
 	keys := keyCfgs(1)
 	keys[0].RPMLimit = 1
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys, QueueTimeout: 2 * time.Minute})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, QueueTimeout: 2 * time.Minute})
 	f.get()
 	ch := f.acquireAsync(context.Background(), AcquireOptions{}, 1)
 	f.clock.Advance(59 * time.Second)
@@ -98,7 +100,7 @@ func TestQueueWakesWhenCapacityRefills(t *testing.T) {
 }
 
 func TestQueueWakesWhenCooldownEnds(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: time.Minute})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: time.Minute})
 	if err := f.p.MarkKeyExhausted("k0", t0.Add(10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +114,7 @@ func TestQueueWakesWhenCooldownEnds(t *testing.T) {
 func TestQueueTimesOut(t *testing.T) {
 	keys := keyCfgs(1)
 	keys[0].RPMLimit = 1
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys, QueueTimeout: 5 * time.Second})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, QueueTimeout: 5 * time.Second})
 	f.get()
 	ch := f.acquireAsync(context.Background(), AcquireOptions{}, 1)
 	f.clock.Advance(5 * time.Second)
@@ -126,7 +128,7 @@ func TestQueueTimesOut(t *testing.T) {
 func TestQueueBoundedByContext(t *testing.T) {
 	keys := keyCfgs(1)
 	keys[0].RPMLimit = 1
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys, QueueTimeout: time.Hour})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, QueueTimeout: time.Hour})
 	f.get()
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := f.acquireAsync(ctx, AcquireOptions{}, 1)
@@ -144,7 +146,7 @@ func TestQueueBoundedByContext(t *testing.T) {
 func TestNoQueueByDefault(t *testing.T) {
 	keys := keyCfgs(1)
 	keys[0].RPMLimit = 1
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	f.get()
 	if ee := f.exhausted(AcquireOptions{}); ee.RetryAfter != time.Minute {
 		t.Fatalf("RetryAfter %v", ee.RetryAfter)
@@ -157,7 +159,7 @@ func TestNoQueueByDefault(t *testing.T) {
 func TestQueueManyWaitersAllServed(t *testing.T) {
 	keys := keyCfgs(1)
 	keys[0].RPMLimit = 60
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys, QueueTimeout: time.Minute})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, QueueTimeout: time.Minute})
 	f.sequence(60)
 	var chans []<-chan result
 	for i := range 5 {

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 func TestRegistry(t *testing.T) {
 	r := NewRegistry()
-	p1, _ := NewKeyPool(ProviderAnthropic, PoolConfig{Keys: keyCfgs(1)})
-	p2, _ := NewKeyPool(ProviderOpenAI, PoolConfig{Keys: keyCfgs(1)})
+	p1, _ := NewKeyPool(provider.Anthropic, PoolConfig{Keys: keyCfgs(1)})
+	p2, _ := NewKeyPool(provider.OpenAI, PoolConfig{Keys: keyCfgs(1)})
 	if _, ok := r.Get("team-a", "claude"); ok {
 		t.Fatal("empty registry found a pool")
 	}
@@ -43,7 +45,7 @@ func TestRegistry(t *testing.T) {
 
 func TestRegistryConcurrent(t *testing.T) {
 	r := NewRegistry()
-	p, _ := NewKeyPool(ProviderAnthropic, PoolConfig{Keys: keyCfgs(1)})
+	p, _ := NewKeyPool(provider.Anthropic, PoolConfig{Keys: keyCfgs(1)})
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
@@ -21,7 +22,10 @@ const maxErrorLen = 256
 //   - 429: cools the key, and every key of its limit group, down for the
 //     response's retry-after (or until the limits it reported refill, or
 //     10s); not a health failure.
-//   - 401, 403: rejects the key until its value changes.
+//   - 401, 403: nothing. Such an answer may be about the request alone (a
+//     model the key may not use, a header the client sent), so it never
+//     retires a key by itself: a caller that has reason to blame the key
+//     calls Suspect and has the key re-checked (see verify.go).
 //   - 5xx: counts a health failure; 3 in a row cool the key down briefly (5s,
 //     doubling per repeated trip up to 1m).
 //   - anything else: a success, which resets the failure count.
@@ -33,7 +37,7 @@ func (p *KeyPool) ReportResponse(l *Lease, status int, h http.Header) {
 		return
 	}
 	now := p.clock.Now()
-	hl := p.provider.ParseHeaders(h, now)
+	hl := p.provider.ParseLimits(h, now)
 	p.mu.Lock()
 	k, g := l.key, l.grp
 	l.res.Absorbed |= p.observe(g, &hl, now)
@@ -42,8 +46,7 @@ func (p *KeyPool) ReportResponse(l *Lease, status int, h http.Header) {
 		case status == http.StatusTooManyRequests:
 			p.rateLimited(k, g, hl.RetryAfter, now)
 		case status == http.StatusUnauthorized || status == http.StatusForbidden:
-			k.noteError(statusError(status), now)
-			p.reject(k, now, fmt.Sprintf("rejected by provider (%d)", status))
+			// Neither a success nor the key's fault (see above).
 		case status >= 500:
 			k.noteError(statusError(status), now)
 			p.failure(k, now, fmt.Sprintf("upstream failures (last: %d)", status))
@@ -113,7 +116,7 @@ func (p *KeyPool) Settle(l *Lease, u Usage) {
 // UpdateKeyFromHeaders learns a response's rate-limit headers for keyID.
 func (p *KeyPool) UpdateKeyFromHeaders(keyID string, h http.Header) error {
 	now := p.clock.Now()
-	hl := p.provider.ParseHeaders(h, now)
+	hl := p.provider.ParseLimits(h, now)
 	p.mu.Lock()
 	k := p.byID[keyID]
 	if k != nil {
@@ -152,7 +155,7 @@ func (p *KeyPool) MarkKeyExhausted(keyID string, until time.Time) error {
 
 // observe feeds what the headers reported into g's limiter and returns the
 // dimensions whose level it lowered. p.mu is held.
-func (p *KeyPool) observe(g *group, hl *HeaderLimits, now time.Time) uint8 {
+func (p *KeyPool) observe(g *group, hl *provider.Limits, now time.Time) uint8 {
 	for _, o := range hl.Dimensions {
 		if o.Reported() {
 			lowered := g.lim.Observe(now, hl.Dimensions)
@@ -179,6 +182,9 @@ func (p *KeyPool) rateLimited(k *keyMetadata, g *group, retryAfter time.Duration
 	if !g.live || g != k.slot.grp {
 		p.coolDown(k, until, now, reason)
 		return
+	}
+	if c, ok := g.lim.(ratelimit.Cooler); ok {
+		c.CoolDown(now, d) // other replicas draw on the same capacity
 	}
 	for _, s := range g.slots {
 		for _, m := range s.keys {

@@ -6,10 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 func TestRoundRobinExactSequence(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Strategy: StrategyRoundRobin, Keys: keyCfgs(3)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Strategy: StrategyRoundRobin, Keys: keyCfgs(3)})
 	got := strings.Join(f.sequence(7), " ")
 	if want := "k0 k1 k2 k0 k1 k2 k0"; got != want {
 		t.Fatalf("sequence %q, want %q", got, want)
@@ -17,12 +19,12 @@ func TestRoundRobinExactSequence(t *testing.T) {
 }
 
 func TestRoundRobinSkipsUnavailableKeys(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Strategy: StrategyRoundRobin, Keys: keyCfgs(4)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Strategy: StrategyRoundRobin, Keys: keyCfgs(4)})
 	if err := f.p.MarkKeyExhausted("k1", t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	l := f.acquire(AcquireOptions{})
-	f.p.ReportResponse(&l, 401, nil) // k0 rejected
+	f.reject(&l) // k0 rejected
 	f.p.Settle(&l, Usage{})
 	got := strings.Join(f.sequence(4), " ")
 	if want := "k2 k3 k2 k3"; got != want {
@@ -33,7 +35,7 @@ func TestRoundRobinSkipsUnavailableKeys(t *testing.T) {
 func TestWeightedSmoothSequence(t *testing.T) {
 	keys := keyCfgs(3)
 	keys[0].Weight, keys[1].Weight, keys[2].Weight = 5, 1, 1
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Strategy: StrategyWeighted, Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Strategy: StrategyWeighted, Keys: keys})
 	got := strings.Join(f.sequence(14), " ")
 	// nginx's smooth weighted round-robin for 5,1,1: a a b a c a a, repeated.
 	if want := "k0 k0 k1 k0 k2 k0 k0 k0 k0 k1 k0 k2 k0 k0"; got != want {
@@ -45,7 +47,7 @@ func TestWeightedDefaultWeightAndSkip(t *testing.T) {
 	keys := keyCfgs(3)
 	keys[0].Weight = 2 // k1, k2: 0 and -1 mean 1
 	keys[2].Weight = -1
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Strategy: StrategyWeighted, Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Strategy: StrategyWeighted, Keys: keys})
 	c := counts(f.sequence(400))
 	if c["k0"] != 200 || c["k1"] != 100 || c["k2"] != 100 {
 		t.Fatalf("counts %v, want 200/100/100", c)
@@ -60,7 +62,7 @@ func TestWeightedDefaultWeightAndSkip(t *testing.T) {
 }
 
 func TestRandomIsUniform(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Strategy: StrategyRandom, Keys: keyCfgs(4)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Strategy: StrategyRandom, Keys: keyCfgs(4)})
 	const n = 40000
 	c := counts(f.sequence(n))
 	for id, got := range c {
@@ -82,7 +84,7 @@ func TestRandomIsUniform(t *testing.T) {
 }
 
 func TestLeastLoadedSpreadsEvenlyWithoutHeaders(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(3)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(3)})
 	c := counts(f.sequence(300))
 	for _, id := range []string{"k0", "k1", "k2"} {
 		if c[id] < 98 || c[id] > 102 {
@@ -100,7 +102,7 @@ func TestLeastLoadedSpreadsLimitedKeysOnFrozenClock(t *testing.T) {
 	for i := range keys {
 		keys[i].RPMLimit = 100
 	}
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	c := counts(f.sequence(300))
 	if c["k0"] != 100 || c["k1"] != 100 || c["k2"] != 100 {
 		t.Fatalf("counts %v, want 100 each", c)
@@ -112,7 +114,7 @@ func TestLeastLoadedSpreadsLimitedKeysOnFrozenClock(t *testing.T) {
 func TestLeastLoadedPrefersHighestRemainingShare(t *testing.T) {
 	keys := keyCfgs(3)
 	keys[0].RPMLimit, keys[1].RPMLimit, keys[2].RPMLimit = 100, 100, 100
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	// The provider says k0 has 90% left, k1 50%, k2 20%.
 	for id, rem := range map[string]string{"k0": "90", "k1": "50", "k2": "20"} {
 		if err := f.p.UpdateKeyFromHeaders(id, hdr("anthropic-ratelimit-requests-remaining", rem)); err != nil {
@@ -132,7 +134,7 @@ func TestLeastLoadedPrefersHighestRemainingShare(t *testing.T) {
 	keys = keyCfgs(2)
 	keys[0].RPMLimit, keys[0].OTPMLimit = 100, 1000
 	keys[1].RPMLimit, keys[1].OTPMLimit = 100, 1000
-	f = newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f = newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	l := f.acquire(AcquireOptions{})
 	f.p.Settle(&l, Usage{OutputTokens: 500}) // its key now has 50% output left
 	for range 10 {
@@ -147,7 +149,7 @@ func TestLeastLoadedOneThousandKeys(t *testing.T) {
 	for i := range keys {
 		keys[i].RPMLimit = 10
 	}
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	c := counts(f.sequence(10000))
 	if len(c) != 1000 {
 		t.Fatalf("%d keys used, want 1000", len(c))
@@ -164,7 +166,7 @@ func TestLeastLoadedOneThousandKeys(t *testing.T) {
 func TestExcludeSkipsTriedKeys(t *testing.T) {
 	for _, s := range []Strategy{StrategyLeastLoaded, StrategyRoundRobin, StrategyRandom, StrategyWeighted} {
 		t.Run(string(s), func(t *testing.T) {
-			f := newFixture(t, ProviderAnthropic, PoolConfig{Strategy: s, Keys: keyCfgs(3)})
+			f := newFixture(t, provider.Anthropic, PoolConfig{Strategy: s, Keys: keyCfgs(3)})
 			for range 20 {
 				l := f.acquire(AcquireOptions{Exclude: []string{"k0", "k2"}})
 				if l.KeyID != "k1" {
@@ -186,7 +188,7 @@ func TestPriorityTiers(t *testing.T) {
 	keys[0].RPMLimit, keys[1].RPMLimit, keys[2].RPMLimit = 2, 2, 1
 	for _, s := range []Strategy{StrategyLeastLoaded, StrategyRoundRobin, StrategyRandom, StrategyWeighted} {
 		t.Run(string(s), func(t *testing.T) {
-			f := newFixture(t, ProviderAnthropic, PoolConfig{Strategy: s, Keys: keys})
+			f := newFixture(t, provider.Anthropic, PoolConfig{Strategy: s, Keys: keys})
 			got := f.sequence(7)
 			if c := counts(got[:4]); c["k0"] != 2 || c["k1"] != 2 {
 				t.Fatalf("high tier first: %v", got)
@@ -213,7 +215,7 @@ func TestLimitGroupSharesCapacity(t *testing.T) {
 	keys[0].LimitGroup, keys[1].LimitGroup = "org-a", "org-a"
 	keys[0].RPMLimit, keys[1].RPMLimit = 10, 10
 	keys[2].RPMLimit = 5
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	var got []string
 	for {
 		id, _, err := f.p.GetKey(context.Background())

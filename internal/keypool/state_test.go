@@ -8,10 +8,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 func TestRateLimitedResponseCoolsDown(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(2)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2)})
 	l := f.acquire(AcquireOptions{})
 	f.p.ReportResponse(&l, 429, hdr("retry-after", "30"))
 	f.p.Settle(&l, Usage{})
@@ -51,7 +53,7 @@ func TestRateLimitedResponseCoolsDown(t *testing.T) {
 }
 
 func TestRateLimitedWithoutRetryAfter(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(1)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1)})
 	l := f.acquire(AcquireOptions{})
 	f.p.ReportResponse(&l, 429, nil)
 	f.p.Settle(&l, Usage{})
@@ -60,7 +62,7 @@ func TestRateLimitedWithoutRetryAfter(t *testing.T) {
 	}
 	// With headers saying the requests are spent, the cooldown is their refill.
 	keys := keyCfgs(1)
-	f = newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f = newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	l = f.acquire(AcquireOptions{})
 	f.p.ReportResponse(&l, 429, hdr(
 		"anthropic-ratelimit-requests-limit", "60",
@@ -75,7 +77,7 @@ func TestRateLimitedWithoutRetryAfter(t *testing.T) {
 func TestRateLimitCoolsTheWholeGroup(t *testing.T) {
 	keys := keyCfgs(3)
 	keys[0].LimitGroup, keys[1].LimitGroup = "org", "org"
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	l := f.acquire(AcquireOptions{Exclude: []string{"k1", "k2"}})
 	f.p.ReportResponse(&l, 429, hdr("retry-after", "5"))
 	f.p.Settle(&l, Usage{})
@@ -84,14 +86,22 @@ func TestRateLimitCoolsTheWholeGroup(t *testing.T) {
 	}
 }
 
-func TestRejectedUntilValueChanges(t *testing.T) {
+// TestRejectedOnlyWhenConfirmed: a 401 or 403 alone never retires a key (it
+// may be about the request); a confirmed re-check does, until the value
+// changes.
+func TestRejectedOnlyWhenConfirmed(t *testing.T) {
 	for _, status := range []int{401, 403} {
-		f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(2)})
+		f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2)})
 		l := f.acquire(AcquireOptions{Exclude: []string{"k1"}})
 		f.p.ReportResponse(&l, status, nil)
 		f.p.Settle(&l, Usage{})
+		if st := f.state("k0"); st != StateAvailable {
+			t.Fatalf("state after a bare %d = %s, want Available", status, st)
+		}
+		l = f.acquire(AcquireOptions{Exclude: []string{"k1"}})
+		f.reject(&l)
 		if st := f.state("k0"); st != StateRejected {
-			t.Fatalf("state after %d = %s", status, st)
+			t.Fatalf("state after a confirmed rejection = %s", st)
 		}
 		tr, _ := f.rec.last("k0")
 		if tr.To != StateRejected || !strings.Contains(tr.Reason, "rejected by provider") {
@@ -107,8 +117,45 @@ func TestRejectedUntilValueChanges(t *testing.T) {
 	}
 }
 
+// TestSuspectWhileChecking: a suspected key is out of use while one check
+// runs; a valid verdict returns it at once, and the timeout returns it if no
+// verdict comes.
+func TestSuspectWhileChecking(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2)})
+	l := f.acquire(AcquireOptions{Exclude: []string{"k1"}})
+	if !f.p.Suspect(&l, time.Minute) {
+		t.Fatal("first Suspect did not ask for a check")
+	}
+	l2 := l
+	if f.p.Suspect(&l2, time.Minute) {
+		t.Fatal("second Suspect started another check while one runs")
+	}
+	f.p.Settle(&l, Usage{})
+	if c := counts(f.sequence(4)); c["k0"] != 0 {
+		t.Fatalf("suspected key used during its check: %v", c)
+	}
+	f.p.Confirm("k0", "wrong-value", false)
+	if st := f.state("k0"); st != StateCoolingDown {
+		t.Fatalf("a verdict about another value changed the key: %s", st)
+	}
+	f.p.Confirm("k0", l.APIKey, true)
+	if st := f.state("k0"); st != StateAvailable {
+		t.Fatalf("state after a valid verdict = %s", st)
+	}
+
+	// No verdict: the cooldown ends by itself, and a later 401 may start a
+	// new check.
+	l = f.acquire(AcquireOptions{Exclude: []string{"k1"}})
+	f.p.Suspect(&l, time.Minute)
+	f.p.Settle(&l, Usage{})
+	f.clock.Advance(time.Minute + time.Second)
+	if st := f.state("k0"); st != StateAvailable {
+		t.Fatalf("state after the check timed out = %s", st)
+	}
+}
+
 func TestCircuitBreaker(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(2)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2)})
 	fail := func(status int) {
 		t.Helper()
 		l := f.acquire(AcquireOptions{Exclude: []string{"k1"}})
@@ -163,7 +210,7 @@ func TestCircuitBreaker(t *testing.T) {
 }
 
 func TestErrorsNeverContainKeyValues(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(1)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1)})
 	for range 3 {
 		l := f.acquire(AcquireOptions{})
 		f.p.ReportError(&l, errors.New("dial tcp: bad header sk-secret-0 in request"))
@@ -181,7 +228,7 @@ func TestErrorsNeverContainKeyValues(t *testing.T) {
 }
 
 func TestMarkKeyExhaustedAndUnknownKeys(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(2)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2)})
 	if err := f.p.MarkKeyExhausted("nope", t0.Add(time.Minute)); !errors.Is(err, ErrKeyNotFound) {
 		t.Fatalf("err = %v", err)
 	}
@@ -212,7 +259,7 @@ func TestMarkKeyExhaustedAndUnknownKeys(t *testing.T) {
 func TestStatsAfterStateChanges(t *testing.T) {
 	keys := keyCfgs(4)
 	keys[0].RPMLimit, keys[0].ITPMLimit, keys[0].OTPMLimit = 2, 1000, 500
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys, Strategy: StrategyRoundRobin})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Strategy: StrategyRoundRobin})
 	// k0: spend its requests; k1: 429; k2: 401; k3 keeps a lease open.
 	l0 := f.acquire(AcquireOptions{EstimatedInputTokens: 100})
 	f.p.Settle(&l0, Usage{InputTokens: 100, OutputTokens: 50})
@@ -220,7 +267,7 @@ func TestStatsAfterStateChanges(t *testing.T) {
 	f.p.ReportResponse(&l1, 429, hdr("retry-after", "10"))
 	f.p.Settle(&l1, Usage{})
 	l2 := f.acquire(AcquireOptions{})
-	f.p.ReportResponse(&l2, 401, nil)
+	f.reject(&l2)
 	f.p.Settle(&l2, Usage{})
 	l3 := f.acquire(AcquireOptions{})
 	l4 := f.acquire(AcquireOptions{}) // holds the 50 output tokens k0's last request produced
@@ -236,7 +283,7 @@ func TestStatsAfterStateChanges(t *testing.T) {
 		k0.OTPMRemaining != 400 || k0.InFlight != 1 || k0.Acquired != 2 || !k0.ResetAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("k0 = %+v", k0)
 	}
-	if st.Keys[1].State != StateCoolingDown || st.Keys[2].State != StateRejected || st.Keys[2].LastError != "401 Unauthorized" {
+	if st.Keys[1].State != StateCoolingDown || st.Keys[2].State != StateRejected || st.Keys[2].LastError != "provider rejected the key, confirmed by a re-check" {
 		t.Fatalf("k1, k2 = %+v %+v", st.Keys[1], st.Keys[2])
 	}
 	if k3 := st.Keys[3]; k3.State != StateAvailable || k3.InFlight != 1 || l3.KeyID != "k3" {

@@ -6,12 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 func TestUpdateKeepsLearnedState(t *testing.T) {
 	keys := keyCfgs(3)
 	keys[0].RPMLimit = 10
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys, Strategy: StrategyRoundRobin})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Strategy: StrategyRoundRobin})
 	for range 5 {
 		l := f.acquire(AcquireOptions{Exclude: []string{"k1", "k2"}})
 		f.p.Settle(&l, Usage{})
@@ -23,7 +25,7 @@ func TestUpdateKeepsLearnedState(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := f.acquire(AcquireOptions{Exclude: []string{"k0", "k1"}})
-	f.p.ReportResponse(&l, 403, nil)
+	f.reject(&l)
 	f.p.Settle(&l, Usage{})
 
 	// Everything but the values changes.
@@ -68,13 +70,13 @@ func TestUpdateKeepsLearnedState(t *testing.T) {
 func TestUpdateResetsChangedValues(t *testing.T) {
 	keys := keyCfgs(2)
 	keys[0].RPMLimit = 10
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	for range 10 {
 		l := f.acquire(AcquireOptions{Exclude: []string{"k1"}})
 		f.p.Settle(&l, Usage{})
 	}
 	l := f.acquire(AcquireOptions{})
-	f.p.ReportResponse(&l, 401, nil)
+	f.reject(&l)
 	f.p.Settle(&l, Usage{})
 	if f.state("k0") != StateRateLimited || f.state("k1") != StateRejected {
 		t.Fatal("setup")
@@ -101,7 +103,7 @@ func TestUpdateResetsChangedValues(t *testing.T) {
 	if err := f.p.Update(PoolConfig{Keys: keys}); err != nil {
 		t.Fatal(err)
 	}
-	f.p.ReportResponse(&old, 401, nil)
+	f.reject(&old)
 	f.p.Settle(&old, Usage{})
 	if f.state("k0") != StateAvailable {
 		t.Fatal("a report about the old value rejected the new one")
@@ -114,7 +116,7 @@ func TestUpdateRemovedKeysLeasesSettleSafely(t *testing.T) {
 	keys[0].LimitGroup = "org"
 	keys[1].LimitGroup = "org"
 	keys[1].ITPMLimit = 1000
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	l0 := f.acquire(AcquireOptions{EstimatedInputTokens: 600, Exclude: []string{"k1", "k2"}})
 	l2 := f.acquire(AcquireOptions{Exclude: []string{"k0", "k1"}})
 	// Remove k0 and k2, add k3; k1 stays in the group.
@@ -124,6 +126,7 @@ func TestUpdateRemovedKeysLeasesSettleSafely(t *testing.T) {
 	}
 	// Reports and settlements of removed keys are safe and change no key.
 	f.p.ReportResponse(&l0, 401, nil)
+	f.p.Suspect(&l0, time.Minute)
 	f.p.ReportError(&l2, errors.New("connection reset"))
 	f.p.Settle(&l0, Usage{InputTokens: 100})
 	f.p.Settle(&l2, Usage{InputTokens: 100})
@@ -151,7 +154,7 @@ func TestUpdateRemovedKeysLeasesSettleSafely(t *testing.T) {
 func TestUpdateGroupsCarryState(t *testing.T) {
 	keys := keyCfgs(2)
 	keys[0].RPMLimit, keys[1].RPMLimit = 10, 10
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keys})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
 	for range 4 {
 		l := f.acquire(AcquireOptions{Exclude: []string{"k1"}})
 		f.p.Settle(&l, Usage{})
@@ -180,7 +183,7 @@ func TestUpdateGroupsCarryState(t *testing.T) {
 }
 
 func TestUpdateStrategyAndErrors(t *testing.T) {
-	f := newFixture(t, ProviderAnthropic, PoolConfig{Keys: keyCfgs(3)})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(3)})
 	if err := f.p.Update(PoolConfig{Keys: keyCfgs(3), Strategy: "nope"}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("err = %v", err)
 	}

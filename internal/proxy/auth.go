@@ -52,13 +52,3 @@ func tokenMatches(hashes [][sha256.Size]byte, token string) bool {
 	}
 	return match == 1
 }
-
-// setUpstreamKey puts the pool key where the provider expects it. The client's
-// own credentials were already dropped by outboundHeader.
-func setUpstreamKey(h http.Header, prov keypool.Provider, apiKey string) {
-	if prov == keypool.ProviderOpenAI {
-		h["Authorization"] = []string{"Bearer " + apiKey}
-		return
-	}
-	h["X-Api-Key"] = []string{apiKey}
-}

@@ -5,35 +5,37 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 )
 
 func TestClientAuth(t *testing.T) {
 	cases := []struct {
 		name     string
-		provider keypool.Provider
+		provider provider.Provider
 		header   map[string]string
 		ok       bool
 	}{
-		{"anthropic x-api-key", keypool.ProviderAnthropic, map[string]string{"X-Api-Key": clientToken}, true},
-		{"anthropic bearer", keypool.ProviderAnthropic, map[string]string{"Authorization": "Bearer " + clientToken}, true},
-		{"bearer scheme is case-insensitive", keypool.ProviderAnthropic, map[string]string{"Authorization": "bearer " + clientToken}, true},
-		{"either header may match", keypool.ProviderAnthropic, map[string]string{"X-Api-Key": "stale", "Authorization": "Bearer " + clientToken}, true},
-		{"anthropic wrong x-api-key", keypool.ProviderAnthropic, map[string]string{"X-Api-Key": "wrong"}, false},
-		{"anthropic wrong bearer", keypool.ProviderAnthropic, map[string]string{"Authorization": "Bearer wrong"}, false},
-		{"anthropic basic auth", keypool.ProviderAnthropic, map[string]string{"Authorization": "Basic " + clientToken}, false},
-		{"anthropic no credentials", keypool.ProviderAnthropic, nil, false},
-		{"anthropic pool key is no client token", keypool.ProviderAnthropic, map[string]string{"X-Api-Key": keyValue(1)}, false},
-		{"openai bearer", keypool.ProviderOpenAI, map[string]string{"Authorization": "Bearer " + clientToken}, true},
-		{"openai x-api-key", keypool.ProviderOpenAI, map[string]string{"X-Api-Key": clientToken}, true},
-		{"openai wrong bearer", keypool.ProviderOpenAI, map[string]string{"Authorization": "Bearer wrong"}, false},
-		{"openai no credentials", keypool.ProviderOpenAI, nil, false},
+		{"anthropic x-api-key", provider.Anthropic, map[string]string{"X-Api-Key": clientToken}, true},
+		{"anthropic bearer", provider.Anthropic, map[string]string{"Authorization": "Bearer " + clientToken}, true},
+		{"bearer scheme is case-insensitive", provider.Anthropic, map[string]string{"Authorization": "bearer " + clientToken}, true},
+		{"either header may match", provider.Anthropic, map[string]string{"X-Api-Key": "stale", "Authorization": "Bearer " + clientToken}, true},
+		{"anthropic wrong x-api-key", provider.Anthropic, map[string]string{"X-Api-Key": "wrong"}, false},
+		{"anthropic wrong bearer", provider.Anthropic, map[string]string{"Authorization": "Bearer wrong"}, false},
+		{"anthropic basic auth", provider.Anthropic, map[string]string{"Authorization": "Basic " + clientToken}, false},
+		{"anthropic no credentials", provider.Anthropic, nil, false},
+		{"anthropic pool key is no client token", provider.Anthropic, map[string]string{"X-Api-Key": keyValue(1)}, false},
+		{"openai bearer", provider.OpenAI, map[string]string{"Authorization": "Bearer " + clientToken}, true},
+		{"openai x-api-key", provider.OpenAI, map[string]string{"X-Api-Key": clientToken}, true},
+		{"openai wrong bearer", provider.OpenAI, map[string]string{"Authorization": "Bearer wrong"}, false},
+		{"openai no credentials", provider.OpenAI, nil, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{provider: tc.provider})
 			path, body := "/v1/messages", anthropicBody("hello", false)
-			if tc.provider == keypool.ProviderOpenAI {
+			if tc.provider == provider.OpenAI {
 				path, body = "/v1/chat/completions", openAIBody("hello", false)
 			}
 			h := map[string]string{"Content-Type": "application/json"}
@@ -43,7 +45,7 @@ func TestClientAuth(t *testing.T) {
 			resp := e.do(t.Context(), http.MethodPost, path, body, h)
 			if !tc.ok {
 				got := wantStatus(t, resp, http.StatusUnauthorized)
-				if tc.provider == keypool.ProviderOpenAI {
+				if tc.provider == provider.OpenAI {
 					wantOpenAIError(t, got, "authentication_error", "invalid_api_key")
 				} else {
 					wantAnthropicError(t, got, "authentication_error")
@@ -68,7 +70,7 @@ func TestClientAuth(t *testing.T) {
 
 // wantUpstreamCredentials checks that the upstream saw exactly the pool key,
 // in the provider's header, and nothing of the client's credentials.
-func wantUpstreamCredentials(t *testing.T, e *env, provider keypool.Provider) {
+func wantUpstreamCredentials(t *testing.T, e *env, prov provider.Provider) {
 	t.Helper()
 	reqs := e.requests()
 	if len(reqs) != 1 {
@@ -82,7 +84,7 @@ func wantUpstreamCredentials(t *testing.T, e *env, provider keypool.Provider) {
 			}
 		}
 	}
-	if provider == keypool.ProviderOpenAI {
+	if prov == provider.OpenAI {
 		if got := h.Values("Authorization"); !slices.Equal(got, []string{"Bearer " + keyValue(1)}) {
 			t.Errorf("upstream Authorization = %q, want the pool key", got)
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -41,7 +43,7 @@ func newBenchTarget(b *testing.B, viaProxy bool) *benchTarget {
 		return t
 	}
 	u, _ := url.Parse(upstream.URL)
-	pool, err := keypool.NewKeyPool(keypool.ProviderAnthropic, keypool.PoolConfig{
+	pool, err := keypool.NewKeyPool(provider.Anthropic, keypool.PoolConfig{
 		Keys: []keypool.KeyConfig{{ID: "keys/k1", APIKey: keyValue(1)}},
 		Access: keypool.Access{Upstream: u, MaxAttempts: 3,
 			ClientTokenHashes: [][sha256.Size]byte{sha256.Sum256([]byte(clientToken))}},

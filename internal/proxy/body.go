@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // firstBodyChunk is the most a body buffer starts with. The buffer then
@@ -73,15 +75,15 @@ func (b *requestBody) grow(want int64) error {
 // On failure it returns the error kind to answer with; the connection must
 // then be closed, as the rest of the body is unread. The caller must call
 // release on the result.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64, budget *counter) (*requestBody, errKind, error) {
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, budget *counter) (*requestBody, provider.Error, error) {
 	b := &requestBody{budget: budget}
 	if r.ContentLength > limit {
 		// Refuse before reading a byte; net/http closes the connection
 		// rather than drain a body this large.
-		return b, errTooLarge, fmt.Errorf("request body of %d bytes exceeds the proxy's limit of %d bytes", r.ContentLength, limit)
+		return b, provider.ErrTooLarge, fmt.Errorf("request body of %d bytes exceeds the proxy's limit of %d bytes", r.ContentLength, limit)
 	}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return b, errKind{}, nil
+		return b, 0, nil
 	}
 	// MaxBytesReader also tells the server to close the connection if the
 	// client sends more than the limit.
@@ -96,7 +98,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, budget *count
 				break // all declared bytes are in; net/http serves no more
 			}
 			if err := b.grow(want); err != nil {
-				return b, errUnavailable, err
+				return b, provider.ErrUnavailable, err
 			}
 		}
 		n, err := body.Read(b.buf[len(b.buf):cap(b.buf)])
@@ -110,9 +112,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, budget *count
 		}
 	}
 	if int64(len(b.buf)) < r.ContentLength {
-		return b, errBadRequest, fmt.Errorf("read request body: %w", io.ErrUnexpectedEOF)
+		return b, provider.ErrBadRequest, fmt.Errorf("read request body: %w", io.ErrUnexpectedEOF)
 	}
-	return b, errKind{}, nil
+	return b, 0, nil
 }
 
 // bodyDeadline bounds, from the end of r's headers, the time its body may
@@ -133,16 +135,16 @@ func bodyDeadline(w http.ResponseWriter, r *http.Request, timeout time.Duration)
 }
 
 // bodyErrKind maps a body read error to the answer.
-func bodyErrKind(err error, limit int64) (errKind, error) {
+func bodyErrKind(err error, limit int64) (provider.Error, error) {
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return errTooLarge, fmt.Errorf("request body exceeds the proxy's limit of %d bytes", limit)
+		return provider.ErrTooLarge, fmt.Errorf("request body exceeds the proxy's limit of %d bytes", limit)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return errRequestTimeout, errors.New("the request body did not arrive in time")
+		return provider.ErrRequestTimeout, errors.New("the request body did not arrive in time")
 	}
-	return errBadRequest, fmt.Errorf("read request body: %w", err)
+	return provider.ErrBadRequest, fmt.Errorf("read request body: %w", err)
 }
 
 // replayBody is one attempt's request body over the buffered bytes. Every

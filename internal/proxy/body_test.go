@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 func TestRequestBodyLimit(t *testing.T) {
@@ -15,16 +15,16 @@ func TestRequestBodyLimit(t *testing.T) {
 	exact = exact[:len(exact)-1] + strings.Repeat(" ", limit-len(exact)) + "}" // valid JSON of exactly limit bytes
 	cases := []struct {
 		name     string
-		provider keypool.Provider
+		provider provider.Provider
 		body     string
 		chunked  bool
 		status   int
 	}{
-		{"content-length over the limit", keypool.ProviderAnthropic, strings.Repeat("x", limit+1), false, http.StatusRequestEntityTooLarge},
-		{"chunked over the limit", keypool.ProviderAnthropic, strings.Repeat("x", 4*limit), true, http.StatusRequestEntityTooLarge},
-		{"openai shape", keypool.ProviderOpenAI, strings.Repeat("x", limit+1), false, http.StatusRequestEntityTooLarge},
-		{"exactly the limit", keypool.ProviderAnthropic, exact, false, http.StatusOK},
-		{"exactly the limit, chunked", keypool.ProviderAnthropic, exact, true, http.StatusOK},
+		{"content-length over the limit", provider.Anthropic, strings.Repeat("x", limit+1), false, http.StatusRequestEntityTooLarge},
+		{"chunked over the limit", provider.Anthropic, strings.Repeat("x", 4*limit), true, http.StatusRequestEntityTooLarge},
+		{"openai shape", provider.OpenAI, strings.Repeat("x", limit+1), false, http.StatusRequestEntityTooLarge},
+		{"exactly the limit", provider.Anthropic, exact, false, http.StatusOK},
+		{"exactly the limit, chunked", provider.Anthropic, exact, true, http.StatusOK},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -34,7 +34,7 @@ func TestRequestBodyLimit(t *testing.T) {
 				body = io.NopCloser(body) // unknown length: sent chunked
 			}
 			path := "/v1/messages"
-			if tc.provider == keypool.ProviderOpenAI {
+			if tc.provider == provider.OpenAI {
 				path = "/v1/chat/completions"
 			}
 			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.base+path, body)
@@ -55,7 +55,7 @@ func TestRequestBodyLimit(t *testing.T) {
 				e.waitIdle()
 				return
 			}
-			if tc.provider == keypool.ProviderOpenAI {
+			if tc.provider == provider.OpenAI {
 				wantOpenAIError(t, got, "request_too_large", "request_too_large")
 			} else {
 				wantAnthropicError(t, got, "request_too_large")

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // pngHeader is the first 24 bytes of a w x h PNG.
@@ -27,48 +27,48 @@ func TestEstimateInputTokens(t *testing.T) {
 	pdf := b64([]byte("%PDF-1.7\n"), 300<<10)
 	cases := []struct {
 		name     string
-		prov     keypool.Provider
+		prov     provider.Provider
 		body     string
 		min, max int64
 	}{
-		{"anthropic text", keypool.ProviderAnthropic,
+		{"anthropic text", provider.Anthropic,
 			`{"model":"claude-x","messages":[{"role":"user","content":"` + text + `"}]}`, 1000, 1030},
-		{"cjk text counts a token per character", keypool.ProviderAnthropic,
+		{"cjk text counts a token per character", provider.Anthropic,
 			`{"messages":[{"role":"user","content":"` + strings.Repeat("日本語", 100) + `"}]}`, 300, 320},
-		{"anthropic 5 MiB image of unknown size", keypool.ProviderAnthropic,
+		{"anthropic 5 MiB image of unknown size", provider.Anthropic,
 			`{"model":"claude-x","messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/jpeg","data":"` + bigJPEG + `"}}]}]}`,
 			anthropicImageMax, anthropicImageMax + 40},
-		{"anthropic png of known size", keypool.ProviderAnthropic,
+		{"anthropic png of known size", provider.Anthropic,
 			`{"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"` + png + `"}}]}]}`,
 			1000, 1040},
-		{"anthropic image by url", keypool.ProviderAnthropic,
+		{"anthropic image by url", provider.Anthropic,
 			`{"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"https://example.com/cat.jpg"}}]}]}`,
 			anthropicImageMax, anthropicImageMax + 40},
-		{"anthropic pdf: three pages by size", keypool.ProviderAnthropic,
+		{"anthropic pdf: three pages by size", provider.Anthropic,
 			`{"messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"` + pdf + `"}}]}]}`,
 			3 * pdfTokensPerPage, 3*pdfTokensPerPage + 40},
-		{"openai image high detail unknown size", keypool.ProviderOpenAI,
+		{"openai image high detail unknown size", provider.OpenAI,
 			`{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,` + bigJPEG + `"}}]}]}`,
 			openAIImageMax, openAIImageMax + 40},
-		{"openai image low detail after the url", keypool.ProviderOpenAI,
+		{"openai image low detail after the url", provider.OpenAI,
 			`{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,` + bigJPEG + `","detail":"low"}}]}]}`,
 			openAIImageLow, openAIImageLow + 40},
-		{"openai image low detail before the url", keypool.ProviderOpenAI,
+		{"openai image low detail before the url", provider.OpenAI,
 			`{"messages":[{"content":[{"type":"image_url","image_url":{"detail":"low","url":"data:image/jpeg;base64,` + bigJPEG + `"}}]}]}`,
 			openAIImageLow, openAIImageLow + 40},
-		{"openai png 1024x1024: 4 tiles", keypool.ProviderOpenAI,
+		{"openai png 1024x1024: 4 tiles", provider.OpenAI,
 			`{"messages":[{"content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,` + b64(pngHeader(1024, 1024), 100) + `"}}]}]}`,
 			85 + 170*4, 85 + 170*4 + 40},
-		{"openai responses input_image", keypool.ProviderOpenAI,
+		{"openai responses input_image", provider.OpenAI,
 			`{"model":"gpt-4.1","input":[{"role":"user","content":[{"type":"input_image","image_url":"data:image/jpeg;base64,` + bigJPEG + `","detail":"low"}]}]}`,
 			openAIImageLow, openAIImageLow + 40},
-		{"text capped by the model's window", keypool.ProviderAnthropic,
+		{"text capped by the model's window", provider.Anthropic,
 			`{"model":"claude-x","messages":[{"role":"user","content":"` + strings.Repeat("a", 4_000_000) + `"}]}`,
 			200_000, 200_000},
-		{"unknown openai model: 128k window", keypool.ProviderOpenAI,
+		{"unknown openai model: 128k window", provider.OpenAI,
 			`{"model":"my-model","prompt":"` + strings.Repeat("a", 4_000_000) + `"}`, 128_000, 128_000},
-		{"not json: four bytes per token", keypool.ProviderOpenAI, strings.Repeat("x", 4000), 1000, 1000},
-		{"empty", keypool.ProviderAnthropic, "", 0, 0},
+		{"not json: four bytes per token", provider.OpenAI, strings.Repeat("x", 4000), 1000, 1000},
+		{"empty", provider.Anthropic, "", 0, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,9 +102,9 @@ func FuzzEstimateInputTokens(f *testing.F) {
 	f.Add([]byte(`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{"detail":"low"}]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`), true)
 	f.Add([]byte(`}}}]]]{"data":"data:,"}`), false)
 	f.Fuzz(func(t *testing.T, body []byte, openai bool) {
-		prov := keypool.ProviderAnthropic
+		prov := provider.Anthropic
 		if openai {
-			prov = keypool.ProviderOpenAI
+			prov = provider.OpenAI
 		}
 		got := estimateInputTokens(body, prov)
 		if got < 0 || got > 1_047_576 {
@@ -153,7 +153,7 @@ func BenchmarkEstimate(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			var sink int64
 			for b.Loop() {
-				sink += estimateInputTokens(body, keypool.ProviderAnthropic)
+				sink += estimateInputTokens(body, provider.Anthropic)
 			}
 			_ = sink
 		})

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/usage"
 )
@@ -28,7 +30,7 @@ type exchange struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	pool   *keypool.KeyPool
-	prov   keypool.Provider
+	prov   provider.Provider
 	pm     *poolMetrics
 	route  route
 	body   []byte
@@ -74,7 +76,7 @@ func (x *exchange) run(maxAttempts int) {
 			}
 			x.pool.ReportError(&lease, err)
 			x.pool.Settle(&lease, keypool.Usage{})
-			if final || !x.moreKeys(len(exclude)) {
+			if final || !x.retryableError(err) || !x.moreKeys(len(exclude)) {
 				x.badGateway(lease.KeyID, attempt, err)
 				return
 			}
@@ -85,12 +87,30 @@ func (x *exchange) run(maxAttempts int) {
 		}
 
 		x.pool.ReportResponse(&lease, resp.StatusCode, resp.Header)
-		if reason, retryable := failoverReasonFor(resp.StatusCode); retryable && !final && x.moreKeys(len(exclude)) {
-			pending, lastErr = bufferFailed(resp, lease.KeyID), nil
+		var failed *failedResponse
+		if wantsBody(resp.StatusCode) {
+			failed = bufferFailed(resp, lease.KeyID)
+			if x.prov.KeyInvalid(resp.StatusCode, failed.body) && x.pool.Suspect(&lease, keyCheckTimeout) {
+				pool, prov, upstream, id, key := x.pool, x.prov, x.pool.Access().Upstream, lease.KeyID, lease.APIKey
+				x.s.checks.Go(func() { x.s.checkKey(pool, prov, upstream, id, key) })
+			}
+		}
+		reason, retryable := x.failoverFor(resp.StatusCode, failed.bodyBytes())
+		if retryable && !final && x.moreKeys(len(exclude)) {
+			if failed == nil {
+				failed = bufferFailed(resp, lease.KeyID)
+			}
+			pending, lastErr = failed, nil
 			x.pool.Settle(&lease, keypool.Usage{})
 			x.pm.failover(reason)
 			x.logFailover(lease.KeyID, attempt, resp.StatusCode, nil)
 			continue
+		}
+		if failed != nil {
+			x.pool.Settle(&lease, keypool.Usage{})
+			failed.write(x.w, x.prov, attempt)
+			x.finish(lease.KeyID, failed.status, attempt, usage.Tokens{}, nil)
+			return
 		}
 		x.respond(resp, &lease, attempt)
 		return
@@ -106,7 +126,7 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 		// what it was given.
 		h = x.header.Clone()
 	}
-	setUpstreamKey(h, x.prov, lease.APIKey)
+	x.prov.SetKey(h, lease.APIKey)
 	req := &http.Request{
 		Method:        x.r.Method,
 		URL:           x.target,
@@ -151,7 +171,7 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 		// A 429 is better answered with the pool's own Retry-After below,
 		// which knows when any key has capacity; other errors are the
 		// provider's to report.
-		pending.write(x.w, attempts)
+		pending.write(x.w, x.prov, attempts)
 		x.finish(pending.key, pending.status, attempts, usage.Tokens{}, nil)
 	case lastErr != nil:
 		x.badGateway(keyNone, attempts, lastErr)
@@ -160,7 +180,7 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 		// changes, so a 429 with a Retry-After would mislead the client.
 		h := x.w.Header()
 		h[HeaderAttempts] = attemptsValue(attempts)
-		writeError(x.w, x.prov, errUnavailable, "the provider rejected every key of KeyPool "+
+		x.prov.WriteError(x.w, provider.ErrUnavailable, "the provider rejected every key of KeyPool "+
 			x.route.namespace+"/"+x.route.name+"; its keys must be replaced in their Secrets")
 		x.finish(keyNone, http.StatusServiceUnavailable, attempts, usage.Tokens{}, err)
 	case errors.Is(err, keypool.ErrQueueFull):
@@ -174,7 +194,7 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 			// The pool's estimate leaves out the keys this request tried,
 			// but the client's retry may use them: the key that just
 			// answered 429 is back when its own retry-after says.
-			if ra, ok := keypool.ParseRetryAfter(pending.header.Get("Retry-After"), time.Now()); ok && (retry <= 0 || ra < retry) {
+			if ra, ok := provider.ParseRetryAfter(pending.header.Get("Retry-After"), time.Now()); ok && (retry <= 0 || ra < retry) {
 				retry = ra
 			}
 		}
@@ -182,13 +202,13 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 		h.Set("Retry-After", retryAfterSeconds(retry))
 		h[HeaderAttempts] = attemptsValue(attempts)
 		x.pm.queueRejected.Inc()
-		writeError(x.w, x.prov, errRateLimited, "all keys of KeyPool "+x.route.namespace+"/"+x.route.name+
+		x.prov.WriteError(x.w, provider.ErrRateLimited, "all keys of KeyPool "+x.route.namespace+"/"+x.route.name+
 			" are at their rate limits; retry after "+h.Get("Retry-After")+"s")
 		x.finish(keyNone, http.StatusTooManyRequests, attempts, usage.Tokens{}, err)
 	default:
 		h := x.w.Header()
 		h[HeaderAttempts] = attemptsValue(attempts)
-		writeError(x.w, x.prov, errUnavailable, "no key available: "+err.Error())
+		x.prov.WriteError(x.w, provider.ErrUnavailable, "no key available: "+err.Error())
 		x.finish(keyNone, http.StatusServiceUnavailable, attempts, usage.Tokens{}, err)
 	}
 }
@@ -200,7 +220,7 @@ func (x *exchange) badGateway(key string, attempts int, err error) {
 		h[HeaderKey] = []string{key}
 	}
 	h[HeaderAttempts] = attemptsValue(attempts)
-	writeError(x.w, x.prov, errBadGateway, "upstream request failed: "+err.Error())
+	x.prov.WriteError(x.w, provider.ErrBadGateway, "upstream request failed: "+err.Error())
 	x.finish(key, http.StatusBadGateway, attempts, usage.Tokens{}, err)
 }
 

@@ -4,22 +4,12 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
-// isHopByHop reports the fields that describe one connection rather than the
-// message (RFC 9110 §7.6.1, plus the historic Keep-Alive and Proxy-Connection
-// that net/http/httputil also drops). Keys are canonical.
-func isHopByHop(k string) bool {
-	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
-		return true
-	}
-	return false
-}
-
 // connectionListed reports whether k is named in a Connection header, which
-// makes it hop-by-hop too.
+// makes it hop-by-hop even when the provider's allowlist has it.
 func connectionListed(conn []string, k string) bool {
 	for _, v := range conn {
 		for f := range strings.SplitSeq(v, ",") {
@@ -31,27 +21,22 @@ func connectionListed(conn []string, k string) bool {
 	return false
 }
 
-// outboundHeader builds the upstream request's header from the client's: the
-// end-to-end fields pass through (value slices are shared, not copied), while
-// hop-by-hop fields and the client's credentials are dropped.
+// outboundHeader builds the upstream request's header from the client's:
+// only the fields the provider's API reads pass (value slices are shared,
+// not copied). The client is untrusted, so everything else stays here: its
+// credentials, hop-by-hop fields, headers that would pick another account
+// for the pool's key (OpenAI-Organization), and whatever it made up.
 //
-// Accept-Encoding is dropped too, so that the upstream answers uncompressed:
-// the usage scanner reads the body as it passes and streams must be flushed
-// event by event (the default transport also disables compression).
-func outboundHeader(in http.Header) http.Header {
+// Accept-Encoding is never on an allowlist, so the upstream answers
+// uncompressed: the usage scanner reads the body as it passes and streams
+// must be flushed event by event.
+func outboundHeader(in http.Header, prov provider.Provider) http.Header {
 	conn := in["Connection"]
-	out := make(http.Header, len(in)+1)
+	out := make(http.Header, 8)
 	for k, v := range in {
-		switch k {
-		case "X-Api-Key", "Authorization", "Accept-Encoding", "Content-Length", "Host", "Expect":
-			// Expect: 100-continue negotiates the client's hop; the body is
-			// already here, and forwarding it would delay every attempt.
-			continue
+		if prov.ForwardsRequestHeader(k) && (conn == nil || !connectionListed(conn, k)) {
+			out[k] = v
 		}
-		if isHopByHop(k) || (conn != nil && connectionListed(conn, k)) {
-			continue
-		}
-		out[k] = v
 	}
 	if _, ok := out["User-Agent"]; !ok {
 		// Keep net/http from adding its own User-Agent: the proxy is transparent.
@@ -62,14 +47,14 @@ func outboundHeader(in http.Header) http.Header {
 
 var emptyValue = []string{""}
 
-// copyResponseHeader copies the upstream response's end-to-end fields to the
-// client's response.
-func copyResponseHeader(dst, src http.Header) {
+// copyResponseHeader copies the upstream response's fields that the
+// provider's allowlist lets back to the client: not the key's organization,
+// project or rate-limit headers, nor cookies.
+func copyResponseHeader(dst, src http.Header, prov provider.Provider) {
 	conn := src["Connection"]
 	for k, v := range src {
-		if isHopByHop(k) || (conn != nil && connectionListed(conn, k)) {
-			continue
+		if prov.ForwardsResponseHeader(k) && (conn == nil || !connectionListed(conn, k)) {
+			dst[k] = v
 		}
-		dst[k] = v
 	}
 }

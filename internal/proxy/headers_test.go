@@ -3,6 +3,8 @@ package proxy
 import (
 	"net/http"
 	"testing"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 func TestOutboundHeader(t *testing.T) {
@@ -22,13 +24,15 @@ func TestOutboundHeader(t *testing.T) {
 		"Anthropic-Version":   {"2023-06-01"},
 		"Openai-Organization": {"org-1"},
 		"X-Stainless-Lang":    {"go"},
+		"X-Forwarded-For":     {"169.254.169.254"},
+		"Metadata-Flavor":     {"Google"},
+		"Cookie":              {"session=1"},
 	}
-	out := outboundHeader(in)
+	out := outboundHeader(in, provider.Anthropic)
 	want := http.Header{
-		"Anthropic-Version":   {"2023-06-01"},
-		"Openai-Organization": {"org-1"},
-		"X-Stainless-Lang":    {"go"},
-		"User-Agent":          {""}, // none from the client: none upstream either
+		"Anthropic-Version": {"2023-06-01"},
+		"X-Stainless-Lang":  {"go"},
+		"User-Agent":        {""}, // none from the client: none upstream either
 	}
 	if len(out) != len(want) {
 		t.Fatalf("got %v, want %v", out, want)
@@ -39,9 +43,28 @@ func TestOutboundHeader(t *testing.T) {
 		}
 	}
 
+	// OpenAI-Organization is the client's choice of account for the pool's
+	// key: dropped for OpenAI too, so a mismatch cannot make a key look bad.
+	if out := outboundHeader(in, provider.OpenAI); out.Get("Openai-Organization") != "" || out.Get("X-Stainless-Lang") != "go" {
+		t.Errorf("openai: %v", out)
+	}
+}
+
+func TestCopyResponseHeader(t *testing.T) {
+	src := http.Header{
+		"Connection": {"X-Should-Retry"}, "X-Should-Retry": {"true"}, "Transfer-Encoding": {"chunked"},
+		"Request-Id": {"r"}, "Content-Type": {"application/json"}, "Set-Cookie": {"a=b"},
+		"Anthropic-Organization-Id": {"org"}, "Anthropic-Ratelimit-Requests-Remaining": {"3"},
+		"Openai-Organization": {"org"}, "Openai-Project": {"p"},
+	}
 	dst := http.Header{}
-	copyResponseHeader(dst, http.Header{"Connection": {"X-Hop"}, "X-Hop": {"1"}, "Transfer-Encoding": {"chunked"}, "Request-Id": {"r"}})
-	if len(dst) != 1 || dst.Get("Request-Id") != "r" {
-		t.Errorf("response header %v", dst)
+	copyResponseHeader(dst, src, provider.Anthropic)
+	if len(dst) != 2 || dst.Get("Request-Id") != "r" || dst.Get("Content-Type") != "application/json" {
+		t.Errorf("anthropic response header %v", dst)
+	}
+	dst = http.Header{}
+	copyResponseHeader(dst, src, provider.OpenAI)
+	if len(dst) != 1 || dst.Get("Content-Type") != "application/json" {
+		t.Errorf("openai response header %v", dst)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -140,7 +142,7 @@ type env struct {
 // keys in three priority tiers (keys/k1 first, then keys/k2, then keys/k3),
 // each its own organisation without limits, maxAttempts 3, no queueing.
 type envConfig struct {
-	provider     keypool.Provider
+	provider     provider.Provider
 	keys         []keypool.KeyConfig
 	maxAttempts  int
 	queueTimeout time.Duration
@@ -167,8 +169,8 @@ func defaultKeys() []keypool.KeyConfig {
 
 func newEnv(t *testing.T, cfg envConfig) *env {
 	t.Helper()
-	if cfg.provider == "" {
-		cfg.provider = keypool.ProviderAnthropic
+	if cfg.provider == nil {
+		cfg.provider = provider.Anthropic
 	}
 	if cfg.keys == nil {
 		cfg.keys = defaultKeys()
@@ -221,7 +223,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	}
 	e.reg = keypool.NewRegistry()
 	name := poolName
-	if cfg.provider == keypool.ProviderOpenAI {
+	if cfg.provider == provider.OpenAI {
 		name = "gpt"
 	}
 	e.reg.Set(namespace, name, e.pool)
@@ -329,7 +331,7 @@ func (e *env) do(ctx context.Context, method, path, body string, header map[stri
 // post sends an authenticated API request in the pool provider's style.
 func (e *env) post(body string) *http.Response {
 	e.t.Helper()
-	if e.pool.Provider() == keypool.ProviderOpenAI {
+	if e.pool.Provider() == provider.OpenAI {
 		return e.do(e.t.Context(), http.MethodPost, "/v1/chat/completions", body,
 			map[string]string{"Authorization": "Bearer " + clientToken, "Content-Type": "application/json"})
 	}

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/usage"
 )
@@ -174,20 +176,20 @@ func (s *Server) shed(w http.ResponseWriter, r *http.Request, msg string) {
 	h := w.Header()
 	h.Set("Retry-After", overCapRetryAfter)
 	h.Set("Connection", "close")
-	writeError(w, s.providerOf(r), errUnavailable, msg)
+	s.providerOf(r).WriteError(w, provider.ErrUnavailable, msg)
 }
 
 // providerOf is the error shape for r before it is routed: its pool's
 // provider, else a guess.
-func (s *Server) providerOf(r *http.Request) keypool.Provider {
+func (s *Server) providerOf(r *http.Request) provider.Provider {
 	rt, ok := parseRoute(r)
 	if !ok {
-		return guessProvider(r, r.URL.Path)
+		return provider.Guess(r, r.URL.Path)
 	}
 	if pool, ok := s.reg.Get(rt.namespace, rt.name); ok {
 		return pool.Provider()
 	}
-	return guessProvider(r, rt.rest)
+	return provider.Guess(r, rt.rest)
 }
 
 // queueFull answers a request that found no capacity and no room in its
@@ -201,7 +203,7 @@ func (x *exchange) queueFull(exhausted *keypool.ExhaustedError, attempts int) {
 	h.Set("Retry-After", retryAfterSeconds(retry))
 	h[HeaderAttempts] = attemptsValue(attempts)
 	x.pm.queueRejected.Inc()
-	writeError(x.w, x.prov, errRateLimited, "KeyPool "+x.route.namespace+"/"+x.route.name+
+	x.prov.WriteError(x.w, provider.ErrRateLimited, "KeyPool "+x.route.namespace+"/"+x.route.name+
 		" has as many requests waiting for capacity as it may queue; retry after "+h.Get("Retry-After")+"s")
 	x.finish(keyNone, http.StatusTooManyRequests, attempts, usage.Tokens{}, keypool.ErrQueueFull)
 }

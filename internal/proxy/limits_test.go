@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // startLimited runs a proxy over e's registry with Start and opts (Listener,
@@ -283,14 +284,14 @@ func TestConnectionCapSheds503(t *testing.T) {
 // TestInFlightCapSheds503: beyond MaxInFlight a request gets a well-formed
 // 503 with Retry-After; once the request in flight ends, the next succeeds.
 func TestInFlightCapSheds503(t *testing.T) {
-	for _, prov := range []keypool.Provider{keypool.ProviderAnthropic, keypool.ProviderOpenAI} {
-		t.Run(string(prov), func(t *testing.T) {
+	for _, prov := range []provider.Provider{provider.Anthropic, provider.OpenAI} {
+		t.Run(prov.Name(), func(t *testing.T) {
 			e := newEnv(t, envConfig{provider: prov})
 			addr := startLimited(t, e, Options{MaxInFlight: 1})
 			e.base = "http://" + addr + strings.TrimPrefix(e.base, e.front.URL)
 			release := e.fake.HoldStreams()
 			body := anthropicBody
-			if prov == keypool.ProviderOpenAI {
+			if prov == provider.OpenAI {
 				body = openAIBody
 			}
 			held := e.post(body("hold", true))
@@ -302,7 +303,7 @@ func TestInFlightCapSheds503(t *testing.T) {
 			}
 			resp := e.post(body("hi", false))
 			got := wantStatus(t, resp, http.StatusServiceUnavailable)
-			if prov == keypool.ProviderOpenAI {
+			if prov == provider.OpenAI {
 				wantOpenAIError(t, got, "overloaded_error", "service_unavailable")
 			} else {
 				wantAnthropicError(t, got, "overloaded_error")

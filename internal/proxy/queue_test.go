@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
@@ -123,7 +125,7 @@ func TestQueueTimeoutRetryAfter(t *testing.T) {
 
 func TestExhaustedOpenAIShape(t *testing.T) {
 	e := newEnv(t, envConfig{
-		provider: keypool.ProviderOpenAI,
+		provider: provider.OpenAI,
 		keys:     []keypool.KeyConfig{{ID: "keys/k1", APIKey: keyValue(1), RPMLimit: 1}},
 	})
 	wantStatus(t, e.post(openAIBody("hi", false)), http.StatusOK)

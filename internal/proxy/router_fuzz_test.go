@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -57,7 +59,7 @@ func FuzzRoute(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	pool, err := keypool.NewKeyPool(keypool.ProviderAnthropic, keypool.PoolConfig{
+	pool, err := keypool.NewKeyPool(provider.Anthropic, keypool.PoolConfig{
 		Keys: []keypool.KeyConfig{{ID: "keys/k1", APIKey: fuzzKey}},
 		Access: keypool.Access{
 			Upstream: u, MaxAttempts: 1,

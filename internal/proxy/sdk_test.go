@@ -5,13 +5,14 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	anthropicoption "github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
 	openaioption "github.com/openai/openai-go/v3/option"
 
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
-	"github.com/keypool-dev/keypool-operator/internal/keypool"
 )
 
 // The SDK tests use the official clients exactly as a service would: only
@@ -92,7 +93,7 @@ func TestAnthropicSDKFailoverIsInvisible(t *testing.T) {
 }
 
 func TestOpenAISDKThroughProxy(t *testing.T) {
-	e := newEnv(t, envConfig{provider: keypool.ProviderOpenAI, keys: limitedKeys()})
+	e := newEnv(t, envConfig{provider: provider.OpenAI, keys: limitedKeys()})
 	client := openai.NewClient(
 		openaioption.WithBaseURL(e.base+"/v1/"),
 		openaioption.WithAPIKey(clientToken),

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/go-logr/logr"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
@@ -38,10 +40,11 @@ type Server struct {
 	transport http.RoundTripper
 	metrics   *metrics
 	state     atomic.Int32
-	stopping  chan struct{} // closed when graceful shutdown begins
-	bufs      sync.Pool     // *[copyBufSize]byte
-	inFlight  counter       // requests being handled, up to MaxInFlight
-	bodyBytes counter       // request-body bytes buffered, up to MaxBufferedBodyBytes
+	stopping  chan struct{}  // closed when graceful shutdown begins
+	bufs      sync.Pool      // *[copyBufSize]byte
+	checks    sync.WaitGroup // key re-checks running (keycheck.go)
+	inFlight  counter        // requests being handled, up to MaxInFlight
+	bodyBytes counter        // request-body bytes buffered, up to MaxBufferedBodyBytes
 }
 
 // New returns a proxy over the pools of reg. It registers the proxy's metrics
@@ -163,31 +166,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.inFlight.give(1)
 	rt, ok := parseRoute(r)
 	if !ok {
-		writeError(w, guessProvider(r, r.URL.Path), errNotFound,
+		provider.Guess(r, r.URL.Path).WriteError(w, provider.ErrNotFound,
 			"no route: the proxy serves /pools/{namespace}/{name}/v1/...")
 		return
 	}
+	// A pool that does not exist answers as one that refuses the token, so
+	// that callers without a token cannot probe which pools exist.
+	// (The error shape is the pool's provider's, or for no pool the one the
+	// request looks like: an SDK's request gets the same shape either way.)
 	pool, ok := s.reg.Get(rt.namespace, rt.name)
-	if !ok {
-		// No metrics: the labels would be whatever a caller puts in the path.
-		writeError(w, guessProvider(r, rt.rest), errNotFound,
-			fmt.Sprintf("no KeyPool %s/%s", rt.namespace, rt.name))
+	if !ok || !authorized(pool.Access(), r.Header) {
+		prov := provider.Guess(r, rt.rest)
+		if ok { // no metrics otherwise: the labels would be whatever a caller puts in the path
+			prov = pool.Provider()
+			s.metrics.pool(rt.namespace, rt.name).request(keyNone, http.StatusUnauthorized)
+		}
+		prov.WriteError(w, provider.ErrUnauthorized,
+			fmt.Sprintf("no KeyPool %s/%s accepts this client token", rt.namespace, rt.name))
 		return
 	}
 	prov := pool.Provider()
 	pm := s.metrics.pool(rt.namespace, rt.name)
 	if !validRest(rt.rest) {
 		pm.request(keyNone, http.StatusNotFound)
-		writeError(w, prov, errNotFound, "only the provider API under /v1/ is proxied")
+		prov.WriteError(w, provider.ErrNotFound, "only the provider API under /v1/ is proxied")
 		return
 	}
 	acc := pool.Access()
-	if !authorized(acc, r.Header) {
-		pm.request(keyNone, http.StatusUnauthorized)
-		writeError(w, prov, errUnauthorized,
-			fmt.Sprintf("invalid client token for KeyPool %s/%s", rt.namespace, rt.name))
-		return
-	}
 	rb, kind, err := readBody(w, r, s.opts.MaxRequestBodyBytes, &s.bodyBytes)
 	defer rb.release()
 	if err != nil {
@@ -195,15 +200,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 		// net/http cancels the request's context on any failed body read,
 		// the read deadline included: only a client that left gets nothing.
-		if kind != errRequestTimeout && r.Context().Err() != nil {
+		if kind != provider.ErrRequestTimeout && r.Context().Err() != nil {
 			pm.request(keyNone, statusClientClosed)
 			return
 		}
-		pm.request(keyNone, kind.status)
-		if kind == errUnavailable {
+		pm.request(keyNone, kind.Status())
+		if kind == provider.ErrUnavailable {
 			w.Header().Set("Retry-After", overCapRetryAfter)
 		}
-		writeError(w, prov, kind, err.Error())
+		prov.WriteError(w, kind, err.Error())
 		return
 	}
 	liftDeadline()
@@ -217,7 +222,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pm:     pm,
 		route:  rt,
 		body:   body,
-		header: outboundHeader(r.Header),
+		header: outboundHeader(r.Header, prov),
 		target: upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
 		start:  time.Now(),
 	}

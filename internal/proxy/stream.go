@@ -19,7 +19,7 @@ import (
 // rather than a clean end; there is no retry once a byte went out.
 func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt int) {
 	h := x.w.Header()
-	copyResponseHeader(h, resp.Header)
+	copyResponseHeader(h, resp.Header, x.prov)
 	h[HeaderKey] = []string{lease.KeyID}
 	h[HeaderAttempts] = attemptsValue(attempt)
 
@@ -27,7 +27,7 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 	if resp.Header.Get("Content-Encoding") == "" { // an encoded body cannot be read for usage
 		format = usage.FormatOf(resp.Header.Get("Content-Type"))
 	}
-	x.scan.Reset(format)
+	x.scan.Reset(format, x.prov.Usage())
 	flush := format == usage.FormatSSE || resp.ContentLength < 0
 
 	x.w.WriteHeader(resp.StatusCode)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
@@ -18,9 +20,9 @@ import (
 )
 
 func TestStreamFlushedWhileUpstreamHolds(t *testing.T) {
-	for _, provider := range []keypool.Provider{keypool.ProviderAnthropic, keypool.ProviderOpenAI} {
-		t.Run(string(provider), func(t *testing.T) {
-			e := newEnv(t, envConfig{provider: provider, keys: limitedKeys()})
+	for _, prov := range []provider.Provider{provider.Anthropic, provider.OpenAI} {
+		t.Run(prov.Name(), func(t *testing.T) {
+			e := newEnv(t, envConfig{provider: prov, keys: limitedKeys()})
 			release := e.fake.HoldStreams()
 			// Should the proxy buffer, the events would only come once the
 			// hold ends; the safety release marks that as a failure.
@@ -29,7 +31,7 @@ func TestStreamFlushedWhileUpstreamHolds(t *testing.T) {
 			defer safety.Stop()
 
 			body, first := anthropicBody("hello", true), "event: message_start"
-			if provider == keypool.ProviderOpenAI {
+			if prov == provider.OpenAI {
 				body, first = openAIBody("hello", true), `"role":"assistant"`
 			}
 			resp := e.post(body)

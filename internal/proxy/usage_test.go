@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
@@ -26,16 +28,16 @@ func TestUsageSettled(t *testing.T) {
 	// The fake provider counts a prompt's text bytes/4 as input tokens, and
 	// the directive fixes the output tokens.
 	prompt := strings.Repeat("count me ", 40) + "[[output_tokens=57]]"
-	for _, provider := range []keypool.Provider{keypool.ProviderAnthropic, keypool.ProviderOpenAI} {
+	for _, prov := range []provider.Provider{provider.Anthropic, provider.OpenAI} {
 		for _, stream := range []bool{false, true} {
-			name := string(provider) + "/json"
+			name := prov.Name() + "/json"
 			if stream {
-				name = string(provider) + "/sse"
+				name = prov.Name() + "/sse"
 			}
 			t.Run(name, func(t *testing.T) {
-				e := newEnv(t, envConfig{provider: provider, keys: limitedKeys()})
+				e := newEnv(t, envConfig{provider: prov, keys: limitedKeys()})
 				body := anthropicBody(prompt, stream)
-				if provider == keypool.ProviderOpenAI {
+				if prov == provider.OpenAI {
 					body = openAIBody(prompt, stream)
 				}
 				resp := e.post(body)
@@ -97,7 +99,7 @@ func TestCacheUsageSettled(t *testing.T) {
 }
 
 func (e *env) poolName() string {
-	if e.pool.Provider() == keypool.ProviderOpenAI {
+	if e.pool.Provider() == provider.OpenAI {
 		return "gpt"
 	}
 	return poolName

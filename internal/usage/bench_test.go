@@ -22,11 +22,11 @@ var benchSSE = func() []byte {
 }()
 
 func benchScan(b *testing.B, f Format, body []byte, chunk int) {
-	s := NewScanner(f)
+	s := NewScanner(f, testSchema)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		s.Reset(f)
+		s.Reset(f, testSchema)
 		for i := 0; i < len(body); i += chunk {
 			_, _ = s.Write(body[i:min(i+chunk, len(body))])
 		}

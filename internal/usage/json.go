@@ -184,37 +184,5 @@ func (j *jsonScanner) number(s *Scanner) {
 	if j.arrays&(1<<(l+1)-1) != 0 {
 		return
 	}
-	u := -1
-	switch {
-	case j.eq(0, "usage"):
-		u = 0
-	case l >= 1 && (j.eq(0, "message") || j.eq(0, "response")) && j.eq(1, "usage"):
-		u = 1
-	}
-	if u < 0 {
-		return
-	}
-	switch l - u {
-	case 1:
-		s.set(leafField(string(j.keys[l][:j.keyLen[l]])), j.num)
-	case 2:
-		if (j.eq(u+1, "prompt_tokens_details") || j.eq(u+1, "input_tokens_details")) && j.eq(l, "cached_tokens") {
-			s.set(fieldCacheRead, j.num)
-		}
-	}
-}
-
-// leafField maps a key directly under "usage" to the counter it reports.
-func leafField(k string) field {
-	switch k {
-	case "input_tokens", "prompt_tokens":
-		return fieldInput
-	case "output_tokens", "completion_tokens":
-		return fieldOutput
-	case "cache_creation_input_tokens":
-		return fieldCacheCreation
-	case "cache_read_input_tokens":
-		return fieldCacheRead
-	}
-	return fieldNone
+	s.set(s.schema.match(j, l), j.num)
 }

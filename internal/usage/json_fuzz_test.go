@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -34,10 +35,10 @@ func FuzzScanJSON(f *testing.F) {
 		f.Add([]byte(s), len(s)/2)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, cut int) {
-		whole := NewScanner(FormatJSON)
+		whole := NewScanner(FormatJSON, testSchema)
 		_, _ = whole.Write(data)
 		if cut >= 0 && cut <= len(data) {
-			split := NewScanner(FormatJSON)
+			split := NewScanner(FormatJSON, testSchema)
 			_, _ = split.Write(data[:cut])
 			_, _ = split.Write(data[cut:])
 			if whole.Tokens() != split.Tokens() || whole.Found() != split.Found() {
@@ -129,33 +130,22 @@ type refFrame struct {
 	escaped   bool
 }
 
-// refField applies the documented path table to the path of a number.
-func refField(stack []refFrame) (field, bool) {
-	path := make([]string, len(stack))
+// refField applies the schema's path table to the path of a number, the
+// plain way: join the keys and compare.
+func refField(stack []refFrame) (Field, bool) {
+	keys := make([]string, len(stack))
 	for i, fr := range stack {
 		if fr.array || fr.escaped {
-			return fieldNone, false // numbers inside arrays are never usage
+			return FieldNone, false // numbers inside arrays are never usage
 		}
-		path[i] = fr.key
+		keys[i] = fr.key
 	}
-	var rest []string
-	switch {
-	case len(path) >= 2 && path[0] == "usage":
-		rest = path[1:]
-	case len(path) >= 3 && (path[0] == "message" || path[0] == "response") && path[1] == "usage":
-		rest = path[2:]
-	default:
-		return fieldNone, false
+	for _, p := range testSchema.paths {
+		if strings.Join(p.Keys, "\x00") == strings.Join(keys, "\x00") {
+			return p.Field, true
+		}
 	}
-	switch {
-	case len(rest) == 1:
-		f := leafField(rest[0])
-		return f, f != fieldNone
-	case len(rest) == 2 && (rest[0] == "prompt_tokens_details" || rest[0] == "input_tokens_details") &&
-		rest[1] == "cached_tokens":
-		return fieldCacheRead, true
-	}
-	return fieldNone, false
+	return FieldNone, false
 }
 
 // refCount accepts what a token count can be: digits only, and no larger
@@ -178,15 +168,15 @@ func refCount(s string) (int64, bool) {
 }
 
 // setField records one counter, as Scanner.set does.
-func setField(t *Tokens, f field, n int64) {
+func setField(t *Tokens, f Field, n int64) {
 	switch f {
-	case fieldInput:
+	case FieldInput:
 		t.Input = n
-	case fieldOutput:
+	case FieldOutput:
 		t.Output = n
-	case fieldCacheCreation:
+	case FieldCacheCreation:
 		t.CacheCreation = n
-	case fieldCacheRead:
+	case FieldCacheRead:
 		t.CacheRead = n
 	}
 }

@@ -59,22 +59,28 @@ func FormatOf(contentType string) Format {
 // A Scanner is not safe for concurrent use.
 type Scanner struct {
 	format Format
+	schema *Schema
 	sse    sseState
 	js     jsonScanner
 	tokens Tokens
 	found  bool
 }
 
-// NewScanner returns a Scanner for the given format.
-func NewScanner(f Format) *Scanner {
+// NewScanner returns a Scanner for the given format that reads the counters
+// schema names.
+func NewScanner(f Format, schema *Schema) *Scanner {
 	s := &Scanner{}
-	s.Reset(f)
+	s.Reset(f, schema)
 	return s
 }
 
-// Reset clears what was seen and sets the format, so a Scanner can be reused.
-func (s *Scanner) Reset(f Format) {
-	*s = Scanner{format: f}
+// Reset clears what was seen and sets the format and schema, so a Scanner
+// can be reused. A nil schema reads nothing.
+func (s *Scanner) Reset(f Format, schema *Schema) {
+	if schema == nil {
+		f = FormatNone
+	}
+	*s = Scanner{format: f, schema: schema}
 	s.js.reset()
 }
 
@@ -95,27 +101,16 @@ func (s *Scanner) Tokens() Tokens { return s.tokens }
 // Found reports whether any usage field was seen.
 func (s *Scanner) Found() bool { return s.found }
 
-// field identifies a usage counter.
-type field uint8
-
-const (
-	fieldNone field = iota
-	fieldInput
-	fieldOutput
-	fieldCacheCreation
-	fieldCacheRead
-)
-
 // set records one counter; the last report of a field wins.
-func (s *Scanner) set(f field, v int64) {
+func (s *Scanner) set(f Field, v int64) {
 	switch f {
-	case fieldInput:
+	case FieldInput:
 		s.tokens.Input = v
-	case fieldOutput:
+	case FieldOutput:
 		s.tokens.Output = v
-	case fieldCacheCreation:
+	case FieldCacheCreation:
 		s.tokens.CacheCreation = v
-	case fieldCacheRead:
+	case FieldCacheRead:
 		s.tokens.CacheRead = v
 	default:
 		return

@@ -82,7 +82,7 @@ func TestScanner(t *testing.T) {
 			// result must not depend on how the bytes arrive.
 			check := func(how string, pieces ...string) {
 				t.Helper()
-				s := NewScanner(tc.format)
+				s := NewScanner(tc.format, testSchema)
 				for _, p := range pieces {
 					if n, err := s.Write([]byte(p)); n != len(p) || err != nil {
 						t.Fatalf("Write = %d, %v", n, err)
@@ -125,9 +125,9 @@ func TestFormatOf(t *testing.T) {
 }
 
 func TestScannerReset(t *testing.T) {
-	s := NewScanner(FormatJSON)
+	s := NewScanner(FormatJSON, testSchema)
 	_, _ = s.Write([]byte(`{"usage":{"input_tokens":3`)) // cut inside the number
-	s.Reset(FormatSSE)
+	s.Reset(FormatSSE, testSchema)
 	_, _ = s.Write([]byte(openAIStream))
 	if got, want := s.Tokens(), (Tokens{Input: 11, Output: 22, CacheRead: 4}); got != want {
 		t.Fatalf("got %+v, want %+v", got, want)
@@ -136,9 +136,9 @@ func TestScannerReset(t *testing.T) {
 
 func TestScannerDoesNotAllocate(t *testing.T) {
 	body := []byte(anthropicStream)
-	s := NewScanner(FormatSSE)
+	s := NewScanner(FormatSSE, testSchema)
 	allocs := testing.AllocsPerRun(100, func() {
-		s.Reset(FormatSSE)
+		s.Reset(FormatSSE, testSchema)
 		for i := 0; i < len(body); i += 7 {
 			_, _ = s.Write(body[i:min(i+7, len(body))])
 		}
@@ -152,16 +152,41 @@ func FuzzScannerSplit(f *testing.F) {
 	f.Add(anthropicStream, 10)
 	f.Add(openAIStream, 3)
 	f.Fuzz(func(t *testing.T, body string, cut int) {
-		whole := NewScanner(FormatSSE)
+		whole := NewScanner(FormatSSE, testSchema)
 		_, _ = whole.Write([]byte(body))
 		if cut < 0 || cut > len(body) {
 			return
 		}
-		split := NewScanner(FormatSSE)
+		split := NewScanner(FormatSSE, testSchema)
 		_, _ = split.Write([]byte(body[:cut]))
 		_, _ = split.Write([]byte(body[cut:]))
 		if whole.Tokens() != split.Tokens() {
 			t.Fatalf("split at %d: %+v != %+v", cut, split.Tokens(), whole.Tokens())
 		}
 	})
+}
+
+// testSchema holds the usage paths of both built-in providers, Anthropic's
+// and OpenAI's (internal/provider checks its own schemas against real
+// bodies); these tests are about the scanner, not about one provider.
+var testSchema = MustSchema(append(append(append(
+	Under([]string{"usage"}, anthropicLeaves...),
+	Under([]string{"message", "usage"}, anthropicLeaves...)...),
+	Under([]string{"usage"}, openAILeaves...)...),
+	Under([]string{"response", "usage"}, openAILeaves...)...)...)
+
+var anthropicLeaves = []Path{
+	{Keys: []string{"input_tokens"}, Field: FieldInput},
+	{Keys: []string{"output_tokens"}, Field: FieldOutput},
+	{Keys: []string{"cache_creation_input_tokens"}, Field: FieldCacheCreation},
+	{Keys: []string{"cache_read_input_tokens"}, Field: FieldCacheRead},
+}
+
+var openAILeaves = []Path{
+	{Keys: []string{"prompt_tokens"}, Field: FieldInput},
+	{Keys: []string{"input_tokens"}, Field: FieldInput},
+	{Keys: []string{"output_tokens"}, Field: FieldOutput},
+	{Keys: []string{"completion_tokens"}, Field: FieldOutput},
+	{Keys: []string{"prompt_tokens_details", "cached_tokens"}, Field: FieldCacheRead},
+	{Keys: []string{"input_tokens_details", "cached_tokens"}, Field: FieldCacheRead},
 }

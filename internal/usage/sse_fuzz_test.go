@@ -31,14 +31,14 @@ func FuzzScanSSE(f *testing.F) {
 			}
 			want, found = got, found || ok
 		}
-		s := NewScanner(FormatSSE)
+		s := NewScanner(FormatSSE, testSchema)
 		_, _ = s.Write(stream)
 		if s.Tokens() != want || s.Found() != found {
 			t.Fatalf("scanner %+v (found %v), reference %+v (found %v), stream %q",
 				s.Tokens(), s.Found(), want, found, stream)
 		}
 		if cut >= 0 && cut <= len(stream) {
-			split := NewScanner(FormatSSE)
+			split := NewScanner(FormatSSE, testSchema)
 			_, _ = split.Write(stream[:cut])
 			_, _ = split.Write(stream[cut:])
 			if split.Tokens() != want {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/proxy"
@@ -22,8 +24,8 @@ import (
 // provider; the zero value means the request must succeed.
 type errType struct{ anthropic, openai string }
 
-func (e errType) of(p keypool.Provider) string {
-	if p == keypool.ProviderOpenAI {
+func (e errType) of(p provider.Provider) string {
+	if p == provider.OpenAI {
 		return e.openai
 	}
 	return e.anthropic
@@ -32,6 +34,7 @@ func (e errType) of(p keypool.Provider) string {
 // Error types the proxy's clients see, by who produced them.
 var (
 	provAuth        = errType{"authentication_error", "invalid_request_error"} // provider's 401
+	provPermission  = errType{"permission_error", "request_forbidden"}         // provider's 403
 	provServer      = errType{"api_error", "server_error"}                     // provider's 500
 	provRateLimit   = errType{"rate_limit_error", "requests"}                  // provider's 429
 	proxyBadGateway = errType{"api_error", "api_error"}                        // proxy's 502
@@ -113,8 +116,10 @@ func faultTable() []faultCase {
 			status: 200, attempts: "2", servedBy: 2, states: map[int]keypool.State{1: rejected, 2: avail, 3: avail},
 		},
 		{
+			// A 403 is about what the request asks for: answered as is, no
+			// failover, no key retired.
 			name: "403 forbidden key", inject: func(h *harness) error { return h.fake.ForbidKey(k1) },
-			status: 200, attempts: "2", servedBy: 2, states: map[int]keypool.State{1: rejected, 2: avail, 3: avail},
+			status: 403, err: provPermission, attempts: "1", servedBy: 1, states: map[int]keypool.State{1: avail, 2: avail, 3: avail},
 		},
 		{
 			name: "500", inject: fault(fakeprovider.Fault{Kind: fakeprovider.FaultStatus, Key: k1, Status: 500}),
@@ -273,9 +278,9 @@ func faultTable() []faultCase {
 
 // TestFaults runs every fault for both provider dialects.
 func TestFaults(t *testing.T) {
-	for _, prov := range []keypool.Provider{keypool.ProviderAnthropic, keypool.ProviderOpenAI} {
+	for _, prov := range []provider.Provider{provider.Anthropic, provider.OpenAI} {
 		for _, tc := range faultTable() {
-			t.Run(string(prov)+"/"+tc.name, func(t *testing.T) {
+			t.Run(prov.Name()+"/"+tc.name, func(t *testing.T) {
 				cfg := tc.cfg
 				cfg.provider = prov
 				h := newHarness(t, cfg)
@@ -293,7 +298,7 @@ func TestFaults(t *testing.T) {
 				checkNoSecrets(t, h, o)
 				h.close()
 				t.Logf("RESULT %-40s status=%d attempts=%s key=%s truncated=%v closed=%v elapsed=%v states=%s",
-					string(prov)+"/"+tc.name, o.status, o.header.Get(proxy.HeaderAttempts),
+					prov.Name()+"/"+tc.name, o.status, o.header.Get(proxy.HeaderAttempts),
 					o.header.Get(proxy.HeaderKey), o.readErr != nil, o.reqErr != nil,
 					o.elapsed.Round(time.Millisecond), formatStates(h.states()))
 			})
@@ -336,11 +341,18 @@ func (tc *faultCase) verify(t *testing.T, h *harness, o *outcome) {
 			t.Errorf("success body is not JSON: %s", o.body)
 		}
 	}
-	got := h.states()
-	for n, want := range tc.states {
-		if got[keyID(n)] != want {
-			t.Errorf("key %s is %s, want %s (all: %s)", keyID(n), got[keyID(n)], want, formatStates(got))
+	// A key the provider called invalid is re-checked in the background
+	// before it is retired: wait for the states the check ends in.
+	if err := waitFor(settleLimit, func() error {
+		got := h.states()
+		for n, want := range tc.states {
+			if got[keyID(n)] != want {
+				return fmt.Errorf("key %s is %s, want %s (all: %s)", keyID(n), got[keyID(n)], want, formatStates(got))
+			}
 		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -406,7 +418,7 @@ func readEvent(r *bufio.Reader) (string, error) {
 }
 
 // wantError checks status, content type and the provider-shaped error body.
-func wantError(t *testing.T, p keypool.Provider, o *outcome, status int, e errType) {
+func wantError(t *testing.T, p provider.Provider, o *outcome, status int, e errType) {
 	t.Helper()
 	if o.status != status {
 		t.Fatalf("status %d, want %d; body %s", o.status, status, o.body)
@@ -420,7 +432,7 @@ func wantError(t *testing.T, p keypool.Provider, o *outcome, status int, e errTy
 // wantErrorShape checks that an error body is the provider's JSON error:
 // Anthropic {"type":"error","error":{"type","message"}}, OpenAI
 // {"error":{"message","type","param","code"}}.
-func wantErrorShape(t *testing.T, p keypool.Provider, o *outcome) {
+func wantErrorShape(t *testing.T, p provider.Provider, o *outcome) {
 	t.Helper()
 	if ct := o.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("error Content-Type %q", ct)
@@ -439,7 +451,7 @@ func wantErrorShape(t *testing.T, p keypool.Provider, o *outcome) {
 		t.Errorf("error without a type: %s", o.body)
 	}
 	switch p {
-	case keypool.ProviderOpenAI:
+	case provider.OpenAI:
 		if _, ok := v.Error["param"]; !ok {
 			t.Errorf("OpenAI error without param: %s", o.body)
 		}

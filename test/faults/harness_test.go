@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/go-logr/logr"
 	"github.com/go-logr/zerologr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,7 +63,7 @@ func canaries() []string {
 // three keys in three priority tiers (k1 is always tried first, then k2,
 // then k3), maxAttempts 3, in front of a healthy fake provider.
 type harnessConfig struct {
-	provider keypool.Provider
+	provider provider.Provider
 	// refuseKey sends the requests made with this key (1-based) to a closed
 	// port, for a genuine ECONNREFUSED on that key only.
 	refuseKey int
@@ -98,8 +100,8 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	t.Helper()
-	if cfg.provider == "" {
-		cfg.provider = keypool.ProviderAnthropic
+	if cfg.provider == nil {
+		cfg.provider = provider.Anthropic
 	}
 	h := &harness{t: t, cfg: cfg, goroutines: stableGoroutines(), prom: prometheus.NewRegistry(), logs: &syncBuffer{}}
 
@@ -180,8 +182,8 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	return h
 }
 
-func poolName(p keypool.Provider) string {
-	if p == keypool.ProviderOpenAI {
+func poolName(p provider.Provider) string {
+	if p == provider.OpenAI {
 		return "gpt"
 	}
 	return "claude"
@@ -198,7 +200,7 @@ func debugLogger(w *syncBuffer) logr.Logger {
 // client token; stream asks for SSE.
 func (h *harness) request(ctx context.Context, stream bool) (*http.Response, error) {
 	path, body := "/v1/messages", anthropicBody(stream)
-	if h.cfg.provider == keypool.ProviderOpenAI {
+	if h.cfg.provider == provider.OpenAI {
 		path, body = "/v1/chat/completions", openAIBody(stream)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.base+path, strings.NewReader(body))
@@ -206,7 +208,7 @@ func (h *harness) request(ctx context.Context, stream bool) (*http.Response, err
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if h.cfg.provider == keypool.ProviderOpenAI {
+	if h.cfg.provider == provider.OpenAI {
 		req.Header.Set("Authorization", "Bearer "+clientToken)
 	} else {
 		req.Header.Set("X-Api-Key", clientToken)

@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
-	"github.com/keypool-dev/keypool-operator/internal/keypool"
 )
 
 // checkNoSecrets asserts that no canary (key value or client token) appears
@@ -100,12 +101,12 @@ func (h *harness) send(t *testing.T, path, body string, header map[string]string
 // check after each fault): successes, invalid requests, bad credentials,
 // unknown pools and a pool whose Secret went missing, with debug logging on.
 func TestSecretHygiene(t *testing.T) {
-	for _, prov := range []keypool.Provider{keypool.ProviderAnthropic, keypool.ProviderOpenAI} {
-		t.Run(string(prov), func(t *testing.T) {
+	for _, prov := range []provider.Provider{provider.Anthropic, provider.OpenAI} {
+		t.Run(prov.Name(), func(t *testing.T) {
 			h := newHarness(t, harnessConfig{provider: prov})
 			api, auth := "/v1/messages", map[string]string{"X-Api-Key": clientToken, "Anthropic-Version": "2023-06-01"}
 			good := anthropicBody(false)
-			if prov == keypool.ProviderOpenAI {
+			if prov == provider.OpenAI {
 				api, auth, good = "/v1/chat/completions", map[string]string{"Authorization": "Bearer " + clientToken}, openAIBody(false)
 			}
 			pool := "/pools/" + namespace + "/" + poolName(prov)
@@ -131,8 +132,9 @@ func TestSecretHygiene(t *testing.T) {
 				{"token with a suffix", pool + api, good, map[string]string{"X-Api-Key": clientToken + "x", "Authorization": "Bearer " + clientToken + "x"}, 401},
 				{"key value as client token", pool + api, good, map[string]string{"X-Api-Key": keyValue(1), "Authorization": "Bearer " + keyValue(2)}, 401},
 				{"no credentials", pool + api, good, nil, 401},
-				{"unknown pool", "/pools/" + namespace + "/nope" + api, good, with(nil), 404},
-				{"unknown namespace", "/pools/other/" + poolName(prov) + api, good, with(nil), 404},
+				// An unknown pool answers as a refused token does.
+				{"unknown pool", "/pools/" + namespace + "/nope" + api, good, with(nil), 401},
+				{"unknown namespace", "/pools/other/" + poolName(prov) + api, good, with(nil), 401},
 				{"path outside /v1/", pool + "/admin/" + clientToken, good, with(nil), 404},
 				{"no route", "/" + clientToken, good, with(nil), 404},
 			}
@@ -151,11 +153,12 @@ func TestSecretHygiene(t *testing.T) {
 			seen = append(seen, o)
 
 			// A Secret that goes missing makes the controller drop the pool
-			// (it never serves a pool without keys): the path is unknown now.
+			// (it never serves a pool without keys): the pool is unknown now,
+			// which answers as a refused token does.
 			h.reg.Delete(namespace, poolName(prov))
 			o = h.send(t, pool+api, good, with(nil))
-			if o.status != 404 {
-				t.Errorf("pool with its Secret gone: status %d, want 404", o.status)
+			if o.status != 401 {
+				t.Errorf("pool with its Secret gone: status %d, want 401", o.status)
 			}
 			seen = append(seen, o)
 

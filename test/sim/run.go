@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -94,7 +96,7 @@ func newWorld(sc scenario, p params, clock simClock) (*world, error) {
 		}
 		cfg.Keys = append(cfg.Keys, kc)
 	}
-	pool, err := keypool.NewKeyPool(keypool.ProviderAnthropic, cfg)
+	pool, err := keypool.NewKeyPool(provider.Anthropic, cfg)
 	if err != nil {
 		w.close()
 		return nil, fmt.Errorf("new pool: %w", err)

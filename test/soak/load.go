@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // Shares of the request mix.
@@ -170,7 +170,7 @@ func newRequest(ctx context.Context, base string, spec poolSpec, stream bool) (*
 		path string
 		body map[string]any
 	)
-	if spec.provider == keypool.ProviderOpenAI {
+	if spec.provider == provider.OpenAI {
 		path = "/v1/chat/completions"
 		body = map[string]any{"model": "gpt-soak", "stream": stream,
 			"messages": []map[string]any{{"role": "user", "content": prompt}}}
@@ -192,7 +192,7 @@ func newRequest(ctx context.Context, base string, spec poolSpec, stream bool) (*
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if spec.provider == keypool.ProviderOpenAI {
+	if spec.provider == provider.OpenAI {
 		req.Header.Set("Authorization", "Bearer "+clientToken)
 	} else {
 		req.Header.Set("X-Api-Key", clientToken)
@@ -215,7 +215,7 @@ func readSuccess(resp *http.Response, spec poolSpec, stream bool) error {
 		return nil
 	}
 	last := "event: message_stop"
-	if spec.provider == keypool.ProviderOpenAI {
+	if spec.provider == provider.OpenAI {
 		last = "data: [DONE]"
 	}
 	if !strings.Contains(string(body), last) {
@@ -225,7 +225,7 @@ func readSuccess(resp *http.Response, spec poolSpec, stream bool) error {
 }
 
 // wellFormedError checks a provider-shaped JSON error body.
-func wellFormedError(p keypool.Provider, h http.Header, body []byte) error {
+func wellFormedError(p provider.Provider, h http.Header, body []byte) error {
 	if ct := h.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		return fmt.Errorf("content type %q", ct)
 	}
@@ -242,7 +242,7 @@ func wellFormedError(p keypool.Provider, h http.Header, body []byte) error {
 	if v.Error.Type == "" || v.Error.Message == "" {
 		return errors.New("no error type or message")
 	}
-	if p == keypool.ProviderAnthropic && v.Type != "error" {
+	if p == provider.Anthropic && v.Type != "error" {
 		return errors.New(`no "type":"error"`)
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -35,13 +37,13 @@ const (
 // poolSpec is one KeyPool of the soak.
 type poolSpec struct {
 	name     string
-	provider keypool.Provider
+	provider provider.Provider
 	prefix   string // key values are prefix-<key>-v<version>
 }
 
 var poolSpecs = []poolSpec{
-	{name: "claude", provider: keypool.ProviderAnthropic, prefix: "sk-ant-soak"},
-	{name: "gpt", provider: keypool.ProviderOpenAI, prefix: "sk-oai-soak"},
+	{name: "claude", provider: provider.Anthropic, prefix: "sk-ant-soak"},
+	{name: "gpt", provider: provider.OpenAI, prefix: "sk-oai-soak"},
 }
 
 // keyValue is version v of key k of a pool.

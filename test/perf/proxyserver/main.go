@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+
 	"github.com/go-logr/zerologr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -120,7 +122,7 @@ func buildRegistry(up *url.URL, keys []string, n, perPool int, clientToken strin
 				APIKey: keys[(p*perPool+k)%len(keys)],
 			}
 		}
-		pool, err := keypool.NewKeyPool(keypool.ProviderAnthropic, keypool.PoolConfig{Keys: cfgs, Access: access})
+		pool, err := keypool.NewKeyPool(provider.Anthropic, keypool.PoolConfig{Keys: cfgs, Access: access})
 		if err != nil {
 			return nil, fmt.Errorf("pool %d: %w", p, err)
 		}

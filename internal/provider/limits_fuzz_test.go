@@ -1,4 +1,4 @@
-package keypool
+package provider
 
 import (
 	"net/http"
@@ -78,20 +78,20 @@ func fuzzHeader(names []string, a, b string) http.Header {
 	return h
 }
 
-func FuzzParseAnthropicHeaders(f *testing.F) {
-	for _, d := range anthropicDims {
-		f.Add("4000", "2026-03-01T10:00:01Z", d.limit)
+func FuzzParseAnthropicLimits(f *testing.F) {
+	for _, d := range anthropicLimits.Dimensions {
+		f.Add("4000", "2026-03-01T10:00:01Z", d.Limit)
 	}
 	f.Add("12abc", "2026-02-30T10:00:00Z", "Retry-After")
 	f.Add("", "-3", "Anthropic-Ratelimit-Tokens-Remaining")
 	names := []string{"Retry-After"}
-	for _, d := range append(anthropicDims[:], anthropicTokens) {
-		names = append(names, d.limit, d.remaining, d.reset)
+	for _, d := range append(anthropicLimits.Dimensions, *anthropicLimits.Fallback) {
+		names = append(names, d.Limit, d.Remaining, d.Reset)
 	}
 	f.Fuzz(func(t *testing.T, a, b, name string) {
 		h := fuzzHeader(names, a, b)
 		h[name] = []string{a}
-		hl := ParseAnthropicHeaders(h, t0)
+		hl := Anthropic.ParseLimits(h, t0)
 		for _, o := range hl.Dimensions {
 			if o.Limit < 0 || o.Remaining < -1 {
 				t.Fatalf("bad observation %+v", o)
@@ -103,19 +103,19 @@ func FuzzParseAnthropicHeaders(f *testing.F) {
 	})
 }
 
-func FuzzParseOpenAIHeaders(f *testing.F) {
+func FuzzParseOpenAILimits(f *testing.F) {
 	f.Add("10000", "6m0s", "X-Ratelimit-Limit-Requests")
 	f.Add("9999", "1m30.5s", "X-Ratelimit-Reset-Tokens")
 	f.Add("1500", "12ms", "Retry-After-Ms")
 	f.Add("x", "-1s", "Retry-After")
 	names := []string{"Retry-After", "Retry-After-Ms"}
-	for _, d := range openAIDims {
-		names = append(names, d.limit, d.remaining, d.reset)
+	for _, d := range openAILimits.Dimensions {
+		names = append(names, d.Limit, d.Remaining, d.Reset)
 	}
 	f.Fuzz(func(t *testing.T, a, b, name string) {
 		h := fuzzHeader(names, a, b)
 		h[name] = []string{b}
-		hl := ParseOpenAIHeaders(h, t0)
+		hl := OpenAI.ParseLimits(h, t0)
 		for _, o := range hl.Dimensions {
 			if o.Limit < 0 || o.Remaining < -1 || (!o.Reset.IsZero() && o.Reset.Before(t0)) {
 				t.Fatalf("bad observation %+v", o)

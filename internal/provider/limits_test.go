@@ -1,4 +1,4 @@
-package keypool
+package provider
 
 import (
 	"net/http"
@@ -38,8 +38,8 @@ func openAIHeader() http.Header {
 	return h
 }
 
-func TestParseAnthropicHeaders(t *testing.T) {
-	hl := ParseAnthropicHeaders(anthropicHeader(), t0)
+func TestParseAnthropicLimits(t *testing.T) {
+	hl := Anthropic.ParseLimits(anthropicHeader(), t0)
 	want := map[ratelimit.Dimension]ratelimit.Observation{
 		ratelimit.Requests:     {Limit: 4000, Remaining: 3999, Reset: t0.Add(time.Second)},
 		ratelimit.InputTokens:  {Limit: 400000, Remaining: 398000, Reset: t0.Add(time.Second)},
@@ -61,7 +61,7 @@ func TestParseAnthropicHeaders(t *testing.T) {
 	h.Set("anthropic-ratelimit-tokens-remaining", "10")
 	h.Set("anthropic-ratelimit-tokens-reset", "2026-03-01T12:00:00+02:00")
 	h.Set("retry-after", "17")
-	hl = ParseAnthropicHeaders(h, t0)
+	hl = Anthropic.ParseLimits(h, t0)
 	if o := hl.Dimensions[ratelimit.Tokens]; o.Limit != 1000 || o.Remaining != 10 || !o.Reset.Equal(t0) {
 		t.Errorf("tokens = %+v", o)
 	}
@@ -79,7 +79,7 @@ func TestParseAnthropicHeadersMalformed(t *testing.T) {
 	h.Set("anthropic-ratelimit-input-tokens-remaining", "")
 	h.Set("anthropic-ratelimit-input-tokens-reset", "yesterday")
 	h.Set("retry-after", "soon")
-	hl := ParseAnthropicHeaders(h, t0)
+	hl := Anthropic.ParseLimits(h, t0)
 	for d, o := range hl.Dimensions {
 		if o.Reported() {
 			t.Errorf("%s reported %+v from malformed headers", ratelimit.Dimension(d), o)
@@ -88,13 +88,13 @@ func TestParseAnthropicHeadersMalformed(t *testing.T) {
 	if hl.RetryAfter != 0 {
 		t.Errorf("RetryAfter = %v", hl.RetryAfter)
 	}
-	if hl := ParseAnthropicHeaders(nil, t0); hl.Dimensions[0].Reported() {
+	if hl := Anthropic.ParseLimits(nil, t0); hl.Dimensions[0].Reported() {
 		t.Error("nil header reported something")
 	}
 }
 
-func TestParseOpenAIHeaders(t *testing.T) {
-	hl := ParseOpenAIHeaders(openAIHeader(), t0)
+func TestParseOpenAILimits(t *testing.T) {
+	hl := OpenAI.ParseLimits(openAIHeader(), t0)
 	if o := hl.Dimensions[ratelimit.Requests]; o.Limit != 10000 || o.Remaining != 9999 || !o.Reset.Equal(t0.Add(6*time.Millisecond)) {
 		t.Errorf("requests = %+v", o)
 	}
@@ -108,7 +108,7 @@ func TestParseOpenAIHeaders(t *testing.T) {
 	h.Set("x-ratelimit-reset-tokens", "6m0s")
 	h.Set("x-ratelimit-remaining-requests", "lots")
 	h.Set("retry-after-ms", "1500")
-	hl = ParseOpenAIHeaders(h, t0)
+	hl = OpenAI.ParseLimits(h, t0)
 	if o := hl.Dimensions[ratelimit.Tokens]; !o.Reset.Equal(t0.Add(6 * time.Minute)) {
 		t.Errorf("tokens reset = %v", o.Reset)
 	}
@@ -183,16 +183,19 @@ func TestHeaderParsersDoNotAllocate(t *testing.T) {
 	ah, oh := anthropicHeader(), openAIHeader()
 	ah.Set("retry-after", "12")
 	oh.Set("retry-after-ms", "250")
-	if n := testing.AllocsPerRun(100, func() { ParseAnthropicHeaders(ah, t0) }); n != 0 {
-		t.Errorf("ParseAnthropicHeaders: %v allocs", n)
+	if n := testing.AllocsPerRun(100, func() { Anthropic.ParseLimits(ah, t0) }); n != 0 {
+		t.Errorf("Anthropic.ParseLimits: %v allocs", n)
 	}
-	if n := testing.AllocsPerRun(100, func() { ParseOpenAIHeaders(oh, t0) }); n != 0 {
-		t.Errorf("ParseOpenAIHeaders: %v allocs", n)
+	if n := testing.AllocsPerRun(100, func() { OpenAI.ParseLimits(oh, t0) }); n != 0 {
+		t.Errorf("OpenAI.ParseLimits: %v allocs", n)
 	}
 	bad := http.Header{}
 	bad.Set("x-ratelimit-reset-tokens", "forever")
 	bad.Set("x-ratelimit-limit-tokens", "-1")
-	if n := testing.AllocsPerRun(100, func() { ParseOpenAIHeaders(bad, t0) }); n != 0 {
-		t.Errorf("ParseOpenAIHeaders (malformed): %v allocs", n)
+	if n := testing.AllocsPerRun(100, func() { OpenAI.ParseLimits(bad, t0) }); n != 0 {
+		t.Errorf("OpenAI.ParseLimits (malformed): %v allocs", n)
 	}
 }
+
+// t0 is the instant the header tests parse at.
+var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)

@@ -1,4 +1,4 @@
-package keypool
+package provider
 
 import "time"
 

@@ -1,0 +1,131 @@
+package provider
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+	"github.com/keypool-dev/keypool-operator/internal/usage"
+)
+
+// anthropic is the Anthropic Messages API: the key in x-api-key,
+// anthropic-ratelimit-* headers with RFC 3339 resets, errors as
+// {"type":"error","error":{"type":...,"message":...}}.
+type anthropic struct{}
+
+func (anthropic) Name() string            { return "anthropic" }
+func (anthropic) DefaultUpstream() string { return "https://api.anthropic.com" }
+
+func (anthropic) SetKey(h http.Header, apiKey string) { h["X-Api-Key"] = []string{apiKey} }
+
+// What the official SDKs send that the API reads; X-Stainless-* describe the
+// SDK and its retries.
+var anthropicRequestHeaders = NewHeaderSet(
+	"Content-Type", "Accept", "User-Agent", "Anthropic-Version", "Anthropic-Beta", "X-Stainless-*")
+
+func (anthropic) ForwardsRequestHeader(k string) bool { return anthropicRequestHeaders.Has(k) }
+
+// The request ID (for support tickets) and what the SDKs' retry logic reads.
+// The key's own rate-limit headers and organization stay with the pool: they
+// describe one key, not the capacity the client can count on.
+var anthropicResponseHeaders = NewHeaderSet(
+	"Content-Type", "Content-Length", "Content-Encoding", "Cache-Control",
+	"Request-Id", "Retry-After", "X-Should-Retry")
+
+func (anthropic) ForwardsResponseHeader(k string) bool { return anthropicResponseHeaders.Has(k) }
+
+var anthropicLimits = RateLimitHeaders{
+	Dimensions: []DimensionHeaders{
+		anthropicHeaderNames(ratelimit.Requests, "Requests"),
+		anthropicHeaderNames(ratelimit.InputTokens, "Input-Tokens"),
+		anthropicHeaderNames(ratelimit.OutputTokens, "Output-Tokens"),
+	},
+	// The combined tokens-* headers report whichever of the input and output
+	// limits is tighter: used only when neither per-direction set came.
+	Fallback:     ptrTo(anthropicHeaderNames(ratelimit.Tokens, "Tokens")),
+	Reset:        ResetRFC3339,
+	Organization: "Anthropic-Organization-Id",
+}
+
+// anthropicHeaderNames names Anthropic-Ratelimit-<name>-{Limit,Remaining,Reset}.
+// It runs at package initialisation, so parsing builds no strings.
+func anthropicHeaderNames(dim ratelimit.Dimension, name string) DimensionHeaders {
+	p := "Anthropic-Ratelimit-" + name
+	return DimensionHeaders{dim, p + "-Limit", p + "-Remaining", p + "-Reset"}
+}
+
+// ParseLimits reads anthropic-ratelimit-{requests,input-tokens,output-tokens,
+// tokens}-{limit,remaining,reset}, retry-after and anthropic-organization-id.
+func (anthropic) ParseLimits(h http.Header, now time.Time) Limits {
+	return anthropicLimits.Parse(h, now)
+}
+
+// anthropicErrorTypes are error.type per Error, as the API names them.
+var anthropicErrorTypes = [...]string{
+	ErrNotFound:       "not_found_error",
+	ErrUnauthorized:   "authentication_error",
+	ErrTooLarge:       "request_too_large",
+	ErrRateLimited:    "rate_limit_error",
+	ErrBadGateway:     "api_error",
+	ErrUnavailable:    "overloaded_error",
+	ErrBadRequest:     "invalid_request_error",
+	ErrRequestTimeout: "invalid_request_error",
+}
+
+type anthropicError struct {
+	Type  string             `json:"type"`
+	Error anthropicErrorBody `json:"error"`
+}
+
+type anthropicErrorBody struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+func (anthropic) WriteError(w http.ResponseWriter, e Error, msg string) {
+	WriteJSON(w, e.Status(), anthropicError{Type: "error",
+		Error: anthropicErrorBody{Type: errorName(anthropicErrorTypes[:], e), Message: msg}})
+}
+
+// anthropicUsage: the message's usage (also in message_delta events) and the
+// message_start event's message.usage.
+var anthropicUsage = usage.MustSchema(append(
+	usage.Under(usageObject, anthropicUsageLeaves...),
+	usage.Under([]string{"message", usageKey}, anthropicUsageLeaves...)...)...)
+
+var anthropicUsageLeaves = []usage.Path{
+	{Keys: []string{"input_tokens"}, Field: usage.FieldInput},
+	{Keys: []string{"output_tokens"}, Field: usage.FieldOutput},
+	{Keys: []string{"cache_creation_input_tokens"}, Field: usage.FieldCacheCreation},
+	{Keys: []string{"cache_read_input_tokens"}, Field: usage.FieldCacheRead},
+}
+
+func (anthropic) Usage() *usage.Schema { return anthropicUsage }
+
+// KeyInvalid: Anthropic answers an invalid or disabled key with 401
+// authentication_error; 403 permission_error is about what the request asks
+// for (a model, a feature) and blames no key.
+func (anthropic) KeyInvalid(status int, body []byte) bool {
+	return status == http.StatusUnauthorized && parseErrorFields(body).Error.Type == "authentication_error"
+}
+
+func (a anthropic) KeyCheck(upstream *url.URL, apiKey string) *http.Request {
+	r := checkRequest(upstream, "/v1/models", "limit=1")
+	r.Header["Anthropic-Version"] = []string{"2023-06-01"}
+	a.SetKey(r.Header, apiKey)
+	return r
+}
+
+// SafeToRepeat: reads, messages and token counts create nothing; batches,
+// files and skills do.
+func (anthropic) SafeToRepeat(method, path string) bool {
+	if isRead(method) {
+		return true
+	}
+	switch path {
+	case "/v1/messages", "/v1/messages/count_tokens", "/v1/complete":
+		return method == http.MethodPost
+	}
+	return false
+}

@@ -1,0 +1,15 @@
+// Package provider holds everything that differs between the upstream LLM
+// APIs a pool can front: where the key goes, which request and response
+// headers cross the proxy, how rate-limit headers read, what an error looks
+// like, the default upstream and where a response reports token usage.
+//
+// Each provider lives in one file (anthropic.go, openai.go) behind the small
+// Provider interface; the pool engine (internal/keypool), the proxy and the
+// controller only ever talk to that interface, so a new provider is one new
+// file here plus its name in the KeyPool API's enum. The building blocks in
+// this package (RateLimitHeaders, HeaderSet, WriteJSON) make such a file
+// mostly a table.
+//
+// The package is pure Go: no Kubernetes imports, and the parsers on the
+// response path allocate nothing for well-formed headers.
+package provider

@@ -1,0 +1,28 @@
+package provider
+
+import (
+	"net/http"
+	"testing"
+)
+
+func TestGuess(t *testing.T) {
+	for _, tc := range []struct {
+		path   string
+		header map[string]string
+		want   Provider
+	}{
+		{"/v1/messages", nil, Anthropic},
+		{"/v1/responses", nil, OpenAI},
+		{"/v1/chat/completions", map[string]string{"Anthropic-Version": "2023-06-01"}, Anthropic},
+		{"/v1/models", map[string]string{"Authorization": "Bearer t"}, OpenAI},
+		{"/v1/models", map[string]string{"Authorization": "Bearer t", "X-Api-Key": "t"}, Anthropic},
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "/", nil)
+		for k, v := range tc.header {
+			r.Header.Set(k, v)
+		}
+		if got := Guess(r, tc.path); got != tc.want {
+			t.Errorf("Guess(%s, %v) = %s, want %s", tc.path, tc.header, got.Name(), tc.want.Name())
+		}
+	}
+}

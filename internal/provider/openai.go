@@ -1,0 +1,156 @@
+package provider
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+	"github.com/keypool-dev/keypool-operator/internal/usage"
+)
+
+// openAI is any OpenAI-compatible API: the key as Authorization: Bearer,
+// x-ratelimit-* headers with duration resets, errors as
+// {"error":{"message":...,"type":...,"param":null,"code":...}}.
+type openAI struct{}
+
+func (openAI) Name() string            { return "openai" }
+func (openAI) DefaultUpstream() string { return "https://api.openai.com" }
+
+func (openAI) SetKey(h http.Header, apiKey string) { h["Authorization"] = []string{"Bearer " + apiKey} }
+
+// What the official SDKs send that the API reads. OpenAI-Organization and
+// OpenAI-Project are not among them: which account a pool key bills is the
+// pool's choice, and a client's mismatching value makes the API answer 401
+// for a key that is fine.
+var openAIRequestHeaders = NewHeaderSet(
+	"Content-Type", "Accept", "User-Agent", "OpenAI-Beta", "Idempotency-Key", "X-Stainless-*")
+
+func (openAI) ForwardsRequestHeader(k string) bool { return openAIRequestHeaders.Has(k) }
+
+// The request ID and what the SDKs' retry logic reads; not the key's
+// organization, project or rate-limit headers.
+var openAIResponseHeaders = NewHeaderSet(
+	"Content-Type", "Content-Length", "Content-Encoding", "Cache-Control",
+	"X-Request-Id", "Openai-Processing-Ms", "Openai-Version",
+	"Retry-After", "Retry-After-Ms", "X-Should-Retry")
+
+func (openAI) ForwardsResponseHeader(k string) bool { return openAIResponseHeaders.Has(k) }
+
+var openAILimits = RateLimitHeaders{
+	Dimensions: []DimensionHeaders{
+		{ratelimit.Requests, "X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests"},
+		// OpenAI's tokens are its combined input-plus-output limit.
+		{ratelimit.Tokens, "X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens"},
+	},
+	Reset:        ResetDuration,
+	RetryAfterMs: "Retry-After-Ms",
+	Organization: "Openai-Organization",
+}
+
+// ParseLimits reads x-ratelimit-{limit,remaining,reset}-{requests,tokens}
+// (reset a duration until the bucket is full: "6m0s", "1s", "12ms",
+// "1m30.5s", or bare seconds), retry-after-ms or retry-after, and
+// openai-organization.
+func (openAI) ParseLimits(h http.Header, now time.Time) Limits { return openAILimits.Parse(h, now) }
+
+// openAICodes are error.code per Error, as OpenAI sends for the same
+// condition; error.type reuses Anthropic's names, which OpenAI's SDKs do not
+// interpret.
+var openAICodes = [...]string{
+	ErrNotFound:       "not_found",
+	ErrUnauthorized:   "invalid_api_key",
+	ErrTooLarge:       "request_too_large",
+	ErrRateLimited:    "rate_limit_exceeded",
+	ErrBadGateway:     "bad_gateway",
+	ErrUnavailable:    "service_unavailable",
+	ErrBadRequest:     "invalid_request",
+	ErrRequestTimeout: "request_timeout",
+}
+
+type openAIError struct {
+	Error openAIErrorBody `json:"error"`
+}
+
+type openAIErrorBody struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"` // always null
+	Code    string  `json:"code"`
+}
+
+func (openAI) WriteError(w http.ResponseWriter, e Error, msg string) {
+	WriteJSON(w, e.Status(), openAIError{Error: openAIErrorBody{
+		Message: msg, Type: errorName(anthropicErrorTypes[:], e), Code: errorName(openAICodes[:], e)}})
+}
+
+// openAIUsage: chat completions, completions and embeddings report
+// prompt/completion tokens under usage; the Responses API reports
+// input/output tokens under usage, or response.usage in its stream events.
+var openAIUsage = usage.MustSchema(append(
+	usage.Under(usageObject, openAIUsageLeaves...),
+	usage.Under([]string{"response", usageKey}, openAIUsageLeaves...)...)...)
+
+var openAIUsageLeaves = []usage.Path{
+	{Keys: []string{"prompt_tokens"}, Field: usage.FieldInput},
+	{Keys: []string{"completion_tokens"}, Field: usage.FieldOutput},
+	{Keys: []string{"prompt_tokens_details", "cached_tokens"}, Field: usage.FieldCacheRead},
+	{Keys: []string{"input_tokens"}, Field: usage.FieldInput},
+	{Keys: []string{"output_tokens"}, Field: usage.FieldOutput},
+	{Keys: []string{"input_tokens_details", "cached_tokens"}, Field: usage.FieldCacheRead},
+}
+
+func (openAI) Usage() *usage.Schema { return openAIUsage }
+
+// openAIOnlyPaths start paths that exist in OpenAI's API and not in
+// Anthropic's (/v1/models exists in both).
+var openAIOnlyPaths = []string{
+	"/v1/chat/", "/v1/completions", "/v1/embeddings", "/v1/responses",
+	"/v1/audio/", "/v1/images/", "/v1/moderations", "/v1/assistants",
+	"/v1/threads", "/v1/vector_stores", "/v1/fine_tuning/", "/v1/realtime",
+}
+
+func isOpenAIOnlyPath(path string) bool {
+	for _, p := range openAIOnlyPaths {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// KeyInvalid: OpenAI answers a wrong, revoked or deactivated key with 401
+// invalid_api_key or account_deactivated; other 401s (mismatched_organization,
+// for one) are about what the request said.
+func (openAI) KeyInvalid(status int, body []byte) bool {
+	if status != http.StatusUnauthorized {
+		return false
+	}
+	switch parseErrorFields(body).Error.Code {
+	case "invalid_api_key", "account_deactivated":
+		return true
+	}
+	return false
+}
+
+func (o openAI) KeyCheck(upstream *url.URL, apiKey string) *http.Request {
+	r := checkRequest(upstream, "/v1/models", "")
+	o.SetKey(r.Header, apiKey)
+	return r
+}
+
+// SafeToRepeat: reads and the completion-style calls create nothing. The
+// Responses API stores each response by default, so it is not repeated;
+// neither are batches, files, uploads, assistants, threads, vector stores or
+// fine-tuning jobs.
+func (openAI) SafeToRepeat(method, path string) bool {
+	if isRead(method) {
+		return true
+	}
+	switch path {
+	case "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/moderations":
+		return method == http.MethodPost
+	}
+	return false
+}

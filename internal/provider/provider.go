@@ -1,0 +1,80 @@
+package provider
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/usage"
+)
+
+// Provider is one upstream API family. Implementations are stateless and
+// safe for concurrent use.
+type Provider interface {
+	// Name is the provider's spec.provider value, e.g. "anthropic".
+	Name() string
+	// DefaultUpstream is the API's origin, used when a KeyPool names none.
+	DefaultUpstream() string
+	// SetKey puts a pool key where the API expects it in an upstream
+	// request's header (canonical keys). The client's own credentials were
+	// already dropped.
+	SetKey(h http.Header, apiKey string)
+	// ForwardsRequestHeader reports whether a client request header (in
+	// canonical form) may go upstream. Everything else is dropped: the
+	// client is untrusted and the upstream only needs what its API reads.
+	ForwardsRequestHeader(canonical string) bool
+	// ForwardsResponseHeader reports whether an upstream response header
+	// (canonical form) may go back to the client.
+	ForwardsResponseHeader(canonical string) bool
+	// ParseLimits reads what a response's headers say about the key's rate
+	// limits. It must not allocate for well-formed headers.
+	ParseLimits(h http.Header, now time.Time) Limits
+	// WriteError answers with the proxy's own error in the API's error
+	// shape.
+	WriteError(w http.ResponseWriter, e Error, msg string)
+	// Usage says where a response body reports token usage.
+	Usage() *usage.Schema
+	// KeyInvalid reports whether an error answer blames the key itself
+	// (invalid, revoked, deactivated) rather than the request. The pool
+	// still re-checks the key before it retires it.
+	KeyInvalid(status int, body []byte) bool
+	// KeyCheck is a cheap request that succeeds for a valid key and fails
+	// with KeyInvalid for an invalid one (listing models), against the
+	// pool's upstream base URL.
+	KeyCheck(upstream *url.URL, apiKey string) *http.Request
+	// SafeToRepeat reports whether a request may be sent again with another
+	// key after the upstream may have processed it: true only for reads and
+	// for operations that create nothing (a completion, a token count).
+	// Batches, files and anything else that creates state are never
+	// repeated.
+	SafeToRepeat(method, path string) bool
+}
+
+// The providers built in, by name.
+var (
+	// Anthropic is the Anthropic Messages API.
+	Anthropic Provider = anthropic{}
+	// OpenAI is any OpenAI-compatible API.
+	OpenAI Provider = openAI{}
+)
+
+var byName = map[string]Provider{
+	Anthropic.Name(): Anthropic,
+	OpenAI.Name():    OpenAI,
+}
+
+// Lookup returns the provider called name; "" is Anthropic, the default of
+// the KeyPool API.
+func Lookup(name string) (Provider, bool) {
+	if name == "" {
+		return Anthropic, true
+	}
+	p, ok := byName[name]
+	return p, ok
+}
+
+// usageKey names the object both built-in APIs report usage in; usageObject
+// is it at the root of a body or event.
+const usageKey = "usage"
+
+var usageObject = []string{usageKey}

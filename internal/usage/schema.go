@@ -1,0 +1,92 @@
+package usage
+
+import "fmt"
+
+// Field is one usage counter.
+type Field uint8
+
+const (
+	// FieldNone is no counter.
+	FieldNone Field = iota
+	// FieldInput is input (prompt) tokens.
+	FieldInput
+	// FieldOutput is output (completion) tokens.
+	FieldOutput
+	// FieldCacheCreation is tokens written to the prompt cache.
+	FieldCacheCreation
+	// FieldCacheRead is tokens read from the prompt cache.
+	FieldCacheRead
+)
+
+// Path is where one counter sits: the object keys from the root of a JSON
+// body (or of one server-sent event's data) down to the integer.
+type Path struct {
+	Keys  []string
+	Field Field
+}
+
+// Schema is where one provider reports usage. Its paths run through objects
+// only: a counter inside an array belongs to some element (a content block,
+// a choice), never to the response's usage. When a response reports a path
+// more than once the last value wins.
+type Schema struct {
+	paths []Path
+}
+
+// NewSchema returns the schema of paths. It fails for a path deeper than
+// the scanner tracks or with a key longer than it remembers.
+func NewSchema(paths ...Path) (*Schema, error) {
+	for _, p := range paths {
+		if len(p.Keys) == 0 || len(p.Keys) > trackedLevels {
+			return nil, fmt.Errorf("usage path %v: depth must be 1 to %d", p.Keys, trackedLevels)
+		}
+		for _, k := range p.Keys {
+			if len(k) > maxKeyLen {
+				return nil, fmt.Errorf("usage path %v: key %q longer than %d bytes", p.Keys, k, maxKeyLen)
+			}
+		}
+		if p.Field == FieldNone || p.Field > FieldCacheRead {
+			return nil, fmt.Errorf("usage path %v: unknown field %d", p.Keys, p.Field)
+		}
+	}
+	return &Schema{paths: paths}, nil
+}
+
+// MustSchema is NewSchema for schemas fixed at compile time; it panics on an
+// invalid path.
+func MustSchema(paths ...Path) *Schema {
+	s, err := NewSchema(paths...)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Under returns leaves, paths relative to one usage object, below prefix:
+// the same counters in another place of the body or of an event.
+func Under(prefix []string, leaves ...Path) []Path {
+	paths := make([]Path, len(leaves))
+	for i, l := range leaves {
+		keys := append(append(make([]string, 0, len(prefix)+len(l.Keys)), prefix...), l.Keys...)
+		paths[i] = Path{Keys: keys, Field: l.Field}
+	}
+	return paths
+}
+
+// match returns the field at the path j is at, whose innermost level is l.
+func (s *Schema) match(j *jsonScanner, l int) Field {
+	for i := range s.paths {
+		p := &s.paths[i]
+		if len(p.Keys) != l+1 {
+			continue
+		}
+		ok := true
+		for lvl := l; lvl >= 0 && ok; lvl-- { // innermost first: it differs most
+			ok = j.eq(lvl, p.Keys[lvl])
+		}
+		if ok {
+			return p.Field
+		}
+	}
+	return FieldNone
+}
