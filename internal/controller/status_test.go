@@ -129,6 +129,11 @@ func TestNoKeyValueInStatusOrEvents(t *testing.T) {
 		}
 		h := http.Header{"Retry-After": []string{"30"}}
 		pool.ReportResponse(&lease, status, h)
+		if status == http.StatusUnauthorized {
+			// As the proxy does: a re-check of the key confirms the 401.
+			pool.Suspect(&lease, time.Minute)
+			pool.Confirm(lease.KeyID, lease.APIKey, false)
+		}
 		pool.Settle(&lease, keypool.Usage{})
 	}
 	waitCondition(t, nn, llmv1alpha1.ConditionReady, metav1.ConditionTrue, llmv1alpha1.ReasonPoolReady)
