@@ -46,7 +46,7 @@ vet: ## Run go vet against code.
 # Every package runs under the race detector, including the envtest suites and
 # the end-to-end test (which builds and drives the real manager binary).
 .PHONY: test
-test: manifests generate fmt vet envtest ## Run all tests (unit, envtest, end to end) with -race.
+test: manifests generate fmt vet envtest redis-server ## Run all tests (unit, envtest, end to end) with -race.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -race -count=1 -timeout 20m ./...
 
 .PHONY: test-e2e
@@ -91,6 +91,16 @@ LOADTEST_ARGS ?= -out bench/results
 loadtest: ## Run the load harness (fake provider and proxy as processes, vegeta); results in bench/results/.
 	go run ./cmd/loadgen $(LOADTEST_ARGS)
 
+# ATTACK_ARGS are cmd/loadgen's -hostile flags; the defaults attack a proxy
+# replica (default flags, the Deployment's GOMEMLIMIT) for 75 s with 1,000
+# slow-header connections and 100 clients trickling 32 MiB bodies, on
+# 127.0.0.1 only, and check its RSS against the Deployment's 512 MiB limit.
+ATTACK_ARGS ?= -out bench/results
+
+.PHONY: attack
+attack: ## Measure proxy memory under hostile clients (slow headers, trickled bodies); writes bench/results/attack.md.
+	go run ./cmd/loadgen -hostile $(ATTACK_ARGS)
+
 # SIM_ARGS are cmd/sim's flags; the defaults simulate 5 minutes per
 # configuration at 40x (27 configurations, about 4 minutes on 2 cores).
 SIM_ARGS ?=
@@ -118,9 +128,11 @@ build: manifests generate fmt vet ## Build manager binary.
 	go build -o bin/manager ./cmd/manager
 
 # RUN_ARGS are the manager's flags for `make run`: the proxy on localhost:8080,
-# readable logs, statistics in the status every 2 seconds.
+# readable logs, statistics in the status every 2 seconds, and the providers'
+# APIs plus the demo's fake provider (`make fake-provider`) as allowed upstreams.
 RUN_ARGS ?= --proxy-bind-address=127.0.0.1:8080 --health-probe-bind-address=127.0.0.1:8081 \
-	--proxy-service-url=http://127.0.0.1:8080 --log-format=console --status-interval=2s
+	--proxy-service-url=http://127.0.0.1:8080 --log-format=console --status-interval=2s \
+	--allowed-upstreams=https://api.anthropic.com,https://api.openai.com,http://127.0.0.1:9090
 
 .PHONY: run
 run: manifests generate fmt vet build ## Run the operator against the current kubeconfig, or a local control plane when none is reachable.
@@ -222,6 +234,20 @@ $(CONTROLLER_GEN): $(LOCALBIN)
 setup-envtest: $(ENVTEST) ## Download setup-envtest locally if necessary.
 $(ENVTEST): $(LOCALBIN)
 	$(call go-install-tool,$(ENVTEST),sigs.k8s.io/controller-runtime/tools/setup-envtest,$(ENVTEST_VERSION))
+
+# redis-server is the real Redis the shared-limits tests start on a free
+# loopback port (internal/redistest). Debian's package provides it: installed
+# here when missing where that is possible (root and apt), otherwise the one
+# command to run is printed.
+.PHONY: redis-server
+redis-server: ## Provide redis-server for the shared-limits tests (apt-get install when missing).
+	@if command -v redis-server >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "redis-server: installing Debian's redis-server"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	else \
+		echo "redis-server is missing; install it with: sudo apt-get install -y redis-server" >&2; exit 1; \
+	fi
 
 # envtest provides kube-apiserver, etcd and kubectl in $(ENVTEST_ASSETS): first
 # through setup-envtest's download; where that is not possible (no network but

@@ -40,8 +40,23 @@ const (
 	ReasonKeysRejected = "KeysRejected"
 	// ReasonClientAuthInvalid: the client-token Secret is missing or empty.
 	ReasonClientAuthInvalid = "ClientAuthInvalid"
+	// ReasonSecretNotLabeled: a Secret named by the spec does not carry the
+	// label SecretTypeLabel with the value its use needs; its values are not
+	// read. The message names the Secret and the label it needs.
+	ReasonSecretNotLabeled = "SecretNotLabeled"
+	// ReasonSecretTypeRefused: a Secret named by the spec is a
+	// service-account token, which the operator never reads, labelled or not.
+	ReasonSecretTypeRefused = "SecretTypeRefused"
+	// ReasonUpstreamNotAllowed: spec.upstream (or the provider's default) is
+	// not among the origins the cluster admin allows (--allowed-upstreams);
+	// the pool is not served.
+	ReasonUpstreamNotAllowed = "UpstreamNotAllowed"
 	// ReasonInvalidConfig: the spec cannot be turned into a pool.
 	ReasonInvalidConfig = "InvalidConfig"
+	// ReasonSharedLimitsUnavailable: the Redis that holds the limits shared
+	// by the replicas is unreachable; each replica serves with local limits
+	// at limit / replicas until it is back.
+	ReasonSharedLimitsUnavailable = "SharedLimitsUnavailable"
 	// ReasonAsExpected: the condition's negative state is the normal one.
 	ReasonAsExpected = "AsExpected"
 )

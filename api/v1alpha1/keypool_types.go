@@ -70,7 +70,9 @@ type SecretKeysReference struct {
 type KeySource struct {
 	// secretRef names the Secret that holds the keys: every data entry of the
 	// Secret is one key, or just the entry named by key. Inside the pool and in
-	// the status a key is named "secret/dataKey", never by its value.
+	// the status a key is named "secret/dataKey", never by its value. The
+	// Secret must carry the label llm.keypool.dev/secret-type=provider-keys
+	// and must not be a service-account token; otherwise it is not read.
 	// +required
 	SecretRef SecretKeysReference `json:"secretRef"`
 
@@ -122,7 +124,9 @@ type KeySource struct {
 type ClientAuth struct {
 	// secretRef names a Secret whose data entries (or the one named by key) are
 	// the client tokens accepted by the proxy, sent by clients in x-api-key or
-	// Authorization: Bearer instead of a provider key.
+	// Authorization: Bearer instead of a provider key. The Secret must carry
+	// the label llm.keypool.dev/secret-type=client-tokens and must not be a
+	// service-account token; otherwise it is not read.
 	// +optional
 	SecretRef *SecretKeysReference `json:"secretRef,omitempty"`
 
@@ -154,7 +158,10 @@ type KeyPoolSpec struct {
 	Provider Provider `json:"provider,omitempty"`
 
 	// upstream is the provider's base URL. When empty, https://api.anthropic.com
-	// for anthropic and https://api.openai.com for openai.
+	// for anthropic and https://api.openai.com for openai. Its origin (scheme,
+	// host, port) must be one the cluster admin allows with the manager's
+	// --allowed-upstreams flag; otherwise the pool is not served
+	// (Ready=False, UpstreamNotAllowed).
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="upstream must be an absolute http or https URL"
 	// +optional

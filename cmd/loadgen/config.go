@@ -36,6 +36,8 @@ type config struct {
 	deadline       time.Duration
 	render         string
 	proxyFlags     []string
+	hostileRun     bool
+	hostile        hostileConfig
 }
 
 func parseConfig(args []string) (config, error) {
@@ -59,6 +61,16 @@ func parseConfig(args []string) (config, error) {
 	proxyFlags := fs.String("proxy-flags", "",
 		"extra space-separated flags for every proxyserver started (experiments)")
 	fs.StringVar(&c.render, "render", "", "only re-render this loadtest.json into -out (no measurement)")
+	fs.BoolVar(&c.hostileRun, "hostile", false,
+		"instead of the load run: memory under hostile clients (slow headers, trickled 32 MiB bodies); writes attack.md")
+	fs.IntVar(&c.hostile.slowHeaders, "hostile-slow-headers", 1000, "hostile run: slow-header connections")
+	fs.IntVar(&c.hostile.bodies, "hostile-bodies", 100, "hostile run: clients declaring 32 MiB bodies")
+	fs.DurationVar(&c.hostile.duration, "hostile-duration", 75*time.Second,
+		"hostile run: attack length (longer than the proxy's 60s body read timeout)")
+	fs.DurationVar(&c.hostile.trickleEvery, "hostile-trickle-every", 250*time.Millisecond,
+		"hostile run: pause between a body client's 64 KiB chunks")
+	fs.Float64Var(&c.hostile.memLimitMiB, "memory-limit-mib", 512, "hostile run: the Deployment's memory limit")
+	fs.StringVar(&c.hostile.goMemLimit, "gomemlimit", "400MiB", "hostile run: the Deployment's GOMEMLIMIT")
 	if err := fs.Parse(args); err != nil {
 		return c, fmt.Errorf("flags: %w", err)
 	}
@@ -93,6 +105,19 @@ func (c *config) validate() error {
 		return fmt.Errorf("-streams must be in [1, %d]", maxStreams)
 	case c.deadline <= 0 || c.deadline > time.Hour:
 		return fmt.Errorf("-deadline must be in (0, 1h]")
+	}
+	return c.hostile.validate()
+}
+
+// validate checks the bounds of the hostile run's flags.
+func (h *hostileConfig) validate() error {
+	switch {
+	case h.slowHeaders < 0 || h.bodies < 0 || h.slowHeaders+h.bodies > maxHostileConns:
+		return fmt.Errorf("-hostile-slow-headers + -hostile-bodies must be in [0, %d]", maxHostileConns)
+	case h.duration <= 0 || h.duration > 5*time.Minute:
+		return fmt.Errorf("-hostile-duration must be in (0, 5m]")
+	case h.trickleEvery < 10*time.Millisecond:
+		return fmt.Errorf("-hostile-trickle-every must be at least 10ms")
 	}
 	return nil
 }

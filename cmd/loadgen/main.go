@@ -11,6 +11,9 @@
 //     and per held-open stream;
 //   - a CPU profile of the proxy under load.
 //
+// With -hostile it instead measures the proxy's memory under hostile
+// clients (hostile.go) and writes attack.md.
+//
 // It writes loadtest.json, loadtest.md, proxy-cpu.pprof and
 // proxy-cpu-top.txt to -out. It only ever targets 127.0.0.1, and every
 // phase is bounded in rate, duration and count.
@@ -43,7 +46,11 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, cfg.deadline)
 	defer cancel()
-	if err := run(ctx, cfg); err != nil {
+	runner := run
+	if cfg.hostileRun {
+		runner = runHostile
+	}
+	if err := runner(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}

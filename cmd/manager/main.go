@@ -23,6 +23,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -35,7 +36,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -59,8 +59,12 @@ func main() {
 	var (
 		metricsAddr, probeAddr, proxyAddr, proxyServiceURL string
 		logLevel, logFormat, leaderElectionNamespace       string
+		allowedUpstreams, watchNamespaces                  string
 		enableLeaderElection, secureMetrics, enableHTTP2   bool
-		statusInterval, shutdownGrace                      time.Duration
+		statusInterval, shutdownGrace, redisTimeout        time.Duration
+		redisURL                                           string
+		replicas                                           int
+		limits                                             proxyLimits
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8082 for HTTP (the proxy has :8080), or leave as 0 to disable the metrics service.")
@@ -80,8 +84,22 @@ func main() {
 		"How often at most each KeyPool's status is written with the pool's live statistics.")
 	flag.DurationVar(&shutdownGrace, "shutdown-grace", 90*time.Second,
 		"How long in-flight proxy requests and streams may run on after shutdown begins.")
+	limits.bind(flag.CommandLine)
+	flag.StringVar(&allowedUpstreams, "allowed-upstreams", controller.DefaultAllowedUpstreams,
+		"Comma-separated origins (scheme://host[:port]) KeyPools may use as upstream; any path below one is allowed. "+
+			"A KeyPool with another upstream is not served (Ready=False, UpstreamNotAllowed).")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces whose KeyPools and Secrets the manager serves, with RoleBindings there only; "+
+			"empty: the whole cluster (needs the ClusterRoleBinding).")
 	flag.StringVar(&logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	flag.StringVar(&logFormat, "log-format", "json", "Log format: json or console.")
+	flag.StringVar(&redisURL, "redis-url", "", "Share the pools' limits among replicas through this Redis "+
+		"(redis://host:port or rediss://host:port for TLS; the password comes from the REDIS_PASSWORD "+
+		"environment variable, never from the URL). Empty: limits are local to each replica.")
+	flag.DurationVar(&redisTimeout, "redis-timeout", 50*time.Millisecond,
+		"How long a request may wait for Redis before this replica falls back to local limits.")
+	flag.IntVar(&replicas, "replicas", 2, "Manager replicas serving the proxy: while Redis is unreachable, "+
+		"each keeps limit/replicas of every key. Only used with --redis-url.")
 	flag.Parse()
 
 	log := newLogger(logLevel, logFormat)
@@ -99,6 +117,13 @@ func main() {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
+	allowed, err := controller.ParseAllowedUpstreams(allowedUpstreams)
+	if err != nil {
+		setupLog.Error(err, "invalid --allowed-upstreams")
+		os.Exit(1)
+	}
+	namespaces := splitList(watchNamespaces)
+
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsOpts,
@@ -107,8 +132,9 @@ func main() {
 		// and serves the proxy, and the status publisher elects its own
 		// leader (controller-runtime's would end the whole manager, proxy
 		// included, when the API server is out for ten seconds).
-		// Secret metadata in the cache loses what can carry values.
-		Cache: cache.Options{DefaultTransform: controller.StripSecretMetadata},
+		// Only labeled Secrets are watched, their metadata stripped of what
+		// can carry values; with --watch-namespaces, only those namespaces.
+		Cache: controller.CacheOptions(namespaces),
 		// The manager waits for the proxy's own grace, and a little more.
 		GracefulShutdownTimeout: ptr.To(shutdownGrace + 10*time.Second),
 		Client: client.Options{Cache: &client.CacheOptions{
@@ -142,28 +168,47 @@ func main() {
 		setupLog.Error(err, "unable to add status publisher")
 		os.Exit(1)
 	}
+	var shared *controller.SharedLimits
+	if redisURL != "" {
+		shared, err = controller.NewSharedLimits(controller.SharedLimitsOptions{
+			URL: redisURL, Password: os.Getenv("REDIS_PASSWORD"), Timeout: redisTimeout, Replicas: replicas,
+		}, publisher, log.WithName("shared-limits"))
+		if err != nil {
+			setupLog.Error(err, "unable to set up shared limits")
+			os.Exit(1)
+		}
+		defer func() { _ = shared.Close() }()
+		publisher.UseSharedLimits(shared)
+		setupLog.Info("limits shared through Redis", "replicas", replicas, "degraded", shared.Degraded())
+	}
+	proxyOpts := proxy.Options{
+		Addr:          proxyAddr,
+		Logger:        log.WithName("proxy"),
+		ShutdownGrace: shutdownGrace,
+	}
+	limits.apply(&proxyOpts)
+	proxyServer := proxy.New(registry, proxyOpts)
+	if err := mgr.Add(proxyServer); err != nil {
+		setupLog.Error(err, "unable to add proxy")
+		os.Exit(1)
+	}
 	reconciler := &controller.KeyPoolReconciler{
-		Client:          mgr.GetClient(),
-		APIReader:       mgr.GetAPIReader(),
-		Registry:        registry,
-		Publisher:       publisher,
-		ProxyServiceURL: proxyServiceURL,
+		Client:           mgr.GetClient(),
+		APIReader:        mgr.GetAPIReader(),
+		Registry:         registry,
+		Publisher:        publisher,
+		ProxyServiceURL:  proxyServiceURL,
+		AllowedUpstreams: allowed,
+		SharedLimits:     shared,
+		MaxQueuedPerPool: limits.maxQueuedPerPool,
+		// A deleted pool's metric series go with it.
+		OnDelete: proxyServer.ForgetPool,
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "unable to create controller", "controller", "KeyPool")
 		os.Exit(1)
 	}
 	// +kubebuilder:scaffold:builder
-
-	proxyServer := proxy.New(registry, proxy.Options{
-		Addr:          proxyAddr,
-		Logger:        log.WithName("proxy"),
-		ShutdownGrace: shutdownGrace,
-	})
-	if err := mgr.Add(proxyServer); err != nil {
-		setupLog.Error(err, "unable to add proxy")
-		os.Exit(1)
-	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "unable to set up health check")
@@ -173,17 +218,28 @@ func main() {
 		setupLog.Error(err, "unable to set up ready check")
 		os.Exit(1)
 	}
-	// Not ready before the pools that exist are built: no 404s after a restart.
+	// Not ready before the pools that exist are built: no refused requests after a restart.
 	if err := mgr.AddReadyzCheck("pools", reconciler.Ready); err != nil {
 		setupLog.Error(err, "unable to set up ready check")
 		os.Exit(1)
 	}
 
-	setupLog.Info("starting manager")
+	setupLog.Info("starting manager", "allowedUpstreams", allowedUpstreams, "watchNamespaces", watchNamespaces)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		setupLog.Error(err, "problem running manager")
 		os.Exit(1)
 	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // newLogger returns a logr.Logger backed by zerolog. logr's V(1) is zerolog's

@@ -57,6 +57,17 @@ type KeyPoolReconciler struct {
 	Publisher *StatusPublisher
 	// ProxyServiceURL is the proxy's base URL as clients reach it.
 	ProxyServiceURL string
+	// MaxQueuedPerPool bounds each pool's requests waiting for capacity
+	// (keypool.PoolConfig.MaxWaiters); 0 means keypool's default.
+	MaxQueuedPerPool int
+	// AllowedUpstreams are the origins pools may send keys to; nil allows
+	// DefaultAllowedUpstreams.
+	AllowedUpstreams *UpstreamAllowlist
+	// OnDelete, if set, is called once a deleted KeyPool's pool is removed,
+	// so that what others keep per pool (the proxy's metric series) goes too.
+	OnDelete func(namespace, name string)
+	// SharedLimits shares the pools' limits among replicas; nil: local.
+	SharedLimits *SharedLimits
 
 	sync initialSync
 }
@@ -89,11 +100,14 @@ func (r *KeyPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		return ctrl.Result{}, nil
 	}
 
-	cfg, problems, err := loadPoolConfig(ctx, r.APIReader, &kp)
+	cfg, problems, err := loadPoolConfig(ctx, r.APIReader, &kp, r.allowedUpstreams())
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	cfg.OnTransition = r.Publisher.transitionRecorder(req.NamespacedName)
+	cfg.MaxWaiters = r.MaxQueuedPerPool
+	r.Publisher.track(req.NamespacedName)
+	cfg.NewLimiter = r.SharedLimits.factory(req.NamespacedName)
 
 	if err := r.apply(&kp, cfg); err != nil {
 		problems = append(problems, problem{reason: llmv1alpha1.ReasonInvalidConfig, message: err.Error()})
@@ -139,6 +153,25 @@ func (r *KeyPoolReconciler) apply(kp *llmv1alpha1.KeyPool, cfg keypool.PoolConfi
 func (r *KeyPoolReconciler) remove(nn types.NamespacedName) {
 	r.Registry.Delete(nn.Namespace, nn.Name)
 	r.Publisher.forget(nn)
+	if r.OnDelete != nil {
+		r.OnDelete(nn.Namespace, nn.Name)
+	}
+}
+
+// defaultAllowlist is DefaultAllowedUpstreams, parsed once.
+var defaultAllowlist = func() *UpstreamAllowlist {
+	a, err := ParseAllowedUpstreams(DefaultAllowedUpstreams)
+	if err != nil {
+		panic(err) // a constant: caught by any test
+	}
+	return a
+}()
+
+func (r *KeyPoolReconciler) allowedUpstreams() *UpstreamAllowlist {
+	if r.AllowedUpstreams != nil {
+		return r.AllowedUpstreams
+	}
+	return defaultAllowlist
 }
 
 // SetupWithManager sets up the controller with the Manager.
@@ -153,7 +186,9 @@ func (r *KeyPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		// Status writes do not change the generation and need no reconcile.
 		For(&llmv1alpha1.KeyPool{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		// Secrets are watched by metadata only: the cache never holds key values.
+		// Secrets are watched by metadata only: the cache never holds key
+		// values. CacheOptions restricts the watch to labeled Secrets: adding
+		// the label is seen as the Secret appearing, removing it as its deletion.
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsUsingSecret)).
 		WithOptions(controller.Options{NeedLeaderElection: &needLeader}).
 		Named("keypool").

@@ -55,9 +55,14 @@ func newNamespace(t *testing.T) string {
 	return ns.Name
 }
 
-func createSecret(t *testing.T, ns, name string, data map[string]string) *corev1.Secret {
+// createSecret creates a Secret labeled for secretType (a SecretTypeLabel
+// value; "" for no label).
+func createSecret(t *testing.T, ns, name, secretType string, data map[string]string) *corev1.Secret {
 	t.Helper()
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: data}
+	if secretType != "" {
+		s.Labels = map[string]string{llmv1alpha1.SecretTypeLabel: secretType}
+	}
 	if err := k8s.Create(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +94,7 @@ func eventually(t *testing.T, timeout time.Duration, cond func() error) {
 
 func getKeyPool(nn types.NamespacedName) (*llmv1alpha1.KeyPool, error) {
 	var kp llmv1alpha1.KeyPool
-	err := k8s.Get(context.Background(), nn, &kp)
+	err := apiClient.Get(context.Background(), nn, &kp)
 	return &kp, err
 }
 
@@ -139,7 +144,7 @@ func keyState(pool *keypool.KeyPool, id string) keypool.State {
 
 func TestKeyPoolBecomesReadyWithEndpointAndStats(t *testing.T) {
 	ns := newNamespace(t)
-	createSecret(t, ns, "keys", map[string]string{"a": "sk-a", "b": "sk-b\n"})
+	createSecret(t, ns, "keys", llmv1alpha1.SecretTypeProviderKeys, map[string]string{"a": "sk-a", "b": "sk-b\n"})
 	createKeyPool(t, ns, "claude", simpleSpec("keys"))
 	nn := types.NamespacedName{Namespace: ns, Name: "claude"}
 
@@ -179,7 +184,7 @@ func TestMissingSecretThenReady(t *testing.T) {
 	}
 	waitEvent(t, kp, "SecretNotFound")
 
-	createSecret(t, ns, "late", map[string]string{"k": "sk-late"})
+	createSecret(t, ns, "late", llmv1alpha1.SecretTypeProviderKeys, map[string]string{"k": "sk-late"})
 	waitPool(t, nn, "late/k")
 	waitCondition(t, nn, llmv1alpha1.ConditionReady, metav1.ConditionTrue, llmv1alpha1.ReasonPoolReady)
 	waitCondition(t, nn, llmv1alpha1.ConditionDegraded, metav1.ConditionFalse, llmv1alpha1.ReasonAsExpected)
@@ -187,7 +192,7 @@ func TestMissingSecretThenReady(t *testing.T) {
 
 func TestMissingDataKeyIsReported(t *testing.T) {
 	ns := newNamespace(t)
-	createSecret(t, ns, "keys", map[string]string{"a": "sk-a"})
+	createSecret(t, ns, "keys", llmv1alpha1.SecretTypeProviderKeys, map[string]string{"a": "sk-a"})
 	spec := simpleSpec("keys")
 	spec.Keys = append(spec.Keys, llmv1alpha1.KeySource{SecretRef: llmv1alpha1.SecretKeysReference{Name: "keys", Key: "nope"}})
 	createKeyPool(t, ns, "p", spec)
@@ -203,7 +208,7 @@ func TestMissingDataKeyIsReported(t *testing.T) {
 
 func TestSecretRotationKeepsLearnedStateOfUnchangedKeys(t *testing.T) {
 	ns := newNamespace(t)
-	secret := createSecret(t, ns, "keys", map[string]string{"a": "sk-a", "b": "sk-b", "c": "sk-c"})
+	secret := createSecret(t, ns, "keys", llmv1alpha1.SecretTypeProviderKeys, map[string]string{"a": "sk-a", "b": "sk-b", "c": "sk-c"})
 	createKeyPool(t, ns, "p", simpleSpec("keys"))
 	nn := types.NamespacedName{Namespace: ns, Name: "p"}
 	pool := waitPool(t, nn, "keys/a", "keys/b", "keys/c")
@@ -253,7 +258,7 @@ func TestSecretRotationKeepsLearnedStateOfUnchangedKeys(t *testing.T) {
 
 func TestKeyPoolDeletionRemovesPool(t *testing.T) {
 	ns := newNamespace(t)
-	createSecret(t, ns, "keys", map[string]string{"a": "sk-a"})
+	createSecret(t, ns, "keys", llmv1alpha1.SecretTypeProviderKeys, map[string]string{"a": "sk-a"})
 	kp := createKeyPool(t, ns, "p", simpleSpec("keys"))
 	nn := types.NamespacedName{Namespace: ns, Name: "p"}
 	waitPool(t, nn, "keys/a")
@@ -271,8 +276,8 @@ func TestKeyPoolDeletionRemovesPool(t *testing.T) {
 
 func TestSpecChangeUpdatesPool(t *testing.T) {
 	ns := newNamespace(t)
-	createSecret(t, ns, "keys", map[string]string{"a": "sk-a"})
-	createSecret(t, ns, "more", map[string]string{"x": "sk-x"})
+	createSecret(t, ns, "keys", llmv1alpha1.SecretTypeProviderKeys, map[string]string{"a": "sk-a"})
+	createSecret(t, ns, "more", llmv1alpha1.SecretTypeProviderKeys, map[string]string{"x": "sk-x"})
 	kp := createKeyPool(t, ns, "p", simpleSpec("keys"))
 	nn := types.NamespacedName{Namespace: ns, Name: "p"}
 	waitPool(t, nn, "keys/a")
@@ -308,7 +313,7 @@ func waitEvent(t *testing.T, kp *llmv1alpha1.KeyPool, reason string) *eventsv1.E
 	var found *eventsv1.Event
 	eventually(t, 10*time.Second, func() error {
 		var list eventsv1.EventList
-		if err := k8s.List(context.Background(), &list, client.InNamespace(kp.Namespace)); err != nil {
+		if err := apiClient.List(context.Background(), &list, client.InNamespace(kp.Namespace)); err != nil {
 			return err
 		}
 		for i := range list.Items {
@@ -325,14 +330,14 @@ func waitEvent(t *testing.T, kp *llmv1alpha1.KeyPool, reason string) *eventsv1.E
 
 func TestMissingClientTokensIsNotReady(t *testing.T) {
 	ns := newNamespace(t)
-	createSecret(t, ns, "keys", map[string]string{"a": "sk-a"})
+	createSecret(t, ns, "keys", llmv1alpha1.SecretTypeProviderKeys, map[string]string{"a": "sk-a"})
 	spec := simpleSpec("keys")
 	spec.ClientAuth = llmv1alpha1.ClientAuth{SecretRef: &llmv1alpha1.SecretKeysReference{Name: "clients"}}
 	createKeyPool(t, ns, "p", spec)
 	nn := types.NamespacedName{Namespace: ns, Name: "p"}
 
 	waitCondition(t, nn, llmv1alpha1.ConditionReady, metav1.ConditionFalse, llmv1alpha1.ReasonClientAuthInvalid)
-	createSecret(t, ns, "clients", map[string]string{"app": "token"})
+	createSecret(t, ns, "clients", llmv1alpha1.SecretTypeClientTokens, map[string]string{"app": "token"})
 	waitCondition(t, nn, llmv1alpha1.ConditionReady, metav1.ConditionTrue, llmv1alpha1.ReasonPoolReady)
 }
 
@@ -340,7 +345,7 @@ func TestMissingClientTokensIsNotReady(t *testing.T) {
 // that exists has been built, so a restart does not serve 404s.
 func TestReadyWaitsForExistingPools(t *testing.T) {
 	ns := newNamespace(t)
-	createSecret(t, ns, "keys", map[string]string{"a": "sk-a"})
+	createSecret(t, ns, "keys", llmv1alpha1.SecretTypeProviderKeys, map[string]string{"a": "sk-a"})
 	createKeyPool(t, ns, "p", simpleSpec("keys"))
 	waitPool(t, types.NamespacedName{Namespace: ns, Name: "p"}, "keys/a")
 

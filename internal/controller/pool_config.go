@@ -17,16 +17,11 @@ limitations under the License.
 package controller
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"net/url"
-	"slices"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -43,16 +38,23 @@ type problem struct {
 }
 
 // loadPoolConfig reads the Secrets a KeyPool names and turns the KeyPool into
-// a pool configuration. Missing Secrets and entries are problems, not errors:
-// the pool is built from what exists. The error is for API failures only.
-func loadPoolConfig(ctx context.Context, reader client.Reader, kp *llmv1alpha1.KeyPool) (keypool.PoolConfig, []problem, error) {
+// a pool configuration. Missing, unlabeled or refused Secrets and missing
+// entries are problems, not errors: the pool is built from what exists. An
+// upstream outside allowed is a problem too, and then no Secret is read at
+// all: the pool cannot be served. The error is for API failures only.
+func loadPoolConfig(ctx context.Context, reader client.Reader, kp *llmv1alpha1.KeyPool,
+	allowed *UpstreamAllowlist) (keypool.PoolConfig, []problem, error) {
+	upstream, refused := allowedUpstream(kp.Spec, allowed)
+	if refused != nil {
+		return keypool.PoolConfig{}, []problem{*refused}, nil
+	}
 	var problems []problem
 	secrets := secretCache{reader: reader, namespace: kp.Namespace}
 
 	keys := make([]keypool.KeyConfig, 0, len(kp.Spec.Keys))
 	seen := make(map[string]struct{}, len(kp.Spec.Keys))
 	for _, src := range kp.Spec.Keys {
-		entries, p, err := secrets.entries(ctx, src.SecretRef)
+		entries, p, err := secrets.entries(ctx, src.SecretRef, llmv1alpha1.SecretTypeProviderKeys)
 		if err != nil {
 			return keypool.PoolConfig{}, nil, err
 		}
@@ -79,7 +81,7 @@ func loadPoolConfig(ctx context.Context, reader client.Reader, kp *llmv1alpha1.K
 			message: "no key could be loaded from the Secrets named in spec.keys"})
 	}
 
-	access, p, err := loadAccess(ctx, &secrets, kp)
+	access, p, err := loadAccess(ctx, &secrets, kp, upstream)
 	if err != nil {
 		return keypool.PoolConfig{}, nil, err
 	}
@@ -101,19 +103,16 @@ func loadPoolConfig(ctx context.Context, reader client.Reader, kp *llmv1alpha1.K
 
 // loadAccess builds how the proxy exposes the pool: upstream, client tokens
 // (kept as hashes only) and attempts.
-func loadAccess(ctx context.Context, secrets *secretCache, kp *llmv1alpha1.KeyPool) (keypool.Access, []problem, error) {
+func loadAccess(ctx context.Context, secrets *secretCache, kp *llmv1alpha1.KeyPool,
+	upstream *url.URL) (keypool.Access, []problem, error) {
 	var problems []problem
-	upstream, err := upstreamURL(kp.Spec)
-	if err != nil {
-		problems = append(problems, problem{reason: llmv1alpha1.ReasonInvalidConfig, message: err.Error()})
-	}
 	access := keypool.Access{
 		Upstream:             upstream,
 		AllowUnauthenticated: kp.Spec.ClientAuth.AllowUnauthenticated,
 		MaxAttempts:          int(kp.Spec.Failover.MaxAttempts),
 	}
 	if ref := kp.Spec.ClientAuth.SecretRef; ref != nil {
-		entries, p, err := secrets.entries(ctx, *ref)
+		entries, p, err := secrets.entries(ctx, *ref, llmv1alpha1.SecretTypeClientTokens)
 		if err != nil {
 			return keypool.Access{}, nil, err
 		}
@@ -129,6 +128,20 @@ func loadAccess(ctx context.Context, secrets *secretCache, kp *llmv1alpha1.KeyPo
 	return access, problems, nil
 }
 
+// allowedUpstream returns the pool's upstream, or the problem that keeps the
+// pool from being served: an invalid URL, or an origin outside allowed.
+func allowedUpstream(spec llmv1alpha1.KeyPoolSpec, allowed *UpstreamAllowlist) (*url.URL, *problem) {
+	u, err := upstreamURL(spec)
+	if err != nil {
+		return nil, &problem{reason: llmv1alpha1.ReasonInvalidConfig, message: err.Error()}
+	}
+	if !allowed.Allows(u) {
+		return nil, &problem{reason: llmv1alpha1.ReasonUpstreamNotAllowed, message: fmt.Sprintf(
+			"upstream %q is not allowed by the operator (--allowed-upstreams); the pool is not served", u.Redacted())}
+	}
+	return u, nil
+}
+
 func upstreamURL(spec llmv1alpha1.KeyPoolSpec) (*url.URL, error) {
 	raw := spec.Upstream
 	if raw == "" {
@@ -139,80 +152,8 @@ func upstreamURL(spec llmv1alpha1.KeyPoolSpec) (*url.URL, error) {
 		raw = prov.DefaultUpstream()
 	}
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != schemeHTTP && u.Scheme != schemeHTTPS) || u.Host == "" {
 		return nil, fmt.Errorf("spec.upstream %q is not an absolute http(s) URL", raw)
 	}
 	return u, nil
-}
-
-// secretEntry is one data entry of a Secret: a key or a client token.
-type secretEntry struct {
-	id    string // "secret/dataKey"
-	value string
-}
-
-// secretCache reads each Secret of a reconcile once, straight from the API
-// server, and forgets it when the reconcile ends.
-type secretCache struct {
-	reader    client.Reader
-	namespace string
-	secrets   map[string]*corev1.Secret // nil value: not found
-}
-
-// entries returns the non-empty data entries a reference selects, sorted by
-// name so that a pool's key order is stable.
-func (c *secretCache) entries(ctx context.Context, ref llmv1alpha1.SecretKeysReference) ([]secretEntry, []problem, error) {
-	secret, err := c.get(ctx, ref.Name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if secret == nil {
-		return nil, []problem{{reason: llmv1alpha1.ReasonSecretNotFound,
-			message: fmt.Sprintf("Secret %q not found", ref.Name)}}, nil
-	}
-	if ref.Key != "" {
-		v := bytes.TrimSpace(secret.Data[ref.Key])
-		if len(v) == 0 {
-			return nil, []problem{{reason: llmv1alpha1.ReasonKeyNotFound,
-				message: fmt.Sprintf("Secret %q has no non-empty entry %q", ref.Name, ref.Key)}}, nil
-		}
-		return []secretEntry{{id: ref.Name + "/" + ref.Key, value: string(v)}}, nil, nil
-	}
-	names := make([]string, 0, len(secret.Data))
-	for k := range secret.Data {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	entries := make([]secretEntry, 0, len(names))
-	for _, k := range names {
-		// Values often end in a newline (echo > file); it is never part of a key.
-		if v := bytes.TrimSpace(secret.Data[k]); len(v) > 0 {
-			entries = append(entries, secretEntry{id: ref.Name + "/" + k, value: string(v)})
-		}
-	}
-	if len(entries) == 0 {
-		return nil, []problem{{reason: llmv1alpha1.ReasonKeyNotFound,
-			message: fmt.Sprintf("Secret %q has no non-empty data entry", ref.Name)}}, nil
-	}
-	return entries, nil, nil
-}
-
-func (c *secretCache) get(ctx context.Context, name string) (*corev1.Secret, error) {
-	if s, ok := c.secrets[name]; ok {
-		return s, nil
-	}
-	if c.secrets == nil {
-		c.secrets = make(map[string]*corev1.Secret)
-	}
-	var s corev1.Secret
-	err := c.reader.Get(ctx, types.NamespacedName{Namespace: c.namespace, Name: name}, &s)
-	switch {
-	case apierrors.IsNotFound(err):
-		c.secrets[name] = nil
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("getting secret %q: %w", name, err)
-	}
-	c.secrets[name] = &s
-	return &s, nil
 }

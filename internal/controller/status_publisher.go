@@ -20,6 +20,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -68,7 +69,8 @@ type StatusPublisher struct {
 	registry *keypool.Registry
 	interval time.Duration
 	log      logr.Logger
-	election *LeaderElection // nil: publish on this replica unconditionally
+	election *LeaderElection              // nil: publish on this replica unconditionally
+	shared   atomic.Pointer[SharedLimits] // nil: local limits
 
 	wake  chan struct{}
 	mu    sync.Mutex
@@ -138,6 +140,14 @@ func (p *StatusPublisher) observe(nn types.NamespacedName, r report) {
 	}
 }
 
+// track starts the record of nn before its pool is built, so that the
+// pool's first transitions are kept.
+func (p *StatusPublisher) track(nn types.NamespacedName) {
+	p.mu.Lock()
+	p.record(nn)
+	p.mu.Unlock()
+}
+
 // forget drops a deleted KeyPool.
 func (p *StatusPublisher) forget(nn types.NamespacedName) {
 	p.mu.Lock()
@@ -153,7 +163,13 @@ func (p *StatusPublisher) transitionRecorder(nn types.NamespacedName) func(keypo
 			return
 		}
 		p.mu.Lock()
-		rec := p.record(nn)
+		rec, ok := p.pools[nn]
+		if !ok {
+			// The KeyPool was deleted (forget): requests still in flight on
+			// its pool must not bring its record back for good.
+			p.mu.Unlock()
+			return
+		}
 		if len(rec.transitions) == maxPendingTransitions {
 			rec.transitions = rec.transitions[1:]
 		}
@@ -196,6 +212,9 @@ func (p *StatusPublisher) publish(ctx context.Context) {
 	var work []pending
 	p.mu.Lock()
 	for nn, rec := range p.pools {
+		if rec.report.generation == 0 {
+			continue // tracked, not observed yet: nothing true to write
+		}
 		writeStatus := rec.reportDirty || now.Sub(rec.lastWrite) >= p.interval
 		if !writeStatus && len(rec.transitions) == 0 {
 			continue
@@ -250,7 +269,7 @@ func (p *StatusPublisher) write(ctx context.Context, w pending) error {
 		s := pool.GetStats()
 		stats = &s
 	}
-	status := desiredStatus(kp.Status, w.report, stats)
+	status := desiredStatus(kp.Status, p.withSharedLimits(w.report), stats)
 	if equality.Semantic.DeepEqual(status, kp.Status) {
 		return nil
 	}

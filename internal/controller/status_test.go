@@ -43,7 +43,7 @@ import (
 // and counts the status writes the API server sees.
 func TestStatusWritesAreBounded(t *testing.T) {
 	ns := newNamespace(t)
-	createSecret(t, ns, "keys", map[string]string{"a": "sk-a", "b": "sk-b"})
+	createSecret(t, ns, "keys", llmv1alpha1.SecretTypeProviderKeys, map[string]string{"a": "sk-a", "b": "sk-b"})
 	spec := simpleSpec("keys")
 	spec.Keys[0].RPMLimit = 6000 // the paced burst below (~3,000 requests) never runs dry
 	createKeyPool(t, ns, "busy", spec)
@@ -112,8 +112,8 @@ loop:
 func TestNoKeyValueInStatusOrEvents(t *testing.T) {
 	const keyCanary, tokenCanary = "sk-canary-KEY-7d1f0e", "kp-canary-TOKEN-93ab2c"
 	ns := newNamespace(t)
-	createSecret(t, ns, "keys", map[string]string{"k1": keyCanary, "k2": keyCanary + "-2"})
-	createSecret(t, ns, "clients", map[string]string{"c": tokenCanary})
+	createSecret(t, ns, "keys", llmv1alpha1.SecretTypeProviderKeys, map[string]string{"k1": keyCanary, "k2": keyCanary + "-2"})
+	createSecret(t, ns, "clients", llmv1alpha1.SecretTypeClientTokens, map[string]string{"c": tokenCanary})
 	spec := simpleSpec("keys")
 	spec.ClientAuth = llmv1alpha1.ClientAuth{SecretRef: &llmv1alpha1.SecretKeysReference{Name: "clients"}}
 	spec.Keys = append(spec.Keys, llmv1alpha1.KeySource{SecretRef: llmv1alpha1.SecretKeysReference{Name: "missing"}})
@@ -129,6 +129,11 @@ func TestNoKeyValueInStatusOrEvents(t *testing.T) {
 		}
 		h := http.Header{"Retry-After": []string{"30"}}
 		pool.ReportResponse(&lease, status, h)
+		if status == http.StatusUnauthorized {
+			// As the proxy does: a re-check of the key confirms the 401.
+			pool.Suspect(&lease, time.Minute)
+			pool.Confirm(lease.KeyID, lease.APIKey, false)
+		}
 		pool.Settle(&lease, keypool.Usage{})
 	}
 	waitCondition(t, nn, llmv1alpha1.ConditionReady, metav1.ConditionTrue, llmv1alpha1.ReasonPoolReady)
@@ -171,7 +176,7 @@ func TestNoKeyValueInStatusOrEvents(t *testing.T) {
 // API server.
 func TestKubectlGetShowsPrintColumns(t *testing.T) {
 	ns := newNamespace(t)
-	createSecret(t, ns, "keys", map[string]string{"a": "sk-a", "b": "sk-b", "c": "sk-c"})
+	createSecret(t, ns, "keys", llmv1alpha1.SecretTypeProviderKeys, map[string]string{"a": "sk-a", "b": "sk-b", "c": "sk-c"})
 	createKeyPool(t, ns, "claude", simpleSpec("keys"))
 	nn := types.NamespacedName{Namespace: ns, Name: "claude"}
 	pool := waitPool(t, nn, "keys/a", "keys/b", "keys/c")

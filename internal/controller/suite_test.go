@@ -19,13 +19,16 @@ package controller
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/go-logr/zerologr"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -37,7 +40,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/proxy"
 	"github.com/keypool-dev/keypool-operator/internal/testenv"
 )
 
@@ -46,11 +51,23 @@ import (
 const testStatusInterval = 500 * time.Millisecond
 
 var (
-	env       *envtest.Environment
-	k8s       client.Client
+	env *envtest.Environment
+	k8s client.Client // the manager's client: reads from its cache
+	// apiClient reads straight from the API server, whatever the manager's
+	// cache watches.
+	apiClient client.Client
 	registry  *keypool.Registry
 	publisher *StatusPublisher
+	// proxyURL is a real proxy over registry; its metrics are in proxyMetrics.
+	proxyURL     string
+	proxyMetrics *prometheus.Registry
+	// fakeURL is the fake provider, an allowed upstream; it accepts the keys
+	// in fakeKeys.
+	fakeURL string
 )
+
+// fakeKeys are the key values the suite's fake provider accepts.
+var fakeKeys = []string{"sk-a", "sk-b"}
 
 // TestMain runs the controller and the status publisher in a manager against
 // a real kube-apiserver for the whole package.
@@ -64,6 +81,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	keys := make([]fakeprovider.Key, len(fakeKeys))
+	for i, k := range fakeKeys {
+		keys[i] = fakeprovider.Key{Key: k}
+	}
+	fake := httptest.NewServer(fakeprovider.New(fakeprovider.Config{Keys: keys}))
+	fakeURL = fake.URL
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	code := 1
@@ -79,6 +102,7 @@ func TestMain(m *testing.M) {
 			code = 1
 		}
 	}
+	fake.Close()
 	if err := env.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
@@ -90,7 +114,7 @@ func startManager(ctx context.Context, cfg *rest.Config, done chan<- error) erro
 		Scheme:                 scheme.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultTransform: StripSecretMetadata},
+		Cache:                  suiteCacheOptions(),
 		Client: client.Options{Cache: &client.CacheOptions{
 			DisableFor: []client.Object{&corev1.Secret{}},
 		}},
@@ -99,18 +123,35 @@ func startManager(ctx context.Context, cfg *rest.Config, done chan<- error) erro
 		return err
 	}
 	k8s = mgr.GetClient()
+	if apiClient, err = client.New(cfg, client.Options{Scheme: scheme.Scheme}); err != nil {
+		return err
+	}
 	registry = keypool.NewRegistry()
 	publisher = NewStatusPublisher(mgr.GetClient(), mgr.GetEventRecorder("keypool-controller"), registry,
 		testStatusInterval, ctrl.Log.WithName("status"))
 	if err := mgr.Add(publisher); err != nil {
 		return err
 	}
+	allowed, err := ParseAllowedUpstreams(DefaultAllowedUpstreams + "," + fakeURL)
+	if err != nil {
+		return err
+	}
+	proxyMetrics = prometheus.NewRegistry()
+	proxySrv := proxy.New(registry, proxy.Options{Logger: ctrl.Log.WithName("proxy"), Metrics: proxyMetrics})
+	proxyHTTP := httptest.NewServer(proxySrv)
+	go func() {
+		<-ctx.Done()
+		proxyHTTP.Close()
+	}()
+	proxyURL = proxyHTTP.URL
 	if err := (&KeyPoolReconciler{
-		Client:          mgr.GetClient(),
-		APIReader:       mgr.GetAPIReader(),
-		Registry:        registry,
-		Publisher:       publisher,
-		ProxyServiceURL: "http://keypool-proxy.keypool-system.svc:8080",
+		Client:           mgr.GetClient(),
+		APIReader:        mgr.GetAPIReader(),
+		Registry:         registry,
+		Publisher:        publisher,
+		ProxyServiceURL:  "http://keypool-proxy.keypool-system.svc:8080",
+		AllowedUpstreams: allowed,
+		OnDelete:         proxySrv.ForgetPool,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
@@ -119,4 +160,17 @@ func startManager(ctx context.Context, cfg *rest.Config, done chan<- error) erro
 		return fmt.Errorf("cache did not sync")
 	}
 	return nil
+}
+
+// suiteCacheOptions is the manager's cluster-wide cache, except for the
+// namespaces TestNamespacedModeRunsWithRoleBindingsOnly leaves to its own
+// namespaced manager.
+func suiteCacheOptions() cache.Options {
+	opts := CacheOptions(nil)
+	sel := make([]fields.Selector, len(namespacedTestNamespaces))
+	for i, ns := range namespacedTestNamespaces {
+		sel[i] = fields.OneTermNotEqualSelector("metadata.namespace", ns)
+	}
+	opts.DefaultFieldSelector = fields.AndSelectors(sel...)
+	return opts
 }

@@ -172,6 +172,7 @@ var anthropicErrorTypes = map[errClass]string{
 	errRateLimitTokens: "rate_limit_error",
 	errAPI:             "api_error",
 	errOverloaded:      "overloaded_error",
+	errMismatchedOrg:   "authentication_error",
 }
 
 func (anthropicAPI) writeError(c *call, status int, class errClass, msg string) {

@@ -197,6 +197,7 @@ var openaiErrorTypes = map[errClass][2]string{
 	errRateLimitTokens: {"tokens", "rate_limit_exceeded"},
 	errAPI:             {"server_error", ""},
 	errOverloaded:      {"server_error", ""},
+	errMismatchedOrg:   {invalidRequestError, "mismatched_organization"},
 }
 
 func (openaiAPI) writeError(c *call, status int, class errClass, msg string) {

@@ -40,6 +40,7 @@ type Provider struct {
 	held   atomic.Int64
 
 	unauthenticated atomic.Int64
+	modelChecks     atomic.Int64
 	idPrefix        string
 	seq             atomic.Uint64
 }
@@ -94,6 +95,8 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveAPI(w, r, anthropicAPI{})
 	case path == "/v1/chat/completions":
 		p.serveAPI(w, r, openaiAPI{})
+	case path == "/v1/models":
+		p.serveModels(w, r)
 	case strings.HasPrefix(path, "/_fake/"):
 		p.serveAdmin(w, r)
 	default:
@@ -115,7 +118,13 @@ const (
 	errRateLimitTokens // a token dimension
 	errAPI
 	errOverloaded
+	errMismatchedOrg // OpenAI-Organization names another organisation than the key's
 )
+
+// RestrictedModelPrefix starts model names that no key may use: the API
+// answers 403 permission_error for that request only, as it does for a model
+// or feature outside a key's access.
+const RestrictedModelPrefix = "restricted-"
 
 // classForStatus maps an injected status to the error a provider would send.
 func classForStatus(status int) errClass {
@@ -226,6 +235,15 @@ func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
 	}
 	if c.req, err = a.parse(body); err != nil {
 		a.writeError(c, http.StatusBadRequest, errInvalid, err.Error())
+		return
+	}
+	if strings.HasPrefix(c.req.model, RestrictedModelPrefix) {
+		a.writeError(c, http.StatusForbidden, errPermission, "Your API key does not have permission to use the specified resource.")
+		return
+	}
+	if org := r.Header.Get("Openai-Organization"); org != "" && org != ks.org.name {
+		// OpenAI's answer to an SDK configured with another organisation.
+		a.writeError(c, http.StatusUnauthorized, errMismatchedOrg, "OpenAI-Organization header should match organization for API key")
 		return
 	}
 

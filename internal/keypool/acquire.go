@@ -5,6 +5,11 @@ import (
 	"time"
 )
 
+// DefaultMaxWaiters is PoolConfig.MaxWaiters when left 0: enough for a
+// burst of a few hundred requests to wait out a short rate-limit window,
+// few enough that their bodies cannot exhaust a replica's memory.
+const DefaultMaxWaiters = 256
+
 // defaultRetryAfter is what the pool tells a client when it cannot predict
 // when a key will have capacity (every key rejected, say).
 const defaultRetryAfter = time.Minute
@@ -15,7 +20,8 @@ const defaultRetryAfter = time.Minute
 // opts.EstimatedInputTokens, not in opts.Exclude), the one the strategy
 // prefers. It reserves that capacity until Settle.
 //
-// When no key has capacity it waits, up to the pool's QueueTimeout and no
+// When no key has capacity it waits (unless the pool's MaxWaiters requests
+// already wait: then it fails at once with ErrQueueFull as Cause), up to the pool's QueueTimeout and no
 // longer than ctx allows, for capacity to return: it wakes when the earliest
 // key is due to have capacity and whenever a Settle, an expired cooldown or
 // an Update may have returned some. It then fails with an *ExhaustedError
@@ -25,6 +31,7 @@ const defaultRetryAfter = time.Minute
 func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, error) {
 	now := p.clock.Now()
 	var deadline time.Time
+	queued := false // counted in p.waiters at least once
 	for {
 		p.mu.Lock()
 		l, retryAt, ok := p.tryAcquire(now, &opts)
@@ -39,7 +46,9 @@ func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, erro
 		if deadline.IsZero() {
 			deadline = now.Add(p.queueTimeout)
 		}
-		if !now.Before(deadline) || ctx.Err() != nil {
+		// A request that has not queued yet may not join a full queue.
+		full := !queued && p.waiters >= p.maxWaiters
+		if !now.Before(deadline) || ctx.Err() != nil || full {
 			if retryAt != never {
 				retryAt = max(retryAt, now.UnixNano()+int64(p.backlogWait(now.UnixNano())))
 			}
@@ -47,8 +56,13 @@ func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, erro
 			if pending {
 				p.deliver()
 			}
-			return Lease{}, exhausted(retryAt, now, ctx.Err())
+			cause := ctx.Err()
+			if full && cause == nil && now.Before(deadline) {
+				cause = ErrQueueFull
+			}
+			return Lease{}, exhausted(retryAt, now, cause)
 		}
+		queued = true
 		wake := p.wake
 		p.waiters++
 		p.mu.Unlock()

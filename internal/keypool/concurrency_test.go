@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
@@ -181,6 +182,9 @@ func TestConcurrentMembershipChanges(t *testing.T) {
 				}
 				if r.IntN(10) == 0 {
 					f.p.ReportResponse(&l, 401, nil)
+					if f.p.Suspect(&l, time.Second) {
+						f.p.Confirm(l.KeyID, l.APIKey, r.IntN(2) == 0)
+					}
 				}
 				f.p.Settle(&l, Usage{InputTokens: r.Int64N(100)})
 			}

@@ -55,11 +55,24 @@ type PoolConfig struct {
 	Strategy     Strategy // "" means StrategyLeastLoaded
 	Keys         []KeyConfig
 	QueueTimeout time.Duration // how long Acquire may wait for capacity
-	Access       Access
+	// MaxWaiters bounds how many Acquire calls may wait for capacity at
+	// once; an Acquire that would wait beyond it fails at once with
+	// ErrQueueFull. Every waiter holds its request (body included) for up
+	// to QueueTimeout, so an unbounded queue is unbounded memory. 0 means
+	// DefaultMaxWaiters.
+	MaxWaiters int
+	Access     Access
 	// Clock is nil for the wall clock. It is fixed when the pool is created;
 	// Update ignores it. A clock that implements clock.TimerClock also times
 	// queued waits.
 	Clock clock.Clock
+	// NewLimiter makes the limiter of every key and limit group; nil means
+	// ratelimit.LocalFactory (this process's memory). A shared factory (see
+	// ratelimit.RedisBackend) makes replicas share limits: it is called with
+	// "key/<key ID>" or "group/<limit group>", which name the same capacity
+	// in every replica. It is fixed when the pool is created; Update ignores
+	// it.
+	NewLimiter ratelimit.Factory
 	// OnTransition is optional. It is called without the pool's lock held,
 	// one call at a time and in order, so it may call back into the pool;
 	// it should return quickly, since the goroutine that caused the
@@ -78,6 +91,9 @@ func (cfg *PoolConfig) validate() (Strategy, error) {
 	}
 	if len(cfg.Keys) == 0 {
 		return "", fmt.Errorf("%w: no keys", ErrInvalidConfig)
+	}
+	if cfg.MaxWaiters < 0 {
+		return "", fmt.Errorf("%w: negative max waiters %d", ErrInvalidConfig, cfg.MaxWaiters)
 	}
 	if cfg.QueueTimeout < 0 {
 		return "", fmt.Errorf("%w: negative queue timeout %s", ErrInvalidConfig, cfg.QueueTimeout)

@@ -9,6 +9,9 @@ import (
 var (
 	// ErrAllKeysExhausted is returned (wrapped in *ExhaustedError) when no key has capacity.
 	ErrAllKeysExhausted = errors.New("all keys exhausted")
+	// ErrQueueFull is the Cause of the *ExhaustedError Acquire returns when
+	// it would have to wait for capacity but MaxWaiters requests already do.
+	ErrQueueFull = errors.New("queue of waiting requests is full")
 	// ErrKeyNotFound is returned for an unknown key ID.
 	ErrKeyNotFound = errors.New("key not found")
 	// ErrInvalidConfig wraps every error NewKeyPool and Update return for a
@@ -24,7 +27,8 @@ type ExhaustedError struct {
 	// minimum over keys of the longest of the key's cooldown and the refill
 	// of each of its limit dimensions the request needs. Always > 0.
 	RetryAfter time.Duration
-	// Cause is the context's error when a queued wait ended with it.
+	// Cause is the context's error when a queued wait ended with it, or
+	// ErrQueueFull when the request was not allowed to wait.
 	Cause error
 }
 

@@ -34,7 +34,7 @@ func TestAllExhaustedByRejection(t *testing.T) {
 	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2)})
 	for range 2 {
 		l := f.acquire(AcquireOptions{})
-		f.p.ReportResponse(&l, 401, nil)
+		f.reject(&l)
 		f.p.Settle(&l, Usage{})
 	}
 	ee := f.exhausted(AcquireOptions{})

@@ -23,10 +23,21 @@ type group struct {
 	limited bool  // readyAt was after now when last looked at
 }
 
-func newGroup(name string, now time.Time) *group {
-	lim, _ := ratelimit.NewLocal(now, ratelimit.Amounts{}) // zero limits cannot fail
+// newGroup makes a group with a fresh limiter named id (see
+// PoolConfig.NewLimiter). p.mu is held.
+func (p *KeyPool) newGroup(id, name string, now time.Time) *group {
+	lim, err := p.newLimiter(id, now, ratelimit.Amounts{})
+	if err != nil {
+		// Zero limits are valid: only a broken factory gets here, and the
+		// key must still be served.
+		lim, _ = ratelimit.NewLocal(now, ratelimit.Amounts{})
+	}
 	return &group{name: name, lim: lim}
 }
+
+// Limiter IDs passed to PoolConfig.NewLimiter.
+func keyLimiterID(keyID string) string   { return "key/" + keyID }
+func groupLimiterID(group string) string { return "group/" + group }
 
 // load caches the limiter's outlook.
 func (g *group) load() {

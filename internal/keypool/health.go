@@ -104,6 +104,18 @@ func (p *KeyPool) reject(k *keyMetadata, now time.Time, reason string) {
 	p.refresh(k, now.UnixNano(), reason)
 }
 
+// endCooldown ends k's cooldown now, whatever its length.
+func (p *KeyPool) endCooldown(k *keyMetadata, now time.Time, reason string) {
+	if !p.cooling.contains(k) {
+		return
+	}
+	was := k.usable()
+	p.cooling.remove(k)
+	k.coolUntil = 0
+	p.setUsable(k, was, now)
+	p.refresh(k, now.UnixNano(), reason)
+}
+
 // expire ends the cooldowns that are over.
 func (p *KeyPool) expire(now time.Time) {
 	nowNs := now.UnixNano()

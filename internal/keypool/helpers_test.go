@@ -160,3 +160,13 @@ func canonical(s string) string {
 	}
 	return strings.Join(parts, "-")
 }
+
+// reject retires l's key the way the proxy does: Suspect, then a re-check
+// that confirms the provider's verdict. It settles l.
+func (f *fixture) reject(l *Lease) {
+	f.t.Helper()
+	lease := *l
+	f.p.Suspect(l, time.Minute)
+	f.p.Settle(l, Usage{})
+	f.p.Confirm(lease.KeyID, lease.APIKey, false)
+}

@@ -34,6 +34,7 @@ type keyMetadata struct {
 	slot *slot // nil once the key has left the pool
 
 	rejected    bool
+	checking    bool  // a re-check of the key's value is running (see verify.go)
 	coolUntil   int64 // Unix ns; 0 = not cooling
 	coolIdx     int   // index in the pool's cooldown heap; -1 = not there
 	failures    int   // consecutive health failures

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keypool-dev/keypool-operator/internal/clock"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
 // KeyPool is a live pool of provider keys. It is safe for concurrent use;
@@ -17,11 +18,16 @@ type KeyPool struct {
 	clock    clock.Clock
 	timers   clock.TimerClock
 	access   atomic.Pointer[Access]
+	// newLimiter makes groups' limiters; shared reports a factory other
+	// than the local one, whose limiters are named by what they limit.
+	newLimiter ratelimit.Factory
+	shared     bool
 
 	mu           sync.Mutex
 	strategy     Strategy
 	config       PoolConfig // as last given, before learned limit groups
 	queueTimeout time.Duration
+	maxWaiters   int // PoolConfig.MaxWaiters with the default applied
 	onTransition func(Transition)
 	keys         []*keyMetadata // configuration order
 	byID         map[string]*keyMetadata
@@ -56,12 +62,17 @@ func NewKeyPool(prov provider.Provider, cfg PoolConfig) (*KeyPool, error) {
 	}
 	now := clock.Or(cfg.Clock)
 	p := &KeyPool{
-		provider: prov,
-		clock:    now,
-		timers:   clock.Timers(now),
-		byID:     map[string]*keyMetadata{},
-		named:    map[string]*group{},
-		wake:     make(chan struct{}),
+		provider:   prov,
+		clock:      now,
+		timers:     clock.Timers(now),
+		newLimiter: cfg.NewLimiter,
+		shared:     cfg.NewLimiter != nil,
+		byID:       map[string]*keyMetadata{},
+		named:      map[string]*group{},
+		wake:       make(chan struct{}),
+	}
+	if p.newLimiter == nil {
+		p.newLimiter = ratelimit.LocalFactory
 	}
 	p.scratch.p = p
 	p.mu.Lock()

@@ -22,7 +22,10 @@ const maxErrorLen = 256
 //   - 429: cools the key, and every key of its limit group, down for the
 //     response's retry-after (or until the limits it reported refill, or
 //     10s); not a health failure.
-//   - 401, 403: rejects the key until its value changes.
+//   - 401, 403: nothing. Such an answer may be about the request alone (a
+//     model the key may not use, a header the client sent), so it never
+//     retires a key by itself: a caller that has reason to blame the key
+//     calls Suspect and has the key re-checked (see verify.go).
 //   - 5xx: counts a health failure; 3 in a row cool the key down briefly (5s,
 //     doubling per repeated trip up to 1m).
 //   - anything else: a success, which resets the failure count.
@@ -43,8 +46,7 @@ func (p *KeyPool) ReportResponse(l *Lease, status int, h http.Header) {
 		case status == http.StatusTooManyRequests:
 			p.rateLimited(k, g, hl.RetryAfter, now)
 		case status == http.StatusUnauthorized || status == http.StatusForbidden:
-			k.noteError(statusError(status), now)
-			p.reject(k, now, fmt.Sprintf("rejected by provider (%d)", status))
+			// Neither a success nor the key's fault (see above).
 		case status >= 500:
 			k.noteError(statusError(status), now)
 			p.failure(k, now, fmt.Sprintf("upstream failures (last: %d)", status))
@@ -180,6 +182,9 @@ func (p *KeyPool) rateLimited(k *keyMetadata, g *group, retryAfter time.Duration
 	if !g.live || g != k.slot.grp {
 		p.coolDown(k, until, now, reason)
 		return
+	}
+	if c, ok := g.lim.(ratelimit.Cooler); ok {
+		c.CoolDown(now, d) // other replicas draw on the same capacity
 	}
 	for _, s := range g.slots {
 		for _, m := range s.keys {

@@ -24,7 +24,7 @@ func TestRoundRobinSkipsUnavailableKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := f.acquire(AcquireOptions{})
-	f.p.ReportResponse(&l, 401, nil) // k0 rejected
+	f.reject(&l) // k0 rejected
 	f.p.Settle(&l, Usage{})
 	got := strings.Join(f.sequence(4), " ")
 	if want := "k2 k3 k2 k3"; got != want {

@@ -86,14 +86,22 @@ func TestRateLimitCoolsTheWholeGroup(t *testing.T) {
 	}
 }
 
-func TestRejectedUntilValueChanges(t *testing.T) {
+// TestRejectedOnlyWhenConfirmed: a 401 or 403 alone never retires a key (it
+// may be about the request); a confirmed re-check does, until the value
+// changes.
+func TestRejectedOnlyWhenConfirmed(t *testing.T) {
 	for _, status := range []int{401, 403} {
 		f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2)})
 		l := f.acquire(AcquireOptions{Exclude: []string{"k1"}})
 		f.p.ReportResponse(&l, status, nil)
 		f.p.Settle(&l, Usage{})
+		if st := f.state("k0"); st != StateAvailable {
+			t.Fatalf("state after a bare %d = %s, want Available", status, st)
+		}
+		l = f.acquire(AcquireOptions{Exclude: []string{"k1"}})
+		f.reject(&l)
 		if st := f.state("k0"); st != StateRejected {
-			t.Fatalf("state after %d = %s", status, st)
+			t.Fatalf("state after a confirmed rejection = %s", st)
 		}
 		tr, _ := f.rec.last("k0")
 		if tr.To != StateRejected || !strings.Contains(tr.Reason, "rejected by provider") {
@@ -106,6 +114,43 @@ func TestRejectedUntilValueChanges(t *testing.T) {
 		if st := f.state("k0"); st != StateRejected {
 			t.Fatalf("state a day later = %s", st)
 		}
+	}
+}
+
+// TestSuspectWhileChecking: a suspected key is out of use while one check
+// runs; a valid verdict returns it at once, and the timeout returns it if no
+// verdict comes.
+func TestSuspectWhileChecking(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2)})
+	l := f.acquire(AcquireOptions{Exclude: []string{"k1"}})
+	if !f.p.Suspect(&l, time.Minute) {
+		t.Fatal("first Suspect did not ask for a check")
+	}
+	l2 := l
+	if f.p.Suspect(&l2, time.Minute) {
+		t.Fatal("second Suspect started another check while one runs")
+	}
+	f.p.Settle(&l, Usage{})
+	if c := counts(f.sequence(4)); c["k0"] != 0 {
+		t.Fatalf("suspected key used during its check: %v", c)
+	}
+	f.p.Confirm("k0", "wrong-value", false)
+	if st := f.state("k0"); st != StateCoolingDown {
+		t.Fatalf("a verdict about another value changed the key: %s", st)
+	}
+	f.p.Confirm("k0", l.APIKey, true)
+	if st := f.state("k0"); st != StateAvailable {
+		t.Fatalf("state after a valid verdict = %s", st)
+	}
+
+	// No verdict: the cooldown ends by itself, and a later 401 may start a
+	// new check.
+	l = f.acquire(AcquireOptions{Exclude: []string{"k1"}})
+	f.p.Suspect(&l, time.Minute)
+	f.p.Settle(&l, Usage{})
+	f.clock.Advance(time.Minute + time.Second)
+	if st := f.state("k0"); st != StateAvailable {
+		t.Fatalf("state after the check timed out = %s", st)
 	}
 }
 
@@ -222,7 +267,7 @@ func TestStatsAfterStateChanges(t *testing.T) {
 	f.p.ReportResponse(&l1, 429, hdr("retry-after", "10"))
 	f.p.Settle(&l1, Usage{})
 	l2 := f.acquire(AcquireOptions{})
-	f.p.ReportResponse(&l2, 401, nil)
+	f.reject(&l2)
 	f.p.Settle(&l2, Usage{})
 	l3 := f.acquire(AcquireOptions{})
 	l4 := f.acquire(AcquireOptions{}) // holds the 50 output tokens k0's last request produced
@@ -238,7 +283,7 @@ func TestStatsAfterStateChanges(t *testing.T) {
 		k0.OTPMRemaining != 400 || k0.InFlight != 1 || k0.Acquired != 2 || !k0.ResetAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("k0 = %+v", k0)
 	}
-	if st.Keys[1].State != StateCoolingDown || st.Keys[2].State != StateRejected || st.Keys[2].LastError != "401 Unauthorized" {
+	if st.Keys[1].State != StateCoolingDown || st.Keys[2].State != StateRejected || st.Keys[2].LastError != "provider rejected the key, confirmed by a re-check" {
 		t.Fatalf("k1, k2 = %+v %+v", st.Keys[1], st.Keys[2])
 	}
 	if k3 := st.Keys[3]; k3.State != StateAvailable || k3.InFlight != 1 || l3.KeyID != "k3" {

@@ -38,6 +38,10 @@ func (p *KeyPool) apply(strategy Strategy, cfg *PoolConfig, now time.Time) {
 	access := cfg.Access
 	p.access.Store(&access)
 	p.strategy, p.queueTimeout, p.onTransition = strategy, cfg.QueueTimeout, cfg.OnTransition
+	p.maxWaiters = cfg.MaxWaiters
+	if p.maxWaiters == 0 {
+		p.maxWaiters = DefaultMaxWaiters
+	}
 
 	keys, byID, replaced, prevGroup := p.reconcileKeys(cfg.Keys)
 	groups, named, groupOf := p.assignGroups(cfg.Keys, keys, prevGroup, now)
@@ -106,7 +110,8 @@ func (p *KeyPool) reconcileKeys(cfg []KeyConfig) (keys []*keyMetadata, byID map[
 
 // assignGroups gives every key its limiter: a named group keeps its
 // limiter; an ungrouped key keeps its own; a new group adopts the own
-// limiter of its first key that had one. Each group's configured limits are
+// limiter of its first key that had one (local limiters only: a shared one
+// is made under the group's name, see newGroup). Each group's configured limits are
 // the lowest non-zero ones of its keys, applied in place.
 func (p *KeyPool) assignGroups(cfg []KeyConfig, keys []*keyMetadata, prevGroup map[*keyMetadata]*group,
 	now time.Time) (groups []*group, named map[string]*group, groupOf map[*keyMetadata]*group) {
@@ -129,16 +134,19 @@ func (p *KeyPool) assignGroups(cfg []KeyConfig, keys []*keyMetadata, prevGroup m
 		case name == "" && own != nil:
 			g = place(own)
 		case name == "":
-			g = place(newGroup("", now))
+			g = place(p.newGroup(keyLimiterID(k.id), "", now))
 		case named[name] != nil:
 			g = named[name]
 		case p.named[name] != nil:
 			g = place(p.named[name])
-		case own != nil:
+		case own != nil && !p.shared:
 			own.name = name
 			g = place(own)
 		default:
-			g = place(newGroup(name, now))
+			// Shared limiters are named by what they limit, so a group
+			// never adopts a key's: every replica, however it started,
+			// must find the group's capacity under the group's name.
+			g = place(p.newGroup(groupLimiterID(name), name, now))
 		}
 		if g.name != "" {
 			named[g.name] = g

@@ -25,7 +25,7 @@ func TestUpdateKeepsLearnedState(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := f.acquire(AcquireOptions{Exclude: []string{"k0", "k1"}})
-	f.p.ReportResponse(&l, 403, nil)
+	f.reject(&l)
 	f.p.Settle(&l, Usage{})
 
 	// Everything but the values changes.
@@ -76,7 +76,7 @@ func TestUpdateResetsChangedValues(t *testing.T) {
 		f.p.Settle(&l, Usage{})
 	}
 	l := f.acquire(AcquireOptions{})
-	f.p.ReportResponse(&l, 401, nil)
+	f.reject(&l)
 	f.p.Settle(&l, Usage{})
 	if f.state("k0") != StateRateLimited || f.state("k1") != StateRejected {
 		t.Fatal("setup")
@@ -103,7 +103,7 @@ func TestUpdateResetsChangedValues(t *testing.T) {
 	if err := f.p.Update(PoolConfig{Keys: keys}); err != nil {
 		t.Fatal(err)
 	}
-	f.p.ReportResponse(&old, 401, nil)
+	f.reject(&old)
 	f.p.Settle(&old, Usage{})
 	if f.state("k0") != StateAvailable {
 		t.Fatal("a report about the old value rejected the new one")
@@ -126,6 +126,7 @@ func TestUpdateRemovedKeysLeasesSettleSafely(t *testing.T) {
 	}
 	// Reports and settlements of removed keys are safe and change no key.
 	f.p.ReportResponse(&l0, 401, nil)
+	f.p.Suspect(&l0, time.Minute)
 	f.p.ReportError(&l2, errors.New("connection reset"))
 	f.p.Settle(&l0, Usage{InputTokens: 100})
 	f.p.Settle(&l2, Usage{InputTokens: 100})

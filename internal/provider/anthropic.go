@@ -2,6 +2,7 @@ package provider
 
 import (
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
@@ -62,13 +63,14 @@ func (anthropic) ParseLimits(h http.Header, now time.Time) Limits {
 
 // anthropicErrorTypes are error.type per Error, as the API names them.
 var anthropicErrorTypes = [...]string{
-	ErrNotFound:     "not_found_error",
-	ErrUnauthorized: "authentication_error",
-	ErrTooLarge:     "request_too_large",
-	ErrRateLimited:  "rate_limit_error",
-	ErrBadGateway:   "api_error",
-	ErrUnavailable:  "overloaded_error",
-	ErrBadRequest:   "invalid_request_error",
+	ErrNotFound:       "not_found_error",
+	ErrUnauthorized:   "authentication_error",
+	ErrTooLarge:       "request_too_large",
+	ErrRateLimited:    "rate_limit_error",
+	ErrBadGateway:     "api_error",
+	ErrUnavailable:    "overloaded_error",
+	ErrBadRequest:     "invalid_request_error",
+	ErrRequestTimeout: "invalid_request_error",
 }
 
 type anthropicError struct {
@@ -100,3 +102,30 @@ var anthropicUsageLeaves = []usage.Path{
 }
 
 func (anthropic) Usage() *usage.Schema { return anthropicUsage }
+
+// KeyInvalid: Anthropic answers an invalid or disabled key with 401
+// authentication_error; 403 permission_error is about what the request asks
+// for (a model, a feature) and blames no key.
+func (anthropic) KeyInvalid(status int, body []byte) bool {
+	return status == http.StatusUnauthorized && parseErrorFields(body).Error.Type == "authentication_error"
+}
+
+func (a anthropic) KeyCheck(upstream *url.URL, apiKey string) *http.Request {
+	r := checkRequest(upstream, "/v1/models", "limit=1")
+	r.Header["Anthropic-Version"] = []string{"2023-06-01"}
+	a.SetKey(r.Header, apiKey)
+	return r
+}
+
+// SafeToRepeat: reads, messages and token counts create nothing; batches,
+// files and skills do.
+func (anthropic) SafeToRepeat(method, path string) bool {
+	if isRead(method) {
+		return true
+	}
+	switch path {
+	case "/v1/messages", "/v1/messages/count_tokens", "/v1/complete":
+		return method == http.MethodPost
+	}
+	return false
+}

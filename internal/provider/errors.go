@@ -25,6 +25,8 @@ const (
 	ErrUnavailable
 	// ErrBadRequest: the request could not be read (400).
 	ErrBadRequest
+	// ErrRequestTimeout: the client sent its body too slowly (408).
+	ErrRequestTimeout
 )
 
 // Status is the HTTP status the proxy answers e with.
@@ -42,6 +44,8 @@ func (e Error) Status() int {
 		return http.StatusBadGateway
 	case ErrUnavailable:
 		return http.StatusServiceUnavailable
+	case ErrRequestTimeout:
+		return http.StatusRequestTimeout
 	default:
 		return http.StatusBadRequest
 	}

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -58,13 +59,14 @@ func (openAI) ParseLimits(h http.Header, now time.Time) Limits { return openAILi
 // condition; error.type reuses Anthropic's names, which OpenAI's SDKs do not
 // interpret.
 var openAICodes = [...]string{
-	ErrNotFound:     "not_found",
-	ErrUnauthorized: "invalid_api_key",
-	ErrTooLarge:     "request_too_large",
-	ErrRateLimited:  "rate_limit_exceeded",
-	ErrBadGateway:   "bad_gateway",
-	ErrUnavailable:  "service_unavailable",
-	ErrBadRequest:   "invalid_request",
+	ErrNotFound:       "not_found",
+	ErrUnauthorized:   "invalid_api_key",
+	ErrTooLarge:       "request_too_large",
+	ErrRateLimited:    "rate_limit_exceeded",
+	ErrBadGateway:     "bad_gateway",
+	ErrUnavailable:    "service_unavailable",
+	ErrBadRequest:     "invalid_request",
+	ErrRequestTimeout: "request_timeout",
 }
 
 type openAIError struct {
@@ -114,6 +116,41 @@ func isOpenAIOnlyPath(path string) bool {
 		if strings.HasPrefix(path, p) {
 			return true
 		}
+	}
+	return false
+}
+
+// KeyInvalid: OpenAI answers a wrong, revoked or deactivated key with 401
+// invalid_api_key or account_deactivated; other 401s (mismatched_organization,
+// for one) are about what the request said.
+func (openAI) KeyInvalid(status int, body []byte) bool {
+	if status != http.StatusUnauthorized {
+		return false
+	}
+	switch parseErrorFields(body).Error.Code {
+	case "invalid_api_key", "account_deactivated":
+		return true
+	}
+	return false
+}
+
+func (o openAI) KeyCheck(upstream *url.URL, apiKey string) *http.Request {
+	r := checkRequest(upstream, "/v1/models", "")
+	o.SetKey(r.Header, apiKey)
+	return r
+}
+
+// SafeToRepeat: reads and the completion-style calls create nothing. The
+// Responses API stores each response by default, so it is not repeated;
+// neither are batches, files, uploads, assistants, threads, vector stores or
+// fine-tuning jobs.
+func (openAI) SafeToRepeat(method, path string) bool {
+	if isRead(method) {
+		return true
+	}
+	switch path {
+	case "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/moderations":
+		return method == http.MethodPost
 	}
 	return false
 }

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/usage"
@@ -33,6 +34,20 @@ type Provider interface {
 	WriteError(w http.ResponseWriter, e Error, msg string)
 	// Usage says where a response body reports token usage.
 	Usage() *usage.Schema
+	// KeyInvalid reports whether an error answer blames the key itself
+	// (invalid, revoked, deactivated) rather than the request. The pool
+	// still re-checks the key before it retires it.
+	KeyInvalid(status int, body []byte) bool
+	// KeyCheck is a cheap request that succeeds for a valid key and fails
+	// with KeyInvalid for an invalid one (listing models), against the
+	// pool's upstream base URL.
+	KeyCheck(upstream *url.URL, apiKey string) *http.Request
+	// SafeToRepeat reports whether a request may be sent again with another
+	// key after the upstream may have processed it: true only for reads and
+	// for operations that create nothing (a completion, a token count).
+	// Batches, files and anything else that creates state are never
+	// repeated.
+	SafeToRepeat(method, path string) bool
 }
 
 // The providers built in, by name.

@@ -5,47 +5,147 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
+// firstBodyChunk is the most a body buffer starts with. The buffer then
+// doubles as bytes arrive, never past the declared Content-Length or the
+// limit: what a request holds is at most twice what its client has sent
+// (plus this much), never what its header claims it will send.
+const firstBodyChunk = 16 << 10
+
+// freeBodyBytes of every body's buffer are not drawn from the shared body
+// budget: ordinary requests (a prompt is a few KiB) are never refused because
+// large or trickled bodies hold the budget. What they may hold is bounded by
+// MaxInFlight x freeBodyBytes instead.
+const freeBodyBytes = 64 << 10
+
+// charged is the share of the body budget a buffer of capacity c holds.
+func charged(c int64) int64 { return max(c-freeBodyBytes, 0) }
+
+// errBodyBudget is returned when the replica's body-memory budget is spent.
+var errBodyBudget = errors.New("the proxy is buffering as many request bodies as it may; retry shortly")
+
+// requestBody is a request's buffered body and the share of the replica's
+// body budget it holds; release gives the share back once nothing reads the
+// bytes any more (when the handler returns).
+type requestBody struct {
+	buf      []byte
+	reserved int64
+	budget   *counter
+}
+
+func (b *requestBody) release() {
+	if b.reserved > 0 {
+		b.budget.give(b.reserved)
+		b.reserved = 0
+	}
+}
+
+// grow makes room for more bytes, reserving the growth from the budget.
+// want is the capacity the body needs at most (Content-Length or limit+1).
+func (b *requestBody) grow(want int64) error {
+	c := int64(cap(b.buf))
+	next := min(max(2*c, firstBodyChunk), want)
+	if next <= c {
+		next = c + 1 // cannot happen while want > len; a guard against a stall
+	}
+	if d := charged(next) - charged(c); d > 0 {
+		if !b.budget.take(d) {
+			return errBodyBudget
+		}
+		b.reserved += d
+	}
+	nb := make([]byte, len(b.buf), next)
+	copy(nb, b.buf)
+	// reserved now matches the new capacity: the old buffer is garbage,
+	// which the collector bounds (GOMEMLIMIT in the Deployment).
+	b.buf = nb
+	return nil
+}
+
 // readBody buffers the request body, at most limit bytes, so that it can be
-// replayed on failover. On failure it returns the error kind to answer with.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, provider.Error, error) {
+// replayed on failover. It reads incrementally: memory grows with the bytes
+// received, never from the Content-Length header, and comes out of budget.
+// The caller bounds the time it takes with a read deadline (bodyDeadline).
+// On failure it returns the error kind to answer with; the connection must
+// then be closed, as the rest of the body is unread. The caller must call
+// release on the result.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, budget *counter) (*requestBody, provider.Error, error) {
+	b := &requestBody{budget: budget}
 	if r.ContentLength > limit {
 		// Refuse before reading a byte; net/http closes the connection
 		// rather than drain a body this large.
-		return nil, provider.ErrTooLarge, fmt.Errorf("request body of %d bytes exceeds the proxy's limit of %d bytes",
+		return b, provider.ErrTooLarge, fmt.Errorf("request body of %d bytes exceeds the proxy's limit of %d bytes",
 			r.ContentLength, limit)
 	}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return nil, 0, nil
+		return b, 0, nil
 	}
 	// MaxBytesReader also tells the server to close the connection if the
 	// client sends more than the limit.
 	body := http.MaxBytesReader(w, r.Body, limit)
-	var (
-		buf []byte
-		err error
-	)
+	want := limit + 1 // room to notice a chunked body over the limit
 	if r.ContentLength > 0 {
-		// The common case: one exactly sized allocation.
-		buf = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(body, buf)
-	} else {
-		var b bytes.Buffer
-		_, err = b.ReadFrom(body)
-		buf = b.Bytes()
+		want = r.ContentLength
 	}
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, provider.ErrTooLarge, fmt.Errorf("request body exceeds the proxy's limit of %d bytes", limit)
+	for {
+		if len(b.buf) == cap(b.buf) {
+			if int64(len(b.buf)) == r.ContentLength {
+				break // all declared bytes are in; net/http serves no more
+			}
+			if err := b.grow(want); err != nil {
+				return b, provider.ErrUnavailable, err
+			}
 		}
-		return nil, provider.ErrBadRequest, fmt.Errorf("read request body: %w", err)
+		n, err := body.Read(b.buf[len(b.buf):cap(b.buf)])
+		b.buf = b.buf[:len(b.buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			kind, err := bodyErrKind(err, limit)
+			return b, kind, err
+		}
 	}
-	return buf, 0, nil
+	if int64(len(b.buf)) < r.ContentLength {
+		return b, provider.ErrBadRequest, fmt.Errorf("read request body: %w", io.ErrUnexpectedEOF)
+	}
+	return b, 0, nil
+}
+
+// bodyDeadline bounds, from the end of r's headers, the time its body may
+// take to arrive: readBody's reads, and the read of an unread body that
+// net/http makes after an early answer (401, 404, 503). It returns the
+// function that lifts the deadline once the body is in, so that the
+// server's background read, which notices a client leaving, does not fail
+// on it. Without a body (or outside a real server) it does nothing.
+func bodyDeadline(w http.ResponseWriter, r *http.Request, timeout time.Duration) (lift func()) {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return func() {}
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(timeout)) != nil {
+		return func() {}
+	}
+	return func() { _ = rc.SetReadDeadline(time.Time{}) }
+}
+
+// bodyErrKind maps a body read error to the answer.
+func bodyErrKind(err error, limit int64) (provider.Error, error) {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return provider.ErrTooLarge, fmt.Errorf("request body exceeds the proxy's limit of %d bytes", limit)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return provider.ErrRequestTimeout, errors.New("the request body did not arrive in time")
+	}
+	return provider.ErrBadRequest, fmt.Errorf("read request body: %w", err)
 }
 
 // replayBody is one attempt's request body over the buffered bytes. Every

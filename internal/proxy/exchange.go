@@ -23,11 +23,6 @@ const (
 	HeaderAttempts = "X-Keypool-Attempts"
 )
 
-// bytesPerToken turns a request body size into the input-token estimate that
-// Acquire reserves; Settle replaces it with the real count. Four bytes per
-// token is the usual rule of thumb for English text and JSON.
-const bytesPerToken = 4
-
 // exchange is one client request on its way through the proxy. It is
 // allocated once per request and holds everything the attempts share.
 type exchange struct {
@@ -53,7 +48,8 @@ func (x *exchange) run(maxAttempts int) {
 		maxAttempts = 1
 	}
 	ctx := x.r.Context()
-	estimate := int64(len(x.body) / bytesPerToken)
+	// Acquire reserves this; Settle replaces it with the real count.
+	estimate := estimateInputTokens(x.body, x.prov)
 	exclude := x.tried[:0]
 	var (
 		pending *failedResponse // last retryable answer, returned if no key is left
@@ -80,7 +76,7 @@ func (x *exchange) run(maxAttempts int) {
 			}
 			x.pool.ReportError(&lease, err)
 			x.pool.Settle(&lease, keypool.Usage{})
-			if final || !x.moreKeys(len(exclude)) {
+			if final || !x.retryableError(err) || !x.moreKeys(len(exclude)) {
 				x.badGateway(lease.KeyID, attempt, err)
 				return
 			}
@@ -91,12 +87,30 @@ func (x *exchange) run(maxAttempts int) {
 		}
 
 		x.pool.ReportResponse(&lease, resp.StatusCode, resp.Header)
-		if reason, retryable := failoverReasonFor(resp.StatusCode); retryable && !final && x.moreKeys(len(exclude)) {
-			pending, lastErr = bufferFailed(resp, lease.KeyID), nil
+		var failed *failedResponse
+		if wantsBody(resp.StatusCode) {
+			failed = bufferFailed(resp, lease.KeyID)
+			if x.prov.KeyInvalid(resp.StatusCode, failed.body) && x.pool.Suspect(&lease, keyCheckTimeout) {
+				pool, prov, upstream, id, key := x.pool, x.prov, x.pool.Access().Upstream, lease.KeyID, lease.APIKey
+				x.s.checks.Go(func() { x.s.checkKey(pool, prov, upstream, id, key) })
+			}
+		}
+		reason, retryable := x.failoverFor(resp.StatusCode, failed.bodyBytes())
+		if retryable && !final && x.moreKeys(len(exclude)) {
+			if failed == nil {
+				failed = bufferFailed(resp, lease.KeyID)
+			}
+			pending, lastErr = failed, nil
 			x.pool.Settle(&lease, keypool.Usage{})
 			x.pm.failover(reason)
 			x.logFailover(lease.KeyID, attempt, resp.StatusCode, nil)
 			continue
+		}
+		if failed != nil {
+			x.pool.Settle(&lease, keypool.Usage{})
+			failed.write(x.w, x.prov, attempt)
+			x.finish(lease.KeyID, failed.status, attempt, usage.Tokens{}, nil)
+			return
 		}
 		x.respond(resp, &lease, attempt)
 		return
@@ -169,6 +183,8 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 		x.prov.WriteError(x.w, provider.ErrUnavailable, "the provider rejected every key of KeyPool "+
 			x.route.namespace+"/"+x.route.name+"; its keys must be replaced in their Secrets")
 		x.finish(keyNone, http.StatusServiceUnavailable, attempts, usage.Tokens{}, err)
+	case errors.Is(err, keypool.ErrQueueFull):
+		x.queueFull(exhausted, attempts)
 	case isExhausted:
 		retry := time.Duration(0)
 		if exhausted != nil {

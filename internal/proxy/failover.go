@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 
@@ -13,22 +15,54 @@ import (
 // bytes.
 const maxFailedBody = 64 << 10
 
-// failoverReasonFor says whether a response status is worth another key:
-// 429 (this key is rate limited), 401/403 (this key is revoked or lacks
-// access) and 5xx including Anthropic's 529 overloaded (this attempt failed;
-// another key may land elsewhere). Other 4xx are the request's own fault and
-// would fail on every key.
-func failoverReasonFor(status int) (failoverReason, bool) {
+// failoverFor says whether an answer is worth another key. Another key is
+// tried only where it can honestly succeed and the upstream cannot have
+// acted on the request, or the request is safe to repeat:
+//
+//   - 429: this key is rate limited; the request was not processed.
+//   - 503 and Anthropic's 529: the upstream is overloaded and did not
+//     process the request.
+//   - 401 that blames the key itself (KeyInvalid): this key is bad, another
+//     may be fine. Any other 401 or 403 is about the request and would fail
+//     on every key.
+//   - other 5xx: the request may have been processed, so only a request the
+//     provider calls safe to repeat goes to another key.
+//
+// Other 4xx are the request's own fault. body is the buffered answer, read
+// only for a 401.
+func (x *exchange) failoverFor(status int, body []byte) (failoverReason, bool) {
 	switch {
 	case status == http.StatusTooManyRequests:
 		return reasonRateLimited, true
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return reasonRejected, true
-	case status >= 500 && status <= 599:
+	case status == http.StatusServiceUnavailable || status == statusOverloaded:
 		return reasonServerError, true
+	case status == http.StatusUnauthorized:
+		return reasonRejected, x.prov.KeyInvalid(status, body)
+	case status >= 500 && status <= 599:
+		return reasonServerError, x.safeToRepeat()
 	}
 	return 0, false
 }
+
+// statusOverloaded is Anthropic's 529: overloaded, request not processed.
+const statusOverloaded = 529
+
+// wantsBody reports answers whose body failoverFor reads.
+func wantsBody(status int) bool { return status == http.StatusUnauthorized }
+
+// retryableError says whether a transport error is worth another key: only
+// when the request never left (the connection could not be made), or the
+// request is safe to repeat. An error after the request was written (a
+// reset, a response-header timeout) may follow a processed request.
+func (x *exchange) retryableError(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return x.safeToRepeat()
+}
+
+func (x *exchange) safeToRepeat() bool { return x.prov.SafeToRepeat(x.r.Method, x.route.rest) }
 
 // failedResponse is a retryable upstream answer kept while the next key is
 // tried, so that the client still gets the provider's own error if no other
@@ -57,4 +91,12 @@ func (f *failedResponse) write(w http.ResponseWriter, prov provider.Provider, at
 	h[HeaderAttempts] = attemptsValue(attempts)
 	w.WriteHeader(f.status)
 	_, _ = w.Write(f.body)
+}
+
+// bodyBytes is the kept body; nil for no response.
+func (f *failedResponse) bodyBytes() []byte {
+	if f == nil {
+		return nil
+	}
+	return f.body
 }

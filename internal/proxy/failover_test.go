@@ -63,10 +63,14 @@ func TestFailover(t *testing.T) {
 			fault: func(p *fakeprovider.Provider) error {
 				return p.SetFault(fakeprovider.Fault{Kind: fakeprovider.FaultRateLimit, Key: k1, RetryAfter: 30 * time.Second})
 			}},
-		{name: "401", reason: "rejected", k1State: keypool.StateRejected, k1Upstrm: 1,
+		// A revoked key: its re-check fails too, so it is retired.
+		{name: "401 revoked", reason: "rejected", k1State: keypool.StateRejected, k1Upstrm: 1,
 			fault: func(p *fakeprovider.Provider) error { return p.RevokeKey(k1) }},
-		{name: "403", reason: "rejected", k1State: keypool.StateRejected, k1Upstrm: 1,
-			fault: func(p *fakeprovider.Provider) error { return p.ForbidKey(k1) }},
+		// One 401 for a key that is fine: the re-check finds it valid.
+		{name: "401 once", reason: "rejected", k1State: keypool.StateAvailable, k1Upstrm: 1,
+			fault: func(p *fakeprovider.Provider) error {
+				return p.SetFault(fakeprovider.Fault{Kind: fakeprovider.FaultStatus, Key: k1, Status: 401})
+			}},
 		{name: "500", reason: "server_error", k1State: keypool.StateAvailable, k1Upstrm: 1,
 			fault: func(p *fakeprovider.Provider) error {
 				return p.SetFault(fakeprovider.Fault{Kind: fakeprovider.FaultStatus, Key: k1, Status: 500})
@@ -108,6 +112,7 @@ func TestFailover(t *testing.T) {
 					t.Errorf("attempts %q, want 2", got)
 				}
 				e.waitIdle()
+				e.proxy.checks.Wait()
 				st := e.fake.Stats()
 				if st.Keys[k1].Requests != tc.k1Upstrm || st.Keys[keyValue(2)].OK != 1 || st.Keys[keyValue(3)].Requests != 0 {
 					t.Errorf("upstream saw k1 %d, k2 ok %d, k3 %d requests",
@@ -216,6 +221,7 @@ func TestEveryKeyRejected(t *testing.T) {
 	// The first request tries every key and gets the provider's 401.
 	body := wantStatus(t, e.post(apitest.AnthropicBody("hello", false)), http.StatusUnauthorized)
 	apitest.WantAnthropicError(t, body, "authentication_error")
+	e.proxy.checks.Wait() // each key's re-check confirms the verdict
 	for _, id := range []string{"keys/k1", "keys/k2", "keys/k3"} {
 		if s := e.keyStats(id).State; s != keypool.StateRejected {
 			t.Fatalf("%s is %s, want Rejected", id, s)

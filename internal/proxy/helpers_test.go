@@ -66,6 +66,7 @@ type envConfig struct {
 	keys         []keypool.KeyConfig
 	maxAttempts  int
 	queueTimeout time.Duration
+	maxWaiters   int // the pool's MaxWaiters; 0: keypool's default
 	allowUnauth  bool
 	basePath     string // upstream base path, e.g. "/gateway"
 	maxBody      int64
@@ -86,6 +87,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		Keys:                 cfg.keys,
 		MaxAttempts:          cfg.maxAttempts,
 		QueueTimeout:         cfg.queueTimeout,
+		MaxWaiters:           cfg.maxWaiters,
 		ClientTokens:         []string{"another-client", clientToken},
 		AllowUnauthenticated: cfg.allowUnauth,
 		Clock:                e.clock,

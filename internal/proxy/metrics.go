@@ -239,3 +239,23 @@ func (pm *poolMetrics) addTokens(t usage.Tokens) {
 		}
 	}
 }
+
+// ForgetPool removes every metric series of the pool namespace/name, for a
+// pool that was deleted: without it the series of deleted pools would stay
+// for the life of the process. A request still in flight for the pool may
+// record one more series, which the next ForgetPool removes.
+func (s *Server) ForgetPool(namespace, name string) { s.metrics.forget(namespace, name) }
+
+// forget drops one pool's cached children and its series in every vector.
+func (m *metrics) forget(namespace, name string) {
+	m.mu.Lock()
+	delete(m.pools, poolID{namespace, name})
+	m.mu.Unlock()
+	labels := prometheus.Labels{labelNamespace: namespace, labelPool: name}
+	m.requests.DeletePartialMatch(labels)
+	m.latency.DeletePartialMatch(labels)
+	m.failovers.DeletePartialMatch(labels)
+	m.tokens.DeletePartialMatch(labels)
+	m.queueWait.DeletePartialMatch(labels)
+	m.queueRejected.DeletePartialMatch(labels)
+}

@@ -16,6 +16,17 @@ const (
 	DefaultAddr                = ":8080"
 	DefaultMaxRequestBodyBytes = 32 << 20
 	DefaultShutdownGrace       = 30 * time.Second
+
+	// The defaults below bound a replica's memory under hostile clients; see
+	// "Memory bound" in docs/architecture.md for how they add up to less
+	// than the Deployment's memory limit.
+	DefaultMaxHeaderBytes       = 64 << 10
+	DefaultReadHeaderTimeout    = 10 * time.Second
+	DefaultBodyReadTimeout      = 60 * time.Second
+	DefaultIdleTimeout          = 2 * time.Minute
+	DefaultMaxConnections       = 1536
+	DefaultMaxInFlight          = 512
+	DefaultMaxBufferedBodyBytes = 96 << 20
 )
 
 // Options configure a Server. The zero value is usable.
@@ -37,6 +48,31 @@ type Options struct {
 	// Registerer). Default: controller-runtime's metrics.Registry, which the
 	// manager serves on its metrics endpoint.
 	Metrics prometheus.Registerer
+	// MaxHeaderBytes bounds a request's header block; larger ones get 431.
+	// Default 64 KiB.
+	MaxHeaderBytes int
+	// ReadHeaderTimeout is how long a connection may take to send a
+	// request's headers before it is closed. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// BodyReadTimeout is how long a request body may take to arrive, from
+	// the end of its headers; a slower one gets 408. There is no write
+	// timeout: a stream may last many minutes. Default 60s.
+	BodyReadTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long. Default 2m.
+	IdleTimeout time.Duration
+	// MaxConnections bounds the client connections Start serves at once.
+	// A connection beyond it gets one 503 with Retry-After and is closed;
+	// beyond MaxConnections plus an eighth, further connections wait in the
+	// kernel's accept backlog. Default 1536.
+	MaxConnections int
+	// MaxInFlight bounds the requests handled at once; more get 503 with
+	// Retry-After. Default 512.
+	MaxInFlight int
+	// MaxBufferedBodyBytes bounds the request-body bytes held in memory by
+	// all requests together (bodies are buffered for failover); a request
+	// whose body does not fit gets 503 with Retry-After. The first 64 KiB of
+	// every body are not counted (MaxInFlight bounds them). Default 96 MiB.
+	MaxBufferedBodyBytes int64
 	// ShutdownGrace is how long Start lets in-flight requests and streams run
 	// after its context is done before closing their connections. Default 30s.
 	ShutdownGrace time.Duration
@@ -58,6 +94,7 @@ func (o *Options) setDefaults() {
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = DefaultShutdownGrace
 	}
+	o.setLimitDefaults()
 }
 
 var (

@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -38,6 +39,13 @@ func (acme) ForwardsRequestHeader(k string) bool                    { return acm
 func (acme) ForwardsResponseHeader(k string) bool                   { return k == "Content-Type" }
 func (acme) ParseLimits(h http.Header, t time.Time) provider.Limits { return acmeLimits.Parse(h, t) }
 func (acme) Usage() *usage.Schema                                   { return acmeUsage }
+func (acme) KeyInvalid(status int, _ []byte) bool                   { return status == http.StatusUnauthorized }
+func (acme) SafeToRepeat(method, _ string) bool                     { return method == http.MethodGet }
+func (acme) KeyCheck(u *url.URL, key string) *http.Request {
+	r, _ := http.NewRequest(http.MethodGet, u.JoinPath("/v1/whoami").String(), nil)
+	r.Header.Set("X-Acme-Key", key)
+	return r
+}
 func (acme) WriteError(w http.ResponseWriter, e provider.Error, msg string) {
 	provider.WriteJSON(w, e.Status(), map[string]any{"fault": map[string]any{"code": e.Status(), "text": msg}})
 }

@@ -9,6 +9,10 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/apitest"
 )
 
+// TestRoutingErrors: a path that names no pool is 404; a pool that does not
+// exist answers exactly as a pool that exists answers a wrong token (401),
+// so that callers without a token cannot learn which pools exist; only an
+// authenticated caller learns that a path is not proxied (404).
 func TestRoutingErrors(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	auth := map[string]string{"X-Api-Key": clientToken}
@@ -17,20 +21,22 @@ func TestRoutingErrors(t *testing.T) {
 		url    string
 		header map[string]string
 		openAI bool
+		status int
 	}{
-		{"unknown pool, anthropic path", "/pools/team-a/nope/v1/messages", auth, false},
-		{"unknown namespace", "/pools/team-b/claude/v1/messages", auth, false},
-		{"unknown pool, openai path", "/pools/team-a/nope/v1/chat/completions", map[string]string{"Authorization": "Bearer x"}, true},
-		{"unknown pool, openai embeddings", "/pools/team-a/nope/v1/embeddings", nil, true},
-		{"unknown pool, models with bearer", "/pools/team-a/nope/v1/models", map[string]string{"Authorization": "Bearer x"}, true},
-		{"unknown pool, models with anthropic-version", "/pools/team-a/nope/v1/models", map[string]string{"Authorization": "Bearer x", "Anthropic-Version": "2023-06-01"}, false},
-		{"not under /pools", "/v1/messages", auth, false},
-		{"no rest", "/pools/team-a/claude", auth, false},
-		{"empty namespace", "/pools//claude/v1/messages", auth, false},
-		{"known pool, not under /v1/", "/pools/team-a/claude/admin", auth, false},
-		{"known pool, /v1 without slash", "/pools/team-a/claude/v1", auth, false},
-		{"known pool, dot segments", "/pools/team-a/claude/v1/../admin", auth, false},
-		{"known pool, escaped dot segments", "/pools/team-a/claude/v1/%2e%2e/admin", auth, false},
+		{"unknown pool, anthropic path", "/pools/team-a/nope/v1/messages", auth, false, http.StatusUnauthorized},
+		{"unknown namespace", "/pools/team-b/claude/v1/messages", auth, false, http.StatusUnauthorized},
+		{"unknown pool, openai path", "/pools/team-a/nope/v1/chat/completions", map[string]string{"Authorization": "Bearer x"}, true, http.StatusUnauthorized},
+		{"unknown pool, openai embeddings", "/pools/team-a/nope/v1/embeddings", nil, true, http.StatusUnauthorized},
+		{"unknown pool, models with bearer", "/pools/team-a/nope/v1/models", map[string]string{"Authorization": "Bearer x"}, true, http.StatusUnauthorized},
+		{"unknown pool, models with anthropic-version", "/pools/team-a/nope/v1/models", map[string]string{"Authorization": "Bearer x", "Anthropic-Version": "2023-06-01"}, false, http.StatusUnauthorized},
+		{"not under /pools", "/v1/messages", auth, false, http.StatusNotFound},
+		{"no rest", "/pools/team-a/claude", auth, false, http.StatusNotFound},
+		{"empty namespace", "/pools//claude/v1/messages", auth, false, http.StatusNotFound},
+		{"known pool, not under /v1/", "/pools/team-a/claude/admin", auth, false, http.StatusNotFound},
+		{"known pool, not under /v1/, no token", "/pools/team-a/claude/admin", nil, false, http.StatusUnauthorized},
+		{"known pool, /v1 without slash", "/pools/team-a/claude/v1", auth, false, http.StatusNotFound},
+		{"known pool, dot segments", "/pools/team-a/claude/v1/../admin", auth, false, http.StatusNotFound},
+		{"known pool, escaped dot segments", "/pools/team-a/claude/v1/%2e%2e/admin", auth, false, http.StatusNotFound},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,10 +54,15 @@ func TestRoutingErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			body := wantStatus(t, resp, http.StatusNotFound)
-			if tc.openAI {
+			body := wantStatus(t, resp, tc.status)
+			switch {
+			case tc.status == http.StatusUnauthorized && tc.openAI:
+				apitest.WantOpenAIError(t, body, "authentication_error", "invalid_api_key")
+			case tc.status == http.StatusUnauthorized:
+				apitest.WantAnthropicError(t, body, "authentication_error")
+			case tc.openAI:
 				apitest.WantOpenAIError(t, body, "not_found_error", "not_found")
-			} else {
+			default:
 				apitest.WantAnthropicError(t, body, "not_found_error")
 			}
 		})

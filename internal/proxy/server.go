@@ -40,8 +40,11 @@ type Server struct {
 	transport http.RoundTripper
 	metrics   *metrics
 	state     atomic.Int32
-	stopping  chan struct{} // closed when graceful shutdown begins
-	bufs      sync.Pool     // *[copyBufSize]byte
+	stopping  chan struct{}  // closed when graceful shutdown begins
+	bufs      sync.Pool      // *[copyBufSize]byte
+	checks    sync.WaitGroup // key re-checks running (keycheck.go)
+	inFlight  counter        // requests being handled, up to MaxInFlight
+	bodyBytes counter        // request-body bytes buffered, up to MaxBufferedBodyBytes
 }
 
 // New returns a proxy over the pools of reg. It registers the proxy's metrics
@@ -58,6 +61,8 @@ func New(reg *keypool.Registry, opts Options) *Server {
 		stopping:  make(chan struct{}),
 	}
 	s.bufs.New = func() any { return new([copyBufSize]byte) }
+	s.inFlight.max = int64(opts.MaxInFlight)
+	s.bodyBytes.max = opts.MaxBufferedBodyBytes
 	m, err := metricsFor(opts.Metrics, reg)
 	if err != nil {
 		s.log.Error(err, "proxy metrics disabled")
@@ -102,13 +107,16 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("proxy listen on %s: %w", s.opts.Addr, err)
 		}
 	}
+	ln = newLimitListener(ln, s.opts.MaxConnections)
 	srv := &http.Server{
 		Handler: s,
 		// No ReadTimeout/WriteTimeout: a stream may last many minutes. Slow
-		// clients are bounded while sending headers only.
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    1 << 20,
+		// clients are bounded while sending headers here and while sending
+		// the body by readBody's deadline.
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
+		ConnContext:       connContext,
 		ErrorLog:          log.New(serverLogWriter{s.log}, "", 0),
 	}
 	served := make(chan error, 1)
@@ -146,17 +154,35 @@ func (s *Server) Start(ctx context.Context) error {
 
 // ServeHTTP handles /pools/{namespace}/{name}/v1/... .
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	liftDeadline := bodyDeadline(w, r, s.opts.BodyReadTimeout)
+	if overCap(r) {
+		s.shed(w, r, "the proxy replica is serving as many connections as it may; retry shortly")
+		return
+	}
+	if !s.inFlight.take(1) {
+		s.shed(w, r, "the proxy replica is handling as many requests as it may; retry shortly")
+		return
+	}
+	defer s.inFlight.give(1)
 	rt, ok := parseRoute(r)
 	if !ok {
 		provider.Guess(r, r.URL.Path).WriteError(w, provider.ErrNotFound,
 			"no route: the proxy serves /pools/{namespace}/{name}/v1/...")
 		return
 	}
+	// A pool that does not exist answers as one that refuses the token, so
+	// that callers without a token cannot probe which pools exist.
+	// (The error shape is the pool's provider's, or for no pool the one the
+	// request looks like: an SDK's request gets the same shape either way.)
 	pool, ok := s.reg.Get(rt.namespace, rt.name)
-	if !ok {
-		// No metrics: the labels would be whatever a caller puts in the path.
-		provider.Guess(r, rt.rest).WriteError(w, provider.ErrNotFound,
-			fmt.Sprintf("no KeyPool %s/%s", rt.namespace, rt.name))
+	if !ok || !authorized(pool.Access(), r.Header) {
+		prov := provider.Guess(r, rt.rest)
+		if ok { // no metrics otherwise: the labels would be whatever a caller puts in the path
+			prov = pool.Provider()
+			s.metrics.pool(rt.namespace, rt.name).request(keyNone, http.StatusUnauthorized)
+		}
+		prov.WriteError(w, provider.ErrUnauthorized,
+			fmt.Sprintf("no KeyPool %s/%s accepts this client token", rt.namespace, rt.name))
 		return
 	}
 	prov := pool.Provider()
@@ -167,22 +193,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	acc := pool.Access()
-	if !authorized(acc, r.Header) {
-		pm.request(keyNone, http.StatusUnauthorized)
-		prov.WriteError(w, provider.ErrUnauthorized,
-			fmt.Sprintf("invalid client token for KeyPool %s/%s", rt.namespace, rt.name))
-		return
-	}
-	body, kind, err := readBody(w, r, s.opts.MaxRequestBodyBytes)
+	rb, kind, err := readBody(w, r, s.opts.MaxRequestBodyBytes, &s.bodyBytes)
+	defer rb.release()
 	if err != nil {
-		if r.Context().Err() != nil {
+		// The rest of the body is unread: do not wait for it.
+		w.Header().Set("Connection", "close")
+		// net/http cancels the request's context on any failed body read,
+		// the read deadline included: only a client that left gets nothing.
+		if kind != provider.ErrRequestTimeout && r.Context().Err() != nil {
 			pm.request(keyNone, statusClientClosed)
 			return
 		}
 		pm.request(keyNone, kind.Status())
+		if kind == provider.ErrUnavailable {
+			w.Header().Set("Retry-After", overCapRetryAfter)
+		}
 		prov.WriteError(w, kind, err.Error())
 		return
 	}
+	liftDeadline()
+	body := rb.buf
 	x := &exchange{
 		s:      s,
 		w:      w,

@@ -164,7 +164,7 @@ keypool_keys{namespace="team-a",pool="claude",state="Rejected"} 0
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, resp, http.StatusNotFound)
+	wantStatus(t, resp, http.StatusUnauthorized)
 	_ = resp.Body.Close()
 	e.waitIdle()
 	if n := testutil.CollectAndCount(m.requests); n != 2 {

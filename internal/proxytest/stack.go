@@ -70,6 +70,8 @@ type Config struct {
 	Keys         []keypool.KeyConfig
 	MaxAttempts  int // default 3
 	QueueTimeout time.Duration
+	// MaxWaiters bounds the pool's queue; 0: keypool's default.
+	MaxWaiters int
 	// ClientTokens the pool accepts (default ClientToken); with
 	// AllowUnauthenticated, none.
 	ClientTokens         []string
@@ -173,6 +175,7 @@ func New(t testing.TB, cfg Config, handler HandlerFunc) *Stack {
 	s.Pool, err = keypool.NewKeyPool(cfg.Provider, keypool.PoolConfig{
 		Keys:         cfg.Keys,
 		QueueTimeout: cfg.QueueTimeout,
+		MaxWaiters:   cfg.MaxWaiters,
 		Access:       Access(u, cfg.MaxAttempts, tokens...),
 		Clock:        cfg.Clock,
 	})

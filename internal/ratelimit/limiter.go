@@ -52,6 +52,10 @@ type Reservation struct {
 	// a provider-reported remaining count that already included this
 	// request's input; Settle does not settle their input share again.
 	Absorbed uint8
+
+	// shared marks a reservation a Shared limiter took in Redis rather than
+	// from its local fallback, so that Settle settles it where it was taken.
+	shared bool
 }
 
 // Observation is what one response said about one dimension.

@@ -56,22 +56,22 @@ const fakeLimits = "org-a=rpm:1000,org-b=rpm:1000,org-small=rpm:3,org-big=rpm:10
 const manifests = `
 apiVersion: v1
 kind: Secret
-metadata: {name: ant-keys, namespace: e2e}
+metadata: {name: ant-keys, namespace: e2e, labels: {llm.keypool.dev/secret-type: provider-keys}}
 stringData: {a: e2e-ant-1, b: e2e-ant-2, c: e2e-ant-3}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: clients, namespace: e2e}
+metadata: {name: clients, namespace: e2e, labels: {llm.keypool.dev/secret-type: client-tokens}}
 stringData: {app: ` + clientToken + `}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: limited-keys, namespace: e2e}
+metadata: {name: limited-keys, namespace: e2e, labels: {llm.keypool.dev/secret-type: provider-keys}}
 stringData: {small: e2e-small-1, big: e2e-big-1}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: oai-keys, namespace: e2e}
+metadata: {name: oai-keys, namespace: e2e, labels: {llm.keypool.dev/secret-type: provider-keys}}
 stringData: {x: e2e-oai-1, y: e2e-oai-2}
 ---
 apiVersion: llm.keypool.dev/v1alpha1
@@ -129,7 +129,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("a revoked key becomes Rejected", c.revokedKey)
 	t.Run("secret rotation without restart", c.rotation)
 	t.Run("kubectl get keypools shows the stats", c.printColumns)
-	t.Run("deleting the KeyPool makes its path 404", c.deletion)
+	t.Run("deleting the KeyPool makes it answer as an unknown pool (401)", c.deletion)
 	t.Run("no key or token in the logs", func(t *testing.T) {
 		logs := c.manager.Output()
 		for _, secret := range []string{clientToken, "e2e-ant-1", "e2e-ant-3-rotated", "e2e-small-1", "e2e-oai-1"} {
@@ -189,7 +189,7 @@ func setUp(t *testing.T) *cluster {
 	c.manager, err = testproc.Start("manager", []string{"KUBECONFIG=" + kubeconfig}, manager,
 		"--proxy-bind-address="+proxyAddr, "--health-probe-bind-address="+probeAddr,
 		"--metrics-bind-address=0", "--status-interval=1s", "--proxy-service-url="+c.proxyURL,
-		"--log-level=debug", "--shutdown-grace=5s")
+		"--log-level=debug", "--shutdown-grace=5s", "--allowed-upstreams="+c.fakeURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,8 +434,10 @@ func (c *cluster) deletion(t *testing.T) {
 			} `json:"error"`
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&body)
-		if resp.StatusCode != http.StatusNotFound || body.Type != "error" || body.Error.Type != "not_found_error" {
-			return fmt.Errorf("status %d body %+v, want 404 not_found_error", resp.StatusCode, body)
+		// An unknown pool answers as a refused token does, so that callers
+		// cannot probe which pools exist.
+		if resp.StatusCode != http.StatusUnauthorized || body.Type != "error" || body.Error.Type != "authentication_error" {
+			return fmt.Errorf("status %d body %+v, want 401 authentication_error", resp.StatusCode, body)
 		}
 		return nil
 	})

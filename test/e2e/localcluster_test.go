@@ -47,7 +47,9 @@ func TestLocalCluster(t *testing.T) {
 	probeAddr, _ := testproc.FreeAddr()
 	p, err := testproc.StartIn(root, "localcluster", nil, local, "--assets", testenv.AssetsDir(), "--manager", manager,
 		"--kubeconfig-out", kubeconfig, "--",
-		"--proxy-bind-address="+proxyAddr, "--health-probe-bind-address="+probeAddr, "--status-interval=1s")
+		"--proxy-bind-address="+proxyAddr, "--health-probe-bind-address="+probeAddr, "--status-interval=1s",
+		// As `make run` (RUN_ARGS): the demo's fake provider is an allowed upstream.
+		"--allowed-upstreams=http://127.0.0.1:9090")
 	if err != nil {
 		t.Fatal(err)
 	}

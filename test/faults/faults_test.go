@@ -34,6 +34,7 @@ func (e errType) of(p provider.Provider) string {
 // Error types the proxy's clients see, by who produced them.
 var (
 	provAuth        = errType{"authentication_error", "invalid_request_error"} // provider's 401
+	provPermission  = errType{"permission_error", "request_forbidden"}         // provider's 403
 	provServer      = errType{"api_error", "server_error"}                     // provider's 500
 	provRateLimit   = errType{"rate_limit_error", "requests"}                  // provider's 429
 	proxyBadGateway = errType{"api_error", "api_error"}                        // proxy's 502
@@ -115,8 +116,10 @@ func faultTable() []faultCase {
 			status: 200, attempts: "2", servedBy: 2, states: map[int]keypool.State{1: rejected, 2: avail, 3: avail},
 		},
 		{
+			// A 403 is about what the request asks for: answered as is, no
+			// failover, no key retired.
 			name: "403 forbidden key", inject: func(h *harness) error { return h.Fake.ForbidKey(k1) },
-			status: 200, attempts: "2", servedBy: 2, states: map[int]keypool.State{1: rejected, 2: avail, 3: avail},
+			status: 403, err: provPermission, attempts: "1", servedBy: 1, states: map[int]keypool.State{1: avail, 2: avail, 3: avail},
 		},
 		{
 			name: "500", inject: fault(fakeprovider.Fault{Kind: fakeprovider.FaultStatus, Key: k1, Status: 500}),
@@ -338,11 +341,18 @@ func (tc *faultCase) verify(t *testing.T, h *harness, o *outcome) {
 			t.Errorf("success body is not JSON: %s", o.body)
 		}
 	}
-	got := h.States()
-	for n, want := range tc.states {
-		if got[keyID(n)] != want {
-			t.Errorf("key %s is %s, want %s (all: %s)", keyID(n), got[keyID(n)], want, formatStates(got))
+	// A key the provider called invalid is re-checked in the background
+	// before it is retired: wait for the states the check ends in.
+	if err := waitFor(settleLimit, func() error {
+		got := h.States()
+		for n, want := range tc.states {
+			if got[keyID(n)] != want {
+				return fmt.Errorf("key %s is %s, want %s (all: %s)", keyID(n), got[keyID(n)], want, formatStates(got))
+			}
 		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 }
 

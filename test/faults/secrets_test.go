@@ -134,8 +134,9 @@ func TestSecretHygiene(t *testing.T) {
 				{"token with a suffix", pool + api, good, map[string]string{"X-Api-Key": clientToken + "x", "Authorization": "Bearer " + clientToken + "x"}, 401},
 				{"key value as client token", pool + api, good, map[string]string{"X-Api-Key": keyValue(1), "Authorization": "Bearer " + keyValue(2)}, 401},
 				{"no credentials", pool + api, good, nil, 401},
-				{"unknown pool", "/pools/" + namespace + "/nope" + api, good, with(nil), 404},
-				{"unknown namespace", "/pools/other/" + proxytest.PoolName(prov) + api, good, with(nil), 404},
+				// An unknown pool answers as a refused token does.
+				{"unknown pool", "/pools/" + namespace + "/nope" + api, good, with(nil), 401},
+				{"unknown namespace", "/pools/other/" + proxytest.PoolName(prov) + api, good, with(nil), 401},
 				{"path outside /v1/", pool + "/admin/" + clientToken, good, with(nil), 404},
 				{"no route", "/" + clientToken, good, with(nil), 404},
 			}
@@ -154,11 +155,12 @@ func TestSecretHygiene(t *testing.T) {
 			seen = append(seen, o)
 
 			// A Secret that goes missing makes the controller drop the pool
-			// (it never serves a pool without keys): the path is unknown now.
+			// (it never serves a pool without keys): the pool is unknown now,
+			// which answers as a refused token does.
 			h.Registry.Delete(namespace, proxytest.PoolName(prov))
 			o = h.send(t, pool+api, good, with(nil))
-			if o.status != 404 {
-				t.Errorf("pool with its Secret gone: status %d, want 404", o.status)
+			if o.status != 401 {
+				t.Errorf("pool with its Secret gone: status %d, want 401", o.status)
 			}
 			seen = append(seen, o)
 

@@ -37,12 +37,18 @@ import (
 // render runs `kubectl kustomize config/default` and returns its objects.
 func render(t *testing.T) []*unstructured.Unstructured {
 	t.Helper()
+	return renderDir(t, "default")
+}
+
+// renderDir runs `kubectl kustomize config/<dir>` and returns its objects.
+func renderDir(t *testing.T, dir string) []*unstructured.Unstructured {
+	t.Helper()
 	kubectl := filepath.Join(testenv.AssetsDir(), "kubectl")
-	out, err := exec.Command(kubectl, "kustomize", filepath.Join(testenv.RepoRoot(), "config", "default")).Output()
+	out, err := exec.Command(kubectl, "kustomize", filepath.Join(testenv.RepoRoot(), "config", dir)).Output()
 	if err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
-			t.Fatalf("kubectl kustomize config/default: %v: %s", err, exit.Stderr)
+			t.Fatalf("kubectl kustomize config/%s: %v: %s", dir, err, exit.Stderr)
 		}
 		t.Fatal(err)
 	}

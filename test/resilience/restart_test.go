@@ -34,7 +34,7 @@ const restartBudget = 30 * time.Second
 // process has nothing in memory: it must rebuild the pools from the API
 // server and serve them within seconds. The test measures the timeline of
 // the new process: socket bound, readiness, first answer for the pool, and
-// whether any request was answered 404 (pool not built yet) while the
+// whether any request was refused as for an unknown pool (401: not built yet) while the
 // replica already reported ready.
 func TestKilledManagerRestarts(t *testing.T) {
 	c := getCluster(t)
@@ -62,7 +62,7 @@ func TestKilledManagerRestarts(t *testing.T) {
 		// The readiness gate opens when the proxy listens, before the
 		// controller has built the pools: during that window a replica in
 		// a Service answers "no KeyPool" for pools that exist.
-		t.Logf("FINDING: %d requests answered 404 while /readyz reported ready (window %v)",
+		t.Logf("FINDING: %d requests answered 401 (pool not built) while /readyz reported ready (window %v)",
 			tl.notFoundWhileReady, tl.lastNotFound-tl.firstNotFound)
 	}
 }
@@ -79,7 +79,7 @@ func (tl *timeline) observe(at time.Duration, code int, ready func() bool) {
 	if code != 0 && tl.firstAnswer == 0 {
 		tl.firstAnswer = at
 	}
-	if code == http.StatusNotFound {
+	if code == http.StatusUnauthorized { // a valid token refused: the pool is not built (yet)
 		if tl.notFound == 0 {
 			tl.firstNotFound = at
 		}
@@ -99,6 +99,6 @@ func (tl *timeline) observe(at time.Duration, code int, ready func() bool) {
 
 func (tl timeline) String() string {
 	r := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
-	return fmt.Sprintf("first answer %s, ready %s, serving the pool %s; %d probes, %d answered 404 (%d while ready)",
+	return fmt.Sprintf("first answer %s, ready %s, serving the pool %s; %d probes, %d answered 401 (%d while ready)",
 		r(tl.firstAnswer), r(tl.firstReady), r(tl.firstOK), tl.n, tl.notFound, tl.notFoundWhileReady)
 }

@@ -64,12 +64,12 @@ metadata: {name: keypool-system}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: keys, namespace: resilience}
+metadata: {name: keys, namespace: resilience, labels: {llm.keypool.dev/secret-type: provider-keys}}
 stringData: {a: res-key-1, b: res-key-2, c: res-key-3}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: clients, namespace: resilience}
+metadata: {name: clients, namespace: resilience, labels: {llm.keypool.dev/secret-type: client-tokens}}
 stringData: {app: ` + clientToken + `}
 ---
 apiVersion: llm.keypool.dev/v1alpha1
@@ -187,7 +187,7 @@ func (c *cluster) startManager(t *testing.T, name string, extra ...string) *mana
 	args := append([]string{
 		"--proxy-bind-address=" + proxyAddr, "--health-probe-bind-address=" + probeAddr,
 		"--metrics-bind-address=0", "--status-interval=1s", "--proxy-service-url=http://" + proxyAddr,
-		"--shutdown-grace=2s", "--log-level=debug",
+		"--shutdown-grace=2s", "--log-level=debug", "--allowed-upstreams=" + c.fakeURL,
 	}, extra...)
 	m := &manager{proxyURL: "http://" + proxyAddr, probeURL: "http://" + probeAddr, started: time.Now()}
 	m.Process, err = testproc.Start(name, []string{"KUBECONFIG=" + c.kubectl.Kubeconfig}, bin, args...)

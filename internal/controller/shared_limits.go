@@ -1,0 +1,129 @@
+package controller
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+)
+
+// sharedLimitsDegraded is 1 while the Redis holding the shared limits is
+// unreachable and this replica serves with local limits.
+var sharedLimitsDegraded = prometheus.NewGauge(prometheus.GaugeOpts{
+	Name: "keypool_shared_limits_degraded",
+	Help: "1 while Redis (shared limits) is unreachable and this replica uses local limits at limit/replicas.",
+})
+
+func init() { ctrlmetrics.Registry.MustRegister(sharedLimitsDegraded) }
+
+// SharedLimitsOptions configures limits shared through Redis.
+type SharedLimitsOptions struct {
+	// URL is redis://host:port or rediss://host:port (TLS); without password.
+	URL string
+	// Password comes from the environment (a Secret), never from a flag.
+	Password string
+	// Timeout bounds every Redis call (0: ratelimit.DefaultSharedTimeout).
+	Timeout time.Duration
+	// Replicas is how many manager replicas serve: without Redis each keeps
+	// limit / Replicas.
+	Replicas int
+	// ProbeInterval is how often Redis is PINGed (0: every second).
+	ProbeInterval time.Duration
+}
+
+// SharedLimits gives every pool limiters shared by the replicas through
+// Redis, and turns Redis being unreachable into the pools' Degraded
+// condition (reason SharedLimitsUnavailable), a metric and a log line.
+type SharedLimits struct {
+	backend *ratelimit.RedisBackend
+	close   func() error
+}
+
+// NewSharedLimits connects to Redis. It does not fail when Redis is down
+// (the pools start on local limits and switch when it answers), only when
+// the options are unusable.
+func NewSharedLimits(opts SharedLimitsOptions, publisher *StatusPublisher, log logr.Logger) (*SharedLimits, error) {
+	c, err := ratelimit.NewRedisClient(opts.URL, opts.Password, opts.Timeout)
+	if err != nil {
+		return nil, fmt.Errorf("shared limits: %w", err)
+	}
+	// The outage is logged once below; go-redis's own lines (one per failed
+	// dial) only at debug level.
+	ratelimit.SetRedisLogger(func(msg string) { log.V(1).Info("redis client", "message", msg) })
+	s := &SharedLimits{close: c.Close}
+	s.backend = ratelimit.NewRedisBackend(c, ratelimit.SharedOptions{
+		Timeout:       opts.Timeout,
+		Replicas:      opts.Replicas,
+		ProbeInterval: opts.ProbeInterval,
+		OnDegraded: func(degraded bool, err error) {
+			if degraded {
+				sharedLimitsDegraded.Set(1)
+				log.Error(err, "Redis unreachable: serving with local limits at limit/replicas", "replicas", opts.Replicas)
+			} else {
+				sharedLimitsDegraded.Set(0)
+				log.Info("Redis reachable again: limits are shared")
+			}
+			if publisher != nil {
+				publisher.refreshAll()
+			}
+		},
+	})
+	return s, nil
+}
+
+// Close stops the background work and closes the connection.
+func (s *SharedLimits) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.backend.Close()
+	return s.close()
+}
+
+// factory returns the limiter factory of the pool nn; nil (local limits)
+// without shared limits.
+func (s *SharedLimits) factory(nn types.NamespacedName) ratelimit.Factory {
+	if s == nil {
+		return nil
+	}
+	return s.backend.Factory(nn.Namespace + "/" + nn.Name)
+}
+
+// Degraded reports whether Redis is unreachable.
+func (s *SharedLimits) Degraded() bool { return s != nil && s.backend.Degraded() }
+
+// sharedLimitsProblem is the problem a pool reports while Redis is away.
+var sharedLimitsProblem = problem{
+	reason:  llmv1alpha1.ReasonSharedLimitsUnavailable,
+	message: "Redis (shared limits) is unreachable: each replica serves with local limits at limit/replicas",
+}
+
+// withSharedLimits adds the shared-limits problem to r, first so that it
+// names the Degraded condition, while Redis is unreachable.
+func (p *StatusPublisher) withSharedLimits(r report) report {
+	if !p.shared.Load().Degraded() {
+		return r
+	}
+	r.problems = append([]problem{sharedLimitsProblem}, r.problems...)
+	return r
+}
+
+// UseSharedLimits makes the status of every pool say when shared limits
+// are unavailable.
+func (p *StatusPublisher) UseSharedLimits(s *SharedLimits) { p.shared.Store(s) }
+
+// refreshAll has every pool's status written on the next pass.
+func (p *StatusPublisher) refreshAll() {
+	p.mu.Lock()
+	for _, rec := range p.pools {
+		rec.reportDirty = true
+	}
+	p.mu.Unlock()
+	p.poke()
+}

@@ -1,0 +1,113 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
+)
+
+func TestUpstreamAllowlist(t *testing.T) {
+	a, err := ParseAllowedUpstreams(" https://api.anthropic.com, https://api.openai.com/ ,http://127.0.0.1:9090,http://[::1]:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for raw, want := range map[string]bool{
+		"https://api.anthropic.com":                     true,
+		"https://api.anthropic.com/":                    true,
+		"https://api.anthropic.com/v1/proxy":            true, // paths below an origin
+		"https://API.Anthropic.COM:443/v1":              true, // case and default port
+		"https://api.anthropic.com./":                   true, // the same host, fully qualified
+		"https://api.openai.com":                        true,
+		"http://127.0.0.1:9090/x":                       true,
+		"http://[0:0::1]:8080":                          true,  // another spelling of ::1
+		"http://api.anthropic.com":                      false, // scheme
+		"https://api.anthropic.com:8443":                false, // port
+		"https://api.anthropic.com.evil.example":        false,
+		"https://evil.example/api.anthropic.com":        false,
+		"https://api.anthropic.com@evil.example":        false,
+		"https://user:pw@api.anthropic.com":             false, // credentials nobody vetted
+		"http://169.254.169.254/latest/meta-data":       false,
+		"http://127.0.0.1:9091":                         false,
+		"http://127.0.0.1":                              false,
+		"http://localhost:9090":                         false, // names are compared, not resolved
+		"ftp://api.anthropic.com":                       false,
+		"https://api.anthropic.com:443@169.254.169.254": false,
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if got := a.Allows(u); got != want {
+			t.Errorf("Allows(%s) = %v, want %v", raw, got, want)
+		}
+	}
+	if a.Allows(nil) {
+		t.Error("Allows(nil)")
+	}
+	for _, bad := range []string{"", " , ", "https://api.anthropic.com/v1", "ftp://example.com", "api.anthropic.com",
+		"https://user@api.anthropic.com", "https://api.anthropic.com?x=1", "https://"} {
+		if _, err := ParseAllowedUpstreams(bad); err == nil {
+			t.Errorf("ParseAllowedUpstreams(%q) accepted", bad)
+		}
+	}
+	if _, err := ParseAllowedUpstreams(DefaultAllowedUpstreams); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUpstreamNotAllowedIsNotServed: a KeyPool author cannot send keys to an
+// upstream the operator does not allow (here a cloud metadata endpoint); no
+// Secret is even read. Moving to an allowed origin, with a path, serves it.
+func TestUpstreamNotAllowedIsNotServed(t *testing.T) {
+	ns := newNamespace(t)
+	createSecret(t, ns, "keys", llmv1alpha1.SecretTypeProviderKeys, map[string]string{"a": "sk-a"})
+	spec := simpleSpec("keys")
+	spec.Upstream = "http://169.254.169.254/latest/meta-data"
+	kp := createKeyPool(t, ns, "p", spec)
+	nn := types.NamespacedName{Namespace: ns, Name: "p"}
+
+	got := waitCondition(t, nn, llmv1alpha1.ConditionReady, metav1.ConditionFalse, llmv1alpha1.ReasonUpstreamNotAllowed)
+	if msg := conditionMessage(got, llmv1alpha1.ConditionReady); !strings.Contains(msg, "169.254.169.254") {
+		t.Errorf("Ready message does not name the upstream: %q", msg)
+	}
+	if _, ok := registry.Get(ns, "p"); ok {
+		t.Fatal("a pool with a disallowed upstream is served")
+	}
+	if rec, pool := reconcileRecorded(t, nn); pool != nil || len(rec.secretsRead()) > 0 {
+		t.Fatalf("pool %v built; values of %v read", pool != nil, rec.secretsRead())
+	}
+
+	patch := client.MergeFrom(kp.DeepCopy())
+	kp.Spec.Upstream = "https://API.anthropic.com:443/v1beta"
+	if err := k8s.Patch(context.Background(), kp, patch); err != nil {
+		t.Fatal(err)
+	}
+	pool := waitPool(t, nn, "keys/a")
+	if u := pool.Access().Upstream.String(); u != "https://API.anthropic.com:443/v1beta" {
+		t.Errorf("upstream = %s", u)
+	}
+	waitCondition(t, nn, llmv1alpha1.ConditionReady, metav1.ConditionTrue, llmv1alpha1.ReasonPoolReady)
+}

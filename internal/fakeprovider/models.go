@@ -1,0 +1,44 @@
+package fakeprovider
+
+import (
+	"net/http"
+)
+
+// serveModels answers GET /v1/models as both APIs do: the model list for a
+// valid key, 401 for an unknown or revoked one. Proxies use it as a cheap
+// check of a key. It is not rate limited and takes no injected fault.
+func (p *Provider) serveModels(w http.ResponseWriter, r *http.Request) {
+	var a api = openaiAPI{}
+	if r.Header.Get("X-Api-Key") != "" || r.Header.Get("Anthropic-Version") != "" {
+		a = anthropicAPI{}
+	}
+	c := &call{p: p, w: w, r: r, reqID: p.newID("req_")}
+	ks := p.keys[a.apiKey(r)]
+	org := ""
+	if ks != nil {
+		org = ks.org.name
+	}
+	a.metaHeaders(w.Header(), c.reqID, org)
+	switch {
+	case r.Method != http.MethodGet:
+		a.writeError(c, http.StatusMethodNotAllowed, errInvalid, "Method Not Allowed")
+	case ks == nil:
+		p.unauthenticated.Add(1)
+		a.writeError(c, http.StatusUnauthorized, errAuth, "invalid api key")
+	case ks.state.Load() == keyRevoked:
+		a.writeError(c, http.StatusUnauthorized, errAuth, "invalid api key: this key has been revoked")
+	default:
+		p.modelChecks.Add(1)
+		if _, anthropic := a.(anthropicAPI); anthropic {
+			writeJSON(c, http.StatusOK, []byte(`{"data":[{"type":"model","id":"claude-sonnet-4-5","display_name":"Claude Sonnet 4.5",`+
+				`"created_at":"2025-09-29T00:00:00Z"}],"has_more":false,"first_id":"claude-sonnet-4-5","last_id":"claude-sonnet-4-5"}`))
+			return
+		}
+		writeJSON(c, http.StatusOK, []byte(`{"object":"list","data":[{"id":"gpt-4.1","object":"model",`+
+			`"created":1744316542,"owned_by":"system"}]}`))
+	}
+}
+
+// ModelChecks counts the successful GET /v1/models requests: how often a
+// proxy re-checked a valid key.
+func (p *Provider) ModelChecks() int64 { return p.modelChecks.Load() }

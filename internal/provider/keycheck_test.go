@@ -1,0 +1,83 @@
+package provider
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+)
+
+// TestKeyInvalidDocumentedErrors: of every error the providers document,
+// only the ones that blame the key itself may start a re-check of it.
+func TestKeyInvalidDocumentedErrors(t *testing.T) {
+	for _, tc := range []struct {
+		prov   Provider
+		status int
+		body   string
+		want   bool
+	}{
+		{Anthropic, 400, `{"type":"error","error":{"type":"invalid_request_error","message":"x"}}`, false},
+		{Anthropic, 401, `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`, true},
+		{Anthropic, 403, `{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission to use the specified resource."}}`, false},
+		{Anthropic, 404, `{"type":"error","error":{"type":"not_found_error","message":"model: x"}}`, false},
+		{Anthropic, 413, `{"type":"error","error":{"type":"request_too_large","message":"x"}}`, false},
+		{Anthropic, 429, `{"type":"error","error":{"type":"rate_limit_error","message":"x"}}`, false},
+		{Anthropic, 500, `{"type":"error","error":{"type":"api_error","message":"x"}}`, false},
+		{Anthropic, 529, `{"type":"error","error":{"type":"overloaded_error","message":"x"}}`, false},
+		{Anthropic, 401, `not json`, false},
+		{Anthropic, 401, `{"type":"error","error":{"type":"permission_error"}}`, false},
+		{OpenAI, 401, `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`, true},
+		{OpenAI, 401, `{"error":{"message":"This key is associated with a deactivated account.","type":"invalid_request_error","code":"account_deactivated"}}`, true},
+		{OpenAI, 401, `{"error":{"message":"OpenAI-Organization header should match organization for API key","type":"invalid_request_error","code":"mismatched_organization"}}`, false},
+		{OpenAI, 401, `{"error":{"message":"You must be a member of an organization to use the API.","type":"invalid_request_error","code":"no_organization"}}`, false},
+		{OpenAI, 403, `{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","code":"unsupported_country_region_territory"}}`, false},
+		{OpenAI, 404, `{"error":{"message":"The model does not exist or you do not have access to it.","type":"invalid_request_error","code":"model_not_found"}}`, false},
+		{OpenAI, 429, `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`, false},
+		{OpenAI, 429, `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`, false},
+		{OpenAI, 500, `{"error":{"message":"The server had an error","type":"server_error","code":null}}`, false},
+		{OpenAI, 503, `{"error":{"message":"The engine is currently overloaded","type":"server_error","code":null}}`, false},
+		{OpenAI, 401, `{"error":{"type":"authentication_error","message":"x"}}`, false},
+	} {
+		if got := tc.prov.KeyInvalid(tc.status, []byte(tc.body)); got != tc.want {
+			t.Errorf("%s KeyInvalid(%d, %s) = %v, want %v", tc.prov.Name(), tc.status, tc.body, got, tc.want)
+		}
+	}
+}
+
+func TestKeyCheck(t *testing.T) {
+	base, _ := url.Parse("https://gw.example/anthropic/?x=1")
+	r := Anthropic.KeyCheck(base, "sk-1")
+	if r.Method != http.MethodGet || r.URL.String() != "https://gw.example/anthropic/v1/models?limit=1" ||
+		r.Header.Get("X-Api-Key") != "sk-1" || r.Header.Get("Anthropic-Version") == "" {
+		t.Errorf("anthropic check %s %s %v", r.Method, r.URL, r.Header)
+	}
+	base, _ = url.Parse("https://api.openai.com")
+	r = OpenAI.KeyCheck(base, "sk-2")
+	if r.URL.String() != "https://api.openai.com/v1/models" || r.Header.Get("Authorization") != "Bearer sk-2" {
+		t.Errorf("openai check %s %v", r.URL, r.Header)
+	}
+}
+
+func TestSafeToRepeat(t *testing.T) {
+	for _, tc := range []struct {
+		prov         Provider
+		method, path string
+		want         bool
+	}{
+		{Anthropic, "POST", "/v1/messages", true},
+		{Anthropic, "POST", "/v1/messages/count_tokens", true},
+		{Anthropic, "POST", "/v1/messages/batches", false},
+		{Anthropic, "POST", "/v1/files", false},
+		{Anthropic, "DELETE", "/v1/files/f1", false},
+		{Anthropic, "GET", "/v1/messages/batches/b1", true},
+		{OpenAI, "POST", "/v1/chat/completions", true},
+		{OpenAI, "POST", "/v1/embeddings", true},
+		{OpenAI, "POST", "/v1/responses", false},
+		{OpenAI, "POST", "/v1/batches", false},
+		{OpenAI, "POST", "/v1/files", false},
+		{OpenAI, "GET", "/v1/models", true},
+	} {
+		if got := tc.prov.SafeToRepeat(tc.method, tc.path); got != tc.want {
+			t.Errorf("%s SafeToRepeat(%s %s) = %v, want %v", tc.prov.Name(), tc.method, tc.path, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,37 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/url"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+)
+
+// keyCheckTimeout bounds a re-check of a key the provider called invalid;
+// the key is out of use at most this long while it runs.
+const keyCheckTimeout = 10 * time.Second
+
+// checkKey re-checks a key the provider called invalid, off the request
+// path, with the provider's cheap key check against the pool's upstream, and
+// tells the pool the verdict. Only a check that fails the same way retires
+// the key: a 401 about one request (a header, a path, a model) never does.
+// A check that cannot judge (a transport error, a 5xx, a 429) returns the
+// key to use.
+func (s *Server) checkKey(pool *keypool.KeyPool, prov provider.Provider, upstream *url.URL, keyID, apiKey string) {
+	ctx, cancel := context.WithTimeout(context.Background(), keyCheckTimeout)
+	defer cancel()
+	valid := true
+	resp, err := s.transport.RoundTrip(prov.KeyCheck(upstream, apiKey).WithContext(ctx))
+	if err == nil {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxFailedBody))
+		_ = resp.Body.Close()
+		valid = !prov.KeyInvalid(resp.StatusCode, body)
+		s.log.Info("re-checked a key the provider called invalid", "key", keyID, "status", resp.StatusCode, "valid", valid)
+	} else {
+		s.log.Info("could not re-check a key the provider called invalid; keeping it", "key", keyID, "error", err.Error())
+	}
+	pool.Confirm(keyID, apiKey, valid)
+}

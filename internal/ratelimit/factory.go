@@ -1,0 +1,23 @@
+package ratelimit
+
+import "time"
+
+// Factory makes the limiter named id with the given configured limits; the
+// pool calls it for every key and limit group it creates. Limiters that one
+// Factory makes with the same id share their state (in another process too,
+// when the factory is a RedisBackend's).
+type Factory func(id string, now time.Time, limits Amounts) (Limiter, error)
+
+// LocalFactory makes Local limiters: each one is this process's alone.
+func LocalFactory(_ string, now time.Time, limits Amounts) (Limiter, error) {
+	return NewLocal(now, limits)
+}
+
+// Cooler is implemented by limiters shared with other processes: CoolDown
+// keeps every one of them from reserving for d, when the provider answered
+// 429 to one of them. (A pool cools its own keys down itself.)
+type Cooler interface {
+	CoolDown(now time.Time, d time.Duration)
+}
+
+var _ Cooler = (*Shared)(nil)

@@ -1,0 +1,355 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults of SharedOptions.
+const (
+	DefaultSharedTimeout = 50 * time.Millisecond
+	DefaultSharedTTL     = time.Hour
+	DefaultProbeInterval = time.Second
+	DefaultSharedPrefix  = "keypool:"
+)
+
+// asyncQueueLen bounds the settles and observations waiting for Redis.
+// Beyond it they are dropped (and counted): the shared buckets refill on
+// their own within one window, so a lost settle costs accuracy for at most
+// that long, while waiting would block a request.
+const asyncQueueLen = 8192
+
+// asyncBatch is the most operations sent in one pipelined round trip.
+const asyncBatch = 128
+
+// SharedOptions configures limits shared through Redis.
+type SharedOptions struct {
+	// Timeout bounds every Redis call; a call that takes longer counts as
+	// Redis being unavailable. 0 means DefaultSharedTimeout.
+	Timeout time.Duration
+	// Replicas is how many replicas share the limits: while Redis is
+	// unavailable each replica keeps local limits at limit / Replicas.
+	// <= 0 means 1.
+	Replicas int
+	// Prefix starts every Redis key; "" means DefaultSharedPrefix.
+	Prefix string
+	// TTL is how long an idle limiter's state stays in Redis (at least two
+	// windows). 0 means DefaultSharedTTL.
+	TTL time.Duration
+	// ProbeInterval is how often Redis is probed with PING, to see it gone
+	// while idle and back after an outage. 0 means DefaultProbeInterval.
+	ProbeInterval time.Duration
+	// Window is the period limits are expressed over; 0 means Window. Only
+	// tests shorten it, to see several windows in seconds.
+	Window time.Duration
+	// OnDegraded is called when Redis becomes unavailable (true, with the
+	// error) and when it is back (false, nil), in that order, never
+	// concurrently with itself. It must return quickly.
+	OnDegraded func(degraded bool, err error)
+}
+
+// RedisBackend is one connection to Redis shared by every limiter of the
+// process: it runs the calls, sends settles and observations in the
+// background, and tracks whether Redis is available.
+type RedisBackend struct {
+	client   redis.UniversalClient
+	timeout  time.Duration
+	replicas int64
+	prefix   string
+	window   time.Duration
+	probe    time.Duration
+	onChange func(bool, error)
+
+	// The constant script arguments, formatted once.
+	windowArg, ttlArg string
+
+	degraded atomic.Bool
+	outages  atomic.Uint64 // incremented when an outage starts
+	dropped  atomic.Uint64
+	notifyMu sync.Mutex
+
+	queue chan asyncOp
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+// asyncOp is one script call the caller does not wait for.
+type asyncOp struct {
+	lim  *Shared
+	now  time.Time
+	args []any
+	done chan struct{} // Flush's marker: closed when reached, nothing sent
+}
+
+// NewRedisBackend returns a backend using client. Close stops it (the
+// client stays open: it is the caller's). The client should have
+// ContextTimeoutEnabled set (ParseRedisURL does) so that calls end at the
+// timeout.
+func NewRedisBackend(client redis.UniversalClient, opts SharedOptions) *RedisBackend {
+	b := &RedisBackend{
+		client:   client,
+		timeout:  opts.Timeout,
+		replicas: int64(max(opts.Replicas, 1)),
+		prefix:   opts.Prefix,
+		window:   opts.Window,
+		probe:    opts.ProbeInterval,
+		onChange: opts.OnDegraded,
+		queue:    make(chan asyncOp, asyncQueueLen),
+		stop:     make(chan struct{}),
+	}
+	if b.timeout <= 0 {
+		b.timeout = DefaultSharedTimeout
+	}
+	if b.prefix == "" {
+		b.prefix = DefaultSharedPrefix
+	}
+	if b.window <= 0 {
+		b.window = Window
+	}
+	if b.probe <= 0 {
+		b.probe = DefaultProbeInterval
+	}
+	ttl := opts.TTL
+	if ttl <= 0 {
+		ttl = DefaultSharedTTL
+	}
+	ttl = max(ttl, 2*b.window)
+	b.windowArg = strconv.FormatInt(b.window.Microseconds(), 10)
+	b.ttlArg = strconv.FormatInt(ttl.Milliseconds(), 10)
+	b.warm()
+	b.wg.Add(2)
+	go b.run()
+	go b.monitor()
+	return b
+}
+
+// warmTimeout bounds the first contact, which dials and loads the script:
+// longer than a call's timeout, which a cold start would otherwise exceed.
+const warmTimeout = 2 * time.Second
+
+// warm connects and loads the script before the first request needs them;
+// a Redis that does not answer starts an outage at once.
+func (b *RedisBackend) warm() {
+	ctx, cancel := context.WithTimeout(context.Background(), max(warmTimeout, b.timeout))
+	defer cancel()
+	if err := script.Load(ctx, b.client).Err(); err != nil {
+		b.fail(err)
+	}
+}
+
+// Close stops the background work. Limiters made by b keep working on their
+// local fallback.
+func (b *RedisBackend) Close() {
+	b.once.Do(func() {
+		close(b.stop)
+		b.degraded.Store(true)
+		b.outages.Add(1)
+	})
+	b.wg.Wait()
+}
+
+// Degraded reports whether Redis is unavailable, so that limiters use their
+// local fallback.
+func (b *RedisBackend) Degraded() bool { return b.degraded.Load() }
+
+// Dropped is the number of settles and observations that could not be sent
+// because the queue was full.
+func (b *RedisBackend) Dropped() uint64 { return b.dropped.Load() }
+
+// Factory returns a Factory whose limiters keep their state in Redis under
+// scope (for instance a pool's namespace/name); ids are unique within it.
+func (b *RedisBackend) Factory(scope string) Factory {
+	return func(id string, now time.Time, limits Amounts) (Limiter, error) {
+		return b.NewLimiter(scope+"/"+id, now, limits)
+	}
+}
+
+// NewLimiter returns the shared limiter named name (every replica that
+// names it alike shares it), with the given configured limits.
+func (b *RedisBackend) NewLimiter(name string, now time.Time, limits Amounts) (*Shared, error) {
+	if err := ValidateLimits(limits); err != nil {
+		return nil, err
+	}
+	// The braces make the whole name the hash tag, so that every key of one
+	// limiter lands in one Redis Cluster slot.
+	s := &Shared{b: b, key: b.prefix + "{" + strings.ReplaceAll(name, "}", "_") + "}", configured: limits}
+	s.fullAt.Store(always)
+	s.readyAt.Store(always)
+	return s, nil
+}
+
+// call runs the script once, bounded by the timeout.
+func (b *RedisBackend) call(key string, args []any) (any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	return script.Run(ctx, b.client, []string{key}, args...).Result()
+}
+
+// fail records that Redis did not answer: the first failure starts an
+// outage and tells OnDegraded; the monitor ends it.
+func (b *RedisBackend) fail(err error) {
+	if !b.degraded.CompareAndSwap(false, true) {
+		return
+	}
+	b.outages.Add(1)
+	b.notify(true, err)
+}
+
+func (b *RedisBackend) notify(degraded bool, err error) {
+	if b.onChange == nil {
+		return
+	}
+	b.notifyMu.Lock()
+	defer b.notifyMu.Unlock()
+	b.onChange(degraded, err)
+}
+
+// monitor PINGs Redis every probe interval: a failure starts an outage even
+// while no request needs Redis (so that an idle replica reports it), and an
+// answer within the timeout ends one.
+func (b *RedisBackend) monitor() {
+	defer b.wg.Done()
+	t := time.NewTicker(b.probe)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+		err := b.client.Ping(ctx).Err()
+		cancel()
+		switch {
+		case err != nil:
+			b.fail(err)
+		case b.degraded.CompareAndSwap(true, false):
+			b.notify(false, nil)
+		}
+	}
+}
+
+// Flush waits until everything queued before it was sent to Redis (or
+// dropped because Redis is unavailable), or timeout passes; it reports
+// whether it got there.
+func (b *RedisBackend) Flush(timeout time.Duration) bool {
+	done := make(chan struct{})
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case b.queue <- asyncOp{done: done}:
+	case <-t.C:
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// enqueue hands op to the background sender; a full queue drops it.
+func (b *RedisBackend) enqueue(op asyncOp) {
+	select {
+	case b.queue <- op:
+	default:
+		b.dropped.Add(1)
+	}
+}
+
+// run sends queued operations, pipelining what has piled up into one round
+// trip.
+func (b *RedisBackend) run() {
+	defer b.wg.Done()
+	batch := make([]asyncOp, 0, asyncBatch)
+	for {
+		select {
+		case <-b.stop:
+			return
+		case op := <-b.queue:
+			batch = append(batch[:0], op)
+		}
+		var done chan struct{}
+	fill:
+		for len(batch) < asyncBatch && batch[len(batch)-1].done == nil {
+			select {
+			case op := <-b.queue:
+				batch = append(batch, op)
+			default:
+				break fill
+			}
+		}
+		if last := batch[len(batch)-1]; last.done != nil {
+			done, batch = last.done, batch[:len(batch)-1]
+		}
+		// While Redis is away the batch is dropped: the buckets there
+		// refill on their own.
+		if len(batch) > 0 && !b.degraded.Load() {
+			b.send(batch)
+		}
+		clear(batch)
+		if done != nil {
+			close(done)
+		}
+	}
+}
+
+// send runs a batch in one pipeline; scripts Redis no longer knows (after a
+// restart) are loaded and the batch sent again.
+func (b *RedisBackend) send(batch []asyncOp) {
+	cmds, err := b.pipeline(batch, false)
+	if err != nil && isNoScript(err) {
+		cmds, err = b.pipeline(batch, true)
+	}
+	if err != nil && !isScriptError(err) {
+		b.fail(err)
+		return
+	}
+	for i, c := range cmds {
+		v, cerr := c.Result()
+		if cerr != nil {
+			continue
+		}
+		op := batch[i]
+		if st, perr := parseState(v, op.now, b.window); perr == nil {
+			op.lim.store(st)
+		}
+	}
+}
+
+func (b *RedisBackend) pipeline(batch []asyncOp, load bool) ([]*redis.Cmd, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	if load {
+		if err := script.Load(ctx, b.client).Err(); err != nil {
+			return nil, err
+		}
+	}
+	pipe := b.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, op := range batch {
+		cmds[i] = script.EvalSha(ctx, pipe, []string{op.lim.key}, op.args...)
+	}
+	_, err := pipe.Exec(ctx)
+	return cmds, err
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+// isScriptError reports an error Redis answered (the call reached it), as
+// opposed to a timeout or a broken connection.
+func isScriptError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && !isNoScript(err)
+}

@@ -1,0 +1,132 @@
+package ratelimit
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/redistest"
+)
+
+// The exactness tests run N replicas (each its own connection and limiter,
+// as separate processes would) against one real Redis, hammering one key
+// for several windows, and compare what was admitted with the limit. The
+// window is shortened to exactWindow so that several windows take seconds;
+// nothing else in the model depends on its length.
+const (
+	exactWindow  = time.Second
+	exactWarmup  = 1200 * time.Millisecond // drains the initial full bucket
+	exactWindows = 3                       // measured windows
+)
+
+// exactCase is one load: its limits, the input estimate of a request, what
+// request i of a replica really uses, and the dimension measured.
+type exactCase struct {
+	name   string
+	limits Amounts
+	est    int64
+	use    func(r *rand.Rand) Usage
+	dim    Dimension
+}
+
+var exactCases = []exactCase{
+	{
+		name:   "requests",
+		limits: Amounts{Requests: 200},
+		dim:    Requests,
+		use:    func(*rand.Rand) Usage { return Usage{} },
+	},
+	{
+		// The estimate is 1.5x the mean use: Settle refunds a third of it.
+		name:   "input-tokens",
+		limits: Amounts{InputTokens: 20000},
+		est:    150,
+		dim:    InputTokens,
+		use:    func(r *rand.Rand) Usage { return Usage{InputTokens: 50 + r.Int64N(101), OutputTokens: 10} },
+	},
+	{
+		// Output is charged after the fact, held at Reserve from the
+		// learned mean.
+		name:   "output-tokens",
+		limits: Amounts{OutputTokens: 8000},
+		est:    20,
+		dim:    OutputTokens,
+		use:    func(r *rand.Rand) Usage { return Usage{InputTokens: 20, OutputTokens: 30 + r.Int64N(41)} },
+	},
+}
+
+func TestSharedExactness(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, tc := range exactCases {
+		for _, n := range []int{1, 3, 10} {
+			t.Run(fmt.Sprintf("%s/replicas=%d", tc.name, n), func(t *testing.T) {
+				runExact(t, srv, tc, n)
+			})
+		}
+	}
+}
+
+func runExact(t *testing.T, srv *redistest.Server, tc exactCase, n int) {
+	backends := make([]*RedisBackend, n)
+	limiters := make([]*Shared, n)
+	name := fmt.Sprintf("exact/%s/%d", tc.name, n)
+	for i := range n {
+		backends[i] = newBackend(t, srv, SharedOptions{Window: exactWindow})
+		limiters[i] = newShared(t, backends[i], name, tc.limits)
+	}
+	start := time.Now()
+	from, to := start.Add(exactWarmup), start.Add(exactWarmup+exactWindows*exactWindow)
+	var used, admitted atomic.Int64
+	var wg sync.WaitGroup
+	for i, l := range limiters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(i), 7))
+			for {
+				now := time.Now()
+				if now.After(to) {
+					return
+				}
+				res, ok := l.Reserve(now, tc.est)
+				if !ok {
+					continue
+				}
+				u := tc.use(r)
+				at := time.Now()
+				l.Settle(at, res, u)
+				if at.Before(from) || at.After(to) {
+					continue
+				}
+				admitted.Add(1)
+				switch tc.dim {
+				case Requests:
+					used.Add(1)
+				case InputTokens:
+					used.Add(u.InputTokens)
+				case OutputTokens:
+					used.Add(u.OutputTokens)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, b := range backends {
+		if b.Degraded() {
+			t.Fatal("a replica fell back to local limits during the run")
+		}
+		if d := b.Dropped(); d > 0 {
+			t.Fatalf("%d background sends dropped", d)
+		}
+	}
+	want := float64(tc.limits[tc.dim]) * exactWindows
+	got := float64(used.Load())
+	t.Logf("%d replicas: %s used %.0f in %d windows (limit %.0f, ratio %.4f), %d requests",
+		n, tc.dim, got, exactWindows, want, got/want, admitted.Load())
+	if got > want*1.01 || got < want*0.97 {
+		t.Fatalf("%s used %.0f in %d windows, want within [0.97, 1.01] x %.0f", tc.dim, got, exactWindows, want)
+	}
+}

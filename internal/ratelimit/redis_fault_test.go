@@ -1,0 +1,338 @@
+package ratelimit
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/redistest"
+)
+
+// The fault tests run two replicas with a short call timeout against a
+// real Redis that is killed and restarted, frozen (SIGSTOP) or slowed down,
+// and check that the limiters keep answering within the timeout, report
+// the outage and its end, and admit at most limit / replicas each while
+// Redis is away.
+const (
+	faultReplicas = 2
+	faultLimit    = 12000 // requests per minute: 200/s shared, 100/s each in the fallback
+	// faultTimeout is twice the production default: -race on a busy
+	// machine makes an occasional call take 50ms.
+	faultTimeout = 2 * DefaultSharedTimeout
+	faultProbe   = 50 * time.Millisecond
+	// faultLatency bounds one Reserve: the timeout plus room for -race and
+	// a busy machine.
+	faultLatency = 4 * faultTimeout
+	eventTimeout = 10 * time.Second
+)
+
+// replica is one hammering replica's record.
+type replica struct {
+	b      *RedisBackend
+	l      *Shared
+	events chan bool // OnDegraded
+
+	mu       sync.Mutex
+	grants   []grant
+	slowest  time.Duration
+	slowAt   time.Time
+	stopped  atomic.Bool
+	finished chan struct{}
+}
+
+type grant struct {
+	at     time.Time
+	shared bool
+}
+
+func startReplicas(t *testing.T, addr string) []*replica {
+	t.Helper()
+	rs := make([]*replica, faultReplicas)
+	for i := range rs {
+		r := &replica{events: make(chan bool, 16), finished: make(chan struct{})}
+		c, err := NewRedisClient("redis://"+addr, "", faultTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.b = NewRedisBackend(c, SharedOptions{
+			Timeout: faultTimeout, Replicas: faultReplicas, ProbeInterval: faultProbe,
+			OnDegraded: func(degraded bool, _ error) { r.events <- degraded },
+		})
+		t.Cleanup(func() {
+			r.b.Close()
+			_ = c.Close()
+		})
+		if r.b.Degraded() {
+			t.Fatal("degraded at start")
+		}
+		r.l = newShared(t, r.b, "fault", Amounts{Requests: faultLimit})
+		rs[i] = r
+	}
+	// Start from an empty bucket, as under sustained load.
+	obs := NoObservations
+	obs[Requests].Remaining = 0
+	rs[0].l.Observe(time.Now(), obs)
+	flush(t, rs[0].b)
+	for _, r := range rs {
+		go r.hammer()
+	}
+	t.Cleanup(func() {
+		for _, r := range rs {
+			r.stopped.Store(true)
+			<-r.finished
+		}
+	})
+	return rs
+}
+
+// hammer reserves as fast as capacity allows, pacing itself on
+// TimeToCapacity as the pool does.
+func (r *replica) hammer() {
+	defer close(r.finished)
+	for !r.stopped.Load() {
+		start := time.Now()
+		res, ok := r.l.Reserve(start, 0)
+		d := time.Since(start)
+		r.mu.Lock()
+		if d > r.slowest {
+			r.slowest, r.slowAt = d, start
+		}
+		if ok {
+			r.grants = append(r.grants, grant{at: start, shared: res.shared})
+		}
+		r.mu.Unlock()
+		if ok {
+			r.l.Settle(time.Now(), res, Usage{})
+			continue
+		}
+		w, _ := r.l.TimeToCapacity(time.Now(), 0)
+		time.Sleep(min(max(w, 100*time.Microsecond), 5*time.Millisecond))
+	}
+}
+
+// count is what r admitted in [from, to), and how much of it in Redis.
+func (r *replica) count(from, to time.Time) (all, shared int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, g := range r.grants {
+		if !g.at.Before(from) && g.at.Before(to) {
+			all++
+			if g.shared {
+				shared++
+			}
+		}
+	}
+	return all, shared
+}
+
+func (r *replica) slowestCall() (time.Duration, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.slowest, r.slowAt
+}
+
+// await waits for every replica to report want.
+func await(t *testing.T, rs []*replica, want bool) time.Time {
+	t.Helper()
+	deadline := time.After(eventTimeout)
+	for _, r := range rs {
+		for got := !want; got != want; {
+			select {
+			case got = <-r.events:
+			case <-deadline:
+				t.Fatalf("no degraded=%v event within %v", want, eventTimeout)
+			}
+		}
+	}
+	return time.Now()
+}
+
+// checkOutage checks the replicas' behaviour over an outage [from, to) and
+// the shared mode after it.
+func checkOutage(t *testing.T, rs []*replica, from, to time.Time) {
+	t.Helper()
+	secs := to.Sub(from).Seconds()
+	share := float64(faultLimit) / faultReplicas / 60 // per second per replica
+	for i, r := range rs {
+		// A replica that sees Redis back before the others admits in Redis
+		// again, within the shared limit; its local admissions are the ones
+		// bounded by limit / replicas.
+		// What the fallback started with is the replica's share of the
+		// shared bucket as last seen: capacity the replicas had not used.
+		all, shared := r.count(from, to)
+		local := all - shared
+		r.l.mu.Lock()
+		handed := r.l.fbHanded[Requests]
+		r.l.mu.Unlock()
+		t.Logf("replica %d: %d admitted locally in %.2fs of outage (%d more in Redis, %d handed at the start), share %.0f/s",
+			i, local, secs, shared, handed, share)
+		if limit := share*secs*1.05 + 5 + float64(handed); float64(local) > limit {
+			t.Errorf("replica %d admitted %d locally during the outage, more than limit/replicas (%.0f)", i, local, limit)
+		}
+		if local == 0 {
+			t.Errorf("replica %d admitted nothing during the outage: the fallback must serve", i)
+		}
+		d, at := r.slowestCall()
+		t.Logf("replica %d: slowest Reserve %v", i, d)
+		if d > faultLatency {
+			t.Errorf("replica %d: a Reserve took %v at %v, more than %v", i, d, at.Format(time.StampMicro), faultLatency)
+		}
+		if r.b.Degraded() {
+			t.Errorf("replica %d still degraded after the outage", i)
+		}
+	}
+}
+
+// checkShared checks that every replica admitted in Redis since since.
+func checkShared(t *testing.T, rs []*replica, since time.Time) {
+	t.Helper()
+	for i, r := range rs {
+		_, shared := r.count(since, time.Now())
+		if shared == 0 {
+			t.Errorf("replica %d admitted nothing in Redis after it came back", i)
+		}
+	}
+}
+
+// loadFor lets the hammering run; time passing is what is tested here.
+func loadFor(d time.Duration) { time.Sleep(d) }
+
+func TestSharedSurvivesRedisKilledAndRestarted(t *testing.T) {
+	srv := redistest.Start(t, redistest.WithPersistence())
+	rs := startReplicas(t, srv.Addr())
+	loadFor(300 * time.Millisecond)
+	before := time.Now()
+	for i, r := range rs {
+		if _, shared := r.count(time.Time{}, before); shared == 0 {
+			t.Fatalf("replica %d admitted nothing in Redis before the fault", i)
+		}
+	}
+
+	srv.Kill()
+	from := await(t, rs, true)
+	loadFor(time.Second)
+	srv.Restart()
+	to := await(t, rs, false)
+	loadFor(300 * time.Millisecond)
+	checkOutage(t, rs, from, to)
+	checkShared(t, rs, to)
+}
+
+func TestSharedSurvivesRedisStall(t *testing.T) {
+	srv := redistest.Start(t)
+	rs := startReplicas(t, srv.Addr())
+	loadFor(300 * time.Millisecond)
+
+	srv.Stop()
+	from := await(t, rs, true)
+	loadFor(time.Second)
+	srv.Cont()
+	to := await(t, rs, false)
+	loadFor(300 * time.Millisecond)
+	checkOutage(t, rs, from, to)
+	checkShared(t, rs, to)
+}
+
+func TestSharedSurvivesSlowRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startDelayProxy(t, srv.Addr())
+	rs := startReplicas(t, px.addr)
+	loadFor(300 * time.Millisecond)
+
+	// Slower than usual but within the timeout: still shared.
+	px.delay.Store(int64(5 * time.Millisecond))
+	mark := time.Now()
+	loadFor(300 * time.Millisecond)
+	for i, r := range rs {
+		if r.b.Degraded() {
+			t.Fatalf("replica %d degraded by a Redis slower than usual but within the timeout", i)
+		}
+	}
+	checkShared(t, rs, mark)
+
+	// The slow calls left the bucket partly full; saturate it again so that
+	// the outage starts from an empty one, as in the other fault tests.
+	px.delay.Store(0)
+	loadFor(300 * time.Millisecond)
+
+	// Slower than the timeout: the fallback.
+	px.delay.Store(int64(2 * faultTimeout))
+	from := await(t, rs, true)
+	loadFor(time.Second)
+	px.delay.Store(0)
+	to := await(t, rs, false)
+	loadFor(300 * time.Millisecond)
+	checkOutage(t, rs, from, to)
+	checkShared(t, rs, to)
+}
+
+// delayProxy forwards TCP to Redis, holding each chunk from the client for
+// delay first: a slow network or an overloaded server.
+type delayProxy struct {
+	addr  string
+	delay atomic.Int64 // nanoseconds
+}
+
+func startDelayProxy(t *testing.T, target string) *delayProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &delayProxy{addr: ln.Addr().String()}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, s)
+			mu.Unlock()
+			wg.Add(2)
+			go func() { defer wg.Done(); p.pipe(s, c, true) }()
+			go func() { defer wg.Done(); p.pipe(c, s, false) }()
+		}
+	}()
+	return p
+}
+
+func (p *delayProxy) pipe(dst, src net.Conn, delayed bool) {
+	defer func() { _ = dst.Close(); _ = src.Close() }()
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if d := time.Duration(p.delay.Load()); delayed && d > 0 {
+				time.Sleep(d) // the injected slowness
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return // io.EOF or a closed connection: both ends close
+		}
+	}
+}

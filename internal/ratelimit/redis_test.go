@@ -1,0 +1,252 @@
+package ratelimit
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/redistest"
+)
+
+// flushTimeout bounds how long a test waits for background sends.
+const flushTimeout = 5 * time.Second
+
+// testTimeout is the Redis call timeout of tests that are not about
+// faults: generous, since -race on a busy machine is slow, and a timeout
+// would turn the test into one of the fallback.
+const testTimeout = time.Second
+
+// newBackend connects one "replica" to srv.
+func newBackend(t testing.TB, srv *redistest.Server, opts SharedOptions) *RedisBackend {
+	t.Helper()
+	if opts.Timeout == 0 {
+		opts.Timeout = testTimeout
+	}
+	c, err := NewRedisClient(srv.URL(), "", opts.Timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewRedisBackend(c, opts)
+	t.Cleanup(func() {
+		b.Close()
+		_ = c.Close()
+	})
+	if b.Degraded() {
+		t.Fatal("backend degraded at start")
+	}
+	return b
+}
+
+func newShared(t testing.TB, b *RedisBackend, name string, limits Amounts) *Shared {
+	t.Helper()
+	s, err := b.NewLimiter(name, time.Now(), limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func flush(t testing.TB, bs ...*RedisBackend) {
+	t.Helper()
+	for _, b := range bs {
+		if !b.Flush(flushTimeout) {
+			t.Fatal("background sends did not finish")
+		}
+	}
+}
+
+func TestSharedLimitAcrossReplicas(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newBackend(t, srv, SharedOptions{}), newBackend(t, srv, SharedOptions{})
+	la, lb := newShared(t, a, "k", Amounts{Requests: 10}), newShared(t, b, "k", Amounts{Requests: 10})
+	now := time.Now()
+	got := 0
+	for i := range 20 {
+		l := la
+		if i%2 == 1 {
+			l = lb
+		}
+		r, ok := l.Reserve(now, 0)
+		if ok {
+			got++
+			if !r.shared || r.Taken[Requests] != 1 {
+				t.Fatalf("reservation %+v, want one request taken in Redis", r)
+			}
+		}
+	}
+	if got != 10 {
+		t.Fatalf("two replicas admitted %d, want the shared limit 10", got)
+	}
+	if a.Degraded() || b.Degraded() {
+		t.Fatal("degraded without a fault")
+	}
+	// The cached state says when capacity returns: one request per 6s.
+	if o := la.Outlook(); o.ReadyAt.Before(now.Add(5*time.Second)) || o.ReadyAt.After(now.Add(7*time.Second)) {
+		t.Fatalf("ReadyAt %v after now, want about 6s", o.ReadyAt.Sub(now))
+	}
+	if d, dim := lb.TimeToCapacity(now, 0); dim != Requests || d < 5*time.Second {
+		t.Fatalf("TimeToCapacity = %v %v, want about 6s on requests", d, dim)
+	}
+}
+
+func TestSharedUsesRedisClock(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newBackend(t, srv, SharedOptions{}), newBackend(t, srv, SharedOptions{})
+	la, lb := newShared(t, a, "k", Amounts{Requests: 5}), newShared(t, b, "k", Amounts{Requests: 5})
+	now := time.Now()
+	if got := reserveShared(la, now, 5, 0); got != 5 {
+		t.Fatalf("admitted %d of 5", got)
+	}
+	// A replica whose clock is an hour ahead finds the bucket as empty as
+	// Redis's clock says, not refilled by its own.
+	if got := reserveShared(lb, now.Add(time.Hour), 5, 0); got != 0 {
+		t.Fatalf("a replica with a skewed clock admitted %d, want 0", got)
+	}
+	if a.Degraded() || b.Degraded() {
+		t.Fatal("degraded without a fault")
+	}
+}
+
+func reserveShared(l Limiter, now time.Time, n int, input int64) int {
+	got := 0
+	for range n {
+		if _, ok := l.Reserve(now, input); ok {
+			got++
+		}
+	}
+	return got
+}
+
+func TestSharedSettleReturnsUnusedInput(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBackend(t, srv, SharedOptions{})
+	l := newShared(t, b, "k", Amounts{InputTokens: 1000})
+	now := time.Now()
+	r, ok := l.Reserve(now, 800)
+	if !ok || r.Taken[InputTokens] != 800 {
+		t.Fatalf("reserve: %+v %v", r, ok)
+	}
+	if _, ok := l.Reserve(now, 800); ok {
+		t.Fatal("second 800 fit in 200 left")
+	}
+	l.Settle(now, r, Usage{InputTokens: 100})
+	flush(t, b)
+	if _, ok := l.Reserve(now, 800); !ok {
+		t.Fatal("the 700 returned by Settle did not come back")
+	}
+	// Excess is charged: the bucket goes into debt.
+	r2, ok := l.Reserve(now, 0)
+	if !ok {
+		t.Fatal("a request without estimate needs one unit")
+	}
+	l.Settle(now, r2, Usage{InputTokens: 2000})
+	flush(t, b)
+	if rem := l.Snapshot(time.Now()).Dimensions[InputTokens].Remaining; rem != 0 {
+		t.Fatalf("remaining after debt = %d, want 0", rem)
+	}
+}
+
+func TestSharedLearnsOutputAndHoldsIt(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newBackend(t, srv, SharedOptions{}), newBackend(t, srv, SharedOptions{})
+	la := newShared(t, a, "k", Amounts{OutputTokens: 1000})
+	lb := newShared(t, b, "k", Amounts{OutputTokens: 1000})
+	now := time.Now()
+	r, ok := la.Reserve(now, 10)
+	if !ok || r.Output != (Amounts{}) {
+		t.Fatalf("first reservation %+v %v, want no output held yet", r, ok)
+	}
+	la.Settle(now, r, Usage{InputTokens: 10, OutputTokens: 300})
+	flush(t, a)
+	// The other replica expects 300 output tokens per request now.
+	r, ok = lb.Reserve(now, 10)
+	if !ok || r.Output[OutputTokens] != 300 || r.Taken[OutputTokens] != 300 {
+		t.Fatalf("reservation %+v %v, want 300 output tokens held", r, ok)
+	}
+	// 1000 - 300 charged - 300 held = 400: one more fits, then not.
+	if _, ok := lb.Reserve(now, 10); !ok {
+		t.Fatal("second reservation refused with 400 left")
+	}
+	if _, ok := la.Reserve(now, 10); ok {
+		t.Fatal("third reservation fit with 100 left, 300 expected")
+	}
+}
+
+func TestSharedObserveIsShared(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newBackend(t, srv, SharedOptions{}), newBackend(t, srv, SharedOptions{})
+	la, lb := newShared(t, a, "k", Amounts{}), newShared(t, b, "k", Amounts{})
+	now := time.Now()
+	if _, ok := lb.Reserve(now, 0); !ok { // b caches the state
+		t.Fatal("unknown limits refused")
+	}
+	obs := NoObservations
+	obs[Requests] = Observation{Limit: 50, Remaining: 3}
+	la.Observe(now, obs)
+	flush(t, a)
+	if got := reserveShared(lb, now, 10, 0); got != 3 {
+		t.Fatalf("admitted %d after the provider said 3 remain, want 3", got)
+	}
+	snap := lb.Snapshot(now)
+	if d := snap.Dimensions[Requests]; d.Learned != 50 || d.Limit != 50 || d.Remaining != 0 {
+		t.Fatalf("snapshot %+v, want the learned limit 50 and nothing left", d)
+	}
+}
+
+func TestSharedCoolDownIsShared(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newBackend(t, srv, SharedOptions{}), newBackend(t, srv, SharedOptions{})
+	la, lb := newShared(t, a, "k", Amounts{Requests: 100}), newShared(t, b, "k", Amounts{Requests: 100})
+	now := time.Now()
+	la.CoolDown(now, time.Minute)
+	flush(t, a)
+	if _, ok := lb.Reserve(now, 0); ok {
+		t.Fatal("reserved on a limiter another replica cooled down")
+	}
+	if d, _ := lb.TimeToCapacity(now, 0); d < 55*time.Second {
+		t.Fatalf("TimeToCapacity %v, want about the minute of cooldown", d)
+	}
+}
+
+func TestSharedKeysAreHashTaggedAndExpire(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBackend(t, srv, SharedOptions{TTL: 5 * time.Minute})
+	l := newShared(t, b, "ns/pool/key:secret/k1", Amounts{Requests: 10})
+	if _, ok := l.Reserve(time.Now(), 0); !ok {
+		t.Fatal("reserve failed")
+	}
+	c := srv.Client()
+	keys, err := c.Keys(context.Background(), "*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keys %v %v, want one", keys, err)
+	}
+	if want := "keypool:{ns/pool/key:secret/k1}"; keys[0] != want || !strings.Contains(keys[0], "{") {
+		t.Fatalf("key %q, want %q", keys[0], want)
+	}
+	ttl, err := c.PTTL(context.Background(), keys[0]).Result()
+	if err != nil || ttl <= 4*time.Minute || ttl > 5*time.Minute {
+		t.Fatalf("TTL %v %v, want about 5m", ttl, err)
+	}
+}
+
+func TestSharedFactoryScopes(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBackend(t, srv, SharedOptions{})
+	f1, f2 := b.Factory("ns/a"), b.Factory("ns/b")
+	now := time.Now()
+	l1, err := f1("k", now, Amounts{Requests: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, _ := f2("k", now, Amounts{Requests: 1})
+	if _, ok := l1.Reserve(now, 0); !ok {
+		t.Fatal("first scope refused")
+	}
+	if _, ok := l2.Reserve(now, 0); !ok {
+		t.Fatal("another scope shares the first one's state")
+	}
+	if _, err := f1("neg", now, Amounts{Requests: -1}); err == nil {
+		t.Fatal("negative limit accepted")
+	}
+}

@@ -1,0 +1,351 @@
+package ratelimit
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// snapshotMaxAge is how old the cached state may be before Snapshot asks
+// Redis for a fresh one (in the background: Snapshot answers from the cache).
+const snapshotMaxAge = time.Second
+
+// Shared is a Limiter whose state lives in Redis, shared by every replica
+// that names it alike. Reserve is one script call (one round trip, bounded
+// by the backend's timeout); Settle, Observe and SetLimits are sent in the
+// background; Outlook, TimeToCapacity and Snapshot answer from the state the
+// last script call returned.
+//
+// While Redis is unavailable it never fails and never waits: it serves from
+// a Local fallback holding limit / replicas, started from the last shared
+// level seen (divided likewise), and returns to Redis when the backend sees
+// it again.
+type Shared struct {
+	b   *RedisBackend
+	key string
+
+	mu         sync.Mutex
+	configured Amounts
+	st         sharedState
+	fb         *Local    // the local fallback, made at the first outage
+	fbSince    time.Time // when the current (or last) outage began here
+	fbHanded   Amounts   // what the fallback held when outages began, summed (for tests)
+	useFb      bool      // fb serves now (the outlook is its)
+
+	fullAt  atomic.Int64 // Unix ns; see Local
+	readyAt atomic.Int64
+}
+
+var _ Limiter = (*Shared)(nil)
+
+// args builds a script call's arguments: op, the constant ones, the
+// configured limits, then extra.
+func (s *Shared) args(op string, extra ...any) []any {
+	a := make([]any, 0, 7+len(extra))
+	a = append(a, op, s.b.windowArg, s.b.ttlArg)
+	for _, v := range s.configured {
+		a = append(a, v)
+	}
+	return append(a, extra...)
+}
+
+// Reserve implements Limiter. The round trip runs without the limiter's
+// lock, so that background answers are not held up behind it.
+func (s *Shared) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
+	s.mu.Lock()
+	if fb := s.fallback(now); fb != nil {
+		r, ok := fb.Reserve(now, inputTokens)
+		s.publish()
+		s.mu.Unlock()
+		return r, ok
+	}
+	// Fast path: when even an idle bucket could not take the request yet,
+	// no other replica can have made room (except by refunds, which are
+	// small), so the round trip is saved.
+	if s.st.valid && now.Sub(s.st.at) < snapshotMaxAge {
+		if w, _ := s.st.timeToCapacity(now, inputTokens); w > 0 {
+			s.mu.Unlock()
+			return Reservation{}, false
+		}
+	}
+	args := s.args("r", max(inputTokens, 0))
+	s.mu.Unlock()
+
+	start := time.Now()
+	v, err := s.b.call(s.key, args)
+	var st sharedState
+	if err == nil {
+		st, err = parseState(v, now, s.b.window)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.b.fail(err)
+		// The fallback starts when the failure is known, up to a timeout
+		// after now: refill before that may have gone to other replicas.
+		at := now.Add(time.Since(start))
+		fb := s.fallback(at)
+		r, ok := fb.Reserve(at, inputTokens)
+		s.publish()
+		return r, ok
+	}
+	s.storeLocked(st)
+	if st.result != 1 {
+		return Reservation{}, false
+	}
+	r := Reservation{Taken: st.taken, shared: true}
+	r.Output[OutputTokens], r.Output[Tokens] = st.output[0], st.output[1]
+	return r, true
+}
+
+// Settle implements Limiter.
+func (s *Shared) Settle(now time.Time, r Reservation, u Usage) {
+	if !r.shared {
+		s.mu.Lock()
+		if s.fb != nil {
+			s.fb.Settle(now, r, u)
+			s.publish()
+		}
+		s.mu.Unlock()
+		return
+	}
+	in, out := max(u.InputTokens, 0), max(u.OutputTokens, 0)
+	var delta Amounts
+	if r.Absorbed&(1<<InputTokens) == 0 {
+		delta[InputTokens] = in - r.Taken[InputTokens]
+	}
+	delta[OutputTokens] = out - r.Output[OutputTokens]
+	delta[Tokens] = out - r.Output[Tokens]
+	if r.Absorbed&(1<<Tokens) == 0 {
+		delta[Tokens] += in - (r.Taken[Tokens] - r.Output[Tokens])
+	}
+	if delta == (Amounts{}) && r.Output == (Amounts{}) && out == 0 {
+		return
+	}
+	if s.b.Degraded() {
+		return // taken in Redis, which refills it on its own
+	}
+	s.mu.Lock()
+	args := s.args("s", delta[InputTokens], delta[OutputTokens], delta[Tokens],
+		r.Output[OutputTokens], r.Output[Tokens], out)
+	s.mu.Unlock()
+	s.b.enqueue(asyncOp{lim: s, now: now, args: args})
+}
+
+// Observe implements Limiter. The lowered dimensions are predicted from the
+// cached state, to which the observation is applied at once, so that the
+// pool sees its effect; Redis applies it in the background.
+func (s *Shared) Observe(now time.Time, obs Observations) uint8 {
+	seen := false
+	for _, o := range obs {
+		seen = seen || o.Reported()
+	}
+	if !seen {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fb := s.fallback(now); fb != nil {
+		lowered := fb.Observe(now, s.share(obs))
+		s.publish()
+		return lowered
+	}
+	extra := make([]any, 0, 4*NumDimensions)
+	for _, o := range obs {
+		if !o.Reported() {
+			extra = append(extra, 0, -1, "", "")
+			continue
+		}
+		ahead, reset := "", ""
+		if !o.Reset.IsZero() {
+			reset = strconv.FormatInt(o.Reset.UnixNano(), 10)
+			if a := o.Reset.Sub(now) - resetSlack; a > 0 {
+				ahead = strconv.FormatInt(a.Microseconds(), 10)
+			}
+		}
+		extra = append(extra, max(o.Limit, 0), max(o.Remaining, -1), ahead, reset)
+	}
+	lowered := s.st.observe(now, obs)
+	s.publish()
+	s.b.enqueue(asyncOp{lim: s, now: now, args: s.args("o", extra...)})
+	return lowered
+}
+
+// SetLimits implements Limiter. Every script call carries the configured
+// limits, so Redis applies them with the next call; one is sent now.
+func (s *Shared) SetLimits(now time.Time, limits Amounts) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.configured = limits
+	if fb := s.fallback(now); fb != nil {
+		fb.SetLimits(now, s.shareLimits(limits))
+		s.publish()
+		return
+	}
+	s.b.enqueue(asyncOp{lim: s, now: now, args: s.args("l")})
+}
+
+// TimeToCapacity implements Limiter, from the cached state.
+func (s *Shared) TimeToCapacity(now time.Time, inputTokens int64) (time.Duration, Dimension) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fb := s.fallback(now); fb != nil {
+		return fb.TimeToCapacity(now, inputTokens)
+	}
+	return s.st.timeToCapacity(now, inputTokens)
+}
+
+// Outlook implements Limiter.
+func (s *Shared) Outlook() Outlook {
+	return Outlook{FullAt: fromNanos(s.fullAt.Load()), ReadyAt: fromNanos(s.readyAt.Load())}
+}
+
+// Snapshot implements Limiter, from the cached state, which it refreshes in
+// the background when it is older than a second: the status then shows the
+// cluster-wide levels, not only this replica's view.
+func (s *Shared) Snapshot(now time.Time) Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fb := s.fallback(now); fb != nil {
+		return fb.Snapshot(now)
+	}
+	if !s.st.valid || now.Sub(s.st.at) > snapshotMaxAge {
+		s.b.enqueue(asyncOp{lim: s, now: now, args: s.args("q")})
+	}
+	if !s.st.valid {
+		var snap Snapshot
+		for d := range snap.Dimensions {
+			snap.Dimensions[d] = DimensionState{Limit: s.configured[d], Configured: s.configured[d], Remaining: -1}
+			if s.configured[d] > 0 {
+				snap.Dimensions[d].Remaining = s.configured[d]
+			}
+		}
+		return snap
+	}
+	return s.st.snapshot(now)
+}
+
+// CoolDown keeps every replica from reserving on this limiter for d: a
+// provider's 429 on one replica is news for all of them.
+func (s *Shared) CoolDown(now time.Time, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fb := s.fallback(now); fb != nil {
+		return // the pool's own cooldown covers this replica
+	}
+	if until := now.Add(d); until.After(s.st.blocked) {
+		s.st.blocked = until
+		s.publish()
+	}
+	s.b.enqueue(asyncOp{lim: s, now: now, args: s.args("c", d.Microseconds())})
+}
+
+// store keeps a state answered by Redis unless a newer one is cached.
+func (s *Shared) store(st sharedState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.storeLocked(st)
+}
+
+func (s *Shared) storeLocked(st sharedState) {
+	if s.st.valid && st.at.Before(s.st.at) {
+		return
+	}
+	s.st = st
+	if s.useFb && !st.at.Before(s.fbSince) && !s.b.Degraded() {
+		s.useFb = false // Redis answered: the outage is over here
+	}
+	if !s.useFb {
+		s.publish()
+	}
+}
+
+// fallback returns the local limiter to use while Redis is unavailable, or
+// nil when it is available. The first outage makes it from the last shared
+// level seen, divided among the replicas, without the refill since then
+// (other replicas may have taken it). It is kept afterwards: a later outage
+// (Redis flapping) resumes it, capped again by the shared level seen, so
+// that local admissions never exceed limit / replicas over the outages
+// together. s.mu is held.
+func (s *Shared) fallback(now time.Time) *Local {
+	if !s.b.Degraded() {
+		if s.useFb {
+			s.useFb = false
+			s.publish()
+		}
+		return nil
+	}
+	if s.useFb {
+		return s.fb
+	}
+	if s.fb == nil {
+		limits := s.configured
+		if s.st.valid {
+			limits = s.st.limit
+		}
+		s.fb, _ = NewLocal(now, s.shareLimits(limits)) // limits are never negative here
+	}
+	if s.st.valid {
+		var obs Observations
+		for d := range obs {
+			obs[d] = NoObservation
+			if s.st.known(d) {
+				obs[d].Remaining = max(int64(s.st.level[d]), 0) / s.b.replicas
+			}
+		}
+		s.fb.Observe(now, obs) // only ever lowers
+	}
+	snap := s.fb.Snapshot(now)
+	for d, ds := range snap.Dimensions {
+		s.fbHanded[d] += max(ds.Remaining, 0)
+	}
+	s.fbSince, s.useFb = now, true
+	return s.fb
+}
+
+// shareLimits is this replica's share of limits.
+func (s *Shared) shareLimits(limits Amounts) Amounts {
+	for d, v := range limits {
+		if v > 0 {
+			limits[d] = max(v/s.b.replicas, 1)
+		}
+	}
+	return limits
+}
+
+// share is this replica's share of what a provider reported about the
+// whole key.
+func (s *Shared) share(obs Observations) Observations {
+	for d := range obs {
+		if obs[d].Limit > 0 {
+			obs[d].Limit = max(obs[d].Limit/s.b.replicas, 1)
+		}
+		if obs[d].Remaining > 0 {
+			obs[d].Remaining /= s.b.replicas
+		}
+	}
+	return obs
+}
+
+// publish stores the outlook of whichever state serves now; s.mu is held.
+func (s *Shared) publish() {
+	var o Outlook
+	if s.useFb {
+		o = s.fb.Outlook()
+	} else {
+		o = s.st.outlook()
+	}
+	s.fullAt.Store(nanosOf(o.FullAt))
+	s.readyAt.Store(nanosOf(o.ReadyAt))
+}
+
+func nanosOf(t time.Time) int64 {
+	if t.IsZero() {
+		return always
+	}
+	return t.UnixNano()
+}

@@ -1,0 +1,67 @@
+package redistest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func TestServerLifecycle(t *testing.T) {
+	s := Start(t)
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, ContextTimeoutEnabled: true})
+	defer func() { _ = c.Close() }()
+	ctx := context.Background()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("set: %v", err)
+	}
+
+	// A stalled server keeps the connection and answers nothing.
+	s.Stop()
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	start := time.Now()
+	err := c.Ping(short).Err()
+	cancel()
+	if err == nil {
+		t.Fatal("ping of a stopped server succeeded")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("ping of a stopped server took %v, want about the 100ms timeout", d)
+	}
+	s.Cont()
+
+	// Without persistence a crash loses the data; the port is the same.
+	s.Restart()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("ping after restart: %v", err)
+	}
+	if _, err := c.Get(ctx, "k").Result(); !errors.Is(err, redis.Nil) {
+		t.Fatalf("get after restart without persistence: got %v, want redis.Nil", err)
+	}
+}
+
+func TestServerPersistence(t *testing.T) {
+	s := Start(t, WithPersistence())
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
+	defer func() { _ = c.Close() }()
+	ctx := context.Background()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("set: %v", err)
+	}
+	s.Restart()
+	if v, err := c.Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Fatalf("get after restart with persistence: %q, %v", v, err)
+	}
+}
+
+func TestKilledServerRefuses(t *testing.T) {
+	s := Start(t)
+	s.Kill()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
+	defer func() { _ = c.Close() }()
+	if err := c.Ping(context.Background()).Err(); err == nil {
+		t.Fatal("ping of a killed server succeeded")
+	}
+}
