@@ -186,24 +186,12 @@ func runHostile(ctx context.Context, cfg config) error {
 func slowHeaderClient(ctx context.Context, addr string, id int, c *hostileCounts) {
 	line := fmt.Sprintf("X-Pad: %s\r\n", strings.Repeat("p", headerLine-10))
 	for ctx.Err() == nil {
-		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		conn, answered, stop, err := dialAwaitingAnswer(ctx, addr)
 		if err != nil {
 			time.Sleep(10 * time.Millisecond) // not a spin while the proxy refuses
 			continue
 		}
 		c.headerConns.Add(1)
-		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-		// Each connection reads what the proxy answers, if anything.
-		answered := make(chan int, 1)
-		go func() {
-			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-			if err != nil {
-				answered <- 0
-				return
-			}
-			_ = resp.Body.Close()
-			answered <- resp.StatusCode
-		}()
 		_, err = fmt.Fprintf(conn, "POST /pools/perf/pool-0/v1/messages?c=%d HTTP/1.1\r\nHost: proxy\r\n", id)
 		tick := time.NewTicker(headerEvery)
 		for err == nil {
@@ -241,23 +229,12 @@ func slowHeaderClient(ctx context.Context, addr string, id int, c *hostileCounts
 func bodyClient(ctx context.Context, addr string, every time.Duration, c *hostileCounts) {
 	chunk := make([]byte, bodyChunk)
 	for ctx.Err() == nil {
-		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		conn, answered, stop, err := dialAwaitingAnswer(ctx, addr)
 		if err != nil {
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond) // not a spin while the proxy refuses
 			continue
 		}
 		c.bodyReqs.Add(1)
-		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-		answered := make(chan int, 1)
-		go func() {
-			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-			if err != nil {
-				answered <- 0
-				return
-			}
-			_ = resp.Body.Close()
-			answered <- resp.StatusCode
-		}()
 		_, err = fmt.Fprintf(conn, "POST /pools/perf/pool-0/v1/messages HTTP/1.1\r\nHost: proxy\r\n"+
 			"X-Api-Key: perf-client-token\r\nAnthropic-Version: 2023-06-01\r\nContent-Type: application/json\r\n"+
 			"Content-Length: %d\r\n\r\n", declaredBody)
@@ -419,4 +396,27 @@ func hostileTable(h hostileConfig, rest, peak, hwm, after float64, c *hostileCou
 		fmt.Fprintf(&b, "\nwell-behaved failure: %s\n", s)
 	}
 	return b.String()
+}
+
+// dialAwaitingAnswer connects to addr and reads, in the background, what the
+// proxy answers on the connection, if anything: its status arrives on
+// answered (0 when the proxy closed without answering). The connection is
+// closed when ctx is done; stop lifts that.
+func dialAwaitingAnswer(ctx context.Context, addr string) (conn net.Conn, answered chan int, stop func() bool, err error) {
+	conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	stop = context.AfterFunc(ctx, func() { _ = conn.Close() })
+	answered = make(chan int, 1)
+	go func() {
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		_ = resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	return conn, answered, stop, nil
 }

@@ -145,3 +145,5 @@ func (anthropic) SafeToRepeat(method, path string) bool {
 	}
 	return false
 }
+
+func (p anthropic) EstimateInputTokens(body []byte) int64 { return estimateInputTokens(body, p) }

@@ -170,3 +170,5 @@ func (openAI) SafeToRepeat(method, path string) bool {
 	}
 	return false
 }
+
+func (p openAI) EstimateInputTokens(body []byte) int64 { return estimateInputTokens(body, p) }

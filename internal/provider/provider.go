@@ -64,6 +64,11 @@ type Provider interface {
 	// Batches, files and anything else that creates state are never
 	// repeated.
 	SafeToRepeat(method, path string) bool
+	// EstimateInputTokens is what a request body will cost in input tokens,
+	// counted as the API counts (text, images, documents), at most the
+	// model's context window; the pool reserves it until the real count
+	// settles. It must not allocate.
+	EstimateInputTokens(body []byte) int64
 }
 
 // The providers built in, by name.

@@ -65,7 +65,7 @@ func (x *exchange) run(maxAttempts int) {
 	}
 	ctx := x.r.Context()
 	// Acquire reserves this; Settle replaces it with the real count.
-	estimate := estimateInputTokens(x.body, x.prov)
+	estimate := x.prov.EstimateInputTokens(x.body)
 	exclude := x.tried[:0]
 	var (
 		pending *failedResponse // last retryable answer, returned if no key is left

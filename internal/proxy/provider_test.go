@@ -56,6 +56,7 @@ func (acme) ForwardsResponseHeader(k string) bool                   { return k =
 func (acme) ParseLimits(h http.Header, t time.Time) provider.Limits { return acmeLimits.Parse(h, t) }
 func (acme) Usage() *usage.Schema                                   { return acmeUsage }
 func (acme) KeyInvalid(status int, _ []byte) bool                   { return status == http.StatusUnauthorized }
+func (acme) EstimateInputTokens(b []byte) int64                     { return int64(len(b) / 4) }
 func (acme) SafeToRepeat(method, _ string) bool                     { return method == http.MethodGet }
 func (acme) KeyCheck(u *url.URL, key string) *http.Request {
 	r, _ := http.NewRequest(http.MethodGet, u.JoinPath("/v1/whoami").String(), nil)

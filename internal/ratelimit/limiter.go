@@ -133,3 +133,20 @@ type DimensionState struct {
 	// ResetAt is the last reset time the provider reported; zero if none.
 	ResetAt time.Time
 }
+
+// settlement is what settling r with u changes: per dimension, the real
+// usage less what was taken (input not yet absorbed by a provider-reported
+// remaining count; output replacing the expected output held), and the real
+// output. changes is false when settling would change nothing.
+func settlement(r Reservation, u Usage) (delta Amounts, out int64, changes bool) {
+	in, out := max(u.InputTokens, 0), max(u.OutputTokens, 0)
+	if r.Absorbed&(1<<InputTokens) == 0 {
+		delta[InputTokens] = in - r.Taken[InputTokens]
+	}
+	delta[OutputTokens] = out - r.Output[OutputTokens]
+	delta[Tokens] = out - r.Output[Tokens]
+	if r.Absorbed&(1<<Tokens) == 0 {
+		delta[Tokens] += in - (r.Taken[Tokens] - r.Output[Tokens])
+	}
+	return delta, out, delta != (Amounts{}) || r.Output != (Amounts{}) || out != 0
+}

@@ -112,17 +112,8 @@ func (l *Local) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
 
 // Settle implements Limiter.
 func (l *Local) Settle(now time.Time, r Reservation, u Usage) {
-	in, out := max(u.InputTokens, 0), max(u.OutputTokens, 0)
-	var delta Amounts
-	if r.Absorbed&(1<<InputTokens) == 0 {
-		delta[InputTokens] = in - r.Taken[InputTokens]
-	}
-	delta[OutputTokens] = out - r.Output[OutputTokens]
-	delta[Tokens] = out - r.Output[Tokens]
-	if r.Absorbed&(1<<Tokens) == 0 {
-		delta[Tokens] += in - (r.Taken[Tokens] - r.Output[Tokens])
-	}
-	if delta == (Amounts{}) && r.Output == (Amounts{}) && out == 0 {
+	delta, out, changes := settlement(r, u)
+	if !changes {
 		return
 	}
 	l.mu.Lock()

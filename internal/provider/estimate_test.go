@@ -14,15 +14,13 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package proxy
+package provider
 
 import (
 	"encoding/base64"
 	"encoding/binary"
 	"strings"
 	"testing"
-
-	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // pngHeader is the first 24 bytes of a w x h PNG.
@@ -43,48 +41,48 @@ func TestEstimateInputTokens(t *testing.T) {
 	pdf := b64([]byte("%PDF-1.7\n"), 300<<10)
 	cases := []struct {
 		name     string
-		prov     provider.Provider
+		prov     Provider
 		body     string
 		min, max int64
 	}{
-		{"anthropic text", provider.Anthropic,
+		{"anthropic text", Anthropic,
 			`{"model":"claude-x","messages":[{"role":"user","content":"` + text + `"}]}`, 1000, 1030},
-		{"cjk text counts a token per character", provider.Anthropic,
+		{"cjk text counts a token per character", Anthropic,
 			`{"messages":[{"role":"user","content":"` + strings.Repeat("日本語", 100) + `"}]}`, 300, 320},
-		{"anthropic 5 MiB image of unknown size", provider.Anthropic,
+		{"anthropic 5 MiB image of unknown size", Anthropic,
 			`{"model":"claude-x","messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/jpeg","data":"` + bigJPEG + `"}}]}]}`,
 			anthropicImageMax, anthropicImageMax + 40},
-		{"anthropic png of known size", provider.Anthropic,
+		{"anthropic png of known size", Anthropic,
 			`{"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"` + png + `"}}]}]}`,
 			1000, 1040},
-		{"anthropic image by url", provider.Anthropic,
+		{"anthropic image by url", Anthropic,
 			`{"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"https://example.com/cat.jpg"}}]}]}`,
 			anthropicImageMax, anthropicImageMax + 40},
-		{"anthropic pdf: three pages by size", provider.Anthropic,
+		{"anthropic pdf: three pages by size", Anthropic,
 			`{"messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"` + pdf + `"}}]}]}`,
 			3 * pdfTokensPerPage, 3*pdfTokensPerPage + 40},
-		{"openai image high detail unknown size", provider.OpenAI,
+		{"openai image high detail unknown size", OpenAI,
 			`{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,` + bigJPEG + `"}}]}]}`,
 			openAIImageMax, openAIImageMax + 40},
-		{"openai image low detail after the url", provider.OpenAI,
+		{"openai image low detail after the url", OpenAI,
 			`{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,` + bigJPEG + `","detail":"low"}}]}]}`,
 			openAIImageLow, openAIImageLow + 40},
-		{"openai image low detail before the url", provider.OpenAI,
+		{"openai image low detail before the url", OpenAI,
 			`{"messages":[{"content":[{"type":"image_url","image_url":{"detail":"low","url":"data:image/jpeg;base64,` + bigJPEG + `"}}]}]}`,
 			openAIImageLow, openAIImageLow + 40},
-		{"openai png 1024x1024: 4 tiles", provider.OpenAI,
+		{"openai png 1024x1024: 4 tiles", OpenAI,
 			`{"messages":[{"content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,` + b64(pngHeader(1024, 1024), 100) + `"}}]}]}`,
 			85 + 170*4, 85 + 170*4 + 40},
-		{"openai responses input_image", provider.OpenAI,
+		{"openai responses input_image", OpenAI,
 			`{"model":"gpt-4.1","input":[{"role":"user","content":[{"type":"input_image","image_url":"data:image/jpeg;base64,` + bigJPEG + `","detail":"low"}]}]}`,
 			openAIImageLow, openAIImageLow + 40},
-		{"text capped by the model's window", provider.Anthropic,
+		{"text capped by the model's window", Anthropic,
 			`{"model":"claude-x","messages":[{"role":"user","content":"` + strings.Repeat("a", 4_000_000) + `"}]}`,
 			200_000, 200_000},
-		{"unknown openai model: 128k window", provider.OpenAI,
+		{"unknown openai model: 128k window", OpenAI,
 			`{"model":"my-model","prompt":"` + strings.Repeat("a", 4_000_000) + `"}`, 128_000, 128_000},
-		{"not json: four bytes per token", provider.OpenAI, strings.Repeat("x", 4000), 1000, 1000},
-		{"empty", provider.Anthropic, "", 0, 0},
+		{"not json: four bytes per token", OpenAI, strings.Repeat("x", 4000), 1000, 1000},
+		{"empty", Anthropic, "", 0, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,9 +116,9 @@ func FuzzEstimateInputTokens(f *testing.F) {
 	f.Add([]byte(`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{"detail":"low"}]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`), true)
 	f.Add([]byte(`}}}]]]{"data":"data:,"}`), false)
 	f.Fuzz(func(t *testing.T, body []byte, openai bool) {
-		prov := provider.Anthropic
+		prov := Anthropic
 		if openai {
-			prov = provider.OpenAI
+			prov = OpenAI
 		}
 		got := estimateInputTokens(body, prov)
 		if got < 0 || got > 1_047_576 {
@@ -169,7 +167,7 @@ func BenchmarkEstimate(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			var sink int64
 			for b.Loop() {
-				sink += estimateInputTokens(body, provider.Anthropic)
+				sink += estimateInputTokens(body, Anthropic)
 			}
 			_ = sink
 		})

@@ -14,14 +14,12 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package proxy
+package provider
 
 import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-
-	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // The input-token estimate Acquire reserves before a request is sent;
@@ -89,13 +87,13 @@ const (
 )
 
 // windowFor is the context window of model for prov.
-func windowFor(prov provider.Provider, model []byte) int64 {
+func windowFor(prov Provider, model []byte) int64 {
 	for _, w := range contextWindows {
 		if len(model) >= len(w.prefix) && string(model[:len(w.prefix)]) == w.prefix {
 			return w.tokens
 		}
 	}
-	if prov == provider.OpenAI {
+	if prov == OpenAI {
 		return defaultOpenAIWindow
 	}
 	return defaultAnthropicWindow
@@ -133,7 +131,7 @@ type scanFrame struct {
 
 // estimator walks a JSON body once, without allocating.
 type estimator struct {
-	prov     provider.Provider
+	prov     Provider
 	quarters int64 // text, in quarter tokens
 	media    int64 // tokens
 	model    []byte
@@ -142,7 +140,7 @@ type estimator struct {
 }
 
 // estimateInputTokens is the input-token estimate for body.
-func estimateInputTokens(body []byte, prov provider.Provider) int64 {
+func estimateInputTokens(body []byte, prov Provider) int64 {
 	var e estimator
 	e.prov = prov
 	t := bytes.TrimLeft(body, " \t\r\n")
@@ -304,7 +302,7 @@ func (e *estimator) mediaValue(s []byte, f *scanFrame) {
 
 // image adds one image of w x h pixels (0 x 0: unknown).
 func (e *estimator) image(w, h int64, f *scanFrame) {
-	if e.prov != provider.OpenAI {
+	if e.prov != OpenAI {
 		t := int64(anthropicImageMax)
 		if w > 0 && h > 0 {
 			t = min(w*h/750+1, anthropicImageMax)
