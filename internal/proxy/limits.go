@@ -184,11 +184,19 @@ func (c *counter) take(n int64) bool {
 
 func (c *counter) give(n int64) { c.used.Add(-n) }
 
+// The caps a request can be shed at, as the shed metric names them.
+const (
+	capConnections = "connections"
+	capInFlight    = "in_flight"
+	capBodyMemory  = "body_memory"
+)
+
 // shed answers a request the replica has no room for with 503 in the
 // provider's shape (the pool's, when the path names one) and a Retry-After,
 // and closes the connection: it frees a connection slot, and net/http does
 // not wait for a body nobody will read.
-func (s *Server) shed(w http.ResponseWriter, r *http.Request, msg string) {
+func (s *Server) shed(w http.ResponseWriter, r *http.Request, capName, msg string) {
+	s.metrics.shed.WithLabelValues(capName).Inc()
 	h := w.Header()
 	h.Set("Retry-After", overCapRetryAfter)
 	h.Set("Connection", "close")

@@ -45,7 +45,10 @@ func startLimited(t *testing.T, e *env, opts Options) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Listener, opts.Logger, opts.Metrics = ln, proxytest.Logger(t), prometheus.NewRegistry()
+	opts.Listener, opts.Logger = ln, proxytest.Logger(t)
+	if opts.Metrics == nil {
+		opts.Metrics = prometheus.NewRegistry()
+	}
 	opts.ShutdownGrace = time.Second
 	srv := New(e.reg, opts)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -275,7 +278,8 @@ func TestHeadersOver64KiBGet431(t *testing.T) {
 // connected keeps being served.
 func TestConnectionCapSheds503(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	addr := startLimited(t, e, Options{MaxConnections: 3})
+	reg := prometheus.NewRegistry()
+	addr := startLimited(t, e, Options{MaxConnections: 3, Metrics: reg})
 	good := dialRaw(t, addr)
 	good.send(messagesRequest(apitest.AnthropicBody("hi", false)))
 	if resp, body := good.response(); resp.StatusCode != http.StatusOK {
@@ -297,6 +301,30 @@ func TestConnectionCapSheds503(t *testing.T) {
 	if resp, body := good.response(); resp.StatusCode != http.StatusOK {
 		t.Fatalf("well-behaved client got %d; body %s", resp.StatusCode, body)
 	}
+	wantShedCount(t, reg, capConnections, 1)
+}
+
+// wantShedCount checks keypool_proxy_shed_total{cap} in reg.
+func wantShedCount(t *testing.T, reg *prometheus.Registry, capName string, want float64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != metricShed {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == capName {
+				got = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if got != want {
+		t.Errorf("%s{cap=%q} = %v, want %v", metricShed, capName, got, want)
+	}
 }
 
 // TestInFlightCapSheds503: beyond MaxInFlight a request gets a well-formed
@@ -305,7 +333,8 @@ func TestInFlightCapSheds503(t *testing.T) {
 	for _, prov := range []provider.Provider{provider.Anthropic, provider.OpenAI} {
 		t.Run(prov.Name(), func(t *testing.T) {
 			e := newEnv(t, envConfig{provider: prov})
-			addr := startLimited(t, e, Options{MaxInFlight: 1})
+			reg := prometheus.NewRegistry()
+			addr := startLimited(t, e, Options{MaxInFlight: 1, Metrics: reg})
 			e.base = "http://" + addr + strings.TrimPrefix(e.base, e.front.URL)
 			release := e.fake.HoldStreams()
 			body := apitest.AnthropicBody
@@ -332,6 +361,7 @@ func TestInFlightCapSheds503(t *testing.T) {
 			release()
 			_ = readAll(t, held.Body)
 			wantStatus(t, e.post(body("hi", false)), http.StatusOK)
+			wantShedCount(t, reg, capInFlight, 1)
 		})
 	}
 }
@@ -341,7 +371,8 @@ func TestInFlightCapSheds503(t *testing.T) {
 // free share every request has, is served whatever the budget.
 func TestBodyBudgetSheds503(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	addr := startLimited(t, e, Options{MaxBufferedBodyBytes: 64 << 10})
+	reg := prometheus.NewRegistry()
+	addr := startLimited(t, e, Options{MaxBufferedBodyBytes: 64 << 10, Metrics: reg})
 	c := dialRaw(t, addr)
 	c.send(messagesRequest(apitest.AnthropicBody(strings.Repeat("x", 200<<10), false)))
 	resp, body := c.response()
@@ -351,6 +382,7 @@ func TestBodyBudgetSheds503(t *testing.T) {
 	if resp, body := c2.response(); resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d; body %s", resp.StatusCode, body)
 	}
+	wantShedCount(t, reg, capBodyMemory, 1)
 }
 
 // TestPoolQueueCapAnswers429: with MaxWaiters requests queued for a pool,

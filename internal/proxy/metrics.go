@@ -38,6 +38,7 @@ const (
 	metricTokens        = "keypool_proxy_tokens_total"             // + direction
 	metricQueueWait     = "keypool_proxy_queue_wait_seconds"       // time spent in Acquire
 	metricQueueRejected = "keypool_proxy_queue_rejected_total"     // requests answered 429 by the proxy
+	metricShed          = "keypool_proxy_shed_total"               // requests refused at a replica cap
 )
 
 // Labels of every series (and the matching log keys).
@@ -81,6 +82,7 @@ type metrics struct {
 	tokens        *prometheus.CounterVec
 	queueWait     *prometheus.HistogramVec
 	queueRejected *prometheus.CounterVec
+	shed          *prometheus.CounterVec
 	keysErr       error // why the KeyStateCollector is not registered, if it is not
 
 	mu    sync.RWMutex
@@ -111,6 +113,7 @@ func metricsFor(r prometheus.Registerer, reg *keypool.Registry) (*metrics, error
 	m.tokens, err = register(r, m.tokens, err)
 	m.queueWait, err = register(r, m.queueWait, err)
 	m.queueRejected, err = register(r, m.queueRejected, err)
+	m.shed, err = register(r, m.shed, err)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +156,10 @@ func newUnregisteredMetrics() *metrics {
 			Name: metricQueueRejected,
 			Help: "Requests answered 429 by the proxy because no key had capacity within the queue timeout.",
 		}, pl),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricShed,
+			Help: "Requests the replica refused with 503 at one of its caps, by cap (connections, in_flight, body_memory).",
+		}, []string{"cap"}),
 		pools: map[poolID]*poolMetrics{},
 	}
 }

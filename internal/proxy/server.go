@@ -172,11 +172,11 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	liftDeadline := bodyDeadline(w, r, s.opts.BodyReadTimeout)
 	if overCap(r) {
-		s.shed(w, r, "the proxy replica is serving as many connections as it may; retry shortly")
+		s.shed(w, r, capConnections, "the proxy replica is serving as many connections as it may; retry shortly")
 		return
 	}
 	if !s.inFlight.take(1) {
-		s.shed(w, r, "the proxy replica is handling as many requests as it may; retry shortly")
+		s.shed(w, r, capInFlight, "the proxy replica is handling as many requests as it may; retry shortly")
 		return
 	}
 	defer s.inFlight.give(1)
@@ -221,7 +221,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		pm.request(keyNone, kind.Status())
-		if kind == provider.ErrUnavailable {
+		if kind == provider.ErrUnavailable { // the body budget is spent
+			s.metrics.shed.WithLabelValues(capBodyMemory).Inc()
 			w.Header().Set("Retry-After", overCapRetryAfter)
 		}
 		prov.WriteError(w, kind, err.Error())
