@@ -59,10 +59,12 @@ var anthropicLimits = RateLimitHeaders{
 	},
 	// The combined tokens-* headers report whichever of the input and output
 	// limits is tighter: used only when neither per-direction set came.
-	Fallback:     ptrTo(anthropicHeaderNames(ratelimit.Tokens, "Tokens")),
+	Fallback:     &anthropicCombinedTokens,
 	Reset:        ResetRFC3339,
 	Organization: "Anthropic-Organization-Id",
 }
+
+var anthropicCombinedTokens = anthropicHeaderNames(ratelimit.Tokens, "Tokens")
 
 // anthropicHeaderNames names Anthropic-Ratelimit-<name>-{Limit,Remaining,Reset}.
 // It runs at package initialisation, so parsing builds no strings.

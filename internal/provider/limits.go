@@ -148,5 +148,3 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	}
 	return 0, false
 }
-
-func ptrTo[T any](v T) *T { return &v }

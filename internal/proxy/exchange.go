@@ -103,15 +103,18 @@ func (x *exchange) run(maxAttempts int) {
 		}
 
 		x.pool.ReportResponse(&lease, resp.StatusCode, resp.Header)
-		var failed *failedResponse
-		if wantsBody(resp.StatusCode) {
+		var failed *failedResponse // a body already read, to answer with
+		keyInvalid := false
+		if resp.StatusCode == http.StatusUnauthorized {
+			// Only the body says whether the key or the request is at fault.
 			failed = bufferFailed(resp, lease.KeyID)
-			if x.prov.KeyInvalid(resp.StatusCode, failed.body) && x.pool.Suspect(&lease, keyCheckTimeout) {
+			keyInvalid = x.prov.KeyInvalid(resp.StatusCode, failed.body)
+			if keyInvalid && x.pool.Suspect(&lease, keyCheckTimeout) {
 				pool, prov, upstream, id, key := x.pool, x.prov, x.pool.Access().Upstream, lease.KeyID, lease.APIKey
 				x.s.checks.Go(func() { x.s.checkKey(pool, prov, upstream, id, key) })
 			}
 		}
-		reason, retryable := x.failoverFor(resp.StatusCode, failed.bodyBytes())
+		reason, retryable := x.failoverFor(resp.StatusCode, keyInvalid)
 		if retryable && !final && x.moreKeys(len(exclude)) {
 			if failed == nil {
 				failed = bufferFailed(resp, lease.KeyID)

@@ -44,16 +44,16 @@ const maxFailedBody = 64 << 10
 //   - other 5xx: the request may have been processed, so only a request the
 //     provider calls safe to repeat goes to another key.
 //
-// Other 4xx are the request's own fault. body is the buffered answer, read
-// only for a 401.
-func (x *exchange) failoverFor(status int, body []byte) (failoverReason, bool) {
+// Other 4xx are the request's own fault. keyInvalid is what the provider
+// said of a 401's body.
+func (x *exchange) failoverFor(status int, keyInvalid bool) (failoverReason, bool) {
 	switch {
 	case status == http.StatusTooManyRequests:
 		return reasonRateLimited, true
 	case status == http.StatusServiceUnavailable || status == statusOverloaded:
 		return reasonServerError, true
 	case status == http.StatusUnauthorized:
-		return reasonRejected, x.prov.KeyInvalid(status, body)
+		return reasonRejected, keyInvalid
 	case status >= 500 && status <= 599:
 		return reasonServerError, x.safeToRepeat()
 	}
@@ -62,9 +62,6 @@ func (x *exchange) failoverFor(status int, body []byte) (failoverReason, bool) {
 
 // statusOverloaded is Anthropic's 529: overloaded, request not processed.
 const statusOverloaded = 529
-
-// wantsBody reports answers whose body failoverFor reads.
-func wantsBody(status int) bool { return status == http.StatusUnauthorized }
 
 // retryableError says whether a transport error is worth another key: only
 // when the request never left (the connection could not be made), or the
@@ -107,12 +104,4 @@ func (f *failedResponse) write(w http.ResponseWriter, prov provider.Provider, at
 	h[HeaderAttempts] = attemptsValue(attempts)
 	w.WriteHeader(f.status)
 	_, _ = w.Write(f.body)
-}
-
-// bodyBytes is the kept body; nil for no response.
-func (f *failedResponse) bodyBytes() []byte {
-	if f == nil {
-		return nil
-	}
-	return f.body
 }

@@ -18,7 +18,6 @@ package proxy
 
 import (
 	"context"
-	"io"
 	"net/url"
 	"time"
 
@@ -42,9 +41,7 @@ func (s *Server) checkKey(pool *keypool.KeyPool, prov provider.Provider, upstrea
 	valid := true
 	resp, err := s.transport.RoundTrip(prov.KeyCheck(upstream, apiKey).WithContext(ctx))
 	if err == nil {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxFailedBody))
-		_ = resp.Body.Close()
-		valid = !prov.KeyInvalid(resp.StatusCode, body)
+		valid = !prov.KeyInvalid(resp.StatusCode, bufferFailed(resp, keyID).body)
 		s.log.Info("re-checked a key the provider called invalid", "key", keyID, "status", resp.StatusCode, "valid", valid)
 	} else {
 		s.log.Info("could not re-check a key the provider called invalid; keeping it", "key", keyID, "error", err.Error())

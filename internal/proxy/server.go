@@ -191,7 +191,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// (The error shape is the pool's provider's, or for no pool the one the
 	// request looks like: an SDK's request gets the same shape either way.)
 	pool, ok := s.reg.Get(rt.namespace, rt.name)
-	if !ok || !authorized(pool.Access(), r.Header) {
+	var acc *keypool.Access // loaded once: the request is served as it was authorised
+	if ok {
+		acc = pool.Access()
+	}
+	if !ok || !authorized(acc, r.Header) {
 		prov := provider.Guess(r, rt.rest)
 		if ok { // no metrics otherwise: the labels would be whatever a caller puts in the path
 			prov = pool.Provider()
@@ -208,7 +212,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		prov.WriteError(w, provider.ErrNotFound, "only the provider API under /v1/ is proxied")
 		return
 	}
-	acc := pool.Access()
 	rb, kind, err := readBody(w, r, s.opts.MaxRequestBodyBytes, &s.bodyBytes)
 	defer rb.release()
 	if err != nil {
