@@ -18,50 +18,32 @@ package main
 
 import (
 	"flag"
-	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/proxy"
 )
 
-// proxyLimits are the flags that bound a replica's memory under hostile
-// clients. The defaults fit the Deployment's memory limit; see "Memory
-// bound" in docs/architecture.md.
-type proxyLimits struct {
-	maxBodyBytes, maxBufferedBodyBytes              int64
-	maxHeaderBytes, maxConnections, maxInFlight     int
-	maxQueuedPerPool                                int
-	readHeaderTimeout, bodyReadTimeout, idleTimeout time.Duration
-}
-
-func (l *proxyLimits) bind(fs *flag.FlagSet) {
-	fs.Int64Var(&l.maxBodyBytes, "proxy-max-body-bytes", proxy.DefaultMaxRequestBodyBytes,
+// bindProxyLimits binds the flags that bound a replica's memory under
+// hostile clients straight into the proxy's options, and the per-pool queue
+// cap into maxQueuedPerPool. The defaults fit the Deployment's memory limit;
+// see "Memory bound" in docs/architecture.md.
+func bindProxyLimits(fs *flag.FlagSet, o *proxy.Options, maxQueuedPerPool *int) {
+	fs.Int64Var(&o.MaxRequestBodyBytes, "proxy-max-body-bytes", proxy.DefaultMaxRequestBodyBytes,
 		"Largest request body the proxy accepts (it is buffered for failover); larger ones get 413.")
-	fs.Int64Var(&l.maxBufferedBodyBytes, "proxy-max-buffered-body-bytes", proxy.DefaultMaxBufferedBodyBytes,
+	fs.Int64Var(&o.MaxBufferedBodyBytes, "proxy-max-buffered-body-bytes", proxy.DefaultMaxBufferedBodyBytes,
 		"Request-body bytes all requests of a replica may hold in memory together; beyond it requests get 503.")
-	fs.IntVar(&l.maxHeaderBytes, "proxy-max-header-bytes", proxy.DefaultMaxHeaderBytes,
+	fs.IntVar(&o.MaxHeaderBytes, "proxy-max-header-bytes", proxy.DefaultMaxHeaderBytes,
 		"Largest request header block; larger ones get 431.")
-	fs.IntVar(&l.maxConnections, "proxy-max-connections", proxy.DefaultMaxConnections,
+	fs.IntVar(&o.MaxConnections, "proxy-max-connections", proxy.DefaultMaxConnections,
 		"Client connections a replica serves at once; the next ones get 503 and are closed.")
-	fs.IntVar(&l.maxInFlight, "proxy-max-in-flight", proxy.DefaultMaxInFlight,
+	fs.IntVar(&o.MaxInFlight, "proxy-max-in-flight", proxy.DefaultMaxInFlight,
 		"Requests a replica handles at once; more get 503.")
-	fs.IntVar(&l.maxQueuedPerPool, "proxy-max-queued-per-pool", keypool.DefaultMaxWaiters,
+	fs.IntVar(maxQueuedPerPool, "proxy-max-queued-per-pool", keypool.DefaultMaxWaiters,
 		"Requests of one KeyPool that may wait for a key's capacity at once (spec.queueTimeout); more get 429.")
-	fs.DurationVar(&l.readHeaderTimeout, "proxy-read-header-timeout", proxy.DefaultReadHeaderTimeout,
+	fs.DurationVar(&o.ReadHeaderTimeout, "proxy-read-header-timeout", proxy.DefaultReadHeaderTimeout,
 		"How long a client may take to send a request's headers.")
-	fs.DurationVar(&l.bodyReadTimeout, "proxy-body-read-timeout", proxy.DefaultBodyReadTimeout,
+	fs.DurationVar(&o.BodyReadTimeout, "proxy-body-read-timeout", proxy.DefaultBodyReadTimeout,
 		"How long a client may take to send a request body; slower ones get 408.")
-	fs.DurationVar(&l.idleTimeout, "proxy-idle-timeout", proxy.DefaultIdleTimeout,
+	fs.DurationVar(&o.IdleTimeout, "proxy-idle-timeout", proxy.DefaultIdleTimeout,
 		"How long an idle keep-alive client connection stays open.")
-}
-
-func (l *proxyLimits) apply(o *proxy.Options) {
-	o.MaxRequestBodyBytes = l.maxBodyBytes
-	o.MaxBufferedBodyBytes = l.maxBufferedBodyBytes
-	o.MaxHeaderBytes = l.maxHeaderBytes
-	o.MaxConnections = l.maxConnections
-	o.MaxInFlight = l.maxInFlight
-	o.ReadHeaderTimeout = l.readHeaderTimeout
-	o.BodyReadTimeout = l.bodyReadTimeout
-	o.IdleTimeout = l.idleTimeout
 }

@@ -64,7 +64,8 @@ func main() {
 		statusInterval, shutdownGrace, redisTimeout        time.Duration
 		redisURL                                           string
 		replicas                                           int
-		limits                                             proxyLimits
+		proxyOpts                                          proxy.Options
+		maxQueuedPerPool                                   int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8082 for HTTP (the proxy has :8080), or leave as 0 to disable the metrics service.")
@@ -84,7 +85,7 @@ func main() {
 		"How often at most each KeyPool's status is written with the pool's live statistics.")
 	flag.DurationVar(&shutdownGrace, "shutdown-grace", 90*time.Second,
 		"How long in-flight proxy requests and streams may run on after shutdown begins.")
-	limits.bind(flag.CommandLine)
+	bindProxyLimits(flag.CommandLine, &proxyOpts, &maxQueuedPerPool)
 	flag.StringVar(&allowedUpstreams, "allowed-upstreams", controller.DefaultAllowedUpstreams,
 		"Comma-separated origins (scheme://host[:port]) KeyPools may use as upstream; any path below one is allowed. "+
 			"A KeyPool with another upstream is not served (Ready=False, UpstreamNotAllowed).")
@@ -181,12 +182,9 @@ func main() {
 		publisher.UseSharedLimits(shared)
 		setupLog.Info("limits shared through Redis", "replicas", replicas, "degraded", shared.Degraded())
 	}
-	proxyOpts := proxy.Options{
-		Addr:          proxyAddr,
-		Logger:        log.WithName("proxy"),
-		ShutdownGrace: shutdownGrace,
-	}
-	limits.apply(&proxyOpts)
+	proxyOpts.Addr = proxyAddr
+	proxyOpts.Logger = log.WithName("proxy")
+	proxyOpts.ShutdownGrace = shutdownGrace
 	proxyServer := proxy.New(registry, proxyOpts)
 	if err := mgr.Add(proxyServer); err != nil {
 		setupLog.Error(err, "unable to add proxy")
@@ -200,7 +198,7 @@ func main() {
 		ProxyServiceURL:  proxyServiceURL,
 		AllowedUpstreams: allowed,
 		SharedLimits:     shared,
-		MaxQueuedPerPool: limits.maxQueuedPerPool,
+		MaxQueuedPerPool: maxQueuedPerPool,
 		// A deleted pool's metric series go with it.
 		OnDelete: proxyServer.ForgetPool,
 	}
