@@ -148,4 +148,10 @@ func (anthropic) SafeToRepeat(method, path string) bool {
 	return false
 }
 
-func (p anthropic) EstimateInputTokens(body []byte) int64 { return estimateInputTokens(body, p) }
+// anthropicEstimate: Claude models have 200k-token windows; images cost
+// about w*h/750 tokens.
+var anthropicEstimate = estimateRules{defaultWindow: 200_000, images: imagesByArea}
+
+func (anthropic) EstimateInputTokens(body []byte) int64 {
+	return estimateInputTokens(body, &anthropicEstimate)
+}

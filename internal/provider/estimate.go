@@ -66,7 +66,7 @@ type contextWindow struct {
 }
 
 // contextWindows: the first matching prefix wins, so longer prefixes come
-// first. Unknown models get the provider default below, which is the
+// first. Unknown models get the provider's estimateRules.defaultWindow, the
 // smallest window in common use, so an unknown name never raises the cap.
 var contextWindows = []contextWindow{
 	{"claude", 200_000},
@@ -81,22 +81,41 @@ var contextWindows = []contextWindow{
 	{"o4", 200_000},
 }
 
+// estimateRules are what one provider's estimate differs in; each provider
+// file declares its own.
+type estimateRules struct {
+	// defaultWindow is the context window of a model not in contextWindows.
+	defaultWindow int64
+	// images is how the provider counts an image.
+	images imageRule
+}
+
+// imageRule is a provider's documented image cost. (A rule, not a func
+// value: calling through one would move the estimator to the heap.)
+type imageRule uint8
+
 const (
-	defaultAnthropicWindow = 200_000
-	defaultOpenAIWindow    = 128_000
+	imagesByArea  imageRule = iota // Anthropic: w*h/750, capped
+	imagesByTiles                  // OpenAI: 85 at low detail, else per 512-px tile
 )
 
-// windowFor is the context window of model for prov.
-func windowFor(prov Provider, model []byte) int64 {
+// image adds one image of w x h pixels (0 x 0: unknown) found in f.
+func (e *estimator) image(w, h int64, f *scanFrame) {
+	if e.rules.images == imagesByTiles {
+		e.openAIImage(w, h, f)
+		return
+	}
+	e.anthropicImage(w, h)
+}
+
+// windowFor is the context window of model under rules.
+func windowFor(rules *estimateRules, model []byte) int64 {
 	for _, w := range contextWindows {
 		if len(model) >= len(w.prefix) && string(model[:len(w.prefix)]) == w.prefix {
 			return w.tokens
 		}
 	}
-	if prov == OpenAI {
-		return defaultOpenAIWindow
-	}
-	return defaultAnthropicWindow
+	return rules.defaultWindow
 }
 
 // keyKind is what an object key means to the estimate.
@@ -131,7 +150,7 @@ type scanFrame struct {
 
 // estimator walks a JSON body once, without allocating.
 type estimator struct {
-	prov     Provider
+	rules    *estimateRules
 	quarters int64 // text, in quarter tokens
 	media    int64 // tokens
 	model    []byte
@@ -139,17 +158,17 @@ type estimator struct {
 	depth    int // open containers; frames beyond maxScanDepth are not kept
 }
 
-// estimateInputTokens is the input-token estimate for body.
-func estimateInputTokens(body []byte, prov Provider) int64 {
+// estimateInputTokens is the input-token estimate for body under rules.
+func estimateInputTokens(body []byte, rules *estimateRules) int64 {
 	var e estimator
-	e.prov = prov
+	e.rules = rules
 	t := bytes.TrimLeft(body, " \t\r\n")
 	if len(t) == 0 || (t[0] != '{' && t[0] != '[') {
-		return min(int64(len(body))/quartersPerToken, windowFor(prov, nil))
+		return min(int64(len(body))/quartersPerToken, windowFor(rules, nil))
 	}
 	e.scan(t)
 	total := e.quarters/quartersPerToken + e.media
-	return max(min(total, windowFor(prov, e.model)), 0)
+	return max(min(total, windowFor(rules, e.model)), 0)
 }
 
 func (e *estimator) top() *scanFrame {
@@ -300,16 +319,19 @@ func (e *estimator) mediaValue(s []byte, f *scanFrame) {
 	}
 }
 
-// image adds one image of w x h pixels (0 x 0: unknown).
-func (e *estimator) image(w, h int64, f *scanFrame) {
-	if e.prov != OpenAI {
-		t := int64(anthropicImageMax)
-		if w > 0 && h > 0 {
-			t = min(w*h/750+1, anthropicImageMax)
-		}
-		e.media += t
-		return
+// anthropicImage adds one image as Anthropic counts it: w*h/750, capped.
+func (e *estimator) anthropicImage(w, h int64) {
+	t := int64(anthropicImageMax)
+	if w > 0 && h > 0 {
+		t = min(w*h/750+1, anthropicImageMax)
 	}
+	e.media += t
+}
+
+// openAIImage adds one image as OpenAI counts it: 85 at low detail, else by
+// 512-px tiles. A "detail":"low" seen later in the same object takes the
+// high-detail excess back (see f.high).
+func (e *estimator) openAIImage(w, h int64, f *scanFrame) {
 	if f != nil && f.low {
 		e.media += openAIImageLow
 		return

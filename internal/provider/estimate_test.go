@@ -86,7 +86,7 @@ func TestEstimateInputTokens(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := estimateInputTokens([]byte(tc.body), tc.prov)
+			got := tc.prov.EstimateInputTokens([]byte(tc.body))
 			if got < tc.min || got > tc.max {
 				t.Fatalf("estimate %d, want [%d, %d]", got, tc.min, tc.max)
 			}
@@ -120,7 +120,7 @@ func FuzzEstimateInputTokens(f *testing.F) {
 		if openai {
 			prov = OpenAI
 		}
-		got := estimateInputTokens(body, prov)
+		got := prov.EstimateInputTokens(body)
 		if got < 0 || got > 1_047_576 {
 			t.Fatalf("estimate %d", got)
 		}
@@ -167,7 +167,7 @@ func BenchmarkEstimate(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			var sink int64
 			for b.Loop() {
-				sink += estimateInputTokens(body, Anthropic)
+				sink += Anthropic.EstimateInputTokens(body)
 			}
 			_ = sink
 		})

@@ -171,4 +171,10 @@ func (openAI) SafeToRepeat(method, path string) bool {
 	return false
 }
 
-func (p openAI) EstimateInputTokens(body []byte) int64 { return estimateInputTokens(body, p) }
+// openAIEstimate: an unknown model gets the smallest window in common use;
+// images cost by detail and tiles.
+var openAIEstimate = estimateRules{defaultWindow: 128_000, images: imagesByTiles}
+
+func (openAI) EstimateInputTokens(body []byte) int64 {
+	return estimateInputTokens(body, &openAIEstimate)
+}
