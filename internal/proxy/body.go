@@ -136,19 +136,26 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, budget *count
 
 // bodyDeadline bounds, from the end of r's headers, the time its body may
 // take to arrive: readBody's reads, and the read of an unread body that
-// net/http makes after an early answer (401, 404, 503). It returns the
-// function that lifts the deadline once the body is in, so that the
-// server's background read, which notices a client leaving, does not fail
-// on it. Without a body (or outside a real server) it does nothing.
-func bodyDeadline(w http.ResponseWriter, r *http.Request, timeout time.Duration) (lift func()) {
+// net/http makes after an early answer (401, 404, 503). Call lift on the
+// result once the body is in, so that the server's background read, which
+// notices a client leaving, does not fail on it. Without a body (or outside
+// a real server) there is no deadline and the result is nil.
+func bodyDeadline(w http.ResponseWriter, r *http.Request, timeout time.Duration) *http.ResponseController {
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
-		return func() {}
+		return nil
 	}
 	rc := http.NewResponseController(w)
 	if rc.SetReadDeadline(time.Now().Add(timeout)) != nil {
-		return func() {}
+		return nil
 	}
-	return func() { _ = rc.SetReadDeadline(time.Time{}) }
+	return rc
+}
+
+// lift removes the read deadline bodyDeadline set, if any.
+func lift(rc *http.ResponseController) {
+	if rc != nil {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 }
 
 // bodyErrKind maps a body read error to the answer.

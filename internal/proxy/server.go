@@ -170,7 +170,7 @@ func (s *Server) Start(ctx context.Context) error {
 
 // ServeHTTP handles /pools/{namespace}/{name}/v1/... .
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	liftDeadline := bodyDeadline(w, r, s.opts.BodyReadTimeout)
+	deadline := bodyDeadline(w, r, s.opts.BodyReadTimeout)
 	if overCap(r) {
 		s.shed(w, r, capConnections, "the proxy replica is serving as many connections as it may; retry shortly")
 		return
@@ -231,7 +231,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		prov.WriteError(w, kind, err.Error())
 		return
 	}
-	liftDeadline()
+	lift(deadline)
 	body := rb.buf
 	x := &exchange{
 		s:      s,
