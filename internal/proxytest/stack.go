@@ -110,6 +110,9 @@ type Config struct {
 	// Logger is the handler's logger (default: the test log at V(1),
 	// failing the test on any line that holds a key or client token).
 	Logger logr.Logger
+	// Quiet discards the handler's log instead (benchmarks: logr.Discard
+	// is the zero Logger, so it cannot be told from "unset").
+	Quiet bool
 	// UpstreamConnState and FrontConnState observe the two servers'
 	// connections.
 	UpstreamConnState, FrontConnState func(net.Conn, http.ConnState)
@@ -201,7 +204,9 @@ func New(t testing.TB, cfg Config, handler HandlerFunc) *Stack {
 	s.Registry = keypool.NewRegistry()
 	s.Registry.Set(Namespace, cfg.Name, s.Pool)
 
-	if cfg.Logger.GetSink() == nil {
+	if cfg.Quiet {
+		cfg.Logger = logr.Discard()
+	} else if cfg.Logger.GetSink() == nil {
 		cfg.Logger = Logger(t, append(append([]string(nil), cfg.ClientTokens...), cfg.KeyValues...)...)
 		s.Config.Logger = cfg.Logger
 	}
@@ -216,7 +221,13 @@ func New(t testing.TB, cfg Config, handler HandlerFunc) *Stack {
 		s.active.Add(1)
 		defer func() {
 			s.active.Add(-1)
-			s.done <- struct{}{}
+			// Never block a handler: a full buffer already holds a
+			// wake-up for WaitIdle, which re-reads active anyway, and
+			// benchmarks never drain it.
+			select {
+			case s.done <- struct{}{}:
+			default:
+			}
 		}()
 		s.Handler.ServeHTTP(w, r)
 	}), cfg.FrontConnState)
