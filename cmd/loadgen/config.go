@@ -48,7 +48,7 @@ type config struct {
 	searchDuration time.Duration
 	p99Bound       time.Duration
 	ttfbSamples    int
-	streams        int
+	streams        []int
 	deadline       time.Duration
 	render         string
 	proxyFlags     []string
@@ -60,7 +60,7 @@ func parseConfig(args []string) (config, error) {
 	c := config{args: args}
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
-	rates := fs.String("rates", "500,1000,2000", "fixed request rates per second")
+	rates := fs.String("rates", "500,1000,1500", "fixed request rates per second")
 	modes := fs.String("modes", "json,sse", "request modes: json (non-streaming), sse (streaming)")
 	fs.StringVar(&c.out, "out", "bench/results", "directory for loadtest.json, loadtest.md and the profile")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each fixed-rate step")
@@ -72,7 +72,7 @@ func parseConfig(args []string) (config, error) {
 	fs.DurationVar(&c.searchDuration, "search-duration", 5*time.Second, "length of each search step")
 	fs.DurationVar(&c.p99Bound, "p99-bound", 10*time.Millisecond, "p99 latency a sustained rate must stay under")
 	fs.IntVar(&c.ttfbSamples, "ttfb-samples", 500, "time-to-first-event samples per endpoint")
-	fs.IntVar(&c.streams, "streams", 500, "streams held open for the per-stream memory figure")
+	streams := fs.String("streams", "1000,5000", "counts of streams held open for the per-stream memory figures")
 	fs.DurationVar(&c.deadline, "deadline", 15*time.Minute, "abort the whole run after this long")
 	proxyFlags := fs.String("proxy-flags", "",
 		"extra space-separated flags for every proxyserver started (experiments)")
@@ -92,7 +92,10 @@ func parseConfig(args []string) (config, error) {
 	}
 	c.proxyFlags = strings.Fields(*proxyFlags)
 	var err error
-	if c.rates, err = parseRates(*rates); err != nil {
+	if c.rates, err = parseCounts("-rates", *rates, maxRate); err != nil {
+		return c, err
+	}
+	if c.streams, err = parseCounts("-streams", *streams, maxStreams); err != nil {
 		return c, err
 	}
 	for m := range strings.SplitSeq(*modes, ",") {
@@ -117,8 +120,6 @@ func (c *config) validate() error {
 		return fmt.Errorf("-keys must be in [1, 100]")
 	case c.ttfbSamples < 1 || c.ttfbSamples > maxSamples:
 		return fmt.Errorf("-ttfb-samples must be in [1, %d]", maxSamples)
-	case c.streams < 1 || c.streams > maxStreams:
-		return fmt.Errorf("-streams must be in [1, %d]", maxStreams)
 	case c.deadline <= 0 || c.deadline > time.Hour:
 		return fmt.Errorf("-deadline must be in (0, 1h]")
 	}
@@ -138,18 +139,19 @@ func (h *hostileConfig) validate() error {
 	return nil
 }
 
-// parseRates parses "500,1000,2000".
-func parseRates(s string) ([]int, error) {
+// parseCounts parses a comma-separated list such as "500,1000,1500" for
+// flag, each in [1, limit].
+func parseCounts(flag, s string, limit int) ([]int, error) {
 	var out []int
 	for f := range strings.SplitSeq(s, ",") {
-		r, err := strconv.Atoi(strings.TrimSpace(f))
+		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil {
-			return nil, fmt.Errorf("-rates %q: %w", s, err)
+			return nil, fmt.Errorf("%s %q: %w", flag, s, err)
 		}
-		if r < 1 || r > maxRate {
-			return nil, fmt.Errorf("-rates: %d out of [1, %d]", r, maxRate)
+		if n < 1 || n > limit {
+			return nil, fmt.Errorf("%s: %d out of [1, %d]", flag, n, limit)
 		}
-		out = append(out, r)
+		out = append(out, n)
 	}
 	return out, nil
 }

@@ -80,7 +80,7 @@ func TestSustains(t *testing.T) {
 }
 
 // TestChecksJudgeWhatTheyName: a target is met only when every percentile it
-// names is under its bound.
+// names is within its ratio to nginx, and never when nginx was not measured.
 func TestChecksJudgeWhatTheyName(t *testing.T) {
 	met := func(r *Results, name string) bool {
 		t.Helper()
@@ -92,16 +92,32 @@ func TestChecksJudgeWhatTheyName(t *testing.T) {
 		t.Fatalf("no check %q", name)
 		return false
 	}
-	r := &Results{Comparisons: []Comparison{{Mode: "json", Rate: 1000, AddedP50: 50, AddedP99: 1500}}}
-	r.TTFB.AddedP50, r.TTFB.AddedP99 = 400, 1200
-	if met(r, "added latency") {
-		t.Error("added latency met with p99 over 1 ms")
+	steps := []Step{
+		{Target: "direct", Mode: "json", Rate: 1000, P50: 300, P99: 1000},
+		{Target: "nginx", Mode: "json", Rate: 1000, P50: 400, P99: 1400},
+		{Target: "proxy", Mode: "json", Rate: 1000, P50: 380, P99: 2100},
+	}
+	r := &Results{Comparisons: compare(steps)}
+	r.TTFB = TTFB{DirectP50: 300, DirectP99: 800, NginxP50: 400, NginxP99: 900, AddedP50: 160, AddedP99: 120}
+	r.TTFB.NginxAddedP50, r.TTFB.NginxAddedP99 = 100, 100
+	if got := r.Comparisons[0]; got.RatioP50 != 0.8 || got.RatioP99 != 2.75 {
+		t.Fatalf("ratios = %.2f, %.2f; want 0.80 and 2.75", got.RatioP50, got.RatioP99)
+	}
+	if met(r, "added latency vs nginx") {
+		t.Error("added latency met with p99 at 2.75x nginx's")
 	}
 	if met(r, "added time to first SSE event") {
-		t.Error("time to first event met with p99 over 1 ms")
+		t.Error("time to first event met at nginx's + 60 µs p50")
 	}
-	r.Comparisons[0].AddedP99, r.TTFB.AddedP99 = 900, 900
-	if !met(r, "added latency") || !met(r, "added time to first SSE event") {
-		t.Error("targets not met with every named percentile under its bound")
+	steps[2].P99 = 1500 // added 500 vs nginx's 400: 1.25x
+	r.Comparisons = compare(steps)
+	r.TTFB.AddedP50 = 150
+	if !met(r, "added latency vs nginx") || !met(r, "added time to first SSE event") {
+		t.Error("targets not met with every named percentile within its ratio")
+	}
+	r.Comparisons = compare([]Step{steps[0], steps[2]})
+	r.TTFB.NginxP50 = 0
+	if met(r, "added latency vs nginx") || met(r, "added time to first SSE event") {
+		t.Error("a target met with nginx not measured")
 	}
 }

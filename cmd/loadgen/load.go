@@ -24,18 +24,25 @@ import (
 	"time"
 )
 
-// measureLoad runs the fixed-rate steps (direct and proxy back to back for
-// each rate and mode, so both see the same machine load), a profiled proxy
-// step, and the sustained-rate searches.
-func measureLoad(ctx context.Context, cfg config, res *Results, direct, viaProxy endpoint, proxy *process) error {
-	da, pa := newAttacker(direct, 0), newAttacker(viaProxy, proxy.pid())
-	for _, mode := range cfg.modes { // warm both paths' connections
-		da.run(ctx, mode, 200, time.Second)
-		pa.run(ctx, mode, 200, time.Second)
+// measureLoad runs the fixed-rate steps (direct, nginx when there is one,
+// and proxy back to back for each rate and mode, so all see the same machine
+// load), a profiled proxy step, and the sustained-rate searches. The proxy
+// is the last of targets.
+func measureLoad(ctx context.Context, cfg config, res *Results, targets []endpoint, proxy *process) error {
+	attackers := make([]*attacker, len(targets))
+	for i, ep := range targets {
+		attackers[i] = newAttacker(ep, 0)
+	}
+	pa := attackers[len(attackers)-1]
+	pa.rssPID = proxy.pid()
+	for _, mode := range cfg.modes { // warm every path's connections
+		for _, a := range attackers {
+			a.run(ctx, mode, 200, time.Second)
+		}
 	}
 	for _, rate := range cfg.rates {
 		for _, mode := range cfg.modes {
-			for _, a := range []*attacker{da, pa} {
+			for _, a := range attackers {
 				s := a.run(ctx, mode, rate, cfg.duration)
 				logf("%-6s %-4s %5d req/s: p50 %6.0f µs p99 %7.0f µs, %d errors, load %s",
 					s.Target, s.Mode, s.Rate, s.P50, s.P99, s.Errors, s.Load)
@@ -67,7 +74,7 @@ func measureLoad(ctx context.Context, cfg config, res *Results, direct, viaProxy
 		res.ProfileTop = top
 	}
 
-	for _, a := range []*attacker{da, pa} {
+	for _, a := range attackers {
 		s := searchMax(ctx, a, "json", cfg.searchStart, cfg.searchMax, cfg.bisections, cfg.searchDuration, cfg.p99Bound)
 		res.Sustained = append(res.Sustained, s)
 		for _, st := range s.Steps {

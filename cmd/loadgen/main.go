@@ -112,27 +112,39 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	targets := []endpoint{direct}
+	ngx, note, err := startNginx(tmp, fake.url, "")
+	if err != nil {
+		return err
+	}
+	res.Nginx = note
+	if ngx != nil {
+		defer ngx.stop()
+		viaNginx, err := newEndpoint("nginx", ngx.url, "/v1/messages", keys[0])
+		if err != nil {
+			return err
+		}
+		targets = append(targets, viaNginx)
+	}
+	logf("yardstick: %s", note)
 	viaProxy, err := newEndpoint("proxy", proxy.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
 	if err != nil {
 		return err
 	}
+	targets = append(targets, viaProxy)
 	time.Sleep(time.Second)
 	if res.Memory.RestOnePool, err = rssMiB(proxy.pid()); err != nil {
 		return err
 	}
-
-	if err := measureLoad(ctx, cfg, res, direct, viaProxy, proxy); err != nil {
+	if err := measureLoad(ctx, cfg, res, targets, proxy); err != nil {
 		return err
 	}
-
 	logf("time to first event: %d samples each", cfg.ttfbSamples)
-	if res.TTFB, err = measureTTFB(ctx, direct, viaProxy, cfg.ttfbSamples); err != nil {
+	if res.TTFB, err = measureTTFB(ctx, targets, cfg.ttfbSamples); err != nil {
 		return err
 	}
-
 	proxy.stop()
 
-	logf("memory: %d held streams through a fresh proxy", cfg.streams)
 	if err := streamMemory(ctx, cfg, res, proxyBin, fake.url, keyList); err != nil {
 		return err
 	}
@@ -151,31 +163,47 @@ func run(ctx context.Context, cfg config) error {
 	return nil
 }
 
-// streamMemory starts a fresh proxy (so the heap left by the load steps does
-// not absorb the streams' memory), warms it with a few streaming requests and
-// measures its RSS before and while cfg.streams streams are held open.
+// streamMemory starts a fresh proxy for each -streams count (so the heap
+// left by earlier steps does not absorb the streams' memory), warms it with a
+// few streaming requests and measures its RSS before and while that many
+// streams are held open. The proxy's in-flight and connection caps are
+// raised above the count: this measures memory, not shedding.
 func streamMemory(ctx context.Context, cfg config, res *Results, proxyBin, fakeURL, keyList string) error {
-	p, err := startProcess("proxyserver-streams", proxyBin,
-		proxyArgs(fakeURL, keyList, 1, cfg.keys, append([]string{"-pprof", loopbackAny}, cfg.proxyFlags...))...)
-	if err != nil {
-		return err
+	for _, n := range cfg.streams {
+		logf("memory: %d held streams through a fresh proxy", n)
+		caps := []string{"-pprof", loopbackAny, "-max-in-flight", fmt.Sprint(n + 64), "-max-connections", fmt.Sprint(n + 64)}
+		p, err := startProcess("proxyserver-streams", proxyBin,
+			proxyArgs(fakeURL, keyList, 1, cfg.keys, append(caps, cfg.proxyFlags...))...)
+		if err != nil {
+			return err
+		}
+		h, err := holdStreams(ctx, p, fakeURL, n)
+		p.stop()
+		if err != nil {
+			return err
+		}
+		res.Memory.Held = append(res.Memory.Held, h)
 	}
-	defer p.stop()
+	return nil
+}
+
+// holdStreams measures n streams held open through proxy p.
+func holdStreams(ctx context.Context, p *process, fakeURL string, n int) (HeldStreams, error) {
 	ep, err := newEndpoint("proxy", p.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
 	if err != nil {
-		return err
+		return HeldStreams{}, err
 	}
 	newAttacker(ep, 0).run(ctx, "sse", 100, time.Second)
 	time.Sleep(time.Second)
-	res.Memory.Streams, res.Memory.StreamsLoadavg = cfg.streams, loadavg()
-	before, with, err := measureStreams(ctx, fakeURL, ep, p.pid(), p.pprof, cfg.streams)
+	h := HeldStreams{Streams: n, Load: loadavg()}
+	before, with, err := measureStreams(ctx, fakeURL, ep, p.pid(), p.pprof, n)
 	if err != nil {
-		return err
+		return h, err
 	}
-	res.Memory.BeforeStreams, res.Memory.WithStreams = before.rss, with.rss
-	res.Memory.PerStreamKiB = (with.rss - before.rss) * 1024 / float64(cfg.streams)
-	res.Memory.PerStreamHeapKiB = (with.heap - before.heap) * 1024 / float64(cfg.streams)
-	return nil
+	h.BeforeStreams, h.WithStreams = before.rss, with.rss
+	h.PerStreamKiB = (with.rss - before.rss) * 1024 / float64(n)
+	h.PerStreamHeapKiB = (with.heap - before.heap) * 1024 / float64(n)
+	return h, nil
 }
 
 // loopbackAny is a listen address on a free loopback port.

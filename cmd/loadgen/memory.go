@@ -37,18 +37,23 @@ type Memory struct {
 	PeakUnderLoad float64 `json:"peak_under_load_mib"`
 	// RestHundredPools: a second proxy with 100 pools of 10 keys, idle.
 	RestHundredPools float64 `json:"rest_100_pools_x_10_keys_mib"`
-	// Streams streaming requests were held open through the proxy (the
-	// fake's hold gate stops them after the ping event); PerStreamKiB is
-	// (RSS with them open - RSS before) / Streams.
+	// Held is the memory of streams held open, one entry per -streams count.
+	Held []HeldStreams `json:"held"`
+}
+
+// HeldStreams: Streams streaming requests were held open through a fresh
+// proxy (the fake's hold gate stops them after the ping event);
+// PerStreamKiB is (RSS with them open - RSS before) / Streams.
+type HeldStreams struct {
 	Streams       int     `json:"held_streams"`
 	BeforeStreams float64 `json:"before_streams_mib"`
 	WithStreams   float64 `json:"with_streams_mib"`
 	PerStreamKiB  float64 `json:"per_stream_kib"`
 	// PerStreamHeapKiB is the Go heap (HeapAlloc, from the proxy's pprof
-	// endpoint) per held stream. It is larger than the RSS figure because
-	// buffers whose pages were never written are not resident yet.
+	// endpoint) per held stream. It can be larger than the RSS figure
+	// because buffers whose pages were never written are not resident yet.
 	PerStreamHeapKiB float64 `json:"per_stream_heap_kib"`
-	StreamsLoadavg   string  `json:"streams_loadavg"`
+	Load             string  `json:"loadavg"`
 }
 
 // adminPost calls one of the fake provider's /_fake/ endpoints.

@@ -27,43 +27,51 @@ import (
 )
 
 // TTFB is the time from sending a streaming request to the first body read
-// that returns bytes (the first SSE event), direct and through the proxy.
-// Durations are in microseconds.
+// that returns bytes (the first SSE event), direct, through nginx (when it
+// was measured) and through the proxy. Durations are in microseconds; Added
+// is the proxy's minus direct, NginxAdded nginx's minus direct.
 type TTFB struct {
-	Samples   int     `json:"samples"` // per endpoint
-	DirectP50 float64 `json:"direct_p50_us"`
-	DirectP99 float64 `json:"direct_p99_us"`
-	ProxyP50  float64 `json:"proxy_p50_us"`
-	ProxyP99  float64 `json:"proxy_p99_us"`
-	AddedP50  float64 `json:"added_p50_us"`
-	AddedP99  float64 `json:"added_p99_us"`
-	Load      string  `json:"loadavg"`
+	Samples       int     `json:"samples"` // per endpoint
+	DirectP50     float64 `json:"direct_p50_us"`
+	DirectP99     float64 `json:"direct_p99_us"`
+	NginxP50      float64 `json:"nginx_p50_us,omitempty"`
+	NginxP99      float64 `json:"nginx_p99_us,omitempty"`
+	ProxyP50      float64 `json:"proxy_p50_us"`
+	ProxyP99      float64 `json:"proxy_p99_us"`
+	AddedP50      float64 `json:"added_p50_us"`
+	AddedP99      float64 `json:"added_p99_us"`
+	NginxAddedP50 float64 `json:"nginx_added_p50_us,omitempty"`
+	NginxAddedP99 float64 `json:"nginx_added_p99_us,omitempty"`
+	Load          string  `json:"loadavg"`
 }
 
-// measureTTFB sends n sequential streaming requests to each endpoint,
-// alternating between them so that both see the same machine load.
-func measureTTFB(ctx context.Context, direct, proxy endpoint, n int) (TTFB, error) {
+// measureTTFB sends n sequential streaming requests to each target, taking
+// the targets in turn so that all see the same machine load.
+func measureTTFB(ctx context.Context, targets []endpoint, n int) (TTFB, error) {
 	out := TTFB{Samples: n, Load: loadavg()}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 	body := requestBody(true)
-	var d, p []time.Duration
+	samples := make(map[string][]time.Duration, len(targets))
 	for i := range n + 5 {
-		dd, err := firstEvent(ctx, client, direct, body)
-		if err != nil {
-			return out, err
-		}
-		pd, err := firstEvent(ctx, client, proxy, body)
-		if err != nil {
-			return out, err
-		}
-		if i >= 5 { // the first few warm the connections
-			d, p = append(d, dd), append(p, pd)
+		for _, ep := range targets {
+			d, err := firstEvent(ctx, client, ep, body)
+			if err != nil {
+				return out, err
+			}
+			if i >= 5 { // the first few warm the connections
+				samples[ep.name] = append(samples[ep.name], d)
+			}
 		}
 	}
+	d, p := samples["direct"], samples["proxy"]
 	out.DirectP50, out.DirectP99 = quantile(d, 0.50), quantile(d, 0.99)
 	out.ProxyP50, out.ProxyP99 = quantile(p, 0.50), quantile(p, 0.99)
 	out.AddedP50, out.AddedP99 = out.ProxyP50-out.DirectP50, out.ProxyP99-out.DirectP99
+	if ng := samples["nginx"]; ng != nil {
+		out.NginxP50, out.NginxP99 = quantile(ng, 0.50), quantile(ng, 0.99)
+		out.NginxAddedP50, out.NginxAddedP99 = out.NginxP50-out.DirectP50, out.NginxP99-out.DirectP99
+	}
 	return out, nil
 }
 

@@ -73,6 +73,9 @@ func run() error {
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (empty: off)")
 	bufKiB := flag.Int("transport-buffer-kib", 0,
 		"experiment: upstream transport read/write buffer size in KiB (0: the proxy's default transport)")
+	maxInFlight := flag.Int("max-in-flight", proxy.DefaultMaxInFlight, "requests served at once (the manager's --proxy-max-in-flight)")
+	maxConns := flag.Int("max-connections", proxy.DefaultMaxConnections,
+		"client connections served at once (the manager's --proxy-max-connections)")
 	flag.Parse()
 
 	up, err := url.Parse(*upstream)
@@ -99,10 +102,12 @@ func run() error {
 	zerologr.VerbosityFieldName = ""
 	zl := zerolog.New(os.Stderr).Level(zerolog.InfoLevel)
 	opts := proxy.Options{
-		Listener:      ln,
-		Logger:        zerologr.New(&zl).WithName("proxy"),
-		Metrics:       prometheus.NewRegistry(),
-		ShutdownGrace: 5 * time.Second,
+		Listener:       ln,
+		Logger:         zerologr.New(&zl).WithName("proxy"),
+		Metrics:        prometheus.NewRegistry(),
+		ShutdownGrace:  5 * time.Second,
+		MaxInFlight:    *maxInFlight,
+		MaxConnections: *maxConns,
 	}
 	if *bufKiB > 0 {
 		tr := proxy.DefaultTransport().Clone()
