@@ -50,6 +50,8 @@ func run() error {
 	outputTokens := flag.Int64("output-tokens", fakeprovider.DefaultOutputTokens, "output tokens per response, capped by max_tokens")
 	startEmpty := flag.Bool("start-empty", false, "start every bucket empty instead of full")
 	timeScale := flag.Float64("time-scale", 1, "run the provider's clock this many times faster than real time")
+	tlsCertOut := flag.String("tls-cert-out", "",
+		"serve HTTPS (HTTP/2 and HTTP/1.1) with a fresh self-signed certificate for 127.0.0.1, written to this file for clients to trust")
 	flag.Parse()
 
 	keys, err := fakeprovider.ParseKeys(*keySpec)
@@ -75,12 +77,29 @@ func run() error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
+	scheme := "http"
+	if *tlsCertOut != "" {
+		tlsCfg, certPEM, err := p.TLSConfig()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*tlsCertOut, certPEM, 0o644); err != nil {
+			return fmt.Errorf("write -tls-cert-out: %w", err)
+		}
+		srv.TLSConfig, scheme = tlsCfg, "https"
+	}
 	// Tests wait for this exact line; print the bound address so -addr
 	// 127.0.0.1:0 works.
-	fmt.Printf("fakeprovider listening on http://%s\n", ln.Addr())
+	fmt.Printf("fakeprovider listening on %s://%s\n", scheme, ln.Addr())
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			serveErr <- srv.ServeTLS(ln, "", "") // HTTP/2 is offered too
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 
 	select {
 	case err := <-serveErr:

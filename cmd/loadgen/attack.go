@@ -45,7 +45,10 @@ type Step struct {
 	Mean float64 `json:"mean_us"`
 	// ProxyRSSPeak is the proxy process's peak VmRSS during the step, in MiB
 	// (proxy steps only).
-	ProxyRSSPeak float64  `json:"proxy_rss_peak_mib,omitempty"`
+	ProxyRSSPeak float64 `json:"proxy_rss_peak_mib,omitempty"`
+	// Handshakes is the fake provider's TLS handshakes during the step
+	// (-tls only): after the warm-up, reused connections make none.
+	Handshakes   uint64   `json:"tls_handshakes,omitempty"`
 	Load         string   `json:"loadavg"` // /proc/loadavg when the step began
 	ErrorSamples []string `json:"error_samples,omitempty"`
 }
@@ -64,14 +67,9 @@ type attacker struct {
 }
 
 func newAttacker(ep endpoint, rssPID int) *attacker {
-	tr := &http.Transport{
-		MaxIdleConnsPerHost: maxWorkers,
-		IdleConnTimeout:     time.Minute,
-		DisableCompression:  true,
-	}
 	return &attacker{
 		ep:     ep,
-		client: &http.Client{Transport: tr, Timeout: 10 * time.Second},
+		client: &http.Client{Transport: ep.transport(maxWorkers), Timeout: 10 * time.Second},
 		rssPID: rssPID,
 	}
 }

@@ -53,6 +53,7 @@ type config struct {
 	render         string
 	proxyFlags     []string
 	hostileRun     bool
+	tls            bool
 	hostile        hostileConfig
 }
 
@@ -76,6 +77,8 @@ func parseConfig(args []string) (config, error) {
 	fs.DurationVar(&c.deadline, "deadline", 15*time.Minute, "abort the whole run after this long")
 	proxyFlags := fs.String("proxy-flags", "",
 		"extra space-separated flags for every proxyserver started (experiments)")
+	fs.BoolVar(&c.tls, "tls", false,
+		"serve the fake provider over TLS (HTTP/2 offered), as real providers are; writes loadtest-tls.{json,md}")
 	fs.StringVar(&c.render, "render", "", "only re-render this loadtest.json into -out (no measurement)")
 	fs.BoolVar(&c.hostileRun, "hostile", false,
 		"instead of the load run: memory under hostile clients (slow headers, trickled 32 MiB bodies); writes attack.md")

@@ -28,7 +28,7 @@ import (
 // and proxy back to back for each rate and mode, so all see the same machine
 // load), a profiled proxy step, and the sustained-rate searches. The proxy
 // is the last of targets.
-func measureLoad(ctx context.Context, cfg config, res *Results, targets []endpoint, proxy *process) error {
+func measureLoad(ctx context.Context, cfg config, res *Results, targets []endpoint, proxy *process, fakeURL string) error {
 	attackers := make([]*attacker, len(targets))
 	for i, ep := range targets {
 		attackers[i] = newAttacker(ep, 0)
@@ -43,7 +43,16 @@ func measureLoad(ctx context.Context, cfg config, res *Results, targets []endpoi
 	for _, rate := range cfg.rates {
 		for _, mode := range cfg.modes {
 			for _, a := range attackers {
+				before, err := readFakeStats(ctx, fakeURL)
+				if err != nil {
+					return err
+				}
 				s := a.run(ctx, mode, rate, cfg.duration)
+				after, err := readFakeStats(ctx, fakeURL)
+				if err != nil {
+					return err
+				}
+				s.Handshakes = after.TLSHandshakes - before.TLSHandshakes
 				logf("%-6s %-4s %5d req/s: p50 %6.0f µs p99 %7.0f µs, %d errors, load %s",
 					s.Target, s.Mode, s.Rate, s.P50, s.P99, s.Errors, s.Load)
 				res.Steps = append(res.Steps, s)

@@ -37,9 +37,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -97,11 +101,26 @@ func run(ctx context.Context, cfg config) error {
 	}
 	keyList := strings.Join(keys, ",")
 	// No -limits: every key is unlimited, so rate limits never interfere.
-	fake, err := startProcess("fakeprovider", fakeBin, "-addr", loopbackAny, "-keys", keyList)
+	fakeArgs := []string{"-addr", loopbackAny, "-keys", keyList}
+	var caFile string
+	if cfg.tls {
+		caFile = filepath.Join(tmp, "fake-ca.pem")
+		fakeArgs = append(fakeArgs, "-tls-cert-out", caFile)
+		cfg.proxyFlags = append(cfg.proxyFlags, "-upstream-ca", caFile)
+	}
+	fake, err := startProcess("fakeprovider", fakeBin, fakeArgs...)
 	if err != nil {
 		return err
 	}
 	defer fake.stop()
+	var trust *tls.Config
+	if cfg.tls {
+		if trust, err = trustPEM(caFile); err != nil {
+			return err
+		}
+		adminClient = &http.Client{Transport: &http.Transport{TLSClientConfig: trust.Clone()}, Timeout: 10 * time.Second}
+	}
+	res.TLS = cfg.tls
 	proxy, err := startProcess("proxyserver", proxyBin,
 		proxyArgs(fake.url, keyList, 1, cfg.keys, append([]string{"-pprof", loopbackAny}, cfg.proxyFlags...))...)
 	if err != nil {
@@ -112,8 +131,9 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	direct.tls = trust
 	targets := []endpoint{direct}
-	ngx, note, err := startNginx(tmp, fake.url, "")
+	ngx, note, err := startNginx(tmp, fake.url, caFile)
 	if err != nil {
 		return err
 	}
@@ -136,7 +156,7 @@ func run(ctx context.Context, cfg config) error {
 	if res.Memory.RestOnePool, err = rssMiB(proxy.pid()); err != nil {
 		return err
 	}
-	if err := measureLoad(ctx, cfg, res, targets, proxy); err != nil {
+	if err := measureLoad(ctx, cfg, res, targets, proxy, fake.url); err != nil {
 		return err
 	}
 	logf("time to first event: %d samples each", cfg.ttfbSamples)
@@ -159,7 +179,7 @@ func run(ctx context.Context, cfg config) error {
 	if err := res.write(cfg.out); err != nil {
 		return err
 	}
-	logf("wrote %s/loadtest.json and loadtest.md", cfg.out)
+	logf("wrote %s/%s.json and %s.md", cfg.out, res.name(), res.name())
 	return nil
 }
 
@@ -230,4 +250,17 @@ func idleRSS(ctx context.Context, proxyBin, fakeURL, keyList string, extra []str
 	case <-time.After(2 * time.Second):
 	}
 	return rssMiB(p.pid())
+}
+
+// trustPEM is a client TLS configuration trusting the certificate in file.
+func trustPEM(file string) (*tls.Config, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", file, err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(raw) {
+		return nil, fmt.Errorf("%s: no PEM certificate", file)
+	}
+	return &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, nil
 }

@@ -56,13 +56,17 @@ type HeldStreams struct {
 	Load             string  `json:"loadavg"`
 }
 
+// adminClient reaches the fake provider's /_fake/ endpoints; under -tls it
+// trusts the fake's certificate.
+var adminClient = http.DefaultClient
+
 // adminPost calls one of the fake provider's /_fake/ endpoints.
 func adminPost(ctx context.Context, fakeURL, path string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fakeURL+path, nil)
 	if err != nil {
 		return fmt.Errorf("admin %s: %w", path, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := adminClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("admin %s: %w", path, err)
 	}
@@ -73,24 +77,28 @@ func adminPost(ctx context.Context, fakeURL, path string) error {
 	return nil
 }
 
-// heldStreams reads the fake provider's count of streams at the hold gate.
-func heldStreams(ctx context.Context, fakeURL string) (int64, error) {
+// fakeStats is what loadgen reads from the fake provider's /_fake/stats.
+type fakeStats struct {
+	HeldStreams   int64  `json:"held_streams"`
+	TLSHandshakes uint64 `json:"tls_handshakes"`
+}
+
+// readFakeStats reads the fake provider's counters.
+func readFakeStats(ctx context.Context, fakeURL string) (fakeStats, error) {
+	var st fakeStats
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fakeURL+"/_fake/stats", nil)
 	if err != nil {
-		return 0, fmt.Errorf("stats: %w", err)
+		return st, fmt.Errorf("stats: %w", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := adminClient.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("stats: %w", err)
+		return st, fmt.Errorf("stats: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	var st struct {
-		HeldStreams int64 `json:"held_streams"`
-	}
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return 0, fmt.Errorf("decode stats: %w", err)
+		return st, fmt.Errorf("decode stats: %w", err)
 	}
-	return st.HeldStreams, nil
+	return st, nil
 }
 
 // memSnapshot is a process's RSS and Go heap, in MiB.
@@ -152,7 +160,7 @@ func measureStreams(ctx context.Context, fakeURL string, proxy endpoint, proxyPI
 	}
 	defer release()
 
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true}, Timeout: time.Minute}
+	client := &http.Client{Transport: proxy.transport(n), Timeout: time.Minute}
 	defer client.CloseIdleConnections()
 	body := string(requestBody(true))
 	var wg sync.WaitGroup
@@ -173,10 +181,11 @@ func measureStreams(ctx context.Context, fakeURL string, proxy endpoint, proxyPI
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		held, err := heldStreams(ctx, fakeURL)
+		st, err := readFakeStats(ctx, fakeURL)
 		if err != nil {
 			return before, with, err
 		}
+		held := st.HeldStreams
 		if held >= int64(n) {
 			break
 		}

@@ -93,7 +93,7 @@ func startNginx(dir, upstream, caFile string) (*process, string, error) {
 	var tlsConf string
 	if up.Scheme == "https" {
 		tlsConf = fmt.Sprintf("\t\t\tproxy_ssl_trusted_certificate %s;\n\t\t\tproxy_ssl_verify on;\n"+
-			"\t\t\tproxy_ssl_name 127.0.0.1;\n\t\t\tproxy_ssl_session_reuse on;\n", caFile)
+			"\t\t\tproxy_ssl_name localhost;\n\t\t\tproxy_ssl_session_reuse on;\n", caFile)
 	}
 	scratch := filepath.Join(dir, "nginx")
 	if err := os.MkdirAll(scratch, 0o755); err != nil {

@@ -32,6 +32,7 @@ type Results struct {
 	Started     time.Time    `json:"started"`
 	Machine     Machine      `json:"machine"`
 	Nginx       string       `json:"nginx"` // its version, or why it was not measured
+	TLS         bool         `json:"tls"`   // the fake provider was served over TLS (-tls)
 	Steps       []Step       `json:"steps"`
 	Comparisons []Comparison `json:"comparisons"`
 	Sustained   []Sustained  `json:"sustained"`
@@ -138,6 +139,14 @@ func compare(steps []Step) []Comparison {
 	return out
 }
 
+// handshakesPer1000 is the step's TLS handshakes per 1,000 requests.
+func (s Step) handshakesPer1000() float64 {
+	if s.Requests == 0 {
+		return 0
+	}
+	return 1000 * float64(s.Handshakes) / float64(s.Requests)
+}
+
 // ratio is a / b, or 0 (undefined) when b is not positive: nginx adding
 // nothing measurable leaves nothing to compare with.
 func ratio(a, b float64) float64 {
@@ -228,6 +237,21 @@ func checks(r *Results) []Check {
 			Met:      h.PerStreamKiB > 0 && h.PerStreamKiB <= maxPerStreamKiB && h.WithStreams < deploymentMiB,
 		})
 	}
+	if r.TLS {
+		var requests, handshakes uint64
+		for _, st := range r.Steps {
+			if st.Target == "proxy" {
+				requests, handshakes = requests+st.Requests, handshakes+st.Handshakes
+			}
+		}
+		per := Step{Requests: requests, Handshakes: handshakes}.handshakesPer1000()
+		out = append(out, Check{
+			Name:     "TLS handshakes to the upstream through the proxy, steady state",
+			Goal:     "<= 1 per 1,000 requests",
+			Measured: fmt.Sprintf("%d in %d requests (%.2f per 1,000)", handshakes, requests, per),
+			Met:      requests > 0 && per <= 1,
+		})
+	}
 	out = append(out, Check{
 		Name:     "RSS at rest, 100 pools x 10 keys",
 		Goal:     "< 64 MiB",
@@ -246,13 +270,21 @@ func (r *Results) write(dir string) error {
 	if err != nil {
 		return fmt.Errorf("encode results: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "loadtest.json"), append(raw, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write loadtest.json: %w", err)
+	if err := os.WriteFile(filepath.Join(dir, r.name()+".json"), append(raw, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s.json: %w", r.name(), err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "loadtest.md"), []byte(r.markdown()), 0o644); err != nil {
-		return fmt.Errorf("write loadtest.md: %w", err)
+	if err := os.WriteFile(filepath.Join(dir, r.name()+".md"), []byte(r.markdown()), 0o644); err != nil {
+		return fmt.Errorf("write %s.md: %w", r.name(), err)
 	}
 	return nil
+}
+
+// name is the results' file name without extension.
+func (r *Results) name() string {
+	if r.TLS {
+		return "loadtest-tls"
+	}
+	return "loadtest"
 }
 
 // markdown renders the results as tables.
@@ -265,6 +297,15 @@ func (r *Results) markdown() string {
 		r.Machine.LoadBefore, r.Machine.LoadAfter)
 
 	fmt.Fprintf(&b, "Yardstick: %s.\n\n", r.Nginx)
+	if r.TLS {
+		b.WriteString("Upstream: the fake provider over TLS (HTTP/2 offered; nginx speaks HTTP/1.1 to it). " +
+			"Handshakes are the fake's TLS handshakes during each step, per 1,000 requests of that step.\n\n")
+		b.WriteString("| target | mode | rate/s | requests | TLS handshakes | per 1,000 requests |\n|---|---|---:|---:|---:|---:|\n")
+		for _, s := range r.Steps {
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %.2f |\n", s.Target, s.Mode, s.Rate, s.Requests, s.Handshakes, s.handshakesPer1000())
+		}
+		b.WriteString("\n")
+	}
 	b.WriteString("## Latency at fixed rates (ms; Anthropic /v1/messages; sse = whole stream)\n\n")
 	b.WriteString("Added = the path's p50/p99 minus direct's in the same run; ratio = the proxy's added / nginx's added " +
 		"(blank when nginx added nothing measurable).\n\n")

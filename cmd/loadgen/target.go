@@ -17,18 +17,37 @@ limitations under the License.
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // endpoint is where a measurement sends Anthropic /v1/messages requests.
 type endpoint struct {
-	name   string // "direct" or "proxy"
+	name   string // "direct", "nginx" or "proxy"
 	url    string
 	header http.Header
+	tls    *tls.Config // trusts the fake provider's certificate under -tls
+}
+
+// transport is a client transport for ep: HTTP/2 where the endpoint offers
+// it over TLS, as the providers' SDKs use it.
+func (ep endpoint) transport(idlePerHost int) *http.Transport {
+	tr := &http.Transport{
+		MaxIdleConnsPerHost: idlePerHost,
+		IdleConnTimeout:     time.Minute,
+		DisableCompression:  true,
+	}
+	if ep.tls != nil {
+		// A clone: enabling HTTP/2 adds "h2" to the configuration's
+		// NextProtos, which must not leak into other transports.
+		tr.TLSClientConfig, tr.ForceAttemptHTTP2 = ep.tls.Clone(), true
+	}
+	return tr
 }
 
 // requireLoopback refuses any URL whose host is not 127.0.0.1: the harness

@@ -49,13 +49,16 @@ type TTFB struct {
 // the targets in turn so that all see the same machine load.
 func measureTTFB(ctx context.Context, targets []endpoint, n int) (TTFB, error) {
 	out := TTFB{Samples: n, Load: loadavg()}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}, Timeout: 10 * time.Second}
-	defer client.CloseIdleConnections()
+	clients := make(map[string]*http.Client, len(targets))
+	for _, ep := range targets {
+		clients[ep.name] = &http.Client{Transport: ep.transport(4), Timeout: 10 * time.Second}
+		defer clients[ep.name].CloseIdleConnections()
+	}
 	body := requestBody(true)
 	samples := make(map[string][]time.Duration, len(targets))
 	for i := range n + 5 {
 		for _, ep := range targets {
-			d, err := firstEvent(ctx, client, ep, body)
+			d, err := firstEvent(ctx, clients[ep.name], ep, body)
 			if err != nil {
 				return out, err
 			}

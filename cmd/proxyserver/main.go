@@ -29,6 +29,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -76,6 +78,7 @@ func run() error {
 	maxInFlight := flag.Int("max-in-flight", proxy.DefaultMaxInFlight, "requests served at once (the manager's --proxy-max-in-flight)")
 	maxConns := flag.Int("max-connections", proxy.DefaultMaxConnections,
 		"client connections served at once (the manager's --proxy-max-connections)")
+	upstreamCA := flag.String("upstream-ca", "", "PEM file of a CA to trust for an https upstream (the fake provider's -tls-cert-out)")
 	flag.Parse()
 
 	up, err := url.Parse(*upstream)
@@ -109,9 +112,22 @@ func run() error {
 		MaxInFlight:    *maxInFlight,
 		MaxConnections: *maxConns,
 	}
-	if *bufKiB > 0 {
+	if *bufKiB > 0 || *upstreamCA != "" {
 		tr := proxy.DefaultTransport().Clone()
-		tr.ReadBufferSize, tr.WriteBufferSize = *bufKiB<<10, *bufKiB<<10
+		if *bufKiB > 0 {
+			tr.ReadBufferSize, tr.WriteBufferSize = *bufKiB<<10, *bufKiB<<10
+		}
+		if *upstreamCA != "" {
+			pemCA, err := os.ReadFile(*upstreamCA)
+			if err != nil {
+				return fmt.Errorf("-upstream-ca: %w", err)
+			}
+			roots := x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(pemCA) {
+				return fmt.Errorf("-upstream-ca %s: no PEM certificate", *upstreamCA)
+			}
+			tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		}
 		opts.Transport = tr
 	}
 	srv := proxy.New(reg, opts)

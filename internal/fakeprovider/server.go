@@ -54,6 +54,8 @@ type Provider struct {
 	holdMu sync.Mutex
 	hold   atomic.Pointer[gate]
 	held   atomic.Int64
+	// handshakes counts TLS handshakes (tls.go).
+	handshakes atomic.Int64
 
 	unauthenticated atomic.Int64
 	modelChecks     atomic.Int64

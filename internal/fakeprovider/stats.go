@@ -49,6 +49,9 @@ type Stats struct {
 	Unauthenticated int64 `json:"unauthenticated"`
 	// HeldStreams is the number of streams waiting at the hold gate now.
 	HeldStreams int64 `json:"held_streams"`
+	// TLSHandshakes counts the full TLS handshakes of a provider served
+	// with TLSConfig: connection reuse shows as few of them.
+	TLSHandshakes int64 `json:"tls_handshakes"`
 }
 
 // counters are one key's live stats. Each key has its own, updated with
@@ -77,6 +80,7 @@ func (p *Provider) Stats() Stats {
 		Keys:            make(map[string]KeyStats, len(p.keys)),
 		Unauthenticated: p.unauthenticated.Load(),
 		HeldStreams:     p.held.Load(),
+		TLSHandshakes:   p.handshakes.Load(),
 	}
 	for key, ks := range p.keys {
 		c := &ks.stats

@@ -135,8 +135,12 @@ func DefaultTransport() *http.Transport {
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           dialer.DialContext,
 			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          1024,
-			MaxIdleConnsPerHost:   256,
+			// Enough idle connections per provider for every request a
+			// replica serves at once, so a burst up to the in-flight cap
+			// reuses connections instead of dialling (and, over TLS,
+			// handshaking) again; with HTTP/2 one connection carries many.
+			MaxIdleConns:          2 * DefaultMaxInFlight,
+			MaxIdleConnsPerHost:   DefaultMaxInFlight,
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ResponseHeaderTimeout: 10 * time.Minute,

@@ -86,11 +86,19 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 // client ended the copy early; a client that went away cancels the request
 // context, which also ends the upstream read.
 func (x *exchange) copyBody(body io.Reader, rc *http.ResponseController) (upstreamErr, clientErr error) {
-	buf := x.s.bufs.Get().(*[copyBufSize]byte)
-	defer x.s.bufs.Put(buf)
+	var buf []byte
+	if rc != nil {
+		b := x.s.streamBufs.Get().(*[streamBufSize]byte)
+		defer x.s.streamBufs.Put(b)
+		buf = b[:]
+	} else {
+		b := x.s.bufs.Get().(*[copyBufSize]byte)
+		defer x.s.bufs.Put(b)
+		buf = b[:]
+	}
 	ctx := x.r.Context()
 	for {
-		n, rerr := body.Read(buf[:])
+		n, rerr := body.Read(buf)
 		if n > 0 {
 			_, _ = x.scan.Write(buf[:n])
 			if _, werr := x.w.Write(buf[:n]); werr != nil {

@@ -42,25 +42,32 @@ const (
 	stateStopping
 )
 
-// copyBufSize is the read size for response bodies: large enough for a whole
-// typical JSON response, small enough that a stream's events are not held.
-const copyBufSize = 32 << 10
+// copyBufSize is the read size for JSON response bodies: large enough for a
+// whole typical response in one read. streamBufSize is the read size for
+// streams: a stream's reader waits in Read between events holding its
+// buffer, so with thousands of streams open the buffer is most of their
+// memory, while one SSE event is a few hundred bytes.
+const (
+	copyBufSize   = 32 << 10
+	streamBufSize = 4 << 10
+)
 
 // Server is the proxy. It is an http.Handler (mount it anywhere, or use
 // httptest) and a controller-runtime Runnable (Start) that runs on every
 // replica (NeedLeaderElection is false).
 type Server struct {
-	reg       *keypool.Registry
-	opts      Options
-	log       logr.Logger
-	transport http.RoundTripper
-	metrics   *metrics
-	state     atomic.Int32
-	stopping  chan struct{}  // closed when graceful shutdown begins
-	bufs      sync.Pool      // *[copyBufSize]byte
-	checks    sync.WaitGroup // key re-checks running (keycheck.go)
-	inFlight  counter        // requests being handled, up to MaxInFlight
-	bodyBytes counter        // request-body bytes buffered, up to MaxBufferedBodyBytes
+	reg        *keypool.Registry
+	opts       Options
+	log        logr.Logger
+	transport  http.RoundTripper
+	metrics    *metrics
+	state      atomic.Int32
+	stopping   chan struct{}  // closed when graceful shutdown begins
+	bufs       sync.Pool      // *[copyBufSize]byte
+	streamBufs sync.Pool      // *[streamBufSize]byte
+	checks     sync.WaitGroup // key re-checks running (keycheck.go)
+	inFlight   counter        // requests being handled, up to MaxInFlight
+	bodyBytes  counter        // request-body bytes buffered, up to MaxBufferedBodyBytes
 }
 
 // New returns a proxy over the pools of reg. It registers the proxy's metrics
@@ -77,6 +84,7 @@ func New(reg *keypool.Registry, opts Options) *Server {
 		stopping:  make(chan struct{}),
 	}
 	s.bufs.New = func() any { return new([copyBufSize]byte) }
+	s.streamBufs.New = func() any { return new([streamBufSize]byte) }
 	s.inFlight.max = int64(opts.MaxInFlight)
 	s.bodyBytes.max = opts.MaxBufferedBodyBytes
 	m, err := metricsFor(opts.Metrics, reg)
