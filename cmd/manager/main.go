@@ -44,6 +44,7 @@ import (
 	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
 	"github.com/keypool-dev/keypool-operator/internal/controller"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/memlimit"
 	"github.com/keypool-dev/keypool-operator/internal/proxy"
 )
 
@@ -106,6 +107,11 @@ func main() {
 	log := newLogger(logLevel, logFormat)
 	ctrl.SetLogger(log)
 	setupLog := log.WithName("setup")
+	if limit, source, err := memlimit.Apply(memlimit.CgroupRoot); err != nil {
+		setupLog.Error(err, "unable to read the container's memory limit; the Go heap has no soft limit")
+	} else {
+		setupLog.Info("Go memory limit", "bytes", limit, "source", source)
+	}
 
 	// HTTP/2 stays off for the metrics server unless asked for, because of the
 	// HTTP/2 Stream Cancellation and Rapid Reset CVEs.
