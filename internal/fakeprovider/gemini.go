@@ -205,8 +205,8 @@ func (g geminiAPI) writeError(c *call, status int, class errClass, msg string) {
 		e.Error.Details = []map[string]any{{
 			"@type": "type.googleapis.com/google.rpc.QuotaFailure",
 			"violations": []map[string]any{{
-				"quotaMetric": "generativelanguage.googleapis.com/generate_content_paid_tier_requests",
-				"quotaId":     "GenerateRequestsPerMinutePerProjectPerModel",
+				"quotaMetric":     "generativelanguage.googleapis.com/generate_content_paid_tier_requests",
+				"quotaId":         "GenerateRequestsPerMinutePerProjectPerModel",
 				"quotaDimensions": map[string]string{"location": "global", "model": g.model},
 			}},
 		}, {
