@@ -21,7 +21,7 @@ import (
 )
 
 // Provider names the upstream API family of a pool.
-// +kubebuilder:validation:Enum=anthropic;openai
+// +kubebuilder:validation:Enum=anthropic;openai;azure;gemini
 type Provider string
 
 const (
@@ -29,6 +29,10 @@ const (
 	ProviderAnthropic Provider = "anthropic"
 	// ProviderOpenAI is any OpenAI-compatible API.
 	ProviderOpenAI Provider = "openai"
+	// ProviderAzure is Azure OpenAI, served from a resource's own endpoint.
+	ProviderAzure Provider = "azure"
+	// ProviderGemini is Google's Gemini API (generativelanguage).
+	ProviderGemini Provider = "gemini"
 )
 
 // Strategy names how a key is chosen among the keys of the highest priority
@@ -149,16 +153,23 @@ type Failover struct {
 }
 
 // KeyPoolSpec defines the desired state of KeyPool.
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'azure' || has(self.upstream)",message="upstream is required for provider azure: it names the resource endpoint, e.g. https://my-resource.openai.azure.com",fieldPath=".upstream",reason=FieldValueRequired
 type KeyPoolSpec struct {
 	// provider is the upstream API family: anthropic (x-api-key,
-	// anthropic-ratelimit-* headers) or openai (any OpenAI-compatible API:
-	// Authorization: Bearer, x-ratelimit-* headers).
+	// anthropic-ratelimit-* headers), openai (any OpenAI-compatible API:
+	// Authorization: Bearer, x-ratelimit-* headers), azure (Azure OpenAI:
+	// api-key, deployment paths, x-ratelimit-remaining-* headers) or gemini
+	// (Google's Gemini API: x-goog-api-key, no rate-limit headers; limits
+	// come from the keys' rpmLimit/itpmLimit/otpmLimit and 429s).
 	// +kubebuilder:default=anthropic
 	// +optional
 	Provider Provider `json:"provider,omitempty"`
 
 	// upstream is the provider's base URL. When empty, https://api.anthropic.com
-	// for anthropic and https://api.openai.com for openai. Its origin (scheme,
+	// for anthropic, https://api.openai.com for openai and
+	// https://generativelanguage.googleapis.com for gemini; azure has no
+	// default and requires it (the resource endpoint,
+	// https://{resource}.openai.azure.com). Its origin (scheme,
 	// host, port) must be one the cluster admin allows with the manager's
 	// --allowed-upstreams flag; otherwise the pool is not served
 	// (Ready=False, UpstreamNotAllowed).

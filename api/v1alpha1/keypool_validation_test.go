@@ -139,6 +139,19 @@ queueTimeout: 30s
 	}
 }
 
+// TestNewProvidersAccepted: azure with its resource endpoint, and gemini
+// without an upstream (it has a default), are valid.
+func TestNewProvidersAccepted(t *testing.T) {
+	for name, spec := range map[string]string{
+		"azure":  "provider: azure\nupstream: https://my-resource.openai.azure.com" + validSpec,
+		"gemini": "provider: gemini" + validSpec,
+	} {
+		if err := k8s.Create(context.Background(), keyPool(t, "provider-"+name, spec)); err != nil {
+			t.Errorf("%s KeyPool rejected: %v", name, err)
+		}
+	}
+}
+
 // TestInvalidKeyPoolsRejected has one case per validation rule of the API:
 // the API server must refuse the object with a message naming the field.
 func TestInvalidKeyPoolsRejected(t *testing.T) {
@@ -147,7 +160,8 @@ func TestInvalidKeyPoolsRejected(t *testing.T) {
 		spec      string
 		wantField string
 	}{
-		{"unknown provider", `provider: gemini` + validSpec, "spec.provider"},
+		{"unknown provider", `provider: vertex` + validSpec, "spec.provider"},
+		{"azure without upstream", `provider: azure` + validSpec, "spec.upstream"},
 		{"unknown strategy", `strategy: fastest` + validSpec, "spec.strategy"},
 		{"empty keys", "keys: []\nclientAuth: {allowUnauthenticated: true}", "spec.keys"},
 		{"missing keys", "clientAuth: {allowUnauthenticated: true}", "spec.keys"},

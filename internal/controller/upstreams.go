@@ -26,8 +26,10 @@ import (
 )
 
 // DefaultAllowedUpstreams are the origins allowed when the cluster admin
-// names none: the built-in providers' official APIs.
-var DefaultAllowedUpstreams = provider.Anthropic.DefaultUpstream() + "," + provider.OpenAI.DefaultUpstream()
+// names none: the built-in providers' official APIs (Azure OpenAI has none:
+// each resource has its own endpoint, which the admin allows by name).
+var DefaultAllowedUpstreams = provider.Anthropic.DefaultUpstream() + "," + provider.OpenAI.DefaultUpstream() +
+	"," + provider.Gemini.DefaultUpstream()
 
 // The schemes an upstream may have.
 const (

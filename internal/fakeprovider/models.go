@@ -20,14 +20,11 @@ import (
 	"net/http"
 )
 
-// serveModels answers GET /v1/models as both APIs do: the model list for a
-// valid key, 401 for an unknown or revoked one. Proxies use it as a cheap
-// check of a key. It is not rate limited and takes no injected fault.
-func (p *Provider) serveModels(w http.ResponseWriter, r *http.Request) {
-	var a api = openaiAPI{}
-	if r.Header.Get("X-Api-Key") != "" || r.Header.Get("Anthropic-Version") != "" {
-		a = anthropicAPI{}
-	}
+// serveModels answers a model list request as API a does: the list for a
+// valid key, a's invalid-key error (401, or Gemini's 400) for an unknown or
+// revoked one. Proxies use it as a cheap check of a key. It is not rate
+// limited and takes no injected fault.
+func (p *Provider) serveModels(w http.ResponseWriter, r *http.Request, a api) {
 	c := &call{p: p, w: w, r: r, reqID: p.newID("req_")}
 	ks := p.keys[a.apiKey(r)]
 	org := ""
@@ -45,9 +42,15 @@ func (p *Provider) serveModels(w http.ResponseWriter, r *http.Request) {
 		a.writeError(c, http.StatusUnauthorized, errAuth, "invalid api key: this key has been revoked")
 	default:
 		p.modelChecks.Add(1)
-		if _, anthropic := a.(anthropicAPI); anthropic {
+		switch a.(type) {
+		case anthropicAPI:
 			writeJSON(c, http.StatusOK, []byte(`{"data":[{"type":"model","id":"claude-sonnet-4-5","display_name":"Claude Sonnet 4.5",`+
 				`"created_at":"2025-09-29T00:00:00Z"}],"has_more":false,"first_id":"claude-sonnet-4-5","last_id":"claude-sonnet-4-5"}`))
+			return
+		case geminiAPI:
+			writeJSON(c, http.StatusOK, []byte(`{"models":[{"name":"models/gemini-2.5-flash","version":"001",`+
+				`"displayName":"Gemini 2.5 Flash","inputTokenLimit":1048576,"outputTokenLimit":65536,`+
+				`"supportedGenerationMethods":["generateContent","countTokens"]}],"nextPageToken":""}`))
 			return
 		}
 		writeJSON(c, http.StatusOK, []byte(`{"object":"list","data":[{"id":"gpt-4.1","object":"model",`+

@@ -124,10 +124,17 @@ func bearer(r *http.Request) string {
 	return key
 }
 
-func (openaiAPI) parse(body []byte) (request, error) {
+func (openaiAPI) parse(body []byte) (request, error) { return parseOpenAI(body, "") }
+
+// parseOpenAI reads a chat completion request; model is used when the body
+// names none (an Azure deployment's model).
+func parseOpenAI(body []byte, model string) (request, error) {
 	var in openaiRequest
 	if err := json.Unmarshal(body, &in); err != nil {
 		return request{}, fmt.Errorf("invalid request body: %w", err)
+	}
+	if in.Model == "" {
+		in.Model = model
 	}
 	switch {
 	case in.Model == "":

@@ -33,6 +33,7 @@ type sseWriter struct {
 	ctx   context.Context
 	delay time.Duration // slow-drip fault: wait between events
 	abort bool          // mid-stream reset fault: abort after the first event
+	crlf  bool          // end lines with CRLF (Gemini), not LF
 	n     int           // events written
 	buf   []byte
 }
@@ -62,15 +63,20 @@ func (s *sseWriter) send(event string, data []byte) error {
 	if err := s.ctx.Err(); err != nil {
 		return fmt.Errorf("stream: %w", err)
 	}
+	eol := "\n"
+	if s.crlf {
+		eol = "\r\n"
+	}
 	s.buf = s.buf[:0]
 	if event != "" {
 		s.buf = append(s.buf, "event: "...)
 		s.buf = append(s.buf, event...)
-		s.buf = append(s.buf, '\n')
+		s.buf = append(s.buf, eol...)
 	}
 	s.buf = append(s.buf, "data: "...)
 	s.buf = append(s.buf, data...)
-	s.buf = append(s.buf, "\n\n"...)
+	s.buf = append(s.buf, eol...)
+	s.buf = append(s.buf, eol...)
 	if _, err := s.w.Write(s.buf); err != nil {
 		return fmt.Errorf("write event: %w", err)
 	}

@@ -15,9 +15,13 @@ limitations under the License.
 */
 
 // Package fakeprovider is a fake upstream LLM provider for tests, benchmarks
-// and simulations. It speaks the Anthropic Messages API (POST /v1/messages)
-// and the OpenAI Chat Completions API (POST /v1/chat/completions) closely
-// enough that a proxy in front of it is tested honestly: per-organisation
+// and simulations. It speaks the Anthropic Messages API (POST /v1/messages),
+// the OpenAI Chat Completions API (POST /v1/chat/completions), Azure
+// OpenAI's dialect of it (/openai/deployments/{d}/chat/completions and
+// /openai/v1/chat/completions) and the Gemini API
+// (/v1beta/models/{model}:generateContent and :streamGenerateContent)
+// closely enough that a proxy in front of it, and the official SDKs, are
+// tested honestly: per-organisation
 // token buckets for requests, input and output tokens, the providers' real
 // rate-limit headers, error shapes and SSE event sequences, and switchable
 // faults controlled from Go or over HTTP under /_fake/.
@@ -114,13 +118,52 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/v1/chat/completions":
 		p.serveAPI(w, r, openaiAPI{})
 	case path == "/v1/models":
-		p.serveModels(w, r)
+		var a api = openaiAPI{}
+		if r.Header.Get("X-Api-Key") != "" || r.Header.Get("Anthropic-Version") != "" {
+			a = anthropicAPI{}
+		}
+		p.serveModels(w, r, a)
+	case strings.HasPrefix(path, "/openai/"):
+		p.serveAzure(w, r)
+	case strings.HasPrefix(path, "/v1beta/") || strings.HasPrefix(path, "/v1/models/"):
+		p.serveGemini(w, r)
 	case strings.HasPrefix(path, "/_fake/"):
 		p.serveAdmin(w, r)
 	default:
 		c := &call{p: p, w: w, reqID: p.newID("req_")}
 		anthropicAPI{}.writeError(c, http.StatusNotFound, errNotFound, "Not found: "+path)
 	}
+}
+
+// serveAzure routes Azure OpenAI's paths: a deployment's (or the v1 API's)
+// chat completions and the model list; anything else is Azure's 404.
+func (p *Provider) serveAzure(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/openai/models" && r.URL.Query().Get("api-version") != "" {
+		p.serveModels(w, r, azureAPI{})
+		return
+	}
+	a, ok := azureRoute(r)
+	if !ok {
+		p.serveAzureNotFound(w)
+		return
+	}
+	p.serveAPI(w, r, a)
+}
+
+// serveGemini routes the Gemini API's paths: a model's generateContent and
+// streamGenerateContent and the model list; anything else is Google's 404.
+func (p *Provider) serveGemini(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/v1beta/models" {
+		p.serveModels(w, r, geminiAPI{})
+		return
+	}
+	g, ok := geminiRoute(r)
+	if !ok {
+		c := &call{p: p, w: w, reqID: p.newID("req_")}
+		geminiAPI{}.writeError(c, http.StatusNotFound, errNotFound, "Method not found.")
+		return
+	}
+	p.serveAPI(w, r, g)
 }
 
 // errClass is an error category; each API maps it to its own type names.

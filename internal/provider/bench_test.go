@@ -16,7 +16,10 @@ limitations under the License.
 
 package provider
 
-import "testing"
+import (
+	"net/http"
+	"testing"
+)
 
 func BenchmarkParseHeaders(b *testing.B) {
 	b.Run("anthropic", func(b *testing.B) {
@@ -31,6 +34,20 @@ func BenchmarkParseHeaders(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			OpenAI.ParseLimits(h, t0)
+		}
+	})
+	b.Run("azure", func(b *testing.B) {
+		h := azureHeader()
+		b.ReportAllocs()
+		for b.Loop() {
+			Azure.ParseLimits(h, t0)
+		}
+	})
+	b.Run("gemini", func(b *testing.B) {
+		h := http.Header{"Content-Type": {"application/json"}}
+		b.ReportAllocs()
+		for b.Loop() {
+			Gemini.ParseLimits(h, t0)
 		}
 	})
 }

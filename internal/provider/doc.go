@@ -19,10 +19,11 @@ limitations under the License.
 // headers cross the proxy, how rate-limit headers read, what an error looks
 // like, the default upstream and where a response reports token usage.
 //
-// Each provider lives in one file (anthropic.go, openai.go) behind the small
-// Provider interface; the pool engine (internal/keypool), the proxy and the
-// controller only ever talk to that interface, so a new provider is one new
-// file here plus its name in the KeyPool API's enum. The building blocks in
+// Each provider lives in one file (anthropic.go, openai.go, azure.go,
+// gemini.go) behind the small Provider interface; the pool engine
+// (internal/keypool), the proxy and the controller only ever talk to that
+// interface, so a new provider is one new file here plus its name in the
+// KeyPool API's enum. The building blocks in
 // this package (RateLimitHeaders, HeaderSet, WriteJSON) make such a file
 // mostly a table.
 //

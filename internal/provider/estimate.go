@@ -37,6 +37,8 @@ import (
 //   - OpenAI images: 85 with detail "low", else 85 + 170 per 512-px tile
 //     after scaling into 2048x2048 and the short side down to 768
 //     (openAIImageMax, 8 tiles, when the size is unknown);
+//   - Gemini images: 258 when both sides are at most 384 px, else 258 per
+//     768x768 tile (geminiImageUnknown, four tiles, when the size is unknown);
 //   - PDFs: pdfTokensPerPage per estimated page (pdfBytesPerPage of file per
 //     page, at least one page);
 //   - other base64 media (audio): one token per mediaBytesPerToken bytes;
@@ -49,6 +51,8 @@ const (
 	anthropicImageMax  = 1600
 	openAIImageLow     = 85
 	openAIImageMax     = 85 + 170*8
+	geminiImageTile    = 258
+	geminiImageUnknown = geminiImageTile * 4 // a 1536x1536 image
 	pdfTokensPerPage   = 3000
 	pdfBytesPerPage    = 100 << 10
 	mediaBytesPerToken = 1000
@@ -95,17 +99,21 @@ type estimateRules struct {
 type imageRule uint8
 
 const (
-	imagesByArea  imageRule = iota // Anthropic: w*h/750, capped
-	imagesByTiles                  // OpenAI: 85 at low detail, else per 512-px tile
+	imagesByArea        imageRule = iota // Anthropic: w*h/750, capped
+	imagesByTiles                        // OpenAI: 85 at low detail, else per 512-px tile
+	imagesByGeminiTiles                  // Gemini: 258 per 768-px tile
 )
 
 // image adds one image of w x h pixels (0 x 0: unknown) found in f.
 func (e *estimator) image(w, h int64, f *scanFrame) {
-	if e.rules.images == imagesByTiles {
+	switch e.rules.images {
+	case imagesByTiles:
 		e.openAIImage(w, h, f)
-		return
+	case imagesByGeminiTiles:
+		e.media += geminiImageTokens(w, h)
+	default:
+		e.anthropicImage(w, h)
 	}
-	e.anthropicImage(w, h)
 }
 
 // windowFor is the context window of model under rules.
@@ -357,6 +365,19 @@ func openAIImageTokens(w, h int64) int64 {
 	}
 	tiles := ceilDiv(int64(fw+0.5), 512) * ceilDiv(int64(fh+0.5), 512)
 	return openAIImageLow + 170*tiles
+}
+
+// geminiImageTokens is Gemini's documented cost of a w x h image: 258 when
+// both sides are at most 384 px, else 258 per 768x768 tile;
+// geminiImageUnknown when the size cannot be read.
+func geminiImageTokens(w, h int64) int64 {
+	switch {
+	case w <= 0 || h <= 0:
+		return geminiImageUnknown
+	case w <= 384 && h <= 384:
+		return geminiImageTile
+	}
+	return geminiImageTile * ceilDiv(w, 768) * ceilDiv(h, 768)
 }
 
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }

@@ -22,18 +22,27 @@ import (
 )
 
 // Guess picks the error shape for a request that no pool speaks for (an
-// unknown pool, a malformed path). Anthropic is the default; a request is
-// taken for OpenAI when it carries no anthropic-version header and either
-// its path exists only in OpenAI's API or it authenticates with a Bearer
-// token and no x-api-key (the OpenAI SDK's habit).
+// unknown pool, a malformed path), from the credentials header its SDK
+// uses and its path. Anthropic is the default; a request is taken for
+// Gemini when it carries x-goog-api-key or names a model method
+// (":generateContent"), for Azure OpenAI when it carries api-key or its path
+// starts /openai/, and for OpenAI when it carries no anthropic-version
+// header and either its path exists only in OpenAI's API or it
+// authenticates with a Bearer token and no x-api-key (the OpenAI SDK's
+// habit).
 func Guess(r *http.Request, path string) Provider {
-	if r.Header.Get("Anthropic-Version") != "" {
+	h := r.Header
+	switch {
+	case h.Get("Anthropic-Version") != "":
 		return Anthropic
-	}
-	if isOpenAIOnlyPath(path) {
+	case h.Get("X-Goog-Api-Key") != "" || strings.Contains(path, ":generateContent") ||
+		strings.Contains(path, ":streamGenerateContent"):
+		return Gemini
+	case h.Get("Api-Key") != "" || strings.HasPrefix(path, "/openai/"):
+		return Azure
+	case isOpenAIOnlyPath(path):
 		return OpenAI
-	}
-	if r.Header.Get("X-Api-Key") == "" && strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+	case h.Get("X-Api-Key") == "" && strings.HasPrefix(h.Get("Authorization"), "Bearer "):
 		return OpenAI
 	}
 	return Anthropic

@@ -32,6 +32,10 @@ func TestGuess(t *testing.T) {
 		{"/v1/chat/completions", map[string]string{"Anthropic-Version": "2023-06-01"}, Anthropic},
 		{"/v1/models", map[string]string{"Authorization": "Bearer t"}, OpenAI},
 		{"/v1/models", map[string]string{"Authorization": "Bearer t", "X-Api-Key": "t"}, Anthropic},
+		{"/v1beta/models/gemini-2.5-flash:generateContent", nil, Gemini},
+		{"/v1beta/models", map[string]string{"X-Goog-Api-Key": "t"}, Gemini},
+		{"/openai/deployments/gpt-4o/chat/completions", nil, Azure},
+		{"/v1/chat/completions", map[string]string{"Api-Key": "t"}, Azure},
 	} {
 		r, _ := http.NewRequest(http.MethodGet, "/", nil)
 		for k, v := range tc.header {

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
 func FuzzParseRFC3339(f *testing.F) {
@@ -139,6 +141,62 @@ func FuzzParseOpenAILimits(f *testing.F) {
 		}
 		if hl.RetryAfter < 0 {
 			t.Fatalf("RetryAfter %v", hl.RetryAfter)
+		}
+	})
+}
+
+func FuzzParseAzureLimits(f *testing.F) {
+	f.Add("300", "299", "X-Ratelimit-Remaining-Requests")
+	f.Add("1500", "2", "Retry-After-Ms")
+	f.Add("x", "-1s", "X-Ratelimit-Reset-Tokens")
+	names := []string{"Retry-After", "Retry-After-Ms"}
+	for _, d := range azureLimits.Dimensions {
+		names = append(names, d.Limit, d.Remaining, d.Reset)
+	}
+	f.Fuzz(func(t *testing.T, a, b, name string) {
+		h := fuzzHeader(names, a, b)
+		h[name] = []string{b}
+		hl := Azure.ParseLimits(h, t0)
+		for _, o := range hl.Dimensions {
+			if o.Limit < 0 || o.Remaining < -1 || (!o.Reset.IsZero() && o.Reset.Before(t0)) {
+				t.Fatalf("bad observation %+v", o)
+			}
+		}
+		if hl.RetryAfter < 0 || hl.Organization != "" {
+			t.Fatalf("RetryAfter %v organization %q", hl.RetryAfter, hl.Organization)
+		}
+	})
+}
+
+func FuzzParseMistralLimits(f *testing.F) {
+	f.Add("500000", "40")
+	f.Add("-3", "1m")
+	f.Add("", "x")
+	names := []string{mistralTokens.Limit, mistralTokens.Remaining, mistralTokens.Reset}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		o := OpenAI.ParseLimits(fuzzHeader(names, a, b), t0).Dimensions[ratelimit.Tokens]
+		if o.Limit < 0 || o.Remaining < -1 || (!o.Reset.IsZero() && o.Reset.Before(t0)) {
+			t.Fatalf("bad observation %+v", o)
+		}
+	})
+}
+
+// FuzzGoogleError: the error-body readers never panic, never report a
+// negative wait, and blame a key only for the statuses Gemini uses for it.
+func FuzzGoogleError(f *testing.F) {
+	f.Add([]byte(geminiQuota429), 429)
+	f.Add([]byte(geminiBadKey), 400)
+	f.Add([]byte(`{"error":{"details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1e309s"}]}}`), 429)
+	f.Add([]byte(`{"error":{"code":"401","message":"Access denied"}}`), 401)
+	f.Fuzz(func(t *testing.T, body []byte, status int) {
+		if d, ok := RetryDelay(body); d < 0 || d > maxHeaderDuration || (!ok && d != 0) {
+			t.Fatalf("RetryDelay = %v %v", d, ok)
+		}
+		if Gemini.KeyInvalid(status, body) && status != http.StatusBadRequest && status != http.StatusForbidden {
+			t.Fatalf("Gemini blames the key on a %d", status)
+		}
+		if Azure.KeyInvalid(status, body) && status != http.StatusUnauthorized {
+			t.Fatalf("Azure blames the key on a %d", status)
 		}
 	})
 }

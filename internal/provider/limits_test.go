@@ -136,6 +136,31 @@ func TestParseOpenAILimits(t *testing.T) {
 	}
 }
 
+// TestParseMistralLimits: Mistral names its tokens-per-minute limit
+// x-ratelimitbysize-*-minute, read by the OpenAI-compatible table when no
+// x-ratelimit-*-tokens header came.
+func TestParseMistralLimits(t *testing.T) {
+	h := http.Header{}
+	h.Set("x-ratelimitbysize-limit-minute", "500000")
+	h.Set("x-ratelimitbysize-remaining-minute", "467993")
+	h.Set("ratelimitbysize-reset", "40")
+	h.Set("x-ratelimitbysize-limit-month", "1000000000")
+	h.Set("ratelimitbysize-query-cost", "32007")
+	hl := OpenAI.ParseLimits(h, t0)
+	if o := hl.Dimensions[ratelimit.Tokens]; o.Limit != 500000 || o.Remaining != 467993 || !o.Reset.Equal(t0.Add(40*time.Second)) {
+		t.Errorf("mistral tokens = %+v", o)
+	}
+	// OpenAI's own headers win when both are present.
+	h.Set("x-ratelimit-limit-tokens", "2000")
+	h.Set("x-ratelimit-remaining-tokens", "1999")
+	if o := OpenAI.ParseLimits(h, t0).Dimensions[ratelimit.Tokens]; o.Limit != 2000 || o.Remaining != 1999 {
+		t.Errorf("tokens with both header sets = %+v", o)
+	}
+	if n := testing.AllocsPerRun(100, func() { OpenAI.ParseLimits(h, t0) }); n != 0 {
+		t.Errorf("mistral headers: %v allocs", n)
+	}
+}
+
 func TestParseResetDuration(t *testing.T) {
 	for in, want := range map[string]time.Duration{
 		"6m0s": 6 * time.Minute, "1s": time.Second, "12ms": 12 * time.Millisecond,
@@ -204,6 +229,14 @@ func TestHeaderParsersDoNotAllocate(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { OpenAI.ParseLimits(oh, t0) }); n != 0 {
 		t.Errorf("OpenAI.ParseLimits: %v allocs", n)
+	}
+	zh, gh := azureHeader(), http.Header{"Retry-After": {"34"}}
+	zh.Set("retry-after-ms", "250")
+	if n := testing.AllocsPerRun(100, func() { Azure.ParseLimits(zh, t0) }); n != 0 {
+		t.Errorf("Azure.ParseLimits: %v allocs", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { Gemini.ParseLimits(gh, t0) }); n != 0 {
+		t.Errorf("Gemini.ParseLimits: %v allocs", n)
 	}
 	bad := http.Header{}
 	bad.Set("x-ratelimit-reset-tokens", "forever")

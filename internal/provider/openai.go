@@ -55,20 +55,31 @@ var openAIResponseHeaders = NewHeaderSet(
 func (openAI) ForwardsResponseHeader(k string) bool { return openAIResponseHeaders.Has(k) }
 
 var openAILimits = RateLimitHeaders{
-	Dimensions: []DimensionHeaders{
-		{ratelimit.Requests, "X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests"},
-		// OpenAI's tokens are its combined input-plus-output limit.
-		{ratelimit.Tokens, "X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens"},
-	},
+	Dimensions: openAIDimensions,
+	// Mistral reports its tokens-per-minute limit under its own names
+	// (reset in bare seconds, which ResetDuration reads too): read only when
+	// no OpenAI token header came.
+	Fallback:     &mistralTokens,
 	Reset:        ResetDuration,
 	RetryAfterMs: "Retry-After-Ms",
 	Organization: "Openai-Organization",
 }
 
+// openAIDimensions are x-ratelimit-{limit,remaining,reset}-{requests,tokens};
+// OpenAI's tokens are its combined input-plus-output limit.
+var openAIDimensions = []DimensionHeaders{
+	{ratelimit.Requests, "X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests"},
+	{ratelimit.Tokens, "X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens"},
+}
+
+var mistralTokens = DimensionHeaders{ratelimit.Tokens,
+	"X-Ratelimitbysize-Limit-Minute", "X-Ratelimitbysize-Remaining-Minute", "Ratelimitbysize-Reset"}
+
 // ParseLimits reads x-ratelimit-{limit,remaining,reset}-{requests,tokens}
 // (reset a duration until the bucket is full: "6m0s", "1s", "12ms",
 // "1m30.5s", or bare seconds), retry-after-ms or retry-after, and
-// openai-organization.
+// openai-organization; for Mistral, x-ratelimitbysize-{limit,remaining}-minute
+// and ratelimitbysize-reset.
 func (openAI) ParseLimits(h http.Header, now time.Time) Limits { return openAILimits.Parse(h, now) }
 
 // openAICodes are error.code per Error, as OpenAI sends for the same

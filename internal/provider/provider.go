@@ -29,7 +29,8 @@ import (
 type Provider interface {
 	// Name is the provider's spec.provider value, e.g. "anthropic".
 	Name() string
-	// DefaultUpstream is the API's origin, used when a KeyPool names none.
+	// DefaultUpstream is the API's origin, used when a KeyPool names none;
+	// "" when the API has none (each Azure resource has its own endpoint).
 	DefaultUpstream() string
 	// SetKey puts a pool key where the API expects it in an upstream
 	// request's header (canonical keys). The client's own credentials were
@@ -77,11 +78,17 @@ var (
 	Anthropic Provider = anthropic{}
 	// OpenAI is any OpenAI-compatible API.
 	OpenAI Provider = openAI{}
+	// Azure is Azure OpenAI, served from a resource's own endpoint.
+	Azure Provider = azureOpenAI{}
+	// Gemini is Google's Gemini API.
+	Gemini Provider = gemini{}
 )
 
 var byName = map[string]Provider{
 	Anthropic.Name(): Anthropic,
 	OpenAI.Name():    OpenAI,
+	Azure.Name():     Azure,
+	Gemini.Name():    Gemini,
 }
 
 // Lookup returns the provider called name; "" is Anthropic, the default of

@@ -20,33 +20,58 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 )
 
+// clientTokenHeaders are the headers the official SDKs put their API key in,
+// and so where their users put a pool's client token: Anthropic's x-api-key,
+// Azure OpenAI's api-key and Gemini's x-goog-api-key. (OpenAI's is the
+// Authorization bearer token.) None of them is ever forwarded.
+var clientTokenHeaders = [...]string{"X-Api-Key", "Api-Key", "X-Goog-Api-Key"}
+
 // authorized reports whether the request carries one of the pool's client
-// tokens, in x-api-key (Anthropic SDKs) or Authorization: Bearer (OpenAI
-// SDKs). Either header may match. Only sha256 hashes of the tokens are
-// stored, compared in constant time against every entry, so neither the
-// token nor its position in the list leaks through timing.
-func authorized(acc *keypool.Access, h http.Header) bool {
+// tokens, in one of clientTokenHeaders, in Authorization: Bearer, or in the
+// key query parameter (Google's API-key parameter, which some Gemini
+// clients use; the proxy never forwards it, see upstreamQuery). Any of them
+// may match. Only sha256 hashes of the tokens are stored, compared in
+// constant time against every entry, so neither the token nor its position
+// in the list leaks through timing.
+func authorized(acc *keypool.Access, h http.Header, rawQuery string) bool {
 	if acc.AllowUnauthenticated {
 		return true
 	}
 	if len(acc.ClientTokenHashes) == 0 {
 		return false
 	}
-	ok := false
-	if t := h.Get("X-Api-Key"); t != "" {
-		ok = tokenMatches(acc.ClientTokenHashes, t)
-	}
-	if !ok {
-		if t, found := bearerToken(h.Get("Authorization")); found {
-			ok = tokenMatches(acc.ClientTokenHashes, t)
+	for _, name := range clientTokenHeaders {
+		if t := h.Get(name); t != "" && tokenMatches(acc.ClientTokenHashes, t) {
+			return true
 		}
 	}
-	return ok
+	if t, found := bearerToken(h.Get("Authorization")); found && tokenMatches(acc.ClientTokenHashes, t) {
+		return true
+	}
+	if t, found := queryKey(rawQuery); found {
+		return tokenMatches(acc.ClientTokenHashes, t)
+	}
+	return false
+}
+
+// keyParam is Google's API-key query parameter.
+const keyParam = "key"
+
+// queryKey returns the value of the key query parameter, without parsing a
+// query that has none.
+func queryKey(rawQuery string) (string, bool) {
+	if !mayHoldKey(rawQuery) {
+		return "", false
+	}
+	q, _ := url.ParseQuery(rawQuery) // a malformed pair is skipped, the rest kept
+	t := q.Get(keyParam)
+	return t, t != ""
 }
 
 // bearerToken returns the credentials of an "Authorization: Bearer" value.

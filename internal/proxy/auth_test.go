@@ -17,6 +17,7 @@ limitations under the License.
 package proxy
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"slices"
 	"testing"
@@ -141,13 +142,56 @@ func TestUnauthenticatedPoolStillStripsCredentials(t *testing.T) {
 
 func TestAuthorizedUnit(t *testing.T) {
 	acc := &keypool.Access{}
-	if authorized(acc, http.Header{"X-Api-Key": {clientToken}}) {
+	if authorized(acc, http.Header{"X-Api-Key": {clientToken}}, "") {
 		t.Error("a pool without client tokens must accept nobody")
 	}
-	if !authorized(&keypool.Access{AllowUnauthenticated: true}, http.Header{}) {
+	if !authorized(&keypool.Access{AllowUnauthenticated: true}, http.Header{}, "") {
 		t.Error("an unauthenticated pool must accept everybody")
 	}
 	if _, ok := bearerToken("Bearer "); ok {
 		t.Error("empty bearer token accepted")
+	}
+	sum := sha256.Sum256([]byte(clientToken))
+	acc = &keypool.Access{ClientTokenHashes: [][sha256.Size]byte{sum}}
+	for _, tc := range []struct {
+		name  string
+		h     http.Header
+		query string
+		want  bool
+	}{
+		{"azure api-key", http.Header{"Api-Key": {clientToken}}, "", true},
+		{"gemini x-goog-api-key", http.Header{"X-Goog-Api-Key": {clientToken}}, "", true},
+		{"gemini key parameter", http.Header{}, "alt=sse&key=" + clientToken, true},
+		{"escaped key parameter", http.Header{}, "%6Bey=" + clientToken, true},
+		{"wrong header, right parameter", http.Header{"X-Goog-Api-Key": {"stale"}}, "key=" + clientToken, true},
+		{"wrong key parameter", http.Header{}, "key=wrong", false},
+		{"other parameter", http.Header{}, "apikey=" + clientToken, false},
+		{"empty key parameter", http.Header{}, "key=", false},
+		{"wrong api-key", http.Header{"Api-Key": {"wrong"}}, "", false},
+	} {
+		if got := authorized(acc, tc.h, tc.query); got != tc.want {
+			t.Errorf("%s: authorized = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestUpstreamQuery(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                  "",
+		"alt=sse":                           "alt=sse",
+		"alt=sse&key=tok":                   "alt=sse",
+		"key=tok&alt=sse":                   "alt=sse",
+		"key=a&key=b":                       "",
+		"%6Bey=tok&api-version=2024-10-21":  "api-version=2024-10-21",
+		"monkey=1&keys=2&key":               "monkey=1&keys=2",
+		"monkey=1&keys=2":                   "monkey=1&keys=2",
+		"api-version=2024-10-21&x=%ZZ&key=": "api-version=2024-10-21&x=%ZZ",
+	} {
+		if got := upstreamQuery(in); got != want {
+			t.Errorf("upstreamQuery(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { upstreamQuery("api-version=2024-10-21&beta=true") }); n != 0 {
+		t.Errorf("a query without key allocates %v times", n)
 	}
 }

@@ -102,12 +102,14 @@ func (x *exchange) run(maxAttempts int) {
 			continue
 		}
 
-		x.pool.ReportResponse(&lease, resp.StatusCode, resp.Header)
 		var failed *failedResponse // a body already read, to answer with
-		keyInvalid := false
-		if resp.StatusCode == http.StatusUnauthorized {
-			// Only the body says whether the key or the request is at fault.
+		if bodyJudged(resp.StatusCode) {
 			failed = bufferFailed(resp, lease.KeyID)
+		}
+		x.pool.ReportResponse(&lease, resp.StatusCode, reportedHeader(resp, failed))
+		keyInvalid := false
+		if failed != nil && resp.StatusCode != http.StatusTooManyRequests {
+			// Only the body says whether the key or the request is at fault.
 			keyInvalid = x.prov.KeyInvalid(resp.StatusCode, failed.body)
 			if keyInvalid && x.pool.Suspect(&lease, keyCheckTimeout) {
 				pool, prov, upstream, id, key := x.pool, x.prov, x.pool.Access().Upstream, lease.KeyID, lease.APIKey

@@ -38,9 +38,9 @@ const maxFailedBody = 64 << 10
 //   - 429: this key is rate limited; the request was not processed.
 //   - 503 and Anthropic's 529: the upstream is overloaded and did not
 //     process the request.
-//   - 401 that blames the key itself (KeyInvalid): this key is bad, another
-//     may be fine. Any other 401 or 403 is about the request and would fail
-//     on every key.
+//   - 400, 401 or 403 that blames the key itself (KeyInvalid: Gemini
+//     answers a bad key with 400): this key is bad, another may be fine.
+//     Any other 401 or 403 is about the request and would fail on every key.
 //   - other 5xx: the request may have been processed, so only a request the
 //     provider calls safe to repeat goes to another key.
 //
@@ -52,7 +52,7 @@ func (x *exchange) failoverFor(status int, keyInvalid bool) (failoverReason, boo
 		return reasonRateLimited, true
 	case status == http.StatusServiceUnavailable || status == statusOverloaded:
 		return reasonServerError, true
-	case status == http.StatusUnauthorized:
+	case keyInvalid, status == http.StatusUnauthorized:
 		return reasonRejected, keyInvalid
 	case status >= 500 && status <= 599:
 		return reasonServerError, x.safeToRepeat()
@@ -76,6 +76,38 @@ func (x *exchange) retryableError(err error) bool {
 }
 
 func (x *exchange) safeToRepeat() bool { return x.prov.SafeToRepeat(x.r.Method, x.route.rest) }
+
+// bodyJudged reports the statuses whose body is read before anything else
+// happens: a 400, 401 or 403 body says whether the key is at fault
+// (KeyInvalid), and a 429 body may say how long to wait (Gemini's
+// RetryInfo). Error bodies are small; they are kept to answer with.
+func bodyJudged(status int) bool {
+	switch status {
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests:
+		return true
+	}
+	return false
+}
+
+// reportedHeader is the header the pool learns a response from: resp's own,
+// except that a 429 whose headers name no wait but whose body does (Gemini
+// sends google.rpc.RetryInfo and no rate-limit headers at all) gets that
+// wait as Retry-After, so the key cools down exactly as long as the
+// provider asked. The client still gets the headers as sent.
+func reportedHeader(resp *http.Response, failed *failedResponse) http.Header {
+	h := resp.Header
+	if resp.StatusCode != http.StatusTooManyRequests || failed == nil ||
+		provider.Header(h, "Retry-After") != "" || provider.Header(h, "Retry-After-Ms") != "" {
+		return h
+	}
+	d, ok := provider.RetryDelay(failed.body)
+	if !ok {
+		return h
+	}
+	h = h.Clone()
+	h["Retry-After"] = []string{strconv.FormatFloat(d.Seconds(), 'f', -1, 64)}
+	return h
+}
 
 // failedResponse is a retryable upstream answer kept while the next key is
 // tried, so that the client still gets the provider's own error if no other

@@ -71,11 +71,21 @@ func splitPoolPath(p string) (ns, name, rest string, ok bool) {
 	return ns, p[:j], p[j:], true
 }
 
-// validRest reports whether rest may be forwarded: only the provider API
-// under /v1/, and no dot segments that the upstream could resolve to a path
-// outside it.
+// apiRoots start the paths the proxy forwards: the provider APIs' versioned
+// roots (/v1/ for Anthropic and OpenAI, /v1beta/ and /v1alpha/ for Gemini)
+// and Azure OpenAI's /openai/. Anything else on the upstream's host (admin
+// pages, health checks) is not the pool's to expose.
+var apiRoots = [...]string{"/v1/", "/v1beta/", "/v1alpha/", "/openai/"}
+
+// validRest reports whether rest may be forwarded: only a provider API under
+// one of apiRoots, and no dot segments that the upstream could resolve to a
+// path outside it.
 func validRest(rest string) bool {
-	if !strings.HasPrefix(rest, "/v1/") {
+	root := false
+	for _, r := range apiRoots {
+		root = root || strings.HasPrefix(rest, r)
+	}
+	if !root {
 		return false
 	}
 	return !strings.Contains(rest, "/../") && !strings.HasSuffix(rest, "/..") &&
@@ -83,10 +93,10 @@ func validRest(rest string) bool {
 }
 
 // upstreamURL is the pool's upstream base joined with the request's path and
-// query. The base path (e.g. a gateway prefix) is kept.
+// query (see upstreamQuery). The base path (e.g. a gateway prefix) is kept.
 func upstreamURL(base *url.URL, rt *route, rawQuery string) *url.URL {
 	u := *base
-	u.RawQuery = rawQuery
+	u.RawQuery = upstreamQuery(rawQuery)
 	u.Fragment, u.RawFragment = "", ""
 	bp := strings.TrimSuffix(base.Path, "/")
 	u.Path = bp + rt.rest
@@ -96,4 +106,30 @@ func upstreamURL(base *url.URL, rt *route, rawQuery string) *url.URL {
 		u.RawPath = strings.TrimSuffix(base.RawPath, "/") + rt.rest
 	}
 	return &u
+}
+
+// mayHoldKey reports whether a query may have a key parameter: it has
+// "key" or an escape (a name may be spelled %6Bey). Most queries have
+// neither and are passed on without being parsed.
+func mayHoldKey(rawQuery string) bool {
+	return strings.Contains(rawQuery, keyParam) || strings.IndexByte(rawQuery, '%') >= 0
+}
+
+// upstreamQuery is the client's query without the key parameter: that is a
+// client's credential (a client token, or its own Google API key), which
+// never goes upstream, as its credential headers do not. The pool key goes
+// in the provider's header. A query without one is passed on as sent.
+func upstreamQuery(rawQuery string) string {
+	if !mayHoldKey(rawQuery) {
+		return rawQuery
+	}
+	kept := make([]string, 0, strings.Count(rawQuery, "&")+1)
+	for pair := range strings.SplitSeq(rawQuery, "&") {
+		name, _, _ := strings.Cut(pair, "=")
+		if n, err := url.QueryUnescape(name); err == nil && n == keyParam {
+			continue
+		}
+		kept = append(kept, pair)
+	}
+	return strings.Join(kept, "&")
 }

@@ -50,11 +50,14 @@ const (
 // checks the proxy's promise about where a request may go:
 //
 //   - it is forwarded exactly when its decoded path is the known pool's
-//     /v1/... with no dot segments and the client token is right;
+//     /v1/..., /v1beta/..., /v1alpha/... or /openai/... with no dot
+//     segments and the client token is right (in a header or the key
+//     query parameter);
 //   - a forwarded request reaches the pool's upstream host under its base
 //     path, its escaped and decoded paths agree, and even an upstream that
 //     does not clean paths can never see a "." or ".." segment;
-//   - the upstream gets the pool key, never the client token;
+//   - the upstream gets the pool key, never the client token (in a header
+//     or the query);
 //   - anything not forwarded is answered with a JSON error of 4xx.
 func FuzzRoute(f *testing.F) {
 	for _, s := range []string{
@@ -66,6 +69,9 @@ func FuzzRoute(f *testing.F) {
 		"http://evil.example/pools/team-a/claude/v1/messages", "*", "/pools/team-a/claude/v1/./x",
 		"/pools/team-a/claude/v1//x", "/pools/team-a/claude/v1/x;/../..", "/pools/team-a/claude/v1/%252e%252e/x",
 		"/pools/team-a/nope/v1/messages", "/pools/team-a/claude/v1/x%00y",
+		"/pools/team-a/claude/v1beta/models/m:generateContent?alt=sse&key=" + fuzzToken,
+		"/pools/team-a/claude/openai/deployments/d/chat/completions?api-version=1&%6Bey=" + fuzzToken,
+		"/pools/team-a/claude/v1alpha/../v1/x", "/pools/team-a/claude/admin?key=" + fuzzToken,
 	} {
 		f.Add(s, byte(0))
 		f.Add(s, byte(2))
@@ -106,7 +112,9 @@ func FuzzRoute(f *testing.F) {
 		sent := rec.sent()
 
 		rest, routed := strings.CutPrefix(req.URL.Path, fuzzPoolPath)
-		want := routed && auth&1 == 0 && strings.HasPrefix(rest, "/v1/") && !hasDotSegment(rest)
+		q, _ := url.ParseQuery(req.URL.RawQuery)
+		authed := auth&1 == 0 || q.Get("key") == fuzzToken
+		want := routed && authed && underAPIRoot(rest) && !hasDotSegment(rest)
 		switch {
 		case want && sent == nil:
 			t.Fatalf("%q (path %q) not forwarded: %d %s", target, req.URL.Path, w.Code, w.Body)
@@ -138,8 +146,8 @@ func checkForwarded(t *testing.T, target, rest string, sent *http.Request) {
 	if err != nil || decoded != sent.URL.Path {
 		t.Fatalf("%q: escaped path %q decodes to %q (%v), not %q", target, sent.URL.EscapedPath(), decoded, err, sent.URL.Path)
 	}
-	if c := path.Clean(decoded); c != fuzzBase+"/v1" && !strings.HasPrefix(c, fuzzBase+"/v1/") {
-		t.Fatalf("%q: upstream path %q cleans to %q, outside %s/v1/", target, decoded, c, fuzzBase)
+	if c := path.Clean(decoded) + "/"; !underAPIRoot(strings.TrimPrefix(c, fuzzBase)) {
+		t.Fatalf("%q: upstream path %q cleans to %q, outside the API roots under %s", target, decoded, c, fuzzBase)
 	}
 	if hasDotSegment(decoded) {
 		t.Fatalf("%q: upstream path %q has a dot segment", target, decoded)
@@ -154,6 +162,19 @@ func checkForwarded(t *testing.T, target, rest string, sent *http.Request) {
 			}
 		}
 	}
+	if q, _ := url.ParseQuery(sent.URL.RawQuery); q.Has("key") {
+		t.Fatalf("%q: the key parameter reached the upstream in %q", target, sent.URL.RawQuery)
+	}
+}
+
+// underAPIRoot reports whether p is below one of the provider API roots.
+func underAPIRoot(p string) bool {
+	for _, root := range []string{"/v1/", "/v1beta/", "/v1alpha/", "/openai/"} {
+		if strings.HasPrefix(p, root) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkRefusal checks that a request the proxy kept is answered with a
@@ -165,11 +186,13 @@ func checkRefusal(t *testing.T, target string, w *httptest.ResponseRecorder) {
 	}
 	var v struct {
 		Error struct {
-			Type    string `json:"type"`
-			Message string `json:"message"`
+			Type    string          `json:"type"`
+			Status  string          `json:"status"` // Google's shape: a status and a numeric code
+			Code    json.RawMessage `json:"code"`   // Azure's shape: a code only
+			Message string          `json:"message"`
 		} `json:"error"`
 	}
-	if err := json.Unmarshal(w.Body.Bytes(), &v); err != nil || v.Error.Type == "" || v.Error.Message == "" {
+	if err := json.Unmarshal(w.Body.Bytes(), &v); err != nil || (v.Error.Type == "" && v.Error.Status == "" && len(v.Error.Code) == 0) || v.Error.Message == "" {
 		t.Fatalf("%q refused with %d and body %q (%v)", target, w.Code, w.Body, err)
 	}
 }

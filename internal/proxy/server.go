@@ -203,7 +203,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		acc = pool.Access()
 	}
-	if !ok || !authorized(acc, r.Header) {
+	if !ok || !authorized(acc, r.Header, r.URL.RawQuery) {
 		prov := provider.Guess(r, rt.rest)
 		if ok { // no metrics otherwise: the labels would be whatever a caller puts in the path
 			prov = pool.Provider()
@@ -217,7 +217,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pm := s.metrics.pool(rt.namespace, rt.name)
 	if !validRest(rt.rest) {
 		pm.request(keyNone, http.StatusNotFound)
-		prov.WriteError(w, provider.ErrNotFound, "only the provider API under /v1/ is proxied")
+		prov.WriteError(w, provider.ErrNotFound, "only the provider API (under /v1/, /v1beta/, /v1alpha/ or /openai/) is proxied")
 		return
 	}
 	rb, kind, err := readBody(w, r, s.opts.MaxRequestBodyBytes, &s.bodyBytes)

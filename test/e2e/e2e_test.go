@@ -16,7 +16,8 @@ limitations under the License.
 
 // Package e2e drives the real manager binary the way users do: a control
 // plane from the envtest assets, kubectl, the fake provider as its own
-// process, and the official Anthropic and OpenAI Go SDKs as clients.
+// process, and the official Anthropic, OpenAI (also with its Azure option)
+// and Gemini (genai) Go SDKs as clients.
 package e2e
 
 import (
@@ -49,9 +50,11 @@ const (
 var fakeKeys = strings.Join([]string{
 	"e2e-ant-1=org-a", "e2e-ant-2=org-a", "e2e-ant-3=org-b", "e2e-ant-3-rotated=org-b",
 	"e2e-small-1=org-small", "e2e-big-1=org-big", "e2e-oai-1=org-o", "e2e-oai-2=org-o",
+	"e2e-az-1=org-az1", "e2e-az-2=org-az2", "e2e-gem-1=org-gem1", "e2e-gem-2=org-gem2",
 }, ",")
 
-const fakeLimits = "org-a=rpm:1000,org-b=rpm:1000,org-small=rpm:3,org-big=rpm:1000,org-o=rpm:1000"
+const fakeLimits = "org-a=rpm:1000,org-b=rpm:1000,org-small=rpm:3,org-big=rpm:1000,org-o=rpm:1000," +
+	"org-az1=rpm:1000/tpm:1000000,org-az2=rpm:1000/tpm:1000000,org-gem1=rpm:1000,org-gem2=rpm:1000"
 
 const manifests = `
 apiVersion: v1
@@ -99,13 +102,42 @@ spec:
   upstream: FAKE
   keys: [{secretRef: {name: oai-keys}}]
   clientAuth: {secretRef: {name: clients}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: az-keys, namespace: e2e, labels: {llm.keypool.dev/secret-type: provider-keys}}
+stringData: {one: e2e-az-1, two: e2e-az-2}
+---
+apiVersion: llm.keypool.dev/v1alpha1
+kind: KeyPool
+metadata: {name: az, namespace: e2e}
+spec:
+  provider: azure
+  upstream: FAKE
+  keys: [{secretRef: {name: az-keys}}]
+  clientAuth: {secretRef: {name: clients}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: gem-keys, namespace: e2e, labels: {llm.keypool.dev/secret-type: provider-keys}}
+stringData: {one: e2e-gem-1, two: e2e-gem-2}
+---
+apiVersion: llm.keypool.dev/v1alpha1
+kind: KeyPool
+metadata: {name: gem, namespace: e2e}
+spec:
+  provider: gemini
+  upstream: FAKE
+  keys: [{secretRef: {name: gem-keys}, rpmLimit: 600, itpmLimit: 100000, otpmLimit: 100000}]
+  clientAuth: {secretRef: {name: clients}}
 `
 
 // cluster is everything the scenario runs against.
 type cluster struct {
 	kubectl   testproc.Kubectl
-	proxyURL  string
-	fakeURL   string
+	proxyURL   string
+	metricsURL string
+	fakeURL    string
 	manager   *testproc.Process
 	fake      *testproc.Process
 	anthropic anthropic.Client
@@ -116,7 +148,7 @@ func TestEndToEnd(t *testing.T) {
 	c := setUp(t)
 
 	t.Run("pools become ready", func(t *testing.T) {
-		for _, name := range []string{"claude", "limited", "gpt"} {
+		for _, name := range []string{"claude", "limited", "gpt", "az", "gem"} {
 			if _, err := c.kubectl.Run("", "wait", "-n", namespace, "--for=condition=Ready", "keypool/"+name, "--timeout=60s"); err != nil {
 				t.Fatal(err)
 			}
@@ -124,6 +156,8 @@ func TestEndToEnd(t *testing.T) {
 	})
 	t.Run("anthropic SDK", c.anthropicSDK)
 	t.Run("openai SDK", c.openaiSDK)
+	t.Run("openai SDK's azure option", c.azureSDK)
+	t.Run("genai SDK", c.geminiSDK)
 	t.Run("requests spread across keys", c.spread)
 	t.Run("a spent key cools down and traffic moves on", c.limitedKey)
 	t.Run("a revoked key becomes Rejected", c.revokedKey)
@@ -132,7 +166,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("deleting the KeyPool makes it answer as an unknown pool (401)", c.deletion)
 	t.Run("no key or token in the logs", func(t *testing.T) {
 		logs := c.manager.Output()
-		for _, secret := range []string{clientToken, "e2e-ant-1", "e2e-ant-3-rotated", "e2e-small-1", "e2e-oai-1"} {
+		for _, secret := range []string{clientToken, "e2e-ant-1", "e2e-ant-3-rotated", "e2e-small-1", "e2e-oai-1", "e2e-az-1", "e2e-gem-1"} {
 			if strings.Contains(logs, secret) {
 				t.Errorf("manager logs contain the secret value %q", secret)
 			}
@@ -185,10 +219,12 @@ func setUp(t *testing.T) *cluster {
 
 	proxyAddr, _ := testproc.FreeAddr()
 	probeAddr, _ := testproc.FreeAddr()
+	metricsAddr, _ := testproc.FreeAddr()
 	c.proxyURL = "http://" + proxyAddr
+	c.metricsURL = "http://" + metricsAddr + "/metrics"
 	c.manager, err = testproc.Start("manager", []string{"KUBECONFIG=" + kubeconfig}, manager,
 		"--proxy-bind-address="+proxyAddr, "--health-probe-bind-address="+probeAddr,
-		"--metrics-bind-address=0", "--status-interval=1s", "--proxy-service-url="+c.proxyURL,
+		"--metrics-bind-address="+metricsAddr, "--metrics-secure=false", "--status-interval=1s", "--proxy-service-url="+c.proxyURL,
 		"--log-level=debug", "--shutdown-grace=5s", "--allowed-upstreams="+c.fakeURL)
 	if err != nil {
 		t.Fatal(err)

@@ -56,7 +56,7 @@ func flagValue(args []string, name string) (string, bool) {
 // only to the providers' APIs unless the admin says otherwise.
 func TestDefaultAllowsOnlyTheProvidersUpstreams(t *testing.T) {
 	v, ok := flagValue(managerArgs(t, render(t)), "allowed-upstreams")
-	if !ok || v != "https://api.anthropic.com,https://api.openai.com" {
+	if !ok || v != "https://api.anthropic.com,https://api.openai.com,https://generativelanguage.googleapis.com" {
 		t.Fatalf("--allowed-upstreams = %q (set %v), want the providers' APIs", v, ok)
 	}
 }

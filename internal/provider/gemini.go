@@ -1,0 +1,185 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package provider
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/usage"
+)
+
+// gemini is Google's Gemini API (generativelanguage.googleapis.com): the key
+// in x-goog-api-key, model operations as /v1beta/models/{model}:generateContent
+// and :streamGenerateContent?alt=sse, usage in usageMetadata, no rate-limit
+// headers at all (a key's limits come from the KeyPool spec and its 429s),
+// and errors shaped {"error":{"code":429,"message":...,"status":
+// "RESOURCE_EXHAUSTED","details":[...]}} whose google.rpc.RetryInfo says how
+// long to wait.
+type gemini struct{}
+
+func (gemini) Name() string            { return "gemini" }
+func (gemini) DefaultUpstream() string { return "https://generativelanguage.googleapis.com" }
+
+func (gemini) SetKey(h http.Header, apiKey string) { h["X-Goog-Api-Key"] = []string{apiKey} }
+
+// What the official SDKs send that the API reads; X-Goog-Api-Client
+// describes the SDK. X-Goog-User-Project is not among them: it bills
+// another project, which is the pool's choice.
+var geminiRequestHeaders = NewHeaderSet("Content-Type", "Accept", "User-Agent", "X-Goog-Api-Client")
+
+func (gemini) ForwardsRequestHeader(k string) bool { return geminiRequestHeaders.Has(k) }
+
+var geminiResponseHeaders = NewHeaderSet(
+	"Content-Type", "Content-Length", "Content-Encoding", "Cache-Control", "Server-Timing", "Retry-After")
+
+func (gemini) ForwardsResponseHeader(k string) bool { return geminiResponseHeaders.Has(k) }
+
+// geminiLimits reads no dimension: the API sends none. Retry-After is still
+// read, and the proxy fills it from a 429's RetryInfo (see RetryDelay).
+var geminiLimits = RateLimitHeaders{}
+
+func (gemini) ParseLimits(h http.Header, now time.Time) Limits { return geminiLimits.Parse(h, now) }
+
+// geminiStatuses are error.status per Error: google.rpc.Code names.
+var geminiStatuses = [...]string{
+	ErrNotFound:       "NOT_FOUND",
+	ErrUnauthorized:   "UNAUTHENTICATED",
+	ErrTooLarge:       "INVALID_ARGUMENT",
+	ErrRateLimited:    "RESOURCE_EXHAUSTED",
+	ErrBadGateway:     "UNAVAILABLE",
+	ErrUnavailable:    "UNAVAILABLE",
+	ErrBadRequest:     "INVALID_ARGUMENT",
+	ErrRequestTimeout: "DEADLINE_EXCEEDED",
+}
+
+// googleError is Google's JSON error shape (google.rpc.Status).
+type googleError struct {
+	Error googleStatus `json:"error"`
+}
+
+type googleStatus struct {
+	Code    int            `json:"code"`
+	Message string         `json:"message"`
+	Status  string         `json:"status"`
+	Details []googleDetail `json:"details,omitempty"`
+}
+
+// googleDetail holds the fields of the error details the pool reads:
+// google.rpc.ErrorInfo's reason and google.rpc.RetryInfo's retryDelay.
+type googleDetail struct {
+	Type       string `json:"@type"`
+	Reason     string `json:"reason,omitempty"`
+	RetryDelay string `json:"retryDelay,omitempty"`
+}
+
+func (gemini) WriteError(w http.ResponseWriter, e Error, msg string) {
+	WriteJSON(w, e.Status(), googleError{Error: googleStatus{
+		Code: e.Status(), Message: msg, Status: errorName(geminiStatuses[:], e)}})
+}
+
+// geminiUsage: usageMetadata at the root of a response and of every
+// streamed chunk (cumulative, so the last one wins). promptTokenCount
+// includes the cached tokens, as OpenAI's prompt_tokens does.
+var geminiUsage = usage.MustSchema(usage.Under([]string{"usageMetadata"},
+	usage.Path{Keys: []string{"promptTokenCount"}, Field: usage.FieldInput},
+	usage.Path{Keys: []string{"candidatesTokenCount"}, Field: usage.FieldOutput},
+	usage.Path{Keys: []string{"cachedContentTokenCount"}, Field: usage.FieldCacheRead},
+)...)
+
+func (gemini) Usage() *usage.Schema { return geminiUsage }
+
+// parseGoogleError reads an error body; a body that is not Google's shape
+// gives an empty status, which blames nothing.
+func parseGoogleError(body []byte) googleStatus {
+	var e googleError
+	_ = json.Unmarshal(body, &e)
+	return e.Error
+}
+
+// KeyInvalid: Gemini answers a wrong, deleted or expired key with 400
+// INVALID_ARGUMENT and the ErrorInfo reason API_KEY_INVALID, and a key of a
+// suspended project with 403 CONSUMER_SUSPENDED; other 400s and 403s are
+// about the request.
+func (gemini) KeyInvalid(status int, body []byte) bool {
+	if status != http.StatusBadRequest && status != http.StatusForbidden {
+		return false
+	}
+	for _, d := range parseGoogleError(body).Details {
+		switch d.Reason {
+		case "API_KEY_INVALID", "CONSUMER_SUSPENDED":
+			return true
+		}
+	}
+	return false
+}
+
+func (g gemini) KeyCheck(upstream *url.URL, apiKey string) *http.Request {
+	r := checkRequest(upstream, "/v1beta/models", "pageSize=1")
+	g.SetKey(r.Header, apiKey)
+	return r
+}
+
+// geminiRepeatable are the model methods that create nothing; batch
+// generation, tuning, caches and files do.
+var geminiRepeatable = []string{
+	":generateContent", ":streamGenerateContent", ":countTokens", ":embedContent", ":batchEmbedContents",
+}
+
+// SafeToRepeat: reads and the generation, counting and embedding methods.
+func (gemini) SafeToRepeat(method, path string) bool {
+	if isRead(method) {
+		return true
+	}
+	if method != http.MethodPost || !strings.Contains(path, "/models/") {
+		return false
+	}
+	for _, m := range geminiRepeatable {
+		if strings.HasSuffix(path, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// geminiEstimate: the model is named in the path, not the body, so the
+// window is that of the current Gemini models; images cost 258 tokens per
+// 768-px tile.
+var geminiEstimate = estimateRules{defaultWindow: 1_048_576, images: imagesByGeminiTiles}
+
+func (gemini) EstimateInputTokens(body []byte) int64 {
+	return estimateInputTokens(body, &geminiEstimate)
+}
+
+// RetryDelay reads the wait a Google-shaped error body asks for
+// (google.rpc.RetryInfo's retryDelay, "34s" or "1.5s"): Gemini's 429s carry
+// it there instead of in a Retry-After header. It reports false for any
+// other body.
+func RetryDelay(body []byte) (time.Duration, bool) {
+	for _, d := range parseGoogleError(body).Details {
+		if d.Type != "type.googleapis.com/google.rpc.RetryInfo" {
+			continue
+		}
+		if s, ok := strings.CutSuffix(d.RetryDelay, "s"); ok {
+			return parseSeconds(s)
+		}
+	}
+	return 0, false
+}
