@@ -216,7 +216,13 @@ func New(t testing.TB, cfg Config, handler HandlerFunc) *Stack {
 		s.active.Add(1)
 		defer func() {
 			s.active.Add(-1)
-			s.done <- struct{}{}
+			// A wake-up for WaitIdle; when the buffer is full one is already
+			// pending, and blocking here would hang a benchmark's handlers
+			// after 1024 requests.
+			select {
+			case s.done <- struct{}{}:
+			default:
+			}
 		}()
 		s.Handler.ServeHTTP(w, r)
 	}), cfg.FrontConnState)
