@@ -35,6 +35,15 @@ manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition o
 generate: controller-gen ## Generate code containing DeepCopy, DeepCopyInto, and DeepCopyObject method implementations.
 	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt" paths="./..."
 
+# API_REFERENCE is where `make docs` writes the KeyPool API reference;
+# test/docs regenerates it elsewhere and compares.
+API_REFERENCE ?= docs/api-reference.md
+
+.PHONY: docs
+docs: crd-ref-docs ## Generate docs/api-reference.md from the Go types in api/ (crd-ref-docs).
+	@"$(CRD_REF_DOCS)" --source-path=./api --config=hack/crd-ref-docs/config.yaml \
+		--renderer=markdown --log-level=ERROR --output-path="$(API_REFERENCE)"
+
 .PHONY: fmt
 fmt: ## Run go fmt against code.
 	go fmt ./...
@@ -46,7 +55,7 @@ vet: ## Run go vet against code.
 # Every package runs under the race detector, including the envtest suites and
 # the end-to-end test (which builds and drives the real manager binary).
 .PHONY: test
-test: manifests generate fmt vet envtest redis-server ## Run all tests (unit, envtest, end to end) with -race.
+test: manifests generate fmt vet envtest redis-server crd-ref-docs ## Run all tests (unit, envtest, end to end, doc checks) with -race.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -race -count=1 -timeout 20m ./...
 
 .PHONY: test-e2e
@@ -208,12 +217,14 @@ KUSTOMIZE ?= $(LOCALBIN)/kustomize
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 ENVTEST ?= $(LOCALBIN)/setup-envtest
 GOLANGCI_LINT = $(LOCALBIN)/golangci-lint
+CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
 
 ## Tool Versions
 KUSTOMIZE_VERSION ?= v5.8.1
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 ENVTEST_VERSION ?= v0.25.1
 GOLANGCI_LINT_VERSION ?= v2.15.0
+CRD_REF_DOCS_VERSION ?= v0.3.0
 
 # ENVTEST_K8S_VERSION is the Kubernetes version of the envtest control plane
 # (kube-apiserver, etcd, kubectl). hack/envtest/go.mod pins the same version
@@ -278,6 +289,11 @@ $(ENVTEST_ASSETS)/kubectl: hack/envtest/go.mod | $(ENVTEST)
 		echo "envtest: download of Kubernetes $(ENVTEST_K8S_VERSION) assets not possible; building them from Go modules"; \
 		hack/envtest/build.sh "$(ENVTEST_ASSETS)"; \
 	fi
+
+.PHONY: crd-ref-docs
+crd-ref-docs: $(CRD_REF_DOCS) ## Download crd-ref-docs locally if necessary.
+$(CRD_REF_DOCS): $(LOCALBIN)
+	$(call go-install-tool,$(CRD_REF_DOCS),github.com/elastic/crd-ref-docs,$(CRD_REF_DOCS_VERSION))
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT) ## Download golangci-lint locally if necessary.

@@ -60,3 +60,17 @@ const (
 	// ReasonAsExpected: the condition's negative state is the normal one.
 	ReasonAsExpected = "AsExpected"
 )
+
+// Event reasons of a KeyPool's key transitions. A problem found by a
+// reconcile is also reported as a Warning Event, with the problem's
+// condition reason above.
+const (
+	// EventReasonKeyRejected: a key became Rejected (a 401 that blames the
+	// key, confirmed by a re-check).
+	EventReasonKeyRejected = "KeyRejected"
+	// EventReasonKeyCoolingDown: a key became CoolingDown (a 429, or the
+	// circuit breaker tripped).
+	EventReasonKeyCoolingDown = "KeyCoolingDown"
+	// EventReasonKeyRecovered: a Rejected or CoolingDown key became Available.
+	EventReasonKeyRecovered = "KeyRecovered"
+)

@@ -80,8 +80,10 @@ type KeySource struct {
 	// +required
 	SecretRef SecretKeysReference `json:"secretRef"`
 
-	// rpmLimit is the key's requests per minute. 0 or absent means unlimited
-	// until the provider's rate-limit headers tell the real limit.
+	// rpmLimit is the key's requests per minute (for keys of a limitGroup, the
+	// group's total). 0 or absent means unlimited until the provider's
+	// rate-limit headers tell the real limit; when both are known the lower
+	// applies.
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	RPMLimit int64 `json:"rpmLimit,omitempty"`
@@ -134,17 +136,21 @@ type ClientAuth struct {
 	// +optional
 	SecretRef *SecretKeysReference `json:"secretRef,omitempty"`
 
-	// allowUnauthenticated lets any client in the cluster use the pool without
-	// a token. It is an explicit opt-out; prefer secretRef.
+	// allowUnauthenticated lets any client that can reach the proxy Service,
+	// from any namespace, use the pool without a token. It is an explicit
+	// opt-out; prefer secretRef. false alone does not satisfy clientAuth.
 	// +optional
 	AllowUnauthenticated bool `json:"allowUnauthenticated,omitempty"`
 }
 
 // Failover says how a failed request is retried on other keys.
 type Failover struct {
-	// maxAttempts is how many keys a request may try (on 429, 401/403, 5xx and
-	// connection errors) before the client gets the error. A request is never
-	// retried once a byte of the answer went to the client.
+	// maxAttempts is how many keys a request may try, the first attempt
+	// included, before the client gets the error. A request moves to another
+	// key on a 429, a 401 that blames the key, a 503 or 529, a connection
+	// error, and another 5xx or transport error when the request is safe to
+	// repeat; a 403 or a 401 about the request is passed to the client. A
+	// request is never retried once a byte of the answer went to the client.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10
 	// +kubebuilder:default=3
@@ -169,7 +175,10 @@ type KeyPoolSpec struct {
 	// for anthropic, https://api.openai.com for openai and
 	// https://generativelanguage.googleapis.com for gemini; azure has no
 	// default and requires it (the resource endpoint,
-	// https://{resource}.openai.azure.com). Its origin (scheme,
+	// https://{resource}.openai.azure.com). The controller uses the
+	// default; the stored object stays empty. A path is kept as a
+	// prefix: with https://gw.example.com/openai, /v1/chat/completions goes to
+	// https://gw.example.com/openai/v1/chat/completions. Its origin (scheme,
 	// host, port) must be one the cluster admin allows with the manager's
 	// --allowed-upstreams flag; otherwise the pool is not served
 	// (Ready=False, UpstreamNotAllowed).
@@ -184,7 +193,8 @@ type KeyPoolSpec struct {
 	// +optional
 	Strategy Strategy `json:"strategy,omitempty"`
 
-	// keys lists the Secrets that hold the provider API keys, with their limits.
+	// keys lists the Secrets that hold the provider API keys, with their
+	// limits. An update replaces the whole list.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=100
 	// +listType=atomic
@@ -201,8 +211,9 @@ type KeyPoolSpec struct {
 	Failover Failover `json:"failover,omitzero"`
 
 	// queueTimeout is how long a request may wait for a key with capacity
-	// (bounded by the client's own deadline) before it gets a 429 with
-	// Retry-After. 0s answers at once.
+	// (bounded by the client's own deadline and ended when the client
+	// disconnects) before it gets a 429 with Retry-After: 0s (answer at
+	// once) to 10m.
 	// +kubebuilder:default="0s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('10m')",message="queueTimeout must be between 0s and 10m"
 	// +optional
@@ -220,10 +231,20 @@ type KeyStatus struct {
 
 	// state is Available, CoolingDown (the provider answered 429, or the key
 	// keeps failing), RateLimited (its local limits are spent) or Rejected (the
-	// provider answered 401/403; it stays so until the key's value changes).
+	// provider answered a 401 that blames the key and a re-check of the key
+	// failed too; it stays so until the key's value changes).
 	State KeyState `json:"state"`
 
-	// rpmRemaining is the requests left in the current minute, when known.
+	// limitGroup is the limit group the key draws from: its configured
+	// spec.keys[].limitGroup, or org:<id> when the pool learned from the
+	// provider's organisation header (anthropic-organization-id,
+	// openai-organization) that keys without a configured group share one
+	// organisation. Absent for a key with its own limits.
+	// +optional
+	LimitGroup string `json:"limitGroup,omitempty"`
+
+	// rpmRemaining is the whole requests left now in the key's buckets (a
+	// limit group's, repeated on each member), when the limit is known.
 	// +optional
 	RPMRemaining *int64 `json:"rpmRemaining,omitempty"`
 
@@ -235,8 +256,9 @@ type KeyStatus struct {
 	// +optional
 	OTPMRemaining *int64 `json:"otpmRemaining,omitempty"`
 
-	// resetAt is when the pool expects the key's limits to be full again, from
-	// the provider's headers and its own accounting.
+	// resetAt is when the pool expects the key's (or its group's) known
+	// limits to be full again, from the provider's headers and its own
+	// accounting. Absent when full or unknown; truncated to seconds.
 	// +optional
 	ResetAt *metav1.Time `json:"resetAt,omitempty"`
 
@@ -244,8 +266,10 @@ type KeyStatus struct {
 	// +optional
 	CooldownUntil *metav1.Time `json:"cooldownUntil,omitempty"`
 
-	// lastError is the last failure seen for the key (status and reason, never
-	// the key).
+	// lastError is the last failure seen for the key, such as
+	// "429 Too Many Requests" or a transport error with the key redacted (at
+	// most 256 characters). It is kept after the key recovers and cleared
+	// only when the key's value changes.
 	// +optional
 	LastError string `json:"lastError,omitempty"`
 }
@@ -257,35 +281,41 @@ type KeyPoolStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions: Ready (the proxy serves the pool with at least one usable
-	// key) and Degraded (some keys are missing, rejected or the Secrets are
-	// incomplete).
+	// key and clients have a token) and Degraded (an input problem, rejected
+	// keys, or shared limits unavailable).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// endpoint is the proxy URL to use as the SDK base URL.
+	// endpoint is the proxy URL to use as the SDK base URL: the manager's
+	// --proxy-service-url plus /pools/<namespace>/<name>.
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`
 
-	// totalKeys is the number of keys in the pool.
+	// totalKeys is the number of keys loaded into the pool (data entries, not
+	// spec.keys items).
 	// +optional
 	TotalKeys int32 `json:"totalKeys"`
 
-	// availableKeys is the number of keys that can take a request now.
+	// availableKeys is the number of keys in state Available at the last write.
 	// +optional
 	AvailableKeys int32 `json:"availableKeys"`
 
-	// exhaustedKeys is the number of keys cooling down, rate limited or rejected.
+	// exhaustedKeys is totalKeys - availableKeys: keys cooling down, rate
+	// limited or rejected.
 	// +optional
 	ExhaustedKeys int32 `json:"exhaustedKeys"`
 
-	// totalRPM is the sum of the known requests-per-minute limits.
+	// totalRPM is the sum of the known requests-per-minute limits (the lower
+	// of configured and learned); a limit group, configured or learned,
+	// counts once. Keys with no known request limit add nothing.
 	// +optional
 	TotalRPM int64 `json:"totalRPM"`
 
-	// remainingRPM is the sum of the requests left this minute over keys with
-	// known limits.
+	// remainingRPM is the requests left now, summed over the same buckets as
+	// totalRPM. It is 0 both when the requests are spent and when no request
+	// limit is known.
 	// +optional
 	RemainingRPM int64 `json:"remainingRPM"`
 

@@ -112,6 +112,7 @@ func keyStatus(k keypool.KeyStats) llmv1alpha1.KeyStatus {
 	return llmv1alpha1.KeyStatus{
 		Name:          k.ID,
 		State:         llmv1alpha1.KeyState(k.State),
+		LimitGroup:    k.LimitGroup,
 		RPMRemaining:  known(k.RPMRemaining),
 		ITPMRemaining: known(k.ITPMRemaining),
 		OTPMRemaining: known(k.OTPMRemaining),

@@ -309,11 +309,11 @@ type keyEvent struct {
 func eventFor(t keypool.Transition) *keyEvent {
 	switch {
 	case t.To == keypool.StateRejected:
-		return &keyEvent{corev1.EventTypeWarning, "KeyRejected", "Reject"}
+		return &keyEvent{corev1.EventTypeWarning, llmv1alpha1.EventReasonKeyRejected, "Reject"}
 	case t.To == keypool.StateCoolingDown:
-		return &keyEvent{corev1.EventTypeWarning, "KeyCoolingDown", "CoolDown"}
+		return &keyEvent{corev1.EventTypeWarning, llmv1alpha1.EventReasonKeyCoolingDown, "CoolDown"}
 	case t.To == keypool.StateAvailable && (t.From == keypool.StateRejected || t.From == keypool.StateCoolingDown):
-		return &keyEvent{corev1.EventTypeNormal, "KeyRecovered", "Recover"}
+		return &keyEvent{corev1.EventTypeNormal, llmv1alpha1.EventReasonKeyRecovered, "Recover"}
 	}
 	return nil
 }

@@ -1,0 +1,24 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package docs holds the checks that keep the documentation true to the
+// code, in `make test`: the generated API reference is fresh
+// (docs/api-reference.md, `make docs`), the flags table of
+// docs/architecture.md is the manager's --help, the metrics table of
+// docs/metrics.md is what the proxy and the controller register, and the
+// condition and Event reasons of docs/api.md are the code's. Each failure
+// names the doc line and the missing or extra item.
+package docs

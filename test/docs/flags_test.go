@@ -1,0 +1,139 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package docs
+
+import (
+	"bufio"
+	"maps"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/testenv"
+	"github.com/keypool-dev/keypool-operator/internal/testproc"
+)
+
+// flagInfo is one flag as the manager's --help prints it.
+type flagInfo struct {
+	typ, def string // Go flag type word ("" for bool) and default, zero value included
+}
+
+// managerFlags builds cmd/manager and parses its --help: the flag package's
+// PrintDefaults, "  -name type" then indented usage lines, the last one
+// ending in "(default X)" unless the default is the type's zero value.
+func managerFlags(t *testing.T) map[string]flagInfo {
+	t.Helper()
+	bin, err := testproc.GoBuild(t.Context(), testenv.RepoRoot(), t.TempDir(), "manager", "./cmd/manager")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("manager --help: %v: %s", err, out)
+	}
+	flags := map[string]flagInfo{}
+	var name string
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		l := sc.Text()
+		if m := helpFlag.FindStringSubmatch(l); m != nil {
+			name = m[1]
+			flags[name] = flagInfo{typ: m[2], def: zeroValue[m[2]]}
+			continue
+		}
+		if name == "" {
+			continue
+		}
+		if m := helpDefault.FindStringSubmatch(l); m != nil {
+			def := m[1]
+			if u, err := strconv.Unquote(def); err == nil {
+				def = u
+			}
+			flags[name] = flagInfo{typ: flags[name].typ, def: def}
+		}
+	}
+	if len(flags) == 0 {
+		t.Fatalf("no flags in the manager's --help:\n%s", out)
+	}
+	return flags
+}
+
+var (
+	helpFlag    = regexp.MustCompile(`^  -([a-z0-9-]+)(?: ([a-z0-9]+))?$`)
+	helpDefault = regexp.MustCompile(`\(default (.*)\)$`)
+	// zeroValue is the default --help leaves out, by the type word it prints.
+	zeroValue = map[string]string{"": "false", "string": "", "int": "0", "int64": "0",
+		"uint": "0", "uint64": "0", "float": "0", "duration": "0s", "value": ""}
+)
+
+// TestFlagsTableIsTheManagersHelp: every row of docs/architecture.md's
+// "## Flags" table names a flag of the manager with its default (the first
+// code span of the Default cell; no code span means an empty or zero
+// default), and every flag of the manager has a row.
+func TestFlagsTableIsTheManagersHelp(t *testing.T) {
+	const doc = "docs/architecture.md"
+	flags := managerFlags(t)
+	rows, headers := sectionTables(t, doc, "## Flags")
+	seen := map[string]bool{}
+	for i, r := range rows {
+		flagCol, defCol := column(t, r, headers[i], "Flag"), column(t, r, headers[i], "Default")
+		names := codeSpans(r.cells[flagCol])
+		if len(names) != 1 || !strings.HasPrefix(names[0], "--") {
+			t.Errorf("%s: the Flag cell %q must be one code span `--name`", r.where(), r.cells[flagCol])
+			continue
+		}
+		name := strings.TrimPrefix(names[0], "--")
+		seen[name] = true
+		f, ok := flags[name]
+		if !ok {
+			t.Errorf("%s: --%s is documented but the manager has no such flag (its --help does not list it)", r.where(), name)
+			continue
+		}
+		documented := ""
+		if spans := codeSpans(r.cells[defCol]); len(spans) > 0 {
+			documented = spans[0]
+		}
+		if !sameDefault(f, documented) {
+			t.Errorf("%s: --%s default is documented as %q, the manager's is %q", r.where(), name, documented, f.def)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
+		if !seen[name] {
+			t.Errorf("%s: the manager's flag --%s (default %q) has no row in the \"## Flags\" table", doc, name, flags[name].def)
+		}
+	}
+}
+
+// sameDefault compares a documented default with the flag's: equal text,
+// an empty cell for a zero default, or equal durations ("2m" and "2m0s").
+func sameDefault(f flagInfo, documented string) bool {
+	switch {
+	case documented == f.def:
+		return true
+	case documented == "":
+		return f.def == zeroValue[f.typ]
+	case f.typ == "duration":
+		d1, err1 := time.ParseDuration(documented)
+		d2, err2 := time.ParseDuration(f.def)
+		return err1 == nil && err2 == nil && d1 == d2
+	}
+	return false
+}
