@@ -76,14 +76,9 @@ func (s *Shared) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
 		s.mu.Unlock()
 		return r, ok
 	}
-	// Fast path: when even an idle bucket could not take the request yet,
-	// no other replica can have made room (except by refunds, which are
-	// small), so the round trip is saved.
-	if s.st.valid && now.Sub(s.st.at) < snapshotMaxAge {
-		if w, _ := s.st.timeToCapacity(now, inputTokens); w > 0 {
-			s.mu.Unlock()
-			return Reservation{}, false
-		}
+	if s.clearlyFull(now, inputTokens) {
+		s.mu.Unlock()
+		return Reservation{}, false
 	}
 	args := s.args("r", max(inputTokens, 0))
 	s.mu.Unlock()
@@ -113,6 +108,32 @@ func (s *Shared) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
 	r := Reservation{Taken: st.taken, shared: true}
 	r.Output[OutputTokens], r.Output[Tokens] = st.output[0], st.output[1]
 	return r, true
+}
+
+// MayReserve implements Remote: false when the cached state shows that
+// Reserve cannot succeed, or, while Redis is unavailable, when the local
+// fallback has no room.
+func (s *Shared) MayReserve(now time.Time, inputTokens int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fb := s.fallback(now); fb != nil {
+		w, _ := fb.TimeToCapacity(now, inputTokens)
+		return w <= 0
+	}
+	return !s.clearlyFull(now, inputTokens)
+}
+
+// clearlyFull reports whether a Reserve is bound to fail without asking
+// Redis: when even a bucket nobody else touched since the cached state was
+// read (under a second ago) could not take the request yet, no other
+// replica can have made room (except by refunds, which are small), so the
+// round trip is saved. s.mu is held.
+func (s *Shared) clearlyFull(now time.Time, inputTokens int64) bool {
+	if !s.st.valid || now.Sub(s.st.at) >= snapshotMaxAge {
+		return false
+	}
+	w, _ := s.st.timeToCapacity(now, inputTokens)
+	return w > 0
 }
 
 // Settle implements Limiter.
