@@ -17,7 +17,6 @@ limitations under the License.
 package ratelimit
 
 import (
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -253,12 +252,12 @@ func TestSharedSurvivesRedisStall(t *testing.T) {
 
 func TestSharedSurvivesSlowRedis(t *testing.T) {
 	srv := redistest.Start(t)
-	px := startDelayProxy(t, srv.Addr())
-	rs := startReplicas(t, px.addr)
+	px := redistest.StartDelayProxy(t, srv.Addr())
+	rs := startReplicas(t, px.Addr())
 	loadFor(300 * time.Millisecond)
 
 	// Slower than usual but within the timeout: still shared.
-	px.delay.Store(int64(5 * time.Millisecond))
+	px.SetDelay(5 * time.Millisecond)
 	mark := time.Now()
 	loadFor(300 * time.Millisecond)
 	for i, r := range rs {
@@ -270,85 +269,16 @@ func TestSharedSurvivesSlowRedis(t *testing.T) {
 
 	// The slow calls left the bucket partly full; saturate it again so that
 	// the outage starts from an empty one, as in the other fault tests.
-	px.delay.Store(0)
+	px.SetDelay(0)
 	loadFor(300 * time.Millisecond)
 
 	// Slower than the timeout: the fallback.
-	px.delay.Store(int64(2 * faultTimeout))
+	px.SetDelay(2 * faultTimeout)
 	from := await(t, rs, true)
 	loadFor(time.Second)
-	px.delay.Store(0)
+	px.SetDelay(0)
 	to := await(t, rs, false)
 	loadFor(300 * time.Millisecond)
 	checkOutage(t, rs, from, to)
 	checkShared(t, rs, to)
-}
-
-// delayProxy forwards TCP to Redis, holding each chunk from the client for
-// delay first: a slow network or an overloaded server.
-type delayProxy struct {
-	addr  string
-	delay atomic.Int64 // nanoseconds
-}
-
-func startDelayProxy(t *testing.T, target string) *delayProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &delayProxy{addr: ln.Addr().String()}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c, s)
-			mu.Unlock()
-			wg.Add(2)
-			go func() { defer wg.Done(); p.pipe(s, c, true) }()
-			go func() { defer wg.Done(); p.pipe(c, s, false) }()
-		}
-	}()
-	return p
-}
-
-func (p *delayProxy) pipe(dst, src net.Conn, delayed bool) {
-	defer func() { _ = dst.Close(); _ = src.Close() }()
-	buf := make([]byte, 32*1024)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if d := time.Duration(p.delay.Load()); delayed && d > 0 {
-				time.Sleep(d) // the injected slowness
-			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return // io.EOF or a closed connection: both ends close
-		}
-	}
 }
