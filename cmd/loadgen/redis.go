@@ -66,47 +66,18 @@ func runRedis(ctx context.Context, cfg config) error {
 	defer rdb.Stop(10 * time.Second)
 	redisURL := "redis://" + rdb.addr
 
-	local, err := startProcess("proxyserver-local", proxyBin, proxyArgs(fake.url, keyList, 1, cfg.keys, cfg.proxyFlags)...)
+	attackers, stop, err := startRedisProxies(cfg, proxyBin, fake.url, keyList, redisURL)
 	if err != nil {
 		return err
 	}
-	defer local.stop()
-	shared, err := startProcess("proxyserver-redis", proxyBin,
-		proxyArgs(fake.url, keyList, 1, cfg.keys, append([]string{"-redis-url", redisURL}, cfg.proxyFlags...))...)
-	if err != nil {
-		return err
-	}
-	defer shared.stop()
-	attackers := make([]*attacker, 0, 2)
-	for _, p := range []*process{local, shared} {
-		ep, err := newEndpoint(strings.TrimPrefix(p.Name, "proxyserver-"), p.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
-		if err != nil {
-			return err
-		}
-		attackers = append(attackers, newAttacker(ep, p.pid()))
-	}
-	for _, mode := range cfg.modes { // warm connections, and Redis's script cache
-		for _, a := range attackers {
-			a.run(ctx, mode, 200, time.Second)
-		}
-	}
+	defer stop()
 	callsBefore, err := scriptCalls(ctx, redisURL)
 	if err != nil {
 		return err
 	}
-	var steps []Step
-	for _, rate := range cfg.rates {
-		for _, mode := range cfg.modes {
-			for _, a := range attackers {
-				s := a.run(ctx, mode, rate, cfg.duration)
-				logf("%-6s %-4s %5d req/s: p50 %6.0f µs p99 %7.0f µs, %d errors, load %s",
-					s.Target, s.Mode, s.Rate, s.P50, s.P99, s.Errors, s.Load)
-				steps = append(steps, s)
-				if err := ctx.Err(); err != nil {
-					return fmt.Errorf("redis steps: %w", err)
-				}
-			}
-		}
+	steps, err := redisSteps(ctx, cfg, attackers)
+	if err != nil {
+		return err
 	}
 	callsAfter, err := scriptCalls(ctx, redisURL)
 	if err != nil {
@@ -131,6 +102,64 @@ func runRedis(ctx context.Context, cfg config) error {
 		return errors.New("the Redis proxy ran fewer scripts than it served requests: its limits were not shared")
 	}
 	return nil
+}
+
+// startRedisProxies starts the two proxies, local and with -redis-url, and
+// returns an attacker for each, in that order.
+func startRedisProxies(cfg config, proxyBin, fakeURL, keyList, redisURL string) ([]*attacker, func(), error) {
+	var procs []*process
+	stop := func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}
+	for _, extra := range [][]string{nil, {"-redis-url", redisURL}} {
+		name := "proxyserver-local"
+		if extra != nil {
+			name = "proxyserver-redis"
+		}
+		p, err := startProcess(name, proxyBin, proxyArgs(fakeURL, keyList, 1, cfg.keys, append(extra, cfg.proxyFlags...))...)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		procs = append(procs, p)
+	}
+	attackers := make([]*attacker, 0, len(procs))
+	for _, p := range procs {
+		ep, err := newEndpoint(strings.TrimPrefix(p.Name, "proxyserver-"), p.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		attackers = append(attackers, newAttacker(ep, p.pid()))
+	}
+	return attackers, stop, nil
+}
+
+// redisSteps warms both proxies, then runs every rate and mode through
+// each, back to back.
+func redisSteps(ctx context.Context, cfg config, attackers []*attacker) ([]Step, error) {
+	for _, mode := range cfg.modes { // warm connections, and Redis's script cache
+		for _, a := range attackers {
+			a.run(ctx, mode, 200, time.Second)
+		}
+	}
+	var steps []Step
+	for _, rate := range cfg.rates {
+		for _, mode := range cfg.modes {
+			for _, a := range attackers {
+				s := a.run(ctx, mode, rate, cfg.duration)
+				logf("%-6s %-4s %5d req/s: p50 %6.0f µs p99 %7.0f µs, %d errors, load %s",
+					s.Target, s.Mode, s.Rate, s.P50, s.P99, s.Errors, s.Load)
+				steps = append(steps, s)
+				if err := ctx.Err(); err != nil {
+					return nil, fmt.Errorf("redis steps: %w", err)
+				}
+			}
+		}
+	}
+	return steps, nil
 }
 
 // redisTable renders the steps of both proxies side by side.

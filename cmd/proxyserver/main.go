@@ -158,11 +158,11 @@ func buildRegistry(up *url.URL, keys []string, n, perPool int, clientToken strin
 	return reg, nil
 }
 
-// connectRedis connects the limiters to the Redis at url with the
+// connectRedis connects the limiters to the Redis at rawURL with the
 // manager's defaults (timeout, replicas); the password, if any, comes from
 // REDIS_PASSWORD, as in the manager.
-func connectRedis(url string) (*ratelimit.RedisBackend, func(), error) {
-	c, err := ratelimit.NewRedisClient(url, os.Getenv("REDIS_PASSWORD"), ratelimit.DefaultSharedTimeout)
+func connectRedis(rawURL string) (*ratelimit.RedisBackend, func(), error) {
+	c, err := ratelimit.NewRedisClient(rawURL, os.Getenv("REDIS_PASSWORD"), ratelimit.DefaultSharedTimeout)
 	if err != nil {
 		return nil, nil, fmt.Errorf("-redis-url: %w", err)
 	}
