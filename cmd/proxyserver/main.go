@@ -166,7 +166,14 @@ func connectRedis(rawURL string) (*ratelimit.RedisBackend, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("-redis-url: %w", err)
 	}
-	b := ratelimit.NewRedisBackend(c, ratelimit.SharedOptions{})
+	b := ratelimit.NewRedisBackend(c, ratelimit.SharedOptions{OnDegraded: func(degraded bool, err error) {
+		// The harness counts these lines: an outage means local limits.
+		if degraded {
+			fmt.Fprintf(os.Stderr, "proxyserver: redis unavailable, local limits: %v\n", err)
+		} else {
+			fmt.Fprintln(os.Stderr, "proxyserver: redis available again, limits shared")
+		}
+	}})
 	if b.Degraded() {
 		b.Close()
 		_ = c.Close()
