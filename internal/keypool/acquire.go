@@ -136,16 +136,13 @@ func (p *KeyPool) GetKey(ctx context.Context) (keyID, apiKey string, err error) 
 // expected to have capacity (never when unpredictable). p.mu is held; it is
 // released while a remote limiter reserves (see acquireRemote).
 func (p *KeyPool) tryAcquire(now time.Time, opts *AcquireOptions) (Lease, int64, bool) {
-	l, retryAt, ok := p.search(now, opts, nil)
-	if !ok && p.scratch.chosen {
-		return p.acquireRemote(now, opts)
-	}
-	return l, retryAt, ok
+	return p.search(now, opts, nil)
 }
 
-// search looks for a key with capacity and reserves it, or, when its
-// limiter is remote, only chooses it (p.scratch.chosen). refused are the
-// groups whose round trip refused this request already. p.mu is held.
+// search looks for a key with capacity and reserves it; when the key's
+// limiter is remote it only chooses it and hands over to acquireRemote.
+// refused are the groups whose round trip refused this request already.
+// p.mu is held.
 func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) (Lease, int64, bool) {
 	p.expire(now)
 	a := &p.scratch
@@ -161,7 +158,7 @@ func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) 
 			k = p.scan(t, a)
 		}
 		if k != nil && a.chosen {
-			return Lease{}, 0, false
+			return p.acquireRemote(now, opts, refused)
 		}
 		if k != nil {
 			return p.grant(a), 0, true

@@ -22,47 +22,41 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
-// acquireRemote completes a search that chose a key whose limiter needs a
-// network round trip (ratelimit.Remote, the limits shared through Redis),
-// in two phases so that the pool's lock is never held across the round
-// trip: the key was chosen under the lock (search, which skips limiters
-// that are clearly out of capacity without asking); the lock is released
-// while the limiter reserves; under the lock again the key is handed out if
-// it is still usable, or else the reservation is handed back (Settle with no
-// usage: only the request stays counted) and the search goes on without
-// that limiter. Each round refuses one more limiter, so it ends.
+// acquireRemote completes a search that chose a key (p.scratch.key) whose
+// limiter needs a network round trip (ratelimit.Remote, the limits shared
+// through Redis), in two phases so that the pool's lock is never held across
+// the round trip: the key was chosen under the lock (search, which skips
+// limiters that are clearly out of capacity without asking); the lock is
+// released while the limiter reserves; under the lock again the key is
+// handed out if it is still usable, or else the reservation is handed back
+// (Settle with no usage: only the request stays counted) and the search
+// goes on without that limiter (refused). Each round refuses one more
+// limiter, so it ends.
 //
 // Concurrent requests may choose the same key meanwhile; the limiter
 // arbitrates between them as it does between replicas. p.mu is held on
 // entry and on return.
-func (p *KeyPool) acquireRemote(now time.Time, opts *AcquireOptions) (Lease, int64, bool) {
-	var refused []*group
-	for {
-		a := &p.scratch
-		k, est := a.key, a.est
-		g := k.slot.grp
-		// Repositioning the slot lets concurrent searches prefer the next
-		// equally good key (least-loaded takes full slots in turn).
-		p.touch(g, now)
-		p.mu.Unlock()
-		r, ok := g.lim.Reserve(now, est)
-		p.mu.Lock()
-		if ok {
-			if k.usable() && k.slot.grp == g && g.live {
-				a.reset(now, opts)
-				a.key, a.res = k, r
-				l := p.grant(a)
-				a.exclude = nil
-				return l, 0, true
-			}
-			// The key left, was rejected or cooled down meanwhile.
-			g.lim.Settle(now, r, ratelimit.Usage{})
+func (p *KeyPool) acquireRemote(now time.Time, opts *AcquireOptions, refused []*group) (Lease, int64, bool) {
+	a := &p.scratch
+	k, est := a.key, a.est
+	g := k.slot.grp
+	// Repositioning the slot lets concurrent searches prefer the next
+	// equally good key (least-loaded takes full slots in turn).
+	p.touch(g, now)
+	p.mu.Unlock()
+	r, ok := g.lim.Reserve(now, est)
+	p.mu.Lock()
+	if ok {
+		if k.usable() && k.slot.grp == g && g.live {
+			a.reset(now, opts)
+			a.key, a.res = k, r
+			l := p.grant(a)
+			a.exclude = nil
+			return l, 0, true
 		}
-		p.touch(g, now)
-		refused = append(refused, g)
-		l, retryAt, ok := p.search(now, opts, refused)
-		if ok || !p.scratch.chosen {
-			return l, retryAt, ok
-		}
+		// The key left, was rejected or cooled down meanwhile.
+		g.lim.Settle(now, r, ratelimit.Usage{})
 	}
+	p.touch(g, now)
+	return p.search(now, opts, append(refused, g))
 }
