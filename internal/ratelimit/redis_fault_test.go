@@ -41,6 +41,10 @@ const (
 	// a busy machine.
 	faultLatency = 4 * faultTimeout
 	eventTimeout = 10 * time.Second
+	// afterOutage is how long the load runs once Redis is back: what the
+	// replicas admitted locally is charged in Redis, a debt of up to the
+	// outage's capacity (1 s) to be repaid before Redis admits again.
+	afterOutage = 1500 * time.Millisecond
 )
 
 // replica is one hammering replica's record.
@@ -230,7 +234,7 @@ func TestSharedSurvivesRedisKilledAndRestarted(t *testing.T) {
 	loadFor(time.Second)
 	srv.Restart()
 	to := await(t, rs, false)
-	loadFor(300 * time.Millisecond)
+	loadFor(afterOutage)
 	checkOutage(t, rs, from, to)
 	checkShared(t, rs, to)
 }
@@ -245,7 +249,7 @@ func TestSharedSurvivesRedisStall(t *testing.T) {
 	loadFor(time.Second)
 	srv.Cont()
 	to := await(t, rs, false)
-	loadFor(300 * time.Millisecond)
+	loadFor(afterOutage)
 	checkOutage(t, rs, from, to)
 	checkShared(t, rs, to)
 }
@@ -278,7 +282,61 @@ func TestSharedSurvivesSlowRedis(t *testing.T) {
 	loadFor(time.Second)
 	px.SetDelay(0)
 	to := await(t, rs, false)
-	loadFor(300 * time.Millisecond)
+	loadFor(afterOutage)
 	checkOutage(t, rs, from, to)
 	checkShared(t, rs, to)
+}
+
+// TestSharedChargesLocalUseAfterOutage: what a replica admits on its local
+// limits while Redis is frozen is taken from the shared state when Redis is
+// back, so that another replica finds the key as used as the provider does
+// (not refilled as if nobody had used it).
+func TestSharedChargesLocalUseAfterOutage(t *testing.T) {
+	const limit = 100 // per minute: the refill during the test is a few units
+	srv := redistest.Start(t)
+	events := make(chan bool, 16)
+	a := newBackend(t, srv, SharedOptions{
+		Timeout: faultTimeout, Replicas: 2, ProbeInterval: faultProbe,
+		OnDegraded: func(degraded bool, _ error) { events <- degraded },
+	})
+	la := newShared(t, a, "charge", Amounts{Requests: limit})
+	if _, ok := la.Reserve(time.Now(), 0); !ok {
+		t.Fatal("first reserve refused")
+	}
+
+	srv.Stop()
+	await(t, []*replica{{events: events}}, true)
+	local := 0
+	for {
+		r, ok := la.Reserve(time.Now(), 0)
+		if !ok {
+			break
+		}
+		if r.shared {
+			t.Fatal("reserved in Redis while it is frozen")
+		}
+		local++
+	}
+	srv.Cont()
+	await(t, []*replica{{events: events}}, false)
+	la.TimeToCapacity(time.Now(), 0) // the next use after the outage charges it
+	flush(t, a)
+
+	b := newBackend(t, srv, SharedOptions{})
+	lb := newShared(t, b, "charge", Amounts{Requests: limit})
+	other := 0
+	for {
+		if _, ok := lb.Reserve(time.Now(), 0); !ok {
+			break
+		}
+		other++
+	}
+	want := limit - 1 - local
+	t.Logf("%d admitted locally during the outage; another replica then admits %d (want about %d)", local, other, want)
+	if local < limit/2-2 {
+		t.Errorf("%d admitted locally, want about half the remaining %d", local, limit-1)
+	}
+	if other > want+5 || other < want-2 {
+		t.Errorf("another replica admits %d after the outage, want %d (+ a few refilled): the local use must be charged", other, want)
+	}
 }
