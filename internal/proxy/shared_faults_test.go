@@ -43,7 +43,10 @@ import (
 const (
 	faultRPM      = 3000 // 50/s shared; 25/s for this replica without Redis
 	faultReplicas = 2
-	faultTimeout  = 100 * time.Millisecond
+	// faultTimeout is the Redis timeout: five times the default, so that a
+	// busy machine running the whole suite does not start outages of its
+	// own; still far under faultOutage.
+	faultTimeout = 250 * time.Millisecond
 	// faultOutage is how long Redis stays broken; a request that waited for
 	// it would take that long.
 	faultOutage = 2500 * time.Millisecond
@@ -173,7 +176,7 @@ func (l *faultLoad) check(t *testing.T) {
 
 // sharedStack is one replica: a proxy whose pool keeps one key's limit
 // (faultRPM) in the Redis at url, with its outage events.
-func sharedStack(t *testing.T, url string) (*proxytest.Stack, *ratelimit.RedisBackend, chan bool) {
+func sharedStack(t *testing.T, url string) (*proxytest.Stack, chan bool) {
 	t.Helper()
 	c, err := ratelimit.NewRedisClient(url, "", faultTimeout)
 	if err != nil {
@@ -208,7 +211,7 @@ func sharedStack(t *testing.T, url string) (*proxytest.Stack, *ratelimit.RedisBa
 	if !b.Flush(waitLimit) {
 		t.Fatal("the empty bucket did not reach Redis")
 	}
-	return s, b, events
+	return s, events
 }
 
 // awaitDegraded waits for the backend to report want.
@@ -249,7 +252,7 @@ func TestProxyServesThroughRedisFaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url, inject, heal := tc.start(t)
-			s, b, events := sharedStack(t, url)
+			s, events := sharedStack(t, url)
 			load := startFaultLoad(t, s)
 			runFor(300 * time.Millisecond) // shared
 
@@ -271,11 +274,9 @@ func TestProxyServesThroughRedisFaults(t *testing.T) {
 			if limit := share*1.05 + 10; float64(local) > limit {
 				t.Errorf("%d served during the outage, more than limit/replicas allows (%.0f)", local, limit)
 			}
+			// Recovery itself was awaited above (the backend's event).
 			if after := load.served(to, time.Now()); after == 0 {
 				t.Error("nothing served after Redis came back")
-			}
-			if b.Degraded() {
-				t.Error("still degraded after Redis came back")
 			}
 		})
 	}
