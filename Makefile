@@ -97,9 +97,15 @@ fuzz: ## Run every fuzz target of internal/ for FUZZTIME each.
 # Only 127.0.0.1 is targeted. See docs/performance.md.
 LOADTEST_ARGS ?= -out bench/results
 
+# REDIS=1 runs the shared-limits comparison instead: the fixed-rate steps
+# through a proxy with local limits and one whose limits live in a
+# redis-server started for the run (--redis-url), back to back; the added
+# latency goes to bench/results/redis.md.
+REDIS ?=
+
 .PHONY: loadtest
-loadtest: nginx ## Run the load harness (fake provider and proxy as processes, vegeta); results in bench/results/.
-	go run ./cmd/loadgen $(LOADTEST_ARGS)
+loadtest: nginx $(if $(REDIS),redis-server) ## Run the load harness (fake provider, nginx and proxy as processes, vegeta); results in bench/results/. REDIS=1: local vs Redis limits.
+	go run ./cmd/loadgen $(LOADTEST_ARGS) $(if $(REDIS),-redis)
 
 # ATTACK_ARGS are cmd/loadgen's -hostile flags; the defaults attack a proxy
 # replica (default flags, the Deployment's GOMEMLIMIT) for 75 s with 1,000

@@ -54,6 +54,7 @@ type config struct {
 	proxyFlags     []string
 	hostileRun     bool
 	tls            bool
+	redisRun       bool
 	hostile        hostileConfig
 }
 
@@ -82,6 +83,9 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.render, "render", "", "only re-render this loadtest.json into -out (no measurement)")
 	fs.BoolVar(&c.hostileRun, "hostile", false,
 		"instead of the load run: memory under hostile clients (slow headers, trickled 32 MiB bodies); writes attack.md")
+	fs.BoolVar(&c.redisRun, "redis", false,
+		"instead of the load run: the fixed-rate steps through a proxy with local limits and one with limits in "+
+			"a redis-server started here (-redis-url), back to back; writes redis.md")
 	fs.IntVar(&c.hostile.slowHeaders, "hostile-slow-headers", 1000, "hostile run: slow-header connections")
 	fs.IntVar(&c.hostile.bodies, "hostile-bodies", 100, "hostile run: clients declaring 32 MiB bodies")
 	fs.DurationVar(&c.hostile.duration, "hostile-duration", 75*time.Second,

@@ -28,7 +28,9 @@ limitations under the License.
 //   - a CPU profile of the proxy under load.
 //
 // With -hostile it instead measures the proxy's memory under hostile
-// clients (hostile.go) and writes attack.md.
+// clients (hostile.go) and writes attack.md. With -redis it instead
+// compares the proxy's latency with local limits and with limits shared
+// through a redis-server it starts (redis.go), and writes redis.md.
 //
 // It writes loadtest.json, loadtest.md, proxy-cpu.pprof and
 // proxy-cpu-top.txt to -out. It only ever targets 127.0.0.1, and every
@@ -67,8 +69,11 @@ func main() {
 	ctx, cancel := context.WithTimeout(ctx, cfg.deadline)
 	defer cancel()
 	runner := run
-	if cfg.hostileRun {
+	switch {
+	case cfg.hostileRun:
 		runner = runHostile
+	case cfg.redisRun:
+		runner = runRedis
 	}
 	if err := runner(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)

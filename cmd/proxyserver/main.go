@@ -25,6 +25,8 @@ limitations under the License.
 // Pools are named perf/pool-0 ... perf/pool-N-1 and accept the client token
 // given by -client-token. It prints "proxyserver listening on http://ADDR"
 // once it serves, and, with -pprof, serves net/http/pprof on that address.
+// With -redis-url the pools' limits live in that Redis, as with the
+// manager's --redis-url.
 package main
 
 import (
@@ -53,6 +55,7 @@ import (
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/proxy"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
 // Namespace is the namespace of every pool proxyserver builds.
@@ -79,6 +82,8 @@ func run() error {
 	maxConns := flag.Int("max-connections", proxy.DefaultMaxConnections,
 		"client connections served at once (the manager's --proxy-max-connections)")
 	upstreamCA := flag.String("upstream-ca", "", "PEM file of a CA to trust for an https upstream (the fake provider's -tls-cert-out)")
+	redisURL := flag.String("redis-url", "",
+		"keep the pools' limits in this Redis (redis://host:port), as the manager's --redis-url does (empty: local limits)")
 	flag.Parse()
 
 	up, err := url.Parse(*upstream)
@@ -86,7 +91,16 @@ func run() error {
 		return fmt.Errorf("-upstream %q: want an http(s) URL", *upstream)
 	}
 	keys := strings.Split(*keySpec, ",")
-	reg, err := buildRegistry(up, keys, *pools, *keysPerPool, *clientToken)
+	var factory ratelimit.Factory // nil: local limits
+	if *redisURL != "" {
+		backend, closeRedis, err := connectRedis(*redisURL)
+		if err != nil {
+			return err
+		}
+		defer closeRedis()
+		factory = backend.Factory(Namespace)
+	}
+	reg, err := buildRegistry(up, keys, *pools, *keysPerPool, *clientToken, factory)
 	if err != nil {
 		return err
 	}
@@ -141,7 +155,8 @@ func run() error {
 
 // buildRegistry returns a registry of n pools of perPool keys each, taking
 // the upstream keys in turn.
-func buildRegistry(up *url.URL, keys []string, n, perPool int, clientToken string) (*keypool.Registry, error) {
+func buildRegistry(up *url.URL, keys []string, n, perPool int, clientToken string,
+	factory ratelimit.Factory) (*keypool.Registry, error) {
 	if n < 1 || perPool < 1 || len(keys) == 0 || keys[0] == "" {
 		return nil, errors.New("need at least one pool, one key per pool and one upstream key")
 	}
@@ -155,13 +170,37 @@ func buildRegistry(up *url.URL, keys []string, n, perPool int, clientToken strin
 				APIKey: keys[(p*perPool+k)%len(keys)],
 			}
 		}
-		pool, err := keypool.NewKeyPool(provider.Anthropic, keypool.PoolConfig{Keys: cfgs, Access: access})
+		pool, err := keypool.NewKeyPool(provider.Anthropic, keypool.PoolConfig{Keys: cfgs, Access: access, NewLimiter: factory})
 		if err != nil {
 			return nil, fmt.Errorf("pool %d: %w", p, err)
 		}
 		reg.Set(Namespace, fmt.Sprintf("pool-%d", p), pool)
 	}
 	return reg, nil
+}
+
+// connectRedis connects the limiters to the Redis at rawURL with the
+// manager's defaults (timeout, replicas); the password, if any, comes from
+// REDIS_PASSWORD, as in the manager.
+func connectRedis(rawURL string) (*ratelimit.RedisBackend, func(), error) {
+	c, err := ratelimit.NewRedisClient(rawURL, os.Getenv("REDIS_PASSWORD"), ratelimit.DefaultSharedTimeout)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-redis-url: %w", err)
+	}
+	b := ratelimit.NewRedisBackend(c, ratelimit.SharedOptions{OnDegraded: func(degraded bool, err error) {
+		// The harness counts these lines: an outage means local limits.
+		if degraded {
+			fmt.Fprintf(os.Stderr, "proxyserver: redis unavailable, local limits: %v\n", err)
+		} else {
+			fmt.Fprintln(os.Stderr, "proxyserver: redis available again, limits shared")
+		}
+	}})
+	if b.Degraded() {
+		b.Close()
+		_ = c.Close()
+		return nil, nil, errors.New("-redis-url: Redis does not answer")
+	}
+	return b, func() { b.Close(); _ = c.Close() }, nil
 }
 
 // servePprof serves net/http/pprof on addr until ctx is done.

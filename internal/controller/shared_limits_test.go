@@ -32,7 +32,7 @@ import (
 // TestSharedLimitsUnavailableDegradesPools kills the Redis that holds the
 // shared limits: the KeyPools turn Degraded with reason
 // SharedLimitsUnavailable and the gauge says so, without any request; when
-// Redis is back both clear.
+// Redis is back both clear. Then it freezes Redis (SIGSTOP): the same.
 func TestSharedLimitsUnavailableDegradesPools(t *testing.T) {
 	srv := redistest.Start(t)
 	shared, err := NewSharedLimits(SharedLimitsOptions{
@@ -67,4 +67,10 @@ func TestSharedLimitsUnavailableDegradesPools(t *testing.T) {
 	if v := testutil.ToFloat64(sharedLimitsDegraded); v != 0 {
 		t.Fatalf("keypool_shared_limits_degraded = %v after Redis came back, want 0", v)
 	}
+
+	// A stall (SIGSTOP: connections open, no answer) is an outage too.
+	srv.Stop()
+	waitCondition(t, nn, llmv1alpha1.ConditionDegraded, metav1.ConditionTrue, llmv1alpha1.ReasonSharedLimitsUnavailable)
+	srv.Cont()
+	waitCondition(t, nn, llmv1alpha1.ConditionDegraded, metav1.ConditionFalse, llmv1alpha1.ReasonAsExpected)
 }

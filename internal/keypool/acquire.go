@@ -133,12 +133,22 @@ func (p *KeyPool) GetKey(ctx context.Context) (keyID, apiKey string, err error) 
 }
 
 // tryAcquire makes one search. On failure it returns when some key is
-// expected to have capacity (never when unpredictable). p.mu is held.
+// expected to have capacity (never when unpredictable). p.mu is held; it is
+// released while a remote limiter reserves (see acquireRemote).
 func (p *KeyPool) tryAcquire(now time.Time, opts *AcquireOptions) (Lease, int64, bool) {
+	return p.search(now, opts, nil)
+}
+
+// search looks for a key with capacity and reserves it; when the key's
+// limiter is remote it only chooses it and hands over to acquireRemote.
+// refused are the groups whose round trip refused this request already.
+// p.mu is held.
+func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) (Lease, int64, bool) {
 	p.expire(now)
 	a := &p.scratch
 	a.reset(now, opts)
-	defer func() { a.exclude = nil }() // do not keep the caller's slice
+	a.refused = refused
+	defer func() { a.exclude, a.refused = nil, nil }() // do not keep the caller's slices
 	for _, t := range p.tiers {
 		if t.skip(a) {
 			continue
@@ -147,10 +157,13 @@ func (p *KeyPool) tryAcquire(now time.Time, opts *AcquireOptions) (Lease, int64,
 		if k == nil && !complete {
 			k = p.scan(t, a)
 		}
+		if k != nil && a.chosen {
+			return p.acquireRemote(now, opts, refused)
+		}
 		if k != nil {
 			return p.grant(a), 0, true
 		}
-		if len(a.exclude) == 0 {
+		if len(a.exclude) == 0 && len(a.refused) == 0 {
 			e := &t.exhausted
 			e.valid, e.until, e.est = true, p.tierReadyAt(t, a), a.est
 		}

@@ -34,13 +34,19 @@ type attempt struct {
 
 	key *keyMetadata // result
 	res ratelimit.Reservation
+
+	// Remote limiters (see acquire_remote.go): chosen is set when key was
+	// chosen without reserving, because its limiter needs a round trip;
+	// refused lists the groups whose round trip refused this request.
+	chosen  bool
+	refused []*group
 }
 
 func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
 	a.now, a.nowNs = now, now.UnixNano()
 	a.est = max(opts.EstimatedInputTokens, 0)
 	a.exclude = opts.Exclude
-	a.key, a.res = nil, ratelimit.Reservation{}
+	a.key, a.res, a.chosen = nil, ratelimit.Reservation{}, false
 }
 
 func (a *attempt) excluded(k *keyMetadata) bool {
@@ -96,10 +102,29 @@ func (a *attempt) reserve(k *keyMetadata) bool {
 	if g.limited && g.readyAt <= a.nowNs {
 		a.p.setLimited(g, false, a.now) // refilled since last looked at
 	}
+	if g.remote != nil {
+		// Only chosen here; the pool reserves without its lock.
+		if a.wasRefused(g) || !g.remote.MayReserve(a.now, a.est) {
+			return false
+		}
+		a.key, a.chosen = k, true
+		return true
+	}
 	r, ok := g.lim.Reserve(a.now, a.est)
 	if !ok {
 		return false
 	}
 	a.key, a.res = k, r
 	return true
+}
+
+// wasRefused reports whether a round trip already refused this request on
+// g's limiter.
+func (a *attempt) wasRefused(g *group) bool {
+	for _, r := range a.refused {
+		if r == g {
+			return true
+		}
+	}
+	return false
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
 // Defaults of Config.
@@ -93,6 +94,9 @@ type Config struct {
 	ClientTokens         []string
 	AllowUnauthenticated bool
 	Clock                clock.Clock // the pool's clock; nil: the wall clock
+	// NewLimiter makes the pool's limiters (keypool.PoolConfig.NewLimiter);
+	// nil: local ones.
+	NewLimiter ratelimit.Factory
 	// Limits and OutputTokens configure the fake provider.
 	Limits       map[string]fakeprovider.Limits
 	OutputTokens int64
@@ -197,6 +201,7 @@ func New(t testing.TB, cfg Config, handler HandlerFunc) *Stack {
 		MaxWaiters:   cfg.MaxWaiters,
 		Access:       Access(u, cfg.MaxAttempts, tokens...),
 		Clock:        cfg.Clock,
+		NewLimiter:   cfg.NewLimiter,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -131,8 +131,8 @@ func runExact(t *testing.T, srv *redistest.Server, tc exactCase, n int) {
 	}
 	wg.Wait()
 	for _, b := range backends {
-		if b.Degraded() {
-			t.Fatal("a replica fell back to local limits during the run")
+		if b.Degraded() || b.outages.Load() > 0 {
+			t.Fatalf("a replica fell back to local limits during the run (%d outages)", b.outages.Load())
 		}
 		if d := b.Dropped(); d > 0 {
 			t.Fatalf("%d background sends dropped", d)

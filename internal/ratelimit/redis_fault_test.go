@@ -17,7 +17,6 @@ limitations under the License.
 package ratelimit
 
 import (
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,6 +41,10 @@ const (
 	// a busy machine.
 	faultLatency = 4 * faultTimeout
 	eventTimeout = 10 * time.Second
+	// afterOutage is how long the load runs once Redis is back: what the
+	// replicas admitted locally is charged in Redis, a debt of up to the
+	// outage's capacity (1 s) to be repaid before Redis admits again.
+	afterOutage = 1500 * time.Millisecond
 )
 
 // replica is one hammering replica's record.
@@ -231,7 +234,7 @@ func TestSharedSurvivesRedisKilledAndRestarted(t *testing.T) {
 	loadFor(time.Second)
 	srv.Restart()
 	to := await(t, rs, false)
-	loadFor(300 * time.Millisecond)
+	loadFor(afterOutage)
 	checkOutage(t, rs, from, to)
 	checkShared(t, rs, to)
 }
@@ -246,19 +249,19 @@ func TestSharedSurvivesRedisStall(t *testing.T) {
 	loadFor(time.Second)
 	srv.Cont()
 	to := await(t, rs, false)
-	loadFor(300 * time.Millisecond)
+	loadFor(afterOutage)
 	checkOutage(t, rs, from, to)
 	checkShared(t, rs, to)
 }
 
 func TestSharedSurvivesSlowRedis(t *testing.T) {
 	srv := redistest.Start(t)
-	px := startDelayProxy(t, srv.Addr())
-	rs := startReplicas(t, px.addr)
+	px := redistest.StartDelayProxy(t, srv.Addr())
+	rs := startReplicas(t, px.Addr())
 	loadFor(300 * time.Millisecond)
 
 	// Slower than usual but within the timeout: still shared.
-	px.delay.Store(int64(5 * time.Millisecond))
+	px.SetDelay(5 * time.Millisecond)
 	mark := time.Now()
 	loadFor(300 * time.Millisecond)
 	for i, r := range rs {
@@ -270,85 +273,70 @@ func TestSharedSurvivesSlowRedis(t *testing.T) {
 
 	// The slow calls left the bucket partly full; saturate it again so that
 	// the outage starts from an empty one, as in the other fault tests.
-	px.delay.Store(0)
+	px.SetDelay(0)
 	loadFor(300 * time.Millisecond)
 
 	// Slower than the timeout: the fallback.
-	px.delay.Store(int64(2 * faultTimeout))
+	px.SetDelay(2 * faultTimeout)
 	from := await(t, rs, true)
 	loadFor(time.Second)
-	px.delay.Store(0)
+	px.SetDelay(0)
 	to := await(t, rs, false)
-	loadFor(300 * time.Millisecond)
+	loadFor(afterOutage)
 	checkOutage(t, rs, from, to)
 	checkShared(t, rs, to)
 }
 
-// delayProxy forwards TCP to Redis, holding each chunk from the client for
-// delay first: a slow network or an overloaded server.
-type delayProxy struct {
-	addr  string
-	delay atomic.Int64 // nanoseconds
-}
-
-func startDelayProxy(t *testing.T, target string) *delayProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &delayProxy{addr: ln.Addr().String()}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+// TestSharedChargesLocalUseAfterOutage: what a replica admits on its local
+// limits while Redis is frozen is taken from the shared state when Redis is
+// back, so that another replica finds the key as used as the provider does
+// (not refilled as if nobody had used it).
+func TestSharedChargesLocalUseAfterOutage(t *testing.T) {
+	const limit = 100 // per minute: the refill during the test is a few units
+	srv := redistest.Start(t)
+	events := make(chan bool, 16)
+	a := newBackend(t, srv, SharedOptions{
+		Timeout: faultTimeout, Replicas: 2, ProbeInterval: faultProbe,
+		OnDegraded: func(degraded bool, _ error) { events <- degraded },
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c, s)
-			mu.Unlock()
-			wg.Add(2)
-			go func() { defer wg.Done(); p.pipe(s, c, true) }()
-			go func() { defer wg.Done(); p.pipe(c, s, false) }()
-		}
-	}()
-	return p
-}
+	la := newShared(t, a, "charge", Amounts{Requests: limit})
+	if _, ok := la.Reserve(time.Now(), 0); !ok {
+		t.Fatal("first reserve refused")
+	}
 
-func (p *delayProxy) pipe(dst, src net.Conn, delayed bool) {
-	defer func() { _ = dst.Close(); _ = src.Close() }()
-	buf := make([]byte, 32*1024)
+	srv.Stop()
+	await(t, []*replica{{events: events}}, true)
+	local := 0
 	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if d := time.Duration(p.delay.Load()); delayed && d > 0 {
-				time.Sleep(d) // the injected slowness
-			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
+		r, ok := la.Reserve(time.Now(), 0)
+		if !ok {
+			break
 		}
-		if err != nil {
-			return // io.EOF or a closed connection: both ends close
+		if r.shared {
+			t.Fatal("reserved in Redis while it is frozen")
 		}
+		local++
+	}
+	srv.Cont()
+	await(t, []*replica{{events: events}}, false)
+	la.TimeToCapacity(time.Now(), 0) // the next use after the outage charges it
+	flush(t, a)
+
+	b := newBackend(t, srv, SharedOptions{})
+	lb := newShared(t, b, "charge", Amounts{Requests: limit})
+	other := 0
+	for {
+		if _, ok := lb.Reserve(time.Now(), 0); !ok {
+			break
+		}
+		other++
+	}
+	want := limit - 1 - local
+	t.Logf("%d admitted locally during the outage; another replica then admits %d (want about %d)", local, other, want)
+	if local < limit/2-2 {
+		t.Errorf("%d admitted locally, want about half the remaining %d", local, limit-1)
+	}
+	if other > want+5 || other < want-2 {
+		t.Errorf("another replica admits %d after the outage, want %d (+ a few refilled): the local use must be charged", other, want)
 	}
 }

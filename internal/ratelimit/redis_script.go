@@ -42,6 +42,8 @@ import "github.com/redis/go-redis/v9"
 //	            until the reported reset less the slack ("" = none), reset
 //	            time as the caller sent it
 //	c (cool down): 8 µs
+//	u (used elsewhere): 8..11 what to take per dimension (what a replica
+//	            admitted on its local limits while Redis was away)
 //	l, q: nothing (the configured limits apply; q reads the state)
 //
 // It returns {result, taken1..4, output3, output4, expect, blocked µs left,
@@ -181,6 +183,8 @@ elseif op == 'o' then
   end
 elseif op == 'c' then
   s.b = math.max(num('b'), now + tonumber(ARGV[8]))
+elseif op == 'u' then
+  for i = 1, 4 do debit(i, tonumber(ARGV[7 + i])) end
 end
 
 s.t = now

@@ -47,6 +47,7 @@ type Shared struct {
 	fb         *Local    // the local fallback, made at the first outage
 	fbSince    time.Time // when the current (or last) outage began here
 	fbHanded   Amounts   // what the fallback held when outages began, summed (for tests)
+	fbUsed     Amounts   // what the fallback admitted since the outage began, not yet charged in Redis
 	useFb      bool      // fb serves now (the outlook is its)
 
 	fullAt  atomic.Int64 // Unix ns; see Local
@@ -72,18 +73,14 @@ func (s *Shared) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
 	s.mu.Lock()
 	if fb := s.fallback(now); fb != nil {
 		r, ok := fb.Reserve(now, inputTokens)
+		s.usedLocally(r.Taken)
 		s.publish()
 		s.mu.Unlock()
 		return r, ok
 	}
-	// Fast path: when even an idle bucket could not take the request yet,
-	// no other replica can have made room (except by refunds, which are
-	// small), so the round trip is saved.
-	if s.st.valid && now.Sub(s.st.at) < snapshotMaxAge {
-		if w, _ := s.st.timeToCapacity(now, inputTokens); w > 0 {
-			s.mu.Unlock()
-			return Reservation{}, false
-		}
+	if s.clearlyFull(now, inputTokens) {
+		s.mu.Unlock()
+		return Reservation{}, false
 	}
 	args := s.args("r", max(inputTokens, 0))
 	s.mu.Unlock()
@@ -103,6 +100,7 @@ func (s *Shared) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
 		at := now.Add(time.Since(start))
 		fb := s.fallback(at)
 		r, ok := fb.Reserve(at, inputTokens)
+		s.usedLocally(r.Taken)
 		s.publish()
 		return r, ok
 	}
@@ -115,12 +113,40 @@ func (s *Shared) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
 	return r, true
 }
 
+// MayReserve implements Remote: false when the cached state shows that
+// Reserve cannot succeed, or, while Redis is unavailable, when the local
+// fallback has no room.
+func (s *Shared) MayReserve(now time.Time, inputTokens int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fb := s.fallback(now); fb != nil {
+		w, _ := fb.TimeToCapacity(now, inputTokens)
+		return w <= 0
+	}
+	return !s.clearlyFull(now, inputTokens)
+}
+
+// clearlyFull reports whether a Reserve is bound to fail without asking
+// Redis: when even a bucket nobody else touched since the cached state was
+// read (under a second ago) could not take the request yet, no other
+// replica can have made room (except by refunds, which are small), so the
+// round trip is saved. s.mu is held.
+func (s *Shared) clearlyFull(now time.Time, inputTokens int64) bool {
+	if !s.st.valid || now.Sub(s.st.at) >= snapshotMaxAge {
+		return false
+	}
+	w, _ := s.st.timeToCapacity(now, inputTokens)
+	return w > 0
+}
+
 // Settle implements Limiter.
 func (s *Shared) Settle(now time.Time, r Reservation, u Usage) {
 	if !r.shared {
 		s.mu.Lock()
 		if s.fb != nil {
 			s.fb.Settle(now, r, u)
+			delta, _, _ := settlement(r, u)
+			s.usedLocally(delta)
 			s.publish()
 		}
 		s.mu.Unlock()
@@ -265,6 +291,7 @@ func (s *Shared) storeLocked(st sharedState) {
 	s.st = st
 	if s.useFb && !st.at.Before(s.fbSince) && !s.b.Degraded() {
 		s.useFb = false // Redis answered: the outage is over here
+		s.chargeUsed(st.at)
 	}
 	if !s.useFb {
 		s.publish()
@@ -282,6 +309,7 @@ func (s *Shared) fallback(now time.Time) *Local {
 	if !s.b.Degraded() {
 		if s.useFb {
 			s.useFb = false
+			s.chargeUsed(now)
 			s.publish()
 		}
 		return nil
@@ -312,6 +340,34 @@ func (s *Shared) fallback(now time.Time) *Local {
 	}
 	s.fbSince, s.useFb = now, true
 	return s.fb
+}
+
+// usedLocally counts what the fallback admitted (or, for a settlement, the
+// change), to be charged in Redis once it answers again; s.mu is held.
+func (s *Shared) usedLocally(a Amounts) {
+	for d, v := range a {
+		s.fbUsed[d] += v
+	}
+	if !s.useFb && !s.b.Degraded() {
+		s.chargeUsed(time.Now()) // a local reservation settled after the outage
+	}
+}
+
+// chargeUsed takes what this replica admitted on its local limits during
+// the outage from the shared state: Redis refilled meanwhile as if nobody
+// had used the key, while the provider counted every request. Without it
+// the replicas would send a burst the provider refuses once Redis is back.
+// s.mu is held.
+func (s *Shared) chargeUsed(now time.Time) {
+	if s.fbUsed == (Amounts{}) {
+		return
+	}
+	extra := make([]any, 0, NumDimensions)
+	for _, v := range s.fbUsed {
+		extra = append(extra, v)
+	}
+	s.fbUsed = Amounts{}
+	s.b.enqueue(asyncOp{lim: s, now: now, args: s.args("u", extra...)})
 }
 
 // shareLimits is this replica's share of limits.
