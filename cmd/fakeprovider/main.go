@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Command fakeprovider runs the fake Anthropic/OpenAI upstream from
+// Command fakeprovider runs the fake Anthropic/OpenAI/Azure OpenAI/Gemini upstream from
 // internal/fakeprovider as its own process, for end-to-end tests and
 // benchmarks of the proxy. It is controlled at runtime through the /_fake/
 // admin endpoints on the same address.

@@ -162,8 +162,9 @@ const (
 	keyForbidden
 )
 
-// RevokeKey makes every later request with key fail with 401, as a key
-// deleted in the provider's console does.
+// RevokeKey makes every later request with key fail as the API answers an
+// invalid key (401; Gemini's 400 API_KEY_INVALID), as a key deleted in the
+// provider's console does.
 func (p *Provider) RevokeKey(key string) error { return p.setKeyState(key, keyRevoked) }
 
 // ForbidKey makes every later request with key fail with 403

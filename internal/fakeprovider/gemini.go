@@ -126,7 +126,7 @@ func (geminiAPI) apiKey(r *http.Request) string {
 func (g geminiAPI) parse(body []byte) (request, error) {
 	var in geminiRequest
 	if err := json.Unmarshal(body, &in); err != nil {
-		return request{}, fmt.Errorf("Invalid JSON payload received. %w", err)
+		return request{}, fmt.Errorf("invalid JSON payload received: %w", err)
 	}
 	if len(in.Contents) == 0 {
 		return request{}, errors.New("* GenerateContentRequest.contents: contents is not specified")
@@ -176,13 +176,19 @@ func (geminiAPI) limitError(*call, dim) (errClass, string) {
 		"For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
 }
 
+// Google's names the fake's errors use.
+const (
+	statusInvalidArgument = "INVALID_ARGUMENT"
+	detailType            = "@type"
+)
+
 // googleStatuses are google.rpc.Code names per class.
 var googleStatuses = map[errClass]string{
-	errInvalid:         "INVALID_ARGUMENT",
-	errAuth:            "INVALID_ARGUMENT", // a bad key is a bad argument to Google
+	errInvalid:         statusInvalidArgument,
+	errAuth:            statusInvalidArgument, // a bad key is a bad argument to Google
 	errPermission:      "PERMISSION_DENIED",
 	errNotFound:        "NOT_FOUND",
-	errTooLarge:        "INVALID_ARGUMENT",
+	errTooLarge:        statusInvalidArgument,
 	errRateLimit:       "RESOURCE_EXHAUSTED",
 	errRateLimitTokens: "RESOURCE_EXHAUSTED",
 	errAPI:             "INTERNAL",
@@ -198,26 +204,29 @@ func (g geminiAPI) writeError(c *call, status int, class errClass, msg string) {
 	case errAuth:
 		status, msg = http.StatusBadRequest, "API key not valid. Please pass a valid API key."
 		e.Error.Details = []map[string]any{{
-			"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
+			detailType: "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
 			"metadata": map[string]string{"service": "generativelanguage.googleapis.com"},
 		}}
 	case errRateLimit, errRateLimitTokens:
 		e.Error.Details = []map[string]any{{
-			"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+			detailType: "type.googleapis.com/google.rpc.QuotaFailure",
 			"violations": []map[string]any{{
 				"quotaMetric":     "generativelanguage.googleapis.com/generate_content_paid_tier_requests",
 				"quotaId":         "GenerateRequestsPerMinutePerProjectPerModel",
 				"quotaDimensions": map[string]string{"location": "global", "model": g.model},
 			}},
 		}, {
-			"@type": "type.googleapis.com/google.rpc.Help",
-			"links": []map[string]string{{"description": "Learn more about Gemini API quotas", "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}},
+			detailType: "type.googleapis.com/google.rpc.Help",
+			"links": []map[string]string{{
+				"description": "Learn more about Gemini API quotas",
+				"url":         "https://ai.google.dev/gemini-api/docs/rate-limits",
+			}},
 		}}
 		h := c.w.Header()
 		if ra := h.Get("Retry-After"); ra != "" {
 			h.Del("Retry-After")
 			e.Error.Details = append(e.Error.Details, map[string]any{
-				"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": ra + "s"})
+				detailType: "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": ra + "s"})
 		}
 	}
 	s, ok := googleStatuses[class]

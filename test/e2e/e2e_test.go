@@ -134,14 +134,14 @@ spec:
 
 // cluster is everything the scenario runs against.
 type cluster struct {
-	kubectl   testproc.Kubectl
+	kubectl    testproc.Kubectl
 	proxyURL   string
 	metricsURL string
 	fakeURL    string
-	manager   *testproc.Process
-	fake      *testproc.Process
-	anthropic anthropic.Client
-	openai    openai.Client
+	manager    *testproc.Process
+	fake       *testproc.Process
+	anthropic  anthropic.Client
+	openai     openai.Client
 }
 
 func TestEndToEnd(t *testing.T) {
