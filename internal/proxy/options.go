@@ -132,9 +132,9 @@ func DefaultTransport() *http.Transport {
 	defaultTransportOnce.Do(func() {
 		dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 		defaultTransport = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
+			Proxy:             http.ProxyFromEnvironment,
+			DialContext:       dialer.DialContext,
+			ForceAttemptHTTP2: true,
 			// Enough idle connections per provider for every request a
 			// replica serves at once, so a burst up to the in-flight cap
 			// reuses connections instead of dialling (and, over TLS,
