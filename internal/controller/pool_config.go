@@ -119,6 +119,7 @@ func loadAccess(ctx context.Context, secrets *secretCache, kp *llmv1alpha1.KeyPo
 		problems = append(problems, p...)
 		for _, e := range entries {
 			access.ClientTokenHashes = append(access.ClientTokenHashes, sha256.Sum256([]byte(e.value)))
+			access.ClientNames = append(access.ClientNames, e.dataKey)
 		}
 		if len(access.ClientTokenHashes) == 0 {
 			problems = append(problems, problem{reason: llmv1alpha1.ReasonClientAuthInvalid,

@@ -58,8 +58,33 @@ const (
 	OutcomeFailed
 	// OutcomeCancelled: the client left before it got an answer.
 	OutcomeCancelled
-	numOutcomes
+	// NumOutcomes is the number of outcomes, for arrays indexed by Outcome.
+	NumOutcomes
 )
+
+var outcomeNames = [NumOutcomes]string{"served", "throttled", "failed", "cancelled"}
+
+// String is the outcome's name as metrics and the status show it.
+func (o Outcome) String() string {
+	if o < NumOutcomes {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// OutcomeOf classifies an answer's HTTP status: 429 throttled, 499 (the
+// client left) cancelled, 5xx failed, anything else served.
+func OutcomeOf(status int) Outcome {
+	switch {
+	case status == 429:
+		return OutcomeThrottled
+	case status == 499:
+		return OutcomeCancelled
+	case status >= 500:
+		return OutcomeFailed
+	}
+	return OutcomeServed
+}
 
 // clientWindow is the span ClientStats report: the last minute, kept as
 // clientBuckets buckets, so that it slides in steps of a bucket.
@@ -71,7 +96,7 @@ const (
 
 // clientTotals are a client's counts over some span.
 type clientTotals struct {
-	requests         [numOutcomes]int64
+	requests         [NumOutcomes]int64
 	input, output    int64
 	cacheRead, write int64
 }
@@ -175,7 +200,7 @@ func clientNames(cfg *PoolConfig) []string {
 type ClientStats struct {
 	Name string
 	// Requests counts requests answered, by outcome (index by Outcome).
-	Requests                  [numOutcomes]int64
+	Requests                  [NumOutcomes]int64
 	InputTokens, OutputTokens int64
 	CacheReadTokens           int64
 	CacheWriteTokens          int64
@@ -192,7 +217,7 @@ func (p *KeyPool) Record(client string, o Outcome, u Usage) {
 		return
 	}
 	a := ca.byName[client]
-	if a == nil || o >= numOutcomes {
+	if a == nil || o >= NumOutcomes {
 		return
 	}
 	a.record(p.clock.Now().UnixNano(), o, &u)

@@ -25,28 +25,36 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 )
 
-// authorized reports whether the request carries one of the pool's client
+// authenticate reports whether the request carries one of the pool's client
 // tokens, in x-api-key (Anthropic SDKs) or Authorization: Bearer (OpenAI
-// SDKs). Either header may match. Only sha256 hashes of the tokens are
-// stored, compared in constant time against every entry, so neither the
-// token nor its position in the list leaks through timing.
-func authorized(acc *keypool.Access, h http.Header) bool {
+// SDKs), and names its client (acc.ClientNames; empty for an unnamed token
+// or an open pool). Either header may match. Only sha256 hashes of the
+// tokens are stored, compared in constant time against every entry, so
+// neither the token nor its position in the list leaks through timing. The
+// name is a string the pool already holds: nothing is allocated for it.
+func authenticate(acc *keypool.Access, h http.Header) (client string, ok bool) {
 	if acc.AllowUnauthenticated {
-		return true
+		return "", true
 	}
 	if len(acc.ClientTokenHashes) == 0 {
-		return false
+		return "", false
 	}
-	ok := false
+	i := -1
 	if t := h.Get("X-Api-Key"); t != "" {
-		ok = tokenMatches(acc.ClientTokenHashes, t)
+		i = tokenIndex(acc.ClientTokenHashes, t)
 	}
-	if !ok {
+	if i < 0 {
 		if t, found := bearerToken(h.Get("Authorization")); found {
-			ok = tokenMatches(acc.ClientTokenHashes, t)
+			i = tokenIndex(acc.ClientTokenHashes, t)
 		}
 	}
-	return ok
+	if i < 0 {
+		return "", false
+	}
+	if i < len(acc.ClientNames) {
+		client = acc.ClientNames[i]
+	}
+	return client, true
 }
 
 // bearerToken returns the credentials of an "Authorization: Bearer" value.
@@ -60,11 +68,13 @@ func bearerToken(v string) (string, bool) {
 	return t, t != ""
 }
 
-func tokenMatches(hashes [][sha256.Size]byte, token string) bool {
+// tokenIndex returns the index of token's hash in hashes, or -1. Every
+// entry is compared, and the index chosen without a branch on the result.
+func tokenIndex(hashes [][sha256.Size]byte, token string) int {
 	sum := sha256.Sum256([]byte(token))
-	match := 0
+	idx := -1
 	for i := range hashes {
-		match |= subtle.ConstantTimeCompare(sum[:], hashes[i][:])
+		idx = subtle.ConstantTimeSelect(subtle.ConstantTimeCompare(sum[:], hashes[i][:]), i, idx)
 	}
-	return match == 1
+	return idx
 }

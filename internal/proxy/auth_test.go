@@ -17,6 +17,7 @@ limitations under the License.
 package proxy
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"slices"
 	"testing"
@@ -139,15 +140,46 @@ func TestUnauthenticatedPoolStillStripsCredentials(t *testing.T) {
 	e.waitIdle()
 }
 
-func TestAuthorizedUnit(t *testing.T) {
+func TestAuthenticateUnit(t *testing.T) {
 	acc := &keypool.Access{}
-	if authorized(acc, http.Header{"X-Api-Key": {clientToken}}) {
+	if _, ok := authenticate(acc, http.Header{"X-Api-Key": {clientToken}}); ok {
 		t.Error("a pool without client tokens must accept nobody")
 	}
-	if !authorized(&keypool.Access{AllowUnauthenticated: true}, http.Header{}) {
+	if _, ok := authenticate(&keypool.Access{AllowUnauthenticated: true}, http.Header{}); !ok {
 		t.Error("an unauthenticated pool must accept everybody")
 	}
 	if _, ok := bearerToken("Bearer "); ok {
 		t.Error("empty bearer token accepted")
+	}
+}
+
+// TestAuthenticateNamesTheClient: the name is the one configured for the
+// matching token, whichever header carries it; a token without a name is
+// an unnamed client; a wrong token is nobody.
+func TestAuthenticateNamesTheClient(t *testing.T) {
+	acc := &keypool.Access{
+		ClientTokenHashes: [][sha256.Size]byte{sha256.Sum256([]byte("tok-a")), sha256.Sum256([]byte("tok-b")),
+			sha256.Sum256([]byte("tok-c"))},
+		ClientNames: []string{"team-a", "team-b"}, // tok-c has no name
+	}
+	for _, tc := range []struct {
+		h      http.Header
+		client string
+		ok     bool
+	}{
+		{http.Header{"X-Api-Key": {"tok-a"}}, "team-a", true},
+		{http.Header{"Authorization": {"Bearer tok-b"}}, "team-b", true},
+		{http.Header{"X-Api-Key": {"nope"}, "Authorization": {"bearer tok-b"}}, "team-b", true},
+		{http.Header{"X-Api-Key": {"tok-c"}}, "", true},
+		{http.Header{"X-Api-Key": {"tok-d"}}, "", false},
+	} {
+		client, ok := authenticate(acc, tc.h)
+		if client != tc.client || ok != tc.ok {
+			t.Errorf("%v: got %q %v, want %q %v", tc.h, client, ok, tc.client, tc.ok)
+		}
+	}
+	h := http.Header{"X-Api-Key": {"tok-b"}}
+	if n := testing.AllocsPerRun(100, func() { _, _ = authenticate(acc, h) }); n != 0 {
+		t.Errorf("authenticate allocates %v times", n)
 	}
 }

@@ -48,6 +48,8 @@ type exchange struct {
 	pool   *keypool.KeyPool
 	prov   provider.Provider
 	pm     *poolMetrics
+	cm     *clientMetrics // nil for an unnamed client
+	client string         // the authenticated client's name; "" if unnamed
 	route  route
 	body   []byte
 	header http.Header // upstream request header without the key
@@ -73,7 +75,7 @@ func (x *exchange) run(maxAttempts int) {
 	)
 	for attempt := 1; ; attempt++ {
 		waitStart := time.Now()
-		lease, err := x.pool.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate, Exclude: exclude})
+		lease, err := x.pool.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate, Exclude: exclude, Client: x.client})
 		x.pm.queueWait.Observe(time.Since(waitStart).Seconds())
 		if err != nil {
 			x.noKey(err, attempt-1, pending, lastErr)
@@ -247,11 +249,12 @@ func (x *exchange) badGateway(key string, attempts int, err error) {
 func (x *exchange) finish(key string, code, attempts int, t usage.Tokens, err error) {
 	x.pm.request(key, code)
 	x.pm.addTokens(t)
+	clientDone(x.pool, x.cm, x.client, code, t)
 	if log := x.s.log.V(1); log.Enabled() {
 		kv := []any{
 			labelNamespace, x.route.namespace, labelPool, x.route.name,
 			"method", x.r.Method, "path", x.route.rest,
-			"status", code, "key", key, "attempts", attempts,
+			"status", code, "key", key, "attempts", attempts, labelClient, x.client,
 			"duration", time.Since(x.start),
 			"inputTokens", t.Input, "outputTokens", t.Output,
 			"cacheCreationTokens", t.CacheCreation, "cacheReadTokens", t.CacheRead,
