@@ -136,6 +136,36 @@ type ClientAuth struct {
 	AllowUnauthenticated bool `json:"allowUnauthenticated,omitempty"`
 }
 
+// ClientSpec configures one named client of the pool: the holder of one
+// client token, named by the token's data key in the clientAuth Secret.
+type ClientSpec struct {
+	// name is the data key of the client's token in the Secret named by
+	// clientAuth.secretRef. Accounting, metrics and the fair share use it;
+	// the token itself never appears.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +required
+	Name string `json:"name"`
+
+	// weight is the client's share of a saturated pool relative to the
+	// other clients': when requests wait for capacity, each client in turn
+	// is served up to its weight. Clients not listed have weight 1.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +kubebuilder:default=1
+	// +optional
+	Weight int32 `json:"weight,omitempty"`
+
+	// maxWaiting bounds the client's requests waiting for capacity at once.
+	// 0 or absent: the client's weight's share of the replica's per-pool
+	// queue (--proxy-max-queued-per-pool), at least 1.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000
+	// +optional
+	MaxWaiting int32 `json:"maxWaiting,omitempty"`
+}
+
 // Failover says how a failed request is retried on other keys.
 type Failover struct {
 	// maxAttempts is how many keys a request may try (on 429, 401/403, 5xx and
@@ -183,6 +213,15 @@ type KeyPoolSpec struct {
 	// clientAuth says who may use the pool through the proxy.
 	// +required
 	ClientAuth ClientAuth `json:"clientAuth"`
+
+	// clients sets the weights of named clients (client tokens, by data
+	// key) in the pool's fair share. A client whose token is not listed has
+	// weight 1.
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Clients []ClientSpec `json:"clients,omitempty"`
 
 	// failover says how failed requests are retried on other keys.
 	// +kubebuilder:default={}
@@ -239,6 +278,33 @@ type KeyStatus struct {
 	LastError string `json:"lastError,omitempty"`
 }
 
+// ClientStatus is one named client's use of the pool in the last minute,
+// as the leader replica saw it.
+type ClientStatus struct {
+	// name is the client's name: its token's data key, never the token.
+	Name string `json:"name"`
+
+	// requests is the number of the client's requests answered in the last
+	// minute, whatever the answer.
+	Requests int64 `json:"requests"`
+
+	// throttledRequests is how many of them were answered 429 (by the proxy,
+	// when no capacity was left for the client, or by the provider).
+	ThrottledRequests int64 `json:"throttledRequests"`
+
+	// inputTokens, outputTokens, cacheReadTokens and cacheWriteTokens are
+	// the tokens of those requests, as the provider reported them.
+	InputTokens      int64 `json:"inputTokens"`
+	OutputTokens     int64 `json:"outputTokens"`
+	CacheReadTokens  int64 `json:"cacheReadTokens"`
+	CacheWriteTokens int64 `json:"cacheWriteTokens"`
+
+	// waiting is the client's requests waiting for capacity when the status
+	// was written.
+	// +optional
+	Waiting int32 `json:"waiting,omitempty"`
+}
+
 // KeyPoolStatus defines the observed state of KeyPool.
 type KeyPoolStatus struct {
 	// observedGeneration is the spec generation the status describes.
@@ -283,6 +349,14 @@ type KeyPoolStatus struct {
 	// +listMapKey=name
 	// +optional
 	Keys []KeyStatus `json:"keys,omitempty"`
+
+	// clients is each named client's use of the pool in the last minute
+	// (see spec.clients and clientAuth.secretRef), updated with the other
+	// statistics.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Clients []ClientStatus `json:"clients,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -98,6 +98,11 @@ func loadPoolConfig(ctx context.Context, reader client.Reader, kp *llmv1alpha1.K
 	if kp.Spec.QueueTimeout != nil {
 		cfg.QueueTimeout = kp.Spec.QueueTimeout.Duration
 	}
+	for _, c := range kp.Spec.Clients {
+		cfg.Clients = append(cfg.Clients, keypool.ClientConfig{
+			Name: c.Name, Weight: int(c.Weight), MaxWaiters: int(c.MaxWaiting),
+		})
+	}
 	return cfg, problems, nil
 }
 
