@@ -24,6 +24,7 @@ type waiter struct {
 	prev, next *waiter
 	lease      Lease
 	granted    bool
+	bypassed   int           // times another client's request was served while this one's turn could not be
 	done       chan struct{} // closed when granted
 }
 
@@ -104,8 +105,12 @@ func (q *fairQueue) client(name string) *clientQueue {
 }
 
 // push appends w to its client's queue. A client that had no waiters joins
-// the rotation right after the client being served: it has had nothing
-// lately, so it is served next.
+// the rotation at once, ahead of the client being served: it had nothing
+// waiting, so it is under its share and is served first. The client it
+// interrupts keeps the rest of its turn for when the rotation comes back
+// to it (its credit is lowered now by the weight it will be credited
+// then). A client cannot gain by this: it is served out of turn only for
+// requests sent while none of its own waited.
 func (q *fairQueue) push(w *waiter) {
 	cq := w.cq
 	w.prev, w.next = cq.tail, nil
@@ -127,10 +132,13 @@ func (q *fairQueue) push(w *waiter) {
 		q.cur, cq.deficit = 0, cq.weight // its turn begins
 		return
 	}
-	at := q.cur + 1
+	interrupted := q.ring[q.cur]
+	interrupted.deficit -= interrupted.weight
+	at := q.cur
 	q.ring = append(q.ring, nil)
 	copy(q.ring[at+1:], q.ring[at:])
 	q.ring[at] = cq
+	cq.deficit = cq.weight
 }
 
 // remove unlinks w, which must be queued. A client left without waiters
@@ -203,7 +211,8 @@ func (q *fairQueue) peek() *waiter {
 	return q.ring[q.cur].head
 }
 
-// served records that w, which peek returned, got its lease.
+// served records that w got its lease: in its turn (peek returned it) or
+// out of turn (bypass), which its client pays for in its next turn.
 func (q *fairQueue) served(w *waiter) {
 	w.cq.deficit--
 	q.remove(w)

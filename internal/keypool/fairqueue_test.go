@@ -103,19 +103,20 @@ func TestFairQueueNoStarvation(t *testing.T) {
 }
 
 // TestFairQueueRemoveKeepsOrder: a client leaving the rotation (its last
-// waiter gave up) neither skips the next client's turn nor gives it two.
+// waiter gave up) neither skips the next client's turn nor gives it two,
+// and the clients it interrupted get their turns back once each.
 func TestFairQueueRemoveKeepsOrder(t *testing.T) {
 	var q fairQueue
 	q.configure([]ClientConfig{{Name: "a"}, {Name: "b"}, {Name: "c"}}, 100)
 	a, b, c := q.client("a"), q.client("b"), q.client("c")
 	queueN(&q, a, 3)
-	queueN(&q, c, 3) // joins after a
-	queueN(&q, b, 3) // joins after a, before c: ring a, b, c
-	if w := q.peek(); w.cq != a {
-		t.Fatalf("first turn %s", w.cq.name)
+	queueN(&q, b, 3) // a newcomer goes first: ring b, a
+	queueN(&q, c, 3) // ring c, b, a
+	if w := q.peek(); w.cq != c {
+		t.Fatalf("first turn %s, want the last newcomer c", w.cq.name)
 	}
-	for a.n > 0 { // a gives up while it holds the turn
-		q.remove(a.head)
+	for c.n > 0 { // c gives up while it holds the turn
+		q.remove(c.head)
 	}
 	var order []string
 	for range 6 {
@@ -123,7 +124,7 @@ func TestFairQueueRemoveKeepsOrder(t *testing.T) {
 		order = append(order, w.cq.name)
 		q.served(w)
 	}
-	if fmt.Sprint(order) != "[b c b c b c]" {
+	if fmt.Sprint(order) != "[b a b a b a]" {
 		t.Fatalf("order %v", order)
 	}
 }
@@ -225,16 +226,51 @@ func TestAcquireClientCapLeavesRoomForOthers(t *testing.T) {
 		t.Fatalf("greedy told to retry after %v, before capacity returns", ee.RetryAfter)
 	}
 	ch := f.acquireAsync(ctx, AcquireOptions{Client: "polite"}, 3)
-	// Greedy's turn had begun: the first refill is its; the second goes to
-	// polite, before greedy's second request.
-	f.clock.Advance(time.Minute)
-	if r := f.await(g1); r.err != nil {
-		t.Fatalf("greedy's first: %v", r.err)
-	}
-	f.awaitTimers(2)
+	// Polite had nothing waiting: the first refill is its, then greedy's.
 	f.clock.Advance(time.Minute)
 	if r := f.await(ch); r.err != nil {
 		t.Fatalf("polite: %v", r.err)
 	}
+	assertQueued(t, g1)
+	f.awaitTimers(2)
+	f.clock.Advance(time.Minute)
+	if r := f.await(g1); r.err != nil {
+		t.Fatalf("greedy's first: %v", r.err)
+	}
 	assertQueued(t, g2)
+}
+
+// TestBlockedTurnIsPassedBoundedly: a long request whose turn it is but
+// whose input tokens have not refilled lets another client's short request
+// that fits go first, at most maxBypass times; then it keeps everyone
+// behind it until it fits.
+func TestBlockedTurnIsPassedBoundedly(t *testing.T) {
+	keys := keyCfgs(1)
+	keys[0].ITPMLimit = 6000 // 100 a second
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, QueueTimeout: time.Hour,
+		Clients: []ClientConfig{{Name: "long"}, {Name: "short"}}})
+	held := f.acquire(AcquireOptions{EstimatedInputTokens: 6000})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	long := f.acquireAsync(ctx, AcquireOptions{Client: "long", EstimatedInputTokens: 5000}, 1)
+	shorts := make([]<-chan result, maxBypass+2)
+	for i := range shorts {
+		shorts[i] = f.acquireAsync(ctx, AcquireOptions{Client: "short", EstimatedInputTokens: 10}, i+2)
+	}
+	// Room for every short one, not for the long one. The short client
+	// joined last, so its turn is first (one request); then the long one's
+	// turn, passed maxBypass times.
+	f.p.Settle(&held, Usage{InputTokens: 5000})
+	for i := range maxBypass + 1 {
+		if r := f.await(shorts[i]); r.err != nil {
+			t.Fatalf("short %d: %v", i, r.err)
+		}
+	}
+	assertQueued(t, shorts[maxBypass+1])
+	assertQueued(t, long)
+	// Once its tokens refill, the long one is served.
+	f.clock.Advance(50 * time.Second)
+	if r := f.await(long); r.err != nil {
+		t.Fatalf("long: %v", r.err)
+	}
 }
