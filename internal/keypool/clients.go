@@ -19,6 +19,7 @@ package keypool
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,6 +35,12 @@ type ClientConfig struct {
 	// MaxWaiters bounds the client's requests waiting for capacity; 0 means
 	// its weight's share of the pool's MaxWaiters (at least 1).
 	MaxWaiters int
+	// Quota is the client's optional limits (see AdmitClient).
+	Quota Quota
+	// Spent is what a previous process spent of the client's budgets; a
+	// new pool (or a client new to it) starts from it when its periods
+	// are the current ones.
+	Spent *BudgetSpent
 }
 
 func (c *ClientConfig) weight() int64 {
@@ -115,10 +122,12 @@ func (t *clientTotals) add(o *clientTotals) {
 // keeps Record off the pool's lock; only requests of the same client meet
 // on it.
 type clientAccount struct {
-	name    string
-	mu      sync.Mutex
-	buckets [clientBuckets]clientTotals
-	starts  [clientBuckets]int64 // Unix ns at which each bucket's span began
+	name     string
+	hasQuota atomic.Bool // read without mu on every request
+	mu       sync.Mutex
+	buckets  [clientBuckets]clientTotals
+	starts   [clientBuckets]int64 // Unix ns at which each bucket's span began
+	quota    clientQuota
 }
 
 // record adds one request at nowNs.
@@ -206,6 +215,9 @@ type ClientStats struct {
 	CacheWriteTokens          int64
 	Window                    time.Duration // the span counted: one minute
 	Waiting                   int           // requests waiting for capacity now
+	// Budget is what the client spent of its token budgets in the current
+	// day and month; nil without a budget.
+	Budget *BudgetSpent
 }
 
 // Record counts one answered request of client (a configured client name;
@@ -236,6 +248,7 @@ func (p *KeyPool) ClientStats() []ClientStats {
 		out[i] = ClientStats{
 			Name: n, Requests: t.requests, InputTokens: t.input, OutputTokens: t.output,
 			CacheReadTokens: t.cacheRead, CacheWriteTokens: t.write, Window: clientWindow,
+			Budget: ca.byName[n].budgetSpent(time.Unix(0, nowNs)),
 		}
 	}
 	p.mu.Lock()
@@ -264,5 +277,22 @@ func (p *KeyPool) configureClients(cfg *PoolConfig) {
 		}
 	}
 	p.queue.configure(clients, p.maxWaiters)
-	p.accounts.Store(newClientAccounts(p.accounts.Load(), names))
+	prev := p.accounts.Load()
+	ca := newClientAccounts(prev, names)
+	now := p.clock.Now()
+	byName := make(map[string]*ClientConfig, len(cfg.Clients))
+	for i := range cfg.Clients {
+		byName[cfg.Clients[i].Name] = &cfg.Clients[i]
+	}
+	for n, a := range ca.byName {
+		var q Quota
+		var seed *BudgetSpent
+		if c := byName[n]; c != nil {
+			q, seed = c.Quota, c.Spent
+		}
+		fresh := prev == nil || prev.byName[n] != a
+		a.setQuota(now, q, seed, fresh)
+		a.hasQuota.Store(q.any())
+	}
+	p.accounts.Store(ca)
 }

@@ -134,6 +134,9 @@ func (cfg *PoolConfig) validate() (Strategy, error) {
 		if c.MaxWaiters < 0 {
 			return "", fmt.Errorf("%w: client %q: negative max waiters %d", ErrInvalidConfig, c.Name, c.MaxWaiters)
 		}
+		if err := ratelimit.ValidateLimits(c.Quota.perMinute()); err != nil || c.Quota.DailyTokens < 0 || c.Quota.MonthlyTokens < 0 {
+			return "", fmt.Errorf("%w: client %q: negative quota", ErrInvalidConfig, c.Name)
+		}
 		names[c.Name] = struct{}{}
 	}
 	seen := make(map[string]struct{}, len(cfg.Keys))
