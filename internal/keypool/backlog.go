@@ -100,19 +100,12 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts *AcquireOptions,
 	}
 }
 
-// maxBypass bounds how often a waiting request whose turn it is, but that
-// does not fit yet (a long prompt waiting for input tokens to refill), lets
-// another client's request that fits go first; then it waits for its
-// capacity with everyone behind it, so it is not passed over forever.
-const maxBypass = 8
-
-// maxBypassTries bounds the other clients' requests tried per bypass, so
-// that a pool with many clients does not search them all under its lock.
-const maxBypassTries = 8
-
 // dispatch hands capacity to waiting requests in their fair order until the
-// request whose turn it is finds none and nobody may pass it. It returns
-// when that request expects capacity, never when nobody waits. p.mu is held.
+// request whose turn it is finds none: it keeps its turn, and holds the
+// others behind it, so that a long request is not passed over forever by
+// short ones (a client that had nothing waiting still goes first, see
+// push). It returns when that request expects capacity, never when nobody
+// waits. p.mu is held.
 func (p *KeyPool) dispatch(now time.Time) int64 {
 	for {
 		w := p.queue.peek()
@@ -120,43 +113,13 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 			return never
 		}
 		l, at, ok := p.tryAcquire(now, w.opts)
-		if ok {
-			p.grantTo(w, l)
-			continue
-		}
-		if w.bypassed >= maxBypass {
+		if !ok {
 			return at
 		}
-		o, ol := p.bypass(now, w)
-		if o == nil {
-			return at
-		}
-		w.bypassed++
-		p.grantTo(o, ol)
+		p.queue.served(w)
+		w.lease, w.granted = l, true
+		close(w.done)
 	}
-}
-
-// bypass serves the first of the other clients' next requests, in the
-// rotation's order, that fits now; nil if none does. p.mu is held.
-func (p *KeyPool) bypass(now time.Time, blocked *waiter) (*waiter, Lease) {
-	q := &p.queue
-	for i := 1; i < len(q.ring) && i <= maxBypassTries; i++ {
-		cq := q.ring[(q.cur+i)%len(q.ring)]
-		if cq == blocked.cq {
-			continue
-		}
-		if l, _, ok := p.tryAcquire(now, cq.head.opts); ok {
-			return cq.head, l
-		}
-	}
-	return nil, Lease{}
-}
-
-// grantTo hands l to w and wakes it. p.mu is held.
-func (p *KeyPool) grantTo(w *waiter, l Lease) {
-	p.queue.served(w)
-	w.lease, w.granted = l, true
-	close(w.done)
 }
 
 // giveUp ends a request's wait without a lease: it advises a retry no

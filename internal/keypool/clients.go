@@ -58,8 +58,11 @@ const (
 	// OutcomeServed: the upstream answered (any status but 429 and 5xx).
 	OutcomeServed Outcome = iota
 	// OutcomeThrottled: the client got a 429, from the proxy (no capacity,
-	// queue full, quota) or from the upstream.
+	// queue full) or from the upstream.
 	OutcomeThrottled
+	// OutcomeOverQuota: the client got a 429 because it is over one of its
+	// own quotas (AdmitClient).
+	OutcomeOverQuota
 	// OutcomeFailed: an upstream 5xx, a transport error, or any other
 	// proxy error.
 	OutcomeFailed
@@ -69,7 +72,7 @@ const (
 	NumOutcomes
 )
 
-var outcomeNames = [NumOutcomes]string{"served", "throttled", "failed", "cancelled"}
+var outcomeNames = [NumOutcomes]string{"served", "throttled", "over_quota", "failed", "cancelled"}
 
 // String is the outcome's name as metrics and the status show it.
 func (o Outcome) String() string {

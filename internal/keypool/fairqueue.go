@@ -36,7 +36,9 @@ type clientQueue struct {
 	deficit    int64 // grants it may still take in its current turn
 	head, tail *waiter
 	n          int
-	active     bool // in fairQueue.ring
+	active     bool   // in fairQueue.ring
+	jumped     bool   // went to the front at least once
+	jumpedAt   uint64 // fairQueue.grants when it last went to the front
 }
 
 // fairQueue serves the waiting requests of a saturated pool by weighted
@@ -57,6 +59,7 @@ type fairQueue struct {
 	cur     int                     // index in ring of the client being served
 	n       int                     // waiters in all
 	weight  int64                   // sum of the weights of the clients in ring
+	grants  uint64                  // requests served, for how often a client may go to the front
 }
 
 // configure sets the clients' weights (a weight <= 0 means 1). Queues of
@@ -105,12 +108,15 @@ func (q *fairQueue) client(name string) *clientQueue {
 }
 
 // push appends w to its client's queue. A client that had no waiters joins
-// the rotation at once, ahead of the client being served: it had nothing
-// waiting, so it is under its share and is served first. The client it
-// interrupts keeps the rest of its turn for when the rotation comes back
-// to it (its credit is lowered now by the weight it will be credited
-// then). A client cannot gain by this: it is served out of turn only for
-// requests sent while none of its own waited.
+// the rotation ahead of the client being served: it had nothing waiting,
+// so it is under its share and is served first. The client it interrupts
+// keeps the rest of its turn for when the rotation comes back to it (its
+// credit is lowered now by the weight it will be credited then). A client
+// goes to the front again only after more requests were served since its
+// last time than there are clients waiting: one that keeps emptying its
+// queue (sending one request at a time) cannot keep jumping ahead, nor hold
+// back forever a turn that waits for capacity; otherwise it joins behind
+// the current turn.
 func (q *fairQueue) push(w *waiter) {
 	cq := w.cq
 	w.prev, w.next = cq.tail, nil
@@ -132,13 +138,16 @@ func (q *fairQueue) push(w *waiter) {
 		q.cur, cq.deficit = 0, cq.weight // its turn begins
 		return
 	}
-	interrupted := q.ring[q.cur]
-	interrupted.deficit -= interrupted.weight
-	at := q.cur
+	at := q.cur + 1
+	if !cq.jumped || q.grants-cq.jumpedAt > uint64(len(q.ring)) {
+		interrupted := q.ring[q.cur]
+		interrupted.deficit -= interrupted.weight
+		at, cq.deficit = q.cur, cq.weight
+		cq.jumped, cq.jumpedAt = true, q.grants
+	}
 	q.ring = append(q.ring, nil)
 	copy(q.ring[at+1:], q.ring[at:])
 	q.ring[at] = cq
-	cq.deficit = cq.weight
 }
 
 // remove unlinks w, which must be queued. A client left without waiters
@@ -211,10 +220,10 @@ func (q *fairQueue) peek() *waiter {
 	return q.ring[q.cur].head
 }
 
-// served records that w got its lease: in its turn (peek returned it) or
-// out of turn (bypass), which its client pays for in its next turn.
+// served records that w, which peek returned, got its lease.
 func (q *fairQueue) served(w *waiter) {
 	w.cq.deficit--
+	q.grants++
 	q.remove(w)
 }
 

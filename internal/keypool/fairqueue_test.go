@@ -240,11 +240,10 @@ func TestAcquireClientCapLeavesRoomForOthers(t *testing.T) {
 	assertQueued(t, g2)
 }
 
-// TestBlockedTurnIsPassedBoundedly: a long request whose turn it is but
-// whose input tokens have not refilled lets another client's short request
-// that fits go first, at most maxBypass times; then it keeps everyone
-// behind it until it fits.
-func TestBlockedTurnIsPassedBoundedly(t *testing.T) {
+// TestBlockedTurnHoldsTheQueue: a long request whose turn it is but whose
+// input tokens have not refilled is not passed by another client's short
+// request that would fit: it is served first once its tokens refill.
+func TestBlockedTurnHoldsTheQueue(t *testing.T) {
 	keys := keyCfgs(1)
 	keys[0].ITPMLimit = 6000 // 100 a second
 	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, QueueTimeout: time.Hour,
@@ -253,24 +252,50 @@ func TestBlockedTurnIsPassedBoundedly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	long := f.acquireAsync(ctx, AcquireOptions{Client: "long", EstimatedInputTokens: 5000}, 1)
-	shorts := make([]<-chan result, maxBypass+2)
-	for i := range shorts {
-		shorts[i] = f.acquireAsync(ctx, AcquireOptions{Client: "short", EstimatedInputTokens: 10}, i+2)
-	}
-	// Room for every short one, not for the long one. The short client
+	short1 := f.acquireAsync(ctx, AcquireOptions{Client: "short", EstimatedInputTokens: 10}, 2)
+	short2 := f.acquireAsync(ctx, AcquireOptions{Client: "short", EstimatedInputTokens: 10}, 3)
+	// Room for the short ones, not for the long one. The short client
 	// joined last, so its turn is first (one request); then the long one's
-	// turn, passed maxBypass times.
+	// turn holds the queue.
 	f.p.Settle(&held, Usage{InputTokens: 5000})
-	for i := range maxBypass + 1 {
-		if r := f.await(shorts[i]); r.err != nil {
-			t.Fatalf("short %d: %v", i, r.err)
-		}
+	if r := f.await(short1); r.err != nil {
+		t.Fatalf("short: %v", r.err)
 	}
-	assertQueued(t, shorts[maxBypass+1])
 	assertQueued(t, long)
-	// Once its tokens refill, the long one is served.
+	assertQueued(t, short2)
+	f.awaitTimers(2)
 	f.clock.Advance(50 * time.Second)
 	if r := f.await(long); r.err != nil {
 		t.Fatalf("long: %v", r.err)
+	}
+	if r := f.await(short2); r.err != nil {
+		t.Fatalf("short: %v", r.err)
+	}
+}
+
+// TestFairQueueFrontOncePerRotation: a client that keeps emptying its queue
+// goes to the front once, then joins behind the current turn until a
+// rotation has passed, so it cannot keep a waiting turn from being served.
+func TestFairQueueFrontOncePerRotation(t *testing.T) {
+	var q fairQueue
+	q.configure([]ClientConfig{{Name: "long"}, {Name: "eager"}}, 100)
+	long, eager := q.client("long"), q.client("eager")
+	queueN(&q, long, 2)
+	queueN(&q, eager, 1)
+	if w := q.peek(); w.cq != eager {
+		t.Fatalf("first %s, want eager at the front", w.cq.name)
+	}
+	q.served(q.peek())
+	// long's turn now waits for capacity (nothing served); eager comes back.
+	if w := q.peek(); w.cq != long {
+		t.Fatalf("turn %s, want long", w.cq.name)
+	}
+	queueN(&q, eager, 1)
+	if w := q.peek(); w.cq != long {
+		t.Fatalf("eager jumped ahead again: turn %s", w.cq.name)
+	}
+	q.served(q.peek()) // long served: turns move on
+	if w := q.peek(); w.cq != eager {
+		t.Fatalf("turn %s, want eager next", w.cq.name)
 	}
 }
