@@ -164,6 +164,48 @@ type ClientSpec struct {
 	// +kubebuilder:validation:Maximum=100000
 	// +optional
 	MaxWaiting int32 `json:"maxWaiting,omitempty"`
+
+	// quota limits the client's own use of the pool, whatever capacity the
+	// keys have. A request over a quota gets 429 (in the provider's error
+	// shape, with Retry-After and a message naming the quota) before any key
+	// is touched.
+	// +optional
+	Quota *ClientQuota `json:"quota,omitempty"`
+}
+
+// ClientQuota is a client's optional limits; an absent or 0 field is no
+// limit. Per-minute quotas are buckets that refill over a minute, like a
+// key's limits. Budgets count tokens as the provider reports them: input,
+// cache writes and output (cache reads are free, as in the keys' limits),
+// per UTC calendar day and month. A request is refused once a budget is
+// spent; the request that crosses it is not cut off.
+// +kubebuilder:validation:XValidation:rule="!has(self.dailyTokens) || !has(self.monthlyTokens) || self.dailyTokens <= self.monthlyTokens",message="quota.dailyTokens must not exceed quota.monthlyTokens"
+type ClientQuota struct {
+	// rpm is the client's requests per minute.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	RPM int64 `json:"rpm,omitempty"`
+
+	// itpm is the client's input tokens per minute (estimated when the
+	// request arrives, settled with what the provider reports).
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	ITPM int64 `json:"itpm,omitempty"`
+
+	// otpm is the client's output tokens per minute.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	OTPM int64 `json:"otpm,omitempty"`
+
+	// dailyTokens is the client's token budget per UTC day.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	DailyTokens int64 `json:"dailyTokens,omitempty"`
+
+	// monthlyTokens is the client's token budget per UTC calendar month.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MonthlyTokens int64 `json:"monthlyTokens,omitempty"`
 }
 
 // Failover says how a failed request is retried on other keys.
@@ -179,6 +221,7 @@ type Failover struct {
 }
 
 // KeyPoolSpec defines the desired state of KeyPool.
+// +kubebuilder:validation:XValidation:rule="!has(self.clients) || size(self.clients) == 0 || has(self.clientAuth.secretRef)",message="spec.clients needs clientAuth.secretRef: clients are named by their tokens' data keys"
 type KeyPoolSpec struct {
 	// provider is the upstream API family: anthropic (x-api-key,
 	// anthropic-ratelimit-* headers) or openai (any OpenAI-compatible API:
@@ -214,9 +257,9 @@ type KeyPoolSpec struct {
 	// +required
 	ClientAuth ClientAuth `json:"clientAuth"`
 
-	// clients sets the weights of named clients (client tokens, by data
-	// key) in the pool's fair share. A client whose token is not listed has
-	// weight 1.
+	// clients sets the weights and quotas of named clients (client tokens,
+	// by data key). A client whose token is not listed has weight 1 and no
+	// quota.
 	// +kubebuilder:validation:MaxItems=1000
 	// +listType=map
 	// +listMapKey=name
@@ -303,6 +346,25 @@ type ClientStatus struct {
 	// was written.
 	// +optional
 	Waiting int32 `json:"waiting,omitempty"`
+
+	// budget is what the client spent of its token budgets (quota.dailyTokens,
+	// quota.monthlyTokens) in the current UTC day and month. Without shared
+	// limits (Redis) it is also where the spend survives a restart: a new
+	// manager process starts from it.
+	// +optional
+	Budget *ClientBudget `json:"budget,omitempty"`
+}
+
+// ClientBudget is what a client spent of its token budgets.
+type ClientBudget struct {
+	// day is the UTC day counted, as YYYY-MM-DD.
+	Day string `json:"day"`
+	// dayTokens is the tokens spent that day.
+	DayTokens int64 `json:"dayTokens"`
+	// month is the UTC month counted, as YYYY-MM.
+	Month string `json:"month"`
+	// monthTokens is the tokens spent that month.
+	MonthTokens int64 `json:"monthTokens"`
 }
 
 // KeyPoolStatus defines the observed state of KeyPool.

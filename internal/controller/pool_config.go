@@ -99,9 +99,13 @@ func loadPoolConfig(ctx context.Context, reader client.Reader, kp *llmv1alpha1.K
 		cfg.QueueTimeout = kp.Spec.QueueTimeout.Duration
 	}
 	for _, c := range kp.Spec.Clients {
-		cfg.Clients = append(cfg.Clients, keypool.ClientConfig{
-			Name: c.Name, Weight: int(c.Weight), MaxWaiters: int(c.MaxWaiting),
-		})
+		cc := keypool.ClientConfig{Name: c.Name, Weight: int(c.Weight), MaxWaiters: int(c.MaxWaiting)}
+		if q := c.Quota; q != nil {
+			cc.Quota = keypool.Quota{RPM: q.RPM, ITPM: q.ITPM, OTPM: q.OTPM,
+				DailyTokens: q.DailyTokens, MonthlyTokens: q.MonthlyTokens}
+			cc.Spent = spentBudget(kp.Status.Clients, c.Name)
+		}
+		cfg.Clients = append(cfg.Clients, cc)
 	}
 	return cfg, problems, nil
 }
@@ -162,4 +166,17 @@ func upstreamURL(spec llmv1alpha1.KeyPoolSpec) (*url.URL, error) {
 		return nil, fmt.Errorf("spec.upstream %q is not an absolute http(s) URL", raw)
 	}
 	return u, nil
+}
+
+// spentBudget is what status.clients says the client name spent of its budgets: a
+// new pool (after a restart) starts from it. Without Redis it is the only
+// record that outlives the process.
+func spentBudget(status []llmv1alpha1.ClientStatus, name string) *keypool.BudgetSpent {
+	for _, c := range status {
+		if c.Name == name && c.Budget != nil {
+			return &keypool.BudgetSpent{Day: c.Budget.Day, DayTokens: c.Budget.DayTokens,
+				Month: c.Budget.Month, MonthTokens: c.Budget.MonthTokens}
+		}
+	}
+	return nil
 }

@@ -129,6 +129,9 @@ func clientStatuses(stats []keypool.ClientStats) []llmv1alpha1.ClientStatus {
 			CacheWriteTokens:  c.CacheWriteTokens,
 			Waiting:           int32(c.Waiting),
 		}
+		if b := c.Budget; b != nil {
+			out[i].Budget = &llmv1alpha1.ClientBudget{Day: b.Day, DayTokens: b.DayTokens, Month: b.Month, MonthTokens: b.MonthTokens}
+		}
 	}
 	return out
 }

@@ -24,7 +24,6 @@ type waiter struct {
 	prev, next *waiter
 	lease      Lease
 	granted    bool
-	bypassed   int           // times another client's request was served while this one's turn could not be
 	done       chan struct{} // closed when granted
 }
 

@@ -85,11 +85,10 @@ func (cm *clientMetrics) done(o keypool.Outcome, t usage.Tokens) {
 // clientDone accounts one request of a named client, in its metrics and in
 // the pool's per-client window (status.clients), with the tokens that
 // settled its key.
-func clientDone(pool *keypool.KeyPool, cm *clientMetrics, client string, code int, t usage.Tokens) {
+func clientDone(pool *keypool.KeyPool, cm *clientMetrics, client string, o keypool.Outcome, t usage.Tokens) {
 	if client == "" {
 		return
 	}
-	o := keypool.OutcomeOf(code)
 	cm.done(o, t)
 	pool.Record(client, o, keypool.Usage{
 		InputTokens: t.Input, OutputTokens: t.Output,

@@ -18,6 +18,7 @@ package proxy
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -78,4 +79,37 @@ func TestClientMetricsAndWindowMove(t *testing.T) {
 	if after := testutil.CollectAndCount(m.clientReqs); after != before {
 		t.Errorf("client series %d -> %d after an unnamed client's request", before, after)
 	}
+}
+
+// TestQuota429NamesTheQuotaBeforeAnyKey: a named client over its RPM quota
+// gets 429 in the provider's shape, a Retry-After from the quota and a
+// message naming it; the upstream never sees the request, and the other
+// client is not affected.
+func TestQuota429NamesTheQuotaBeforeAnyKey(t *testing.T) {
+	keys := proxytest.Keys([]string{keyValue(1)}, false)
+	e := newEnv(t, envConfig{keys: keys, clientNames: []string{"team-b", "team-a"}})
+	if err := e.pool.Update(keypool.PoolConfig{Keys: keys, Access: *e.pool.Access(),
+		Clients: []keypool.ClientConfig{{Name: "team-a", Quota: keypool.Quota{RPM: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, e.post(apitest.AnthropicBody("hello", false)), http.StatusOK)
+	resp := e.post(apitest.AnthropicBody("hello", false))
+	body := wantStatus(t, resp, http.StatusTooManyRequests)
+	if !strings.Contains(body, `"rate_limit_error"`) || !strings.Contains(body, "spec.clients[team-a].quota.rpm (1)") {
+		t.Fatalf("body %s, want a rate_limit_error naming the rpm quota", body)
+	}
+	if ra := resp.Header.Get("Retry-After"); ra != "60" {
+		t.Fatalf("Retry-After %q, want 60 (one request a minute)", ra)
+	}
+	e.waitIdle()
+	if n := len(e.requests()); n != 1 {
+		t.Fatalf("upstream saw %d requests, want 1", n)
+	}
+	m := e.proxy.metrics
+	if n := testutil.ToFloat64(m.clientReqs.WithLabelValues(namespace, poolName, "team-a", "over_quota")); n != 1 {
+		t.Fatalf("over_quota %v, want 1", n)
+	}
+	other := e.do(t.Context(), http.MethodPost, "/v1/messages", apitest.AnthropicBody("hi", false),
+		map[string]string{"X-Api-Key": "another-client", "Anthropic-Version": "2023-06-01", "Content-Type": "application/json"})
+	wantStatus(t, other, http.StatusOK)
 }

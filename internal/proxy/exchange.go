@@ -50,13 +50,16 @@ type exchange struct {
 	pm     *poolMetrics
 	cm     *clientMetrics // nil for an unnamed client
 	client string         // the authenticated client's name; "" if unnamed
-	route  route
-	body   []byte
-	header http.Header // upstream request header without the key
-	target *url.URL
-	start  time.Time
-	scan   usage.Scanner
-	tried  [4]string // backing array of the Exclude list for the usual attempt counts
+	quota  keypool.ClientLease
+	// overQuota: the request was refused for one of its client's quotas.
+	overQuota bool
+	route     route
+	body      []byte
+	header    http.Header // upstream request header without the key
+	target    *url.URL
+	start     time.Time
+	scan      usage.Scanner
+	tried     [4]string // backing array of the Exclude list for the usual attempt counts
 }
 
 // run acquires keys and sends the request until it gets an answer it can
@@ -68,6 +71,13 @@ func (x *exchange) run(maxAttempts int) {
 	ctx := x.r.Context()
 	// Acquire reserves this; Settle replaces it with the real count.
 	estimate := x.prov.EstimateInputTokens(x.body)
+	// The client's own quotas come first: a client over them touches no key.
+	q, err := x.pool.AdmitClient(x.client, estimate)
+	if err != nil {
+		x.quotaExceeded(err)
+		return
+	}
+	x.quota = q
 	exclude := x.tried[:0]
 	var (
 		pending *failedResponse // last retryable answer, returned if no key is left
@@ -249,7 +259,15 @@ func (x *exchange) badGateway(key string, attempts int, err error) {
 func (x *exchange) finish(key string, code, attempts int, t usage.Tokens, err error) {
 	x.pm.request(key, code)
 	x.pm.addTokens(t)
-	clientDone(x.pool, x.cm, x.client, code, t)
+	o := keypool.OutcomeOf(code)
+	if x.overQuota {
+		o = keypool.OutcomeOverQuota
+	}
+	clientDone(x.pool, x.cm, x.client, o, t)
+	x.pool.SettleClient(&x.quota, keypool.Usage{
+		InputTokens: t.Input, OutputTokens: t.Output,
+		CacheCreationInputTokens: t.CacheCreation, CacheReadInputTokens: t.CacheRead,
+	})
 	if log := x.s.log.V(1); log.Enabled() {
 		kv := []any{
 			labelNamespace, x.route.namespace, labelPool, x.route.name,
@@ -302,4 +320,24 @@ func allRejected(pool *keypool.KeyPool) bool {
 		}
 	}
 	return len(stats.Keys) > 0
+}
+
+// quotaExceeded answers a request over one of its client's quotas: 429 in
+// the provider's shape, Retry-After when the quota has room again, and a
+// message naming the quota.
+func (x *exchange) quotaExceeded(err error) {
+	var qe *keypool.QuotaError
+	if !errors.As(err, &qe) {
+		x.prov.WriteError(x.w, provider.ErrUnavailable, "client quota check failed: "+err.Error())
+		x.finish(keyNone, http.StatusServiceUnavailable, 0, usage.Tokens{}, err)
+		return
+	}
+	x.overQuota = true
+	h := x.w.Header()
+	h.Set("Retry-After", retryAfterSeconds(qe.RetryAfter))
+	h[HeaderAttempts] = attemptsValue(0)
+	x.prov.WriteError(x.w, provider.ErrRateLimited, "client "+qe.Client+" is over its quota "+
+		"spec.clients["+qe.Client+"].quota."+qe.Quota+" ("+strconv.FormatInt(qe.Limit, 10)+") in KeyPool "+
+		x.route.namespace+"/"+x.route.name+"; retry after "+h.Get("Retry-After")+"s")
+	x.finish(keyNone, http.StatusTooManyRequests, 0, usage.Tokens{}, err)
 }

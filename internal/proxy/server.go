@@ -215,7 +215,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cm := pm.client(client)
 	if !validRest(rt.rest) {
 		pm.request(keyNone, http.StatusNotFound)
-		clientDone(pool, cm, client, http.StatusNotFound, usage.Tokens{})
+		clientDone(pool, cm, client, keypool.OutcomeServed, usage.Tokens{})
 		prov.WriteError(w, provider.ErrNotFound, "only the provider API under /v1/ is proxied")
 		return
 	}
@@ -228,11 +228,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// the read deadline included: only a client that left gets nothing.
 		if kind != provider.ErrRequestTimeout && r.Context().Err() != nil {
 			pm.request(keyNone, statusClientClosed)
-			clientDone(pool, cm, client, statusClientClosed, usage.Tokens{})
+			clientDone(pool, cm, client, keypool.OutcomeCancelled, usage.Tokens{})
 			return
 		}
 		pm.request(keyNone, kind.Status())
-		clientDone(pool, cm, client, kind.Status(), usage.Tokens{})
+		clientDone(pool, cm, client, keypool.OutcomeOf(kind.Status()), usage.Tokens{})
 		if kind == provider.ErrUnavailable { // the body budget is spent
 			s.metrics.shed.WithLabelValues(capBodyMemory).Inc()
 			w.Header().Set("Retry-After", overCapRetryAfter)
