@@ -62,7 +62,7 @@ func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, erro
 		}
 		retryAt = at
 	}
-	return p.wait(ctx, now, &opts, retryAt) // unlocks p.mu
+	return p.wait(ctx, now, opts, retryAt) // unlocks p.mu; opts by value, so that only waiting allocates
 }
 
 // sleep waits for wake, granted, d of the pool's clock, or ctx.

@@ -52,7 +52,7 @@ func (g *grantRate) at(nowNs int64) float64 {
 // returns until the request has a lease, its wait is over or its client's
 // queue is full. retryAt is when the request's own search expects capacity
 // (never if it made none). p.mu is held on entry and released on return.
-func (p *KeyPool) wait(ctx context.Context, now time.Time, opts *AcquireOptions, retryAt int64) (Lease, error) {
+func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, retryAt int64) (Lease, error) {
 	deadline := now.Add(p.queueTimeout)
 	cq := p.queue.client(opts.Client)
 	if !now.Before(deadline) || ctx.Err() != nil || p.queue.full(cq) {
@@ -68,7 +68,7 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts *AcquireOptions,
 		}
 		return p.giveUp(now, cq, retryAt, cause)
 	}
-	w := &waiter{opts: opts, cq: cq, done: make(chan struct{})}
+	w := &waiter{opts: &opts, cq: cq, done: make(chan struct{})}
 	p.queue.push(w)
 	for {
 		retryAt = p.dispatch(now)

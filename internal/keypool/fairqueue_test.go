@@ -299,3 +299,20 @@ func TestFairQueueFrontOncePerRotation(t *testing.T) {
 		t.Fatalf("turn %s, want eager next", w.cq.name)
 	}
 }
+
+// TestAcquireFastPathDoesNotAllocate: while nobody waits, the fair queue
+// costs the request nothing.
+func TestAcquireFastPathDoesNotAllocate(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(3), QueueTimeout: time.Minute,
+		Clients: []ClientConfig{{Name: "a"}}})
+	opts := AcquireOptions{EstimatedInputTokens: 100, Client: "a"}
+	if n := testing.AllocsPerRun(200, func() {
+		l, err := f.p.Acquire(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.p.Settle(&l, Usage{InputTokens: 100})
+	}); n != 0 {
+		t.Fatalf("%v allocations per Acquire+Settle", n)
+	}
+}
