@@ -143,6 +143,78 @@ type ClientAuth struct {
 	AllowUnauthenticated bool `json:"allowUnauthenticated,omitempty"`
 }
 
+// ClientSpec configures one named client of the pool: the holder of one
+// client token, named by the token's data key in the clientAuth Secret.
+type ClientSpec struct {
+	// name is the data key of the client's token in the Secret named by
+	// clientAuth.secretRef. Accounting, metrics and the fair share use it;
+	// the token itself never appears.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +required
+	Name string `json:"name"`
+
+	// weight is the client's share of a saturated pool relative to the
+	// other clients': when requests wait for capacity, each client in turn
+	// is served up to its weight. Clients not listed have weight 1.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +kubebuilder:default=1
+	// +optional
+	Weight int32 `json:"weight,omitempty"`
+
+	// maxWaiting bounds the client's requests waiting for capacity at once.
+	// 0 or absent: the client's weight's share of the replica's per-pool
+	// queue (--proxy-max-queued-per-pool), at least 1.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000
+	// +optional
+	MaxWaiting int32 `json:"maxWaiting,omitempty"`
+
+	// quota limits the client's own use of the pool, whatever capacity the
+	// keys have. A request over a quota gets 429 (in the provider's error
+	// shape, with Retry-After and a message naming the quota) before any key
+	// is touched.
+	// +optional
+	Quota *ClientQuota `json:"quota,omitempty"`
+}
+
+// ClientQuota is a client's optional limits; an absent or 0 field is no
+// limit. Per-minute quotas are buckets that refill over a minute, like a
+// key's limits. Budgets count tokens as the provider reports them: input,
+// cache writes and output (cache reads are free, as in the keys' limits),
+// per UTC calendar day and month. A request is refused once a budget is
+// spent; the request that crosses it is not cut off.
+// +kubebuilder:validation:XValidation:rule="!has(self.dailyTokens) || !has(self.monthlyTokens) || self.dailyTokens <= self.monthlyTokens",message="quota.dailyTokens must not exceed quota.monthlyTokens"
+type ClientQuota struct {
+	// rpm is the client's requests per minute.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	RPM int64 `json:"rpm,omitempty"`
+
+	// itpm is the client's input tokens per minute (estimated when the
+	// request arrives, settled with what the provider reports).
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	ITPM int64 `json:"itpm,omitempty"`
+
+	// otpm is the client's output tokens per minute.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	OTPM int64 `json:"otpm,omitempty"`
+
+	// dailyTokens is the client's token budget per UTC day.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	DailyTokens int64 `json:"dailyTokens,omitempty"`
+
+	// monthlyTokens is the client's token budget per UTC calendar month.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MonthlyTokens int64 `json:"monthlyTokens,omitempty"`
+}
+
 // Failover says how a failed request is retried on other keys.
 type Failover struct {
 	// maxAttempts is how many keys a request may try, the first attempt
@@ -160,6 +232,7 @@ type Failover struct {
 
 // KeyPoolSpec defines the desired state of KeyPool.
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'azure' || has(self.upstream)",message="upstream is required for provider azure: it names the resource endpoint, e.g. https://my-resource.openai.azure.com",fieldPath=".upstream",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.clients) || size(self.clients) == 0 || has(self.clientAuth.secretRef)",message="spec.clients needs clientAuth.secretRef: clients are named by their tokens' data keys"
 type KeyPoolSpec struct {
 	// provider is the upstream API family: anthropic (x-api-key,
 	// anthropic-ratelimit-* headers), openai (any OpenAI-compatible API:
@@ -204,6 +277,15 @@ type KeyPoolSpec struct {
 	// clientAuth says who may use the pool through the proxy.
 	// +required
 	ClientAuth ClientAuth `json:"clientAuth"`
+
+	// clients sets the weights and quotas of named clients (client tokens,
+	// by data key). A client whose token is not listed has weight 1 and no
+	// quota.
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Clients []ClientSpec `json:"clients,omitempty"`
 
 	// failover says how failed requests are retried on other keys.
 	// +kubebuilder:default={}
@@ -274,6 +356,52 @@ type KeyStatus struct {
 	LastError string `json:"lastError,omitempty"`
 }
 
+// ClientStatus is one named client's use of the pool in the last minute,
+// as the leader replica saw it.
+type ClientStatus struct {
+	// name is the client's name: its token's data key, never the token.
+	Name string `json:"name"`
+
+	// requests is the number of the client's requests answered in the last
+	// minute, whatever the answer.
+	Requests int64 `json:"requests"`
+
+	// throttledRequests is how many of them were answered 429 (by the proxy,
+	// when no capacity was left for the client, or by the provider).
+	ThrottledRequests int64 `json:"throttledRequests"`
+
+	// inputTokens, outputTokens, cacheReadTokens and cacheWriteTokens are
+	// the tokens of those requests, as the provider reported them.
+	InputTokens      int64 `json:"inputTokens"`
+	OutputTokens     int64 `json:"outputTokens"`
+	CacheReadTokens  int64 `json:"cacheReadTokens"`
+	CacheWriteTokens int64 `json:"cacheWriteTokens"`
+
+	// waiting is the client's requests waiting for capacity when the status
+	// was written.
+	// +optional
+	Waiting int32 `json:"waiting,omitempty"`
+
+	// budget is what the client spent of its token budgets (quota.dailyTokens,
+	// quota.monthlyTokens) in the current UTC day and month. Without shared
+	// limits (Redis) it is also where the spend survives a restart: a new
+	// manager process starts from it.
+	// +optional
+	Budget *ClientBudget `json:"budget,omitempty"`
+}
+
+// ClientBudget is what a client spent of its token budgets.
+type ClientBudget struct {
+	// day is the UTC day counted, as YYYY-MM-DD.
+	Day string `json:"day"`
+	// dayTokens is the tokens spent that day.
+	DayTokens int64 `json:"dayTokens"`
+	// month is the UTC month counted, as YYYY-MM.
+	Month string `json:"month"`
+	// monthTokens is the tokens spent that month.
+	MonthTokens int64 `json:"monthTokens"`
+}
+
 // KeyPoolStatus defines the observed state of KeyPool.
 type KeyPoolStatus struct {
 	// observedGeneration is the spec generation the status describes.
@@ -324,6 +452,14 @@ type KeyPoolStatus struct {
 	// +listMapKey=name
 	// +optional
 	Keys []KeyStatus `json:"keys,omitempty"`
+
+	// clients is each named client's use of the pool in the last minute
+	// (see spec.clients and clientAuth.secretRef), updated with the other
+	// statistics.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Clients []ClientStatus `json:"clients,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -124,6 +124,13 @@ clientAuth:
 failover: {maxAttempts: 5}
 queueTimeout: 30s
 `
+	if err := k8s.Create(context.Background(), keyPool(t, "teams", validSpec+`clients:
+- {name: team-a, weight: 3, maxWaiting: 10}
+- name: team-b
+  quota: {rpm: 60, itpm: 50000, otpm: 10000, dailyTokens: 1000000, monthlyTokens: 20000000}
+`)); err != nil {
+		t.Fatalf("KeyPool with clients and quotas rejected: %v", err)
+	}
 	if err := k8s.Create(context.Background(), keyPool(t, "full", spec)); err != nil {
 		t.Fatalf("valid KeyPool rejected: %v", err)
 	}
@@ -181,6 +188,13 @@ func TestInvalidKeyPoolsRejected(t *testing.T) {
 		{"client auth opt-out false", "keys:\n- secretRef: {name: k}\nclientAuth: {allowUnauthenticated: false}", "spec.clientAuth"},
 		{"zero maxAttempts", `failover: {maxAttempts: 0}` + validSpec, "spec.failover.maxAttempts"},
 		{"negative queueTimeout", `queueTimeout: -1s` + validSpec, "spec.queueTimeout"},
+		{"clients without tokens", oneKey("") + "\nclients: [{name: team-a}]", "spec.clients needs clientAuth.secretRef"},
+		{"client name not a data key", `clients: [{name: "team a"}]` + validSpec, "spec.clients[0].name"},
+		{"zero client weight", `clients: [{name: a, weight: 0}]` + validSpec, "spec.clients[0].weight"},
+		{"negative quota", `clients: [{name: a, quota: {rpm: -1}}]` + validSpec, "spec.clients[0].quota.rpm"},
+		{"daily over monthly", `clients: [{name: a, quota: {dailyTokens: 10, monthlyTokens: 5}}]` + validSpec,
+			"quota.dailyTokens must not exceed quota.monthlyTokens"},
+		{"duplicate client", `clients: [{name: a}, {name: a}]` + validSpec, "spec.clients[1]"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

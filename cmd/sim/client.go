@@ -44,6 +44,11 @@ type outcome struct {
 	firstRetry  int // 1: the first retry at the advised time succeeded, 0: it did not, -1: no retry
 	lateness    time.Duration
 	hasLateness bool // lateness = success time - first advised retry time (simulated)
+
+	client       int           // index in fairClients (fairness runs)
+	firstOK      bool          // the first attempt succeeded
+	firstWait    time.Duration // first attempt: sent to response headers (simulated)
+	hasFirstWait bool
 }
 
 // client sends requests the way a well-behaved SDK user does: on 429 it
@@ -61,8 +66,13 @@ func (c *client) do(ctx context.Context, url string, h http.Header, body []byte,
 	o := outcome{class: class, firstRetry: -1}
 	var advised time.Time
 	for attempt := 0; ; attempt++ {
-		status, ra, err := c.send(ctx, url, h, body)
+		sent := c.clock.Now()
+		status, ra, headersAt, err := c.send(ctx, url, h, body)
 		now := c.clock.Now()
+		if attempt == 0 && err == nil {
+			o.firstWait, o.hasFirstWait = headersAt.Sub(sent), true
+			o.firstOK = status == http.StatusOK
+		}
 		switch {
 		case err != nil:
 			o.errStatus, o.err = -1, err.Error()
@@ -104,20 +114,23 @@ func (c *client) do(ctx context.Context, url string, h http.Header, body []byte,
 
 // send makes one HTTP request and reads the whole response. ra is the
 // Retry-After in simulated time (the proxy and the fake both speak the
-// shared clock's seconds), or -1 when absent.
-func (c *client) send(ctx context.Context, url string, h http.Header, body []byte) (status int, ra time.Duration, err error) {
+// shared clock's seconds), or -1 when absent; headersAt is when the
+// response headers arrived (simulated).
+func (c *client) send(ctx context.Context, url string, h http.Header, body []byte) (status int, ra time.Duration,
+	headersAt time.Time, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, -1, fmt.Errorf("build request: %w", err)
+		return 0, -1, headersAt, fmt.Errorf("build request: %w", err)
 	}
 	req.Header = h.Clone()
 	resp, err := c.http.Do(req)
+	headersAt = c.clock.Now()
 	if err != nil {
-		return 0, -1, fmt.Errorf("send: %w", err)
+		return 0, -1, headersAt, fmt.Errorf("send: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return 0, -1, fmt.Errorf("read body: %w", err)
+		return 0, -1, headersAt, fmt.Errorf("read body: %w", err)
 	}
 	ra = -1
 	if v := resp.Header.Get("Retry-After"); v != "" {
@@ -125,5 +138,5 @@ func (c *client) send(ctx context.Context, url string, h http.Header, body []byt
 			ra = time.Duration(s) * time.Second
 		}
 	}
-	return resp.StatusCode, ra, nil
+	return resp.StatusCode, ra, headersAt, nil
 }

@@ -62,7 +62,7 @@ func (r *report) docsSection() string {
 func (r *report) demands() []float64 {
 	var out []float64
 	for _, x := range r.Results {
-		if !slices.Contains(out, x.Demand) {
+		if x.Clients == nil && !slices.Contains(out, x.Demand) {
 			out = append(out, x.Demand)
 		}
 	}
@@ -91,7 +91,7 @@ func (r *report) findings() string {
 	for _, d := range r.demands() {
 		var served, errs, c429, noRA, n, runs int
 		for _, x := range r.Results {
-			if x.Demand == d && x.Mode != modePinned {
+			if x.Demand == d && x.Mode != modePinned && x.Clients == nil {
 				runs++
 				served += x.ClientOK
 				n += x.ClientRequests

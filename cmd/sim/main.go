@@ -82,6 +82,10 @@ func mainErr() error {
 		fmt.Printf("%-32s capacity %5.1f%%  upstream 429 %5.1f%%  client 429s %4d  errors %3d  served %5.1f%%  lag %5.1fs  (%s)\n",
 			sc.name(), r.Capacity*100, r.Upstream429Share*100, r.Client429s, r.ClientErrors, r.Served*100,
 			r.MaxLag.Seconds(), time.Since(began).Round(time.Millisecond))
+		for _, c := range r.Clients {
+			fmt.Printf("    %-10s demand %4.0f%%  requests %5d  1st attempt ok %5.1f%%  served %5.1f%%  wait p99 %5.2fs\n",
+				c.Name, c.Demand*100, c.Requests, c.FirstOK*100, c.Served*100, c.WaitP99.Seconds())
+		}
 		tr.CloseIdleConnections()
 	}
 	if err := rep.write(jsonPath, mdPath); err != nil {
@@ -91,7 +95,8 @@ func mainErr() error {
 	return nil
 }
 
-// scenarios is every configuration, demand level by demand level.
+// scenarios is every configuration, demand level by demand level, then the
+// fairness runs.
 func scenarios() []scenario {
 	demands := []float64{0.5, 1.0, 1.5}
 	modes := []string{modeLearned, modeGrouped}
@@ -106,7 +111,7 @@ func scenarios() []scenario {
 			}
 		}
 	}
-	return out
+	return append(out, fairScenarios()...)
 }
 
 // rerender writes the Markdown for a saved JSON results file, without

@@ -103,6 +103,7 @@ func (r *report) markdown() string {
 		r.Generated.UTC().Format(time.RFC3339), r.Scale, r.Scale, r.WarmSim, r.MeasureSim, r.DrainSim, r.QueueSim, r.CapacityRPM)
 	b.WriteString(r.table())
 	b.WriteString("\n")
+	b.WriteString(r.fairnessSection())
 	b.WriteString(methodology(r.Scale))
 	b.WriteString("\n")
 	b.WriteString(r.docsSection())

@@ -81,6 +81,9 @@ type result struct {
 	LatenessP50 time.Duration `json:"lateness_p50_ns"`
 	LatenessP95 time.Duration `json:"lateness_p95_ns"`
 	LatenessMax time.Duration `json:"lateness_max_ns"`
+
+	// Clients are the per-client numbers of a fairness run; nil otherwise.
+	Clients []clientResult `json:"clients,omitempty"`
 }
 
 // diffStats is after - before, per key.

@@ -53,6 +53,9 @@ type scenario struct {
 }
 
 func (s scenario) name() string {
+	if s.isFair() {
+		return fmt.Sprintf("%s/%.0f%%", s.mode, s.demand*100)
+	}
 	if s.mode == modePinned {
 		return fmt.Sprintf("pinned/%.0f%%", s.demand*100)
 	}
@@ -107,9 +110,12 @@ func newWorld(sc scenario, p params, clk *clock.Scaled) (*world, error) {
 		Access:       proxytest.Access(upstream, 3), // no tokens: open to every client
 		Clock:        clk,
 	}
+	if sc.isFair() {
+		fairAccess(&cfg.Access, sc.mode == modeFairNamed)
+	}
 	for _, k := range keys {
 		kc := keypool.KeyConfig{ID: "sim/" + k.value, APIKey: k.value, Weight: k.weight}
-		if sc.mode == modeGrouped {
+		if sc.mode == modeGrouped || sc.isFair() {
 			kc.LimitGroup = k.group
 		}
 		cfg.Keys = append(cfg.Keys, kc)
@@ -191,11 +197,17 @@ func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client)
 		next = next.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second)))
 		class := pickClass(rng)
 		target, h := w.target(rng)
+		who := 0
+		if sc.isFair() {
+			who = pickClient(rng)
+			withClient(h, who)
+		}
 		counted := !now.Before(winStart) && now.Before(winEnd)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			o := cl.do(ctx, target, h, bs[class], class)
+			o.client = who
 			if counted {
 				mu.Lock()
 				outcomes = append(outcomes, o)
@@ -210,6 +222,9 @@ func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client)
 	grace.Stop()
 	upstream := diffStats(before, after)
 	r := summarise(sc, p, outcomes, upstream)
+	if sc.isFair() {
+		r.Clients = summariseClients(outcomes, p.measure.Minutes())
+	}
 	r.Upstream429By = w.throttle.counts()
 	r.MaxLag = maxLag
 	r.PoolRPM = poolRPM

@@ -98,6 +98,15 @@ func loadPoolConfig(ctx context.Context, reader client.Reader, kp *llmv1alpha1.K
 	if kp.Spec.QueueTimeout != nil {
 		cfg.QueueTimeout = kp.Spec.QueueTimeout.Duration
 	}
+	for _, c := range kp.Spec.Clients {
+		cc := keypool.ClientConfig{Name: c.Name, Weight: int(c.Weight), MaxWaiters: int(c.MaxWaiting)}
+		if q := c.Quota; q != nil {
+			cc.Quota = keypool.Quota{RPM: q.RPM, ITPM: q.ITPM, OTPM: q.OTPM,
+				DailyTokens: q.DailyTokens, MonthlyTokens: q.MonthlyTokens}
+			cc.Spent = spentBudget(kp.Status.Clients, c.Name)
+		}
+		cfg.Clients = append(cfg.Clients, cc)
+	}
 	return cfg, problems, nil
 }
 
@@ -119,6 +128,7 @@ func loadAccess(ctx context.Context, secrets *secretCache, kp *llmv1alpha1.KeyPo
 		problems = append(problems, p...)
 		for _, e := range entries {
 			access.ClientTokenHashes = append(access.ClientTokenHashes, sha256.Sum256([]byte(e.value)))
+			access.ClientNames = append(access.ClientNames, e.dataKey)
 		}
 		if len(access.ClientTokenHashes) == 0 {
 			problems = append(problems, problem{reason: llmv1alpha1.ReasonClientAuthInvalid,
@@ -156,4 +166,17 @@ func upstreamURL(spec llmv1alpha1.KeyPoolSpec) (*url.URL, error) {
 		return nil, fmt.Errorf("spec.upstream %q is not an absolute http(s) URL", raw)
 	}
 	return u, nil
+}
+
+// spentBudget is what status.clients says the client name spent of its budgets: a
+// new pool (after a restart) starts from it. Without Redis it is the only
+// record that outlives the process.
+func spentBudget(status []llmv1alpha1.ClientStatus, name string) *keypool.BudgetSpent {
+	for _, c := range status {
+		if c.Name == name && c.Budget != nil {
+			return &keypool.BudgetSpent{Day: c.Budget.Day, DayTokens: c.Budget.DayTokens,
+				Month: c.Budget.Month, MonthTokens: c.Budget.MonthTokens}
+		}
+	}
+	return nil
 }

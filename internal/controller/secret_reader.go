@@ -34,8 +34,9 @@ import (
 
 // secretEntry is one data entry of a Secret: a key or a client token.
 type secretEntry struct {
-	id    string // "secret/dataKey"
-	value string
+	id      string // "secret/dataKey"
+	dataKey string // the entry's name: a client token's client name
+	value   string
 }
 
 // secretUse is one Secret read for one purpose (a SecretTypeLabel value).
@@ -93,7 +94,7 @@ func (c *secretCache) entries(ctx context.Context, ref llmv1alpha1.SecretKeysRef
 	for _, k := range names {
 		// Values often end in a newline (echo > file); it is never part of a key.
 		if v := bytes.TrimSpace(secret.Data[k]); len(v) > 0 {
-			entries = append(entries, secretEntry{id: ref.Name + "/" + k, value: string(v)})
+			entries = append(entries, secretEntry{id: ref.Name + "/" + k, dataKey: k, value: string(v)})
 		}
 	}
 	if len(entries) == 0 {

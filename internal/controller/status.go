@@ -108,6 +108,34 @@ func listKeys(ids []string) string {
 	return strings.Join(ids[:maxListedKeys], ", ") + fmt.Sprintf(" and %d more", len(ids)-maxListedKeys)
 }
 
+// clientStatuses is status.clients: each configured client's last minute.
+func clientStatuses(stats []keypool.ClientStats) []llmv1alpha1.ClientStatus {
+	if len(stats) == 0 {
+		return nil
+	}
+	out := make([]llmv1alpha1.ClientStatus, len(stats))
+	for i, c := range stats {
+		var n int64
+		for _, v := range c.Requests {
+			n += v
+		}
+		out[i] = llmv1alpha1.ClientStatus{
+			Name:              c.Name,
+			Requests:          n,
+			ThrottledRequests: c.Requests[keypool.OutcomeThrottled],
+			InputTokens:       c.InputTokens,
+			OutputTokens:      c.OutputTokens,
+			CacheReadTokens:   c.CacheReadTokens,
+			CacheWriteTokens:  c.CacheWriteTokens,
+			Waiting:           int32(c.Waiting),
+		}
+		if b := c.Budget; b != nil {
+			out[i].Budget = &llmv1alpha1.ClientBudget{Day: b.Day, DayTokens: b.DayTokens, Month: b.Month, MonthTokens: b.MonthTokens}
+		}
+	}
+	return out
+}
+
 func keyStatus(k keypool.KeyStats) llmv1alpha1.KeyStatus {
 	return llmv1alpha1.KeyStatus{
 		Name:          k.ID,

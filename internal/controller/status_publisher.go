@@ -265,11 +265,15 @@ func (p *StatusPublisher) write(ctx context.Context, w pending) error {
 	}
 
 	var stats *keypool.PoolStats
-	if pool, ok := p.registry.Get(w.nn.Namespace, w.nn.Name); ok {
+	var clients []keypool.ClientStats
+	pool, ok := p.registry.Get(w.nn.Namespace, w.nn.Name)
+	if ok {
 		s := pool.GetStats()
 		stats = &s
+		clients = pool.ClientStats()
 	}
 	status := desiredStatus(kp.Status, p.withSharedLimits(w.report), stats)
+	status.Clients = clientStatuses(clients)
 	if equality.Semantic.DeepEqual(status, kp.Status) {
 		return nil
 	}

@@ -36,76 +36,43 @@ const defaultRetryAfter = time.Minute
 // opts.EstimatedInputTokens, not in opts.Exclude), the one the strategy
 // prefers. It reserves that capacity until Settle.
 //
-// When no key has capacity it waits (unless the pool's MaxWaiters requests
-// already wait: then it fails at once with ErrQueueFull as Cause), up to the pool's QueueTimeout and no
-// longer than ctx allows, for capacity to return: it wakes when the earliest
-// key is due to have capacity and whenever a Settle, an expired cooldown or
-// an Update may have returned some. It then fails with an *ExhaustedError
-// saying when to retry: when some key has capacity for the request, and not
-// before the requests still waiting for capacity are likely to have been
-// served (see backlogWait).
+// When no key has capacity, or other requests already wait for it, the
+// request waits (see wait in backlog.go) up to the pool's QueueTimeout and
+// no longer than ctx allows, served fairly between clients (opts.Client)
+// as capacity returns. It fails at once with ErrQueueFull as Cause when
+// the pool's MaxWaiters requests, or the client's own cap, already wait,
+// and otherwise, when the wait ends, with an *ExhaustedError saying when to
+// retry: when some key has capacity for the request, and not before the
+// client's own requests ahead of it are likely to have been served (see
+// positionWait).
 func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, error) {
 	now := p.clock.Now()
-	var deadline time.Time
-	queued := false // counted in p.waiters at least once
-	for {
-		p.mu.Lock()
-		l, retryAt, ok := p.tryAcquire(now, &opts)
-		pending := len(p.pending) > 0
+	p.mu.Lock()
+	retryAt := never
+	if p.queue.n == 0 {
+		// Nobody waits: first come, first served, without allocating.
+		l, at, ok := p.tryAcquire(now, &opts)
 		if ok {
+			pending := len(p.pending) > 0
 			p.mu.Unlock()
 			if pending {
 				p.deliver()
 			}
 			return l, nil
 		}
-		if deadline.IsZero() {
-			deadline = now.Add(p.queueTimeout)
-		}
-		// A request that has not queued yet may not join a full queue.
-		full := !queued && p.waiters >= p.maxWaiters
-		if !now.Before(deadline) || ctx.Err() != nil || full {
-			if retryAt != never {
-				retryAt = max(retryAt, now.UnixNano()+int64(p.backlogWait(now.UnixNano())))
-			}
-			p.mu.Unlock()
-			if pending {
-				p.deliver()
-			}
-			cause := ctx.Err()
-			if full && cause == nil && now.Before(deadline) {
-				cause = ErrQueueFull
-			}
-			return Lease{}, exhausted(retryAt, now, cause)
-		}
-		queued = true
-		wake := p.wake
-		p.waiters++
-		p.mu.Unlock()
-		if pending {
-			p.deliver()
-		}
-
-		wakeAt := deadline
-		if retryAt < wakeAt.UnixNano() {
-			wakeAt = time.Unix(0, retryAt)
-		}
-		p.sleep(ctx, wake, wakeAt.Sub(now))
-
-		p.mu.Lock()
-		p.waiters--
-		p.mu.Unlock()
-		now = p.clock.Now()
+		retryAt = at
 	}
+	return p.wait(ctx, now, opts, retryAt) // unlocks p.mu; opts by value, so that only waiting allocates
 }
 
-// sleep waits for wake, d of the pool's clock, or ctx.
-func (p *KeyPool) sleep(ctx context.Context, wake <-chan struct{}, d time.Duration) {
+// sleep waits for wake, granted, d of the pool's clock, or ctx.
+func (p *KeyPool) sleep(ctx context.Context, wake, granted <-chan struct{}, d time.Duration) {
 	fired := make(chan struct{})
 	stop := p.timers.AfterFunc(max(d, time.Millisecond), func() { close(fired) })
 	defer stop()
 	select {
 	case <-wake:
+	case <-granted:
 	case <-fired:
 	case <-ctx.Done():
 	}

@@ -17,6 +17,7 @@ limitations under the License.
 package keypool
 
 import (
+	"context"
 	"math"
 	"time"
 )
@@ -46,20 +47,112 @@ func (g *grantRate) at(nowNs int64) float64 {
 	return g.rate * math.Exp(-float64(nowNs-g.last)/float64(grantRateTau))
 }
 
-// backlogWait is how long the requests already waiting for capacity will
-// take to be served at the recent grant rate: a request turned away now
-// should not be told to come back before they are, or its retry only joins
-// the end of the queue again. Every waiter leaves the queue within the
-// queue timeout, served or not, so that bounds it. 0 when nobody waits or
-// nothing was granted lately. p.mu is held.
-func (p *KeyPool) backlogWait(nowNs int64) time.Duration {
-	if p.waiters == 0 {
+// wait queues a request that found no capacity, or found others waiting,
+// behind its client's earlier requests, and serves the queue as capacity
+// returns until the request has a lease, its wait is over or its client's
+// queue is full. retryAt is when the request's own search expects capacity
+// (never if it made none). p.mu is held on entry and released on return.
+func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, retryAt int64) (Lease, error) {
+	deadline := now.Add(p.queueTimeout)
+	cq := p.queue.client(opts.Client)
+	if !now.Before(deadline) || ctx.Err() != nil || p.queue.full(cq) {
+		var cause error
+		switch {
+		case ctx.Err() != nil:
+			cause = ctx.Err()
+		case now.Before(deadline):
+			cause = ErrQueueFull
+		}
+		if retryAt == never && p.queue.n > 0 {
+			retryAt = p.dispatch(now) // the pool's next capacity, for the advice
+		}
+		return p.giveUp(now, cq, retryAt, cause)
+	}
+	w := &waiter{opts: &opts, cq: cq, done: make(chan struct{})}
+	p.queue.push(w)
+	for {
+		retryAt = p.dispatch(now)
+		if w.granted {
+			pending := len(p.pending) > 0
+			p.mu.Unlock()
+			if pending {
+				p.deliver()
+			}
+			return w.lease, nil
+		}
+		if !now.Before(deadline) || ctx.Err() != nil {
+			p.queue.remove(w)
+			return p.giveUp(now, cq, retryAt, ctx.Err())
+		}
+		wake := p.wake
+		pending := len(p.pending) > 0
+		p.mu.Unlock()
+		if pending {
+			p.deliver()
+		}
+		wakeAt := deadline
+		if retryAt < wakeAt.UnixNano() {
+			wakeAt = time.Unix(0, retryAt)
+		}
+		p.sleep(ctx, wake, w.done, wakeAt.Sub(now))
+		now = p.clock.Now()
+		p.mu.Lock()
+	}
+}
+
+// dispatch hands capacity to waiting requests in their fair order until the
+// request whose turn it is finds none: it keeps its turn, and holds the
+// others behind it, so that a long request is not passed over forever by
+// short ones (a client that had nothing waiting still goes first, see
+// push). It returns when that request expects capacity, never when nobody
+// waits. p.mu is held.
+func (p *KeyPool) dispatch(now time.Time) int64 {
+	for {
+		w := p.queue.peek()
+		if w == nil {
+			return never
+		}
+		l, at, ok := p.tryAcquire(now, w.opts)
+		if !ok {
+			return at
+		}
+		p.queue.served(w)
+		w.lease, w.granted = l, true
+		close(w.done)
+	}
+}
+
+// giveUp ends a request's wait without a lease: it advises a retry no
+// sooner than capacity is due and its client's queue is likely served.
+// p.mu is held on entry and released.
+func (p *KeyPool) giveUp(now time.Time, cq *clientQueue, retryAt int64, cause error) (Lease, error) {
+	if retryAt != never {
+		retryAt = max(retryAt, now.UnixNano()+int64(p.positionWait(now.UnixNano(), cq)))
+	}
+	p.queue.drop(cq)
+	pending := len(p.pending) > 0
+	p.mu.Unlock()
+	if pending {
+		p.deliver()
+	}
+	return Lease{}, exhausted(retryAt, now, cause)
+}
+
+// positionWait is how long a request of cq's client that joined the end of
+// its queue now would wait: its client's waiters ahead of it, served at the
+// client's fair part of the recent grant rate. A client that sends more than
+// its share is told to come back later than a client that does not, however
+// long the other clients' queues. Every waiter leaves within the queue
+// timeout, served or not, so that bounds it. 0 when nothing was granted
+// lately. p.mu is held.
+func (p *KeyPool) positionWait(nowNs int64, cq *clientQueue) time.Duration {
+	if p.queue.n == 0 {
 		return 0
 	}
-	r := p.grants.at(nowNs)
+	r := p.grants.at(nowNs) * p.queue.share(cq)
 	if r <= 0 {
 		return 0
 	}
-	d := float64(p.waiters) / r * float64(time.Second)
+	d := float64(cq.n+1) / r * float64(time.Second)
 	return time.Duration(min(d, float64(p.queueTimeout)))
 }

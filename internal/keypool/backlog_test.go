@@ -41,27 +41,48 @@ func TestGrantRateFollowsGrants(t *testing.T) {
 	}
 }
 
-func TestBacklogWaitDelaysRetryAfterBehindTheQueue(t *testing.T) {
-	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: 30 * time.Second})
+// TestPositionWaitIsTheClientsOwn: the Retry-After advice counts the
+// requests of the client's own queue, served at the client's fair part of
+// the grant rate, not the whole pool's queue.
+func TestPositionWaitIsTheClientsOwn(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: 30 * time.Second,
+		Clients: []ClientConfig{{Name: "greedy"}, {Name: "polite"}}})
 	p := f.p
 	ns := t0.UnixNano()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if d := p.backlogWait(ns); d != 0 {
+	greedy, polite := p.queue.client("greedy"), p.queue.client("polite")
+	if d := p.positionWait(ns, greedy); d != 0 {
 		t.Fatalf("no waiters: %v, want 0", d)
 	}
 	for i := range 1000 {
 		p.grants.add(ns - int64(1000-i)*int64(100*time.Millisecond))
 	}
-	// 20 waiting at 10 grants/s: 2s before a newcomer's turn.
-	p.waiters = 20
-	if d := p.backlogWait(ns); d < 1900*time.Millisecond || d > 2100*time.Millisecond {
-		t.Fatalf("20 waiters at 10/s: %v, want about 2s", d)
+	ws := make([]*waiter, 20)
+	for i := range ws {
+		ws[i] = &waiter{opts: &AcquireOptions{}, cq: greedy}
+		p.queue.push(ws[i])
+	}
+	// 20 of greedy's own waiting at 10 grants/s, all of them greedy's while
+	// polite waits for nothing: 21 / 10 = 2.1s.
+	if d := p.positionWait(ns, greedy); d < 2000*time.Millisecond || d > 2200*time.Millisecond {
+		t.Fatalf("greedy behind its 20 at 10/s: %v, want about 2.1s", d)
+	}
+	// Polite's next request would be served at half the rate, first in its
+	// queue: 1 / 5 = 0.2s, however long greedy's queue.
+	if d := p.positionWait(ns, polite); d < 150*time.Millisecond || d > 250*time.Millisecond {
+		t.Fatalf("polite with greedy's 20 queued: %v, want about 0.2s", d)
+	}
+	for range 980 {
+		w := &waiter{opts: &AcquireOptions{}, cq: greedy}
+		ws = append(ws, w)
+		p.queue.push(w)
 	}
 	// Never beyond the queue timeout: every waiter is gone by then.
-	p.waiters = 1000
-	if d := p.backlogWait(ns); d != 30*time.Second {
+	if d := p.positionWait(ns, greedy); d != 30*time.Second {
 		t.Fatalf("1000 waiters: %v, want the 30s queue timeout", d)
 	}
-	p.waiters = 0
+	for _, w := range ws {
+		p.queue.remove(w)
+	}
 }

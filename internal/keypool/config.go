@@ -60,8 +60,13 @@ func (c *KeyConfig) weight() int64 {
 // Access holds how the proxy exposes a pool. The engine only stores it and
 // swaps it atomically on Update.
 type Access struct {
-	Upstream             *url.URL
-	ClientTokenHashes    [][sha256.Size]byte // sha256 of each accepted client token
+	Upstream          *url.URL
+	ClientTokenHashes [][sha256.Size]byte // sha256 of each accepted client token
+	// ClientNames[i] names the client holding the token hashed in
+	// ClientTokenHashes[i] (its Secret data key); absent or empty means an
+	// unnamed client. Names are what accounting, metrics and the fair share
+	// are keyed by; a token never is.
+	ClientNames          []string
 	AllowUnauthenticated bool
 	MaxAttempts          int // keys tried per request; <=0 means 1
 }
@@ -77,7 +82,10 @@ type PoolConfig struct {
 	// to QueueTimeout, so an unbounded queue is unbounded memory. 0 means
 	// DefaultMaxWaiters.
 	MaxWaiters int
-	Access     Access
+	// Clients are the named clients' weights and waiter caps. A client
+	// named only in Access.ClientNames has weight 1.
+	Clients []ClientConfig
+	Access  Access
 	// Clock is nil for the wall clock. It is fixed when the pool is created;
 	// Update ignores it. A clock that implements clock.TimerClock also times
 	// queued waits.
@@ -113,6 +121,23 @@ func (cfg *PoolConfig) validate() (Strategy, error) {
 	}
 	if cfg.QueueTimeout < 0 {
 		return "", fmt.Errorf("%w: negative queue timeout %s", ErrInvalidConfig, cfg.QueueTimeout)
+	}
+	names := make(map[string]struct{}, len(cfg.Clients))
+	for i := range cfg.Clients {
+		c := &cfg.Clients[i]
+		if c.Name == "" {
+			return "", fmt.Errorf("%w: client %d has an empty name", ErrInvalidConfig, i)
+		}
+		if _, dup := names[c.Name]; dup {
+			return "", fmt.Errorf("%w: duplicate client %q", ErrInvalidConfig, c.Name)
+		}
+		if c.MaxWaiters < 0 {
+			return "", fmt.Errorf("%w: client %q: negative max waiters %d", ErrInvalidConfig, c.Name, c.MaxWaiters)
+		}
+		if err := ratelimit.ValidateLimits(c.Quota.perMinute()); err != nil || c.Quota.DailyTokens < 0 || c.Quota.MonthlyTokens < 0 {
+			return "", fmt.Errorf("%w: client %q: negative quota", ErrInvalidConfig, c.Name)
+		}
+		names[c.Name] = struct{}{}
 	}
 	seen := make(map[string]struct{}, len(cfg.Keys))
 	for i := range cfg.Keys {

@@ -50,6 +50,10 @@ type AcquireOptions struct {
 	// return them, and falls back to a lower priority tier if they were the
 	// only keys with capacity in a higher one.
 	Exclude []string
+	// Client is the authenticated client's name (see Access.ClientNames);
+	// empty for an unnamed client. Waiting requests are served fairly
+	// between clients by name.
+	Client string
 }
 
 // Lease is one request's hold on a key. Every Lease obtained from Acquire

@@ -53,11 +53,14 @@ type KeyPool struct {
 	cooling      indexedHeap[*keyMetadata]
 	epoch        uint64
 	scratch      attempt   // reused by Acquire under mu
-	grants       grantRate // leases handed out per second, for backlogWait
+	grants       grantRate // leases handed out per second, for positionWait
 
-	// Waiters for capacity block on wake; notify closes and replaces it.
-	wake    chan struct{}
-	waiters int
+	// Requests waiting for capacity, served fairly between clients
+	// (fairqueue.go). They block on wake; notify closes and replaces it.
+	queue fairQueue
+	wake  chan struct{}
+	// accounts are the configured clients' usage windows, read without mu.
+	accounts atomic.Pointer[clientAccounts]
 
 	// Transitions recorded under mu, delivered without it (see deliver).
 	pending   []Transition
@@ -132,7 +135,7 @@ func (p *KeyPool) Keys() []string {
 
 // notify wakes every waiter: capacity may have returned. p.mu is held.
 func (p *KeyPool) notify() {
-	if p.waiters > 0 {
+	if p.queue.n > 0 {
 		close(p.wake)
 		p.wake = make(chan struct{})
 	}

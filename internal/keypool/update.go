@@ -58,6 +58,7 @@ func (p *KeyPool) apply(strategy Strategy, cfg *PoolConfig, now time.Time) {
 	if p.maxWaiters == 0 {
 		p.maxWaiters = DefaultMaxWaiters
 	}
+	p.configureClients(cfg)
 
 	keys, byID, replaced, prevGroup := p.reconcileKeys(cfg.Keys)
 	groups, named, groupOf := p.assignGroups(cfg.Keys, keys, prevGroup, now)

@@ -32,32 +32,41 @@ import (
 // Authorization bearer token.) None of them is ever forwarded.
 var clientTokenHeaders = [...]string{"X-Api-Key", "Api-Key", "X-Goog-Api-Key"}
 
-// authorized reports whether the request carries one of the pool's client
+// authenticate reports whether the request carries one of the pool's client
 // tokens, in one of clientTokenHeaders, in Authorization: Bearer, or in the
 // key query parameter (Google's API-key parameter, which some Gemini
-// clients use; the proxy never forwards it, see upstreamQuery). Any of them
-// may match. Only sha256 hashes of the tokens are stored, compared in
-// constant time against every entry, so neither the token nor its position
-// in the list leaks through timing.
-func authorized(acc *keypool.Access, h http.Header, rawQuery string) bool {
+// clients use; the proxy never forwards it, see upstreamQuery), and names
+// its client (acc.ClientNames; empty for an unnamed token or an open pool).
+// Any of them may match. Only sha256 hashes of the tokens are stored,
+// compared in constant time against every entry, so neither the token nor
+// its position in the list leaks through timing. The name is a string the
+// pool already holds: nothing is allocated for it.
+func authenticate(acc *keypool.Access, h http.Header, rawQuery string) (client string, ok bool) {
 	if acc.AllowUnauthenticated {
-		return true
+		return "", true
 	}
 	if len(acc.ClientTokenHashes) == 0 {
-		return false
+		return "", false
 	}
+	i := -1
 	for _, name := range clientTokenHeaders {
-		if t := h.Get(name); t != "" && tokenMatches(acc.ClientTokenHashes, t) {
-			return true
+		if t := h.Get(name); i < 0 && t != "" {
+			i = tokenIndex(acc.ClientTokenHashes, t)
 		}
 	}
-	if t, found := bearerToken(h.Get("Authorization")); found && tokenMatches(acc.ClientTokenHashes, t) {
-		return true
+	if t, found := bearerToken(h.Get("Authorization")); i < 0 && found {
+		i = tokenIndex(acc.ClientTokenHashes, t)
 	}
-	if t, found := queryKey(rawQuery); found {
-		return tokenMatches(acc.ClientTokenHashes, t)
+	if t, found := queryKey(rawQuery); i < 0 && found {
+		i = tokenIndex(acc.ClientTokenHashes, t)
 	}
-	return false
+	if i < 0 {
+		return "", false
+	}
+	if i < len(acc.ClientNames) {
+		client = acc.ClientNames[i]
+	}
+	return client, true
 }
 
 // keyParam is Google's API-key query parameter.
@@ -85,11 +94,13 @@ func bearerToken(v string) (string, bool) {
 	return t, t != ""
 }
 
-func tokenMatches(hashes [][sha256.Size]byte, token string) bool {
+// tokenIndex returns the index of token's hash in hashes, or -1. Every
+// entry is compared, and the index chosen without a branch on the result.
+func tokenIndex(hashes [][sha256.Size]byte, token string) int {
 	sum := sha256.Sum256([]byte(token))
-	match := 0
+	idx := -1
 	for i := range hashes {
-		match |= subtle.ConstantTimeCompare(sum[:], hashes[i][:])
+		idx = subtle.ConstantTimeSelect(subtle.ConstantTimeCompare(sum[:], hashes[i][:]), i, idx)
 	}
-	return match == 1
+	return idx
 }

@@ -140,12 +140,12 @@ func TestUnauthenticatedPoolStillStripsCredentials(t *testing.T) {
 	e.waitIdle()
 }
 
-func TestAuthorizedUnit(t *testing.T) {
+func TestAuthenticateUnit(t *testing.T) {
 	acc := &keypool.Access{}
-	if authorized(acc, http.Header{"X-Api-Key": {clientToken}}, "") {
+	if _, ok := authenticate(acc, http.Header{"X-Api-Key": {clientToken}}, ""); ok {
 		t.Error("a pool without client tokens must accept nobody")
 	}
-	if !authorized(&keypool.Access{AllowUnauthenticated: true}, http.Header{}, "") {
+	if _, ok := authenticate(&keypool.Access{AllowUnauthenticated: true}, http.Header{}, ""); !ok {
 		t.Error("an unauthenticated pool must accept everybody")
 	}
 	if _, ok := bearerToken("Bearer "); ok {
@@ -169,8 +169,8 @@ func TestAuthorizedUnit(t *testing.T) {
 		{"empty key parameter", http.Header{}, "key=", false},
 		{"wrong api-key", http.Header{"Api-Key": {"wrong"}}, "", false},
 	} {
-		if got := authorized(acc, tc.h, tc.query); got != tc.want {
-			t.Errorf("%s: authorized = %v, want %v", tc.name, got, tc.want)
+		if _, got := authenticate(acc, tc.h, tc.query); got != tc.want {
+			t.Errorf("%s: authenticate = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
@@ -193,5 +193,36 @@ func TestUpstreamQuery(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { upstreamQuery("api-version=2024-10-21&beta=true") }); n != 0 {
 		t.Errorf("a query without key allocates %v times", n)
+	}
+}
+
+// TestAuthenticateNamesTheClient: the name is the one configured for the
+// matching token, whichever header carries it; a token without a name is
+// an unnamed client; a wrong token is nobody.
+func TestAuthenticateNamesTheClient(t *testing.T) {
+	acc := &keypool.Access{
+		ClientTokenHashes: [][sha256.Size]byte{sha256.Sum256([]byte("tok-a")), sha256.Sum256([]byte("tok-b")),
+			sha256.Sum256([]byte("tok-c"))},
+		ClientNames: []string{"team-a", "team-b"}, // tok-c has no name
+	}
+	for _, tc := range []struct {
+		h      http.Header
+		client string
+		ok     bool
+	}{
+		{http.Header{"X-Api-Key": {"tok-a"}}, "team-a", true},
+		{http.Header{"Authorization": {"Bearer tok-b"}}, "team-b", true},
+		{http.Header{"X-Api-Key": {"nope"}, "Authorization": {"bearer tok-b"}}, "team-b", true},
+		{http.Header{"X-Api-Key": {"tok-c"}}, "", true},
+		{http.Header{"X-Api-Key": {"tok-d"}}, "", false},
+	} {
+		client, ok := authenticate(acc, tc.h, "")
+		if client != tc.client || ok != tc.ok {
+			t.Errorf("%v: got %q %v, want %q %v", tc.h, client, ok, tc.client, tc.ok)
+		}
+	}
+	h := http.Header{"X-Api-Key": {"tok-b"}}
+	if n := testing.AllocsPerRun(100, func() { _, _ = authenticate(acc, h, "") }); n != 0 {
+		t.Errorf("authenticate allocates %v times", n)
 	}
 }

@@ -48,13 +48,18 @@ type exchange struct {
 	pool   *keypool.KeyPool
 	prov   provider.Provider
 	pm     *poolMetrics
-	route  route
-	body   []byte
-	header http.Header // upstream request header without the key
-	target *url.URL
-	start  time.Time
-	scan   usage.Scanner
-	tried  [4]string // backing array of the Exclude list for the usual attempt counts
+	cm     *clientMetrics // nil for an unnamed client
+	client string         // the authenticated client's name; "" if unnamed
+	quota  keypool.ClientLease
+	// overQuota: the request was refused for one of its client's quotas.
+	overQuota bool
+	route     route
+	body      []byte
+	header    http.Header // upstream request header without the key
+	target    *url.URL
+	start     time.Time
+	scan      usage.Scanner
+	tried     [4]string // backing array of the Exclude list for the usual attempt counts
 }
 
 // run acquires keys and sends the request until it gets an answer it can
@@ -66,6 +71,13 @@ func (x *exchange) run(maxAttempts int) {
 	ctx := x.r.Context()
 	// Acquire reserves this; Settle replaces it with the real count.
 	estimate := x.prov.EstimateInputTokens(x.body)
+	// The client's own quotas come first: a client over them touches no key.
+	q, err := x.pool.AdmitClient(x.client, estimate)
+	if err != nil {
+		x.quotaExceeded(err)
+		return
+	}
+	x.quota = q
 	exclude := x.tried[:0]
 	var (
 		pending *failedResponse // last retryable answer, returned if no key is left
@@ -73,7 +85,7 @@ func (x *exchange) run(maxAttempts int) {
 	)
 	for attempt := 1; ; attempt++ {
 		waitStart := time.Now()
-		lease, err := x.pool.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate, Exclude: exclude})
+		lease, err := x.pool.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate, Exclude: exclude, Client: x.client})
 		x.pm.queueWait.Observe(time.Since(waitStart).Seconds())
 		if err != nil {
 			x.noKey(err, attempt-1, pending, lastErr)
@@ -249,11 +261,20 @@ func (x *exchange) badGateway(key string, attempts int, err error) {
 func (x *exchange) finish(key string, code, attempts int, t usage.Tokens, err error) {
 	x.pm.request(key, code)
 	x.pm.addTokens(t)
+	o := keypool.OutcomeOf(code)
+	if x.overQuota {
+		o = keypool.OutcomeOverQuota
+	}
+	clientDone(x.pool, x.cm, x.client, o, t)
+	x.pool.SettleClient(&x.quota, keypool.Usage{
+		InputTokens: t.Input, OutputTokens: t.Output,
+		CacheCreationInputTokens: t.CacheCreation, CacheReadInputTokens: t.CacheRead,
+	})
 	if log := x.s.log.V(1); log.Enabled() {
 		kv := []any{
 			labelNamespace, x.route.namespace, labelPool, x.route.name,
 			"method", x.r.Method, "path", x.route.rest,
-			"status", code, "key", key, "attempts", attempts,
+			"status", code, "key", key, "attempts", attempts, labelClient, x.client,
 			"duration", time.Since(x.start),
 			"inputTokens", t.Input, "outputTokens", t.Output,
 			"cacheCreationTokens", t.CacheCreation, "cacheReadTokens", t.CacheRead,
@@ -301,4 +322,24 @@ func allRejected(pool *keypool.KeyPool) bool {
 		}
 	}
 	return len(stats.Keys) > 0
+}
+
+// quotaExceeded answers a request over one of its client's quotas: 429 in
+// the provider's shape, Retry-After when the quota has room again, and a
+// message naming the quota.
+func (x *exchange) quotaExceeded(err error) {
+	var qe *keypool.QuotaError
+	if !errors.As(err, &qe) {
+		x.prov.WriteError(x.w, provider.ErrUnavailable, "client quota check failed: "+err.Error())
+		x.finish(keyNone, http.StatusServiceUnavailable, 0, usage.Tokens{}, err)
+		return
+	}
+	x.overQuota = true
+	h := x.w.Header()
+	h.Set("Retry-After", retryAfterSeconds(qe.RetryAfter))
+	h[HeaderAttempts] = attemptsValue(0)
+	x.prov.WriteError(x.w, provider.ErrRateLimited, "client "+qe.Client+" is over its quota "+
+		"spec.clients["+qe.Client+"].quota."+qe.Quota+" ("+strconv.FormatInt(qe.Limit, 10)+") in KeyPool "+
+		x.route.namespace+"/"+x.route.name+"; retry after "+h.Get("Retry-After")+"s")
+	x.finish(keyNone, http.StatusTooManyRequests, 0, usage.Tokens{}, err)
 }

@@ -84,7 +84,8 @@ type envConfig struct {
 	queueTimeout time.Duration
 	maxWaiters   int // the pool's MaxWaiters; 0: keypool's default
 	allowUnauth  bool
-	basePath     string // upstream base path, e.g. "/gateway"
+	clientNames  []string // names of "another-client" and clientToken
+	basePath     string   // upstream base path, e.g. "/gateway"
 	maxBody      int64
 	limits       map[string]fakeprovider.Limits
 	upstream     http.Handler // replaces the fake provider
@@ -105,6 +106,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		QueueTimeout:         cfg.queueTimeout,
 		MaxWaiters:           cfg.maxWaiters,
 		ClientTokens:         []string{"another-client", clientToken},
+		ClientNames:          cfg.clientNames,
 		AllowUnauthenticated: cfg.allowUnauth,
 		Clock:                e.clock,
 		Limits:               cfg.limits,

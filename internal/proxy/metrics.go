@@ -39,6 +39,8 @@ const (
 	metricQueueWait     = "keypool_proxy_queue_wait_seconds"       // time spent in Acquire
 	metricQueueRejected = "keypool_proxy_queue_rejected_total"     // requests answered 429 by the proxy
 	metricShed          = "keypool_proxy_shed_total"               // requests refused at a replica cap
+	metricClientReqs    = "keypool_proxy_client_requests_total"    // + client, outcome
+	metricClientTokens  = "keypool_proxy_client_tokens_total"      // + client, direction
 )
 
 // Labels of every series (and the matching log keys).
@@ -83,6 +85,8 @@ type metrics struct {
 	queueWait     *prometheus.HistogramVec
 	queueRejected *prometheus.CounterVec
 	shed          *prometheus.CounterVec
+	clientReqs    *prometheus.CounterVec
+	clientTokens  *prometheus.CounterVec
 	keysErr       error // why the KeyStateCollector is not registered, if it is not
 
 	mu    sync.RWMutex
@@ -114,6 +118,8 @@ func metricsFor(r prometheus.Registerer, reg *keypool.Registry) (*metrics, error
 	m.queueWait, err = register(r, m.queueWait, err)
 	m.queueRejected, err = register(r, m.queueRejected, err)
 	m.shed, err = register(r, m.shed, err)
+	m.clientReqs, err = register(r, m.clientReqs, err)
+	m.clientTokens, err = register(r, m.clientTokens, err)
 	if err != nil {
 		return nil, err
 	}
@@ -160,6 +166,14 @@ func newUnregisteredMetrics() *metrics {
 			Name: metricShed,
 			Help: "Requests the replica refused with 503 at one of its caps, by cap (connections, in_flight, body_memory).",
 		}, []string{"cap"}),
+		clientReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricClientReqs,
+			Help: "Requests of each named client (the data key of its token), by outcome (served, throttled, failed, cancelled).",
+		}, append(pl, labelClient, "outcome")),
+		clientTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricClientTokens,
+			Help: "Tokens the provider reported for each named client, by direction (input, output, cache_creation, cache_read).",
+		}, append(pl, labelClient, "direction")),
 		pools: map[poolID]*poolMetrics{},
 	}
 }
@@ -228,6 +242,7 @@ type poolMetrics struct {
 	failovers          [numFailoverReasons]prometheus.Counter
 	mu                 sync.RWMutex
 	requests           map[keyCode]prometheus.Counter
+	clients            map[string]*clientMetrics // guarded by mu, like requests
 }
 
 type keyCode struct {
@@ -281,4 +296,6 @@ func (m *metrics) forget(namespace, name string) {
 	m.tokens.DeletePartialMatch(labels)
 	m.queueWait.DeletePartialMatch(labels)
 	m.queueRejected.DeletePartialMatch(labels)
+	m.clientReqs.DeletePartialMatch(labels)
+	m.clientTokens.DeletePartialMatch(labels)
 }

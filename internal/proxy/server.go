@@ -33,6 +33,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/usage"
 )
 
 // Server life-cycle states, for Ready.
@@ -203,7 +204,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		acc = pool.Access()
 	}
-	if !ok || !authorized(acc, r.Header, r.URL.RawQuery) {
+	client, authed := "", false
+	if ok {
+		client, authed = authenticate(acc, r.Header, r.URL.RawQuery)
+	}
+	if !authed {
 		prov := provider.Guess(r, rt.rest)
 		if ok { // no metrics otherwise: the labels would be whatever a caller puts in the path
 			prov = pool.Provider()
@@ -215,8 +220,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	prov := pool.Provider()
 	pm := s.metrics.pool(rt.namespace, rt.name)
+	cm := pm.client(client)
 	if !validRest(rt.rest) {
 		pm.request(keyNone, http.StatusNotFound)
+		clientDone(pool, cm, client, keypool.OutcomeServed, usage.Tokens{})
 		prov.WriteError(w, provider.ErrNotFound, "only the provider API (under /v1/, /v1beta/, /v1alpha/ or /openai/) is proxied")
 		return
 	}
@@ -229,9 +236,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// the read deadline included: only a client that left gets nothing.
 		if kind != provider.ErrRequestTimeout && r.Context().Err() != nil {
 			pm.request(keyNone, statusClientClosed)
+			clientDone(pool, cm, client, keypool.OutcomeCancelled, usage.Tokens{})
 			return
 		}
 		pm.request(keyNone, kind.Status())
+		clientDone(pool, cm, client, keypool.OutcomeOf(kind.Status()), usage.Tokens{})
 		if kind == provider.ErrUnavailable { // the body budget is spent
 			s.metrics.shed.WithLabelValues(capBodyMemory).Inc()
 			w.Header().Set("Retry-After", overCapRetryAfter)
@@ -248,6 +257,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pool:   pool,
 		prov:   prov,
 		pm:     pm,
+		cm:     cm,
+		client: client,
 		route:  rt,
 		body:   body,
 		header: outboundHeader(r.Header, prov),

@@ -91,7 +91,10 @@ type Config struct {
 	MaxWaiters int
 	// ClientTokens the pool accepts (default ClientToken); with
 	// AllowUnauthenticated, none.
-	ClientTokens         []string
+	ClientTokens []string
+	// ClientNames name ClientTokens, in order (Access.ClientNames); none
+	// by default.
+	ClientNames          []string
 	AllowUnauthenticated bool
 	Clock                clock.Clock // the pool's clock; nil: the wall clock
 	// NewLimiter makes the pool's limiters (keypool.PoolConfig.NewLimiter);
@@ -195,11 +198,15 @@ func New(t testing.TB, cfg Config, handler HandlerFunc) *Stack {
 	if !cfg.AllowUnauthenticated {
 		tokens = cfg.ClientTokens
 	}
+	access := Access(u, cfg.MaxAttempts, tokens...)
+	if len(tokens) > 0 {
+		access.ClientNames = cfg.ClientNames
+	}
 	s.Pool, err = keypool.NewKeyPool(cfg.Provider, keypool.PoolConfig{
 		Keys:         cfg.Keys,
 		QueueTimeout: cfg.QueueTimeout,
 		MaxWaiters:   cfg.MaxWaiters,
-		Access:       Access(u, cfg.MaxAttempts, tokens...),
+		Access:       access,
 		Clock:        cfg.Clock,
 		NewLimiter:   cfg.NewLimiter,
 	})

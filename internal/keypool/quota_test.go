@@ -1,0 +1,148 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package keypool
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+)
+
+// quotaFixture is a pool whose client "team" has quota q.
+func quotaFixture(t *testing.T, q Quota, spent *BudgetSpent) *fixture {
+	t.Helper()
+	return newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1),
+		Clients: []ClientConfig{{Name: "team", Quota: q, Spent: spent}, {Name: "other"}}})
+}
+
+// overQuota asserts that admitting one request of est input tokens fails
+// on quota name, with a Retry-After within [lo, hi].
+func overQuota(t *testing.T, f *fixture, est int64, name string, lo, hi time.Duration) {
+	t.Helper()
+	_, err := f.p.AdmitClient("team", est)
+	var qe *QuotaError
+	if !errors.As(err, &qe) || qe.Quota != name || qe.Client != "team" {
+		t.Fatalf("admit: %v, want over %s", err, name)
+	}
+	if qe.RetryAfter < lo || qe.RetryAfter > hi {
+		t.Fatalf("%s: retry after %v, want %v..%v", name, qe.RetryAfter, lo, hi)
+	}
+}
+
+func admit(t *testing.T, f *fixture, est int64, u Usage) {
+	t.Helper()
+	l, err := f.p.AdmitClient("team", est)
+	if err != nil {
+		t.Fatalf("admit: %v", err)
+	}
+	f.p.SettleClient(&l, u)
+}
+
+func TestQuotaRPM(t *testing.T) {
+	f := quotaFixture(t, Quota{RPM: 2}, nil)
+	admit(t, f, 0, Usage{})
+	admit(t, f, 0, Usage{})
+	overQuota(t, f, 0, QuotaRPM, 29*time.Second, 31*time.Second) // one request refills in 30s
+	// Another client is not affected.
+	if _, err := f.p.AdmitClient("other", 0); err != nil {
+		t.Fatalf("other client: %v", err)
+	}
+	f.clock.Advance(30 * time.Second)
+	admit(t, f, 0, Usage{})
+}
+
+func TestQuotaITPM(t *testing.T) {
+	f := quotaFixture(t, Quota{ITPM: 6000}, nil)
+	admit(t, f, 5000, Usage{InputTokens: 6000}) // the estimate settled higher
+	overQuota(t, f, 3000, QuotaITPM, 29*time.Second, 31*time.Second)
+	f.clock.Advance(30 * time.Second)
+	admit(t, f, 3000, Usage{InputTokens: 3000})
+}
+
+func TestQuotaOTPM(t *testing.T) {
+	f := quotaFixture(t, Quota{OTPM: 600}, nil)
+	// 1200 output tokens put the bucket 600 in debt, and the next request is
+	// expected to produce as much: it fits when the bucket is full again.
+	admit(t, f, 0, Usage{OutputTokens: 1200})
+	overQuota(t, f, 0, QuotaOTPM, 2*time.Minute-time.Second, 2*time.Minute+time.Second)
+	f.clock.Advance(2 * time.Minute)
+	admit(t, f, 0, Usage{})
+}
+
+// TestQuotaDailyBudgetRollsOverAtMidnightUTC: a spent day budget refuses
+// until the next UTC day, then starts from zero.
+func TestQuotaDailyBudgetRollsOverAtMidnightUTC(t *testing.T) {
+	f := quotaFixture(t, Quota{DailyTokens: 1000}, nil) // t0 is 10:00 UTC
+	admit(t, f, 0, Usage{InputTokens: 300, CacheCreationInputTokens: 100, OutputTokens: 500, CacheReadInputTokens: 999})
+	admit(t, f, 0, Usage{OutputTokens: 150}) // 1050: crossing is allowed once
+	overQuota(t, f, 0, QuotaDailyTokens, 14*time.Hour, 14*time.Hour)
+	f.clock.Advance(14*time.Hour - time.Second)
+	overQuota(t, f, 0, QuotaDailyTokens, time.Second, time.Second)
+	f.clock.Advance(time.Second)
+	admit(t, f, 0, Usage{OutputTokens: 999})
+	if b := f.p.ClientStats()[1].Budget; b == nil || b.Day != "2026-03-02" || b.DayTokens != 999 || b.MonthTokens != 2049 {
+		t.Fatalf("budget %+v, want 999 spent on 2026-03-02, 2049 in the month", b)
+	}
+}
+
+// TestQuotaMonthlyBudgetRollsOverOnTheFirst: the month budget holds across
+// days and ends with the UTC month.
+func TestQuotaMonthlyBudgetRollsOverOnTheFirst(t *testing.T) {
+	f := quotaFixture(t, Quota{DailyTokens: 1000, MonthlyTokens: 2500}, nil)
+	for range 3 {
+		admit(t, f, 0, Usage{OutputTokens: 900})
+		f.clock.Advance(24 * time.Hour)
+	}
+	// 2700 spent on March 1-3; now March 4, 10:00.
+	monthLeft := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC).Sub(f.clock.Now())
+	overQuota(t, f, 0, QuotaMonthlyTokens, monthLeft, monthLeft)
+	f.clock.Advance(monthLeft)
+	admit(t, f, 0, Usage{OutputTokens: 900})
+}
+
+// TestQuotaBudgetSeededFromAPreviousProcess: a pool built with what a
+// previous process spent today refuses at once; a seed of another day is
+// ignored; an Update does not apply a seed over what the pool counted.
+func TestQuotaBudgetSeededFromAPreviousProcess(t *testing.T) {
+	f := quotaFixture(t, Quota{DailyTokens: 1000}, &BudgetSpent{Day: "2026-03-01", DayTokens: 1000, Month: "2026-03", MonthTokens: 1000})
+	overQuota(t, f, 0, QuotaDailyTokens, 14*time.Hour, 14*time.Hour)
+
+	g := quotaFixture(t, Quota{DailyTokens: 1000}, &BudgetSpent{Day: "2026-02-28", DayTokens: 1000})
+	admit(t, g, 0, Usage{OutputTokens: 10})
+	cfg := PoolConfig{Keys: keyCfgs(1), Clients: []ClientConfig{{Name: "team", Quota: Quota{DailyTokens: 1000},
+		Spent: &BudgetSpent{Day: "2026-03-01", DayTokens: 0}}}}
+	if err := g.p.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if b := g.p.ClientStats()[0].Budget; b == nil || b.DayTokens != 10 {
+		t.Fatalf("budget after Update %+v, want the 10 counted", b)
+	}
+}
+
+// TestAdmitWithoutQuotaDoesNotAllocate: the common case, a client without
+// quotas, costs a map lookup.
+func TestAdmitWithoutQuotaDoesNotAllocate(t *testing.T) {
+	f := quotaFixture(t, Quota{}, nil)
+	if n := testing.AllocsPerRun(100, func() {
+		l, _ := f.p.AdmitClient("team", 100)
+		f.p.SettleClient(&l, Usage{})
+	}); n != 0 {
+		t.Fatalf("%v allocations", n)
+	}
+}
