@@ -55,6 +55,7 @@ type exchange struct {
 	start  time.Time
 	scan   usage.Scanner
 	tried  [4]string // backing array of the Exclude list for the usual attempt counts
+	genai  *genaiCall // OpenTelemetry span and measurements; nil when off
 }
 
 // run acquires keys and sends the request until it gets an answer it can
@@ -247,6 +248,7 @@ func (x *exchange) badGateway(key string, attempts int, err error) {
 func (x *exchange) finish(key string, code, attempts int, t usage.Tokens, err error) {
 	x.pm.request(key, code)
 	x.pm.addTokens(t)
+	x.genai.end(key, code, attempts, t, err)
 	if log := x.s.log.V(1); log.Enabled() {
 		kv := []any{
 			labelNamespace, x.route.namespace, labelPool, x.route.name,
@@ -264,6 +266,7 @@ func (x *exchange) finish(key string, code, attempts int, t usage.Tokens, err er
 }
 
 func (x *exchange) logFailover(key string, attempt, status int, err error) {
+	x.genai.failover(key, attempt, status, err)
 	if log := x.s.log.V(1); log.Enabled() {
 		kv := []any{labelNamespace, x.route.namespace, labelPool, x.route.name, "key", key, "attempt", attempt, "status", status}
 		if err != nil {
