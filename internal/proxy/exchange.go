@@ -54,7 +54,7 @@ type exchange struct {
 	target *url.URL
 	start  time.Time
 	scan   usage.Scanner
-	tried  [4]string // backing array of the Exclude list for the usual attempt counts
+	tried  [4]string  // backing array of the Exclude list for the usual attempt counts
 	genai  *genaiCall // OpenTelemetry span and measurements; nil when off
 }
 
