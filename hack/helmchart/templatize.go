@@ -29,7 +29,7 @@ import (
 // after the object is written as YAML they are replaced by template text.
 // An inline sentinel (inl) stands for a value inside a line; a block sentinel
 // (blk) stands for whole lines: a list item ("- __B_x__"), a map key
-// ("__B_x__: ”") or a key's value ("key: __B_x__"), replaced by the block's
+// (`__B_x__: ""`) or a key's value ("key: __B_x__"), replaced by the block's
 // lines at that line's indentation.
 func inl(name string) string { return "__I_" + name + "__" }
 func blk(name string) string { return "__B_" + name + "__" }
