@@ -214,7 +214,7 @@ func TestGenAIErrorSpan(t *testing.T) {
 func TestStringField(t *testing.T) {
 	for _, c := range []struct{ in, key, want string }{
 		{`{"model": "claude-x", "messages": []}`, `"model"`, "claude-x"},
-		{`{"messages":[{"content":"say \"model\""}],"model":"m"}`, `"model"`, ""}, // first occurrence is not a key
+		{`{"messages":[{"content":"say \"model\""}],"model":"m"}`, `"model"`, "m"}, // an escaped "model" in a string is not the key
 		{`event: message_start` + "\n" + `data: {"type":"message_start","message":{"id":"msg_01","type":"message"}}`, `"id"`, "msg_01"},
 		{`{"id":"chatcmpl-\"q\""}`, `"id"`, `chatcmpl-"q"`},
 		{`{"model": 3}`, `"model"`, ""},
