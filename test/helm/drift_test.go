@@ -165,11 +165,11 @@ func TestRedisValuesRenderTheRedisComponent(t *testing.T) {
 	built := decode(t, run(t, kubectl(), "kustomize", overlay))
 	var want []*unstructured.Unstructured
 	for _, o := range built {
-		if o.GetKind() != "Namespace" && !(o.GetKind() == "Secret" && o.GetName() == "keypool-redis") {
+		if o.GetKind() != "Namespace" && !(o.GetKind() == "Secret" && o.GetName() == "redis") {
 			want = append(want, o)
 		}
 	}
-	same(t, want, helmTemplate(t, "--set", "redis.enable=true,redis.existingSecret=keypool-redis"))
+	same(t, want, helmTemplate(t, "--set", "redis.enable=true,redis.existingSecret=redis"))
 }
 
 func copyDir(t *testing.T, from, to string) {
