@@ -140,6 +140,9 @@ type dashboard struct {
 	} `json:"templating"`
 }
 
+// promql parses queries as Prometheus does by default.
+var promql = parser.NewParser(parser.Options{})
+
 // grafanaVars replaces the dashboard's variables with values PromQL parses.
 var grafanaVars = strings.NewReplacer("$__rate_interval", "5m", "$namespace", ".*", "$pool", ".*")
 
@@ -220,7 +223,7 @@ func withRecordingRules(t *testing.T, metrics exported) exported {
 			if r.Record == "" {
 				continue
 			}
-			expr, err := parser.ParseExpr(r.Expr)
+			expr, err := promql.ParseExpr(r.Expr)
 			if err != nil {
 				t.Fatalf("rule %s: %v", r.Record, err)
 			}
@@ -242,7 +245,7 @@ func withRecordingRules(t *testing.T, metrics exported) exported {
 // set, must be a label of every selected metric.
 func checkQuery(t *testing.T, where, expr string, known exported, label string) {
 	t.Helper()
-	node, err := parser.ParseExpr(expr)
+	node, err := promql.ParseExpr(expr)
 	if err != nil {
 		t.Errorf("%s: %q does not parse: %v", where, expr, err)
 		return
