@@ -54,8 +54,9 @@ vet: ## Run go vet against code.
 
 # Every package runs under the race detector, including the envtest suites and
 # the end-to-end test (which builds and drives the real manager binary).
+# test/helm needs helm, test/monitoring promtool (both built from Go modules).
 .PHONY: test
-test: manifests generate fmt vet envtest redis-server crd-ref-docs ## Run all tests (unit, envtest, end to end, doc checks) with -race.
+test: manifests generate fmt vet envtest redis-server crd-ref-docs helm-bin promtool ## Run all tests (unit, envtest, end to end, doc, chart and alert checks) with -race.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -race -count=1 -timeout 20m ./...
 
 .PHONY: test-e2e
@@ -185,6 +186,17 @@ build-installer: manifests generate kustomize ## Generate a consolidated YAML wi
 	cd config/manager && "$(KUSTOMIZE)" edit set image controller=${IMG}
 	"$(KUSTOMIZE)" build config/default > dist/install.yaml
 
+# The chart is generated from the kustomize tree: edit config/ (or
+# hack/helmchart for the values), then run `make helm`. test/helm fails when
+# dist/chart and config/ drift apart.
+.PHONY: helm
+helm: manifests kustomize ## Regenerate the Helm chart in dist/chart from config/ (and its values table, docs/helm-values.md).
+	go run ./hack/helmchart -root . -out dist/chart -values-doc docs/helm-values.md -kustomize "$(KUSTOMIZE) build"
+
+.PHONY: helm-lint
+helm-lint: helm-bin ## Lint the Helm chart.
+	"$(HELM)" lint --strict dist/chart
+
 ##@ Deployment
 
 ifndef ignore-not-found
@@ -224,6 +236,8 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 ENVTEST ?= $(LOCALBIN)/setup-envtest
 GOLANGCI_LINT = $(LOCALBIN)/golangci-lint
 CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
+HELM ?= $(LOCALBIN)/helm
+PROMTOOL ?= $(LOCALBIN)/promtool
 
 ## Tool Versions
 KUSTOMIZE_VERSION ?= v5.8.1
@@ -231,6 +245,8 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 ENVTEST_VERSION ?= v0.25.1
 GOLANGCI_LINT_VERSION ?= v2.15.0
 CRD_REF_DOCS_VERSION ?= v0.3.0
+HELM_VERSION ?= v4.3.1
+PROMTOOL_VERSION ?= v0.316.0
 
 # ENVTEST_K8S_VERSION is the Kubernetes version of the envtest control plane
 # (kube-apiserver, etcd, kubectl). hack/envtest/go.mod pins the same version
@@ -305,6 +321,18 @@ $(CRD_REF_DOCS): $(LOCALBIN)
 golangci-lint: $(GOLANGCI_LINT) ## Download golangci-lint locally if necessary.
 $(GOLANGCI_LINT): $(LOCALBIN)
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+.PHONY: helm-bin
+helm-bin: $(HELM) ## Build helm locally (from its Go module) if necessary.
+$(HELM): $(LOCALBIN)
+	$(call go-install-tool,$(HELM),helm.sh/helm/v4/cmd/helm,$(HELM_VERSION))
+
+# promtool checks and unit-tests the alert rules (test/monitoring). Its build
+# takes a few minutes once.
+.PHONY: promtool
+promtool: $(PROMTOOL) ## Build promtool locally (from its Go module) if necessary.
+$(PROMTOOL): $(LOCALBIN)
+	$(call go-install-tool,$(PROMTOOL),github.com/prometheus/prometheus/cmd/promtool,$(PROMTOOL_VERSION))
 
 # go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
 # $1 - target path with name of binary

@@ -447,6 +447,16 @@ type KeyPoolStatus struct {
 	// +optional
 	RemainingRPM int64 `json:"remainingRPM"`
 
+	// remainingTokens is the sum of the tokens left this minute (input,
+	// output or combined buckets) over keys with known token limits.
+	// +optional
+	RemainingTokens int64 `json:"remainingTokens"`
+
+	// queued is the number of requests waiting for a key with capacity when
+	// the status was written.
+	// +optional
+	Queued int32 `json:"queued"`
+
 	// keys is the state of each key.
 	// +listType=map
 	// +listMapKey=name
@@ -471,6 +481,9 @@ type KeyPoolStatus struct {
 // +kubebuilder:printcolumn:name="Exhausted",type=integer,JSONPath=`.status.exhaustedKeys`
 // +kubebuilder:printcolumn:name="Remaining RPM",type=integer,JSONPath=`.status.remainingRPM`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Upstream",type=string,JSONPath=`.spec.upstream`,priority=1
+// +kubebuilder:printcolumn:name="Queued",type=integer,JSONPath=`.status.queued`,priority=1
+// +kubebuilder:printcolumn:name="Tokens Remaining",type=integer,JSONPath=`.status.remainingTokens`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // KeyPool is a pool of provider API keys, shared through the operator's proxy.

@@ -20,6 +20,7 @@ limitations under the License.
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"flag"
 	"os"
@@ -46,6 +47,7 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/memlimit"
 	"github.com/keypool-dev/keypool-operator/internal/proxy"
+	"github.com/keypool-dev/keypool-operator/internal/telemetry"
 )
 
 var scheme = runtime.NewScheme()
@@ -191,6 +193,20 @@ func main() {
 	proxyOpts.Addr = proxyAddr
 	proxyOpts.Logger = log.WithName("proxy")
 	proxyOpts.ShutdownGrace = shutdownGrace
+	// Spans and GenAI histograms only when OTEL_EXPORTER_OTLP_* asks for them.
+	otelProviders, err := telemetry.FromEnv(context.Background())
+	if err != nil {
+		setupLog.Error(err, "unable to set up OpenTelemetry export")
+		os.Exit(1)
+	}
+	if otelProviders != nil {
+		if proxyOpts.GenAI, err = proxy.NewGenAI(otelProviders.Tracer, otelProviders.Meter); err != nil {
+			setupLog.Error(err, "unable to set up GenAI telemetry")
+			os.Exit(1)
+		}
+		defer func() { _ = otelProviders.Shutdown(context.Background()) }()
+		setupLog.Info("exporting OpenTelemetry", "traces", otelProviders.Tracer != nil, "metrics", otelProviders.Meter != nil)
+	}
 	proxyServer := proxy.New(registry, proxyOpts)
 	if err := mgr.Add(proxyServer); err != nil {
 		setupLog.Error(err, "unable to add proxy")

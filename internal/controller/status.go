@@ -47,6 +47,8 @@ func desiredStatus(prev llmv1alpha1.KeyPoolStatus, r report, stats *keypool.Pool
 		status.ExhaustedKeys = int32(stats.ExhaustedKeys)
 		status.TotalRPM = stats.TotalRPM
 		status.RemainingRPM = stats.RemainingRPM
+		status.RemainingTokens = stats.RemainingTokens
+		status.Queued = int32(stats.Queued)
 		status.Keys = make([]llmv1alpha1.KeyStatus, len(stats.Keys))
 		for i, k := range stats.Keys {
 			status.Keys[i] = keyStatus(k)

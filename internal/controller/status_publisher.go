@@ -233,8 +233,11 @@ func (p *StatusPublisher) publish(ctx context.Context) {
 	}
 	p.mu.Unlock()
 
+	failed := 0
+	defer func() { publishedAt(now, failed) }()
 	for _, w := range work {
 		if err := p.write(ctx, w); err != nil {
+			failed++
 			p.log.Error(err, "writing keypool status", "keypool", w.nn.String())
 			p.mu.Lock()
 			if rec, ok := p.pools[w.nn]; ok {

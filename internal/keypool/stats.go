@@ -61,6 +61,11 @@ type PoolStats struct {
 	// limit group once, however many keys it has.
 	TotalRPM     int64
 	RemainingRPM int64
+	// RemainingTokens adds up the tokens left this minute (input, output or
+	// combined buckets) of the known token limits, a limit group once.
+	RemainingTokens int64
+	// Queued is how many requests wait for a key with capacity now.
+	Queued int
 	Keys         []KeyStats // configuration order
 }
 
@@ -82,6 +87,11 @@ func (p *KeyPool) GetStats() PoolStats {
 		if r := s.Dimensions[ratelimit.Requests]; r.Limit > 0 {
 			st.TotalRPM += r.Limit
 			st.RemainingRPM += r.Remaining
+		}
+		for _, dim := range [...]ratelimit.Dimension{ratelimit.InputTokens, ratelimit.OutputTokens, ratelimit.Tokens} {
+			if t := s.Dimensions[dim]; t.Limit > 0 {
+				st.RemainingTokens += t.Remaining
+			}
 		}
 	}
 	for _, k := range p.keys {
@@ -120,6 +130,7 @@ func (p *KeyPool) GetStats() PoolStats {
 		st.Keys = append(st.Keys, ks)
 	}
 	st.ExhaustedKeys = st.TotalKeys - st.AvailableKeys
+	st.Queued = p.queue.n
 	pending := len(p.pending) > 0
 	p.mu.Unlock()
 	if pending {

@@ -59,7 +59,8 @@ type exchange struct {
 	target    *url.URL
 	start     time.Time
 	scan      usage.Scanner
-	tried     [4]string // backing array of the Exclude list for the usual attempt counts
+	tried     [4]string  // backing array of the Exclude list for the usual attempt counts
+	genai     *genaiCall // OpenTelemetry span and measurements; nil when off
 }
 
 // run acquires keys and sends the request until it gets an answer it can
@@ -270,6 +271,7 @@ func (x *exchange) finish(key string, code, attempts int, t usage.Tokens, err er
 		InputTokens: t.Input, OutputTokens: t.Output,
 		CacheCreationInputTokens: t.CacheCreation, CacheReadInputTokens: t.CacheRead,
 	})
+	x.genai.end(key, code, attempts, t, err)
 	if log := x.s.log.V(1); log.Enabled() {
 		kv := []any{
 			labelNamespace, x.route.namespace, labelPool, x.route.name,
@@ -287,6 +289,7 @@ func (x *exchange) finish(key string, code, attempts int, t usage.Tokens, err er
 }
 
 func (x *exchange) logFailover(key string, attempt, status int, err error) {
+	x.genai.failover(key, attempt, status, err)
 	if log := x.s.log.V(1); log.Enabled() {
 		kv := []any{labelNamespace, x.route.namespace, labelPool, x.route.name, "key", key, "attempt", attempt, "status", status}
 		if err != nil {

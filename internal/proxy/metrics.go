@@ -128,6 +128,9 @@ func metricsFor(r prometheus.Registerer, reg *keypool.Registry) (*metrics, error
 	if _, kerr := register(r, prometheus.Collector(NewKeyStateCollector(reg)), nil); kerr != nil {
 		m.keysErr = kerr
 	}
+	if _, cerr := register(r, prometheus.Collector(NewCapacityCollector(reg)), nil); cerr != nil {
+		m.keysErr = errors.Join(m.keysErr, cerr)
+	}
 	metricsByRegisterer[r] = m
 	return m, nil
 }

@@ -92,6 +92,9 @@ type Options struct {
 	// ShutdownGrace is how long Start lets in-flight requests and streams run
 	// after its context is done before closing their connections. Default 30s.
 	ShutdownGrace time.Duration
+	// GenAI, when set, traces every proxied request and records the GenAI
+	// client histograms with OpenTelemetry (genai.go); nil costs nothing.
+	GenAI *GenAI
 }
 
 func (o *Options) setDefaults() {

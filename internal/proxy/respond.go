@@ -100,6 +100,9 @@ func (x *exchange) copyBody(body io.Reader, rc *http.ResponseController) (upstre
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
+			if x.genai != nil {
+				x.genai.chunk(buf[:n])
+			}
 			_, _ = x.scan.Write(buf[:n])
 			if _, werr := x.w.Write(buf[:n]); werr != nil {
 				return nil, werr

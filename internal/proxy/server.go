@@ -265,6 +265,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		target: upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
 		start:  time.Now(),
 	}
+	x.genai = s.opts.GenAI.start(x)
 	x.run(acc.MaxAttempts)
 }
 
