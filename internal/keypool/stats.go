@@ -66,7 +66,7 @@ type PoolStats struct {
 	RemainingTokens int64
 	// Queued is how many requests wait for a key with capacity now.
 	Queued int
-	Keys         []KeyStats // configuration order
+	Keys   []KeyStats // configuration order
 }
 
 // GetStats returns a consistent snapshot of the pool. It also brings every
