@@ -51,7 +51,8 @@ func run() error {
 	startEmpty := flag.Bool("start-empty", false, "start every bucket empty instead of full")
 	timeScale := flag.Float64("time-scale", 1, "run the provider's clock this many times faster than real time")
 	tlsCertOut := flag.String("tls-cert-out", "",
-		"serve HTTPS (HTTP/2 and HTTP/1.1) with a fresh self-signed certificate for 127.0.0.1, written to this file for clients to trust")
+		"serve HTTPS (HTTP/2 and HTTP/1.1) with a fresh self-signed certificate for 127.0.0.1, "+
+			"written to this file for clients to trust")
 	flag.Parse()
 
 	keys, err := fakeprovider.ParseKeys(*keySpec)

@@ -106,7 +106,7 @@ func parseConfig(args []string) (config, error) {
 		return c, err
 	}
 	for m := range strings.SplitSeq(*modes, ",") {
-		if m != "json" && m != "sse" {
+		if m != modeJSON && m != modeSSE {
 			return c, fmt.Errorf("-modes: unknown mode %q", m)
 		}
 		c.modes = append(c.modes, m)
@@ -147,16 +147,16 @@ func (h *hostileConfig) validate() error {
 }
 
 // parseCounts parses a comma-separated list such as "500,1000,1500" for
-// flag, each in [1, limit].
-func parseCounts(flag, s string, limit int) ([]int, error) {
+// the flag name, each in [1, limit].
+func parseCounts(name, s string, limit int) ([]int, error) {
 	var out []int
 	for f := range strings.SplitSeq(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil {
-			return nil, fmt.Errorf("%s %q: %w", flag, s, err)
+			return nil, fmt.Errorf("%s %q: %w", name, s, err)
 		}
 		if n < 1 || n > limit {
-			return nil, fmt.Errorf("%s: %d out of [1, %d]", flag, n, limit)
+			return nil, fmt.Errorf("%s: %d out of [1, %d]", name, n, limit)
 		}
 		out = append(out, n)
 	}

@@ -120,7 +120,7 @@ func runHostile(ctx context.Context, cfg config) error {
 		return fmt.Errorf("proxy url: %w", err)
 	}
 	addr := u.Host
-	ep, err := newEndpoint("proxy", proxy.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
+	ep, err := newEndpoint(targetProxy, proxy.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
 	if err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer proxy.stop()
-	direct, err := newEndpoint("direct", fake.url, "/v1/messages", keys[0])
+	direct, err := newEndpoint(targetDirect, fake.url, "/v1/messages", keys[0])
 	if err != nil {
 		return err
 	}
@@ -145,14 +145,14 @@ func run(ctx context.Context, cfg config) error {
 	res.Nginx = note
 	if ngx != nil {
 		defer ngx.stop()
-		viaNginx, err := newEndpoint("nginx", ngx.url, "/v1/messages", keys[0])
+		viaNginx, err := newEndpoint(targetNginx, ngx.url, "/v1/messages", keys[0])
 		if err != nil {
 			return err
 		}
 		targets = append(targets, viaNginx)
 	}
 	logf("yardstick: %s", note)
-	viaProxy, err := newEndpoint("proxy", proxy.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
+	viaProxy, err := newEndpoint(targetProxy, proxy.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
 	if err != nil {
 		return err
 	}
@@ -214,11 +214,11 @@ func streamMemory(ctx context.Context, cfg config, res *Results, proxyBin, fakeU
 
 // holdStreams measures n streams held open through proxy p.
 func holdStreams(ctx context.Context, p *process, fakeURL string, n int) (HeldStreams, error) {
-	ep, err := newEndpoint("proxy", p.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
+	ep, err := newEndpoint(targetProxy, p.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
 	if err != nil {
 		return HeldStreams{}, err
 	}
-	newAttacker(ep, 0).run(ctx, "sse", 100, time.Second)
+	newAttacker(ep, 0).run(ctx, modeSSE, 100, time.Second)
 	time.Sleep(time.Second)
 	h := HeldStreams{Streams: n, Load: loadavg()}
 	before, with, err := measureStreams(ctx, fakeURL, ep, p.pid(), p.pprof, n)

@@ -117,8 +117,8 @@ func compare(steps []Step) []Comparison {
 	}
 	var out []Comparison
 	for _, d := range steps {
-		p := find("proxy", d.Mode, d.Rate)
-		if d.Target != "direct" || p == nil {
+		p := find(targetProxy, d.Mode, d.Rate)
+		if d.Target != targetDirect || p == nil {
 			continue
 		}
 		c := Comparison{
@@ -128,7 +128,7 @@ func compare(steps []Step) []Comparison {
 			AddedP50: p.P50 - d.P50, AddedP90: p.P90 - d.P90, AddedP99: p.P99 - d.P99,
 			DirectErrors: d.Errors, ProxyErrors: p.Errors, ProxyRequests: p.Requests,
 		}
-		if n := find("nginx", d.Mode, d.Rate); n != nil {
+		if n := find(targetNginx, d.Mode, d.Rate); n != nil {
 			c.HasNginx = true
 			c.NginxP50, c.NginxP99, c.NginxErrors = n.P50, n.P99, n.Errors
 			c.NginxAddedP50, c.NginxAddedP99 = n.P50-d.P50, n.P99-d.P99
@@ -169,6 +169,21 @@ const (
 // checks evaluates the targets against r. A target that was not measured
 // (no nginx, a rate not in -rates) is reported as not met, saying why.
 func checks(r *Results) []Check {
+	out := latencyChecks(r)
+	out = append(out, ttfbCheck(r))
+	if c, ok := sustainedCheck(r); ok {
+		out = append(out, c)
+	}
+	out = append(out, memoryChecks(r)...)
+	if r.TLS {
+		out = append(out, handshakeCheck(r))
+	}
+	return out
+}
+
+// latencyChecks judges the added latency against nginx's at every rate and
+// mode, and the streams' success at the rates that must have no error.
+func latencyChecks(r *Results) []Check {
 	var out []Check
 	for _, c := range r.Comparisons {
 		name := fmt.Sprintf("added latency vs nginx at %d req/s (%s)", c.Rate, c.Mode)
@@ -185,7 +200,7 @@ func checks(r *Results) []Check {
 		})
 	}
 	for _, c := range r.Comparisons {
-		if c.Mode == "sse" && c.Rate >= checkedStreamRate {
+		if c.Mode == modeSSE && c.Rate >= checkedStreamRate {
 			out = append(out, Check{
 				Name:     fmt.Sprintf("streams at %d/s through the proxy", c.Rate),
 				Goal:     "100% success",
@@ -194,41 +209,57 @@ func checks(r *Results) []Check {
 			})
 		}
 	}
+	return out
+}
+
+// ttfbCheck judges the added time to the first streamed event.
+func ttfbCheck(r *Results) Check {
 	t := r.TTFB
-	ttfb := Check{Name: "added time to first SSE event", Goal: fmt.Sprintf("<= nginx's added + %.0f µs at p50 and p99", ttfbSlackUS)}
+	c := Check{Name: "added time to first SSE event", Goal: fmt.Sprintf("<= nginx's added + %.0f µs at p50 and p99", ttfbSlackUS)}
 	if t.NginxP50 == 0 {
-		ttfb.Measured = fmt.Sprintf("p50 %+.0f µs, p99 %+.0f µs; nginx not measured (%s)", t.AddedP50, t.AddedP99, r.Nginx)
-	} else {
-		ttfb.Measured = fmt.Sprintf("p50 %+.0f vs %+.0f µs, p99 %+.0f vs %+.0f µs",
-			t.AddedP50, t.NginxAddedP50, t.AddedP99, t.NginxAddedP99)
-		ttfb.Met = t.AddedP50 <= t.NginxAddedP50+ttfbSlackUS && t.AddedP99 <= t.NginxAddedP99+ttfbSlackUS
+		c.Measured = fmt.Sprintf("p50 %+.0f µs, p99 %+.0f µs; nginx not measured (%s)", t.AddedP50, t.AddedP99, r.Nginx)
+		return c
 	}
-	out = append(out, ttfb)
+	c.Measured = fmt.Sprintf("p50 %+.0f vs %+.0f µs, p99 %+.0f vs %+.0f µs",
+		t.AddedP50, t.NginxAddedP50, t.AddedP99, t.NginxAddedP99)
+	c.Met = t.AddedP50 <= t.NginxAddedP50+ttfbSlackUS && t.AddedP99 <= t.NginxAddedP99+ttfbSlackUS
+	return c
+}
+
+// sustainedCheck judges the proxy's sustained rate against direct's, when
+// both were searched.
+func sustainedCheck(r *Results) (Check, bool) {
 	var direct, proxy *Sustained
 	for i := range r.Sustained {
 		switch r.Sustained[i].Target {
-		case "direct":
+		case targetDirect:
 			direct = &r.Sustained[i]
-		case "proxy":
+		case targetProxy:
 			proxy = &r.Sustained[i]
 		}
 	}
-	if direct != nil && proxy != nil {
-		pct := func(p, d int) float64 {
-			if d == 0 {
-				return 0
-			}
-			return 100 * float64(p) / float64(d)
-		}
-		out = append(out, Check{
-			Name: "sustained rate through the proxy",
-			Goal: ">= 70% of direct",
-			Measured: fmt.Sprintf("p99 < %s: %d of %d req/s (%.0f%%); kept up: %d of %d req/s (%.0f%%)",
-				direct.P99Bound, proxy.MaxRate, direct.MaxRate, pct(proxy.MaxRate, direct.MaxRate),
-				proxy.KeptUp, direct.KeptUp, pct(proxy.KeptUp, direct.KeptUp)),
-			Met: direct.MaxRate > 0 && float64(proxy.MaxRate) >= 0.7*float64(direct.MaxRate),
-		})
+	if direct == nil || proxy == nil {
+		return Check{}, false
 	}
+	pct := func(p, d int) float64 {
+		if d == 0 {
+			return 0
+		}
+		return 100 * float64(p) / float64(d)
+	}
+	return Check{
+		Name: "sustained rate through the proxy",
+		Goal: ">= 70% of direct",
+		Measured: fmt.Sprintf("p99 < %s: %d of %d req/s (%.0f%%); kept up: %d of %d req/s (%.0f%%)",
+			direct.P99Bound, proxy.MaxRate, direct.MaxRate, pct(proxy.MaxRate, direct.MaxRate),
+			proxy.KeptUp, direct.KeptUp, pct(proxy.KeptUp, direct.KeptUp)),
+		Met: direct.MaxRate > 0 && float64(proxy.MaxRate) >= 0.7*float64(direct.MaxRate),
+	}, true
+}
+
+// memoryChecks judges the held streams and the idle footprint.
+func memoryChecks(r *Results) []Check {
+	var out []Check
 	for _, h := range r.Memory.Held {
 		out = append(out, Check{
 			Name:     fmt.Sprintf("%d held streams", h.Streams),
@@ -237,28 +268,29 @@ func checks(r *Results) []Check {
 			Met:      h.PerStreamKiB > 0 && h.PerStreamKiB <= maxPerStreamKiB && h.WithStreams < deploymentMiB,
 		})
 	}
-	if r.TLS {
-		var requests, handshakes uint64
-		for _, st := range r.Steps {
-			if st.Target == "proxy" {
-				requests, handshakes = requests+st.Requests, handshakes+st.Handshakes
-			}
-		}
-		per := Step{Requests: requests, Handshakes: handshakes}.handshakesPer1000()
-		out = append(out, Check{
-			Name:     "TLS handshakes to the upstream through the proxy, steady state",
-			Goal:     "<= 1 per 1,000 requests",
-			Measured: fmt.Sprintf("%d in %d requests (%.2f per 1,000)", handshakes, requests, per),
-			Met:      requests > 0 && per <= 1,
-		})
-	}
-	out = append(out, Check{
+	return append(out, Check{
 		Name:     "RSS at rest, 100 pools x 10 keys",
 		Goal:     "< 64 MiB",
 		Measured: fmt.Sprintf("%.1f MiB", r.Memory.RestHundredPools),
 		Met:      r.Memory.RestHundredPools > 0 && r.Memory.RestHundredPools < 64,
 	})
-	return out
+}
+
+// handshakeCheck judges connection reuse to a TLS upstream (-tls).
+func handshakeCheck(r *Results) Check {
+	var requests, handshakes uint64
+	for _, st := range r.Steps {
+		if st.Target == targetProxy {
+			requests, handshakes = requests+st.Requests, handshakes+st.Handshakes
+		}
+	}
+	per := Step{Requests: requests, Handshakes: handshakes}.handshakesPer1000()
+	return Check{
+		Name:     "TLS handshakes to the upstream through the proxy, steady state",
+		Goal:     "<= 1 per 1,000 requests",
+		Measured: fmt.Sprintf("%d in %d requests (%.2f per 1,000)", handshakes, requests, per),
+		Met:      requests > 0 && per <= 1,
+	}
 }
 
 // write saves loadtest.json and loadtest.md in dir.
@@ -302,7 +334,8 @@ func (r *Results) markdown() string {
 			"Handshakes are the fake's TLS handshakes during each step, per 1,000 requests of that step.\n\n")
 		b.WriteString("| target | mode | rate/s | requests | TLS handshakes | per 1,000 requests |\n|---|---|---:|---:|---:|---:|\n")
 		for _, s := range r.Steps {
-			fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %.2f |\n", s.Target, s.Mode, s.Rate, s.Requests, s.Handshakes, s.handshakesPer1000())
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %.2f |\n",
+				s.Target, s.Mode, s.Rate, s.Requests, s.Handshakes, s.handshakesPer1000())
 		}
 		b.WriteString("\n")
 	}
@@ -322,7 +355,7 @@ func (r *Results) markdown() string {
 		var rss float64
 		var load string
 		for _, s := range r.Steps {
-			if s.Target == "proxy" && s.Mode == c.Mode && s.Rate == c.Rate {
+			if s.Target == targetProxy && s.Mode == c.Mode && s.Rate == c.Rate {
 				rss, load = s.ProxyRSSPeak, s.Load
 			}
 		}

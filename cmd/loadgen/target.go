@@ -97,4 +97,13 @@ func requestBody(stream bool) []byte {
 }
 
 // modeStream maps a mode name to whether it streams.
-func modeStream(mode string) bool { return mode == "sse" }
+func modeStream(mode string) bool { return mode == modeSSE }
+
+// The request modes and the targets the harness measures.
+const (
+	modeJSON     = "json"
+	modeSSE      = "sse"
+	targetDirect = "direct"
+	targetNginx  = "nginx"
+	targetProxy  = "proxy"
+)

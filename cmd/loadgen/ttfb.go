@@ -67,11 +67,11 @@ func measureTTFB(ctx context.Context, targets []endpoint, n int) (TTFB, error) {
 			}
 		}
 	}
-	d, p := samples["direct"], samples["proxy"]
+	d, p := samples[targetDirect], samples[targetProxy]
 	out.DirectP50, out.DirectP99 = quantile(d, 0.50), quantile(d, 0.99)
 	out.ProxyP50, out.ProxyP99 = quantile(p, 0.50), quantile(p, 0.99)
 	out.AddedP50, out.AddedP99 = out.ProxyP50-out.DirectP50, out.ProxyP99-out.DirectP99
-	if ng := samples["nginx"]; ng != nil {
+	if ng := samples[targetNginx]; ng != nil {
 		out.NginxP50, out.NginxP99 = quantile(ng, 0.50), quantile(ng, 0.99)
 		out.NginxAddedP50, out.NginxAddedP99 = out.NginxP50-out.DirectP50, out.NginxP99-out.DirectP99
 	}

@@ -78,10 +78,12 @@ func run() error {
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (empty: off)")
 	bufKiB := flag.Int("transport-buffer-kib", 0,
 		"experiment: upstream transport read/write buffer size in KiB (0: the proxy's default transport)")
-	maxInFlight := flag.Int("max-in-flight", proxy.DefaultMaxInFlight, "requests served at once (the manager's --proxy-max-in-flight)")
+	maxInFlight := flag.Int("max-in-flight", proxy.DefaultMaxInFlight,
+		"requests served at once (the manager's --proxy-max-in-flight)")
 	maxConns := flag.Int("max-connections", proxy.DefaultMaxConnections,
 		"client connections served at once (the manager's --proxy-max-connections)")
-	upstreamCA := flag.String("upstream-ca", "", "PEM file of a CA to trust for an https upstream (the fake provider's -tls-cert-out)")
+	upstreamCA := flag.String("upstream-ca", "",
+		"PEM file of a CA to trust for an https upstream (the fake provider's -tls-cert-out)")
 	redisURL := flag.String("redis-url", "",
 		"keep the pools' limits in this Redis (redis://host:port), as the manager's --redis-url does (empty: local limits)")
 	flag.Parse()

@@ -271,7 +271,7 @@ func (x *exchange) finish(key string, code, attempts int, t usage.Tokens, err er
 		InputTokens: t.Input, OutputTokens: t.Output,
 		CacheCreationInputTokens: t.CacheCreation, CacheReadInputTokens: t.CacheRead,
 	})
-	x.genai.end(key, code, attempts, t, err)
+	x.genai.end(key, code, attempts, t)
 	if log := x.s.log.V(1); log.Enabled() {
 		kv := []any{
 			labelNamespace, x.route.namespace, labelPool, x.route.name,

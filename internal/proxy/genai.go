@@ -95,7 +95,8 @@ func NewGenAI(tp trace.TracerProvider, mp metric.MeterProvider) (*GenAI, error) 
 	); err != nil {
 		return nil, fmt.Errorf("%s: %w", metricTokenUsage, err)
 	}
-	durations := metric.WithExplicitBucketBoundaries(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+	durations := metric.WithExplicitBucketBoundaries(
+		0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 	if g.duration, err = m.Float64Histogram(metricDuration, metric.WithUnit("s"), durations,
 		metric.WithDescription("Duration of proxied GenAI requests, to the end of the response.")); err != nil {
 		return nil, fmt.Errorf("%s: %w", metricDuration, err)
@@ -175,7 +176,7 @@ func (c *genaiCall) chunk(p []byte) {
 }
 
 // end ends the span and records the histograms.
-func (c *genaiCall) end(key string, code, attempts int, t usage.Tokens, err error) {
+func (c *genaiCall) end(key string, code, attempts int, t usage.Tokens) {
 	if c == nil {
 		return
 	}
@@ -221,7 +222,8 @@ func (c *genaiCall) end(key string, code, attempts int, t usage.Tokens, err erro
 		c.g.firstChunk.Record(ctx, c.firstChunk.Seconds(), opts)
 	}
 	if t != (usage.Tokens{}) {
-		c.g.tokens.Record(ctx, t.Input+t.CacheCreation+t.CacheRead, metric.WithAttributes(append(c.base, attribute.String(attrTokenType, "input"))...))
+		input := metric.WithAttributes(append(c.base, attribute.String(attrTokenType, "input"))...)
+		c.g.tokens.Record(ctx, t.Input+t.CacheCreation+t.CacheRead, input)
 		c.g.tokens.Record(ctx, t.Output, metric.WithAttributes(append(c.base, attribute.String(attrTokenType, "output"))...))
 	}
 }

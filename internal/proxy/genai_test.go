@@ -90,7 +90,7 @@ func TestGenAISpanOfAFailedOverStream(t *testing.T) {
 	var listed []string
 	for _, kv := range span.Attributes() {
 		attrs[string(kv.Key)] = kv.Value
-		listed = append(listed, string(kv.Key)+"="+kv.Value.Emit())
+		listed = append(listed, string(kv.Key)+"="+kv.Value.String())
 	}
 	sort.Strings(listed)
 	t.Logf("span %q kind=%s parent=%s status=%s\n  %s", span.Name(), span.SpanKind(), span.Parent().SpanID(),
@@ -98,7 +98,7 @@ func TestGenAISpanOfAFailedOverStream(t *testing.T) {
 	for _, e := range span.Events() {
 		var ev []string
 		for _, kv := range e.Attributes {
-			ev = append(ev, string(kv.Key)+"="+kv.Value.Emit())
+			ev = append(ev, string(kv.Key)+"="+kv.Value.String())
 		}
 		t.Logf("event %s: %s", e.Name, strings.Join(ev, " "))
 	}

@@ -102,7 +102,7 @@ func FromEnv(ctx context.Context) (*Providers, error) {
 		shutdowns = append(shutdowns, mp.Shutdown)
 	}
 	p.Shutdown = func(ctx context.Context) error {
-		var errs []error
+		errs := make([]error, 0, len(shutdowns))
 		for _, s := range shutdowns {
 			errs = append(errs, s(ctx))
 		}
