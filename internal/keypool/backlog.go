@@ -80,7 +80,8 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, 
 			}
 			return w.lease, nil
 		}
-		if !now.Before(deadline) || ctx.Err() != nil {
+		over := !now.Before(deadline) || ctx.Err() != nil
+		if over && !w.claimed {
 			p.queue.remove(w)
 			return p.giveUp(now, cq, retryAt, ctx.Err())
 		}
@@ -94,6 +95,12 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, 
 		if retryAt < wakeAt.UnixNano() {
 			wakeAt = time.Unix(0, retryAt)
 		}
+		if over {
+			// A dispatch is reserving for this request right now: wait
+			// for its outcome (it wakes the waiters), however the wait
+			// ended, so the lease is neither lost nor granted twice.
+			ctx, wakeAt = context.WithoutCancel(ctx), now.Add(time.Second)
+		}
 		p.sleep(ctx, wake, w.done, wakeAt.Sub(now))
 		now = p.clock.Now()
 		p.mu.Lock()
@@ -105,15 +112,33 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, 
 // others behind it, so that a long request is not passed over forever by
 // short ones (a client that had nothing waiting still goes first, see
 // push). It returns when that request expects capacity, never when nobody
-// waits. p.mu is held.
+// waits. p.mu is held; a search may release it for a remote limiter's round
+// trip, and meanwhile other callers get the last prediction and are woken
+// when this dispatch ends.
 func (p *KeyPool) dispatch(now time.Time) int64 {
+	if p.dispatching {
+		p.missed = true
+		return p.dispatchAt
+	}
+	p.dispatching = true
+	defer func() {
+		p.dispatching = false
+		if p.missed {
+			p.missed = false
+			p.notify()
+		}
+	}()
 	for {
 		w := p.queue.peek()
 		if w == nil {
+			p.dispatchAt = never
 			return never
 		}
+		w.claimed = true
 		l, at, ok := p.tryAcquire(now, w.opts)
+		w.claimed = false
 		if !ok {
+			p.dispatchAt = at
 			return at
 		}
 		p.queue.served(w)

@@ -24,7 +24,11 @@ type waiter struct {
 	prev, next *waiter
 	lease      Lease
 	granted    bool
-	done       chan struct{} // closed when granted
+	// claimed: a dispatch is reserving capacity for it with the pool's
+	// lock released (a remote limiter's round trip); it must stay queued
+	// until that ends.
+	claimed bool
+	done    chan struct{} // closed when granted
 }
 
 // clientQueue is one client's waiters, in arrival order, and its place in

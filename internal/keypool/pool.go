@@ -59,6 +59,13 @@ type KeyPool struct {
 	// (fairqueue.go). They block on wake; notify closes and replaces it.
 	queue fairQueue
 	wake  chan struct{}
+	// dispatching: a dispatch released mu for a remote reservation, so no
+	// other may serve the queue meanwhile (the head would be granted twice);
+	// dispatchAt is what the last dispatch expected, and missed says a
+	// waiter came by meanwhile and must be woken when it ends.
+	dispatching bool
+	missed      bool
+	dispatchAt  int64
 	// accounts are the configured clients' usage windows, read without mu.
 	accounts atomic.Pointer[clientAccounts]
 
@@ -89,6 +96,7 @@ func NewKeyPool(prov provider.Provider, cfg PoolConfig) (*KeyPool, error) {
 		byID:       map[string]*keyMetadata{},
 		named:      map[string]*group{},
 		wake:       make(chan struct{}),
+		dispatchAt: never,
 	}
 	if p.newLimiter == nil {
 		p.newLimiter = ratelimit.LocalFactory
