@@ -93,5 +93,11 @@ func measureLoad(ctx context.Context, cfg config, res *Results, targets []endpoi
 			return fmt.Errorf("search: %w", err)
 		}
 	}
+	// The attackers keep up to maxWorkers idle connections each; left
+	// open, they hold the proxy's connection cap (--proxy-max-connections)
+	// and later phases would be shed.
+	for _, a := range attackers {
+		a.client.CloseIdleConnections()
+	}
 	return nil
 }
