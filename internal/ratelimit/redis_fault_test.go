@@ -18,7 +18,6 @@ package ratelimit
 
 import (
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,10 +40,6 @@ const (
 	// a busy machine.
 	faultLatency = 4 * faultTimeout
 	eventTimeout = 10 * time.Second
-	// afterOutage is how long the load runs once Redis is back: what the
-	// replicas admitted locally is charged in Redis, a debt of up to the
-	// outage's capacity (1 s) to be repaid before Redis admits again.
-	afterOutage = 1500 * time.Millisecond
 )
 
 // replica is one hammering replica's record.
@@ -57,7 +52,8 @@ type replica struct {
 	grants   []grant
 	slowest  time.Duration
 	slowAt   time.Time
-	stopped  atomic.Bool
+	granted  chan struct{} // a send (or one pending) after each grant
+	stop     chan struct{}
 	finished chan struct{}
 }
 
@@ -70,7 +66,8 @@ func startReplicas(t *testing.T, addr string) []*replica {
 	t.Helper()
 	rs := make([]*replica, faultReplicas)
 	for i := range rs {
-		r := &replica{events: make(chan bool, 16), finished: make(chan struct{})}
+		r := &replica{events: make(chan bool, 16), granted: make(chan struct{}, 1),
+			stop: make(chan struct{}), finished: make(chan struct{})}
 		c, err := NewRedisClient("redis://"+addr, "", faultTimeout)
 		if err != nil {
 			t.Fatal(err)
@@ -99,7 +96,7 @@ func startReplicas(t *testing.T, addr string) []*replica {
 	}
 	t.Cleanup(func() {
 		for _, r := range rs {
-			r.stopped.Store(true)
+			close(r.stop)
 			<-r.finished
 		}
 	})
@@ -110,7 +107,7 @@ func startReplicas(t *testing.T, addr string) []*replica {
 // TimeToCapacity as the pool does.
 func (r *replica) hammer() {
 	defer close(r.finished)
-	for !r.stopped.Load() {
+	for {
 		start := time.Now()
 		res, ok := r.l.Reserve(start, 0)
 		d := time.Since(start)
@@ -124,10 +121,23 @@ func (r *replica) hammer() {
 		r.mu.Unlock()
 		if ok {
 			r.l.Settle(time.Now(), res, Usage{})
-			continue
+			select {
+			case r.granted <- struct{}{}:
+			default:
+			}
+			select {
+			case <-r.stop:
+				return
+			default:
+				continue
+			}
 		}
 		w, _ := r.l.TimeToCapacity(time.Now(), 0)
-		time.Sleep(min(max(w, 100*time.Microsecond), 5*time.Millisecond))
+		select { // pace on the limiter's advice, as the pool does
+		case <-r.stop:
+			return
+		case <-time.After(min(max(w, 100*time.Microsecond), 5*time.Millisecond)):
+		}
 	}
 }
 
@@ -215,13 +225,39 @@ func checkShared(t *testing.T, rs []*replica, since time.Time) {
 	}
 }
 
-// loadFor lets the hammering run; time passing is what is tested here.
-func loadFor(d time.Duration) { time.Sleep(d) }
+// Which of a replica's grants awaitGrants counts.
+const (
+	anyGrant = iota
+	sharedGrant
+	localGrant
+)
+
+// awaitGrants waits until every replica has admitted n grants of the kind
+// since since, woken by the replicas' grants.
+func awaitGrants(t *testing.T, rs []*replica, since time.Time, n, kind int) {
+	t.Helper()
+	deadline := time.After(eventTimeout)
+	for i, r := range rs {
+		for {
+			all, shared := r.count(since, time.Now().Add(time.Hour))
+			got := map[int]int{anyGrant: all, sharedGrant: shared, localGrant: all - shared}[kind]
+			if got >= n {
+				break
+			}
+			select {
+			case <-r.granted:
+			case <-deadline:
+				t.Fatalf("replica %d admitted %d of %d grants (kind %d) within %v", i, got, n, kind, eventTimeout)
+			}
+		}
+	}
+}
 
 func TestSharedSurvivesRedisKilledAndRestarted(t *testing.T) {
 	srv := redistest.Start(t, redistest.WithPersistence())
+	start := time.Now()
 	rs := startReplicas(t, srv.Addr())
-	loadFor(300 * time.Millisecond)
+	awaitGrants(t, rs, start, 20, sharedGrant)
 	before := time.Now()
 	for i, r := range rs {
 		if _, shared := r.count(time.Time{}, before); shared == 0 {
@@ -231,25 +267,26 @@ func TestSharedSurvivesRedisKilledAndRestarted(t *testing.T) {
 
 	srv.Kill()
 	from := await(t, rs, true)
-	loadFor(time.Second)
+	awaitGrants(t, rs, from, 50, localGrant) // half a second at limit/replicas
 	srv.Restart()
 	to := await(t, rs, false)
-	loadFor(afterOutage)
+	awaitGrants(t, rs, to, 1, sharedGrant) // the local use repaid, Redis admits again
 	checkOutage(t, rs, from, to)
 	checkShared(t, rs, to)
 }
 
 func TestSharedSurvivesRedisStall(t *testing.T) {
 	srv := redistest.Start(t)
+	start := time.Now()
 	rs := startReplicas(t, srv.Addr())
-	loadFor(300 * time.Millisecond)
+	awaitGrants(t, rs, start, 20, sharedGrant)
 
 	srv.Stop()
 	from := await(t, rs, true)
-	loadFor(time.Second)
+	awaitGrants(t, rs, from, 50, localGrant)
 	srv.Cont()
 	to := await(t, rs, false)
-	loadFor(afterOutage)
+	awaitGrants(t, rs, to, 1, sharedGrant)
 	checkOutage(t, rs, from, to)
 	checkShared(t, rs, to)
 }
@@ -257,13 +294,14 @@ func TestSharedSurvivesRedisStall(t *testing.T) {
 func TestSharedSurvivesSlowRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	px := redistest.StartDelayProxy(t, srv.Addr())
+	start := time.Now()
 	rs := startReplicas(t, px.Addr())
-	loadFor(300 * time.Millisecond)
+	awaitGrants(t, rs, start, 20, sharedGrant)
 
 	// Slower than usual but within the timeout: still shared.
 	px.SetDelay(5 * time.Millisecond)
 	mark := time.Now()
-	loadFor(300 * time.Millisecond)
+	awaitGrants(t, rs, mark, 20, sharedGrant)
 	for i, r := range rs {
 		if r.b.Degraded() {
 			t.Fatalf("replica %d degraded by a Redis slower than usual but within the timeout", i)
@@ -274,15 +312,15 @@ func TestSharedSurvivesSlowRedis(t *testing.T) {
 	// The slow calls left the bucket partly full; saturate it again so that
 	// the outage starts from an empty one, as in the other fault tests.
 	px.SetDelay(0)
-	loadFor(300 * time.Millisecond)
+	awaitGrants(t, rs, time.Now(), 20, sharedGrant)
 
 	// Slower than the timeout: the fallback.
 	px.SetDelay(2 * faultTimeout)
 	from := await(t, rs, true)
-	loadFor(time.Second)
+	awaitGrants(t, rs, from, 50, localGrant)
 	px.SetDelay(0)
 	to := await(t, rs, false)
-	loadFor(afterOutage)
+	awaitGrants(t, rs, to, 1, sharedGrant)
 	checkOutage(t, rs, from, to)
 	checkShared(t, rs, to)
 }
