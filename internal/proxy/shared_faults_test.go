@@ -47,8 +47,9 @@ const (
 	// busy machine running the whole suite does not start outages of its
 	// own; still far under faultOutage.
 	faultTimeout = 250 * time.Millisecond
-	// faultOutage is how long Redis stays broken; a request that waited for
-	// it would take that long.
+	// faultOutage is how long the slow Redis delays each call: a request
+	// that waited for it would take that long. The outages last until the
+	// replica has served 40 requests on its own (about 1.6 s).
 	faultOutage = 2500 * time.Millisecond
 	// faultLatency bounds every client request: the timeout, the upstream
 	// and room for -race on a busy machine, well under faultOutage.
@@ -67,14 +68,15 @@ type faultReply struct {
 
 // faultLoad sends client requests through the proxy until stopped.
 type faultLoad struct {
-	mu      sync.Mutex
-	replies []faultReply
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	replies  []faultReply
+	recorded chan struct{} // a send (or one pending) after each reply
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 func startFaultLoad(t *testing.T, s *proxytest.Stack) *faultLoad {
-	l := &faultLoad{stop: make(chan struct{})}
+	l := &faultLoad{recorded: make(chan struct{}, 1), stop: make(chan struct{})}
 	body := apitest.Body(provider.Anthropic, "hello", false)
 	client := &http.Client{Timeout: 10 * time.Second}
 	for range faultClients {
@@ -129,6 +131,24 @@ func (l *faultLoad) record(r faultReply) {
 	l.mu.Lock()
 	l.replies = append(l.replies, r)
 	l.mu.Unlock()
+	select {
+	case l.recorded <- struct{}{}:
+	default:
+	}
+}
+
+// awaitServed waits until n requests sent since since were served (200),
+// woken by each reply.
+func (l *faultLoad) awaitServed(t *testing.T, since time.Time, n int) {
+	t.Helper()
+	deadline := time.After(proxytest.WaitLimit)
+	for got := l.served(since, time.Now().Add(time.Hour)); got < n; got = l.served(since, time.Now().Add(time.Hour)) {
+		select {
+		case <-l.recorded:
+		case <-deadline:
+			t.Fatalf("%d of %d requests served within %v", got, n, proxytest.WaitLimit)
+		}
+	}
 }
 
 func (l *faultLoad) halt() {
@@ -228,9 +248,6 @@ func awaitDegraded(t *testing.T, events chan bool, want bool) time.Time {
 	return time.Now()
 }
 
-// runFor lets the load run; time passing is what is tested here.
-func runFor(d time.Duration) { time.Sleep(d) }
-
 func TestProxyServesThroughRedisFaults(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -253,15 +270,16 @@ func TestProxyServesThroughRedisFaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			url, inject, heal := tc.start(t)
 			s, events := sharedStack(t, url)
+			start := time.Now()
 			load := startFaultLoad(t, s)
-			runFor(300 * time.Millisecond) // shared
+			load.awaitServed(t, start, 10) // shared
 
 			inject()
 			from := awaitDegraded(t, events, true)
-			runFor(faultOutage)
+			load.awaitServed(t, from, 40) // about 1.6 s at this replica's share
 			heal()
 			to := awaitDegraded(t, events, false)
-			runFor(300 * time.Millisecond)
+			load.awaitServed(t, to, 5)
 			load.halt()
 
 			load.check(t)
