@@ -100,10 +100,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
-	keys := make([]string, cfg.keys)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("perf-key-%d", i+1)
-	}
+	keys := perfKeys(cfg.keys)
 	keyList := strings.Join(keys, ",")
 	// No -limits: every key is unlimited, so rate limits never interfere.
 	fakeArgs := []string{"-addr", loopbackAny, "-keys", keyList}

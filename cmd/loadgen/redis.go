@@ -49,10 +49,7 @@ func runRedis(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	keys := make([]string, cfg.keys)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("perf-key-%d", i+1)
-	}
+	keys := perfKeys(cfg.keys)
 	keyList := strings.Join(keys, ",")
 	fake, err := startProcess("fakeprovider", fakeBin, "-addr", loopbackAny, "-keys", keyList)
 	if err != nil {

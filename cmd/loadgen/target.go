@@ -107,3 +107,12 @@ const (
 	targetNginx  = "nginx"
 	targetProxy  = "proxy"
 )
+
+// perfKeys are the fake provider's n unlimited keys.
+func perfKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("perf-key-%d", i+1)
+	}
+	return keys
+}
