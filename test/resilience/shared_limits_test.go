@@ -22,6 +22,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,6 +51,11 @@ const (
 	// inflate a short run); only what follows is measured.
 	sharedWarmup  = 4 * time.Second
 	sharedMeasure = 12 * time.Second
+	// The warm-up and the measured period end after the load has sent as
+	// many requests as the demand gives them: the test awaits the load,
+	// and capacity is taken over the span really measured.
+	sharedWarmupRequests  = int64(sharedDemand * sharedWarmup / time.Second)
+	sharedMeasureRequests = int64(sharedDemand * sharedMeasure / time.Second)
 )
 
 // sharedResult is one mode's measurement.
@@ -163,6 +169,8 @@ spec:
 	var res sharedResult
 	measuring := false
 	stop := make(chan struct{})
+	warmedUp, measured := make(chan struct{}), make(chan struct{})
+	var sent atomic.Int64
 	var wg sync.WaitGroup
 	for _, m := range ms {
 		wg.Add(1)
@@ -175,6 +183,12 @@ spec:
 				case <-stop:
 					return
 				case <-tick.C:
+				}
+				switch sent.Add(1) {
+				case sharedWarmupRequests:
+					close(warmedUp)
+				case sharedWarmupRequests + sharedMeasureRequests:
+					close(measured)
 				}
 				wg.Add(1)
 				go func() {
@@ -198,13 +212,13 @@ spec:
 			}
 		}()
 	}
-	time.Sleep(sharedWarmup) // the load runs; time passing is what is measured
+	<-warmedUp
 	mu.Lock()
 	fake.ResetStats()
 	measuring = true
 	mu.Unlock()
 	start := time.Now()
-	time.Sleep(sharedMeasure)
+	<-measured
 	st := fake.Stats()
 	elapsed := time.Since(start)
 	mu.Lock()
