@@ -76,8 +76,8 @@ func run() error {
 	keysPerPool := flag.Int("keys-per-pool", 1, "keys per pool")
 	clientToken := flag.String("client-token", "perf-client-token", "client token every pool accepts")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (empty: off)")
-	bufKiB := flag.Int("transport-buffer-kib", 0,
-		"experiment: upstream transport read/write buffer size in KiB (0: the proxy's default transport)")
+	transportKind := flag.String("upstream-transport", proxy.TransportLean,
+		"upstream transport: lean or net/http (the manager's --upstream-transport)")
 	maxInFlight := flag.Int("max-in-flight", proxy.DefaultMaxInFlight,
 		"requests served at once (the manager's --proxy-max-in-flight)")
 	maxConns := flag.Int("max-connections", proxy.DefaultMaxConnections,
@@ -128,23 +128,20 @@ func run() error {
 		MaxInFlight:    *maxInFlight,
 		MaxConnections: *maxConns,
 	}
-	if *bufKiB > 0 || *upstreamCA != "" {
-		tr := proxy.DefaultTransport().Clone()
-		if *bufKiB > 0 {
-			tr.ReadBufferSize, tr.WriteBufferSize = *bufKiB<<10, *bufKiB<<10
+	var tlsConfig *tls.Config
+	if *upstreamCA != "" {
+		pemCA, err := os.ReadFile(*upstreamCA)
+		if err != nil {
+			return fmt.Errorf("-upstream-ca: %w", err)
 		}
-		if *upstreamCA != "" {
-			pemCA, err := os.ReadFile(*upstreamCA)
-			if err != nil {
-				return fmt.Errorf("-upstream-ca: %w", err)
-			}
-			roots := x509.NewCertPool()
-			if !roots.AppendCertsFromPEM(pemCA) {
-				return fmt.Errorf("-upstream-ca %s: no PEM certificate", *upstreamCA)
-			}
-			tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pemCA) {
+			return fmt.Errorf("-upstream-ca %s: no PEM certificate", *upstreamCA)
 		}
-		opts.Transport = tr
+		tlsConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
+	if opts.Transport, err = proxy.NewTransport(*transportKind, tlsConfig); err != nil {
+		return fmt.Errorf("-upstream-transport: %w", err)
 	}
 	srv := proxy.New(reg, opts)
 	// The harness waits for this exact line.

@@ -19,12 +19,15 @@ package proxy
 import (
 	"io"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 	"github.com/keypool-dev/keypool-operator/internal/proxytest"
+	"github.com/keypool-dev/keypool-operator/internal/upstream"
 )
 
 // benchTarget is the fake provider, optionally behind the proxy, both on
@@ -36,25 +39,54 @@ type benchTarget struct {
 	client *http.Client
 }
 
-func newBenchTarget(b *testing.B, viaProxy bool) *benchTarget {
+// benchPath is the way a benchmark's requests take to the fake provider.
+type benchPath int
+
+const (
+	direct          benchPath = iota // straight to the fake provider
+	viaProxy                         // through the proxy, with its default (lean) upstream transport
+	viaProxyNetHTTP                  // through the proxy, with net/http's upstream transport
+	// viaBareProxy is through httputil.ReverseProxy with the same transport
+	// and nothing else: no auth, no key choice, no usage scanning. It is
+	// the floor a net/http proxy cannot go below.
+	viaBareProxy
+)
+
+func newBenchTarget(b *testing.B, path benchPath) *benchTarget {
 	b.Helper()
+	var upstreamURL *url.URL // set once the stack's upstream listens
+	var tr proxytest.Transport = &upstream.Transport{MaxIdleConnsPerHost: 16}
+	if path == viaProxyNetHTTP || path == viaBareProxy {
+		tr = &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}
+	}
 	st := proxytest.New(b, proxytest.Config{
 		KeyValues:    []string{keyValue(1)},
 		ClientTokens: []string{clientToken},
-		Transport:    &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true},
+		Transport:    tr,
 		Quiet:        true,
 		NoRecording:  true, // a header clone per request is the harness's cost, not the proxy's
 	}, func(w proxytest.Wiring) http.Handler {
+		if path == viaBareProxy {
+			return &httputil.ReverseProxy{Transport: w.Transport, Rewrite: func(r *httputil.ProxyRequest) {
+				r.SetURL(upstreamURL)
+				r.Out.Header.Set("X-Api-Key", keyValue(1))
+			}}
+		}
 		return New(w.Registry, Options{Logger: w.Logger, Transport: w.Transport, Metrics: w.Metrics})
 	})
-	tr := &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}
-	b.Cleanup(tr.CloseIdleConnections)
+	upstreamURL, _ = url.Parse(st.Upstream.URL)
+	clientTr := &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}
+	b.Cleanup(clientTr.CloseIdleConnections)
 	t := &benchTarget{
 		url:    st.Upstream.URL + "/v1/messages",
 		header: proxytest.ClientHeader(provider.Anthropic, keyValue(1)),
-		client: &http.Client{Transport: tr},
+		client: &http.Client{Transport: clientTr},
 	}
-	if viaProxy {
+	switch path {
+	case viaBareProxy:
+		t.url = st.Front.URL + "/v1/messages"
+		t.header = proxytest.ClientHeader(provider.Anthropic, clientToken)
+	case viaProxy, viaProxyNetHTTP:
 		t.url = st.Base + "/v1/messages"
 		t.header = proxytest.ClientHeader(provider.Anthropic, clientToken)
 	}
@@ -80,11 +112,11 @@ func (t *benchTarget) roundTrip(b *testing.B, body string) {
 	}
 }
 
-func benchRoundTrips(b *testing.B, viaProxy bool) {
+func benchRoundTrips(b *testing.B, path benchPath) {
 	prompt := strings.Repeat("benchmark prompt text ", 50) + "[[output_tokens=64]]"
 	for _, stream := range []bool{false, true} {
 		b.Run(map[bool]string{false: "json", true: "sse"}[stream], func(b *testing.B) {
-			t := newBenchTarget(b, viaProxy)
+			t := newBenchTarget(b, path)
 			body := apitest.AnthropicBody(prompt, stream)
 			t.roundTrip(b, body) // warm the connections
 			b.ReportAllocs()
@@ -98,7 +130,16 @@ func benchRoundTrips(b *testing.B, viaProxy bool) {
 
 // BenchmarkProxy is one client request through the proxy to the fake
 // provider: a 1.1 KB request, 64 output tokens (8 SSE deltas when streaming).
-func BenchmarkProxy(b *testing.B) { benchRoundTrips(b, true) }
+func BenchmarkProxy(b *testing.B) { benchRoundTrips(b, viaProxy) }
+
+// BenchmarkProxyNetHTTP is BenchmarkProxy with net/http's upstream
+// transport (--upstream-transport=net/http) instead of the lean one.
+func BenchmarkProxyNetHTTP(b *testing.B) { benchRoundTrips(b, viaProxyNetHTTP) }
 
 // BenchmarkDirect is the same request straight to the fake provider.
-func BenchmarkDirect(b *testing.B) { benchRoundTrips(b, false) }
+func BenchmarkDirect(b *testing.B) { benchRoundTrips(b, direct) }
+
+// BenchmarkBareProxy is the same request through a bare
+// httputil.ReverseProxy: BenchmarkProxy minus BenchmarkBareProxy is what the
+// pooling costs above net/http's own proxying.
+func BenchmarkBareProxy(b *testing.B) { benchRoundTrips(b, viaBareProxy) }

@@ -140,21 +140,45 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, budget *count
 // result once the body is in, so that the server's background read, which
 // notices a client leaving, does not fail on it. Without a body (or outside
 // a real server) there is no deadline and the result is nil.
-func bodyDeadline(w http.ResponseWriter, r *http.Request, timeout time.Duration) *http.ResponseController {
+func bodyDeadline(w http.ResponseWriter, r *http.Request, timeout time.Duration) readDeadliner {
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
-	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(timeout)) != nil {
+	d, ok := controllerOf[readDeadliner](w)
+	if !ok || d.SetReadDeadline(time.Now().Add(timeout)) != nil {
 		return nil
 	}
-	return rc
+	return d
+}
+
+// readDeadliner and errFlusher are the parts of net/http's ResponseWriter
+// that http.ResponseController reaches.
+type (
+	readDeadliner interface{ SetReadDeadline(time.Time) error }
+	errFlusher    interface{ FlushError() error }
+)
+
+// controllerOf finds the T that w or a writer it wraps implements, as
+// http.ResponseController does, without allocating a controller per
+// request.
+func controllerOf[T any](w http.ResponseWriter) (T, bool) {
+	for {
+		if c, ok := w.(T); ok {
+			return c, true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			var zero T
+			return zero, false
+		}
+		w = u.Unwrap()
+	}
 }
 
 // lift removes the read deadline bodyDeadline set, if any.
-func lift(rc *http.ResponseController) {
-	if rc != nil {
-		_ = rc.SetReadDeadline(time.Time{})
+func lift(d readDeadliner) {
+	if d != nil {
+		_ = d.SetReadDeadline(time.Time{})
 	}
 }
 

@@ -36,7 +36,7 @@ import (
 func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt int) {
 	h := x.w.Header()
 	copyResponseHeader(h, resp.Header, x.prov)
-	h[HeaderKey] = []string{lease.KeyID}
+	h[HeaderKey] = x.s.keyIDValue(lease.KeyID)
 	h[HeaderAttempts] = attemptsValue(attempt)
 
 	format := usage.FormatNone
@@ -47,13 +47,15 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 	flush := format == usage.FormatSSE || resp.ContentLength < 0
 
 	x.w.WriteHeader(resp.StatusCode)
-	var rc *http.ResponseController
+	var fl errFlusher
 	if flush {
-		rc = http.NewResponseController(x.w)
-		// Headers go out now: SDKs wait for them before reading events.
-		_ = rc.Flush()
+		fl, _ = controllerOf[errFlusher](x.w)
+		if fl != nil {
+			// Headers go out now: SDKs wait for them before reading events.
+			_ = fl.FlushError()
+		}
 	}
-	upstreamErr, clientErr := x.copyBody(resp.Body, rc)
+	upstreamErr, clientErr := x.copyBody(resp.Body, fl)
 	_ = resp.Body.Close() // before EOF this closes the upstream connection
 
 	if upstreamErr != nil && clientErr == nil {
@@ -82,12 +84,12 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 }
 
 // copyBody copies body to the client, feeding the usage scanner, flushing
-// after every write when rc is set. It reports whether the upstream or the
+// after every write when fl is set (a stream). It reports whether the upstream or the
 // client ended the copy early; a client that went away cancels the request
 // context, which also ends the upstream read.
-func (x *exchange) copyBody(body io.Reader, rc *http.ResponseController) (upstreamErr, clientErr error) {
+func (x *exchange) copyBody(body io.Reader, fl errFlusher) (upstreamErr, clientErr error) {
 	var buf []byte
-	if rc != nil {
+	if fl != nil {
 		b := x.s.streamBufs.Get().(*[streamBufSize]byte)
 		defer x.s.streamBufs.Put(b)
 		buf = b[:]
@@ -107,8 +109,8 @@ func (x *exchange) copyBody(body io.Reader, rc *http.ResponseController) (upstre
 			if _, werr := x.w.Write(buf[:n]); werr != nil {
 				return nil, werr
 			}
-			if rc != nil {
-				if ferr := rc.Flush(); ferr != nil {
+			if fl != nil {
+				if ferr := fl.FlushError(); ferr != nil {
 					return nil, ferr
 				}
 			}

@@ -69,6 +69,7 @@ type Server struct {
 	checks     sync.WaitGroup // key re-checks running (keycheck.go)
 	inFlight   counter        // requests being handled, up to MaxInFlight
 	bodyBytes  counter        // request-body bytes buffered, up to MaxBufferedBodyBytes
+	keyIDs     keyIDValues    // X-Keypool-Key values
 }
 
 // New returns a proxy over the pools of reg. It registers the proxy's metrics

@@ -28,6 +28,7 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/upstream"
 )
 
 // These tests play a hostile or careless tenant against a shared pool: no
@@ -179,7 +180,7 @@ func TestSideEffectsAreNotRepeated(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var seen atomic.Int64
 			release := make(chan struct{})
-			upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				seen.Add(1)
 				_, _ = io.Copy(io.Discard, r.Body) // so that the server notices the proxy hanging up
 				if tc.status == 0 {
@@ -193,8 +194,8 @@ func TestSideEffectsAreNotRepeated(t *testing.T) {
 				w.WriteHeader(tc.status)
 				_, _ = w.Write([]byte(`{"type":"error","error":{"type":"api_error","message":"x"}}`))
 			})
-			e := newEnv(t, envConfig{upstream: upstream, transport: func(rt http.RoundTripper) http.RoundTripper {
-				rt.(*http.Transport).ResponseHeaderTimeout = 200 * time.Millisecond
+			e := newEnv(t, envConfig{upstream: handler, transport: func(rt http.RoundTripper) http.RoundTripper {
+				rt.(*upstream.Transport).ResponseHeaderTimeout = 200 * time.Millisecond
 				return rt
 			}})
 			t.Cleanup(func() { close(release) }) // before the upstream server closes: it waits for the handler

@@ -36,6 +36,7 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+	"github.com/keypool-dev/keypool-operator/internal/upstream"
 )
 
 // Defaults of Config.
@@ -75,6 +76,13 @@ type Wiring struct {
 //	}
 type HandlerFunc func(Wiring) http.Handler
 
+// Transport is an upstream transport: *upstream.Transport (the proxy's
+// default) or net/http's.
+type Transport interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
 // Config tunes New. The zero value is an Anthropic pool of three keys
 // (KeyValue(1..3)) in three priority tiers, keys/k1 first, each its own
 // organisation without limits, maxAttempts 3, no queueing, clients holding
@@ -110,9 +118,10 @@ type Config struct {
 	// UpstreamURL points the pool elsewhere than the upstream server (a
 	// closed port, for a dead upstream).
 	UpstreamURL string
-	// Transport is the stack's transport to the upstream (default: its own,
-	// so tests do not share connections); WrapTransport wraps it.
-	Transport     *http.Transport
+	// Transport is the stack's transport to the upstream (default: its own
+	// lean one, as the proxy's default, so tests do not share connections);
+	// WrapTransport wraps it.
+	Transport     Transport
 	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// Logger is the handler's logger (default: the test log at V(1),
 	// failing the test on any line that holds a key or client token).
@@ -145,7 +154,7 @@ type Stack struct {
 	Pool      *keypool.KeyPool
 	Registry  *keypool.Registry
 	Metrics   *prometheus.Registry
-	Transport *http.Transport
+	Transport Transport
 	Handler   http.Handler
 	Front     *httptest.Server
 	Base      string // Front.URL + /pools/{namespace}/{name}
@@ -267,7 +276,7 @@ func withDefaults(cfg Config) Config {
 		cfg.Name = PoolName(cfg.Provider)
 	}
 	if cfg.Transport == nil {
-		cfg.Transport = &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64}
+		cfg.Transport = &upstream.Transport{MaxIdleConnsPerHost: 64}
 	}
 	return cfg
 }

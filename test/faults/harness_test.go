@@ -37,6 +37,7 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/proxy"
 	"github.com/keypool-dev/keypool-operator/internal/testproc"
+	"github.com/keypool-dev/keypool-operator/internal/upstream"
 )
 
 const (
@@ -113,13 +114,12 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 		// Short answers keep the slow-drip case quick: one text delta per stream.
 		OutputTokens: 8,
 		// The proxy's own transport, as proxy.DefaultTransport configures it
-		// apart from the response-header timeout.
-		Transport: &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		// apart from the timeouts.
+		Transport: &upstream.Transport{
+			DialTimeout:           2 * time.Second,
 			MaxIdleConnsPerHost:   64,
 			IdleConnTimeout:       90 * time.Second,
 			ResponseHeaderTimeout: headerTimeout,
-			DisableCompression:    true,
 		},
 		Logger:            debugLogger(h.logs),
 		UpstreamConnState: h.upConns.hook,
