@@ -68,7 +68,6 @@ func main() {
 		redisURL                                           string
 		replicas                                           int
 		proxyOpts                                          proxy.Options
-		upstreamTransport                                  string
 		maxQueuedPerPool                                   int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
@@ -90,9 +89,7 @@ func main() {
 	flag.DurationVar(&shutdownGrace, "shutdown-grace", 90*time.Second,
 		"How long in-flight proxy requests and streams may run on after shutdown begins.")
 	bindProxyLimits(flag.CommandLine, &proxyOpts, &maxQueuedPerPool)
-	flag.StringVar(&upstreamTransport, "upstream-transport", proxy.TransportLean, "How the proxy talks to providers: "+
-		"lean (HTTP/1.1, no goroutines per connection) or net/http (Go's transport: HTTP/2 where offered); "+
-		"an HTTP(S)_PROXY in the environment always uses net/http.")
+	bindUpstreamTransport(flag.CommandLine, &proxyOpts)
 	flag.StringVar(&allowedUpstreams, "allowed-upstreams", controller.DefaultAllowedUpstreams,
 		"Comma-separated origins (scheme://host[:port]) KeyPools may use as upstream; any path below one is allowed. "+
 			"A KeyPool with another upstream is not served (Ready=False, UpstreamNotAllowed).")
@@ -197,10 +194,6 @@ func main() {
 	proxyOpts.Addr = proxyAddr
 	proxyOpts.Logger = log.WithName("proxy")
 	proxyOpts.ShutdownGrace = shutdownGrace
-	if proxyOpts.Transport, err = proxy.NewTransport(upstreamTransport, nil); err != nil {
-		setupLog.Error(err, "invalid --upstream-transport")
-		os.Exit(1)
-	}
 	// Spans and GenAI histograms only when OTEL_EXPORTER_OTLP_* asks for them.
 	otelProviders, err := telemetry.FromEnv(context.Background())
 	if err != nil {

@@ -136,7 +136,7 @@ func TestDocumentedErrorsRetireNoValidKey(t *testing.T) {
 				// The upstream answers every API request with the error and
 				// every key check (GET /v1/models) with 200: the keys are fine.
 				var checks atomic.Int64
-				upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					w.Header().Set("Content-Type", "application/json")
 					if r.Method == http.MethodGet && r.URL.Path == "/v1/models" {
 						checks.Add(1)
@@ -147,7 +147,7 @@ func TestDocumentedErrorsRetireNoValidKey(t *testing.T) {
 					w.WriteHeader(answer.status)
 					_, _ = w.Write([]byte(answer.body))
 				})
-				e := newEnv(t, envConfig{provider: prov, upstream: upstream})
+				e := newEnv(t, envConfig{provider: prov, upstream: handler})
 				for range 3 {
 					e.post(apitest.AnthropicBody("hi", false))
 				}
@@ -214,7 +214,7 @@ func TestSideEffectsAreNotRepeated(t *testing.T) {
 // another key after a 500 or a dropped connection.
 func TestSafeRequestsStillFailOver(t *testing.T) {
 	var seen atomic.Int64
-	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if seen.Add(1) == 1 {
 			w.WriteHeader(500)
 			return
@@ -222,7 +222,7 @@ func TestSafeRequestsStillFailOver(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"usage":{"input_tokens":1,"output_tokens":1}}`))
 	})
-	e := newEnv(t, envConfig{upstream: upstream})
+	e := newEnv(t, envConfig{upstream: handler})
 	resp := e.post(apitest.AnthropicBody("hi", false))
 	wantStatus(t, resp, http.StatusOK)
 	if got := resp.Header.Get(HeaderAttempts); got != "2" {

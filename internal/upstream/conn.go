@@ -153,22 +153,8 @@ func (c *conn) writeRequest(req *http.Request) error {
 	}
 	_, _ = w.WriteString(host)
 	_, _ = w.WriteString("\r\n")
-	for k, vs := range req.Header {
-		if skipRequestField(k) || !validKey(k) {
-			continue
-		}
-		for _, v := range vs {
-			if k == "User-Agent" && v == "" {
-				continue // net/http's way to send no User-Agent
-			}
-			if !validValue(v) {
-				return fmt.Errorf("invalid value for header %s", k)
-			}
-			_, _ = w.WriteString(k)
-			_, _ = w.WriteString(": ")
-			_, _ = w.WriteString(v)
-			_, _ = w.WriteString("\r\n")
-		}
+	if err := writeFields(w, req.Header); err != nil {
+		return err
 	}
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	chunked := hasBody && req.ContentLength <= 0
@@ -187,6 +173,28 @@ func (c *conn) writeRequest(req *http.Request) error {
 		}
 	}
 	return w.Flush()
+}
+
+// writeFields writes h's fields but those the transport writes itself.
+func writeFields(w *bufio.Writer, h http.Header) error {
+	for k, vs := range h {
+		if skipRequestField(k) || !validKey(k) {
+			continue
+		}
+		for _, v := range vs {
+			if k == "User-Agent" && v == "" {
+				continue // net/http's way to send no User-Agent
+			}
+			if !validValue(v) {
+				return fmt.Errorf("invalid value for header %s", k)
+			}
+			_, _ = w.WriteString(k)
+			_, _ = w.WriteString(": ")
+			_, _ = w.WriteString(v)
+			_, _ = w.WriteString("\r\n")
+		}
+	}
+	return nil
 }
 
 func (c *conn) writeBody(req *http.Request, chunked bool) error {

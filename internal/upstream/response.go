@@ -85,29 +85,38 @@ func (c *conn) readHead(req *http.Request, first bool) (*http.Response, error) {
 		if len(line) == 0 {
 			break
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return nil, errors.New("malformed response header: obsolete line folding")
+		var f field
+		if head, f, err = appendField(head, line); err != nil {
+			return nil, err
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			return nil, fmt.Errorf("malformed response header line %q", truncate(line))
-		}
-		start := len(head)
-		head = append(head, line...)
-		key := head[start : start+colon]
-		if !canonicalizeInPlace(key) {
-			return nil, fmt.Errorf("malformed response header key %q", truncate(key))
-		}
-		v0, v1 := start+colon+1, len(head)
-		for v0 < v1 && (head[v0] == ' ' || head[v0] == '\t') {
-			v0++
-		}
-		for v1 > v0 && (head[v1-1] == ' ' || head[v1-1] == '\t') {
-			v1--
-		}
-		fields = append(fields, field{start, start + colon, v0, v1})
+		fields = append(fields, f)
 	}
 	return c.buildResponse(req, head, fields)
+}
+
+// appendField appends a header line to head, its key in canonical form,
+// and returns where its key and value (without surrounding blanks) are.
+func appendField(head, line []byte) ([]byte, field, error) {
+	if line[0] == ' ' || line[0] == '\t' {
+		return head, field{}, errors.New("malformed response header: obsolete line folding")
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return head, field{}, fmt.Errorf("malformed response header line %q", truncate(line))
+	}
+	start := len(head)
+	head = append(head, line...)
+	if key := head[start : start+colon]; !canonicalizeInPlace(key) {
+		return head, field{}, fmt.Errorf("malformed response header key %q", truncate(key))
+	}
+	v0, v1 := start+colon+1, len(head)
+	for v0 < v1 && (head[v0] == ' ' || head[v0] == '\t') {
+		v0++
+	}
+	for v1 > v0 && (head[v1-1] == ' ' || head[v1-1] == '\t') {
+		v1--
+	}
+	return head, field{start, start + colon, v0, v1}, nil
 }
 
 func (c *conn) buildResponse(req *http.Request, head []byte, fields []field) (*http.Response, error) {
