@@ -35,14 +35,30 @@ manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition o
 generate: controller-gen ## Generate code containing DeepCopy, DeepCopyInto, and DeepCopyObject method implementations.
 	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt" paths="./..."
 
-# API_REFERENCE is where `make docs` writes the KeyPool API reference;
-# test/docs regenerates it elsewhere and compares.
+# API_REFERENCE is where `make docs` writes the KeyPool API reference, and
+# HELM_VALUES the Helm chart's values table; test/docs regenerates each
+# elsewhere and compares.
 API_REFERENCE ?= docs/api-reference.md
+HELM_VALUES ?= docs/helm-values.md
 
 .PHONY: docs
-docs: crd-ref-docs ## Generate docs/api-reference.md from the Go types in api/ (crd-ref-docs).
+docs: api-reference helm-values ## Generate the API reference and the Helm values table (docs/api-reference.md, docs/helm-values.md).
+
+.PHONY: api-reference
+api-reference: crd-ref-docs ## Generate docs/api-reference.md from the Go types in api/ (crd-ref-docs).
 	@"$(CRD_REF_DOCS)" --source-path=./api --config=hack/crd-ref-docs/config.yaml \
 		--renderer=markdown --log-level=ERROR --output-path="$(API_REFERENCE)"
+
+# helm-docs writes to stdout here (--dry-run) so that the table can go to
+# docs/; it exits 0 even when it skips the chart, so an output without the
+# table is an error.
+.PHONY: helm-values
+helm-values: helm-docs ## Generate docs/helm-values.md from dist/chart/values.yaml's "# --" comments (helm-docs).
+	@"$(HELM_DOCS)" --chart-search-root=dist/chart --template-files="$(CURDIR)/hack/helm-docs/values.md.gotmpl" \
+		--sort-values-order=file --log-level=warning --dry-run > "$(HELM_VALUES).tmp"
+	@grep -q '^| Key | Type | Default | Description |' "$(HELM_VALUES).tmp" || \
+		{ rm -f "$(HELM_VALUES).tmp"; echo "helm-docs rendered no values table for dist/chart" >&2; exit 1; }
+	@mv "$(HELM_VALUES).tmp" "$(HELM_VALUES)"
 
 .PHONY: fmt
 fmt: ## Run go fmt against code.
@@ -56,7 +72,7 @@ vet: ## Run go vet against code.
 # the end-to-end test (which builds and drives the real manager binary).
 # test/helm needs helm, test/monitoring promtool (both built from Go modules).
 .PHONY: test
-test: manifests generate fmt vet envtest redis-server crd-ref-docs helm-bin promtool ## Run all tests (unit, envtest, end to end, doc, chart and alert checks) with -race.
+test: manifests generate fmt vet envtest redis-server crd-ref-docs helm-docs helm-bin promtool ## Run all tests (unit, envtest, end to end, doc, chart and alert checks) with -race.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -race -count=1 -timeout 20m ./...
 
 .PHONY: test-e2e
@@ -190,8 +206,9 @@ build-installer: manifests generate kustomize ## Generate a consolidated YAML wi
 # hack/helmchart for the values), then run `make helm`. test/helm fails when
 # dist/chart and config/ drift apart.
 .PHONY: helm
-helm: manifests kustomize ## Regenerate the Helm chart in dist/chart from config/ (and its values table, docs/helm-values.md).
-	go run ./hack/helmchart -root . -out dist/chart -values-doc docs/helm-values.md -kustomize "$(KUSTOMIZE) build"
+helm: manifests kustomize ## Regenerate the Helm chart in dist/chart from config/ (and its values table, docs/helm-values.md, with helm-docs).
+	go run ./hack/helmchart -root . -out dist/chart -kustomize "$(KUSTOMIZE) build"
+	@$(MAKE) --no-print-directory helm-values
 
 .PHONY: helm-lint
 helm-lint: helm-bin ## Lint the Helm chart.
@@ -238,6 +255,7 @@ GOLANGCI_LINT = $(LOCALBIN)/golangci-lint
 CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
 HELM ?= $(LOCALBIN)/helm
 PROMTOOL ?= $(LOCALBIN)/promtool
+HELM_DOCS ?= $(LOCALBIN)/helm-docs
 
 ## Tool Versions
 KUSTOMIZE_VERSION ?= v5.8.1
@@ -247,6 +265,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 CRD_REF_DOCS_VERSION ?= v0.3.0
 HELM_VERSION ?= v4.3.1
 PROMTOOL_VERSION ?= v0.316.0
+HELM_DOCS_VERSION ?= v1.14.2
 
 # ENVTEST_K8S_VERSION is the Kubernetes version of the envtest control plane
 # (kube-apiserver, etcd, kubectl). hack/envtest/go.mod pins the same version
@@ -316,6 +335,11 @@ $(ENVTEST_ASSETS)/kubectl: hack/envtest/go.mod | $(ENVTEST)
 crd-ref-docs: $(CRD_REF_DOCS) ## Download crd-ref-docs locally if necessary.
 $(CRD_REF_DOCS): $(LOCALBIN)
 	$(call go-install-tool,$(CRD_REF_DOCS),github.com/elastic/crd-ref-docs,$(CRD_REF_DOCS_VERSION))
+
+.PHONY: helm-docs
+helm-docs: $(HELM_DOCS) ## Download helm-docs locally if necessary.
+$(HELM_DOCS): $(LOCALBIN)
+	$(call go-install-tool,$(HELM_DOCS),github.com/norwoodj/helm-docs/cmd/helm-docs,$(HELM_DOCS_VERSION))
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT) ## Download golangci-lint locally if necessary.

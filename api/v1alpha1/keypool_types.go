@@ -370,11 +370,16 @@ type ClientStatus struct {
 	// when no capacity was left for the client, or by the provider).
 	ThrottledRequests int64 `json:"throttledRequests"`
 
-	// inputTokens, outputTokens, cacheReadTokens and cacheWriteTokens are
-	// the tokens of those requests, as the provider reported them.
-	InputTokens      int64 `json:"inputTokens"`
-	OutputTokens     int64 `json:"outputTokens"`
-	CacheReadTokens  int64 `json:"cacheReadTokens"`
+	// inputTokens is the input tokens of those requests, as the provider
+	// reported them.
+	InputTokens int64 `json:"inputTokens"`
+	// outputTokens is the output tokens of those requests.
+	OutputTokens int64 `json:"outputTokens"`
+	// cacheReadTokens is the input tokens of those requests read from the
+	// provider's prompt cache.
+	CacheReadTokens int64 `json:"cacheReadTokens"`
+	// cacheWriteTokens is the input tokens of those requests written to
+	// the provider's prompt cache.
 	CacheWriteTokens int64 `json:"cacheWriteTokens"`
 
 	// waiting is the client's requests waiting for capacity when the status
@@ -420,6 +425,13 @@ type KeyPoolStatus struct {
 	// --proxy-service-url plus /pools/<namespace>/<name>.
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`
+
+	// upstream is the provider base URL the proxy sends the pool's requests
+	// to: spec.upstream, or the provider's default when that is empty.
+	// Empty while the upstream is invalid or not allowed
+	// (--allowed-upstreams).
+	// +optional
+	Upstream string `json:"upstream,omitempty"`
 
 	// totalKeys is the number of keys loaded into the pool (data entries, not
 	// spec.keys items).
@@ -481,7 +493,7 @@ type KeyPoolStatus struct {
 // +kubebuilder:printcolumn:name="Exhausted",type=integer,JSONPath=`.status.exhaustedKeys`
 // +kubebuilder:printcolumn:name="Remaining RPM",type=integer,JSONPath=`.status.remainingRPM`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="Upstream",type=string,JSONPath=`.spec.upstream`,priority=1
+// +kubebuilder:printcolumn:name="Upstream",type=string,JSONPath=`.status.upstream`,priority=1
 // +kubebuilder:printcolumn:name="Queued",type=integer,JSONPath=`.status.queued`,priority=1
 // +kubebuilder:printcolumn:name="Tokens Remaining",type=integer,JSONPath=`.status.remainingTokens`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -21,7 +21,9 @@ limitations under the License.
 // namespaced RoleBindings of config/namespaced) becomes one template, with
 // values spliced in at known places. Rendering the chart with its default
 // values gives back what `kustomize build config/default` gives (test/helm
-// checks it), so the two cannot drift apart unnoticed.
+// checks it), so the two cannot drift apart unnoticed. values.yaml carries
+// helm-docs' "# --" comments, from which `make helm` then writes the values
+// table of docs/helm-values.md with helm-docs.
 package main
 
 import (
@@ -35,9 +37,8 @@ func main() {
 	root := flag.String("root", ".", "the repository's root folder")
 	out := flag.String("out", "dist/chart", "where to write the chart (replaced)")
 	kustomize := flag.String("kustomize", "bin/kustomize build", "the command that builds a kustomization (folder appended)")
-	valuesDoc := flag.String("values-doc", "docs/helm-values.md", "where to write the values table (\"\": nowhere)")
 	flag.Parse()
-	if err := generate(*root, *out, *valuesDoc, strings.Fields(*kustomize)); err != nil {
+	if err := generate(*root, *out, strings.Fields(*kustomize)); err != nil {
 		fmt.Fprintln(os.Stderr, "helmchart:", err)
 		os.Exit(1)
 	}

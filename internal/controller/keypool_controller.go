@@ -113,11 +113,16 @@ func (r *KeyPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		problems = append(problems, problem{reason: llmv1alpha1.ReasonInvalidConfig, message: err.Error()})
 	}
 	log.V(1).Info("pool reconciled", "keys", len(cfg.Keys), "problems", len(problems))
-	r.Publisher.observe(req.NamespacedName, report{
+	rep := report{
 		generation: kp.Generation,
 		endpoint:   fmt.Sprintf("%s/pools/%s/%s", r.ProxyServiceURL, kp.Namespace, kp.Name),
 		problems:   problems,
-	})
+	}
+	if u := cfg.Access.Upstream; u != nil {
+		// Redacted: a URL's user info would be a credential in status.
+		rep.upstream = u.Redacted()
+	}
+	r.Publisher.observe(req.NamespacedName, rep)
 	return ctrl.Result{}, nil
 }
 

@@ -157,6 +157,11 @@ func TestKeyPoolBecomesReadyWithEndpointAndStats(t *testing.T) {
 	if want := "http://keypool-proxy.keypool-system.svc:8080/pools/" + ns + "/claude"; kp.Status.Endpoint != want {
 		t.Errorf("endpoint = %q, want %q", kp.Status.Endpoint, want)
 	}
+	// No spec.upstream: the provider's default, which `kubectl get kp -o
+	// wide` shows.
+	if kp.Status.Upstream != "https://api.anthropic.com" {
+		t.Errorf("status.upstream = %q, want the anthropic default", kp.Status.Upstream)
+	}
 	if kp.Status.ObservedGeneration != kp.Generation {
 		t.Errorf("observedGeneration = %d, want %d", kp.Status.ObservedGeneration, kp.Generation)
 	}

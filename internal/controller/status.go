@@ -39,6 +39,7 @@ func desiredStatus(prev llmv1alpha1.KeyPoolStatus, r report, stats *keypool.Pool
 		ObservedGeneration: r.generation,
 		Conditions:         append([]metav1.Condition(nil), prev.Conditions...),
 		Endpoint:           r.endpoint,
+		Upstream:           r.upstream,
 	}
 	var rejected []string
 	if stats != nil {

@@ -43,11 +43,13 @@ const maxPendingTransitions = 32
 type report struct {
 	generation int64
 	endpoint   string
+	upstream   string // the resolved upstream, "" when refused
 	problems   []problem
 }
 
 func (r report) equal(o report) bool {
-	return r.generation == o.generation && r.endpoint == o.endpoint && slices.Equal(r.problems, o.problems)
+	return r.generation == o.generation && r.endpoint == o.endpoint && r.upstream == o.upstream &&
+		slices.Equal(r.problems, o.problems)
 }
 
 // poolRecord is the publisher's memory of one KeyPool.

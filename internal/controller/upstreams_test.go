@@ -96,6 +96,9 @@ func TestUpstreamNotAllowedIsNotServed(t *testing.T) {
 	if _, ok := registry.Get(ns, "p"); ok {
 		t.Fatal("a pool with a disallowed upstream is served")
 	}
+	if got.Status.Upstream != "" {
+		t.Errorf("status.upstream = %q for a refused upstream, want empty", got.Status.Upstream)
+	}
 	if rec, pool := reconcileRecorded(t, nn); pool != nil || len(rec.secretsRead()) > 0 {
 		t.Fatalf("pool %v built; values of %v read", pool != nil, rec.secretsRead())
 	}
@@ -109,5 +112,8 @@ func TestUpstreamNotAllowedIsNotServed(t *testing.T) {
 	if u := pool.Access().Upstream.String(); u != "https://API.anthropic.com:443/v1beta" {
 		t.Errorf("upstream = %s", u)
 	}
-	waitCondition(t, nn, llmv1alpha1.ConditionReady, metav1.ConditionTrue, llmv1alpha1.ReasonPoolReady)
+	served := waitCondition(t, nn, llmv1alpha1.ConditionReady, metav1.ConditionTrue, llmv1alpha1.ReasonPoolReady)
+	if served.Status.Upstream != "https://API.anthropic.com:443/v1beta" {
+		t.Errorf("status.upstream = %q, want spec.upstream", served.Status.Upstream)
+	}
 }

@@ -15,8 +15,9 @@ limitations under the License.
 */
 
 // Package docs holds the checks that keep the documentation true to the
-// code, in `make test`: the generated API reference is fresh
-// (docs/api-reference.md, `make docs`), the flags table of
+// code, in `make test`: the generated API reference and Helm values table
+// are fresh (docs/api-reference.md and docs/helm-values.md, `make docs`),
+// every chart value is described, the flags table of
 // docs/architecture.md is the manager's --help, the metrics table of
 // docs/metrics.md is what the proxy and the controller register, and the
 // condition and Event reasons of docs/api.md are the code's. Each failure

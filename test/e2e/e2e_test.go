@@ -449,6 +449,37 @@ func (c *cluster) printColumns(t *testing.T) {
 		claude[5] == "0" || claude[6] != "True" {
 		t.Fatalf("claude row %q in:\n%s", claude, out)
 	}
+	c.wideColumns(t)
+}
+
+// wideColumns: `kubectl get kp -o wide` adds the upstream the pool's
+// requests go to, the queued requests and the tokens left this minute.
+func (c *cluster) wideColumns(t *testing.T) {
+	out, err := c.kubectl.Run("", "get", "kp", "-n", namespace, "-o", "wide")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kubectl get kp -n %s -o wide:\n%s", namespace, out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if h := strings.Join(strings.Fields(lines[0]), " "); h != "NAME STRATEGY KEYS AVAILABLE EXHAUSTED REMAINING RPM READY UPSTREAM QUEUED TOKENS REMAINING AGE" {
+		t.Fatalf("header %q", h)
+	}
+	rows := map[string][]string{}
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		rows[f[0]] = f
+	}
+	// NAME STRATEGY KEYS AVAILABLE EXHAUSTED REMAINING-RPM READY UPSTREAM QUEUED TOKENS-REMAINING AGE
+	for _, name := range []string{"claude", "gem"} {
+		r := rows[name]
+		if len(r) != 11 || r[7] != c.fakeURL || r[8] != "0" {
+			t.Errorf("%s row %q: want 11 columns, upstream %s, 0 queued", name, r, c.fakeURL)
+		}
+	}
+	// gem's keys have configured token limits: tokens are left this minute.
+	if r := rows["gem"]; len(r) == 11 && (r[9] == "0" || r[9] == "<none>") {
+		t.Errorf("gem tokens remaining %q, want its keys' token limits minus what was spent", r[9])
+	}
 }
 
 func (c *cluster) deletion(t *testing.T) {

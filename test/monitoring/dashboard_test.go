@@ -53,16 +53,18 @@ var scrapeLabels = []string{"pod", "instance", "job", "service", "container", "e
 // label names; a histogram gives its _bucket (with le), _sum and _count.
 type exported map[string][]string
 
-// gatherAfterTraffic sends real requests through the proxy (served, shed at
-// its in-flight cap) and gathers the proxy's registry together with the
-// controller-runtime registry the manager serves it from.
+// gatherAfterTraffic sends real requests of a named client through the
+// proxy (served, shed at its in-flight cap) and gathers the proxy's
+// registry together with the controller-runtime registry the manager serves
+// it from. The client is named (its token's data key) so that the
+// per-client series exist.
 func gatherAfterTraffic(t *testing.T) exported {
 	t.Helper()
 	limits := map[string]fakeprovider.Limits{}
 	for n := 1; n <= 3; n++ {
 		limits["org-"+proxytest.KeyValue(n)] = fakeprovider.Limits{RPM: 1000, ITPM: 100000, OTPM: 20000}
 	}
-	s := proxytest.New(t, proxytest.Config{Provider: provider.Anthropic, Limits: limits}, func(w proxytest.Wiring) http.Handler {
+	s := proxytest.New(t, proxytest.Config{Provider: provider.Anthropic, Limits: limits, ClientNames: []string{"team-a"}}, func(w proxytest.Wiring) http.Handler {
 		return proxy.New(w.Registry, proxy.Options{Logger: w.Logger, Transport: w.Transport, Metrics: w.Metrics, MaxInFlight: 1})
 	})
 	send := func(stream bool) *http.Response {
@@ -190,7 +192,8 @@ func TestDashboardQueriesUseExportedMetrics(t *testing.T) {
 	// Every family the proxy exports is on the dashboard, so none goes unseen.
 	for _, name := range []string{"keypool_proxy_requests_total", "keypool_proxy_upstream_latency_seconds_bucket",
 		"keypool_proxy_failovers_total", "keypool_proxy_tokens_total", "keypool_proxy_queue_wait_seconds_bucket",
-		"keypool_proxy_queue_rejected_total", "keypool_proxy_shed_total", "keypool_keys", "keypool_capacity_remaining"} {
+		"keypool_proxy_queue_rejected_total", "keypool_proxy_shed_total", "keypool_keys", "keypool_capacity_remaining",
+		"keypool_proxy_client_requests_total", "keypool_proxy_client_tokens_total"} {
 		if _, ok := metrics[name]; !ok {
 			t.Errorf("the proxy did not export %s after the traffic", name)
 		}
