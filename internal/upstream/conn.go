@@ -36,7 +36,7 @@ type conn struct {
 	nc        net.Conn        // the connection, TLS or TCP
 	raw       syscall.RawConn // the TCP socket under it, for stillOpen; nil if unknown
 	br        *bufio.Reader
-	bw        *bufio.Writer
+	bw        *bufio.Writer // while a request is written: pooled, so that a held stream holds none
 	idleSince time.Time
 	reused    bool // taken from the idle pool, not freshly dialled
 	peek      peeker
@@ -49,7 +49,6 @@ func newConn(t *Transport, key hostKey, nc, tcp net.Conn) *conn {
 		key: key,
 		nc:  nc,
 		br:  bufio.NewReaderSize(nc, bufSize(t.ReadBufferSize)),
-		bw:  bufio.NewWriterSize(nc, bufSize(t.WriteBufferSize)),
 	}
 	c.expire = func() { _ = c.nc.SetDeadline(aLongTimeAgo) }
 	if sc, ok := tcp.(syscall.Conn); ok {
@@ -92,7 +91,10 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request) (*http.Response
 }
 
 func (c *conn) exchange(req *http.Request) (*http.Response, error) {
+	c.bw = c.t.writer(c.nc)
 	werr := c.writeRequest(req)
+	c.t.putWriter(c.bw)
+	c.bw = nil
 	closeBody(req)
 	if werr != nil {
 		if c.reused {

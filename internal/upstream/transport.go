@@ -17,6 +17,7 @@ limitations under the License.
 package upstream
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -71,10 +72,11 @@ type Transport struct {
 	ReadBufferSize, WriteBufferSize int
 	MaxResponseHeaderBytes          int
 
-	mu     sync.Mutex
-	idle   map[hostKey][]*conn
-	dials  atomic.Int64
-	tlsCfg map[string]*tls.Config // per server name, cloned once
+	mu      sync.Mutex
+	idle    map[hostKey][]*conn
+	writers sync.Pool // *bufio.Writer, lent to a connection while it writes a request
+	dials   atomic.Int64
+	tlsCfg  map[string]*tls.Config // per server name, cloned once
 }
 
 // hostKey names a pool of connections: a struct, so looking it up costs
@@ -289,6 +291,19 @@ func hostPort(key hostKey) (host, addr string) {
 	return h, net.JoinHostPort(h, port)
 }
 
+func (t *Transport) writer(w io.Writer) *bufio.Writer {
+	if bw, ok := t.writers.Get().(*bufio.Writer); ok {
+		bw.Reset(w)
+		return bw
+	}
+	return bufio.NewWriterSize(w, bufSize(t.WriteBufferSize))
+}
+
+func (t *Transport) putWriter(bw *bufio.Writer) {
+	bw.Reset(nil) // drops the connection and any error
+	t.writers.Put(bw)
+}
+
 func (t *Transport) idleConnTimeout() time.Duration {
 	return orDefault(t.IdleConnTimeout, DefaultIdleConnTimeout)
 }
@@ -309,5 +324,3 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // errNothingRead marks a failure before any byte of a response arrived.
 var errNothingRead = errors.New("connection closed before a response")
-
-var _ io.Closer = (*body)(nil)
