@@ -90,17 +90,16 @@ func (b *requestBody) grow(want int64) error {
 // The caller bounds the time it takes with a read deadline (bodyDeadline).
 // On failure it returns the error kind to answer with; the connection must
 // then be closed, as the rest of the body is unread. The caller must call
-// release on the result.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64, budget *counter) (*requestBody, provider.Error, error) {
-	b := &requestBody{budget: budget}
+// b.release; b is the caller's, so that it costs no allocation.
+func readBody(b *requestBody, w http.ResponseWriter, r *http.Request, limit int64) (provider.Error, error) {
 	if r.ContentLength > limit {
 		// Refuse before reading a byte; net/http closes the connection
 		// rather than drain a body this large.
-		return b, provider.ErrTooLarge, fmt.Errorf("request body of %d bytes exceeds the proxy's limit of %d bytes",
+		return provider.ErrTooLarge, fmt.Errorf("request body of %d bytes exceeds the proxy's limit of %d bytes",
 			r.ContentLength, limit)
 	}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return b, 0, nil
+		return 0, nil
 	}
 	// MaxBytesReader also tells the server to close the connection if the
 	// client sends more than the limit.
@@ -115,7 +114,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, budget *count
 				break // all declared bytes are in; net/http serves no more
 			}
 			if err := b.grow(want); err != nil {
-				return b, provider.ErrUnavailable, err
+				return provider.ErrUnavailable, err
 			}
 		}
 		n, err := body.Read(b.buf[len(b.buf):cap(b.buf)])
@@ -125,13 +124,13 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, budget *count
 		}
 		if err != nil {
 			kind, err := bodyErrKind(err, limit)
-			return b, kind, err
+			return kind, err
 		}
 	}
 	if int64(len(b.buf)) < r.ContentLength {
-		return b, provider.ErrBadRequest, fmt.Errorf("read request body: %w", io.ErrUnexpectedEOF)
+		return provider.ErrBadRequest, fmt.Errorf("read request body: %w", io.ErrUnexpectedEOF)
 	}
-	return b, 0, nil
+	return 0, nil
 }
 
 // bodyDeadline bounds, from the end of r's headers, the time its body may

@@ -56,7 +56,12 @@ type exchange struct {
 	route     route
 	body      []byte
 	header    http.Header // upstream request header without the key
-	target    *url.URL
+	target    *url.URL    // &url
+	url       url.URL
+	// firstBody is the first attempt's request body; later attempts get
+	// their own (the transport may still read an earlier one).
+	firstBody replayBody
+	out       http.Request // the upstream request, before WithContext
 	start     time.Time
 	scan      usage.Scanner
 	tried     [4]string  // backing array of the Exclude list for the usual attempt counts
@@ -161,7 +166,9 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 		h = x.header.Clone()
 	}
 	x.prov.SetKey(h, lease.APIKey)
-	req := &http.Request{
+	// The request is made in the exchange and copied by WithContext, which
+	// costs one allocation where a new request would cost two.
+	x.out = http.Request{
 		Method:        x.r.Method,
 		URL:           x.target,
 		Proto:         "HTTP/1.1",
@@ -172,11 +179,11 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 		ContentLength: int64(len(x.body)),
 	}
 	if len(x.body) > 0 {
-		req.Body = newReplayBody(x.body)
+		x.out.Body = x.replayBody(attempt)
 		// GetBody lets the transport resend on a stale pooled connection.
-		req.GetBody = x.getBody
+		x.out.GetBody = x.getBody
 	}
-	req = req.WithContext(ctx) // the client's cancellation reaches the upstream
+	req := x.out.WithContext(ctx) // the client's cancellation reaches the upstream
 	sent := time.Now()
 	resp, err := x.s.transport.RoundTrip(req)
 	if err != nil {
@@ -187,6 +194,17 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 }
 
 func (x *exchange) getBody() (io.ReadCloser, error) { return newReplayBody(x.body), nil }
+
+// replayBody is an attempt's request body: the first one is part of the
+// exchange, which saves an allocation for every request that needs no
+// failover.
+func (x *exchange) replayBody(attempt int) io.ReadCloser {
+	if attempt > 1 {
+		return newReplayBody(x.body)
+	}
+	x.firstBody.Reset(x.body)
+	return &x.firstBody
+}
 
 // moreKeys reports whether the pool has a key this request has not tried.
 // It is only asked on the failover path.

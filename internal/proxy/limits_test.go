@@ -182,7 +182,8 @@ func TestBodyBufferGrowsWithReceivedBytes(t *testing.T) {
 	budget := &counter{max: 1 << 30}
 	got := make(chan *requestBody, 1)
 	go func() {
-		rb, _, _ := readBody(nopWriter{}, r, 64<<20, budget)
+		rb := &requestBody{budget: budget}
+		_, _ = readBody(rb, nopWriter{}, r, 64<<20)
 		got <- rb
 	}()
 	sent := 0

@@ -94,7 +94,7 @@ func validRest(rest string) bool {
 
 // upstreamURL is the pool's upstream base joined with the request's path and
 // query (see upstreamQuery). The base path (e.g. a gateway prefix) is kept.
-func upstreamURL(base *url.URL, rt *route, rawQuery string) *url.URL {
+func upstreamURL(base *url.URL, rt *route, rawQuery string) url.URL {
 	u := *base
 	u.RawQuery = upstreamQuery(rawQuery)
 	u.Fragment, u.RawFragment = "", ""
@@ -105,7 +105,7 @@ func upstreamURL(base *url.URL, rt *route, rawQuery string) *url.URL {
 	} else if base.RawPath != "" {
 		u.RawPath = strings.TrimSuffix(base.RawPath, "/") + rt.rest
 	}
-	return &u
+	return u
 }
 
 // mayHoldKey reports whether a query may have a key parameter: it has

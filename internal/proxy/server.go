@@ -228,7 +228,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		prov.WriteError(w, provider.ErrNotFound, "only the provider API (under /v1/, /v1beta/, /v1alpha/ or /openai/) is proxied")
 		return
 	}
-	rb, kind, err := readBody(w, r, s.opts.MaxRequestBodyBytes, &s.bodyBytes)
+	rb := requestBody{budget: &s.bodyBytes}
+	kind, err := readBody(&rb, w, r, s.opts.MaxRequestBodyBytes)
 	defer rb.release()
 	if err != nil {
 		// The rest of the body is unread: do not wait for it.
@@ -263,9 +264,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		route:  rt,
 		body:   body,
 		header: outboundHeader(r.Header, prov),
-		target: upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
+		url:    upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
 		start:  time.Now(),
 	}
+	x.target = &x.url
 	x.genai = s.opts.GenAI.start(x)
 	x.run(acc.MaxAttempts)
 }
