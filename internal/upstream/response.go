@@ -116,6 +116,9 @@ func appendField(head, line []byte) ([]byte, field, error) {
 	for v1 > v0 && (head[v1-1] == ' ' || head[v1-1] == '\t') {
 		v1--
 	}
+	if !validValue(str(head[v0:v1])) {
+		return head, field{}, fmt.Errorf("malformed response header value for %s", head[start:start+colon])
+	}
 	return head, field{start, start + colon, v0, v1}, nil
 }
 

@@ -495,18 +495,32 @@ func TestMalformedResponsesAreErrors(t *testing.T) {
 		"unknown coding":     "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
 		"head cut short":     "HTTP/1.1 200 OK\r\nX-A: 1\r\n",
 		"switching protocol": "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+		"chunk size":         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+		"chunk overrun":      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nabc\r\n0\r\n\r\n",
+		"chunk cut short":    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
 	} {
 		t.Run(name, func(t *testing.T) {
 			url := rawServer(t, resp)
 			req, _ := http.NewRequest(http.MethodGet, url, nil)
-			if _, err := (&Transport{}).RoundTrip(req); err == nil {
+			r, err := (&Transport{}).RoundTrip(req)
+			if err == nil {
+				_, err = io.ReadAll(r.Body) // a body's framing fails as it is read
+			}
+			if err == nil {
 				t.Errorf("%q was accepted", resp)
 			}
 		})
 	}
 
+	// Chunk extensions and a trailer are read past.
+	url := rawServer(t, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		"3 ;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n")
+	if _, body := get(t, &Transport{}, http.MethodGet, url, ""); body != "abc0123456789" {
+		t.Errorf("chunked body %q", body)
+	}
+
 	// Interim responses are skipped; a body to the connection's end is read.
-	url := rawServer(t, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX-A:  spaced  \r\n\r\nuntil close")
+	url = rawServer(t, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX-A:  spaced  \r\n\r\nuntil close")
 	tr := &Transport{}
 	resp, body := get(t, tr, http.MethodGet, url, "")
 	if resp.StatusCode != 200 || body != "until close" || resp.Header.Get("X-A") != "spaced" || !resp.Close {
