@@ -74,7 +74,8 @@ type Transport struct {
 
 	mu      sync.Mutex
 	idle    map[hostKey][]*conn
-	writers sync.Pool // *bufio.Writer, lent to a connection while it writes a request
+	writers sync.Pool        // *bufio.Writer, lent to a connection while it writes a request
+	now     func() time.Time // tests' clock; nil: time.Now
 	dials   atomic.Int64
 	tlsCfg  map[string]*tls.Config // per server name, cloned once
 }
@@ -186,7 +187,7 @@ func closeBody(req *http.Request) {
 // getConn returns an idle connection to key that is still open, or dials
 // a new one.
 func (t *Transport) getConn(ctx context.Context, key hostKey) (*conn, error) {
-	now := time.Now()
+	now := t.clock()
 	for {
 		t.mu.Lock()
 		cs := t.idle[key]
@@ -212,17 +213,35 @@ func (t *Transport) getConn(ctx context.Context, key hostKey) (*conn, error) {
 // putIdle keeps c for reuse, or closes it when the host has enough idle
 // connections.
 func (t *Transport) putIdle(c *conn) {
-	c.idleSince = time.Now()
+	now, key := t.clock(), c.key
+	c.idleSince = now
+	var expired []*conn
 	t.mu.Lock()
 	if t.idle == nil {
 		t.idle = map[hostKey][]*conn{}
 	}
-	cs := t.idle[c.key]
+	cs := t.idle[key]
+	// The oldest are at the bottom, where getConn (which takes from the
+	// top) would not see them age: close those past the idle timeout here,
+	// so a burst's connections do not stay open (and, once the server
+	// closed them, half-closed) for the life of the process.
+	n := 0
+	for n < len(cs) && now.Sub(cs[n].idleSince) >= t.idleConnTimeout() {
+		n++
+	}
+	if n > 0 {
+		expired = append(expired, cs[:n]...)
+		cs = append(cs[:0], cs[n:]...)
+	}
 	if len(cs) < t.maxIdle() {
-		t.idle[c.key] = append(cs, c)
+		cs = append(cs, c)
 		c = nil
 	}
+	t.idle[key] = cs
 	t.mu.Unlock()
+	for _, e := range expired {
+		_ = e.nc.Close()
+	}
 	if c != nil {
 		_ = c.nc.Close()
 	}
@@ -302,6 +321,13 @@ func (t *Transport) writer(w io.Writer) *bufio.Writer {
 func (t *Transport) putWriter(bw *bufio.Writer) {
 	bw.Reset(nil) // drops the connection and any error
 	t.writers.Put(bw)
+}
+
+func (t *Transport) clock() time.Time {
+	if t.now != nil {
+		return t.now()
+	}
+	return time.Now()
 }
 
 func (t *Transport) idleConnTimeout() time.Duration {

@@ -104,6 +104,54 @@ func TestRoundTripReusesOneConnection(t *testing.T) {
 	}
 }
 
+func TestIdleConnectionsAgeOut(t *testing.T) {
+	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}), false)
+	now := time.Unix(1000, 0)
+	tr := &Transport{IdleConnTimeout: time.Minute, now: func() time.Time { return now }}
+	t.Cleanup(tr.CloseIdleConnections)
+	key := hostKey{host: srv.Listener.Addr().String()}
+	idle := func() int {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		return len(tr.idle[key])
+	}
+
+	// Two requests at once leave two idle connections.
+	req1, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req2, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	r1, err := tr.RoundTrip(req1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := tr.RoundTrip(req2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.ReadAll(r1.Body)
+	_, _ = io.ReadAll(r2.Body)
+	if n := idle(); n != 2 {
+		t.Fatalf("%d idle connections, want 2", n)
+	}
+
+	// A minute on, the next request takes the newest and, returning it,
+	// closes the other, which aged out at the bottom of the stack.
+	now = now.Add(59 * time.Second)
+	get(t, tr, http.MethodGet, srv.URL, "")
+	now = now.Add(30 * time.Second)
+	get(t, tr, http.MethodGet, srv.URL, "")
+	if n := idle(); n != 1 {
+		t.Errorf("%d idle connections, want 1: the one unused for 89 s is closed", n)
+	}
+	// Past the timeout, the last one is not reused either.
+	now = now.Add(2 * time.Minute)
+	get(t, tr, http.MethodGet, srv.URL, "")
+	if n, d := conns.Load(), tr.Dials(); n != 3 || d != 3 {
+		t.Errorf("%d connections, %d dials; want 3 and 3", n, d)
+	}
+}
+
 func TestRequestIsWrittenAsGiven(t *testing.T) {
 	got := make(chan *http.Request, 1)
 	bodies := make(chan string, 1)
