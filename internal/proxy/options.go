@@ -17,19 +17,13 @@ limitations under the License.
 package proxy
 
 import (
-	"crypto/tls"
-	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-
-	"github.com/keypool-dev/keypool-operator/internal/upstream"
 )
 
 // Defaults for Options fields left zero.
@@ -119,89 +113,4 @@ func (o *Options) setDefaults() {
 		o.ShutdownGrace = DefaultShutdownGrace
 	}
 	o.setLimitDefaults()
-}
-
-// The upstream transports NewTransport makes.
-const (
-	// TransportLean is upstream.Transport: HTTP/1.1 with keep-alive, the
-	// request's goroutine doing the I/O, no goroutines per connection.
-	TransportLean = "lean"
-	// TransportNetHTTP is Go's net/http Transport: it also speaks HTTP/2 to
-	// upstreams that offer it and sends through HTTP(S)_PROXY.
-	TransportNetHTTP = "net/http"
-)
-
-var (
-	defaultTransportOnce sync.Once
-	defaultTransport     http.RoundTripper
-)
-
-// DefaultTransport returns the shared upstream transport, the lean one
-// (NewTransport), created on first use. Sharing one transport shares its
-// connection pool across all pools and Servers.
-func DefaultTransport() http.RoundTripper {
-	defaultTransportOnce.Do(func() { defaultTransport, _ = NewTransport(TransportLean, nil) })
-	return defaultTransport
-}
-
-// NewTransport returns a new upstream transport of the given kind
-// (TransportLean or TransportNetHTTP) trusting tlsConfig's roots (nil: the
-// system's). The lean one gives way to net/http's when the environment
-// names an HTTP proxy, which only net/http's can use.
-//
-// Neither has an overall timeout, because a stream may legitimately run
-// for many minutes; the client's own cancellation ends a request. The
-// response-header timeout is long (10 min) because a non-streaming request
-// sends its headers only once the whole completion is generated. Neither
-// asks for compression, so the body arrives as plain JSON or SSE that the
-// usage scanner can read and that is flushed event by event.
-func NewTransport(kind string, tlsConfig *tls.Config) (http.RoundTripper, error) {
-	switch kind {
-	case TransportLean:
-		if !proxyInEnvironment() {
-			return &upstream.Transport{
-				TLSClientConfig:       tlsConfig,
-				DialTimeout:           10 * time.Second,
-				KeepAlive:             30 * time.Second,
-				TLSHandshakeTimeout:   10 * time.Second,
-				ResponseHeaderTimeout: 10 * time.Minute,
-				IdleConnTimeout:       90 * time.Second,
-				// Enough idle connections per provider for every request a
-				// replica serves at once, so a burst up to the in-flight cap
-				// reuses connections instead of dialling (and, over TLS,
-				// handshaking) again.
-				MaxIdleConnsPerHost: DefaultMaxInFlight,
-			}, nil
-		}
-	case TransportNetHTTP:
-	default:
-		return nil, fmt.Errorf("unknown upstream transport %q (want %q or %q)", kind, TransportLean, TransportNetHTTP)
-	}
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       tlsConfig,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          2 * DefaultMaxInFlight,
-		MaxIdleConnsPerHost:   DefaultMaxInFlight,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 10 * time.Minute,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		// Read and write buffers stay at net/http's 4 KiB: larger ones
-		// cost memory per idle or streaming connection (about 55 KiB at
-		// 32 KiB each, measured with cmd/loadgen) for no latency gain.
-	}, nil
-}
-
-// proxyInEnvironment reports whether HTTP(S)_PROXY names a proxy.
-func proxyInEnvironment() bool {
-	for _, name := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
-		if os.Getenv(name) != "" {
-			return true
-		}
-	}
-	return false
 }
