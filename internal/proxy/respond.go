@@ -50,8 +50,10 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 	var fl errFlusher
 	if flush {
 		fl, _ = controllerOf[errFlusher](x.w)
-		if fl != nil {
+		if fl != nil && !hasBuffered(resp.Body) {
 			// Headers go out now: SDKs wait for them before reading events.
+			// When the first event is already in, they go out with it, in
+			// one write.
 			_ = fl.FlushError()
 		}
 	}
@@ -125,4 +127,11 @@ func (x *exchange) copyBody(body io.Reader, fl errFlusher) (upstreamErr, clientE
 			return rerr, nil
 		}
 	}
+}
+
+// hasBuffered reports whether body (the lean transport's) already holds
+// bytes of the answer, which the next read returns without waiting.
+func hasBuffered(body io.Reader) bool {
+	b, ok := body.(interface{ Buffered() int })
+	return ok && b.Buffered() > 0
 }

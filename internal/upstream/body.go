@@ -150,6 +150,16 @@ func keepAlive(resp *http.Response) bool {
 
 var errBodyClosed = errors.New("read on a closed response body")
 
+// Buffered is how many bytes of the response (framing included) are read
+// from the connection and not yet returned: more than zero means the next
+// Read does not wait. Only the body's reader may call it.
+func (b *body) Buffered() int {
+	if b.state.Load() == bodyDone {
+		return 0
+	}
+	return b.c.br.Buffered()
+}
+
 func (b *body) Read(p []byte) (int, error) {
 	if b.state.Load() == bodyDone {
 		if b.closed.Load() {
