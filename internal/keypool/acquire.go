@@ -120,7 +120,10 @@ func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) 
 		if t.skip(a) {
 			continue
 		}
-		k, complete := t.sel.pick(a)
+		k, complete := p.affine(t, a), false
+		if k == nil {
+			k, complete = t.sel.pick(a)
+		}
 		if k == nil && !complete {
 			k = p.scan(t, a)
 		}
@@ -157,5 +160,6 @@ func (p *KeyPool) grant(a *attempt) Lease {
 	p.grants.add(a.nowNs)
 	g := k.slot.grp
 	p.touch(g, a.now)
+	p.rememberAffinity(a, g)
 	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res}
 }

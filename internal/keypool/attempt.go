@@ -35,6 +35,11 @@ type attempt struct {
 	key *keyMetadata // result
 	res ratelimit.Reservation
 
+	// Prompt-cache affinity (affinity.go): the request's key, and the group
+	// remembered for it once looked up.
+	affinity uint64
+	affGroup *group
+
 	// Remote limiters (see acquire_remote.go): chosen is set when key was
 	// chosen without reserving, because its limiter needs a round trip;
 	// refused lists the groups whose round trip refused this request.
@@ -46,6 +51,7 @@ func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
 	a.now, a.nowNs = now, now.UnixNano()
 	a.est = max(opts.EstimatedInputTokens, 0)
 	a.exclude = opts.Exclude
+	a.affinity, a.affGroup = opts.Affinity, nil
 	a.key, a.res, a.chosen = nil, ratelimit.Reservation{}, false
 }
 

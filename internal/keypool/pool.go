@@ -69,6 +69,10 @@ type KeyPool struct {
 	// accounts are the configured clients' usage windows, read without mu.
 	accounts atomic.Pointer[clientAccounts]
 
+	// affinity remembers which group served each affinity key (see
+	// affinity.go); nil when PoolConfig.Affinity is off.
+	affinity *affinityTable
+
 	// Transitions recorded under mu, delivered without it (see deliver).
 	pending   []Transition
 	deliverMu sync.Mutex

@@ -1,0 +1,207 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package keypool
+
+// Prompt-cache affinity. Providers cache prompt prefixes per organisation
+// (Anthropic per organisation or workspace, OpenAI per organisation), so a
+// pool that spreads one conversation over organisations pays full price for
+// every turn, where one organisation would serve the repeated prefix from
+// its cache at a tenth of the price and, for Anthropic, outside the input
+// rate limit. With affinity on, a request that carries an affinity key (a
+// hash of its session id or prompt prefix, AcquireOptions.Affinity) goes to
+// the limit group that served the key last, as long as that group has
+// capacity in the tier being searched; otherwise it is placed as any
+// request is, and the key follows it to its new group.
+//
+// The pool remembers keys in a fixed-size set-associative table: memory is
+// bounded by PoolConfig.AffinityEntries whatever the traffic, a lookup costs
+// a few comparisons and allocates nothing, and the least recently used key
+// of a full set makes room. Only hashes are kept, never request content.
+
+// DefaultAffinityEntries is PoolConfig.AffinityEntries when left 0: room
+// for that many live conversations (about 100 KiB).
+const DefaultAffinityEntries = 4096
+
+// affinityWays is the table's associativity: a key may live in any of this
+// many entries of its set, so that a few hot keys that hash alike do not
+// evict each other.
+const affinityWays = 4
+
+// AffinityStats counts affinity decisions since the pool was created.
+type AffinityStats struct {
+	// Hits went to the limit group that served their key last.
+	Hits int64
+	// Moves carried a remembered key whose group could not take them (no
+	// capacity, excluded after a failed attempt, or gone); the key now
+	// follows the group that did.
+	Moves int64
+	// Misses carried a key the pool did not remember (new, or evicted).
+	Misses int64
+	// Entries is how many keys the table remembers now; never more than
+	// Capacity.
+	Entries int
+	// Capacity is the table's size in keys; 0 when affinity is off.
+	Capacity int
+}
+
+// affinityEntry is one remembered key and the group that served it last.
+type affinityEntry struct {
+	key  uint64 // 0 = free
+	grp  *group
+	used uint64 // the table's clock at the last hit or insert
+}
+
+// affinityTable maps affinity keys to groups. It is guarded by the pool's
+// lock.
+type affinityTable struct {
+	entries []affinityEntry // sets of affinityWays entries
+	sets    uint64          // a power of two
+	clock   uint64
+	stats   AffinityStats
+}
+
+// newAffinityTable returns a table of at least n entries (rounded up to a
+// power of two sets).
+func newAffinityTable(n int) *affinityTable {
+	sets := uint64(1)
+	for sets*affinityWays < uint64(max(n, affinityWays)) {
+		sets <<= 1
+	}
+	return &affinityTable{entries: make([]affinityEntry, sets*affinityWays), sets: sets}
+}
+
+// set returns the entries key may occupy. The key is already a hash, but
+// its low bits may be poor (a caller's own hash); a multiplicative mix
+// spreads them over the sets.
+func (t *affinityTable) set(key uint64) []affinityEntry {
+	i := (key * 0x9e3779b97f4a7c15 >> 32) & (t.sets - 1)
+	return t.entries[i*affinityWays : (i+1)*affinityWays]
+}
+
+// find returns key's entry, nil if the table does not remember it.
+func (t *affinityTable) find(key uint64) *affinityEntry {
+	set := t.set(key)
+	for i := range set {
+		if set[i].key == key {
+			return &set[i]
+		}
+	}
+	return nil
+}
+
+// lookup returns the group that served key last, nil if none is known or
+// that group has left the pool.
+func (t *affinityTable) lookup(key uint64) *group {
+	if e := t.find(key); e != nil && e.grp.live {
+		return e.grp
+	}
+	return nil
+}
+
+// remember records that g served key: in key's entry, else in a free one,
+// else in place of the set's least recently used key.
+func (t *affinityTable) remember(key uint64, g *group) {
+	t.clock++
+	set := t.set(key)
+	var victim *affinityEntry
+	for i := range set {
+		e := &set[i]
+		switch {
+		case e.key == key:
+			e.grp, e.used = g, t.clock
+			return
+		case e.key == 0:
+			if victim == nil || victim.key != 0 {
+				victim = e
+			}
+		case victim == nil || victim.key != 0 && e.used < victim.used:
+			victim = e
+		}
+	}
+	if victim.key == 0 {
+		t.stats.Entries++
+	}
+	victim.key, victim.grp, victim.used = key, g, t.clock
+}
+
+// configureAffinity turns affinity on or off and sizes the table. A table
+// of the same size is kept, with what it remembers. p.mu is held.
+func (p *KeyPool) configureAffinity(cfg *PoolConfig) {
+	if !cfg.Affinity {
+		p.affinity = nil
+		return
+	}
+	n := cfg.AffinityEntries
+	if n <= 0 {
+		n = DefaultAffinityEntries
+	}
+	if p.affinity != nil && len(newAffinityTable(n).entries) == len(p.affinity.entries) {
+		return
+	}
+	p.affinity = newAffinityTable(n)
+}
+
+// affine tries the group remembered for a's affinity key, if it is in tier
+// t: a reserved key, or nil. a.affine records what the search found, for
+// grant to count.
+func (p *KeyPool) affine(t *tier, a *attempt) *keyMetadata {
+	if a.affinity == 0 || p.affinity == nil {
+		return nil
+	}
+	if a.affGroup == nil {
+		if a.affGroup = p.affinity.lookup(a.affinity); a.affGroup == nil {
+			return nil
+		}
+	}
+	for _, s := range a.affGroup.slots {
+		if s.tier == t {
+			return a.trySlot(s)
+		}
+	}
+	return nil
+}
+
+// rememberAffinity follows a granted request's affinity key to the group
+// that serves it. p.mu is held.
+func (p *KeyPool) rememberAffinity(a *attempt, g *group) {
+	if a.affinity == 0 || p.affinity == nil {
+		return
+	}
+	st := &p.affinity.stats
+	switch {
+	case a.affGroup == g:
+		st.Hits++
+	case a.affGroup != nil || p.affinity.find(a.affinity) != nil:
+		st.Moves++
+	default:
+		st.Misses++
+	}
+	p.affinity.remember(a.affinity, g)
+}
+
+// AffinityStats returns the affinity counters; all zero when affinity is
+// off.
+func (p *KeyPool) AffinityStats() AffinityStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.affinity == nil {
+		return AffinityStats{}
+	}
+	st := p.affinity.stats
+	st.Capacity = len(p.affinity.entries)
+	return st
+}

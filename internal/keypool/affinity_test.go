@@ -1,0 +1,221 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package keypool
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+)
+
+var allStrategies = []Strategy{StrategyLeastLoaded, StrategyRoundRobin, StrategyRandom, StrategyWeighted}
+
+// affinityPool is four keys with 3 requests a minute each, with affinity on
+// or off.
+func affinityPool(t *testing.T, strategy Strategy, on bool) *fixture {
+	t.Helper()
+	keys := keyCfgs(4)
+	for i := range keys {
+		keys[i].RPMLimit = 3
+	}
+	return newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Strategy: strategy, Affinity: on})
+}
+
+// use acquires for affinity key aff and settles at once.
+func (f *fixture) use(aff uint64) string {
+	f.t.Helper()
+	l := f.acquire(AcquireOptions{Affinity: aff})
+	f.p.Settle(&l, Usage{})
+	return l.KeyID
+}
+
+func TestAffinitySticksWhileCapacity(t *testing.T) {
+	for _, s := range allStrategies {
+		t.Run(string(s), func(t *testing.T) {
+			f := affinityPool(t, s, true)
+			first := f.use(7)
+			// Other traffic moves the strategy on; the affine request stays.
+			for range 2 {
+				f.use(0)
+				if got := f.use(7); got != first {
+					t.Fatalf("affine request went to %s, want %s while it has capacity", got, first)
+				}
+			}
+			st := f.p.AffinityStats()
+			if st.Misses != 1 || st.Hits != 2 || st.Moves != 0 {
+				t.Fatalf("stats %+v, want 1 miss and 2 hits", st)
+			}
+		})
+	}
+}
+
+func TestAffinityMovesWhenExhaustedAndFollows(t *testing.T) {
+	for _, s := range allStrategies {
+		t.Run(string(s), func(t *testing.T) {
+			f := affinityPool(t, s, true)
+			first := f.use(7)
+			f.use(7)
+			f.use(7) // first's 3 requests of the minute are spent
+			moved := f.use(7)
+			if moved == first {
+				t.Fatalf("affine request stayed on exhausted %s", first)
+			}
+			// The key follows the new group, even once the old one refills.
+			f.clock.Advance(time.Minute)
+			if got := f.use(7); got != moved {
+				t.Fatalf("after moving, request went to %s, want %s", got, moved)
+			}
+			if st := f.p.AffinityStats(); st.Moves != 1 {
+				t.Fatalf("stats %+v, want 1 move", st)
+			}
+		})
+	}
+}
+
+func TestAffinityRespectsExcludeAndPriority(t *testing.T) {
+	keys := keyCfgs(3)
+	keys[2].Priority = 1 // k2 is preferred by priority
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Affinity: true})
+	if got := f.use(9); got != "k2" {
+		t.Fatalf("first request went to %s, want the high-priority k2", got)
+	}
+	// A failover excludes the remembered key: the request goes elsewhere.
+	l := f.acquire(AcquireOptions{Affinity: 9, Exclude: []string{"k2"}})
+	f.p.Settle(&l, Usage{})
+	if l.KeyID == "k2" {
+		t.Fatal("excluded key was chosen for affinity")
+	}
+	// Affinity to a lower tier does not override priority: k2 has capacity.
+	if got := f.use(9); got != "k2" {
+		t.Fatalf("request went to %s, want k2: priority comes before affinity", got)
+	}
+}
+
+func TestAffinityKeysShareLimitGroup(t *testing.T) {
+	keys := keyCfgs(4)
+	keys[0].LimitGroup, keys[1].LimitGroup = "org", "org"
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Affinity: true})
+	first := f.use(5)
+	for range 4 {
+		got := f.use(5)
+		if (first == "k0" || first == "k1") != (got == "k0" || got == "k1") {
+			t.Fatalf("request went to %s, outside the group of %s", got, first)
+		}
+		if first != "k0" && first != "k1" && got != first {
+			t.Fatalf("request went to %s, want %s", got, first)
+		}
+	}
+}
+
+func TestAffinityOffIgnoresKeys(t *testing.T) {
+	f := affinityPool(t, StrategyRoundRobin, false)
+	got := []string{f.use(7), f.use(7), f.use(7)}
+	if got[0] == got[1] || got[1] == got[2] {
+		t.Fatalf("without affinity round-robin should rotate, got %v", got)
+	}
+	if st := f.p.AffinityStats(); st != (AffinityStats{}) {
+		t.Fatalf("stats with affinity off: %+v", st)
+	}
+}
+
+func TestAffinityMemoryIsBounded(t *testing.T) {
+	keys := keyCfgs(2)
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Affinity: true, AffinityEntries: 64})
+	for i := range 10_000 {
+		f.use(uint64(i + 1))
+	}
+	st := f.p.AffinityStats()
+	if st.Capacity != 64 || st.Entries != 64 {
+		t.Fatalf("entries %d of capacity %d, want a full table of 64", st.Entries, st.Capacity)
+	}
+	// The most recent keys are remembered, the oldest evicted.
+	f.p.mu.Lock()
+	recent, old := f.p.affinity.find(10_000) != nil, f.p.affinity.find(1) != nil
+	f.p.mu.Unlock()
+	if !recent || old {
+		t.Fatalf("remembered: newest %v (want true), oldest %v (want false)", recent, old)
+	}
+}
+
+func TestAffinityTableEvictsLeastRecentlyUsed(t *testing.T) {
+	tab := newAffinityTable(affinityWays) // one set
+	g := &group{live: true}
+	for k := uint64(1); k <= affinityWays; k++ {
+		tab.remember(k, g)
+	}
+	tab.remember(1, g) // 1 is now the most recent; 2 the least
+	tab.remember(99, g)
+	if tab.find(2) != nil || tab.find(1) == nil || tab.find(99) == nil {
+		t.Fatal("the least recently used key should have made room")
+	}
+	g.live = false
+	if tab.lookup(1) != nil {
+		t.Fatal("a group that left the pool is not an affinity target")
+	}
+}
+
+func TestAffinitySurvivesUpdate(t *testing.T) {
+	keys := keyCfgs(3)
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Affinity: true, Strategy: StrategyRoundRobin})
+	first := f.use(3)
+	if err := f.p.Update(PoolConfig{Keys: keys, Affinity: true, Strategy: StrategyRoundRobin}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.use(3); got != first {
+		t.Fatalf("after an Update, request went to %s, want %s", got, first)
+	}
+	// Without its key the group is gone; the request is placed afresh.
+	var rest []KeyConfig
+	for _, k := range keys {
+		if k.ID != first {
+			rest = append(rest, k)
+		}
+	}
+	if err := f.p.Update(PoolConfig{Keys: rest, Affinity: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.use(3); got == first {
+		t.Fatalf("request went to removed key %s", got)
+	}
+}
+
+// Every conversation sticks to one key while it has capacity: with 8
+// conversations over 4 keys, each conversation's turns all go to one key.
+func TestAffinityManyConversations(t *testing.T) {
+	keys := keyCfgs(4)
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Affinity: true})
+	where := map[uint64]string{}
+	for turn := range 5 {
+		for c := uint64(1); c <= 8; c++ {
+			got := f.use(c)
+			if turn == 0 {
+				where[c] = got
+			} else if got != where[c] {
+				t.Fatalf("conversation %d turn %d went to %s, want %s", c, turn, got, where[c])
+			}
+		}
+	}
+	spread := map[string]int{}
+	for _, k := range where {
+		spread[k]++
+	}
+	if len(spread) != 4 {
+		t.Fatal(fmt.Sprint("new conversations should spread over the keys, got ", spread))
+	}
+}
