@@ -26,13 +26,13 @@ import (
 
 var allStrategies = []Strategy{StrategyLeastLoaded, StrategyRoundRobin, StrategyRandom, StrategyWeighted}
 
-// affinityPool is four keys with 3 requests a minute each, with affinity on
-// or off.
-func affinityPool(t *testing.T, strategy Strategy, on bool) *fixture {
+// affinityPool is four keys with rpm requests a minute each, with affinity
+// on or off.
+func affinityPool(t *testing.T, strategy Strategy, rpm int64, on bool) *fixture {
 	t.Helper()
 	keys := keyCfgs(4)
 	for i := range keys {
-		keys[i].RPMLimit = 3
+		keys[i].RPMLimit = rpm
 	}
 	return newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Strategy: strategy, Affinity: on})
 }
@@ -48,7 +48,7 @@ func (f *fixture) use(aff uint64) string {
 func TestAffinitySticksWhileCapacity(t *testing.T) {
 	for _, s := range allStrategies {
 		t.Run(string(s), func(t *testing.T) {
-			f := affinityPool(t, s, true)
+			f := affinityPool(t, s, 10, true)
 			first := f.use(7)
 			// Other traffic moves the strategy on; the affine request stays.
 			for range 2 {
@@ -68,7 +68,7 @@ func TestAffinitySticksWhileCapacity(t *testing.T) {
 func TestAffinityMovesWhenExhaustedAndFollows(t *testing.T) {
 	for _, s := range allStrategies {
 		t.Run(string(s), func(t *testing.T) {
-			f := affinityPool(t, s, true)
+			f := affinityPool(t, s, 3, true)
 			first := f.use(7)
 			f.use(7)
 			f.use(7) // first's 3 requests of the minute are spent
@@ -124,7 +124,7 @@ func TestAffinityKeysShareLimitGroup(t *testing.T) {
 }
 
 func TestAffinityOffIgnoresKeys(t *testing.T) {
-	f := affinityPool(t, StrategyRoundRobin, false)
+	f := affinityPool(t, StrategyRoundRobin, 3, false)
 	got := []string{f.use(7), f.use(7), f.use(7)}
 	if got[0] == got[1] || got[1] == got[2] {
 		t.Fatalf("without affinity round-robin should rotate, got %v", got)
