@@ -141,6 +141,7 @@ func (t *affinityTable) remember(key uint64, g *group) {
 // configureAffinity turns affinity on or off and sizes the table. A table
 // of the same size is kept, with what it remembers. p.mu is held.
 func (p *KeyPool) configureAffinity(cfg *PoolConfig) {
+	p.affinityOn.Store(cfg.Affinity)
 	if !cfg.Affinity {
 		p.affinity = nil
 		return
@@ -192,6 +193,10 @@ func (p *KeyPool) rememberAffinity(a *attempt, g *group) {
 	}
 	p.affinity.remember(a.affinity, g)
 }
+
+// AffinityEnabled reports whether the pool routes by affinity key, so that
+// a caller computes keys only when they are used. It takes no lock.
+func (p *KeyPool) AffinityEnabled() bool { return p.affinityOn.Load() }
 
 // AffinityStats returns the affinity counters; all zero when affinity is
 // off.

@@ -17,6 +17,7 @@ limitations under the License.
 package keypool
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -217,5 +218,36 @@ func TestAffinityManyConversations(t *testing.T) {
 	}
 	if len(spread) != 4 {
 		t.Fatal(fmt.Sprint("new conversations should spread over the keys, got ", spread))
+	}
+}
+
+// BenchmarkAffinity is an Acquire and Settle for 1000 conversations taking
+// turns, with affinity off and on: on, every Acquire looks its key up and
+// every grant remembers it.
+func BenchmarkAffinity(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range benchSizes {
+		for _, on := range []bool{false, true} {
+			b.Run(fmt.Sprintf("keys=%d/affinity=%v", n, on), func(b *testing.B) {
+				keys := keyCfgs(n)
+				for i := range keys {
+					keys[i].RPMLimit, keys[i].ITPMLimit, keys[i].OTPMLimit = 1e12, 1e12, 1e12
+				}
+				p, err := NewKeyPool(provider.Anthropic, PoolConfig{Keys: keys, Affinity: on})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				var conv uint64
+				for b.Loop() {
+					conv = conv%1000 + 1
+					l, err := p.Acquire(ctx, AcquireOptions{EstimatedInputTokens: 1200, Affinity: conv * 0x9e3779b97f4a7c15})
+					if err != nil {
+						b.Fatal(err)
+					}
+					p.Settle(&l, Usage{InputTokens: 1000, OutputTokens: 300})
+				}
+			})
+		}
 	}
 }
