@@ -256,8 +256,10 @@ func contentPoints(ph *prefixHash, raw json.RawMessage, points []cachePoint) []c
 		return points
 	}
 	if raw[0] == '"' {
+		// A string is one text block to the API: it caches alike.
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
+			ph.mix([]byte("text"))
 			ph.text(s)
 		}
 		return append(points, ph.point(false, 0))

@@ -345,3 +345,24 @@ func TestPromptCacheCanBeTurnedOff(t *testing.T) {
 		}
 	}
 }
+
+func TestAnthropicCacheStringEqualsTextBlock(t *testing.T) {
+	f := newFixture(t, cacheConfig())
+	system := tokensOf(1100, "same")
+	f.anthropicCacheUsage(t, "a1", cachedSystemBody(system, "first", "", false))
+	// The same prefix with the system prompt as a plain string, the
+	// breakpoint on a later message: the API renders a string as one text
+	// block and the marker is not content, so the earlier write is found.
+	b, _ := json.Marshal(map[string]any{
+		"model": "claude-test", "max_tokens": 16,
+		"system": system,
+		"messages": []any{
+			map[string]any{"role": "user", "content": "first"},
+			map[string]any{"role": "assistant", "content": "answer"},
+			map[string]any{"role": "user", "content": []any{cachedBlock(tokensOf(20, "second"), "")}},
+		},
+	})
+	if _, _, _, read := f.anthropicCacheUsage(t, "a1", string(b)); read != 1100 {
+		t.Fatalf("read %d, want the 1100-token system prompt written before", read)
+	}
+}
