@@ -161,5 +161,5 @@ func (p *KeyPool) grant(a *attempt) Lease {
 	g := k.slot.grp
 	p.touch(g, a.now)
 	p.rememberAffinity(a, g)
-	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res}
+	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res, aff: a.affinity}
 }

@@ -16,6 +16,12 @@ limitations under the License.
 
 package keypool
 
+import (
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+)
+
 // Prompt-cache affinity. Providers cache prompt prefixes per organisation
 // (Anthropic per organisation or workspace, OpenAI per organisation), so a
 // pool that spreads one conversation over organisations pays full price for
@@ -63,6 +69,26 @@ type affinityEntry struct {
 	key  uint64 // 0 = free
 	grp  *group
 	used uint64 // the table's clock at the last hit or insert
+	// cached is how many prompt tokens the last request of the key left in
+	// grp's prompt cache (Anthropic's cache reads and writes), and cachedAt
+	// when (Unix ns): the next request on grp will likely read them, and
+	// Anthropic does not count cache reads against the input limit, so the
+	// pool need not find room for them (see affine). 0 when unknown.
+	cached   int64
+	cachedAt int64
+}
+
+// affinityCacheTTL is how long the pool trusts a prompt cache entry to
+// live: Anthropic's default lifetime.
+const affinityCacheTTL = 5 * time.Minute
+
+// expectedRead is the cache read the key's next request on e.grp can count
+// on at nowNs.
+func (e *affinityEntry) expectedRead(nowNs int64) int64 {
+	if e.cached > 0 && nowNs-e.cachedAt < int64(affinityCacheTTL) {
+		return e.cached
+	}
+	return 0
 }
 
 // affinityTable maps affinity keys to groups. It is guarded by the pool's
@@ -103,15 +129,6 @@ func (t *affinityTable) find(key uint64) *affinityEntry {
 	return nil
 }
 
-// lookup returns the group that served key last, nil if none is known or
-// that group has left the pool.
-func (t *affinityTable) lookup(key uint64) *group {
-	if e := t.find(key); e != nil && e.grp.live {
-		return e.grp
-	}
-	return nil
-}
-
 // remember records that g served key: in key's entry, else in a free one,
 // else in place of the set's least recently used key.
 func (t *affinityTable) remember(key uint64, g *group) {
@@ -122,6 +139,9 @@ func (t *affinityTable) remember(key uint64, g *group) {
 		e := &set[i]
 		switch {
 		case e.key == key:
+			if e.grp != g {
+				e.cached = 0 // the new group has none of it cached
+			}
 			e.grp, e.used = g, t.clock
 			return
 		case e.key == 0:
@@ -135,7 +155,7 @@ func (t *affinityTable) remember(key uint64, g *group) {
 	if victim.key == 0 {
 		t.stats.Entries++
 	}
-	victim.key, victim.grp, victim.used = key, g, t.clock
+	*victim = affinityEntry{key: key, grp: g, used: t.clock}
 }
 
 // configureAffinity turns affinity on or off and sizes the table. A table
@@ -164,16 +184,42 @@ func (p *KeyPool) affine(t *tier, a *attempt) *keyMetadata {
 		return nil
 	}
 	if a.affGroup == nil {
-		if a.affGroup = p.affinity.lookup(a.affinity); a.affGroup == nil {
+		e := p.affinity.find(a.affinity)
+		if e == nil || !e.grp.live {
 			return nil
 		}
+		a.affGroup, a.affRead = e.grp, e.expectedRead(a.nowNs)
 	}
 	for _, s := range a.affGroup.slots {
-		if s.tier == t {
-			return a.trySlot(s)
+		if s.tier != t {
+			continue
 		}
+		// What the group's cache will serve does not count against its
+		// input limit: reserve only the rest. Settle counts what the
+		// provider really charged either way; without this, a group whose
+		// input limit is nearly spent would look full to a request that
+		// costs it little, and send it where it costs full price.
+		est := a.est
+		a.est = max(est-a.affRead, 0)
+		k := a.trySlot(s)
+		a.est = est
+		return k
 	}
 	return nil
+}
+
+// settleAffinity records what a settled request left in its group's prompt
+// cache, for the discount of the key's next request (see affinityEntry).
+// Only Anthropic leaves cache reads out of the input limit. p.mu is held.
+func (p *KeyPool) settleAffinity(key uint64, g *group, u *Usage, nowNs int64) {
+	if key == 0 || p.affinity == nil || p.provider != provider.Anthropic {
+		return
+	}
+	e := p.affinity.find(key)
+	if e == nil || e.grp != g || *u == (Usage{}) {
+		return
+	}
+	e.cached, e.cachedAt = u.CacheReadInputTokens+u.CacheCreationInputTokens, nowNs
 }
 
 // rememberAffinity follows a granted request's affinity key to the group

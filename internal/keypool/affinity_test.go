@@ -165,9 +165,57 @@ func TestAffinityTableEvictsLeastRecentlyUsed(t *testing.T) {
 	if tab.find(2) != nil || tab.find(1) == nil || tab.find(99) == nil {
 		t.Fatal("the least recently used key should have made room")
 	}
-	g.live = false
-	if tab.lookup(1) != nil {
-		t.Fatal("a group that left the pool is not an affinity target")
+}
+
+func TestAffinityIgnoresGroupThatLeft(t *testing.T) {
+	keys := keyCfgs(2)
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Affinity: true})
+	first := f.use(4)
+	f.p.mu.Lock()
+	f.p.affinity.find(4).grp.live = false // as an Update that dropped it leaves it
+	f.p.mu.Unlock()
+	f.use(4)
+	if st := f.p.AffinityStats(); st.Moves != 1 {
+		t.Fatalf("stats %+v after %s's group left: want the request moved", st, first)
+	}
+}
+
+// A conversation's next turn reads most of its prompt from the group's
+// cache, which Anthropic does not count against the input limit: the pool
+// keeps it on a group whose input limit has room for the rest only.
+func TestAffinityCountsOnCacheReads(t *testing.T) {
+	for _, tc := range []struct {
+		prov provider.Provider
+		stay bool
+	}{{provider.Anthropic, true}, {provider.OpenAI, false}} {
+		t.Run(tc.prov.Name(), func(t *testing.T) {
+			keys := keyCfgs(2)
+			for i := range keys {
+				keys[i].ITPMLimit = 5000
+			}
+			f := newFixture(t, tc.prov, PoolConfig{Keys: keys, Affinity: true, Strategy: StrategyRoundRobin})
+			l := f.acquire(AcquireOptions{Affinity: 8, EstimatedInputTokens: 3000})
+			first := l.KeyID
+			// The whole prompt was written to the cache (OpenAI: counted
+			// as input; its cache reads count against TPM anyway).
+			u := Usage{CacheCreationInputTokens: 3000}
+			if tc.prov == provider.OpenAI {
+				u = Usage{InputTokens: 3000}
+			}
+			f.p.Settle(&l, u)
+			// 2000 input tokens are left on first's group; the next turn
+			// is 3500 tokens, 3000 of them cached.
+			l = f.acquire(AcquireOptions{Affinity: 8, EstimatedInputTokens: 3500})
+			f.p.Settle(&l, Usage{CacheReadInputTokens: 3000, CacheCreationInputTokens: 500})
+			if stayed := l.KeyID == first; stayed != tc.stay {
+				t.Fatalf("second turn on %s (first %s): stayed %v, want %v", l.KeyID, first, stayed, tc.stay)
+			}
+			if tc.stay {
+				if r := f.stats(first).ITPMRemaining; r != 1500 {
+					t.Fatalf("remaining input tokens %d, want 1500: the cache read is not counted", r)
+				}
+			}
+		})
 	}
 }
 

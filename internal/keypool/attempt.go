@@ -39,6 +39,7 @@ type attempt struct {
 	// remembered for it once looked up.
 	affinity uint64
 	affGroup *group
+	affRead  int64 // prompt tokens affGroup's cache is expected to serve
 
 	// Remote limiters (see acquire_remote.go): chosen is set when key was
 	// chosen without reserving, because its limiter needs a round trip;
@@ -51,7 +52,7 @@ func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
 	a.now, a.nowNs = now, now.UnixNano()
 	a.est = max(opts.EstimatedInputTokens, 0)
 	a.exclude = opts.Exclude
-	a.affinity, a.affGroup = opts.Affinity, nil
+	a.affinity, a.affGroup, a.affRead = opts.Affinity, nil, 0
 	a.key, a.res, a.chosen = nil, ratelimit.Reservation{}, false
 }
 

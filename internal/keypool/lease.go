@@ -73,4 +73,5 @@ type Lease struct {
 	key *keyMetadata
 	grp *group // the limiter the reservation was taken from
 	res ratelimit.Reservation
+	aff uint64 // AcquireOptions.Affinity
 }
