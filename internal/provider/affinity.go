@@ -102,10 +102,36 @@ func AffinityKey(body []byte) uint64 {
 	return max(h.Sum64(), 1) // 0 means "no affinity"
 }
 
-// writeHead hashes a tagged, bounded part of the prompt's head.
+// cacheControlKey is the member clients add to the block they want cached.
+var cacheControlKey = []byte(`"cache_control"`)
+
+// writeHead hashes a tagged, bounded part of the prompt's head as it is,
+// except for cache_control members: clients move that marker from turn to
+// turn (onto the newest message) without changing the prompt. The bytes
+// written are the part without the member and its comma, so a block hashes
+// the same with the marker or without.
 func writeHead(h *maphash.Hash, tag byte, v []byte) {
 	_ = h.WriteByte(tag)
-	_, _ = h.Write(v[:min(len(v), affinityPrefixBytes)])
+	budget := affinityPrefixBytes
+	for len(v) > 0 && budget > 0 {
+		j := bytes.Index(v, cacheControlKey)
+		if j < 0 {
+			_, _ = h.Write(v[:min(len(v), budget)])
+			return
+		}
+		before := bytes.TrimRight(v[:j], " \t\r\n,")
+		before = before[:min(len(before), budget)]
+		_, _ = h.Write(before)
+		budget -= len(before)
+		i := skipSpace(v, j+len(cacheControlKey))
+		if i < len(v) && v[i] == ':' {
+			i = valueEnd(v, skipSpace(v, i+1))
+		}
+		if i = skipSpace(v, i); i < len(v) && v[i] == ',' && len(before) > 0 && before[len(before)-1] == '{' {
+			i++ // the member came first: its comma goes with it
+		}
+		v = v[i:]
+	}
 }
 
 // conversationHead hashes the messages of arr up to and including the first

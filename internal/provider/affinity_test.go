@@ -148,3 +148,26 @@ func BenchmarkAffinityKey(b *testing.B) {
 		})
 	}
 }
+
+// Clients move the cache_control breakpoint onto the newest message, so the
+// first message carries it in turn 1 only: the key must not change.
+func TestAffinityKeyIgnoresMovingBreakpoints(t *testing.T) {
+	cc := msg{"type": "ephemeral"}
+	first := func(marked bool) msg {
+		b := msg{"type": "text", "text": "plan my trip"}
+		if marked {
+			b["cache_control"] = cc
+		}
+		return msg{"role": "user", "content": []msg{b}}
+	}
+	sys := []msg{{"type": "text", "text": "You are helpful.", "cache_control": cc}}
+	turn1 := AffinityKey(chat(t, "system", sys, "messages", []msg{first(true)}))
+	turn2 := AffinityKey(chat(t, "system", sys, "messages", []msg{first(false), {"role": "assistant", "content": "ok"},
+		{"role": "user", "content": []msg{{"type": "text", "text": "more", "cache_control": cc}}}}))
+	if turn1 != turn2 {
+		t.Fatal("moving the breakpoint changed the conversation's key")
+	}
+	if AffinityKey(chat(t, "system", sys, "messages", []msg{{"role": "user", "content": "plan my trip!"}})) == turn1 {
+		t.Fatal("a different first message has the same key")
+	}
+}
