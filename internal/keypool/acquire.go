@@ -121,6 +121,10 @@ func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) 
 			continue
 		}
 		k, complete := p.affine(t, a), false
+		if k == nil && a.affWaitAt != 0 {
+			opts.affinityWaitUntil = a.affWaitUntil
+			return Lease{}, a.affWaitAt, false // holding its turn for its group
+		}
 		if k == nil {
 			k, complete = t.sel.pick(a)
 		}

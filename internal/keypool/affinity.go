@@ -202,10 +202,35 @@ func (p *KeyPool) affine(t *tier, a *attempt) *keyMetadata {
 		est := a.est
 		a.est = max(est-a.affRead, 0)
 		k := a.trySlot(s)
+		if k == nil && p.dispatching {
+			p.holdForAffinity(s, a)
+		}
 		a.est = est
 		return k
 	}
 	return nil
+}
+
+// affinityPatience is how long a queued request may keep its turn waiting
+// for its affine group rather than take capacity elsewhere. Under load a
+// request is queued because every group is short; whichever group refills
+// first would otherwise take the request at the queue's head, at the full
+// price of a prompt its own group has cached, which also spends several
+// times the input capacity a cached turn does. A group's buckets keep
+// filling meanwhile (they lose nothing until full), so a short wait costs
+// the pool no capacity, only the others behind it some latency.
+const affinityPatience = 3 * time.Second
+
+// holdForAffinity sets a.affWaitAt when a queued request should keep its
+// turn for its affine group's slot s: the group can take it within the
+// request's patience, counted from the first time it waited. p.mu is held.
+func (p *KeyPool) holdForAffinity(s *slot, a *attempt) {
+	if a.affWaitUntil == 0 {
+		a.affWaitUntil = a.nowNs + int64(affinityPatience)
+	}
+	if at := p.slotReadyAt(s, a.now, a.est, a); at <= a.affWaitUntil && at > a.nowNs {
+		a.affWaitAt = at
+	}
 }
 
 // settleAffinity records what a settled request left in its group's prompt

@@ -299,3 +299,47 @@ func BenchmarkAffinity(b *testing.B) {
 		}
 	}
 }
+
+// A queued request keeps its turn for its own group when that group can
+// take it within affinityPatience, rather than take another group's
+// capacity a moment earlier; beyond that it moves.
+func TestAffinityQueuedRequestWaitsBrieflyForItsGroup(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		gap     time.Duration // how much later its own group refills
+		wantOwn bool
+	}{
+		{"within patience", 2 * time.Second, true},
+		{"beyond patience", 5 * time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys := keyCfgs(2)
+			for i := range keys {
+				keys[i].RPMLimit = 1
+			}
+			f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Affinity: true, QueueTimeout: time.Minute})
+			other := f.use(1) // the other group's minute starts now
+			f.clock.Advance(tc.gap)
+			own := f.use(5) // the conversation's group, tc.gap later
+			if own == other {
+				t.Fatalf("both requests on %s", own)
+			}
+			ch := f.acquireAsync(context.Background(), AcquireOptions{Affinity: 5}, 1)
+			// The other group refills first.
+			f.clock.Advance(time.Minute - tc.gap)
+			if tc.wantOwn {
+				f.awaitTimers(1) // woken, and asleep again until its group refills
+				assertQueued(t, ch)
+				f.clock.Advance(tc.gap)
+			}
+			r := f.await(ch)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			f.p.Settle(&r.l, Usage{})
+			if (r.l.KeyID == own) != tc.wantOwn {
+				t.Fatalf("queued request got %s (its group's key %s), want own group %v", r.l.KeyID, own, tc.wantOwn)
+			}
+		})
+	}
+}

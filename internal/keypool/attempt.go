@@ -40,6 +40,13 @@ type attempt struct {
 	affinity uint64
 	affGroup *group
 	affRead  int64 // prompt tokens affGroup's cache is expected to serve
+	// affWaitAt: a queued request keeps its turn until then, when its
+	// affine group can take it (0 = it does not wait for it).
+	affWaitAt int64
+	// affWaitUntil is AcquireOptions.affinityWaitUntil, copied in and out
+	// by search (keeping the pointer would move every caller's options to
+	// the heap).
+	affWaitUntil int64
 
 	// Remote limiters (see acquire_remote.go): chosen is set when key was
 	// chosen without reserving, because its limiter needs a round trip;
@@ -53,6 +60,7 @@ func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
 	a.est = max(opts.EstimatedInputTokens, 0)
 	a.exclude = opts.Exclude
 	a.affinity, a.affGroup, a.affRead = opts.Affinity, nil, 0
+	a.affWaitAt, a.affWaitUntil = 0, opts.affinityWaitUntil
 	a.key, a.res, a.chosen = nil, ratelimit.Reservation{}, false
 }
 

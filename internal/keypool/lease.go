@@ -59,6 +59,10 @@ type AcquireOptions struct {
 	// on, the request goes to the limit group that served the same value
 	// last while that group has capacity (see affinity.go).
 	Affinity uint64
+
+	// affinityWaitUntil is when a queued request stops holding its turn
+	// for its affine group (Unix ns; 0 until it first does).
+	affinityWaitUntil int64
 }
 
 // Lease is one request's hold on a key. Every Lease obtained from Acquire
