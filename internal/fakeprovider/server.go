@@ -221,7 +221,9 @@ type request struct {
 	input        int64 // estimated input tokens
 	maxTokens    int64 // 0 = no cap
 	directive    int64 // [[output_tokens=N]], or -1
-	cache        *cachePlan // where the prompt may hit the cache; nil = nowhere
+
+	// cache is where the prompt may hit the cache; nil = nowhere.
+	cache *cachePlan
 	// cacheReadsFree: cache reads do not count against the input limit
 	// (Anthropic's cache-aware ITPM); OpenAI counts the whole prompt.
 	cacheReadsFree bool
