@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
@@ -104,8 +105,33 @@ func TestAffinityKeepsConversationOnOneOrganisation(t *testing.T) {
 	if w := testutil.ToFloat64(e.proxy.metrics.tokens.WithLabelValues(namespace, poolName, "cache_creation")); w != float64(created) {
 		t.Fatalf("cache_creation tokens metric %v, want the provider's %d", w, created)
 	}
-	if st := e.pool.AffinityStats(); st.Hits < 3 {
+	st := e.pool.AffinityStats()
+	if st.Hits < 3 {
 		t.Fatalf("affinity stats %+v, want the conversation's 3 later turns as hits", st)
+	}
+	// The same counts, as keypool_affinity_total.
+	for result, want := range map[string]int64{"hit": st.Hits, "move": st.Moves, "miss": st.Misses} {
+		m := &dto.Metric{}
+		found := false
+		mfs, err := e.prom.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "keypool_affinity_total" {
+				continue
+			}
+			for _, x := range mf.GetMetric() {
+				for _, l := range x.GetLabel() {
+					if l.GetName() == "result" && l.GetValue() == result {
+						m, found = x, true
+					}
+				}
+			}
+		}
+		if !found || int64(m.GetCounter().GetValue()) != want {
+			t.Fatalf("keypool_affinity_total{result=%q}: found %v, %v; want %d", result, found, m.GetCounter().GetValue(), want)
+		}
 	}
 }
 
@@ -123,5 +149,14 @@ func TestWithoutAffinityConversationSpreads(t *testing.T) {
 	}
 	if read := e.fake.Stats().Total.CacheReadTokens; read != 0 {
 		t.Fatalf("cache reads %d, want none: every turn went to another organisation", read)
+	}
+}
+
+func TestNoAffinitySeriesWithoutAffinity(t *testing.T) {
+	e := affinityEnv(t, false)
+	wantStatus(t, e.post(cachedTurn(t, 1, "")), http.StatusOK)
+	e.waitIdle()
+	if n := testutil.CollectAndCount(NewAffinityCollector(e.reg)); n != 0 {
+		t.Fatalf("%d affinity series for a pool without affinity", n)
 	}
 }
