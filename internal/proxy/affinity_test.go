@@ -18,6 +18,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 	"github.com/keypool-dev/keypool-operator/internal/proxytest"
@@ -158,5 +160,40 @@ func TestNoAffinitySeriesWithoutAffinity(t *testing.T) {
 	e.waitIdle()
 	if n := testutil.CollectAndCount(NewAffinityCollector(e.reg)); n != 0 {
 		t.Fatalf("%d affinity series for a pool without affinity", n)
+	}
+}
+
+// BenchmarkProxyAffinity is BenchmarkProxy's request (through the proxy to
+// the fake provider) with the pool's affinity off and on: on, the proxy
+// hashes the body's head and the pool looks the hash up and remembers it.
+func BenchmarkProxyAffinity(b *testing.B) {
+	prompt := strings.Repeat("benchmark prompt text ", 50) + "[[output_tokens=64]]"
+	body := apitest.AnthropicBody(prompt, false)
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("affinity=%v", on), func(b *testing.B) {
+			st := proxytest.New(b, proxytest.Config{
+				KeyValues:    []string{keyValue(1), keyValue(2)},
+				ClientTokens: []string{clientToken},
+				Transport:    &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true},
+				Quiet:        true,
+				NoRecording:  true,
+			}, func(w proxytest.Wiring) http.Handler {
+				return New(w.Registry, Options{Logger: w.Logger, Transport: w.Transport, Metrics: w.Metrics})
+			})
+			keys := proxytest.Keys([]string{keyValue(1), keyValue(2)}, false)
+			if err := st.Pool.Update(keypool.PoolConfig{Keys: keys, Access: *st.Pool.Access(), Affinity: on}); err != nil {
+				b.Fatal(err)
+			}
+			tr := &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}
+			b.Cleanup(tr.CloseIdleConnections)
+			t := &benchTarget{url: st.Base + "/v1/messages", header: proxytest.ClientHeader(provider.Anthropic, clientToken),
+				client: &http.Client{Transport: tr}}
+			t.roundTrip(b, body) // warm the connections
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				t.roundTrip(b, body)
+			}
+		})
 	}
 }
