@@ -211,29 +211,10 @@ func runCacheScenario(ctx context.Context, sc cacheScenario, p params, hc *http.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for t := range plan.user {
-				if t > 0 && !clk.Sleep(plan.think[t], done) {
-					return
-				}
-				sent := clk.Now()
-				o := cl.do(ctx, target, h, plan.turnBody(t), 0)
-				if sent.Before(winStart) || !sent.Before(winEnd) {
-					if !o.ok {
-						return
-					}
-					continue
-				}
-				mu.Lock()
-				if o.ok {
-					turnsOK++
-				} else {
-					turnsLost++
-				}
-				mu.Unlock()
-				if !o.ok {
-					return
-				}
-			}
+			ok, lost := converse(ctx, cl, &plan, target, h, winStart, winEnd)
+			mu.Lock()
+			turnsOK, turnsLost = turnsOK+ok, turnsLost+lost
+			mu.Unlock()
 		}()
 	}
 	close(done)
@@ -248,6 +229,31 @@ func runCacheScenario(ctx context.Context, sc cacheScenario, p params, hc *http.
 		r.AffinityHits, r.AffinityMoves, r.AffinityMisses = st.Hits, st.Moves, st.Misses
 	}
 	return r, nil
+}
+
+// converse sends plan's turns, each after its think time, until one fails
+// (the conversation ends) or the run is over; it returns how many turns
+// sent in [winStart, winEnd) succeeded and failed.
+func converse(ctx context.Context, cl *client, plan *conversationPlan, target string, h http.Header,
+	winStart, winEnd time.Time) (ok, lost int64) {
+	for t := range plan.user {
+		if t > 0 && !cl.clock.Sleep(plan.think[t], cl.done) {
+			return ok, lost
+		}
+		sent := cl.clock.Now()
+		o := cl.do(ctx, target, h, plan.turnBody(t), 0)
+		if !sent.Before(winStart) && sent.Before(winEnd) {
+			if o.ok {
+				ok++
+			} else {
+				lost++
+			}
+		}
+		if !o.ok {
+			return ok, lost
+		}
+	}
+	return ok, lost
 }
 
 // runCache runs the prompt-cache scenarios (those whose name contains only)

@@ -124,7 +124,8 @@ func (p *Provider) Stats() Stats {
 func (p *Provider) ResetStats() {
 	for _, ks := range p.keys {
 		c := &ks.stats
-		for _, v := range []*atomic.Int64{&c.requests, &c.ok, &c.rateLimited, &c.errors, &c.input, &c.output, &c.cacheRead, &c.cacheCreation} {
+		for _, v := range []*atomic.Int64{&c.requests, &c.ok, &c.rateLimited, &c.errors, &c.input, &c.output,
+			&c.cacheRead, &c.cacheCreation} {
 			v.Store(0)
 		}
 	}

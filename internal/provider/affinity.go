@@ -84,15 +84,8 @@ func AffinityKey(body []byte) uint64 {
 			i++
 		}
 	}
-	session := cacheKey
-	if session == nil {
-		session = metaUser
-	}
-	if session == nil {
-		session = user
-	}
-	switch {
-	case len(session) > 0 && string(session) != "null" && string(session) != `""`:
+	switch session := firstID(cacheKey, metaUser, user); {
+	case session != nil:
 		h.Reset()
 		_ = h.WriteByte('u')
 		_, _ = h.Write(session)
@@ -104,6 +97,17 @@ func AffinityKey(body []byte) uint64 {
 
 // cacheControlKey is the member clients add to the block they want cached.
 var cacheControlKey = []byte(`"cache_control"`)
+
+// firstID returns the first of ids that is a session id: present, not
+// null and not empty.
+func firstID(ids ...[]byte) []byte {
+	for _, id := range ids {
+		if len(id) > 0 && string(id) != "null" && string(id) != `""` {
+			return id
+		}
+	}
+	return nil
+}
 
 // writeHead hashes a tagged, bounded part of the prompt's head as it is,
 // except for cache_control members: clients move that marker from turn to
