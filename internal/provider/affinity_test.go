@@ -171,3 +171,18 @@ func TestAffinityKeyIgnoresMovingBreakpoints(t *testing.T) {
 		t.Fatal("a different first message has the same key")
 	}
 }
+
+// FuzzAffinityKey: any body, however malformed, is read to its end without
+// a panic, and the same body always gives the same key.
+func FuzzAffinityKey(f *testing.F) {
+	for _, s := range []string{`{"system":"s","messages":[{"role":"user","content":"x"}]}`, `{"metadata":{"user_id":"u"}}`,
+		`{"messages":[,]}`, `{"a":}`, `{"messages":[{"role":"user","content":[{"type":"text","cache_control":{"type":"ephemeral"}}]}]}`,
+		`{"system":"\"","messages":"`, `[`, `{"prompt_cache_key":null,"user":""}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if AffinityKey(body) != AffinityKey(body) {
+			t.Fatal("the same body gave two keys")
+		}
+	})
+}
