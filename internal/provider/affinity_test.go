@@ -181,8 +181,9 @@ func FuzzAffinityKey(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if AffinityKey(body) != AffinityKey(body) {
-			t.Fatal("the same body gave two keys")
+		first := AffinityKey(body)
+		if again := AffinityKey(body); again != first {
+			t.Fatalf("the same body gave keys %x and %x", first, again)
 		}
 	})
 }
