@@ -54,8 +54,15 @@ func mainErr() error {
 	flag.StringVar(&mdPath, "md", "bench/results/sim.md", "Markdown results file")
 	flag.StringVar(&only, "only", "", "run only scenarios whose name contains this (e.g. grouped/least-loaded)")
 	render := flag.String("render", "", "only re-render the Markdown from this JSON results file")
+	cache := flag.Bool("cache", false, "run the prompt-cache affinity scenarios (conversations) instead; see cache_run.go")
+	cacheSeeds := flag.Int("cache-seeds", 3, "seeds per cache scenario")
+	cacheJSON := flag.String("cache-json", "bench/results/sim-cache.json", "JSON results file of -cache")
+	cacheMD := flag.String("cache-md", "bench/results/sim-cache.md", "Markdown results file of -cache")
 	flag.Parse()
 	if *render != "" {
+		if *cache {
+			return rerenderCache(*render, *cacheMD)
+		}
 		return rerender(*render, mdPath)
 	}
 
@@ -63,6 +70,9 @@ func mainErr() error {
 	tr := &http.Transport{MaxIdleConns: 2048, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
+	if *cache {
+		return runCache(context.Background(), p, hc, *cacheSeeds, only, *cacheJSON, *cacheMD)
+	}
 
 	rep := &report{
 		Generated: time.Now(), Scale: p.scale, WarmSim: p.warm.String(), MeasureSim: p.measure.String(),

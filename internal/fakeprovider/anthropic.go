@@ -34,6 +34,7 @@ type anthropicRequest struct {
 	Stream    bool            `json:"stream"`
 	System    json.RawMessage `json:"system"`
 	Messages  []message       `json:"messages"`
+	Tools     json.RawMessage `json:"tools"`
 }
 
 type anthropicUsage struct {
@@ -99,6 +100,9 @@ func (anthropicAPI) parse(body []byte) (request, error) {
 		input:     estimateInput(in.System, in.Messages),
 		maxTokens: *in.MaxTokens,
 		directive: outputDirective(in.Messages),
+		cache:     anthropicCachePlan(body, in.Model, in.Tools, in.System, in.Messages),
+		// Cache-aware ITPM: cache reads do not count towards the limit.
+		cacheReadsFree: true,
 	}, nil
 }
 
@@ -218,7 +222,7 @@ func (anthropicAPI) respond(c *call) {
 		Model:      c.req.model,
 		Content:    []anthropicBlock{{Type: "text", Text: text(0, c.output)}},
 		StopReason: c.anthropicStop(),
-		Usage:      anthropicUsage{InputTokens: c.req.input, OutputTokens: c.output, ServiceTier: "standard"},
+		Usage:      c.anthropicUsage(c.output, "standard"),
 	})
 	writeJSON(c, http.StatusOK, body)
 }
@@ -238,7 +242,7 @@ func (anthropicAPI) stream(c *call, s *sseWriter) error {
 		Content: []anthropicBlock{},
 		// The real API reports a token or so of output at the start; the
 		// final count comes in message_delta.
-		Usage: anthropicUsage{InputTokens: c.req.input, OutputTokens: 1, ServiceTier: "standard"},
+		Usage: c.anthropicUsage(1, "standard"),
 	}}
 	if err := sendJSON(s, "message_start", start); err != nil {
 		return err
@@ -282,10 +286,22 @@ func (anthropicAPI) stream(c *call, s *sseWriter) error {
 			StopSequence *string `json:"stop_sequence"`
 		} `json:"delta"`
 		Usage anthropicUsage `json:"usage"`
-	}{Type: "message_delta", Usage: anthropicUsage{InputTokens: c.req.input, OutputTokens: c.output}}
+	}{Type: "message_delta", Usage: c.anthropicUsage(c.output, "")}
 	final.Delta.StopReason = c.anthropicStop()
 	if err := sendJSON(s, "message_delta", final); err != nil {
 		return err
 	}
 	return s.send("message_stop", []byte(`{"type":"message_stop"}`))
+}
+
+// anthropicUsage splits the prompt as the API does: input_tokens is what
+// was neither read from nor written to the cache.
+func (c *call) anthropicUsage(output int64, tier string) anthropicUsage {
+	return anthropicUsage{
+		InputTokens:              max(c.req.input-c.cache.read-c.cache.created, 0),
+		CacheCreationInputTokens: c.cache.created,
+		CacheReadInputTokens:     c.cache.read,
+		OutputTokens:             output,
+		ServiceTier:              tier,
+	}
 }

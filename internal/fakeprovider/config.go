@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/clock"
 )
@@ -59,6 +60,11 @@ type Config struct {
 	StartEmpty bool
 	// Clock drives all limit math. Nil means the wall clock.
 	Clock clock.Clock
+	// PromptCacheTTL is how long a cached prompt prefix lives after its
+	// last use (see cache.go): zero means DefaultPromptCacheTTL, negative
+	// turns prompt caching off. Anthropic's "ttl":"1h" breakpoints live an
+	// hour either way.
+	PromptCacheTTL time.Duration
 }
 
 // Key is one API key and the organisation whose limits it draws on.

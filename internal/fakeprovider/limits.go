@@ -115,6 +115,7 @@ type org struct {
 	limited bool // any dimension limited; false skips the lock entirely
 	mu      sync.Mutex
 	b       [numDims]bucket
+	cache   promptCache // the organisation's cached prompt prefixes
 }
 
 func newOrg(name string, l Limits, now time.Time, startEmpty bool) *org {

@@ -153,11 +153,13 @@ func parseOpenAI(body []byte, model string) (request, error) {
 			break
 		}
 	}
+	input := estimateInput(nil, in.Messages)
 	return request{
+		cache:        openaiCachePlan(in.Model, input, in.Messages),
 		model:        in.Model,
 		stream:       in.Stream,
 		includeUsage: in.Stream && in.StreamOptions != nil && in.StreamOptions.IncludeUsage,
-		input:        estimateInput(nil, in.Messages),
+		input:        input,
 		maxTokens:    maxTokens,
 		directive:    outputDirective(in.Messages),
 	}, nil
@@ -242,7 +244,9 @@ func (c *call) openaiFinish() string {
 }
 
 func (c *call) openaiUsage() openaiUsage {
-	return openaiUsage{PromptTokens: c.req.input, CompletionTokens: c.output, TotalTokens: c.req.input + c.output}
+	u := openaiUsage{PromptTokens: c.req.input, CompletionTokens: c.output, TotalTokens: c.req.input + c.output}
+	u.PromptTokensDetails.CachedTokens = c.cache.read
+	return u
 }
 
 func (openaiAPI) respond(c *call) {

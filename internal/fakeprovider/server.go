@@ -49,6 +49,7 @@ const maxBody = 32 << 20
 // use; build it with New.
 type Provider struct {
 	clock        clock.Clock
+	cacheTTL     time.Duration // prompt cache lifetime; <= 0: no caching
 	outputTokens int64
 	chunkTokens  int64
 	// keys is fixed at New, so the hot path reads it without a lock.
@@ -80,6 +81,7 @@ func New(cfg Config) *Provider {
 		clock:        clock.Or(cfg.Clock),
 		outputTokens: cfg.OutputTokens,
 		chunkTokens:  cfg.StreamChunkTokens,
+		cacheTTL:     cfg.PromptCacheTTL,
 		keys:         make(map[string]*keyState, len(cfg.Keys)),
 	}
 	if p.outputTokens <= 0 {
@@ -87,6 +89,9 @@ func New(cfg Config) *Provider {
 	}
 	if p.chunkTokens <= 0 {
 		p.chunkTokens = DefaultStreamChunkTokens
+	}
+	if p.cacheTTL == 0 {
+		p.cacheTTL = DefaultPromptCacheTTL
 	}
 	// A random prefix keeps ids unique across provider processes, as a proxy
 	// may log or deduplicate by them.
@@ -216,6 +221,12 @@ type request struct {
 	input        int64 // estimated input tokens
 	maxTokens    int64 // 0 = no cap
 	directive    int64 // [[output_tokens=N]], or -1
+
+	// cache is where the prompt may hit the cache; nil = nowhere.
+	cache *cachePlan
+	// cacheReadsFree: cache reads do not count against the input limit
+	// (Anthropic's cache-aware ITPM); OpenAI counts the whole prompt.
+	cacheReadsFree bool
 }
 
 // api is one provider dialect: how it authenticates, parses, limits and
@@ -246,6 +257,7 @@ type call struct {
 	cut      bool  // output cut short by max_tokens
 	produced int64 // output tokens actually generated so far
 	status   int   // final status for stats; 0 = never completed
+	cache    cacheUse
 }
 
 func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
@@ -314,7 +326,15 @@ func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
 		}
 	}
 
-	ok, retry, short := ks.org.admit(p.clock.Now(), a.admission(c.req.input), &c.snap)
+	now := p.clock.Now()
+	charged := c.req.input
+	if p.cacheTTL > 0 && c.req.cache != nil {
+		c.cache = ks.org.cache.lookup(now, c.req.cache)
+		if c.req.cacheReadsFree {
+			charged = max(charged-c.cache.read, 1)
+		}
+	}
+	ok, retry, short := ks.org.admit(now, a.admission(charged), &c.snap)
 	a.rateHeaders(h, &c.snap)
 	if !ok {
 		h.Set("Retry-After", retryAfter(retry))
@@ -322,7 +342,10 @@ func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
 		a.writeError(c, http.StatusTooManyRequests, class, msg)
 		return
 	}
-	ks.stats.input.Add(c.req.input)
+	ks.org.cache.commit(now, &c.cache, p.cacheTTL)
+	ks.stats.input.Add(charged)
+	ks.stats.cacheRead.Add(c.cache.read)
+	ks.stats.cacheCreation.Add(c.cache.created)
 	c.output, c.cut = outputPlan(p.outputTokens, c.req.directive, c.req.maxTokens)
 
 	if !c.req.stream {

@@ -37,6 +37,15 @@ type KeyStats struct {
 	InputTokens int64 `json:"input_tokens"`
 	// OutputTokens is output tokens charged against the limits.
 	OutputTokens int64 `json:"output_tokens"`
+	// CacheReadTokens is prompt tokens read from the organisation's prompt
+	// cache (Anthropic cache_read_input_tokens, OpenAI cached_tokens).
+	// Anthropic's are not in InputTokens, since they do not count against
+	// ITPM; OpenAI's are.
+	CacheReadTokens int64 `json:"cache_read_tokens"`
+	// CacheCreationTokens is prompt tokens written to the prompt cache
+	// (Anthropic reports them as cache_creation_input_tokens; OpenAI writes
+	// its automatic cache without reporting it).
+	CacheCreationTokens int64 `json:"cache_creation_tokens"`
 }
 
 // Stats is a snapshot of the provider's counters.
@@ -58,6 +67,7 @@ type Stats struct {
 // atomics, so concurrent requests on different keys share nothing.
 type counters struct {
 	requests, ok, rateLimited, errors, input, output atomic.Int64
+	cacheRead, cacheCreation                         atomic.Int64
 }
 
 // record counts a finished request by its status; 0 means the response
@@ -92,6 +102,9 @@ func (p *Provider) Stats() Stats {
 			Errors:       c.errors.Load(),
 			InputTokens:  c.input.Load(),
 			OutputTokens: c.output.Load(),
+			// Cache counters of the key's requests, like InputTokens.
+			CacheReadTokens:     c.cacheRead.Load(),
+			CacheCreationTokens: c.cacheCreation.Load(),
 		}
 		s.Keys[key] = k
 		s.Total.Requests += k.Requests
@@ -100,6 +113,8 @@ func (p *Provider) Stats() Stats {
 		s.Total.Errors += k.Errors
 		s.Total.InputTokens += k.InputTokens
 		s.Total.OutputTokens += k.OutputTokens
+		s.Total.CacheReadTokens += k.CacheReadTokens
+		s.Total.CacheCreationTokens += k.CacheCreationTokens
 	}
 	return s
 }
@@ -109,7 +124,8 @@ func (p *Provider) Stats() Stats {
 func (p *Provider) ResetStats() {
 	for _, ks := range p.keys {
 		c := &ks.stats
-		for _, v := range []*atomic.Int64{&c.requests, &c.ok, &c.rateLimited, &c.errors, &c.input, &c.output} {
+		for _, v := range []*atomic.Int64{&c.requests, &c.ok, &c.rateLimited, &c.errors, &c.input, &c.output,
+			&c.cacheRead, &c.cacheCreation} {
 			v.Store(0)
 		}
 	}

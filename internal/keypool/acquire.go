@@ -120,7 +120,14 @@ func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) 
 		if t.skip(a) {
 			continue
 		}
-		k, complete := t.sel.pick(a)
+		k, complete := p.affine(t, a), false
+		if k == nil && a.affWaitAt != 0 {
+			opts.affinityWaitUntil = a.affWaitUntil
+			return Lease{}, a.affWaitAt, false // holding its turn for its group
+		}
+		if k == nil {
+			k, complete = t.sel.pick(a)
+		}
 		if k == nil && !complete {
 			k = p.scan(t, a)
 		}
@@ -157,5 +164,6 @@ func (p *KeyPool) grant(a *attempt) Lease {
 	p.grants.add(a.nowNs)
 	g := k.slot.grp
 	p.touch(g, a.now)
-	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res}
+	p.rememberAffinity(a, g)
+	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res, aff: a.affinity}
 }

@@ -48,8 +48,9 @@ func (p *KeyPool) acquireRemote(now time.Time, opts *AcquireOptions, refused []*
 	p.mu.Lock()
 	if ok {
 		if k.usable() && k.slot.grp == g && g.live {
+			aff := a.affGroup
 			a.reset(now, opts)
-			a.key, a.res = k, r
+			a.key, a.res, a.affGroup = k, r, aff
 			l := p.grant(a)
 			a.exclude = nil
 			return l, 0, true

@@ -35,6 +35,19 @@ type attempt struct {
 	key *keyMetadata // result
 	res ratelimit.Reservation
 
+	// Prompt-cache affinity (affinity.go): the request's key, and the group
+	// remembered for it once looked up.
+	affinity uint64
+	affGroup *group
+	affRead  int64 // prompt tokens affGroup's cache is expected to serve
+	// affWaitAt: a queued request keeps its turn until then, when its
+	// affine group can take it (0 = it does not wait for it).
+	affWaitAt int64
+	// affWaitUntil is AcquireOptions.affinityWaitUntil, copied in and out
+	// by search (keeping the pointer would move every caller's options to
+	// the heap).
+	affWaitUntil int64
+
 	// Remote limiters (see acquire_remote.go): chosen is set when key was
 	// chosen without reserving, because its limiter needs a round trip;
 	// refused lists the groups whose round trip refused this request.
@@ -46,6 +59,8 @@ func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
 	a.now, a.nowNs = now, now.UnixNano()
 	a.est = max(opts.EstimatedInputTokens, 0)
 	a.exclude = opts.Exclude
+	a.affinity, a.affGroup, a.affRead = opts.Affinity, nil, 0
+	a.affWaitAt, a.affWaitUntil = 0, opts.affinityWaitUntil
 	a.key, a.res, a.chosen = nil, ratelimit.Reservation{}, false
 }
 

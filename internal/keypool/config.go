@@ -86,6 +86,13 @@ type PoolConfig struct {
 	// named only in Access.ClientNames has weight 1.
 	Clients []ClientConfig
 	Access  Access
+	// Affinity routes requests with the same AcquireOptions.Affinity to
+	// the limit group that served it last while that group has capacity,
+	// so that the provider's per-organisation prompt cache is hit.
+	Affinity bool
+	// AffinityEntries bounds how many affinity values the pool remembers
+	// (least recently used first out); 0 means DefaultAffinityEntries.
+	AffinityEntries int
 	// Clock is nil for the wall clock. It is fixed when the pool is created;
 	// Update ignores it. A clock that implements clock.TimerClock also times
 	// queued waits.

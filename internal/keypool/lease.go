@@ -54,6 +54,15 @@ type AcquireOptions struct {
 	// empty for an unnamed client. Waiting requests are served fairly
 	// between clients by name.
 	Client string
+	// Affinity is a hash of what the request shares with earlier ones (its
+	// session id or prompt prefix); 0 for none. When the pool's Affinity is
+	// on, the request goes to the limit group that served the same value
+	// last while that group has capacity (see affinity.go).
+	Affinity uint64
+
+	// affinityWaitUntil is when a queued request stops holding its turn
+	// for its affine group (Unix ns; 0 until it first does).
+	affinityWaitUntil int64
 }
 
 // Lease is one request's hold on a key. Every Lease obtained from Acquire
@@ -68,4 +77,5 @@ type Lease struct {
 	key *keyMetadata
 	grp *group // the limiter the reservation was taken from
 	res ratelimit.Reservation
+	aff uint64 // AcquireOptions.Affinity
 }

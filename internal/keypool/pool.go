@@ -69,6 +69,13 @@ type KeyPool struct {
 	// accounts are the configured clients' usage windows, read without mu.
 	accounts atomic.Pointer[clientAccounts]
 
+	// affinity remembers which group served each affinity key (see
+	// affinity.go); nil when PoolConfig.Affinity is off. affinityOn says
+	// the same without the lock, for callers deciding whether to compute
+	// affinity keys at all.
+	affinity   *affinityTable
+	affinityOn atomic.Bool
+
 	// Transitions recorded under mu, delivered without it (see deliver).
 	pending   []Transition
 	deliverMu sync.Mutex

@@ -109,7 +109,7 @@ func (p *KeyPool) Settle(l *Lease, u Usage) {
 	if l == nil || l.key == nil {
 		return
 	}
-	k, g, res := l.key, l.grp, l.res
+	k, g, res, aff := l.key, l.grp, l.res, l.aff
 	l.key, l.grp = nil, nil
 	k.inFlight.Add(-1)
 	cu := u.counted()
@@ -120,6 +120,7 @@ func (p *KeyPool) Settle(l *Lease, u Usage) {
 	now := p.clock.Now()
 	p.mu.Lock()
 	g.lim.Settle(now, res, cu)
+	p.settleAffinity(aff, g, &u, now.UnixNano())
 	p.touch(g, now)
 	p.notify()
 	pending := len(p.pending) > 0

@@ -59,6 +59,7 @@ func (p *KeyPool) apply(strategy Strategy, cfg *PoolConfig, now time.Time) {
 		p.maxWaiters = DefaultMaxWaiters
 	}
 	p.configureClients(cfg)
+	p.configureAffinity(cfg)
 
 	keys, byID, replaced, prevGroup := p.reconcileKeys(cfg.Keys)
 	groups, named, groupOf := p.assignGroups(cfg.Keys, keys, prevGroup, now)

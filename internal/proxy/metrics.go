@@ -131,6 +131,9 @@ func metricsFor(r prometheus.Registerer, reg *keypool.Registry) (*metrics, error
 	if _, cerr := register(r, prometheus.Collector(NewCapacityCollector(reg)), nil); cerr != nil {
 		m.keysErr = errors.Join(m.keysErr, cerr)
 	}
+	if _, aerr := register(r, prometheus.Collector(NewAffinityCollector(reg)), nil); aerr != nil {
+		m.keysErr = errors.Join(m.keysErr, aerr)
+	}
 	metricsByRegisterer[r] = m
 	return m, nil
 }

@@ -83,11 +83,12 @@ func codeMetrics(t *testing.T) map[string]metric {
 	out := map[string]metric{}
 	reg := keypool.NewRegistry()
 	anthropic, _ := provider.Lookup("anthropic")
-	pool, err := keypool.NewKeyPool(anthropic, keypool.PoolConfig{Keys: []keypool.KeyConfig{{ID: "s/k", APIKey: "v", RPMLimit: 60}}})
+	pool, err := keypool.NewKeyPool(anthropic, keypool.PoolConfig{Keys: []keypool.KeyConfig{{ID: "s/k", APIKey: "v", RPMLimit: 60}},
+		Affinity: true}) // affinity on, so that keypool_affinity_total reports
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.Set("ns", "pool", pool) // so that collectors computed from the pools (key states, known capacity) report a series
+	reg.Set("ns", "pool", pool) // so that collectors computed from the pools (key states, known capacity, affinity) report a series
 	rec := &recorder{Registerer: prometheus.NewRegistry()}
 	proxy.New(reg, proxy.Options{Metrics: rec, Logger: logr.Discard()})
 	if len(rec.collectors) == 0 {
