@@ -266,6 +266,18 @@ type KeyPoolSpec struct {
 	// +optional
 	Strategy Strategy `json:"strategy,omitempty"`
 
+	// cacheAffinity keeps a conversation on the limit group (organisation,
+	// or key) that served its previous turn while that group has capacity,
+	// so the provider's prompt cache, which is per organisation, serves its
+	// prefix (cache reads cost about a tenth of input and, at Anthropic, do
+	// not count against input tokens per minute). A conversation is known
+	// by prompt_cache_key, metadata.user_id or user, else by a hash of its
+	// system prompt and first messages; nothing of it is stored but the
+	// hash. The strategy chooses for a new conversation and when its group
+	// is out of capacity.
+	// +optional
+	CacheAffinity bool `json:"cacheAffinity,omitempty"`
+
 	// keys lists the Secrets that hold the provider API keys, with their
 	// limits. An update replaces the whole list.
 	// +kubebuilder:validation:MinItems=1

@@ -293,10 +293,17 @@ func TestSpecChangeUpdatesPool(t *testing.T) {
 	kp.Spec.Keys = append(kp.Spec.Keys, llmv1alpha1.KeySource{
 		SecretRef: llmv1alpha1.SecretKeysReference{Name: "more"}, Priority: ptr.To[int32](2)})
 	kp.Spec.Strategy = llmv1alpha1.StrategyRoundRobin
+	kp.Spec.CacheAffinity = true
+	if p, _ := registry.Get(ns, "p"); p.AffinityEnabled() {
+		t.Fatal("cache affinity is on before spec.cacheAffinity")
+	}
 	if err := k8s.Patch(context.Background(), kp, patch); err != nil {
 		t.Fatal(err)
 	}
 	pool := waitPool(t, nn, "keys/a", "more/x")
+	if !pool.AffinityEnabled() {
+		t.Error("spec.cacheAffinity: true did not turn the pool's cache affinity on")
+	}
 	// The high-priority key takes the traffic.
 	if id, _, err := pool.GetKey(context.Background()); err != nil || id != "more/x" {
 		t.Errorf("GetKey = %s, %v; want the priority-2 key more/x", id, err)

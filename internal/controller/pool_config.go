@@ -89,6 +89,7 @@ func loadPoolConfig(ctx context.Context, reader client.Reader, kp *llmv1alpha1.K
 
 	cfg := keypool.PoolConfig{
 		Strategy: keypool.Strategy(kp.Spec.Strategy),
+		Affinity: kp.Spec.CacheAffinity,
 		Keys:     keys,
 		Access:   access,
 	}
