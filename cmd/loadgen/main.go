@@ -199,7 +199,7 @@ func streamMemory(ctx context.Context, cfg config, res *Results, proxyBin, fakeU
 		if err != nil {
 			return err
 		}
-		h, err := holdStreams(ctx, p, fakeURL, n)
+		h, err := holdStreams(ctx, p, fakeURL, n, filepath.Join(cfg.out, fmt.Sprintf("streams-%d-heap-top.txt", n)))
 		p.stop()
 		if err != nil {
 			return err
@@ -210,7 +210,7 @@ func streamMemory(ctx context.Context, cfg config, res *Results, proxyBin, fakeU
 }
 
 // holdStreams measures n streams held open through proxy p.
-func holdStreams(ctx context.Context, p *process, fakeURL string, n int) (HeldStreams, error) {
+func holdStreams(ctx context.Context, p *process, fakeURL string, n int, heapTop string) (HeldStreams, error) {
 	ep, err := newEndpoint(targetProxy, p.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
 	if err != nil {
 		return HeldStreams{}, err
@@ -218,13 +218,16 @@ func holdStreams(ctx context.Context, p *process, fakeURL string, n int) (HeldSt
 	newAttacker(ep, 0).run(ctx, modeSSE, 100, time.Second)
 	time.Sleep(time.Second)
 	h := HeldStreams{Streams: n, Load: loadavg()}
-	before, with, err := measureStreams(ctx, fakeURL, ep, p.pid(), p.pprof, n)
+	before, with, err := measureStreams(ctx, fakeURL, ep, p.pid(), p.pprof, n, heapTop)
 	if err != nil {
 		return h, err
 	}
 	h.BeforeStreams, h.WithStreams = before.rss, with.rss
 	h.PerStreamKiB = (with.rss - before.rss) * 1024 / float64(n)
 	h.PerStreamHeapKiB = (with.heap - before.heap) * 1024 / float64(n)
+	h.PerStreamStackKiB = (with.stack - before.stack) * 1024 / float64(n)
+	h.GoroutinesPerStream = float64(with.goroutines-before.goroutines) / float64(n)
+	h.HeapTop = filepath.Base(heapTop)
 	return h, nil
 }
 

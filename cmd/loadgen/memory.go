@@ -19,10 +19,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,7 +54,16 @@ type HeldStreams struct {
 	// endpoint) per held stream. It can be larger than the RSS figure
 	// because buffers whose pages were never written are not resident yet.
 	PerStreamHeapKiB float64 `json:"per_stream_heap_kib"`
-	Load             string  `json:"loadavg"`
+	// PerStreamStackKiB is the goroutine stacks (the heap profile's Stack
+	// in use) per held
+	// stream, and GoroutinesPerStream how many goroutines each one keeps:
+	// with the heap, where a stream's memory goes.
+	PerStreamStackKiB   float64 `json:"per_stream_stack_kib"`
+	GoroutinesPerStream float64 `json:"goroutines_per_stream"`
+	// HeapTop is the file holding `go tool pprof -top` of the proxy's
+	// in-use heap while the streams were held.
+	HeapTop string `json:"heap_top,omitempty"`
+	Load    string `json:"loadavg"`
 }
 
 // adminClient reaches the fake provider's /_fake/ endpoints; under -tls it
@@ -101,50 +111,81 @@ func readFakeStats(ctx context.Context, fakeURL string) (fakeStats, error) {
 	return st, nil
 }
 
-// memSnapshot is a process's RSS and Go heap, in MiB.
-type memSnapshot struct{ rss, heap float64 }
+// memSnapshot is a process's RSS, Go heap and goroutine stacks, in MiB,
+// and its goroutines.
+type memSnapshot struct {
+	rss, heap, stack float64
+	goroutines       int
+}
 
-// snapshot reads the RSS of pid and HeapAlloc from its pprof endpoint.
+// snapshot reads the RSS of pid, and HeapAlloc, the stacks in use and the
+// goroutine count from its pprof endpoint.
 func snapshot(ctx context.Context, pid int, pprofURL string) (memSnapshot, error) {
 	rss, err := rssMiB(pid)
 	if err != nil {
 		return memSnapshot{}, err
 	}
-	heap, err := heapAllocMiB(ctx, pprofURL)
-	return memSnapshot{rss: rss, heap: heap}, err
+	m := memSnapshot{rss: rss}
+	heap, err := pprofText(ctx, pprofURL+"/debug/pprof/heap?debug=1")
+	if err != nil {
+		return m, err
+	}
+	if m.heap, err = memStat(heap, "# HeapAlloc = "); err != nil {
+		return m, err
+	}
+	if m.stack, err = memStat(heap, "# Stack = "); err != nil { // "in use / from the OS"
+		return m, err
+	}
+	g, err := pprofText(ctx, pprofURL+"/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return m, err
+	}
+	first, _, _ := strings.Cut(g, "\n")
+	if _, err := fmt.Sscanf(first, "goroutine profile: total %d", &m.goroutines); err != nil {
+		return m, fmt.Errorf("goroutine count in %q: %w", first, err)
+	}
+	return m, nil
 }
 
-// heapAllocMiB reads "# HeapAlloc = N" from /debug/pprof/heap?debug=1.
-func heapAllocMiB(ctx context.Context, pprofURL string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pprofURL+"/debug/pprof/heap?debug=1", nil)
+// pprofText fetches a text profile from a net/http/pprof server.
+func pprofText(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, fmt.Errorf("heap profile: %w", err)
+		return "", fmt.Errorf("profile: %w", err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("heap profile: %w", err)
+		return "", fmt.Errorf("profile: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return 0, fmt.Errorf("read heap profile: %w", err)
+		return "", fmt.Errorf("read profile: %w", err)
 	}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "# HeapAlloc = "); ok {
-			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	return string(raw), nil
+}
+
+// memStat reads the (first) number of a "# Name = N" line of a debug=1
+// heap profile, in MiB.
+func memStat(profile, prefix string) (float64, error) {
+	for line := range strings.SplitSeq(profile, "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			v, _, _ = strings.Cut(strings.TrimSpace(v), " ")
+			n, err := strconv.ParseFloat(v, 64)
 			if err != nil {
-				return 0, fmt.Errorf("parse HeapAlloc %q: %w", v, err)
+				return 0, fmt.Errorf("parse %s%q: %w", prefix, v, err)
 			}
 			return n / (1 << 20), nil
 		}
 	}
-	return 0, errors.New("no HeapAlloc in the heap profile")
+	return 0, fmt.Errorf("no %q in the heap profile", strings.TrimSpace(prefix))
 }
 
 // measureStreams holds n streams open through the proxy and returns its
-// memory before and while they are open. It always releases the hold.
+// memory before and while they are open, saving the top of its in-use heap
+// to heapTop (unless empty) while they are. It always releases the hold.
 func measureStreams(ctx context.Context, fakeURL string, proxy endpoint, proxyPID int, pprofURL string,
-	n int) (before, with memSnapshot, err error) {
+	n int, heapTop string) (before, with memSnapshot, err error) {
 	if before, err = snapshot(ctx, proxyPID, pprofURL); err != nil {
 		return before, with, err
 	}
@@ -196,7 +237,24 @@ func measureStreams(ctx context.Context, fakeURL string, proxy endpoint, proxyPI
 	}
 	time.Sleep(500 * time.Millisecond) // let the proxy's buffers settle
 	with, err = snapshot(ctx, proxyPID, pprofURL)
+	if err == nil && heapTop != "" {
+		err = saveHeapTop(ctx, pprofURL, heapTop)
+	}
 	release()
 	wg.Wait()
 	return before, with, err
+}
+
+// saveHeapTop writes `go tool pprof -top` of the in-use heap of the
+// process behind pprofURL to path.
+func saveHeapTop(ctx context.Context, pprofURL, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	profile := path + ".pprof"
+	if err := fetchProfileURL(ctx, pprofURL+"/debug/pprof/heap", profile); err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(profile) }()
+	return profileTop(ctx, profile, path, "-sample_index=inuse_space")
 }

@@ -29,13 +29,18 @@ import (
 // fetchProfile saves a CPU profile of seconds from a net/http/pprof server
 // to path.
 func fetchProfile(ctx context.Context, pprofURL string, seconds int, path string) error {
-	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", pprofURL, seconds)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(seconds+30)*time.Second)
+	defer cancel()
+	return fetchProfileURL(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", pprofURL, seconds), path)
+}
+
+// fetchProfileURL saves the profile at url to path.
+func fetchProfileURL(ctx context.Context, url, path string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return fmt.Errorf("profile request: %w", err)
 	}
-	c := &http.Client{Timeout: time.Duration(seconds+30) * time.Second}
-	resp, err := c.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("fetch profile: %w", err)
 	}
@@ -57,9 +62,11 @@ func fetchProfile(ctx context.Context, pprofURL string, seconds int, path string
 	return nil
 }
 
-// profileTop writes `go tool pprof -top` of profile to out.
-func profileTop(ctx context.Context, profile, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=30", profile)
+// profileTop writes `go tool pprof -top` of profile to out, with extra
+// pprof flags.
+func profileTop(ctx context.Context, profile, out string, extra ...string) error {
+	args := append(append([]string{"tool", "pprof", "-top", "-nodecount=30"}, extra...), profile)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	text, err := cmd.Output()
 	if err != nil {
 		return fmt.Errorf("go tool pprof: %w", err)

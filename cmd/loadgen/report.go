@@ -395,6 +395,8 @@ func (r *Results) markdown() string {
 			h.Streams, h.Load, h.BeforeStreams, h.WithStreams)
 		fmt.Fprintf(&b, "| per held stream of %d (RSS / Go heap) | %.1f / %.1f KiB |\n",
 			h.Streams, h.PerStreamKiB, h.PerStreamHeapKiB)
+		fmt.Fprintf(&b, "| per held stream of %d: goroutine stacks; goroutines (heap by site: %s) | %.1f KiB; %.2f |\n",
+			h.Streams, h.HeapTop, h.PerStreamStackKiB, h.GoroutinesPerStream)
 	}
 
 	b.WriteString("\n## Targets\n\n| target | goal | measured | met |\n|---|---|---|---|\n")
