@@ -52,6 +52,7 @@ func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, erro
 	if p.queue.n == 0 {
 		// Nobody waits: first come, first served, without allocating.
 		l, at, ok := p.tryAcquire(now, &opts)
+		p.queue.note(opts.Client, opts.EstimatedInputTokens, now.UnixNano(), ok)
 		if ok {
 			pending := len(p.pending) > 0
 			p.mu.Unlock()
@@ -130,7 +131,7 @@ func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) 
 		if k != nil {
 			return p.grant(a), 0, true
 		}
-		if len(a.exclude) == 0 && len(a.refused) == 0 {
+		if len(a.exclude) == 0 && len(a.refused) == 0 && !a.held {
 			e := &t.exhausted
 			e.valid, e.until, e.est = true, p.tierReadyAt(t, a), a.est
 		}
@@ -156,6 +157,7 @@ func (p *KeyPool) grant(a *attempt) Lease {
 	k.inFlight.Add(1)
 	p.grants.add(a.nowNs)
 	g := k.slot.grp
+	g.grants.add(a.nowNs)
 	p.touch(g, a.now)
 	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res}
 }

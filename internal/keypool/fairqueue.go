@@ -39,9 +39,13 @@ type clientQueue struct {
 	deficit    int64 // grants it may still take in its current turn
 	head, tail *waiter
 	n          int
-	active     bool   // in fairQueue.ring
-	jumped     bool   // went to the front at least once
-	jumpedAt   uint64 // fairQueue.grants when it last went to the front
+	active     bool      // in fairQueue.ring
+	jumped     bool      // went to the front at least once
+	jumpedAt   uint64    // fairQueue.grants when it last went to the front
+	rate       grantRate // its grants lately, for the shares (standby.go)
+	seenNs     int64     // Unix ns of its last request
+	bigIn      int64     // largest input estimate of its requests lately
+	bigInNs    int64     // Unix ns of that request
 }
 
 // fairQueue serves the waiting requests of a saturated pool by weighted

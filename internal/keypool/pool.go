@@ -66,6 +66,11 @@ type KeyPool struct {
 	dispatching bool
 	missed      bool
 	dispatchAt  int64
+	// holding: the dispatch searches for a client over its share, which
+	// must leave the groups' standby and reserveIn input tokens
+	// (standby.go).
+	holding   bool
+	reserveIn int64
 	// accounts are the configured clients' usage windows, read without mu.
 	accounts atomic.Pointer[clientAccounts]
 
