@@ -38,6 +38,7 @@ type KeyPool struct {
 	// than the local one, whose limiters are named by what they limit.
 	newLimiter ratelimit.Factory
 	shared     bool
+	budgets    BudgetStore // nil: budgets counted in this process only
 
 	mu           sync.Mutex
 	strategy     Strategy
@@ -98,6 +99,7 @@ func NewKeyPool(prov provider.Provider, cfg PoolConfig) (*KeyPool, error) {
 		timers:     clock.Timers(now),
 		newLimiter: cfg.NewLimiter,
 		shared:     cfg.NewLimiter != nil,
+		budgets:    cfg.Budgets,
 		byID:       map[string]*keyMetadata{},
 		named:      map[string]*group{},
 		wake:       make(chan struct{}),
