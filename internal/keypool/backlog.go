@@ -140,9 +140,16 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 		l, at, ok := p.serve(now, w, held, reserveIn)
 		if !ok && held {
 			// The turn is a client's over its share, which waits for
-			// standby capacity: a client under its share takes what there
-			// is now, out of turn (it pays with its next turn's credit).
-			if u := p.queue.under(w.cq, nowNs); u != nil {
+			// standby capacity: the clients under its share take what there
+			// is now, out of turn (each pays with its next turn's credit),
+			// least served first.
+			turn := w.cq
+			p.queue.rounds++
+			for !ok {
+				u := p.queue.under(turn, nowNs, p.queue.rounds)
+				if u == nil {
+					break
+				}
 				var uat int64
 				l, uat, ok = p.serve(now, u, false, 0)
 				at = min(at, uat)

@@ -46,6 +46,7 @@ type clientQueue struct {
 	seenNs     int64     // Unix ns of its last request
 	bigIn      int64     // largest input estimate of its requests lately
 	bigInNs    int64     // Unix ns of that request
+	tried      uint64    // the round (fairQueue.rounds) that last tried it out of turn
 }
 
 // fairQueue serves the waiting requests of a saturated pool by weighted
@@ -67,6 +68,7 @@ type fairQueue struct {
 	n       int                     // waiters in all
 	weight  int64                   // sum of the weights of the clients in ring
 	grants  uint64                  // requests served, for how often a client may go to the front
+	rounds  uint64                  // dispatch rounds that served out of turn (see under)
 }
 
 // configure sets the clients' weights (a weight <= 0 means 1). Queues of

@@ -127,19 +127,21 @@ func (q *fairQueue) overShare(cq *clientQueue, nowNs int64) (held bool, reserveI
 }
 
 // under returns the head of the waiting client that has been granted
-// least per weight lately, if that is under cq's share (see overShare); nil
-// if none. p.mu is held.
-func (q *fairQueue) under(cq *clientQueue, nowNs int64) *waiter {
+// least per weight lately, if that is under cq's share (see overShare), and
+// was not tried since the dispatch numbered seq began; nil if none. p.mu is
+// held.
+func (q *fairQueue) under(cq *clientQueue, nowNs int64, seq uint64) *waiter {
 	limit := cq.load(nowNs) * underShare
 	var best *clientQueue
 	least := math.Inf(1)
 	for _, u := range q.ring {
-		if l := u.load(nowNs); u != cq && l < limit && l < least {
+		if l := u.load(nowNs); u != cq && u.tried != seq && l < limit && l < least {
 			best, least = u, l
 		}
 	}
 	if best == nil {
 		return nil
 	}
+	best.tried = seq
 	return best.head
 }
