@@ -35,11 +35,21 @@ const budgetLimit = 1000 // tokens per day of each client in these tests
 // ends it (a replica going away).
 func newBudgetReplica(t *testing.T, srv *redistest.Server, clk clock.Clock) (p *keypool.KeyPool, closeFn func()) {
 	t.Helper()
+	return newBudgetReplicaWatched(t, srv, clk, nil)
+}
+
+// newBudgetReplicaWatched is newBudgetReplica telling onDegraded when Redis
+// goes and comes back.
+func newBudgetReplicaWatched(t *testing.T, srv *redistest.Server, clk clock.Clock,
+	onDegraded func(bool, error)) (p *keypool.KeyPool, closeFn func()) {
+	t.Helper()
 	c, err := ratelimit.NewRedisClient(srv.URL(), "", time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := ratelimit.NewRedisBackend(c, ratelimit.SharedOptions{Timeout: time.Second, ProbeInterval: 50 * time.Millisecond})
+	b := ratelimit.NewRedisBackend(c, ratelimit.SharedOptions{
+		Timeout: time.Second, ProbeInterval: 50 * time.Millisecond, OnDegraded: onDegraded,
+	})
 	closed := false
 	closeFn = func() {
 		if !closed {
@@ -127,4 +137,45 @@ func TestBudgetSharedAcrossReplicas(t *testing.T) {
 	spend(t, c, "team-a", budgetLimit-1)
 	spend(t, c, "team-a", 1)
 	overBudget(t, c, "team-a", "the next day, spent again")
+}
+
+// TestBudgetSpentWhileRedisIsAwayCounts: while Redis is unreachable a
+// replica enforces the budget on what it knew plus what it spent itself;
+// that spend reaches Redis when it is back, and then stops the client on
+// the other replica too.
+func TestBudgetSpentWhileRedisIsAwayCounts(t *testing.T) {
+	srv := redistest.Start(t, redistest.WithPersistence())
+	clk := clock.NewFake(time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC))
+	aChanges, bChanges := make(chan bool, 16), make(chan bool, 16)
+	a, _ := newBudgetReplicaWatched(t, srv, clk, func(degraded bool, _ error) { aChanges <- degraded })
+	b, _ := newBudgetReplicaWatched(t, srv, clk, func(degraded bool, _ error) { bChanges <- degraded })
+	spend(t, a, "team-a", 300) // reaches Redis
+
+	srv.Kill()
+	for _, ch := range []chan bool{aChanges, bChanges} {
+		if !<-ch {
+			t.Fatal("first change is not an outage")
+		}
+	}
+	spend(t, a, "team-a", 400)
+	spend(t, a, "team-a", 300)
+	overBudget(t, a, "team-a", "the replica that spent it while Redis was away")
+
+	srv.Restart()
+	for _, ch := range []chan bool{aChanges, bChanges} {
+		if <-ch {
+			t.Fatal("second change is not Redis back")
+		}
+	}
+	// b reads Redis: a's 300 from before the outage only, so it admits.
+	if l, err := b.AdmitClient("team-a", 0); err != nil {
+		t.Fatalf("b refused before a's spend during the outage reached Redis: %v", err)
+	} else {
+		b.SettleClient(&l, keypool.Usage{})
+	}
+	// a sends its 700 at its next admission (which it refuses), and b sees
+	// them at its next read.
+	clk.Advance(time.Second)
+	overBudget(t, a, "team-a", "the replica that spent it, Redis back")
+	overBudget(t, b, "team-a", "the other replica, Redis back")
 }
