@@ -143,10 +143,9 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 			// standby capacity: the clients under its share take what there
 			// is now, out of turn (each pays with its next turn's credit),
 			// least served first.
-			turn := w.cq
 			p.queue.rounds++
 			for !ok {
-				u := p.queue.under(turn, nowNs, p.queue.rounds)
+				u := p.queue.under(nowNs, p.queue.rounds)
 				if u == nil {
 					break
 				}

@@ -45,9 +45,8 @@ const maxStandby = 5 * time.Second
 // active: one whose next request the standby is kept for.
 const activeWindow = grantRateTau
 
-// underShare is how far below another client's grants per weight a
-// client's must be for the other to count as over its share: equally busy
-// clients, whose rates differ by chance, hold nothing for each other.
+// underShare is the margin of overShare: a client is under its share below
+// that part of it, and over it above its inverse.
 const underShare = 0.75
 
 // standby is the refill time g keeps ready, while a held request is
@@ -108,34 +107,53 @@ func (cq *clientQueue) seen(est, nowNs int64) {
 	}
 }
 
-// overShare reports whether cq has lately been granted more per weight than
-// some other client active lately, and so is held (see standby), and the
-// input tokens to keep for those clients on top of the standby: the largest
-// estimate of their requests lately, so that a long prompt of theirs finds
-// room at once too. p.mu is held.
+// fair is the grants per second and unit of weight of an equal share: the
+// recent grants of the clients active lately over their weights; 0 when
+// none is. p.mu is held.
+func (q *fairQueue) fair(nowNs int64) float64 {
+	var r float64
+	var w int64
+	for _, u := range q.clients {
+		if nowNs-u.seenNs <= int64(activeWindow) {
+			r += u.rate.at(nowNs)
+			w += u.weight
+		}
+	}
+	if w == 0 {
+		return 0
+	}
+	return r / float64(w)
+}
+
+// overShare reports whether cq has lately been granted more than its share
+// (by a margin: clients about at their share, whose rates differ by chance,
+// hold nothing for each other) while some client active lately has been
+// granted less (by the same margin), so that cq is held (see standby); and
+// the input tokens to keep for the clients under their share on top of the
+// standby: the largest estimate of their requests lately, so that a long
+// prompt of theirs finds room at once too. p.mu is held.
 func (q *fairQueue) overShare(cq *clientQueue, nowNs int64) (held bool, reserveIn int64) {
-	mine := cq.load(nowNs) * underShare
-	if mine <= 0 {
+	f := q.fair(nowNs)
+	if f <= 0 || cq.load(nowNs)*underShare <= f {
 		return false, 0
 	}
 	for _, u := range q.clients {
-		if u != cq && nowNs-u.seenNs <= int64(activeWindow) && u.load(nowNs) < mine {
+		if nowNs-u.seenNs <= int64(activeWindow) && u.load(nowNs) < f*underShare {
 			held, reserveIn = true, max(reserveIn, u.bigIn)
 		}
 	}
 	return held, reserveIn
 }
 
-// under returns the head of the waiting client that has been granted
-// least per weight lately, if that is under cq's share (see overShare), and
-// was not tried since the dispatch numbered seq began; nil if none. p.mu is
-// held.
-func (q *fairQueue) under(cq *clientQueue, nowNs int64, seq uint64) *waiter {
-	limit := cq.load(nowNs) * underShare
+// under returns the head of the waiting client that has been granted least
+// per weight lately, if that is under its share (see overShare) and it was
+// not tried in round seq; nil if none. p.mu is held.
+func (q *fairQueue) under(nowNs int64, seq uint64) *waiter {
+	limit := q.fair(nowNs) * underShare
 	var best *clientQueue
 	least := math.Inf(1)
 	for _, u := range q.ring {
-		if l := u.load(nowNs); u != cq && u.tried != seq && l < limit && l < least {
+		if l := u.load(nowNs); u.tried != seq && l < limit && l < least {
 			best, least = u, l
 		}
 	}
