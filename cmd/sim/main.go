@@ -54,9 +54,14 @@ func mainErr() error {
 	flag.StringVar(&mdPath, "md", "bench/results/sim.md", "Markdown results file")
 	flag.StringVar(&only, "only", "", "run only scenarios whose name contains this (e.g. grouped/least-loaded)")
 	render := flag.String("render", "", "only re-render the Markdown from this JSON results file")
+	compare := flag.String("compare", "",
+		"only write to -md the fairness runs of two JSON results files side by side: before.json,after.json")
 	flag.Parse()
 	if *render != "" {
 		return rerender(*render, mdPath)
+	}
+	if *compare != "" {
+		return compareFair(*compare, mdPath)
 	}
 
 	bs := buildBodies()
