@@ -42,8 +42,39 @@ import (
 const maxStandby = 5 * time.Second
 
 // activeWindow is how long after its last request a client counts as
-// active: one whose next request the standby is kept for.
-const activeWindow = grantRateTau
+// active: one whose next request the standby is kept for. Long enough that
+// a client sending a request every few seconds, at random, stays active.
+const activeWindow = 30 * time.Second
+
+// shareTau is the time constant of the clients' grant rates: long enough
+// that a polite client's rate does not look like its share after a few
+// requests in a row.
+const shareTau = 30 * time.Second
+
+// bigInWindow is how long a client's largest input estimate is remembered,
+// as what its next request may need.
+const bigInWindow = time.Minute
+
+// shareRate estimates a client's grants per second, like grantRate with
+// shareTau.
+type shareRate struct {
+	rate float64 // grants per second as of last
+	last int64   // Unix ns of the last update
+}
+
+// add counts one grant at nowNs.
+func (g *shareRate) add(nowNs int64) {
+	g.rate = g.at(nowNs) + 1/shareTau.Seconds()
+	g.last = max(g.last, nowNs)
+}
+
+// at is the rate as of nowNs.
+func (g *shareRate) at(nowNs int64) float64 {
+	if g.last == 0 || nowNs <= g.last {
+		return g.rate
+	}
+	return g.rate * math.Exp(-float64(nowNs-g.last)/float64(shareTau))
+}
 
 // underShare is the margin of overShare: a client is under its share below
 // that part of it, and over it above its inverse.
@@ -102,7 +133,7 @@ func (q *fairQueue) note(client string, est, nowNs int64, granted bool) {
 // seen records a request of cq's with est input tokens at nowNs.
 func (cq *clientQueue) seen(est, nowNs int64) {
 	cq.seenNs = nowNs
-	if est >= cq.bigIn || nowNs-cq.bigInNs > int64(activeWindow) {
+	if est >= cq.bigIn || nowNs-cq.bigInNs > int64(bigInWindow) {
 		cq.bigIn, cq.bigInNs = est, nowNs
 	}
 }
@@ -146,10 +177,11 @@ func (q *fairQueue) overShare(cq *clientQueue, nowNs int64) (held bool, reserveI
 }
 
 // under returns the head of the waiting client that has been granted least
-// per weight lately, if that is under its share (see overShare) and it was
-// not tried in round seq; nil if none. p.mu is held.
+// per weight lately, if that is no more than its share (the turn it may go
+// ahead of is over it, see overShare) and it was not tried in round seq;
+// nil if none. p.mu is held.
 func (q *fairQueue) under(nowNs int64, seq uint64) *waiter {
-	limit := q.fair(nowNs) * underShare
+	limit := q.fair(nowNs)
 	var best *clientQueue
 	least := math.Inf(1)
 	for _, u := range q.ring {
