@@ -58,12 +58,17 @@ func mainErr() error {
 	cacheSeeds := flag.Int("cache-seeds", 3, "seeds per cache scenario")
 	cacheJSON := flag.String("cache-json", "bench/results/sim-cache.json", "JSON results file of -cache")
 	cacheMD := flag.String("cache-md", "bench/results/sim-cache.md", "Markdown results file of -cache")
+	compare := flag.String("compare", "",
+		"only write to -md the fairness runs of two JSON results files side by side: before.json,after.json")
 	flag.Parse()
 	if *render != "" {
 		if *cache {
 			return rerenderCache(*render, *cacheMD)
 		}
 		return rerender(*render, mdPath)
+	}
+	if *compare != "" {
+		return compareFair(*compare, mdPath)
 	}
 
 	bs := buildBodies()

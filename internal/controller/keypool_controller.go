@@ -108,6 +108,7 @@ func (r *KeyPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 	cfg.MaxWaiters = r.MaxQueuedPerPool
 	r.Publisher.track(req.NamespacedName)
 	cfg.NewLimiter = r.SharedLimits.factory(req.NamespacedName)
+	cfg.Budgets = r.SharedLimits.budgets(req.NamespacedName)
 
 	if err := r.apply(&kp, cfg); err != nil {
 		problems = append(problems, problem{reason: llmv1alpha1.ReasonInvalidConfig, message: err.Error()})

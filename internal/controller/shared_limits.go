@@ -26,6 +26,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
@@ -109,6 +110,15 @@ func (s *SharedLimits) factory(nn types.NamespacedName) ratelimit.Factory {
 		return nil
 	}
 	return s.backend.Factory(nn.Namespace + "/" + nn.Name)
+}
+
+// budgets returns where the pool nn keeps its clients' budget spend: Redis
+// with shared limits, nil (the pool's memory) without.
+func (s *SharedLimits) budgets(nn types.NamespacedName) keypool.BudgetStore {
+	if s == nil {
+		return nil
+	}
+	return s.backend.Budgets(nn.Namespace + "/" + nn.Name)
 }
 
 // Degraded reports whether Redis is unreachable.

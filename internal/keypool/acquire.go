@@ -52,6 +52,7 @@ func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, erro
 	if p.queue.n == 0 {
 		// Nobody waits: first come, first served, without allocating.
 		l, at, ok := p.tryAcquire(now, &opts)
+		p.queue.note(opts.Client, opts.EstimatedInputTokens, now.UnixNano(), ok)
 		if ok {
 			pending := len(p.pending) > 0
 			p.mu.Unlock()
@@ -137,7 +138,7 @@ func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) 
 		if k != nil {
 			return p.grant(a), 0, true
 		}
-		if len(a.exclude) == 0 && len(a.refused) == 0 {
+		if len(a.exclude) == 0 && len(a.refused) == 0 && !a.held {
 			e := &t.exhausted
 			e.valid, e.until, e.est = true, p.tierReadyAt(t, a), a.est
 		}
@@ -163,6 +164,7 @@ func (p *KeyPool) grant(a *attempt) Lease {
 	k.inFlight.Add(1)
 	p.grants.add(a.nowNs)
 	g := k.slot.grp
+	g.grants.add(a.nowNs)
 	p.touch(g, a.now)
 	p.rememberAffinity(a, g)
 	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res, aff: a.affinity}

@@ -53,6 +53,10 @@ type attempt struct {
 	// refused lists the groups whose round trip refused this request.
 	chosen  bool
 	refused []*group
+	// held: the request's client is over its share, so a group must keep
+	// its standby (standby.go).
+	held      bool
+	reserveIn int64 // input tokens a held attempt leaves on top of its own
 }
 
 func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
@@ -62,6 +66,10 @@ func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
 	a.affinity, a.affGroup, a.affRead = opts.Affinity, nil, 0
 	a.affWaitAt, a.affWaitUntil = 0, opts.affinityWaitUntil
 	a.key, a.res, a.chosen = nil, ratelimit.Reservation{}, false
+	a.held, a.reserveIn = false, 0
+	if a.p != nil && a.p.holding {
+		a.held, a.reserveIn = true, a.p.reserveIn
+	}
 }
 
 func (a *attempt) excluded(k *keyMetadata) bool {
@@ -76,7 +84,7 @@ func (a *attempt) excluded(k *keyMetadata) bool {
 // candidate reports whether k may be tried at all: usable, not excluded,
 // and its limiter has room for a minimal request.
 func (a *attempt) candidate(k *keyMetadata) bool {
-	return k.usable() && k.slot.grp.readyAt <= a.nowNs && !a.excluded(k)
+	return k.usable() && a.ready(k.slot.grp) && !a.excluded(k)
 }
 
 // tryKey reserves capacity on k if it is a candidate.
@@ -87,7 +95,7 @@ func (a *attempt) tryKey(k *keyMetadata) bool {
 // trySlot reserves capacity on s's limiter for the slot's next usable,
 // not excluded key, taking the keys in turn; nil if it cannot.
 func (a *attempt) trySlot(s *slot) *keyMetadata {
-	if s.usable == 0 || s.grp.readyAt > a.nowNs {
+	if s.usable == 0 || !a.ready(s.grp) {
 		return nil
 	}
 	n := len(s.keys)

@@ -69,6 +69,7 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, 
 		return p.giveUp(now, cq, retryAt, cause)
 	}
 	w := &waiter{opts: &opts, cq: cq, done: make(chan struct{})}
+	cq.seen(opts.EstimatedInputTokens, now.UnixNano())
 	p.queue.push(w)
 	for {
 		retryAt = p.dispatch(now)
@@ -128,23 +129,52 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 			p.notify()
 		}
 	}()
+	nowNs := now.UnixNano()
 	for {
 		w := p.queue.peek()
 		if w == nil {
 			p.dispatchAt = never
 			return never
 		}
-		w.claimed = true
-		l, at, ok := p.tryAcquire(now, w.opts)
-		w.claimed = false
+		held, reserveIn := p.queue.overShare(w.cq, nowNs)
+		l, at, ok := p.serve(now, w, held, reserveIn)
+		if !ok && held {
+			// The turn is a client's over its share, which waits for
+			// standby capacity: the clients under its share take what there
+			// is now, out of turn (each pays with its next turn's credit),
+			// least served first.
+			p.queue.rounds++
+			for !ok {
+				u := p.queue.under(nowNs, p.queue.rounds)
+				if u == nil {
+					break
+				}
+				var uat int64
+				l, uat, ok = p.serve(now, u, false, 0)
+				at = min(at, uat)
+				w = u
+			}
+		}
 		if !ok {
 			p.dispatchAt = at
 			return at
 		}
 		p.queue.served(w)
+		w.cq.rate.add(nowNs)
 		w.lease, w.granted = l, true
 		close(w.done)
 	}
+}
+
+// serve searches for a lease for w, a queued waiter, held to the groups'
+// standby (and leaving reserveIn input tokens) if its client is over its
+// share. p.mu is held; it may be released meanwhile (see acquireRemote), w
+// stays queued until it is back.
+func (p *KeyPool) serve(now time.Time, w *waiter, held bool, reserveIn int64) (Lease, int64, bool) {
+	w.claimed, p.holding, p.reserveIn = true, held, reserveIn
+	l, at, ok := p.tryAcquire(now, w.opts)
+	w.claimed, p.holding, p.reserveIn = false, false, 0
+	return l, at, ok
 }
 
 // giveUp ends a request's wait without a lease: it advises a retry no

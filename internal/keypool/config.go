@@ -104,6 +104,10 @@ type PoolConfig struct {
 	// in every replica. It is fixed when the pool is created; Update ignores
 	// it.
 	NewLimiter ratelimit.Factory
+	// Budgets keeps the clients' budget spend where every replica counts
+	// it (ratelimit.RedisBackend.Budgets); nil keeps it in this process. It
+	// is fixed when the pool is created; Update ignores it.
+	Budgets BudgetStore
 	// OnTransition is optional. It is called without the pool's lock held,
 	// one call at a time and in order, so it may call back into the pool;
 	// it should return quickly, since the goroutine that caused the

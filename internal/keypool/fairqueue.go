@@ -39,9 +39,14 @@ type clientQueue struct {
 	deficit    int64 // grants it may still take in its current turn
 	head, tail *waiter
 	n          int
-	active     bool   // in fairQueue.ring
-	jumped     bool   // went to the front at least once
-	jumpedAt   uint64 // fairQueue.grants when it last went to the front
+	active     bool      // in fairQueue.ring
+	jumped     bool      // went to the front at least once
+	jumpedAt   uint64    // fairQueue.grants when it last went to the front
+	rate       shareRate // its grants lately, for the shares (standby.go)
+	seenNs     int64     // Unix ns of its last request
+	bigIn      int64     // largest input estimate of its requests lately
+	bigInNs    int64     // Unix ns of that request
+	tried      uint64    // the round (fairQueue.rounds) that last tried it out of turn
 }
 
 // fairQueue serves the waiting requests of a saturated pool by weighted
@@ -63,6 +68,7 @@ type fairQueue struct {
 	n       int                     // waiters in all
 	weight  int64                   // sum of the weights of the clients in ring
 	grants  uint64                  // requests served, for how often a client may go to the front
+	rounds  uint64                  // dispatch rounds that served out of turn (see under)
 }
 
 // configure sets the clients' weights (a weight <= 0 means 1). Queues of

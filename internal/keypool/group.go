@@ -35,9 +35,10 @@ type group struct {
 
 	// The limiter's outlook, cached after every change: selection compares
 	// these instead of asking the limiter.
-	fullAt  int64 // Unix ns; when every known dimension is full
-	readyAt int64 // Unix ns; when a minimal request fits
-	limited bool  // readyAt was after now when last looked at
+	fullAt  int64     // Unix ns; when every known dimension is full
+	readyAt int64     // Unix ns; when a minimal request fits
+	limited bool      // readyAt was after now when last looked at
+	grants  grantRate // leases handed out lately, for its standby (standby.go)
 }
 
 // newGroup makes a group with a fresh limiter named id (see

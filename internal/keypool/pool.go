@@ -38,6 +38,7 @@ type KeyPool struct {
 	// than the local one, whose limiters are named by what they limit.
 	newLimiter ratelimit.Factory
 	shared     bool
+	budgets    BudgetStore // nil: budgets counted in this process only
 
 	mu           sync.Mutex
 	strategy     Strategy
@@ -66,6 +67,11 @@ type KeyPool struct {
 	dispatching bool
 	missed      bool
 	dispatchAt  int64
+	// holding: the dispatch searches for a client over its share, which
+	// must leave the groups' standby and reserveIn input tokens
+	// (standby.go).
+	holding   bool
+	reserveIn int64
 	// accounts are the configured clients' usage windows, read without mu.
 	accounts atomic.Pointer[clientAccounts]
 
@@ -100,6 +106,7 @@ func NewKeyPool(prov provider.Provider, cfg PoolConfig) (*KeyPool, error) {
 		timers:     clock.Timers(now),
 		newLimiter: cfg.NewLimiter,
 		shared:     cfg.NewLimiter != nil,
+		budgets:    cfg.Budgets,
 		byID:       map[string]*keyMetadata{},
 		named:      map[string]*group{},
 		wake:       make(chan struct{}),

@@ -93,6 +93,11 @@ type clientQuota struct {
 	monthEnd   time.Time
 	daySpent   int64
 	monthSpent int64
+	// With a BudgetStore (budget.go): spend not yet added to it, whether a
+	// round trip to it is in flight, and when it was last read.
+	pending  int64
+	syncing  bool
+	syncedAt time.Time
 }
 
 // setQuota installs q, keeping what was spent. seed is what a previous
@@ -153,6 +158,9 @@ func (p *KeyPool) AdmitClient(client string, estInput int64) (ClientLease, error
 	defer a.mu.Unlock()
 	cq := &a.quota
 	cq.roll(now)
+	if p.sharedBudget(cq) && now.Sub(cq.syncedAt) >= budgetRefresh {
+		p.syncBudget(a, now) // what the other replicas spent
+	}
 	if b := cq.q.DailyTokens; b > 0 && cq.daySpent >= b {
 		return ClientLease{}, &QuotaError{Client: client, Quota: QuotaDailyTokens, Limit: b, RetryAfter: cq.dayEnd.Sub(now)}
 	}
@@ -201,6 +209,10 @@ func (p *KeyPool) SettleClient(l *ClientLease, u Usage) {
 	spent := cu.InputTokens + cu.OutputTokens
 	cq.daySpent += spent
 	cq.monthSpent += spent
+	if p.sharedBudget(cq) && spent > 0 {
+		cq.pending += spent
+		p.syncBudget(a, now)
+	}
 }
 
 // budgetSpent is what the account spent in the current periods; nil

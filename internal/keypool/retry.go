@@ -24,7 +24,7 @@ import "time"
 func (p *KeyPool) retryAt(a *attempt) int64 {
 	at := never
 	for _, t := range p.tiers {
-		if e := &t.exhausted; len(a.exclude) == 0 && e.valid && e.est == a.est {
+		if e := &t.exhausted; len(a.exclude) == 0 && !a.held && e.valid && e.est == a.est {
 			at = min(at, e.until)
 		} else {
 			at = min(at, p.tierReadyAt(t, a))
@@ -57,10 +57,18 @@ func (p *KeyPool) slotReadyAt(s *slot, now time.Time, est int64, a *attempt) int
 	if member == never {
 		return never
 	}
+	held := a != nil && a.held
+	if held {
+		est += a.reserveIn
+	}
 	room := s.grp.readyAt
 	if est > 1 {
 		d, _ := s.grp.lim.TimeToCapacity(now, est)
 		room = nowNs + int64(d)
+	}
+	if held {
+		// A held request also waits for the group's standby.
+		room = max(room, s.grp.readyAt+s.grp.standby(nowNs))
 	}
 	return max(member, room)
 }
