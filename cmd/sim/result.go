@@ -39,9 +39,16 @@ type result struct {
 	Strategy string  `json:"strategy,omitempty"`
 	Demand   float64 `json:"demand"`
 
-	// Capacity is the share of aggregate capacity delivered: each
-	// organisation's binding-limit share, weighted by its capacity.
-	Capacity float64             `json:"capacity"`
+	Seed uint64 `json:"seed"`
+
+	// Metric is the run measured against the window's mix bound.
+	Metric *againstBound `json:"metric"`
+
+	// Capacity is the figure of the simulation before issue 16, kept for
+	// comparison only: each organisation's largest share of any of its
+	// limits consumed in the window, weighted by its capacity under the
+	// mix. It tops out by construction (see methodology.go).
+	Capacity float64             `json:"old_binding_share"`
 	Orgs     map[string]orgUsage `json:"orgs"`
 	// PoolRPM is the pool's own total of request limits at the end of the
 	// window (GetStats().TotalRPM): the true total is 160; more means the
@@ -107,7 +114,7 @@ func diffStats(before, after fakeprovider.Stats) map[string]fakeprovider.KeyStat
 // summarise turns a run's outcomes and upstream counters into a result.
 func summarise(sc scenario, p params, outcomes []outcome, upstream map[string]fakeprovider.KeyStats) *result {
 	r := &result{
-		Scenario: sc.name(), Mode: sc.mode, Strategy: string(sc.strategy), Demand: sc.demand,
+		Scenario: sc.name(), Mode: sc.mode, Strategy: string(sc.strategy), Demand: sc.demand, Seed: sc.seed,
 		Orgs: map[string]orgUsage{},
 	}
 	minutes := p.measure.Minutes()
