@@ -55,7 +55,7 @@ func (g *grantRate) at(nowNs int64) float64 {
 func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, retryAt int64) (Lease, error) {
 	deadline := now.Add(p.queueTimeout)
 	cq := p.queue.client(opts.Client)
-	if !now.Before(deadline) || ctx.Err() != nil || p.queue.full(cq) {
+	if !now.Before(deadline) || ctx.Err() != nil || (!opts.claim && p.queue.full(cq)) {
 		var cause error
 		switch {
 		case ctx.Err() != nil:
@@ -63,13 +63,13 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, 
 		case now.Before(deadline):
 			cause = ErrQueueFull
 		}
-		if retryAt == never && p.queue.n > 0 {
+		if retryAt == never && p.waiting() {
 			retryAt = p.dispatch(now) // the pool's next capacity, for the advice
 		}
-		return p.giveUp(now, cq, retryAt, cause)
+		return p.giveUp(now, cq, &opts, retryAt, cause)
 	}
 	w := &waiter{opts: &opts, cq: cq, done: make(chan struct{})}
-	p.queue.push(w)
+	p.enqueue(w)
 	for {
 		retryAt = p.dispatch(now)
 		if w.granted {
@@ -82,8 +82,8 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, 
 		}
 		over := !now.Before(deadline) || ctx.Err() != nil
 		if over && !w.claimed {
-			p.queue.remove(w)
-			return p.giveUp(now, cq, retryAt, ctx.Err())
+			p.dequeue(w)
+			return p.giveUp(now, cq, &opts, retryAt, ctx.Err())
 		}
 		wake := p.wake
 		pending := len(p.pending) > 0
@@ -129,10 +129,13 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 		}
 	}()
 	for {
-		w := p.queue.peek()
+		w, held := p.next(now.UnixNano())
 		if w == nil {
 			p.dispatchAt = never
-			return never
+			if held > 0 {
+				p.dispatchAt = held // the queue is served when the hold ends
+			}
+			return p.dispatchAt
 		}
 		w.claimed = true
 		l, at, ok := p.tryAcquire(now, w.opts)
@@ -141,18 +144,26 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 			p.dispatchAt = at
 			return at
 		}
-		p.queue.served(w)
+		p.served(w)
 		w.lease, w.granted = l, true
 		close(w.done)
 	}
 }
 
 // giveUp ends a request's wait without a lease: it advises a retry no
-// sooner than capacity is due and its client's queue is likely served.
+// sooner than capacity is due and its client's queue is likely served. A
+// request that waited its whole queue timeout gets that time booked for
+// its retry (see book): it is older than every request still waiting. One
+// refused at once (queue full) or whose client went away gets none, so
+// that it cannot take the capacity the waiting requests were promised.
 // p.mu is held on entry and released.
-func (p *KeyPool) giveUp(now time.Time, cq *clientQueue, retryAt int64, cause error) (Lease, error) {
+func (p *KeyPool) giveUp(now time.Time, cq *clientQueue, opts *AcquireOptions, retryAt int64, cause error) (Lease, error) {
+	booked := false
 	if retryAt != never {
 		retryAt = max(retryAt, now.UnixNano()+int64(p.positionWait(now.UnixNano(), cq)))
+		if cause == nil {
+			retryAt, booked = p.book(now.UnixNano(), opts, retryAt)
+		}
 	}
 	p.queue.drop(cq)
 	pending := len(p.pending) > 0
@@ -160,7 +171,9 @@ func (p *KeyPool) giveUp(now time.Time, cq *clientQueue, retryAt int64, cause er
 	if pending {
 		p.deliver()
 	}
-	return Lease{}, exhausted(retryAt, now, cause)
+	e := exhausted(retryAt, now, cause)
+	e.Booked = booked
+	return Lease{}, e
 }
 
 // positionWait is how long a request of cq's client that joined the end of

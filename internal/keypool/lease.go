@@ -54,6 +54,13 @@ type AcquireOptions struct {
 	// empty for an unnamed client. Waiting requests are served fairly
 	// between clients by name.
 	Client string
+	// Retry is what the request says about being a retry (the proxy reads
+	// the SDKs' X-Stainless-Retry-Count). A request that may be one claims
+	// the capacity booked for its client when it was told to retry (see
+	// reservation.go).
+	Retry RetryHint
+
+	claim bool // it claimed a booking: it waits ahead of the fair queue
 }
 
 // Lease is one request's hold on a key. Every Lease obtained from Acquire

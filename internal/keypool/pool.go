@@ -58,6 +58,9 @@ type KeyPool struct {
 	// Requests waiting for capacity, served fairly between clients
 	// (fairqueue.go). They block on wake; notify closes and replaces it.
 	queue fairQueue
+	// bookings are the retries promised to clients turned away, and the
+	// claimants waiting (reservation.go).
+	bookings bookings
 	wake  chan struct{}
 	// dispatching: a dispatch released mu for a remote reservation, so no
 	// other may serve the queue meanwhile (the head would be granted twice);
@@ -143,7 +146,7 @@ func (p *KeyPool) Keys() []string {
 
 // notify wakes every waiter: capacity may have returned. p.mu is held.
 func (p *KeyPool) notify() {
-	if p.queue.n > 0 {
+	if p.waiting() {
 		close(p.wake)
 		p.wake = make(chan struct{})
 	}
