@@ -40,11 +40,11 @@ func (r *report) docsSection() string {
 		"(range in brackets).\n\n", joinPercents(demands), r.NominalRPM, seedsText(r.seeds()))
 	old := r.Compare != nil
 	b.WriteString("| configuration | demand | bound req/min | served/bound req | in | out | class served/bound (" + classNames() +
-		") | upstream 429s | 1st retry at Retry-After ok |")
+		") | upstream 429s | 1st retry at Retry-After ok | advised Retry-After p50 / p95 | throttled, retry after the run |")
 	if old {
 		b.WriteString(" earlier engine: served/bound req | upstream 429s | 1st retry ok |")
 	}
-	b.WriteString("\n|---|---:|---:|---|---:|---:|---|---|---|")
+	b.WriteString("\n|---|---:|---:|---|---:|---:|---|---|---|---|---:|")
 	if old {
 		b.WriteString("---|---|---|")
 	}
@@ -55,8 +55,9 @@ func (r *report) docsSection() string {
 			if s.n == 0 {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %.0f%% | %.1f | **%s** | %s | %s | %s | %s | %s |", modeLabel(mode), d*100, s.bound.mean(),
-				s.req.text(), pct(s.in.mean()), pct(s.out.mean()), s.classText(), s.up429.text(), s.retry())
+			fmt.Fprintf(&b, "| %s | %.0f%% | %.1f | **%s** | %s | %s | %s | %s | %s | %s | %d |", modeLabel(mode), d*100,
+				s.bound.mean(), s.req.text(), pct(s.in.mean()), pct(s.out.mean()), s.classText(), s.up429.text(), s.retry(),
+				s.advised(), s.notRetried)
 			if old {
 				if o := r.Compare.summarize(d, mode); o.n > 0 {
 					fmt.Fprintf(&b, " %s | %s | %s |", o.req.text(), o.up429.text(), o.retry())
@@ -132,9 +133,10 @@ func (r *report) findings() string {
 			continue
 		}
 		fmt.Fprintf(&b, "- At %.0f%% demand, %s served %s of the bound in requests (%s in input tokens, %s in output "+
-			"tokens; the least-served class reached %s of its part), with %s of upstream requests answered 429, and the "+
-			"first retry at the advised time succeeded for %s.\n", top*100, modeLabel(mode), s.req.text(), pct(s.in.mean()),
-			pct(s.out.mean()), pct(s.worstClass()), s.up429.text(), s.retry())
+			"tokens; the least-served class reached %s of its part), with %s of upstream requests answered 429; the "+
+			"first retry at the advised time succeeded for %s, and %d throttled requests were told to retry after the "+
+			"run ended (advised Retry-After p50 / p95: %s).\n", top*100, modeLabel(mode), s.req.text(), pct(s.in.mean()),
+			pct(s.out.mean()), pct(s.worstClass()), s.up429.text(), s.retry(), s.notRetried, s.advised())
 		if r.Compare != nil {
 			if o := r.Compare.summarize(top, mode); o.n > 0 {
 				fmt.Fprintf(&b, "  The earlier engine, measured the same way: %s of the bound, %s upstream 429s, first retry "+
@@ -227,6 +229,8 @@ type summary struct {
 	n                                  int
 	bound, req, in, out, up429, oldFig stat
 	class                              []stat
+	adv50, adv95                       stat
+	notRetried                         int
 	retries                            int
 	retryOK                            float64
 }
@@ -237,6 +241,11 @@ func (s *summary) add(x *result) {
 	s.oldFig.add(x.Capacity)
 	s.retries += x.FirstRetries
 	s.retryOK += x.FirstRetryOK * float64(x.FirstRetries)
+	s.notRetried += x.NotRetried
+	if x.AdvisedMax > 0 {
+		s.adv50.add(x.AdvisedP50.Seconds())
+		s.adv95.add(x.AdvisedP95.Seconds())
+	}
 	m := x.Metric
 	if m == nil {
 		return
@@ -274,6 +283,14 @@ func (s *summary) worstClass() float64 {
 	return w
 }
 
+// advised is the mean over runs of the advised Retry-After's p50 and p95.
+func (s *summary) advised() string {
+	if s.adv50.n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs / %.1fs", s.adv50.mean(), s.adv95.mean())
+}
+
 func (s *summary) retry() string {
 	if s.retries == 0 {
 		return "- (no retries)"
@@ -299,12 +316,21 @@ const engineNotes = `What makes the difference:
   output (a moving average of what settled requests produced) from acquire to settle, and when it syncs
   with a provider's remaining count it subtracts the expected output of requests still in flight, which
   the provider has not charged yet.
-- **Retry-After behind the queue.** A request turned away after waiting is told to come back when
-  some key has capacity for it *and* not before the requests still queued are likely to have been
-  served (their number over the pool's recent grant rate, at most the queue timeout).
-- **What remains.** Above capacity some demand must be refused. A retry at the advised time competes
-  with new arrivals and the queue (how often it succeeded: the last column; eventual success: *RA
-  lateness*). Honouring every Retry-After needs the proxy to book capacity for the client it told to
-  come back (for example keyed by client token and request body); the engine alone cannot tell a retry
-  from a new request.
+- **Capacity the provider reports.** A response whose rate-limit headers report more remaining than
+  the pool's picture raises it (a reset passed, a limit was raised, usage was over-estimated), less
+  everything the limiter has in flight and everything settled since the answered request was taken, which
+  the provider may not have counted when it answered; so a raise never admits more than the provider holds
+  (` + "`ratelimit.Syncer`" + `, local limiters only: a shared Redis limiter cannot see other replicas' requests in flight).
+- **Retry-After that is booked.** A request turned away after waiting is told to come back when some key
+  has capacity for it, not before its client's queue is likely served, and not before the retries already
+  promised are served at the pool's recent grant rate; that time, in whole seconds, is booked for the
+  client's retry (same client and input estimate; a request whose SDK says it is a first attempt never
+  claims). At the booked time capacity is held back from other requests for up to 2 s, and the retry that
+  claims the booking is served before every waiting request. An unclaimed booking lapses. A pool without a
+  queue books nothing, and nothing is booked further than 5 minutes ahead.
+- **What remains.** Above capacity some demand must wait or be refused: bookings make a retry at the
+  advised time succeed, and under sustained overload the advised time grows with the backlog (the
+  *advised Retry-After* column). The bound assumes each class can be routed to the organisation where it
+  fits best; the pool's strategies choose keys by remaining share, not by which dimension a request
+  spends, which is what separates *served/bound* from 100% at and above capacity.
 `

@@ -67,8 +67,9 @@ func (r *report) table() string {
 	var b strings.Builder
 	b.WriteString("| configuration | strategy | demand | seed | bound req/min | served req/min | served/bound req / in / out | " +
 		"class served/bound (" + classNames() + ") | upstream 429s | 1st retry at RA ok | client 429s (no RA) | client errors | " +
-		"gave up | RA lateness p50 / p95 / max | max lag | old figure: binding share |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|\n")
+		"gave up (retry after the run) | advised RA p50 / p95 / max | RA lateness p50 / p95 / max | max lag | " +
+		"old figure: binding share |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|\n")
 	for _, x := range r.Results {
 		if x.Clients != nil || x.Metric == nil {
 			continue
@@ -82,12 +83,17 @@ func (r *report) table() string {
 		if x.LatenessMax > 0 || x.LatenessP50 > 0 {
 			late = fmt.Sprintf("%s / %s / %s", secs(x.LatenessP50), secs(x.LatenessP95), secs(x.LatenessMax))
 		}
+		adv := "-"
+		if x.AdvisedMax > 0 {
+			adv = fmt.Sprintf("%s / %s / %s", secs(x.AdvisedP50), secs(x.AdvisedP95), secs(x.AdvisedMax))
+		}
 		fmt.Fprintf(&b, "| %s | %s | %.0f%% | %d | %.1f | %.1f | **%s** / %s / %s | %s | %s (%d of %d) | %s | "+
-			"%d (%d) | %d | %d | %s | %s | %s |\n",
+			"%d (%d) | %d | %d (%d) | %s | %s | %s | %s |\n",
 			x.Mode, strategy, x.Demand*100, x.Seed, m.Bound.RequestsPerMin, m.ServedRequests,
 			pct(m.RequestsOverBound), pct(m.InputOverBound), pct(m.OutputOverBound), classShares(m.ClassOverBound),
 			pct(x.Upstream429Share), x.Upstream429, x.UpstreamRequests, retryOK(x.FirstRetryOK, x.FirstRetries),
-			x.Client429s, x.Client429NoRA, x.ClientErrors, x.GaveUp, late, secs(x.MaxLag), pct(x.Capacity))
+			x.Client429s, x.Client429NoRA, x.ClientErrors, x.GaveUp, x.NotRetried, adv, late, secs(x.MaxLag),
+			pct(x.Capacity))
 	}
 	return b.String()
 }
