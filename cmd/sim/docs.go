@@ -317,17 +317,19 @@ const engineNotes = `What makes the difference:
   with a provider's remaining count it subtracts the expected output of requests still in flight, which
   the provider has not charged yet.
 - **Capacity the provider reports.** A response whose rate-limit headers report more remaining than
-  the pool's picture raises it (a reset passed, a limit was raised, usage was over-estimated), less
+  the pool's picture raises it (a reset passed, a limit was raised, usage was over-estimated; never past a
+  lower configured limit), less
   everything the limiter has in flight and everything settled since the answered request was taken, which
   the provider may not have counted when it answered; so a raise never admits more than the provider holds
   (` + "`ratelimit.Syncer`" + `, local limiters only: a shared Redis limiter cannot see other replicas' requests in flight).
-- **Retry-After that is booked.** A request turned away after waiting is told to come back when some key
-  has capacity for it, not before its client's queue is likely served, and not before the retries already
-  promised are served at the pool's recent grant rate; that time, in whole seconds, is booked for the
-  client's retry (same client and input estimate; a request whose SDK says it is a first attempt never
-  claims). At the booked time capacity is held back from other requests for up to 2 s, and the retry that
-  claims the booking is served before every waiting request. An unclaimed booking lapses. A pool without a
-  queue books nothing, and nothing is booked further than 5 minutes ahead.
+- **Retry-After that is booked.** A request that waited its whole queue timeout is told to come back
+  when some key has capacity for it, not before its client's queue is likely served, and not before its
+  client's retries already promised are served at the client's fair part of the pool's recent grant rate;
+  that time, in whole seconds, is booked for the client's retry (same client and input estimate; a request
+  whose SDK says it is a first attempt never claims it). The retry that claims its booking goes to the front
+  of its client's queue, ahead of the client's newer requests; other clients keep their fair share, and
+  nothing is held back. An unclaimed booking lapses; a pool without a queue books nothing, and nothing is
+  booked further than 5 minutes ahead.
 - **What remains.** Above capacity some demand must wait or be refused: bookings make a retry at the
   advised time succeed, and under sustained overload the advised time grows with the backlog (the
   *advised Retry-After* column). The bound assumes each class can be routed to the organisation where it

@@ -52,7 +52,7 @@ func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, erro
 	if len(p.bookings.list) > 0 {
 		opts.claim = p.claim(now.UnixNano(), &opts)
 	}
-	if p.mayPass(now.UnixNano(), &opts) {
+	if p.queue.n == 0 {
 		// Nobody waits: first come, first served, without allocating.
 		l, at, ok := p.tryAcquire(now, &opts)
 		if ok {

@@ -63,7 +63,7 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, 
 		case now.Before(deadline):
 			cause = ErrQueueFull
 		}
-		if retryAt == never && p.waiting() {
+		if retryAt == never && p.queue.n > 0 {
 			retryAt = p.dispatch(now) // the pool's next capacity, for the advice
 		}
 		return p.giveUp(now, cq, &opts, retryAt, cause)
@@ -82,7 +82,7 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, 
 		}
 		over := !now.Before(deadline) || ctx.Err() != nil
 		if over && !w.claimed {
-			p.dequeue(w)
+			p.queue.remove(w)
 			return p.giveUp(now, cq, &opts, retryAt, ctx.Err())
 		}
 		wake := p.wake
@@ -129,13 +129,10 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 		}
 	}()
 	for {
-		w, held := p.next(now.UnixNano())
+		w := p.queue.peek()
 		if w == nil {
 			p.dispatchAt = never
-			if held > 0 {
-				p.dispatchAt = held // the queue is served when the hold ends
-			}
-			return p.dispatchAt
+			return never
 		}
 		w.claimed = true
 		l, at, ok := p.tryAcquire(now, w.opts)
@@ -144,7 +141,7 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 			p.dispatchAt = at
 			return at
 		}
-		p.served(w)
+		p.queue.served(w)
 		w.lease, w.granted = l, true
 		close(w.done)
 	}
@@ -153,16 +150,15 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 // giveUp ends a request's wait without a lease: it advises a retry no
 // sooner than capacity is due and its client's queue is likely served. A
 // request that waited its whole queue timeout gets that time booked for
-// its retry (see book): it is older than every request still waiting. One
-// refused at once (queue full) or whose client went away gets none, so
-// that it cannot take the capacity the waiting requests were promised.
-// p.mu is held on entry and released.
+// its retry (see book): it is older than every request of its client still
+// waiting. One refused at once (queue full) or whose client went away gets
+// none. p.mu is held on entry and released.
 func (p *KeyPool) giveUp(now time.Time, cq *clientQueue, opts *AcquireOptions, retryAt int64, cause error) (Lease, error) {
 	booked := false
 	if retryAt != never {
 		retryAt = max(retryAt, now.UnixNano()+int64(p.positionWait(now.UnixNano(), cq)))
 		if cause == nil {
-			retryAt, booked = p.book(now.UnixNano(), opts, retryAt)
+			retryAt, booked = p.book(now.UnixNano(), cq, opts, retryAt)
 		}
 	}
 	p.queue.drop(cq)

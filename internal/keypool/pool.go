@@ -148,7 +148,7 @@ func (p *KeyPool) Keys() []string {
 
 // notify wakes every waiter: capacity may have returned. p.mu is held.
 func (p *KeyPool) notify() {
-	if p.waiting() {
+	if p.queue.n > 0 {
 		close(p.wake)
 		p.wake = make(chan struct{})
 	}

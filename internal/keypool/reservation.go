@@ -32,14 +32,16 @@ const (
 	RetryAgain
 )
 
-// Bookings: a request turned away with a Retry-After books the capacity
-// for its retry. The advised time is on a calendar that promises no more
-// retries per second than the pool recently granted requests, so at every
-// advised time the capacity is there for the retries due; a retry of the
-// same client (and size) that comes then claims the booking and is served
-// before every other waiting request. Nothing is held back for a booking:
-// capacity it does not claim goes to the queue as always, and a booking
-// nobody claims lapses.
+// Bookings: a request that waited its whole queue timeout is told when to
+// retry, and that time is booked for its retry. Each client has its own
+// calendar, which promises its retries no faster than its fair part of the
+// pool's recent grant rate (the part positionWait uses), so at every
+// advised time the client's share of capacity can serve the retries due.
+// A retry of the same client and size that comes then claims the booking
+// and goes to the front of its client's queue: it is served at the
+// client's next turn, ahead of the client's newer requests, while the
+// other clients keep their fair share. Nothing is held back: a booking only
+// orders a client's own requests, and one nobody claims lapses.
 const (
 	// bookingEarly is how long before its due time a booking may be
 	// claimed: Retry-After has whole seconds, clocks differ.
@@ -50,10 +52,6 @@ const (
 	// bookingHorizon is the furthest ahead the pool books: beyond it, its
 	// picture of capacity says little, so it advises without promising.
 	bookingHorizon = 5 * time.Minute
-	// bookingHold is how long after its due time a booking unclaimed
-	// holds the capacity back from every other request. Buckets keep what
-	// is not taken, so holding it briefly costs nothing unless one is full.
-	bookingHold = 2 * time.Second
 	// maxBookingSpacing bounds the time per booking when grants were rare.
 	maxBookingSpacing = 10 * time.Second
 	// maxBookings bounds the calendar's memory.
@@ -67,12 +65,12 @@ type booking struct {
 	due    int64 // Unix ns: the advised retry time
 }
 
-// bookings is the pool's calendar of promised retries and the retries
-// waiting that claimed one. p.mu guards it.
+// bookings is the pool's calendar of promised retries. p.mu guards it.
 type bookings struct {
-	list []booking // in due order: each is booked after the last
-	tail int64     // the latest due time booked
-	prio []*waiter // claimants waiting, served before the fair queue
+	list []booking
+	// tail is each client's latest due time booked. Client names come from
+	// the pool's configuration, so it stays bounded.
+	tail map[string]int64
 }
 
 // claim takes the booking due now of opts' client and size, if the request
@@ -83,37 +81,25 @@ func (p *KeyPool) claim(nowNs int64, opts *AcquireOptions) bool {
 	if opts.Retry == RetryFirst {
 		return false
 	}
+	best := -1
 	for i := range b.list {
 		bk := &b.list[i]
-		if bk.due-int64(bookingEarly) > nowNs {
-			break // not due yet, nor any after it
-		}
-		if bk.client == opts.Client && bk.est == opts.EstimatedInputTokens {
-			copy(b.list[i:], b.list[i+1:])
-			b.list[len(b.list)-1] = booking{}
-			b.list = b.list[:len(b.list)-1]
-			return true
+		if bk.client == opts.Client && bk.est == opts.EstimatedInputTokens && bk.due-int64(bookingEarly) <= nowNs &&
+			(best < 0 || bk.due < b.list[best].due) {
+			best = i
 		}
 	}
-	return false
-}
-
-// heldUntil is when the capacity held for the bookings due and not yet
-// claimed is released; 0 when none holds it now. p.mu is held.
-func (p *KeyPool) heldUntil(nowNs int64) int64 {
-	var until int64
-	for _, bk := range p.bookings.list {
-		if bk.due-int64(bookingEarly) > nowNs {
-			break
-		}
-		if end := bk.due + int64(bookingHold); end > nowNs {
-			until = max(until, end)
-		}
+	if best < 0 {
+		return false
 	}
-	return until
+	copy(b.list[best:], b.list[best+1:])
+	b.list[len(b.list)-1] = booking{}
+	b.list = b.list[:len(b.list)-1]
+	return true
 }
 
-// lapse drops the bookings whose grace is over. p.mu is held.
+// lapse drops the bookings whose grace is over, and the calendars with
+// nothing booked ahead. p.mu is held.
 func (p *KeyPool) lapse(nowNs int64) {
 	b := &p.bookings
 	kept := b.list[:0]
@@ -124,27 +110,35 @@ func (p *KeyPool) lapse(nowNs int64) {
 	}
 	clear(b.list[len(kept):])
 	b.list = kept
+	for c, t := range b.tail {
+		if t < nowNs {
+			delete(b.tail, c)
+		}
+	}
 }
 
-// book advises a request turned away at nowNs, whose capacity is expected
-// at retryAt, when to retry, and books that time for it when it can: the
-// later of retryAt and the calendar's last booking plus one grant at the
-// pool's recent grant rate, in whole seconds. It reports whether it
-// booked. p.mu is held.
-// A pool without a queue books nothing: its retries could not wait for
-// the capacity held for them.
-func (p *KeyPool) book(nowNs int64, opts *AcquireOptions, retryAt int64) (int64, bool) {
+// book advises a request of cq's client turned away at nowNs, whose
+// capacity is expected at retryAt, when to retry, and books that time for
+// it when it can: the later of retryAt and the client's last booking plus
+// one grant at the client's fair part of the pool's recent grant rate, in
+// whole seconds. It reports whether it booked. A pool without a queue books
+// nothing: its retries could not wait for their turn. p.mu is held.
+func (p *KeyPool) book(nowNs int64, cq *clientQueue, opts *AcquireOptions, retryAt int64) (int64, bool) {
 	if p.queueTimeout <= 0 {
 		return retryAt, false
 	}
 	b := &p.bookings
 	p.lapse(nowNs)
 	due := retryAt
-	if rate := p.grants.at(nowNs); rate > 0 && b.tail > nowNs {
-		// Retries are still due: this one comes after them, one grant
-		// apart. (Without pending bookings the grant rate says nothing about
-		// the pool's capacity: it may merely have been idle.)
-		due = max(due, b.tail+int64(min(float64(time.Second)/rate, float64(maxBookingSpacing))))
+	if tail := b.tail[opts.Client]; tail > nowNs {
+		// The client's retries are still due: this one comes after them.
+		// (Without them the grant rate says nothing about capacity: the
+		// pool may merely have been idle.)
+		spacing := maxBookingSpacing
+		if rate := p.grants.at(nowNs) * p.queue.share(cq); rate > 0 {
+			spacing = min(time.Duration(float64(time.Second)/rate), maxBookingSpacing)
+		}
+		due = max(due, tail+int64(spacing))
 	}
 	secs := (max(due-nowNs, 1) + int64(time.Second) - 1) / int64(time.Second)
 	due = nowNs + secs*int64(time.Second)
@@ -152,73 +146,38 @@ func (p *KeyPool) book(nowNs int64, opts *AcquireOptions, retryAt int64) (int64,
 		return due, false
 	}
 	b.list = append(b.list, booking{client: opts.Client, est: opts.EstimatedInputTokens, due: due})
-	b.tail = max(b.tail, due)
+	if b.tail == nil {
+		b.tail = map[string]int64{}
+	}
+	b.tail[opts.Client] = max(b.tail[opts.Client], due)
 	return due, true
 }
 
-// enqueue queues w: a claimant in the priority lane, others in the fair
-// queue. p.mu is held.
+// enqueue queues w in its client's queue: at the end, or, when it claimed
+// a booking, ahead of every request of its client that did not (behind
+// earlier claimants). p.mu is held.
 func (p *KeyPool) enqueue(w *waiter) {
-	if w.opts.claim {
-		p.bookings.prio = append(p.bookings.prio, w)
-		return
-	}
 	p.queue.push(w)
-}
-
-// dequeue removes w, which gave up. p.mu is held.
-func (p *KeyPool) dequeue(w *waiter) {
 	if !w.opts.claim {
-		p.queue.remove(w)
 		return
 	}
-	b := &p.bookings
-	for i, x := range b.prio {
-		if x == w {
-			copy(b.prio[i:], b.prio[i+1:])
-			b.prio[len(b.prio)-1] = nil
-			b.prio = b.prio[:len(b.prio)-1]
-			return
-		}
+	cq := w.cq
+	var after *waiter // the last claimant ahead of w
+	for x := cq.head; x != w && x.opts.claim; x = x.next {
+		after = x
 	}
+	if w.prev == after {
+		return // already there
+	}
+	// Unlink w (it is the tail, just pushed, with a predecessor)...
+	cq.tail = w.prev
+	cq.tail.next = nil
+	// ...and link it behind after, or at the head.
+	w.prev = after
+	if after == nil {
+		w.next, cq.head = cq.head, w
+	} else {
+		w.next, after.next = after.next, w
+	}
+	w.next.prev = w
 }
-
-// next is the waiter to serve next: the first claimant, else the fair
-// queue's turn, unless capacity is held for a booking: then nil and when
-// the hold ends. p.mu is held.
-func (p *KeyPool) next(nowNs int64) (*waiter, int64) {
-	if len(p.bookings.prio) > 0 {
-		return p.bookings.prio[0], 0
-	}
-	if len(p.bookings.list) > 0 {
-		if until := p.heldUntil(nowNs); until > 0 {
-			return nil, until
-		}
-	}
-	return p.queue.peek(), 0
-}
-
-// served records that w, which next returned, got its lease. p.mu is held.
-func (p *KeyPool) served(w *waiter) {
-	if w.opts.claim {
-		p.dequeue(w)
-		return
-	}
-	p.queue.served(w)
-}
-
-// mayPass reports whether a request may take capacity without waiting:
-// nobody waits ahead of it, and no booking holds the capacity, unless it
-// claimed one. p.mu is held.
-func (p *KeyPool) mayPass(nowNs int64, opts *AcquireOptions) bool {
-	if len(p.bookings.prio) > 0 {
-		return false
-	}
-	if opts.claim {
-		return true
-	}
-	return p.queue.n == 0 && (len(p.bookings.list) == 0 || p.heldUntil(nowNs) == 0)
-}
-
-// waiting reports whether any request waits. p.mu is held.
-func (p *KeyPool) waiting() bool { return p.queue.n > 0 || len(p.bookings.prio) > 0 }

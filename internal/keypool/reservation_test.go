@@ -25,63 +25,59 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
-// bookedFixture is a pool of one key with 1 request per minute and a 5s
-// queue, whose capacity was just taken, and a request of client "a" that
-// waited 5s and was told to retry: it returns the error it got.
+// bookedFixture is a pool of one key with 1 request per minute and a 50s
+// queue, whose capacity was taken at t0, and a request of client "a" that
+// waited 50s and was told to retry when capacity returns: it returns the
+// error it got.
 func bookedFixture(t *testing.T) (*fixture, *ExhaustedError) {
 	t.Helper()
 	keys := keyCfgs(1)
 	keys[0].RPMLimit = 1
-	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, QueueTimeout: 5 * time.Second})
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, QueueTimeout: 50 * time.Second})
 	f.get()
 	ch := f.acquireAsync(context.Background(), AcquireOptions{Client: "a", Retry: RetryFirst}, 1)
-	f.clock.Advance(5 * time.Second)
+	f.clock.Advance(50 * time.Second)
 	r := f.await(ch)
 	var ee *ExhaustedError
 	if !errors.As(r.err, &ee) {
 		t.Fatalf("first attempt: %v, want exhausted", r.err)
 	}
-	// Capacity returns at t0+60s: 55s after the wait ended, a whole second.
-	if !ee.Booked || ee.RetryAfter != 55*time.Second {
-		t.Fatalf("advice %+v, want a booking in 55s", ee)
+	// Capacity returns at t0+60s.
+	if !ee.Booked || ee.RetryAfter != 10*time.Second {
+		t.Fatalf("advice %+v, want a booking in 10s", ee)
 	}
 	return f, ee
 }
 
-// queueBehind has client "b" queue 3s before the booking is due and moves
-// the clock to the due time, where b finds the capacity held.
-func queueBehind(f *fixture) <-chan result {
-	f.clock.Advance(52 * time.Second) // t0+57s
-	ch := f.acquireAsync(context.Background(), AcquireOptions{Client: "b", Retry: RetryFirst}, 1)
-	f.clock.Advance(3 * time.Second) // t0+60s: capacity is back, held for a's retry
-	f.awaitTimers(1)                 // b waits for the hold to end
-	assertQueued(f.t, ch)
-	return ch
+// retryRace queues a newer request of client a, then a's retry half a
+// second before it is due (with hint), and moves the clock to the due
+// time, when capacity returns; it returns the two results.
+func retryRace(f *fixture, hint RetryHint) (newer, retry <-chan result) {
+	newer = f.acquireAsync(context.Background(), AcquireOptions{Client: "a", Retry: RetryFirst}, 1)
+	f.clock.Advance(9500 * time.Millisecond)
+	retry = f.acquireAsync(context.Background(), AcquireOptions{Client: "a", Retry: hint}, 2)
+	f.clock.Advance(500 * time.Millisecond)
+	return newer, retry
 }
 
-// TestBookedRetryGetsTheCapacity checks that the retry at the advised time
-// gets the capacity that returned then, although another client's request
-// waited for it first, and that the other request is not served instead.
-func TestBookedRetryGetsTheCapacity(t *testing.T) {
+// TestBookedRetryGoesFirst checks that the retry at the advised time is
+// served before its client's request that waited longer, and that without
+// the claim (a request that says it is a first attempt) the order is
+// arrival order.
+func TestBookedRetryGoesFirst(t *testing.T) {
 	f, _ := bookedFixture(t)
-	chB := queueBehind(f)
-	l := f.acquire(AcquireOptions{Client: "a", Retry: RetryAgain})
-	f.p.Settle(&l, Usage{})
-	f.clock.Advance(2 * time.Second) // b's wait ends with the hold
-	if r := f.await(chB); !errors.Is(r.err, ErrAllKeysExhausted) {
-		t.Fatalf("b got %+v; the capacity was booked for a", r)
+	newer, retry := retryRace(f, RetryAgain)
+	if r := f.await(retry); r.err != nil {
+		t.Fatalf("the booked retry: %v", r.err)
 	}
-}
+	assertQueued(t, newer)
 
-// TestUnclaimedBookingReleasesTheCapacity checks that capacity held for a
-// retry that does not come goes to the waiting requests when the hold ends.
-func TestUnclaimedBookingReleasesTheCapacity(t *testing.T) {
-	f, _ := bookedFixture(t)
-	chB := queueBehind(f)
-	f.clock.Advance(bookingHold)
-	if r := f.await(chB); r.err != nil {
-		t.Fatalf("b: %v; the unclaimed capacity must go to it", r.err)
+	g, _ := bookedFixture(t)
+	newer, first := retryRace(g, RetryFirst)
+	if r := g.await(newer); r.err != nil {
+		t.Fatalf("without a claim the earlier request goes first: %v", r.err)
 	}
+	assertQueued(t, first)
 }
 
 // TestOnlyTheClientsRetryClaims checks who may claim a booking: the same
@@ -129,9 +125,10 @@ func TestBookingLapses(t *testing.T) {
 	}
 }
 
-// TestBookingsKeepToTheGrantRate checks the calendar: bookings made at
-// once are spaced by the pool's recent time per grant, in whole seconds,
-// and none is made beyond the horizon or in a pool without a queue.
+// TestBookingsKeepToTheGrantRate checks a client's calendar: its bookings
+// made at once are spaced by the time per grant at its fair part of the
+// pool's recent grant rate, in whole seconds, and none is made beyond the
+// horizon or in a pool without a queue.
 func TestBookingsKeepToTheGrantRate(t *testing.T) {
 	keys := keyCfgs(1)
 	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, QueueTimeout: time.Second})
@@ -139,18 +136,31 @@ func TestBookingsKeepToTheGrantRate(t *testing.T) {
 	now := f.clock.Now().UnixNano()
 	f.p.mu.Lock()
 	defer f.p.mu.Unlock()
-	opts := &AcquireOptions{Client: "a"}
-	d1, ok1 := f.p.book(now, opts, now+int64(1500*time.Millisecond))
-	d2, ok2 := f.p.book(now, opts, now+int64(1500*time.Millisecond))
-	if !ok1 || !ok2 || d1 != now+2*int64(time.Second) || d2 != now+4*int64(time.Second) {
-		t.Fatalf("booked at +%v (%v) and +%v (%v), want +2s and +4s (2s per grant at 0.5/s)",
-			time.Duration(d1-now), ok1, time.Duration(d2-now), ok2)
+	a, b := f.p.queue.client("a"), f.p.queue.client("b")
+	book := func(c *clientQueue) time.Duration {
+		d, ok := f.p.book(now, c, &AcquireOptions{Client: c.name}, now+int64(1500*time.Millisecond))
+		if !ok {
+			t.Fatalf("%s not booked", c.name)
+		}
+		return time.Duration(d - now)
 	}
-	if _, ok := f.p.book(now, opts, now+int64(bookingHorizon)+1); ok {
+	if d1, d2 := book(a), book(a); d1 != 2*time.Second || d2 != 4*time.Second {
+		t.Fatalf("a booked at +%v and +%v, want +2s and +4s (2s per grant at 0.5/s)", d1, d2)
+	}
+	// b's calendar is its own.
+	if d := book(b); d != 2*time.Second {
+		t.Fatalf("b booked at +%v, want +2s", d)
+	}
+	// With b waiting, a's fair part is half the grants: 4s per booking.
+	f.p.queue.push(&waiter{opts: &AcquireOptions{Client: "b"}, cq: b, done: make(chan struct{})})
+	if d := book(a); d != 8*time.Second {
+		t.Fatalf("a booked at +%v with b waiting, want +8s", d)
+	}
+	if _, ok := f.p.book(now, a, &AcquireOptions{Client: "c"}, now+int64(bookingHorizon)+1); ok {
 		t.Fatal("booked beyond the horizon")
 	}
 	f.p.queueTimeout = 0
-	if _, ok := f.p.book(now, opts, now+int64(time.Second)); ok {
+	if _, ok := f.p.book(now, a, &AcquireOptions{Client: "a"}, now+int64(time.Second)); ok {
 		t.Fatal("a pool without a queue booked")
 	}
 }

@@ -130,7 +130,7 @@ func (p *KeyPool) GetStats() PoolStats {
 		st.Keys = append(st.Keys, ks)
 	}
 	st.ExhaustedKeys = st.TotalKeys - st.AvailableKeys
-	st.Queued = p.queue.n + len(p.bookings.prio)
+	st.Queued = p.queue.n
 	pending := len(p.pending) > 0
 	p.mu.Unlock()
 	if pending {

@@ -154,9 +154,12 @@ func (b *bucket) capTo(t time.Time, ceiling float64) bool {
 const raiseMin = 1
 
 // raiseTo raises the level to target (at most a full bucket) when target is
-// at least raiseMin above it, and reports whether it did.
+// at least raiseMin above it, and reports whether it did. Only a bucket
+// whose limit is the provider's own is raised: a lower configured limit is
+// the operator's cap, which the provider's remaining count says nothing
+// about.
 func (b *bucket) raiseTo(t time.Time, target float64) bool {
-	if !b.known() {
+	if !b.known() || b.learned == 0 || b.limit != b.learned {
 		return false
 	}
 	target = min(target, float64(b.limit))

@@ -88,7 +88,9 @@ type Syncer interface {
 	// less everything this limiter has in flight (r's request included)
 	// and everything settled since r was taken, exceeds the local level:
 	// the provider's bucket refilled sooner than modelled (a reset passed,
-	// a limit was raised, usage was over-estimated). Those deductions
+	// a limit was raised, usage was over-estimated), in a dimension whose
+	// limit is the provider's (a lower configured limit is the operator's
+	// cap, and is never raised past). Those deductions
 	// cover every request the provider may not have counted yet when it
 	// answered r, so a raise never admits more than the provider holds. It
 	// returns the dimensions whose level it lowered, as Observe does.

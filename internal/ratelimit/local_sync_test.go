@@ -21,12 +21,29 @@ import (
 	"testing"
 )
 
-// syncReq reports remaining in dimension d in response to r.
+// syncReq reports remaining in dimension d in response to r, with the
+// limit the provider reports: 100.
 func syncReq(l *Local, d Dimension, remaining int64, r *Reservation) uint8 {
-	t := *r
+	return syncReqLimit(l, d, 100, remaining, r)
+}
+
+func syncReqLimit(l *Local, d Dimension, limit, remaining int64, r *Reservation) uint8 {
 	obs := NoObservations
-	obs[d] = Observation{Remaining: remaining}
-	return l.Sync(t0, obs, t)
+	obs[d] = Observation{Limit: limit, Remaining: remaining}
+	return l.Sync(t0, obs, *r)
+}
+
+// TestSyncKeepsAConfiguredCap checks that a configured limit below the
+// provider's is never raised past: it is the operator's cap, and the
+// provider's remaining count is about its own, larger limit.
+func TestSyncKeepsAConfiguredCap(t *testing.T) {
+	l := newLocal(t, Amounts{Requests: 50})
+	reserveN(t, l, t0, 40, 0)
+	r, _ := l.Reserve(t0, 0)
+	syncReqLimit(l, Requests, 100, 95, &r)
+	if got := remaining(l, t0, Requests); got != 9 {
+		t.Fatalf("remaining %d, want 9: the configured 50 caps what the provider's 100 reports", got)
+	}
 }
 
 // TestSyncRaisesToTheProviderLessInFlight checks that a remaining count
@@ -86,8 +103,8 @@ func TestSyncDeductsWhatSettledSince(t *testing.T) {
 	// Locally: 94 requests, 4,000 input tokens left. The provider answered
 	// old's request when it had admitted only old: 99 and 9,000 left.
 	obs := NoObservations
-	obs[Requests] = Observation{Remaining: 99}
-	obs[InputTokens] = Observation{Remaining: 9_000}
+	obs[Requests] = Observation{Limit: 100, Remaining: 99}
+	obs[InputTokens] = Observation{Limit: 10_000, Remaining: 9_000}
 	l.Sync(t0, obs, old)
 	// Deducted: old in flight (1 request, 1,000 tokens) and the 5 settled
 	// since (5 requests, 5,000 tokens).
@@ -104,7 +121,7 @@ func TestSyncNeverAboveTheLimit(t *testing.T) {
 	l := newLocal(t, Amounts{Requests: 10})
 	r, _ := l.Reserve(t0, 0)
 	reserveN(t, l, t0, 9, 0)
-	syncReq(l, Requests, 1_000, &r)
+	syncReqLimit(l, Requests, 10, 1_000, &r)
 	if got := remaining(l, t0, Requests); got != 10 {
 		t.Fatalf("remaining %d, want the limit 10 at most", got)
 	}
@@ -162,7 +179,7 @@ func TestSyncNeverOvercommitsTheProvider(t *testing.T) {
 				i := rng.IntN(len(answered))
 				q := answered[i]
 				answered = append(answered[:i], answered[i+1:]...)
-				syncReq(l, Requests, q.reported, &q.r)
+				syncReqLimit(l, Requests, limit, q.reported, &q.r)
 				l.Settle(t0, q.r, Usage{})
 			}
 		}
