@@ -159,6 +159,12 @@ func (r *report) findings() string {
 				pct(float64(served)/float64(n)), errs)
 		}
 	}
+	if r.NominalRPM > 0 {
+		fmt.Fprintf(&b, "- Each organisation serving the whole mix on its own (no routing of classes to where they fit) "+
+			"would reach %.1f requests/min, %s of the nominal bound of %.1f: the bound needs long prompts sent to the "+
+			"organisations with input to spare and short ones to those with requests to spare.\n",
+			r.CapacityRPM, pct(r.CapacityRPM/r.NominalRPM), r.NominalRPM)
+	}
 	if s := r.summarize(top, modeGrouped); s.n > 0 {
 		fmt.Fprintf(&b, "- The old figure (largest share of any limit per organisation, weighted) read %s for the same "+
 			"runs at %.0f%% demand.\n", s.oldFig.text(), top*100)
