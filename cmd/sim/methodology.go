@@ -120,7 +120,11 @@ const methodologyText = `## How to read it
   offered: a linear programme of 17 variables (` + "`cmd/sim/bound.go`" + `, solved by a small simplex in
   ` + "`lp.go`" + `). Any engine serving the offered mix is a feasible point, so none can exceed it; an engine
   that starves a class may exceed it in requests, which the token and per-class columns then show below
-  100%. Input and output token bounds are t times the mix's mean input and output.
+  100%. Input and output token bounds are t times the mix's mean input and output. Where demand, not the
+  limits, bounds t (below capacity), the served count includes requests that arrived before the window and
+  were admitted in it (queued or retried) and leaves out those that arrived in it and were admitted after: the
+  ratio then sits near 100% and may pass it by that carry-over, most for the pinned clients, whose
+  throttled requests retry into the window.
 - **Old figure** (*binding share*, last column of every run): the figure reported before issue 16, kept
   only for comparison: each organisation's largest share of any of its three limits consumed, weighted by
   its capacity under the mix. It tops out by construction (the maximum of three noisy shares, a
