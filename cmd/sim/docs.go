@@ -147,14 +147,15 @@ func (r *report) findings() string {
 	for _, d := range ds {
 		var served, n, errs int
 		for _, x := range r.Results {
-			if x.Demand == d && x.Mode != modePinned && x.Clients == nil {
+			if x.Demand == d && x.Mode != modePinned && x.Mode != modeHalved && x.Clients == nil {
 				served += x.ClientOK
 				n += x.ClientRequests
 				errs += x.ClientErrors
 			}
 		}
 		if n > 0 {
-			fmt.Fprintf(&b, "- At %.0f%% demand the pool runs together served %d of %d client requests that arrived in the "+
+			fmt.Fprintf(&b, "- At %.0f%% demand the pool runs (halved limits left out) together served %d of %d client "+
+				"requests that arrived in the "+
 				"window (%s), retries included; %d failed with something other than a 429.\n", d*100, served, n,
 				pct(float64(served)/float64(n)), errs)
 		}
