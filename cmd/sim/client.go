@@ -43,7 +43,8 @@ type outcome struct {
 	withoutRA   int // of which carried no usable Retry-After
 	firstRetry  int // 1: the first retry at the advised time succeeded, 0: it did not, -1: no retry
 	lateness    time.Duration
-	hasLateness bool // lateness = success time - first advised retry time (simulated)
+	hasLateness bool          // lateness = success time - first advised retry time (simulated)
+	advised     time.Duration // the first Retry-After received (simulated); -1 if none
 
 	client       int           // index in fairClients (fairness runs)
 	firstOK      bool          // the first attempt succeeded
@@ -63,11 +64,11 @@ type client struct {
 // do sends body to url (with header h) until it succeeds, fails with
 // something other than 429, or has been throttled maxClientRetries times.
 func (c *client) do(ctx context.Context, url string, h http.Header, body []byte, class int) outcome {
-	o := outcome{class: class, firstRetry: -1}
+	o := outcome{class: class, firstRetry: -1, advised: -1}
 	var advised time.Time
 	for attempt := 0; ; attempt++ {
 		sent := c.clock.Now()
-		status, ra, headersAt, err := c.send(ctx, url, h, body)
+		status, ra, headersAt, err := c.send(ctx, url, h, body, attempt)
 		now := c.clock.Now()
 		if attempt == 0 && err == nil {
 			o.firstWait, o.hasFirstWait = headersAt.Sub(sent), true
@@ -100,6 +101,7 @@ func (c *client) do(ctx context.Context, url string, h http.Header, body []byte,
 		}
 		if advised.IsZero() {
 			advised = now.Add(ra)
+			o.advised = ra
 		}
 		if attempt >= maxClientRetries {
 			o.gaveUp = true
@@ -116,13 +118,16 @@ func (c *client) do(ctx context.Context, url string, h http.Header, body []byte,
 // Retry-After in simulated time (the proxy and the fake both speak the
 // shared clock's seconds), or -1 when absent; headersAt is when the
 // response headers arrived (simulated).
-func (c *client) send(ctx context.Context, url string, h http.Header, body []byte) (status int, ra time.Duration,
-	headersAt time.Time, err error) {
+// The attempt number goes in X-Stainless-Retry-Count, as the official
+// SDKs send it.
+func (c *client) send(ctx context.Context, url string, h http.Header, body []byte, attempt int) (status int,
+	ra time.Duration, headersAt time.Time, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, -1, headersAt, fmt.Errorf("build request: %w", err)
 	}
 	req.Header = h.Clone()
+	req.Header.Set("X-Stainless-Retry-Count", strconv.Itoa(attempt))
 	resp, err := c.http.Do(req)
 	headersAt = c.clock.Now()
 	if err != nil {

@@ -29,7 +29,7 @@ import (
 func compareFair(pair, mdPath string) error {
 	paths := strings.Split(pair, ",")
 	if len(paths) != 2 {
-		return fmt.Errorf("-compare wants before.json,after.json, got %q", pair)
+		return fmt.Errorf("-compare-fair wants before.json,after.json, got %q", pair)
 	}
 	var runs [2]report
 	for i, p := range paths {

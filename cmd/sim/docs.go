@@ -22,33 +22,50 @@ import (
 	"strings"
 )
 
-// docsSection is the part of the results meant for docs/performance.md: a
-// summary per configuration and demand (ranges over the four strategies),
-// what this run measured in sentences built from its numbers, and what in
-// the engine makes the difference.
+// docsSection is the part of the results meant for docs/performance.md:
+// per configuration and demand, the mean over seeds (and the range) of
+// served/bound, upstream 429s and Retry-After success, beside an earlier
+// engine's when one is given, then what this run measured in sentences
+// built from its numbers, and what in the engine makes the difference.
 func (r *report) docsSection() string {
 	var b strings.Builder
 	demands := r.demands()
 	b.WriteString("## Section for docs/performance.md: pooling efficiency\n\n")
 	fmt.Fprintf(&b, "`make sim` drives the real proxy and pool against the fake provider (six keys: two organisations "+
 		"of two keys sharing one limit, two independent keys; different RPM/ITPM/OTPM per organisation; buckets "+
-		"start empty) with a mixed workload at %s of the keys' aggregate capacity, and compares it "+
-		"with today's practice of one key per client. Capacity is counted as the share of each organisation's "+
-		"binding limit consumed, so long prompts cannot be starved to flatter the numbers. Ranges are over the "+
-		"strategies run.\n\n", joinPercents(demands))
-	b.WriteString("| configuration | demand | capacity delivered | upstream 429s | client 429s | other client errors | " +
-		"1st retry at Retry-After ok |\n")
-	b.WriteString("|---|---:|---|---|---|---:|---|\n")
+		"start empty) with a mixed workload at %s of the nominal mix bound (%.1f requests/min), and compares it "+
+		"with today's practice of one key per client. *Served/bound* divides what the fake admitted in the measured "+
+		"window by the most the keys' limits allow for the offered mix in that window (a linear programme over the "+
+		"window's budgets, see below), for requests, input and output tokens. Figures are means over %s "+
+		"(range in brackets).\n\n", joinPercents(demands), r.NominalRPM, seedsText(r.seeds()))
+	old := r.Compare != nil
+	b.WriteString("| configuration | demand | bound req/min | served/bound req | in | out | class served/bound (" + classNames() +
+		") | upstream 429s | 1st retry at Retry-After ok | advised Retry-After p50 / p95 | throttled, retry after the run |")
+	if old {
+		b.WriteString(" earlier engine: served/bound req | upstream 429s | 1st retry ok |")
+	}
+	b.WriteString("\n|---|---:|---:|---|---:|---:|---|---|---|---|---:|")
+	if old {
+		b.WriteString("---|---|---|")
+	}
+	b.WriteString("\n")
 	for _, d := range demands {
-		for _, mode := range []string{modePinned, modeLearned, modeGrouped} {
+		for _, mode := range []string{modePinned, modeLearned, modeGrouped, modeHalved} {
 			s := r.summarize(d, mode)
 			if s.n == 0 {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %.0f%% | %s | %s | %s | %d | %s |\n", modeLabel(mode), d*100,
-				rangeOf(s.capLo, s.capHi, pct), rangeOf(s.up429Lo, s.up429Hi, pct),
-				rangeOf(float64(s.c429Lo), float64(s.c429Hi), func(f float64) string { return fmt.Sprintf("%.0f", f) }),
-				s.errors, s.retry())
+			fmt.Fprintf(&b, "| %s | %.0f%% | %.1f | **%s** | %s | %s | %s | %s | %s | %s | %d |", modeLabel(mode), d*100,
+				s.bound.mean(), s.req.text(), pct(s.in.mean()), pct(s.out.mean()), s.classText(), s.up429.text(), s.retry(),
+				s.advised(), s.notRetried)
+			if old {
+				if o := r.Compare.summarize(d, mode); o.n > 0 {
+					fmt.Fprintf(&b, " %s | %s | %s |", o.req.text(), o.up429.text(), o.retry())
+				} else {
+					b.WriteString(" - | - | - |")
+				}
+			}
+			b.WriteString("\n")
 		}
 	}
 	b.WriteString("\n")
@@ -56,6 +73,25 @@ func (r *report) docsSection() string {
 	b.WriteString("\n")
 	b.WriteString(engineNotes)
 	return b.String()
+}
+
+// seeds returns the seeds of the run, in increasing order.
+func (r *report) seeds() []uint64 {
+	var out []uint64
+	for _, x := range r.Results {
+		if x.Clients == nil && !slices.Contains(out, x.Seed) {
+			out = append(out, x.Seed)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func seedsText(seeds []uint64) string {
+	if len(seeds) == 1 {
+		return fmt.Sprintf("seed %d", seeds[0])
+	}
+	return fmt.Sprintf("%d seeds", len(seeds))
 }
 
 // demands returns the demand levels of the run, in increasing order.
@@ -82,52 +118,57 @@ func (r *report) summarize(demand float64, mode string) summary {
 }
 
 // findings is what this run measured, each sentence computed from its
-// results: the pools' client-visible failures at or below capacity, the
-// learned pool's count of its request limits, the grouped pool's upstream
-// 429s and the retries above capacity.
+// results.
 func (r *report) findings() string {
 	var b strings.Builder
 	b.WriteString("In this run:\n\n")
-	for _, d := range r.demands() {
-		var served, errs, c429, noRA, n, runs int
+	ds := r.demands()
+	if len(ds) == 0 {
+		return ""
+	}
+	top := ds[len(ds)-1]
+	for _, mode := range []string{modeGrouped, modeLearned, modePinned, modeHalved} {
+		s := r.summarize(top, mode)
+		if s.n == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "- At %.0f%% demand, %s served %s of the bound in requests (%s in input tokens, %s in output "+
+			"tokens; the least-served class reached %s of its part), with %s of upstream requests answered 429; the "+
+			"first retry at the advised time succeeded for %s, and %d throttled requests were told to retry after the "+
+			"run ended (advised Retry-After p50 / p95: %s).\n", top*100, modeLabel(mode), s.req.text(), pct(s.in.mean()),
+			pct(s.out.mean()), pct(s.worstClass()), s.up429.text(), s.retry(), s.notRetried, s.advised())
+		if r.Compare != nil {
+			if o := r.Compare.summarize(top, mode); o.n > 0 {
+				fmt.Fprintf(&b, "  The earlier engine, measured the same way: %s of the bound, %s upstream 429s, first retry "+
+					"ok for %s.\n", o.req.text(), o.up429.text(), o.retry())
+			}
+		}
+	}
+	for _, d := range ds {
+		var served, n, errs int
 		for _, x := range r.Results {
-			if x.Demand == d && x.Mode != modePinned && x.Clients == nil {
-				runs++
+			if x.Demand == d && x.Mode != modePinned && x.Mode != modeHalved && x.Clients == nil {
 				served += x.ClientOK
 				n += x.ClientRequests
 				errs += x.ClientErrors
-				c429 += x.Client429s
-				noRA += x.Client429NoRA
 			}
 		}
-		if n == 0 {
-			continue
-		}
-		fmt.Fprintf(&b, "- At %.0f%% demand the %d pool runs together served %d of %d client requests (%s); clients "+
-			"received %d 429 answers, retries included (%d of them without Retry-After), and %d requests failed otherwise.\n",
-			d*100, runs, served, n, pct(float64(served)/float64(n)), c429, noRA, errs)
-	}
-	var lo, hi int64
-	for _, x := range r.Results {
-		if x.Mode == modeLearned && x.PoolRPM > 0 {
-			if lo == 0 || x.PoolRPM < lo {
-				lo = x.PoolRPM
-			}
-			hi = max(hi, x.PoolRPM)
+		if n > 0 {
+			fmt.Fprintf(&b, "- At %.0f%% demand the pool runs (halved limits left out) together served %d of %d client "+
+				"requests that arrived in the "+
+				"window (%s), retries included; %d failed with something other than a 429.\n", d*100, served, n,
+				pct(float64(served)/float64(n)), errs)
 		}
 	}
-	if hi > 0 {
-		fmt.Fprintf(&b, "- The pool with nothing configured ended with a request-limit total of %s per minute "+
-			"(the organisations' true total is %d): more means it counts a shared limit once per key.\n",
-			rangeOf(float64(lo), float64(hi), func(f float64) string { return fmt.Sprintf("%.0f", f) }), trueTotalRPM())
+	if r.NominalRPM > 0 {
+		fmt.Fprintf(&b, "- Each organisation serving the whole mix on its own (no routing of classes to where they fit) "+
+			"would reach %.1f requests/min, %s of the nominal bound of %.1f: the bound needs long prompts sent to the "+
+			"organisations with input to spare and short ones to those with requests to spare.\n",
+			r.CapacityRPM, pct(r.CapacityRPM/r.NominalRPM), r.NominalRPM)
 	}
-	if ds := r.demands(); len(ds) > 0 {
-		top := ds[len(ds)-1]
-		if s := r.summarize(top, modeGrouped); s.n > 0 {
-			fmt.Fprintf(&b, "- At %.0f%% demand with `limitGroup` configured, %s of upstream requests were answered 429, "+
-				"and the first retry at the advised time succeeded for %s.\n",
-				top*100, rangeOf(s.up429Lo, s.up429Hi, pct), s.retry())
-		}
+	if s := r.summarize(top, modeGrouped); s.n > 0 {
+		fmt.Fprintf(&b, "- The old figure (largest share of any limit per organisation, weighted) read %s for the same "+
+			"runs at %.0f%% demand.\n", s.oldFig.text(), top*100)
 	}
 	return b.String()
 }
@@ -150,47 +191,118 @@ func modeLabel(mode string) string {
 		return "one key per client (baseline)"
 	case modeLearned:
 		return "pool, nothing configured (limits and organisations learned)"
+	case modeHalved:
+		return "pool, limits configured at half their true value (wastes capacity)"
 	default:
 		return "pool, `limitGroup` configured (limits learned)"
 	}
 }
 
-// summary aggregates one configuration and demand over the strategies.
+// stat is a mean and range over runs.
+type stat struct {
+	n           int
+	sum, lo, hi float64
+}
+
+func (s *stat) add(v float64) {
+	if s.n == 0 || v < s.lo {
+		s.lo = v
+	}
+	if s.n == 0 || v > s.hi {
+		s.hi = v
+	}
+	s.n++
+	s.sum += v
+}
+
+func (s *stat) mean() float64 {
+	if s.n == 0 {
+		return 0
+	}
+	return s.sum / float64(s.n)
+}
+
+// text is the mean as a percentage, with the range when there is one.
+func (s *stat) text() string {
+	if s.n < 2 || pct(s.lo) == pct(s.hi) {
+		return pct(s.mean())
+	}
+	return fmt.Sprintf("%s (%s - %s)", pct(s.mean()), pct(s.lo), pct(s.hi))
+}
+
+// summary aggregates one configuration and demand over seeds and
+// strategies.
 type summary struct {
-	n                      int
-	capLo, capHi           float64
-	up429Lo, up429Hi       float64
-	c429Lo, c429Hi, errors int
-	retries                int
-	retryOK                float64
+	n                                  int
+	bound, req, in, out, up429, oldFig stat
+	class                              []stat
+	adv50, adv95                       stat
+	notRetried                         int
+	retries                            int
+	retryOK                            float64
 }
 
 func (s *summary) add(x *result) {
-	if s.n == 0 {
-		s.capLo, s.capHi, s.up429Lo, s.up429Hi = x.Capacity, x.Capacity, x.Upstream429Share, x.Upstream429Share
-		s.c429Lo, s.c429Hi = x.Client429s, x.Client429s
-	}
 	s.n++
-	s.capLo, s.capHi = min(s.capLo, x.Capacity), max(s.capHi, x.Capacity)
-	s.up429Lo, s.up429Hi = min(s.up429Lo, x.Upstream429Share), max(s.up429Hi, x.Upstream429Share)
-	s.c429Lo, s.c429Hi = min(s.c429Lo, x.Client429s), max(s.c429Hi, x.Client429s)
-	s.errors += x.ClientErrors
+	s.up429.add(x.Upstream429Share)
+	s.oldFig.add(x.Capacity)
 	s.retries += x.FirstRetries
 	s.retryOK += x.FirstRetryOK * float64(x.FirstRetries)
+	s.notRetried += x.NotRetried
+	if x.AdvisedMax > 0 {
+		s.adv50.add(x.AdvisedP50.Seconds())
+		s.adv95.add(x.AdvisedP95.Seconds())
+	}
+	m := x.Metric
+	if m == nil {
+		return
+	}
+	s.bound.add(m.Bound.RequestsPerMin)
+	s.req.add(m.RequestsOverBound)
+	s.in.add(m.InputOverBound)
+	s.out.add(m.OutputOverBound)
+	if s.class == nil {
+		s.class = make([]stat, len(m.ClassOverBound))
+	}
+	for i, v := range m.ClassOverBound {
+		if i < len(s.class) {
+			s.class[i].add(v)
+		}
+	}
+}
+
+func (s *summary) classText() string {
+	parts := make([]string, len(s.class))
+	for i := range s.class {
+		parts[i] = pct(s.class[i].mean())
+	}
+	return strings.Join(parts, " / ")
+}
+
+// worstClass is the lowest mean class share.
+func (s *summary) worstClass() float64 {
+	w := 0.0
+	for i := range s.class {
+		if i == 0 || s.class[i].mean() < w {
+			w = s.class[i].mean()
+		}
+	}
+	return w
+}
+
+// advised is the mean over runs of the advised Retry-After's p50 and p95.
+func (s *summary) advised() string {
+	if s.adv50.n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs / %.1fs", s.adv50.mean(), s.adv95.mean())
 }
 
 func (s *summary) retry() string {
 	if s.retries == 0 {
-		return "- (no 429s)"
+		return "- (no retries)"
 	}
 	return fmt.Sprintf("%s of %d", pct(s.retryOK/float64(s.retries)), s.retries)
-}
-
-func rangeOf(lo, hi float64, f func(float64) string) string {
-	if f(lo) == f(hi) {
-		return f(lo)
-	}
-	return f(lo) + " - " + f(hi)
 }
 
 // engineNotes explains the mechanisms behind the numbers.
@@ -211,12 +323,23 @@ const engineNotes = `What makes the difference:
   output (a moving average of what settled requests produced) from acquire to settle, and when it syncs
   with a provider's remaining count it subtracts the expected output of requests still in flight, which
   the provider has not charged yet.
-- **Retry-After behind the queue.** A request turned away after waiting is told to come back when
-  some key has capacity for it *and* not before the requests still queued are likely to have been
-  served (their number over the pool's recent grant rate, at most the queue timeout).
-- **What remains.** Above capacity some demand must be refused. A retry at the advised time competes
-  with new arrivals and the queue (how often it succeeded: the last column; eventual success: *RA
-  lateness*). Honouring every Retry-After needs the proxy to book capacity for the client it told to
-  come back (for example keyed by client token and request body); the engine alone cannot tell a retry
-  from a new request.
+- **Capacity the provider reports.** A response whose rate-limit headers report more remaining than
+  the pool's picture raises it (a reset passed, a limit was raised, usage was over-estimated; never past a
+  lower configured limit), less
+  everything the limiter has in flight and everything settled since the answered request was taken, which
+  the provider may not have counted when it answered; so a raise never admits more than the provider holds
+  (` + "`ratelimit.Syncer`" + `, local limiters only: a shared Redis limiter cannot see other replicas' requests in flight).
+- **Retry-After that is booked.** A request that waited its whole queue timeout is told to come back
+  when some key has capacity for it, not before its client's queue is likely served, and not before its
+  client's retries already promised are served at the client's fair part of the pool's recent grant rate;
+  that time, in whole seconds, is booked for the client's retry (same client and input estimate; a request
+  whose SDK says it is a first attempt never claims it). The retry that claims its booking goes to the front
+  of its client's queue, ahead of the client's newer requests; other clients keep their fair share, and
+  nothing is held back. An unclaimed booking lapses; a pool without a queue books nothing, and nothing is
+  booked further than 5 minutes ahead.
+- **What remains.** Above capacity some demand must wait or be refused: bookings make a retry at the
+  advised time succeed, and under sustained overload the advised time grows with the backlog (the
+  *advised Retry-After* column). The bound assumes each class can be routed to the organisation where it
+  fits best; the pool's strategies choose keys by remaining share, not by which dimension a request
+  spends, which is what separates *served/bound* from 100% at and above capacity.
 `

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,13 +44,20 @@ func main() {
 
 func mainErr() error {
 	var p params
-	var jsonPath, mdPath, only string
+	var jsonPath, mdPath, only, modes, strategies, demands, compare string
+	var seeds uint64
+	var fair bool
 	flag.Float64Var(&p.scale, "scale", 40, "simulated seconds per real second")
 	flag.DurationVar(&p.warm, "warm", time.Minute, "discarded warm-up (simulated)")
 	flag.DurationVar(&p.measure, "measure", 3*time.Minute, "measured window (simulated)")
 	flag.DurationVar(&p.drain, "drain", time.Minute, "demand continues after the window while retries finish (simulated)")
 	flag.DurationVar(&p.queueTimeout, "queue-timeout", 30*time.Second, "the pool's queueTimeout (simulated)")
-	flag.Uint64Var(&p.seed, "seed", 1, "workload seed")
+	flag.Uint64Var(&seeds, "seeds", 3, "run every configuration with workload seeds 1..N")
+	flag.StringVar(&modes, "modes", "pinned,learned,grouped,halved", "configurations: pinned, learned, grouped, halved")
+	flag.StringVar(&strategies, "strategies", "least-loaded", "pool strategies (comma-separated)")
+	flag.StringVar(&demands, "demands", "0.5,1,1.5", "offered load as shares of the nominal mix bound")
+	flag.BoolVar(&fair, "fair", true, "also run the fairness scenarios (seed 1)")
+	flag.StringVar(&compare, "compare", "", "JSON results of an earlier engine to show side by side")
 	flag.StringVar(&jsonPath, "json", "bench/results/sim.json", "JSON results file")
 	flag.StringVar(&mdPath, "md", "bench/results/sim.md", "Markdown results file")
 	flag.StringVar(&only, "only", "", "run only scenarios whose name contains this (e.g. grouped/least-loaded)")
@@ -58,17 +66,21 @@ func mainErr() error {
 	cacheSeeds := flag.Int("cache-seeds", 3, "seeds per cache scenario")
 	cacheJSON := flag.String("cache-json", "bench/results/sim-cache.json", "JSON results file of -cache")
 	cacheMD := flag.String("cache-md", "bench/results/sim-cache.md", "Markdown results file of -cache")
-	compare := flag.String("compare", "",
+	compareFairRuns := flag.String("compare-fair", "",
 		"only write to -md the fairness runs of two JSON results files side by side: before.json,after.json")
 	flag.Parse()
 	if *render != "" {
 		if *cache {
 			return rerenderCache(*render, *cacheMD)
 		}
-		return rerender(*render, mdPath)
+		return rerender(*render, mdPath, compare)
 	}
-	if *compare != "" {
-		return compareFair(*compare, mdPath)
+	if *compareFairRuns != "" {
+		return compareFair(*compareFairRuns, mdPath)
+	}
+	list, err := scenarios(modes, strategies, demands, seeds, fair)
+	if err != nil {
+		return err
 	}
 
 	bs := buildBodies()
@@ -82,9 +94,15 @@ func mainErr() error {
 	rep := &report{
 		Generated: time.Now(), Scale: p.scale, WarmSim: p.warm.String(), MeasureSim: p.measure.String(),
 		DrainSim: p.drain.String(), QueueSim: p.queueTimeout.String(), CapacityRPM: aggregateCapacity(),
+		NominalRPM: nominalCapacity(),
+	}
+	if compare != "" {
+		if rep.Compare, err = readReport(compare); err != nil {
+			return err
+		}
 	}
 	ctx := context.Background()
-	for _, sc := range scenarios() {
+	for _, sc := range list {
 		if only != "" && !strings.Contains(sc.name(), only) {
 			continue
 		}
@@ -94,8 +112,11 @@ func mainErr() error {
 			return fmt.Errorf("scenario %s: %w", sc.name(), err)
 		}
 		rep.Results = append(rep.Results, r)
-		fmt.Printf("%-32s capacity %5.1f%%  upstream 429 %5.1f%%  client 429s %4d  errors %3d  served %5.1f%%  lag %5.1fs  (%s)\n",
-			sc.name(), r.Capacity*100, r.Upstream429Share*100, r.Client429s, r.ClientErrors, r.Served*100,
+		m := r.Metric
+		fmt.Printf("%-40s served/bound req %5.1f%% in %5.1f%% out %5.1f%% (bound %5.1f req/min)  upstream 429 %5.1f%%  "+
+			"1st retry ok %5.1f%% of %d  errors %3d  lag %5.1fs  (%s)\n",
+			sc.name(), m.RequestsOverBound*100, m.InputOverBound*100, m.OutputOverBound*100, m.Bound.RequestsPerMin,
+			r.Upstream429Share*100, r.FirstRetryOK*100, r.FirstRetries, r.ClientErrors,
 			r.MaxLag.Seconds(), time.Since(began).Round(time.Millisecond))
 		for _, c := range r.Clients {
 			fmt.Printf("    %-10s demand %4.0f%%  requests %5d  1st attempt ok %5.1f%%  served %5.1f%%  wait p99 %5.2fs\n",
@@ -110,38 +131,70 @@ func mainErr() error {
 	return nil
 }
 
-// scenarios is every configuration, demand level by demand level, then the
-// fairness runs.
-func scenarios() []scenario {
-	demands := []float64{0.5, 1.0, 1.5}
-	modes := []string{modeLearned, modeGrouped}
-	strategies := []keypool.Strategy{keypool.StrategyLeastLoaded, keypool.StrategyRoundRobin,
-		keypool.StrategyRandom, keypool.StrategyWeighted}
-	out := make([]scenario, 0, len(demands)*(1+len(modes)*len(strategies)))
-	for _, d := range demands {
-		out = append(out, scenario{mode: modePinned, demand: d})
-		for _, mode := range modes {
-			for _, s := range strategies {
-				out = append(out, scenario{mode: mode, strategy: s, demand: d})
+// scenarios is every configuration asked for, demand level by demand
+// level and seed by seed, then the fairness runs.
+func scenarios(modes, strategies, demands string, seeds uint64, fair bool) ([]scenario, error) {
+	var ds []float64
+	for _, f := range strings.Split(demands, ",") {
+		d, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || d <= 0 || d > 10 {
+			return nil, fmt.Errorf("bad demand %q: want a share in (0, 10]", f)
+		}
+		ds = append(ds, d)
+	}
+	if seeds < 1 || seeds > 20 {
+		return nil, fmt.Errorf("-seeds %d: want 1 to 20", seeds)
+	}
+	var out []scenario
+	for _, d := range ds {
+		for seed := uint64(1); seed <= seeds; seed++ {
+			for _, mode := range strings.Split(modes, ",") {
+				switch mode {
+				case modePinned:
+					out = append(out, scenario{mode: mode, demand: d, seed: seed})
+				case modeLearned, modeGrouped, modeHalved:
+					for _, s := range strings.Split(strategies, ",") {
+						out = append(out, scenario{mode: mode, strategy: keypool.Strategy(s), demand: d, seed: seed})
+					}
+				default:
+					return nil, fmt.Errorf("unknown mode %q", mode)
+				}
 			}
 		}
 	}
-	return append(out, fairScenarios()...)
+	if fair {
+		out = append(out, fairScenarios()...)
+	}
+	return out, nil
 }
 
 // rerender writes the Markdown for a saved JSON results file, without
 // simulating anything.
-func rerender(jsonPath, mdPath string) error {
-	b, err := os.ReadFile(jsonPath)
+func rerender(jsonPath, mdPath, compare string) error {
+	rep, err := readReport(jsonPath)
 	if err != nil {
-		return fmt.Errorf("read results: %w", err)
+		return err
 	}
-	var rep report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return fmt.Errorf("decode %s: %w", jsonPath, err)
+	if compare != "" {
+		if rep.Compare, err = readReport(compare); err != nil {
+			return err
+		}
 	}
 	if err := os.WriteFile(mdPath, []byte(rep.markdown()), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", mdPath, err)
 	}
 	return nil
+}
+
+// readReport loads a saved JSON results file.
+func readReport(path string) (*report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read results: %w", err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return &rep, nil
 }

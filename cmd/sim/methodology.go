@@ -102,24 +102,46 @@ const methodologyText = `## How to read it
 
 - **Accounts** (fake provider, buckets start empty): {accounts}.
 - **Workload** (Poisson arrivals): {workload}; output sizes set with the fake's
-  ` + "`[[output_tokens=N]]`" + ` directive. Under this mix the binding limits are: {binding}.
-  Demand is a share of the aggregate capacity:
-  the sum over organisations of the average requests per minute their binding limit admits
-  (keys of one organisation count once).
-- **Capacity delivered** = for each organisation, the largest share of any of its three limits
-  consumed in the measured window (upstream counters of the fake: admitted requests, charged input
-  and output tokens), weighted by the organisation's capacity. Request counts alone would flatter
-  a pool that starves long prompts. Output tokens are charged after the fact (buckets may go into
-  debt), so a share can exceed 100% by a little.
+  ` + "`[[output_tokens=N]]`" + ` directive. Demand is a share of the *nominal mix bound* (below, for a one-minute
+  window with empty buckets and unlimited demand). Each organisation alone serving the mix would be bound by:
+  {binding}; a pool that routes each class to where it fits best can do more, which the bound allows for.
+- **The window.** The measured window opens when the warm-up ends. At that instant, and again when the
+  window closes, the harness reads the fake's counters and every organisation's bucket levels (` + "`Levels`" + `).
+  Served figures are the fake's own counts inside the window: requests admitted (charged a request), input
+  and output tokens charged, and, per class, requests answered 200 (counted by body length as the fake
+  writes the status). Nothing before the window counts as served; what the warm-up left in the buckets is
+  counted in the bound instead, so a bank cannot push a score over 100%.
+- **The bound.** For each organisation and dimension the window's *budget* is the bucket level when the
+  window opened plus one window of refill at the limit (the bucket cannot admit more), plus, for output
+  tokens only, the debt the bucket was in when the window closed (output is charged after admission, so a
+  window can be charged more than it refilled). The bound is the largest rate t (requests/min) such that
+  some split of every class over the organisations serves each class at t times its share of the requests
+  offered in the window, keeps every organisation within every budget, and serves no more than was
+  offered: a linear programme of 17 variables (` + "`cmd/sim/bound.go`" + `, solved by a small simplex in
+  ` + "`lp.go`" + `). Any engine serving the offered mix is a feasible point, so none can exceed it; an engine
+  that starves a class may exceed it in requests, which the token and per-class columns then show below
+  100%. Input and output token bounds are t times the mix's mean input and output. Where demand, not the
+  limits, bounds t (below capacity), the served count includes requests that arrived before the window and
+  were admitted in it (queued or retried) and leaves out those that arrived in it and were admitted after: the
+  ratio then sits near 100% and may pass it by that carry-over, most for the pinned clients, whose
+  throttled requests retry into the window.
+- **Old figure** (*binding share*, last column of every run): the figure reported before issue 16, kept
+  only for comparison: each organisation's largest share of any of its three limits consumed, weighted by
+  its capacity under the mix. It tops out by construction (the maximum of three noisy shares, a
+  denominator below what the limits allow, warm-up surplus spilling into the window).
 - **Configurations**: *pinned* is today's baseline: six clients, each holding one key and calling
   the provider directly, sharing the demand equally. *learned*: one pool of the six keys with no
   limits and no limit groups configured (everything learned from headers). *grouped*: the same
-  with ` + "`limitGroup`" + ` set for the two organisations' keys. Each pool sits behind the real
-  proxy (` + "`proxy.New`" + `) on loopback, with failover maxAttempts 3.
+  with ` + "`limitGroup`" + ` set for the two organisations' keys. *halved*: grouped with every limit configured at
+  half its true value, a setting that wastes capacity, to show the metric can score low. Each pool sits
+  behind the real proxy (` + "`proxy.New`" + `) on loopback, with failover maxAttempts 3.
 - **Clients**: on a 429 a client waits exactly the Retry-After it was given and retries (up to 8
-  times), while new demand keeps arriving. *1st retry at RA ok* is the share of throttled requests
-  whose first retry succeeded; *RA lateness* is the time from the first advised retry time to the
-  eventual success (includes time queued in the pool and the response itself).
+  times), while new demand keeps arriving; every attempt carries ` + "`X-Stainless-Retry-Count`" + ` as the
+  official SDKs send it. *1st retry at RA ok* is the share of throttled requests whose first retry, sent at
+  the advised time, succeeded; requests whose advised time fell after the run (demand stops at the end of the
+  drain) sent no retry and are counted apart (*retry after the run*). *Advised RA* is the first Retry-After
+  throttled requests got; *RA lateness* is the time from the first advised retry time to the eventual
+  success (includes time queued in the pool and the response itself).
 - **Time**: the fake provider and the pool share one scaled clock (the pool's clock also drives its
   queued waits). Every duration in the table, every Retry-After and every reset header is in
   simulated time; the proxy's Retry-After header is whole *simulated* seconds, which the clients

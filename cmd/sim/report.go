@@ -34,7 +34,12 @@ type report struct {
 	DrainSim    string    `json:"drain_simulated"`
 	QueueSim    string    `json:"queue_timeout_simulated"`
 	CapacityRPM float64   `json:"aggregate_capacity_requests_per_minute"`
-	Results     []*result `json:"results"`
+	// NominalRPM is the mix bound of one minute from the limits alone:
+	// what the demand levels are shares of.
+	NominalRPM float64   `json:"nominal_bound_requests_per_minute"`
+	Results    []*result `json:"results"`
+	// Compare is an earlier engine's report, shown side by side.
+	Compare *report `json:"-"`
 }
 
 // write saves r as JSON and Markdown next to each other.
@@ -57,40 +62,66 @@ func (r *report) write(jsonPath, mdPath string) error {
 	return nil
 }
 
-// table renders the results as one Markdown table.
+// table renders the results as one Markdown table, one row per run.
 func (r *report) table() string {
 	var b strings.Builder
-	b.WriteString("| configuration | strategy | demand | capacity delivered | pool's total RPM (true 160) | " +
-		"org a / b / c / d (binding) | ok req/min | served | upstream 429s | client 429s (no RA) | client errors | " +
-		"gave up | 1st retry at RA ok | RA lateness p50 / p95 / max | max lag |\n")
-	b.WriteString("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
+	b.WriteString("| configuration | strategy | demand | seed | bound req/min | served req/min | served/bound req / in / out | " +
+		"class served/bound (" + classNames() + ") | upstream 429s | 1st retry at RA ok | client 429s (no RA) | client errors | " +
+		"gave up (retry after the run) | advised RA p50 / p95 / max | RA lateness p50 / p95 / max | max lag | " +
+		"old figure: binding share |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|\n")
 	for _, x := range r.Results {
+		if x.Clients != nil || x.Metric == nil {
+			continue
+		}
 		strategy := x.Strategy
 		if strategy == "" {
 			strategy = "-"
 		}
-		parts := make([]string, 0, len(orgs))
-		for _, o := range orgs {
-			parts = append(parts, pct(x.Orgs[o].Binding))
-		}
-		retry := "-"
-		if x.FirstRetries > 0 {
-			retry = fmt.Sprintf("%s of %d", pct(x.FirstRetryOK), x.FirstRetries)
-		}
+		m := x.Metric
 		late := "-"
 		if x.LatenessMax > 0 || x.LatenessP50 > 0 {
 			late = fmt.Sprintf("%s / %s / %s", secs(x.LatenessP50), secs(x.LatenessP95), secs(x.LatenessMax))
 		}
-		poolRPM := "-"
-		if x.PoolRPM > 0 {
-			poolRPM = fmt.Sprint(x.PoolRPM)
+		adv := "-"
+		if x.AdvisedMax > 0 {
+			adv = fmt.Sprintf("%s / %s / %s", secs(x.AdvisedP50), secs(x.AdvisedP95), secs(x.AdvisedMax))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f%% | **%s** | %s | %s | %.1f | %s | %s (%d of %d) | %d (%d) | %d | %d | %s | %s | %s |\n",
-			x.Mode, strategy, x.Demand*100, pct(x.Capacity), poolRPM, strings.Join(parts, " / "), x.OKPerMinute,
-			pct(x.Served), pct(x.Upstream429Share), x.Upstream429, x.UpstreamRequests,
-			x.Client429s, x.Client429NoRA, x.ClientErrors, x.GaveUp, retry, late, secs(x.MaxLag))
+		fmt.Fprintf(&b, "| %s | %s | %.0f%% | %d | %.1f | %.1f | **%s** / %s / %s | %s | %s (%d of %d) | %s | "+
+			"%d (%d) | %d | %d (%d) | %s | %s | %s | %s |\n",
+			x.Mode, strategy, x.Demand*100, x.Seed, m.Bound.RequestsPerMin, m.ServedRequests,
+			pct(m.RequestsOverBound), pct(m.InputOverBound), pct(m.OutputOverBound), classShares(m.ClassOverBound),
+			pct(x.Upstream429Share), x.Upstream429, x.UpstreamRequests, retryOK(x.FirstRetryOK, x.FirstRetries),
+			x.Client429s, x.Client429NoRA, x.ClientErrors, x.GaveUp, x.NotRetried, adv, late, secs(x.MaxLag),
+			pct(x.Capacity))
 	}
 	return b.String()
+}
+
+// classNames lists the mix's classes.
+func classNames() string {
+	names := make([]string, len(mix))
+	for i, c := range mix {
+		names[i] = c.name
+	}
+	return strings.Join(names, " / ")
+}
+
+// classShares renders one share per class.
+func classShares(v []float64) string {
+	parts := make([]string, len(v))
+	for i, f := range v {
+		parts[i] = pct(f)
+	}
+	return strings.Join(parts, " / ")
+}
+
+// retryOK renders the first-retry success share, or "-" without retries.
+func retryOK(share float64, n int) string {
+	if n == 0 {
+		return "- (no retries)"
+	}
+	return fmt.Sprintf("%s of %d", pct(share), n)
 }
 
 // markdown is the results file: how the simulation works, then the table.
@@ -99,14 +130,16 @@ func (r *report) markdown() string {
 	b.WriteString("# Pooling efficiency simulation (`make sim`)\n\n")
 	fmt.Fprintf(&b, "Generated %s by `go run ./cmd/sim`. Scale %gx: one real second is %g simulated seconds. "+
 		"Each configuration: %s warm-up (discarded), %s measured, %s drain with demand still arriving "+
-		"(simulated time). Pool queueTimeout %s (simulated). Aggregate capacity under the mix: %.1f requests/min.\n\n",
-		r.Generated.UTC().Format(time.RFC3339), r.Scale, r.Scale, r.WarmSim, r.MeasureSim, r.DrainSim, r.QueueSim, r.CapacityRPM)
+		"(simulated time). Pool queueTimeout %s (simulated). Demand levels are shares of the nominal mix bound, "+
+		"%.1f requests/min (the old figure's aggregate capacity was %.1f).\n\n",
+		r.Generated.UTC().Format(time.RFC3339), r.Scale, r.Scale, r.WarmSim, r.MeasureSim, r.DrainSim, r.QueueSim,
+		r.NominalRPM, r.CapacityRPM)
+	b.WriteString(r.docsSection())
+	b.WriteString("\n## Every run\n\n")
 	b.WriteString(r.table())
 	b.WriteString("\n")
 	b.WriteString(r.fairnessSection())
 	b.WriteString(methodology(r.Scale))
-	b.WriteString("\n")
-	b.WriteString(r.docsSection())
 	return b.String()
 }
 

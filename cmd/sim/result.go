@@ -39,9 +39,16 @@ type result struct {
 	Strategy string  `json:"strategy,omitempty"`
 	Demand   float64 `json:"demand"`
 
-	// Capacity is the share of aggregate capacity delivered: each
-	// organisation's binding-limit share, weighted by its capacity.
-	Capacity float64             `json:"capacity"`
+	Seed uint64 `json:"seed"`
+
+	// Metric is the run measured against the window's mix bound.
+	Metric *againstBound `json:"metric"`
+
+	// Capacity is the figure of the simulation before issue 16, kept for
+	// comparison only: each organisation's largest share of any of its
+	// limits consumed in the window, weighted by its capacity under the
+	// mix. It tops out by construction (see methodology.go).
+	Capacity float64             `json:"old_binding_share"`
 	Orgs     map[string]orgUsage `json:"orgs"`
 	// PoolRPM is the pool's own total of request limits at the end of the
 	// window (GetStats().TotalRPM): the true total is 160; more means the
@@ -76,6 +83,14 @@ type result struct {
 	// first retry, at the advised time, succeeded.
 	FirstRetries int     `json:"first_retries"`
 	FirstRetryOK float64 `json:"first_retry_ok"`
+	// NotRetried counts throttled requests whose first retry, at the
+	// advised time, fell after the run ended: neither a success nor a
+	// failure of the advice.
+	NotRetried int `json:"not_retried"`
+	// AdvisedP50/P95/Max: the first Retry-After throttled requests got.
+	AdvisedP50 time.Duration `json:"advised_retry_after_p50_ns"`
+	AdvisedP95 time.Duration `json:"advised_retry_after_p95_ns"`
+	AdvisedMax time.Duration `json:"advised_retry_after_max_ns"`
 	// Lateness: for requests that were throttled and then succeeded, the
 	// simulated time from the first advised retry time to success.
 	LatenessP50 time.Duration `json:"lateness_p50_ns"`
@@ -107,7 +122,7 @@ func diffStats(before, after fakeprovider.Stats) map[string]fakeprovider.KeyStat
 // summarise turns a run's outcomes and upstream counters into a result.
 func summarise(sc scenario, p params, outcomes []outcome, upstream map[string]fakeprovider.KeyStats) *result {
 	r := &result{
-		Scenario: sc.name(), Mode: sc.mode, Strategy: string(sc.strategy), Demand: sc.demand,
+		Scenario: sc.name(), Mode: sc.mode, Strategy: string(sc.strategy), Demand: sc.demand, Seed: sc.seed,
 		Orgs: map[string]orgUsage{},
 	}
 	minutes := p.measure.Minutes()
@@ -141,8 +156,14 @@ func summarise(sc scenario, p params, outcomes []outcome, upstream map[string]fa
 	}
 	r.Capacity = weighted / total
 
-	var late []time.Duration
+	var late, advised []time.Duration
 	for _, o := range outcomes {
+		if o.advised >= 0 {
+			advised = append(advised, o.advised)
+			if o.firstRetry < 0 {
+				r.NotRetried++
+			}
+		}
 		r.ClientRequests++
 		switch {
 		case o.ok:
@@ -174,6 +195,12 @@ func summarise(sc scenario, p params, outcomes []outcome, upstream map[string]fa
 	}
 	if r.FirstRetries > 0 {
 		r.FirstRetryOK /= float64(r.FirstRetries)
+	}
+	if len(advised) > 0 {
+		slices.Sort(advised)
+		r.AdvisedP50 = advised[len(advised)/2]
+		r.AdvisedP95 = advised[(len(advised)*95)/100]
+		r.AdvisedMax = advised[len(advised)-1]
 	}
 	if len(late) > 0 {
 		slices.Sort(late)

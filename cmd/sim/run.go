@@ -43,23 +43,28 @@ const (
 	modePinned  = "pinned"  // baseline: every client holds one key, no proxy
 	modeLearned = "learned" // pool knows no limits and no groups
 	modeGrouped = "grouped" // pool knows the limit groups, limits learned
+	// modeHalved is modeGrouped with every limit configured at half its
+	// true value: a setting that wastes half the capacity, which the
+	// metric must show.
+	modeHalved = "halved"
 )
 
 // scenario is one configuration to simulate.
 type scenario struct {
 	mode     string
 	strategy keypool.Strategy // empty for modePinned
-	demand   float64          // offered load as a share of aggregate capacity
+	demand   float64          // offered load as a share of the nominal mix bound
+	seed     uint64           // workload seed
 }
 
 func (s scenario) name() string {
 	if s.isFair() {
-		return fmt.Sprintf("%s/%.0f%%", s.mode, s.demand*100)
+		return fmt.Sprintf("%s/%.0f%%/seed%d", s.mode, s.demand*100, s.seed)
 	}
 	if s.mode == modePinned {
-		return fmt.Sprintf("pinned/%.0f%%", s.demand*100)
+		return fmt.Sprintf("pinned/%.0f%%/seed%d", s.demand*100, s.seed)
 	}
-	return fmt.Sprintf("%s/%s/%.0f%%", s.mode, s.strategy, s.demand*100)
+	return fmt.Sprintf("%s/%s/%.0f%%/seed%d", s.mode, s.strategy, s.demand*100, s.seed)
 }
 
 // params are the run's timing, all in simulated time except scale.
@@ -69,13 +74,13 @@ type params struct {
 	measure      time.Duration // measured window
 	drain        time.Duration // demand continues while retries finish
 	queueTimeout time.Duration // pool's queueTimeout
-	seed         uint64
 }
 
 // world is the fake provider and, unless pinned, the proxy in front of it.
 type world struct {
 	fake     *fakeprovider.Provider
 	throttle *throttleCounter
+	classes  *classCounter
 	pool     *keypool.KeyPool // nil when pinned
 	fakeSrv  *httptest.Server
 	proxySrv *httptest.Server
@@ -90,12 +95,13 @@ func (w *world) close() {
 
 // newWorld starts the fake provider (buckets empty) and, for a pool mode,
 // the real proxy over one pool of the six keys, all on loopback.
-func newWorld(sc scenario, p params, clk *clock.Scaled) (*world, error) {
+func newWorld(sc scenario, p params, clk *clock.Scaled, bs bodies) (*world, error) {
 	fake := fakeprovider.New(fakeprovider.Config{
 		Keys: fakeKeys(), Limits: limits, StartEmpty: true, Clock: clk,
 	})
-	tc := newThrottleCounter(fake)
-	w := &world{fake: fake, throttle: tc, fakeSrv: httptest.NewServer(tc)}
+	cc := newClassCounter(bs)
+	tc := newThrottleCounter(fake, cc)
+	w := &world{fake: fake, throttle: tc, classes: cc, fakeSrv: httptest.NewServer(tc)}
 	if sc.mode == modePinned {
 		return w, nil
 	}
@@ -115,8 +121,12 @@ func newWorld(sc scenario, p params, clk *clock.Scaled) (*world, error) {
 	}
 	for _, k := range keys {
 		kc := keypool.KeyConfig{ID: "sim/" + k.value, APIKey: k.value, Weight: k.weight}
-		if sc.mode == modeGrouped || sc.isFair() {
+		if sc.mode == modeGrouped || sc.mode == modeHalved || sc.isFair() {
 			kc.LimitGroup = k.group
+		}
+		if sc.mode == modeHalved {
+			l := limits[k.org]
+			kc.RPMLimit, kc.ITPMLimit, kc.OTPMLimit = l.RPM/2, l.ITPM/2, l.OTPM/2
 		}
 		cfg.Keys = append(cfg.Keys, kc)
 	}
@@ -139,7 +149,7 @@ func newWorld(sc scenario, p params, clk *clock.Scaled) (*world, error) {
 // at the window's edges.
 func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client) (*result, error) {
 	clk := clock.NewScaled(p.scale)
-	w, err := newWorld(sc, p, clk)
+	w, err := newWorld(sc, p, clk, bs)
 	if err != nil {
 		return nil, err
 	}
@@ -153,8 +163,8 @@ func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client)
 	start := clk.Now()
 	winStart, winEnd := start.Add(p.warm), start.Add(p.warm+p.measure)
 	stop := winEnd.Add(p.drain)
-	rate := sc.demand * aggregateCapacity() / time.Minute.Seconds() // requests per simulated second
-	rng := rand.New(rand.NewPCG(p.seed, uint64(sc.demand*1000)))
+	rate := sc.demand * nominalCapacity() / time.Minute.Seconds() // requests per simulated second
+	rng := rand.New(rand.NewPCG(sc.seed, uint64(sc.demand*1000)))
 
 	var (
 		mu       sync.Mutex
@@ -162,6 +172,8 @@ func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client)
 		wg       sync.WaitGroup
 		before   fakeprovider.Stats
 		after    fakeprovider.Stats
+		levels   [2]map[string]fakeprovider.Levels
+		offered  = make([]float64, len(mix))
 		snapped  [2]bool
 		maxLag   time.Duration
 		poolRPM  int64
@@ -171,10 +183,12 @@ func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client)
 		now := clk.Now()
 		if !snapped[0] && !now.Before(winStart) {
 			before, snapped[0] = w.fake.Stats(), true
+			levels[0] = w.fake.Levels()
 			w.throttle.setCounting(true)
 		}
 		if !snapped[1] && !now.Before(winEnd) {
 			after, snapped[1] = w.fake.Stats(), true
+			levels[1] = w.fake.Levels()
 			w.throttle.setCounting(false)
 			if w.pool != nil {
 				poolRPM = w.pool.GetStats().TotalRPM
@@ -203,6 +217,9 @@ func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client)
 			withClient(h, who)
 		}
 		counted := !now.Before(winStart) && now.Before(winEnd)
+		if counted {
+			offered[class]++
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -222,6 +239,9 @@ func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client)
 	grace.Stop()
 	upstream := diffStats(before, after)
 	r := summarise(sc, p, outcomes, upstream)
+	if err := r.measureAgainstBound(levels, offered, w.classes.counts(), p.measure.Minutes()); err != nil {
+		return nil, err
+	}
 	if sc.isFair() {
 		r.Clients = summariseClients(outcomes, p.measure.Minutes())
 	}

@@ -25,16 +25,24 @@ import (
 // organisation and by the dimension that was short, read from the
 // rate-limit headers of the 429 itself: requests or output tokens when their
 // remaining count is 0, input tokens otherwise (the request's input did not
-// fit in what was left).
+// fit in what was left). It also counts the admitted requests by class.
 type throttleCounter struct {
-	next http.Handler
-	mu   sync.Mutex
-	n    map[string]map[string]int64 // org -> dimension -> 429s
-	on   bool                        // counting only inside the measured window
+	next    http.Handler
+	classes *classCounter
+	mu      sync.Mutex
+	n       map[string]map[string]int64 // org -> dimension -> 429s
+	on      bool                        // counting only inside the measured window
 }
 
-func newThrottleCounter(next http.Handler) *throttleCounter {
-	return &throttleCounter{next: next, n: map[string]map[string]int64{}}
+func newThrottleCounter(next http.Handler, classes *classCounter) *throttleCounter {
+	return &throttleCounter{next: next, classes: classes, n: map[string]map[string]int64{}}
+}
+
+// counting reports whether the measured window is open.
+func (t *throttleCounter) counting() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.on
 }
 
 // setCounting switches counting on or off.
@@ -59,7 +67,7 @@ func (t *throttleCounter) counts() map[string]map[string]int64 {
 }
 
 func (t *throttleCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t.next.ServeHTTP(&statusWriter{ResponseWriter: w, t: t}, r)
+	t.next.ServeHTTP(&statusWriter{ResponseWriter: w, t: t, class: t.classes.classOf(r)}, r)
 }
 
 // record counts one 429 from its headers.
@@ -87,12 +95,16 @@ func (t *throttleCounter) record(h http.Header) {
 // through so streams stay streams.
 type statusWriter struct {
 	http.ResponseWriter
-	t *throttleCounter
+	t     *throttleCounter
+	class int
 }
 
 func (s *statusWriter) WriteHeader(code int) {
-	if code == http.StatusTooManyRequests {
+	switch {
+	case code == http.StatusTooManyRequests:
 		s.t.record(s.Header())
+	case code == http.StatusOK && s.t.counting():
+		s.t.classes.served(s.class)
 	}
 	s.ResponseWriter.WriteHeader(code)
 }

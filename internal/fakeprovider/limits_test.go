@@ -19,6 +19,8 @@ package fakeprovider
 import (
 	"testing"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/clock"
 )
 
 func TestBucketRefillIsExact(t *testing.T) {
@@ -77,5 +79,24 @@ func TestHeaderTimeFormats(t *testing.T) {
 		if got := retryAfter(d); got != want {
 			t.Errorf("retryAfter(%v) = %s, want %s", d, got, want)
 		}
+	}
+}
+
+// TestLevelsReportBuckets checks that Levels reads what admission took and
+// what output charged into debt, per organisation.
+func TestLevelsReportBuckets(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_000_000, 0))
+	p := New(Config{Clock: clk, Keys: []Key{{Key: "k1", Org: "o1"}},
+		Limits: map[string]Limits{"o1": {RPM: 60, ITPM: 6_000, OTPM: 600}}})
+	o := p.keys["k1"].org
+	var snap snapshot
+	if ok, _, _ := o.admit(clk.Now(), admission{inDim: dimInput, input: 1_000, outDim: dimOutput}, &snap); !ok {
+		t.Fatal("a full bucket refused the request")
+	}
+	o.charge(clk.Now(), dimOutput, 1_000)
+	got := p.Levels()["o1"]
+	want := Levels{Requests: 59, InputTokens: 5_000, OutputTokens: -400}
+	if got != want {
+		t.Fatalf("Levels = %+v, want %+v", got, want)
 	}
 }

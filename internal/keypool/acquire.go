@@ -49,6 +49,9 @@ func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, erro
 	now := p.clock.Now()
 	p.mu.Lock()
 	retryAt := never
+	if len(p.bookings.list) > 0 {
+		opts.claim = p.claim(now.UnixNano(), &opts)
+	}
 	if p.queue.n == 0 {
 		// Nobody waits: first come, first served, without allocating.
 		l, at, ok := p.tryAcquire(now, &opts)

@@ -55,7 +55,7 @@ func (g *grantRate) at(nowNs int64) float64 {
 func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, retryAt int64) (Lease, error) {
 	deadline := now.Add(p.queueTimeout)
 	cq := p.queue.client(opts.Client)
-	if !now.Before(deadline) || ctx.Err() != nil || p.queue.full(cq) {
+	if !now.Before(deadline) || ctx.Err() != nil || (!opts.claim && p.queue.full(cq)) {
 		var cause error
 		switch {
 		case ctx.Err() != nil:
@@ -66,11 +66,11 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, 
 		if retryAt == never && p.queue.n > 0 {
 			retryAt = p.dispatch(now) // the pool's next capacity, for the advice
 		}
-		return p.giveUp(now, cq, retryAt, cause)
+		return p.giveUp(now, cq, &opts, retryAt, cause)
 	}
 	w := &waiter{opts: &opts, cq: cq, done: make(chan struct{})}
 	cq.seen(opts.EstimatedInputTokens, now.UnixNano())
-	p.queue.push(w)
+	p.enqueue(w)
 	for {
 		retryAt = p.dispatch(now)
 		if w.granted {
@@ -84,7 +84,7 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, 
 		over := !now.Before(deadline) || ctx.Err() != nil
 		if over && !w.claimed {
 			p.queue.remove(w)
-			return p.giveUp(now, cq, retryAt, ctx.Err())
+			return p.giveUp(now, cq, &opts, retryAt, ctx.Err())
 		}
 		wake := p.wake
 		pending := len(p.pending) > 0
@@ -178,11 +178,18 @@ func (p *KeyPool) serve(now time.Time, w *waiter, held bool, reserveIn int64) (L
 }
 
 // giveUp ends a request's wait without a lease: it advises a retry no
-// sooner than capacity is due and its client's queue is likely served.
-// p.mu is held on entry and released.
-func (p *KeyPool) giveUp(now time.Time, cq *clientQueue, retryAt int64, cause error) (Lease, error) {
+// sooner than capacity is due and its client's queue is likely served. A
+// request that waited its whole queue timeout gets that time booked for
+// its retry (see book): it is older than every request of its client still
+// waiting. One refused at once (queue full) or whose client went away gets
+// none. p.mu is held on entry and released.
+func (p *KeyPool) giveUp(now time.Time, cq *clientQueue, opts *AcquireOptions, retryAt int64, cause error) (Lease, error) {
+	booked := false
 	if retryAt != never {
 		retryAt = max(retryAt, now.UnixNano()+int64(p.positionWait(now.UnixNano(), cq)))
+		if cause == nil {
+			retryAt, booked = p.book(now.UnixNano(), cq, opts, retryAt)
+		}
 	}
 	p.queue.drop(cq)
 	pending := len(p.pending) > 0
@@ -190,7 +197,9 @@ func (p *KeyPool) giveUp(now time.Time, cq *clientQueue, retryAt int64, cause er
 	if pending {
 		p.deliver()
 	}
-	return Lease{}, exhausted(retryAt, now, cause)
+	e := exhausted(retryAt, now, cause)
+	e.Booked = booked
+	return Lease{}, e
 }
 
 // positionWait is how long a request of cq's client that joined the end of

@@ -70,7 +70,16 @@ func TestConcurrentUse(t *testing.T) {
 				case 1:
 					f.p.ReportError(&l, fmt.Errorf("connection reset"))
 				case 2:
-					f.p.ReportResponse(&l, 200, hdr("anthropic-ratelimit-requests-remaining", fmt.Sprint(r.IntN(rpm))))
+					// A provider reports at most what it has left: its limit
+					// less what it admitted (the clock is frozen). The pool
+					// may raise its picture to that, never beyond the limit.
+					i := index[l.KeyID]
+					limit, used := int64(rpm), grants[i].Load()
+					if i < 4 {
+						limit, used = groupRPM, grants[0].Load()+grants[1].Load()+grants[2].Load()+grants[3].Load()
+					}
+					left := max(limit-used, 0)
+					f.p.ReportResponse(&l, 200, hdr("anthropic-ratelimit-requests-remaining", fmt.Sprint(r.Int64N(left+1))))
 				default:
 					f.p.ReportResponse(&l, 200, nil)
 				}

@@ -46,6 +46,9 @@ type ExhaustedError struct {
 	// Cause is the context's error when a queued wait ended with it, or
 	// ErrQueueFull when the request was not allowed to wait.
 	Cause error
+	// Booked says the pool booked capacity at RetryAfter for the client's
+	// retry (see AcquireOptions.Retry): the advice must not be shortened.
+	Booked bool
 }
 
 // Error implements error.

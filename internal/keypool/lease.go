@@ -63,6 +63,14 @@ type AcquireOptions struct {
 	// affinityWaitUntil is when a queued request stops holding its turn
 	// for its affine group (Unix ns; 0 until it first does).
 	affinityWaitUntil int64
+
+	// Retry is what the request says about being a retry (the proxy reads
+	// the SDKs' X-Stainless-Retry-Count). A request that may be one claims
+	// the capacity booked for its client when it was told to retry (see
+	// reservation.go).
+	Retry RetryHint
+
+	claim bool // it claimed a booking: it waits ahead of the fair queue
 }
 
 // Lease is one request's hold on a key. Every Lease obtained from Acquire

@@ -60,6 +60,11 @@ type KeyPool struct {
 	// (fairqueue.go). They block on wake; notify closes and replaces it.
 	queue fairQueue
 	wake  chan struct{}
+
+	// bookings are the retries promised to clients turned away, and the
+	// claimants waiting (reservation.go).
+	bookings bookings
+
 	// dispatching: a dispatch released mu for a remote reservation, so no
 	// other may serve the queue meanwhile (the head would be granted twice);
 	// dispatchAt is what the last dispatch expected, and missed says a

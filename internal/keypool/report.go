@@ -56,7 +56,7 @@ func (p *KeyPool) ReportResponse(l *Lease, status int, h http.Header) {
 	hl := p.provider.ParseLimits(h, now)
 	p.mu.Lock()
 	k, g := l.key, l.grp
-	l.res.Absorbed |= p.observe(g, &hl, now)
+	l.res.Absorbed |= p.observe(g, &hl, now, &l.res)
 	if k.slot != nil {
 		switch {
 		case status == http.StatusTooManyRequests:
@@ -113,9 +113,11 @@ func (p *KeyPool) Settle(l *Lease, u Usage) {
 	l.key, l.grp = nil, nil
 	k.inFlight.Add(-1)
 	cu := u.counted()
-	if cu == (ratelimit.Usage{}) && res.Taken[ratelimit.InputTokens] == 0 &&
-		res.Taken[ratelimit.OutputTokens] == 0 && res.Taken[ratelimit.Tokens] == 0 {
-		return // nothing reserved, nothing used
+	if cu == (ratelimit.Usage{}) && res.Taken == (ratelimit.Amounts{}) {
+		// Nothing reserved, nothing used. A reservation of one request
+		// alone is still settled: the limiter counts what is in flight
+		// (see ratelimit.Syncer).
+		return
 	}
 	now := p.clock.Now()
 	p.mu.Lock()
@@ -137,7 +139,7 @@ func (p *KeyPool) UpdateKeyFromHeaders(keyID string, h http.Header) error {
 	p.mu.Lock()
 	k := p.byID[keyID]
 	if k != nil {
-		p.observe(k.slot.grp, &hl, now)
+		p.observe(k.slot.grp, &hl, now, nil)
 	}
 	pending := len(p.pending) > 0
 	p.mu.Unlock()
@@ -170,12 +172,19 @@ func (p *KeyPool) MarkKeyExhausted(keyID string, until time.Time) error {
 	return nil
 }
 
-// observe feeds what the headers reported into g's limiter and returns the
-// dimensions whose level it lowered. p.mu is held.
-func (p *KeyPool) observe(g *group, hl *provider.Limits, now time.Time) uint8 {
+// observe feeds what the headers of res's response reported into g's
+// limiter, which may raise its levels to them when it alone holds them (see
+// ratelimit.Syncer), and returns the dimensions whose level it lowered.
+// p.mu is held.
+func (p *KeyPool) observe(g *group, hl *provider.Limits, now time.Time, res *ratelimit.Reservation) uint8 {
 	for _, o := range hl.Dimensions {
 		if o.Reported() {
-			lowered := g.lim.Observe(now, hl.Dimensions)
+			var lowered uint8
+			if s, ok := g.lim.(ratelimit.Syncer); ok && res != nil {
+				lowered = s.Sync(now, hl.Dimensions, *res)
+			} else {
+				lowered = g.lim.Observe(now, hl.Dimensions)
+			}
 			p.touch(g, now)
 			return lowered
 		}

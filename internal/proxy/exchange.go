@@ -92,8 +92,8 @@ func (x *exchange) run(maxAttempts int) {
 	)
 	for attempt := 1; ; attempt++ {
 		waitStart := time.Now()
-		lease, err := x.pool.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate, Exclude: exclude, Client: x.client,
-			Affinity: affinity})
+		lease, err := x.pool.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate, Exclude: exclude,
+			Client: x.client, Affinity: affinity, Retry: retryHint(x.header)})
 		x.pm.queueWait.Observe(time.Since(waitStart).Seconds())
 		if err != nil {
 			x.noKey(err, attempt-1, pending, lastErr)
@@ -244,10 +244,11 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 		if exhausted != nil {
 			retry = exhausted.RetryAfter
 		}
-		if pending != nil {
+		if pending != nil && (exhausted == nil || !exhausted.Booked) {
 			// The pool's estimate leaves out the keys this request tried,
 			// but the client's retry may use them: the key that just
-			// answered 429 is back when its own retry-after says.
+			// answered 429 is back when its own retry-after says. A time
+			// the pool booked for the retry stands: earlier, nothing is held.
 			if ra, ok := provider.ParseRetryAfter(pending.header.Get("Retry-After"), time.Now()); ok && (retry <= 0 || ra < retry) {
 				retry = ra
 			}

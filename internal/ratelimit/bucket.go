@@ -149,6 +149,28 @@ func (b *bucket) capTo(t time.Time, ceiling float64) bool {
 	return true
 }
 
+// raiseMin is the least a raise must add: smaller differences are the
+// refill arithmetic's and the provider's whole-unit rounding.
+const raiseMin = 1
+
+// raiseTo raises the level to target (at most a full bucket) when target is
+// at least raiseMin above it, and reports whether it did. Only a bucket
+// whose limit is the provider's own is raised: a lower configured limit is
+// the operator's cap, which the provider's remaining count says nothing
+// about.
+func (b *bucket) raiseTo(t time.Time, target float64) bool {
+	if !b.known() || b.learned == 0 || b.limit != b.learned {
+		return false
+	}
+	target = min(target, float64(b.limit))
+	l := b.level(t)
+	if target-l < raiseMin {
+		return false
+	}
+	b.credit(t, target-l)
+	return true
+}
+
 // setLimits records the configured and learned limits and applies the
 // effective one in place: the level is kept (and capped by a smaller
 // bucket), only rate and size change. A dimension that becomes known starts

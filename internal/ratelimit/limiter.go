@@ -72,6 +72,29 @@ type Reservation struct {
 	// shared marks a reservation a Shared limiter took in Redis rather than
 	// from its local fallback, so that Settle settles it where it was taken.
 	shared bool
+	// settledAt is the limiter's running total of settled takes when this
+	// reservation was taken (see Syncer): what settled since may be missing
+	// from a remaining count reported in its response.
+	settledAt Amounts
+}
+
+// Syncer is a Limiter that can also raise its level to what a provider
+// reports, where Observe only ever lowers it. Only a limiter that alone
+// holds the capacity it models can (Local): a shared limiter's other
+// replicas have requests in flight it cannot see.
+type Syncer interface {
+	// Sync applies what the response to the request of r reported, like
+	// Observe, and also raises a dimension whose reported remaining count,
+	// less everything this limiter has in flight (r's request included)
+	// and everything settled since r was taken, exceeds the local level:
+	// the provider's bucket refilled sooner than modelled (a reset passed,
+	// a limit was raised, usage was over-estimated), in a dimension whose
+	// limit is the provider's (a lower configured limit is the operator's
+	// cap, and is never raised past). Those deductions
+	// cover every request the provider may not have counted yet when it
+	// answered r, so a raise never admits more than the provider holds. It
+	// returns the dimensions whose level it lowered, as Observe does.
+	Sync(now time.Time, obs Observations, r Reservation) (lowered uint8)
 }
 
 // Observation is what one response said about one dimension.

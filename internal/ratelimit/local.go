@@ -33,6 +33,11 @@ type Local struct {
 	// remaining counts do not include yet.
 	out  outputEstimate
 	held Amounts
+	// inFlight is what the unsettled reservations took, per dimension, and
+	// settled the running total of what settled ones took: Sync deducts
+	// both from a provider's remaining count before raising a level.
+	inFlight Amounts
+	settled  Amounts
 
 	// The outlook is recomputed after every change, under mu, and read
 	// without it: the pool reads it after every operation on the hot path.
@@ -40,7 +45,10 @@ type Local struct {
 	readyAt atomic.Int64
 }
 
-var _ Limiter = (*Local)(nil)
+var (
+	_ Limiter = (*Local)(nil)
+	_ Syncer  = (*Local)(nil)
+)
 
 // NewLocal returns a limiter with the given configured per-minute limits
 // (0 = unknown), every known dimension starting full.
@@ -106,6 +114,10 @@ func (l *Local) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
 			l.held[d] += out
 		}
 	}
+	r.settledAt = l.settled
+	for d, v := range r.Taken {
+		l.inFlight[d] += v
+	}
 	l.publish()
 	return r, true
 }
@@ -113,11 +125,18 @@ func (l *Local) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
 // Settle implements Limiter.
 func (l *Local) Settle(now time.Time, r Reservation, u Usage) {
 	delta, out, changes := settlement(r, u)
-	if !changes {
+	if !changes && r.Taken == (Amounts{}) {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for d, v := range r.Taken {
+		l.inFlight[d] -= v
+		l.settled[d] += v
+	}
+	if !changes {
+		return
+	}
 	for _, d := range outputDims {
 		l.held[d] -= r.Output[d]
 	}
@@ -138,6 +157,17 @@ func (l *Local) Settle(now time.Time, r Reservation, u Usage) {
 
 // Observe implements Limiter.
 func (l *Local) Observe(now time.Time, obs Observations) uint8 {
+	return l.apply(now, obs, nil)
+}
+
+// Sync implements Syncer.
+func (l *Local) Sync(now time.Time, obs Observations, r Reservation) uint8 {
+	return l.apply(now, obs, &r.settledAt)
+}
+
+// apply lowers to what obs reports and, given the running total of settled
+// takes when the request it answers was taken, raises to it (see Syncer).
+func (l *Local) apply(now time.Time, obs Observations, settledAt *Amounts) uint8 {
 	seen := false
 	for _, o := range obs {
 		seen = seen || o.Reported()
@@ -154,6 +184,11 @@ func (l *Local) Observe(now time.Time, obs Observations) uint8 {
 		}
 		if l.b[d].observe(now, obs[d], float64(l.held[d])) {
 			lowered |= 1 << d
+		} else if settledAt != nil && obs[d].Remaining >= 0 {
+			// Everything in flight and everything settled since the answered
+			// request was taken may be missing from the count: deduct it all.
+			pending := l.inFlight[d] + l.settled[d] - settledAt[d]
+			l.b[d].raiseTo(now, float64(obs[d].Remaining-pending))
 		}
 		l.b[d].mark(now)
 	}
