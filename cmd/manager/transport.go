@@ -24,7 +24,7 @@ import (
 
 // transportFlag is --upstream-transport: setting it makes the proxy's
 // upstream transport, so a wrong value fails flag parsing. Unset, the
-// proxy uses its default (auto) transport.
+// proxy uses its default (lean) transport.
 type transportFlag struct {
 	kind string
 	o    *proxy.Options
@@ -47,7 +47,8 @@ func (f *transportFlag) Set(kind string) error {
 }
 
 func bindUpstreamTransport(fs *flag.FlagSet, o *proxy.Options) {
-	fs.Var(&transportFlag{kind: proxy.TransportAuto, o: o}, "upstream-transport", "How the proxy talks to providers: "+
+	fs.Var(&transportFlag{kind: proxy.TransportLean, o: o}, "upstream-transport", "How the proxy talks to providers: "+
 		"lean (HTTP/1.1, no goroutines per connection), net/http (Go's transport: HTTP/2 where offered), "+
-		"or auto (lean for http:// upstreams, net/http for https://); an HTTP(S)_PROXY in the environment always uses net/http.")
+		"or auto (lean for http:// upstreams, net/http for https://: less memory per held TLS stream); "+
+		"an HTTP(S)_PROXY in the environment always uses net/http.")
 }

@@ -76,7 +76,7 @@ func run() error {
 	keysPerPool := flag.Int("keys-per-pool", 1, "keys per pool")
 	clientToken := flag.String("client-token", "perf-client-token", "client token every pool accepts")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (empty: off)")
-	transportKind := flag.String("upstream-transport", proxy.TransportAuto,
+	transportKind := flag.String("upstream-transport", proxy.TransportLean,
 		"upstream transport: auto, lean or net/http (the manager's --upstream-transport)")
 	maxInFlight := flag.Int("max-in-flight", proxy.DefaultMaxInFlight,
 		"requests served at once (the manager's --proxy-max-in-flight)")
