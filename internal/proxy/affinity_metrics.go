@@ -28,37 +28,22 @@ var affinityDesc = prometheus.NewDesc("keypool_affinity_total",
 		"miss (a conversation the pool did not remember).",
 	[]string{labelNamespace, labelPool, "result"}, nil)
 
-// AffinityCollector reports the counter
-// keypool_affinity_total{namespace,pool,result} from each pool's
-// AffinityStats at scrape time; pools without affinity report nothing.
-type AffinityCollector struct {
-	reg *keypool.Registry
+// NewAffinityCollector returns the collector of the counter
+// keypool_affinity_total{namespace,pool,result}, from each pool's
+// AffinityStats; pools without affinity report nothing.
+func NewAffinityCollector(reg *keypool.Registry) prometheus.Collector {
+	return &poolCollector{reg: reg, desc: affinityDesc, pool: collectAffinity}
 }
 
-// NewAffinityCollector returns a collector over reg's pools.
-func NewAffinityCollector(reg *keypool.Registry) *AffinityCollector {
-	return &AffinityCollector{reg: reg}
-}
-
-// Describe implements prometheus.Collector.
-func (c *AffinityCollector) Describe(ch chan<- *prometheus.Desc) { ch <- affinityDesc }
-
-// Collect implements prometheus.Collector.
-func (c *AffinityCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.reg == nil {
+func collectAffinity(ch chan<- prometheus.Metric, namespace, name string, p *keypool.KeyPool) {
+	if !p.AffinityEnabled() {
 		return
 	}
-	c.reg.Range(func(namespace, name string, p *keypool.KeyPool) bool {
-		if !p.AffinityEnabled() {
-			return true
-		}
-		st := p.AffinityStats()
-		for _, r := range [...]struct {
-			result string
-			n      int64
-		}{{"hit", st.Hits}, {"move", st.Moves}, {"miss", st.Misses}} {
-			ch <- prometheus.MustNewConstMetric(affinityDesc, prometheus.CounterValue, float64(r.n), namespace, name, r.result)
-		}
-		return true
-	})
+	st := p.AffinityStats()
+	for _, r := range [...]struct {
+		result string
+		n      int64
+	}{{"hit", st.Hits}, {"move", st.Moves}, {"miss", st.Misses}} {
+		ch <- prometheus.MustNewConstMetric(affinityDesc, prometheus.CounterValue, float64(r.n), namespace, name, r.result)
+	}
 }

@@ -30,52 +30,37 @@ var capacityDesc = prometheus.NewDesc("keypool_capacity_remaining",
 		"(requests, input_tokens, output_tokens, tokens); a limit group shared by several keys counts once.",
 	[]string{labelNamespace, labelPool, "dimension"}, nil)
 
-// CapacityCollector reports the gauge
-// keypool_capacity_remaining{namespace,pool,dimension} from GetStats at
-// scrape time. A dimension no key has a known limit for is not reported.
-type CapacityCollector struct {
-	reg *keypool.Registry
+// NewCapacityCollector returns the collector of the gauge
+// keypool_capacity_remaining{namespace,pool,dimension}, from GetStats. A
+// dimension no key has a known limit for is not reported.
+func NewCapacityCollector(reg *keypool.Registry) prometheus.Collector {
+	return &poolCollector{reg: reg, desc: capacityDesc, pool: collectCapacity}
 }
 
-// NewCapacityCollector returns a collector over reg's pools.
-func NewCapacityCollector(reg *keypool.Registry) *CapacityCollector {
-	return &CapacityCollector{reg: reg}
-}
-
-// Describe implements prometheus.Collector.
-func (c *CapacityCollector) Describe(ch chan<- *prometheus.Desc) { ch <- capacityDesc }
-
-// Collect implements prometheus.Collector.
-func (c *CapacityCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.reg == nil {
-		return
+func collectCapacity(ch chan<- prometheus.Metric, namespace, name string, p *keypool.KeyPool) {
+	var sum [len(capacityDimensions)]int64
+	var known [len(capacityDimensions)]bool
+	seen := map[string]bool{}
+	for _, k := range p.GetStats().Keys {
+		// Keys of one limit group share one set of limits.
+		if k.LimitGroup != "" {
+			if seen[k.LimitGroup] {
+				continue
+			}
+			seen[k.LimitGroup] = true
+		}
+		for i, d := range capacityOf(k) {
+			if d.limit > 0 && d.remaining >= 0 {
+				sum[i] += d.remaining
+				known[i] = true
+			}
+		}
 	}
-	c.reg.Range(func(namespace, name string, p *keypool.KeyPool) bool {
-		var sum [len(capacityDimensions)]int64
-		var known [len(capacityDimensions)]bool
-		seen := map[string]bool{}
-		for _, k := range p.GetStats().Keys {
-			// Keys of one limit group share one set of limits.
-			if k.LimitGroup != "" {
-				if seen[k.LimitGroup] {
-					continue
-				}
-				seen[k.LimitGroup] = true
-			}
-			for i, d := range capacityOf(k) {
-				if d.limit > 0 && d.remaining >= 0 {
-					sum[i] += d.remaining
-					known[i] = true
-				}
-			}
+	for i, dim := range capacityDimensions {
+		if known[i] {
+			ch <- prometheus.MustNewConstMetric(capacityDesc, prometheus.GaugeValue, float64(sum[i]), namespace, name, dim)
 		}
-		for i, dim := range capacityDimensions {
-			if known[i] {
-				ch <- prometheus.MustNewConstMetric(capacityDesc, prometheus.GaugeValue, float64(sum[i]), namespace, name, dim)
-			}
-		}
-		return true
-	})
+	}
 }
 
 type capacity struct{ limit, remaining int64 }

@@ -30,40 +30,47 @@ var keysDesc = prometheus.NewDesc("keypool_keys",
 	"Keys of each pool by state (Available, CoolingDown, RateLimited, Rejected).",
 	[]string{labelNamespace, labelPool, "state"}, nil)
 
-// KeyStateCollector reports the gauge keypool_keys{namespace,pool,state}: how
-// many keys of every pool in a Registry are in each state, computed from
-// GetStats at scrape time, so it is always current and needs no calls from
-// the controller. New registers one for its Registry with Options.Metrics.
-type KeyStateCollector struct {
-	reg *keypool.Registry
-}
-
-// NewKeyStateCollector returns a collector over reg's pools.
-func NewKeyStateCollector(reg *keypool.Registry) *KeyStateCollector {
-	return &KeyStateCollector{reg: reg}
+// poolCollector reports one metric family computed from every pool of a
+// Registry at scrape time, so it is always current and needs no calls from
+// the controller. New registers the proxy's with Options.Metrics.
+type poolCollector struct {
+	reg  *keypool.Registry
+	desc *prometheus.Desc
+	pool func(ch chan<- prometheus.Metric, namespace, name string, p *keypool.KeyPool)
 }
 
 // Describe implements prometheus.Collector.
-func (c *KeyStateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- keysDesc }
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 // Collect implements prometheus.Collector.
-func (c *KeyStateCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.reg == nil {
 		return
 	}
 	c.reg.Range(func(namespace, name string, p *keypool.KeyPool) bool {
-		var counts [len(keyStates)]int
-		for _, k := range p.GetStats().Keys {
-			for i, s := range keyStates {
-				if k.State == s {
-					counts[i]++
-					break
-				}
-			}
-		}
-		for i, s := range keyStates {
-			ch <- prometheus.MustNewConstMetric(keysDesc, prometheus.GaugeValue, float64(counts[i]), namespace, name, string(s))
-		}
+		c.pool(ch, namespace, name, p)
 		return true
 	})
+}
+
+// NewKeyStateCollector returns the collector of the gauge
+// keypool_keys{namespace,pool,state}: how many keys of every pool of reg
+// are in each state, from GetStats.
+func NewKeyStateCollector(reg *keypool.Registry) prometheus.Collector {
+	return &poolCollector{reg: reg, desc: keysDesc, pool: collectKeyStates}
+}
+
+func collectKeyStates(ch chan<- prometheus.Metric, namespace, name string, p *keypool.KeyPool) {
+	var counts [len(keyStates)]int
+	for _, k := range p.GetStats().Keys {
+		for i, s := range keyStates {
+			if k.State == s {
+				counts[i]++
+				break
+			}
+		}
+	}
+	for i, s := range keyStates {
+		ch <- prometheus.MustNewConstMetric(keysDesc, prometheus.GaugeValue, float64(counts[i]), namespace, name, string(s))
+	}
 }

@@ -125,13 +125,13 @@ func metricsFor(r prometheus.Registerer, reg *keypool.Registry) (*metrics, error
 	}
 	// A conflicting keypool_keys (say, from the controller) must not cost
 	// the request metrics: report it apart.
-	if _, kerr := register(r, prometheus.Collector(NewKeyStateCollector(reg)), nil); kerr != nil {
+	if _, kerr := register(r, NewKeyStateCollector(reg), nil); kerr != nil {
 		m.keysErr = kerr
 	}
-	if _, cerr := register(r, prometheus.Collector(NewCapacityCollector(reg)), nil); cerr != nil {
+	if _, cerr := register(r, NewCapacityCollector(reg), nil); cerr != nil {
 		m.keysErr = errors.Join(m.keysErr, cerr)
 	}
-	if _, aerr := register(r, prometheus.Collector(NewAffinityCollector(reg)), nil); aerr != nil {
+	if _, aerr := register(r, NewAffinityCollector(reg), nil); aerr != nil {
 		m.keysErr = errors.Join(m.keysErr, aerr)
 	}
 	metricsByRegisterer[r] = m
