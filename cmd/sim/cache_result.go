@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -104,22 +103,7 @@ type cacheReport struct {
 }
 
 func (r *cacheReport) write(jsonPath, mdPath string) error {
-	for _, p := range []string{jsonPath, mdPath} {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", filepath.Dir(p), err)
-		}
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode cache results: %w", err)
-	}
-	if err := os.WriteFile(jsonPath, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", jsonPath, err)
-	}
-	if err := os.WriteFile(mdPath, []byte(r.markdown()), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", mdPath, err)
-	}
-	return nil
+	return writeResults(r, r.markdown(), jsonPath, mdPath)
 }
 
 // cacheAgg is one configuration at one demand over its seeds.

@@ -44,19 +44,25 @@ type report struct {
 
 // write saves r as JSON and Markdown next to each other.
 func (r *report) write(jsonPath, mdPath string) error {
+	return writeResults(r, r.markdown(), jsonPath, mdPath)
+}
+
+// writeResults saves v as indented JSON to jsonPath and md to mdPath,
+// creating their directories.
+func writeResults(v any, md, jsonPath, mdPath string) error {
 	for _, p := range []string{jsonPath, mdPath} {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", filepath.Dir(p), err)
 		}
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode results: %w", err)
 	}
 	if err := os.WriteFile(jsonPath, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", jsonPath, err)
 	}
-	if err := os.WriteFile(mdPath, []byte(r.markdown()), 0o644); err != nil {
+	if err := os.WriteFile(mdPath, []byte(md), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", mdPath, err)
 	}
 	return nil
