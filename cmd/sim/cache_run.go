@@ -22,20 +22,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/keypool-dev/keypool-operator/internal/clock"
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
-	"github.com/keypool-dev/keypool-operator/internal/provider"
-	"github.com/keypool-dev/keypool-operator/internal/proxy"
-	"github.com/keypool-dev/keypool-operator/internal/proxytest"
 )
 
 // cacheWarmMin is the least warm-up of a cache run: conversations last
@@ -89,63 +82,29 @@ func cacheScenarios(seeds int) []cacheScenario {
 	return out
 }
 
-// cacheWorld is the fake provider and, unless pinned, the proxy.
-type cacheWorld struct {
-	fake     *fakeprovider.Provider
-	pool     *keypool.KeyPool
-	fakeSrv  *httptest.Server
-	proxySrv *httptest.Server
-}
-
-func (w *cacheWorld) close() {
-	if w.proxySrv != nil {
-		w.proxySrv.Close()
-	}
-	w.fakeSrv.Close()
-}
-
 // newCacheWorld starts the fake provider (buckets empty, prompt cache on
 // with its 5-minute default) and, for a pool, the proxy over the six keys
 // with their limit groups known.
-func newCacheWorld(sc cacheScenario, p params, clk *clock.Scaled) (*cacheWorld, error) {
+func newCacheWorld(sc cacheScenario, p params, clk *clock.Scaled) (*servers, error) {
 	fake := fakeprovider.New(fakeprovider.Config{Keys: fakeKeys(), Limits: limits, StartEmpty: true, Clock: clk})
-	w := &cacheWorld{fake: fake, fakeSrv: httptest.NewServer(fake)}
+	w := &servers{fake: fake, fakeSrv: httptest.NewServer(fake)}
 	if sc.pinned {
 		return w, nil
 	}
-	upstream, err := url.Parse(w.fakeSrv.URL)
+	cfg, err := w.poolConfig(sc.strategy, p, clk)
 	if err != nil {
 		w.close()
-		return nil, fmt.Errorf("parse fake URL: %w", err)
+		return nil, err
 	}
-	cfg := keypool.PoolConfig{
-		Strategy: sc.strategy, QueueTimeout: p.queueTimeout, Affinity: sc.affinity,
-		Access: proxytest.Access(upstream, 3), Clock: clk,
-	}
+	cfg.Affinity = sc.affinity
 	for _, k := range keys {
 		cfg.Keys = append(cfg.Keys, keypool.KeyConfig{ID: "sim/" + k.value, APIKey: k.value, Weight: k.weight, LimitGroup: k.group})
 	}
-	pool, err := keypool.NewKeyPool(provider.Anthropic, cfg)
-	if err != nil {
+	if err := w.servePool(cfg); err != nil {
 		w.close()
-		return nil, fmt.Errorf("new pool: %w", err)
+		return nil, err
 	}
-	w.pool = pool
-	reg := keypool.NewRegistry()
-	reg.Set("sim", "pool", pool)
-	w.proxySrv = httptest.NewServer(proxy.New(reg, proxy.Options{Logger: logr.Discard(), Metrics: prometheus.NewRegistry()}))
 	return w, nil
-}
-
-// target is where a conversation sends its turns: the pool, or the fake
-// with the one key its client holds.
-func (w *cacheWorld) target(rng *rand.Rand) (string, http.Header) {
-	h := http.Header{"Content-Type": {"application/json"}, "Anthropic-Version": {"2023-06-01"}}
-	if w.proxySrv != nil {
-		return w.proxySrv.URL + "/pools/sim/pool/v1/messages", h
-	}
-	h.Set("X-Api-Key", keys[rng.IntN(len(keys))].value)
-	return w.fakeSrv.URL + "/v1/messages", h
 }
 
 // runCacheScenario starts conversations as a Poisson process whose request

@@ -78,19 +78,53 @@ type params struct {
 
 // world is the fake provider and, unless pinned, the proxy in front of it.
 type world struct {
-	fake     *fakeprovider.Provider
+	servers
 	throttle *throttleCounter
 	classes  *classCounter
+}
+
+// servers are a run's fake provider, served on fakeSrv, and, unless the
+// clients hold keys themselves (pinned), the real proxy over one pool.
+type servers struct {
+	fake     *fakeprovider.Provider
 	pool     *keypool.KeyPool // nil when pinned
 	fakeSrv  *httptest.Server
 	proxySrv *httptest.Server
 }
 
-func (w *world) close() {
+func (w *servers) close() {
 	if w.proxySrv != nil {
 		w.proxySrv.Close()
 	}
 	w.fakeSrv.Close()
+}
+
+// poolConfig is the pool's configuration open to every client, with the
+// fake as its upstream; the caller adds the keys.
+func (w *servers) poolConfig(strategy keypool.Strategy, p params, clk *clock.Scaled) (keypool.PoolConfig, error) {
+	upstream, err := url.Parse(w.fakeSrv.URL)
+	if err != nil {
+		return keypool.PoolConfig{}, fmt.Errorf("parse fake URL: %w", err)
+	}
+	return keypool.PoolConfig{
+		Strategy:     strategy,
+		QueueTimeout: p.queueTimeout,
+		Access:       proxytest.Access(upstream, 3), // no tokens: open to every client
+		Clock:        clk,
+	}, nil
+}
+
+// servePool builds the pool of cfg and serves it through the real proxy.
+func (w *servers) servePool(cfg keypool.PoolConfig) error {
+	pool, err := keypool.NewKeyPool(provider.Anthropic, cfg)
+	if err != nil {
+		return fmt.Errorf("new pool: %w", err)
+	}
+	w.pool = pool
+	reg := keypool.NewRegistry()
+	reg.Set("sim", "pool", pool)
+	w.proxySrv = httptest.NewServer(proxy.New(reg, proxy.Options{Logger: logr.Discard(), Metrics: prometheus.NewRegistry()}))
+	return nil
 }
 
 // newWorld starts the fake provider (buckets empty) and, for a pool mode,
@@ -101,20 +135,14 @@ func newWorld(sc scenario, p params, clk *clock.Scaled, bs bodies) (*world, erro
 	})
 	cc := newClassCounter(bs)
 	tc := newThrottleCounter(fake, cc)
-	w := &world{fake: fake, throttle: tc, classes: cc, fakeSrv: httptest.NewServer(tc)}
+	w := &world{servers: servers{fake: fake, fakeSrv: httptest.NewServer(tc)}, throttle: tc, classes: cc}
 	if sc.mode == modePinned {
 		return w, nil
 	}
-	upstream, err := url.Parse(w.fakeSrv.URL)
+	cfg, err := w.poolConfig(sc.strategy, p, clk)
 	if err != nil {
 		w.close()
-		return nil, fmt.Errorf("parse fake URL: %w", err)
-	}
-	cfg := keypool.PoolConfig{
-		Strategy:     sc.strategy,
-		QueueTimeout: p.queueTimeout,
-		Access:       proxytest.Access(upstream, 3), // no tokens: open to every client
-		Clock:        clk,
+		return nil, err
 	}
 	if sc.isFair() {
 		fairAccess(&cfg.Access, sc.mode == modeFairNamed)
@@ -130,16 +158,10 @@ func newWorld(sc scenario, p params, clk *clock.Scaled, bs bodies) (*world, erro
 		}
 		cfg.Keys = append(cfg.Keys, kc)
 	}
-	pool, err := keypool.NewKeyPool(provider.Anthropic, cfg)
-	if err != nil {
+	if err := w.servePool(cfg); err != nil {
 		w.close()
-		return nil, fmt.Errorf("new pool: %w", err)
+		return nil, err
 	}
-	w.pool = pool
-	reg := keypool.NewRegistry()
-	reg.Set("sim", "pool", pool)
-	srv := proxy.New(reg, proxy.Options{Logger: logr.Discard(), Metrics: prometheus.NewRegistry()})
-	w.proxySrv = httptest.NewServer(srv)
 	return w, nil
 }
 
@@ -254,7 +276,7 @@ func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client)
 // target returns where a new client request goes: the pool's proxy
 // endpoint, or, pinned, the fake directly with one of the keys (each client
 // holds one key; the clients share the demand equally).
-func (w *world) target(rng *rand.Rand) (string, http.Header) {
+func (w *servers) target(rng *rand.Rand) (string, http.Header) {
 	h := http.Header{"Content-Type": {"application/json"}, "Anthropic-Version": {"2023-06-01"}}
 	if w.proxySrv != nil {
 		return w.proxySrv.URL + "/pools/sim/pool/v1/messages", h
