@@ -28,6 +28,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // The states of a body: while it is read it owns the connection; once
@@ -317,7 +319,7 @@ func (b *body) skipTrailer() error {
 			return nil
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !validKey(str(line[:colon])) || !validValue(str(line[colon+1:])) {
+		if colon <= 0 || !httpguts.ValidHeaderFieldName(str(line[:colon])) || !httpguts.ValidHeaderFieldValue(str(line[colon+1:])) {
 			return fmt.Errorf("malformed trailer line %q", truncate(line))
 		}
 	}

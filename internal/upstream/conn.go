@@ -27,6 +27,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // conn is one keep-alive connection, used by one request at a time.
@@ -150,7 +152,7 @@ func (c *conn) writeRequest(req *http.Request) error {
 	if host == "" {
 		host = u.Host
 	}
-	if !validValue(host) {
+	if !httpguts.ValidHeaderFieldValue(host) {
 		return errors.New("invalid Host")
 	}
 	_, _ = w.WriteString(host)
@@ -180,14 +182,16 @@ func (c *conn) writeRequest(req *http.Request) error {
 // writeFields writes h's fields but those the transport writes itself.
 func writeFields(w *bufio.Writer, h http.Header) error {
 	for k, vs := range h {
-		if skipRequestField(k) || !validKey(k) {
+		// Invalid names and values (a line break would smuggle in another
+		// field, or another request) are refused as net/http refuses them.
+		if skipRequestField(k) || !httpguts.ValidHeaderFieldName(k) {
 			continue
 		}
 		for _, v := range vs {
 			if k == "User-Agent" && v == "" {
 				continue // net/http's way to send no User-Agent
 			}
-			if !validValue(v) {
+			if !httpguts.ValidHeaderFieldValue(v) {
 				return fmt.Errorf("invalid value for header %s", k)
 			}
 			_, _ = w.WriteString(k)
@@ -227,27 +231,4 @@ func skipRequestField(k string) bool {
 		return true
 	}
 	return false
-}
-
-// validKey and validValue keep a header from smuggling a line break (and
-// so another field or request) into what is written.
-func validKey(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if !isTokenByte(k[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func validValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if b := v[i]; b < ' ' && b != '\t' || b == 0x7f {
-			return false
-		}
-	}
-	return true
 }

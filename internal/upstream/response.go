@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"unsafe"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // field is one header line's key and value, as offsets into the head.
@@ -116,7 +118,7 @@ func appendField(head, line []byte) ([]byte, field, error) {
 	for v1 > v0 && (head[v1-1] == ' ' || head[v1-1] == '\t') {
 		v1--
 	}
-	if !validValue(str(head[v0:v1])) {
+	if !httpguts.ValidHeaderFieldValue(str(head[v0:v1])) {
 		return head, field{}, fmt.Errorf("malformed response header value for %s", head[start:start+colon])
 	}
 	return head, field{start, start + colon, v0, v1}, nil
@@ -194,7 +196,7 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 func canonicalizeInPlace(key []byte) bool {
 	upper := true
 	for i, b := range key {
-		if !isTokenByte(b) {
+		if !httpguts.IsTokenRune(rune(b)) {
 			return false
 		}
 		switch {
@@ -207,25 +209,6 @@ func canonicalizeInPlace(key []byte) bool {
 	}
 	return true
 }
-
-func isTokenByte(b byte) bool {
-	return b < 0x80 && tokenTable[b]
-}
-
-// tokenTable marks the bytes RFC 9110 allows in a field name.
-var tokenTable = func() (t [128]bool) {
-	for b := '0'; b <= '9'; b++ {
-		t[b] = true
-	}
-	for b := 'a'; b <= 'z'; b++ {
-		t[b] = true
-		t[b-'a'+'A'] = true
-	}
-	for _, b := range "!#$%&'*+-.^_`|~" {
-		t[b] = true
-	}
-	return t
-}()
 
 func truncate(b []byte) string {
 	if len(b) > 64 {
