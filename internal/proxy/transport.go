@@ -21,9 +21,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/keypool-dev/keypool-operator/internal/upstream"
 )
@@ -137,12 +138,9 @@ func (t byScheme) CloseIdleConnections() {
 	}
 }
 
-// proxyInEnvironment reports whether HTTP(S)_PROXY names a proxy.
+// proxyInEnvironment reports whether HTTP(S)_PROXY names a proxy, read as
+// net/http's ProxyFromEnvironment reads it.
 func proxyInEnvironment() bool {
-	for _, name := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
-		if os.Getenv(name) != "" {
-			return true
-		}
-	}
-	return false
+	cfg := httpproxy.FromEnvironment()
+	return cfg.HTTPProxy != "" || cfg.HTTPSProxy != ""
 }
