@@ -56,8 +56,7 @@ type exchange struct {
 	route     route
 	body      []byte
 	header    http.Header // upstream request header without the key
-	target    *url.URL    // &url
-	url       url.URL
+	url       url.URL     // the upstream URL
 	// firstBody is the first attempt's request body; later attempts get
 	// their own (the transport may still read an earlier one).
 	firstBody replayBody
@@ -172,12 +171,12 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 	// costs one allocation where a new request would cost two.
 	x.out = http.Request{
 		Method:        x.r.Method,
-		URL:           x.target,
+		URL:           &x.url,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        h,
-		Host:          x.target.Host,
+		Host:          x.url.Host,
 		ContentLength: int64(len(x.body)),
 	}
 	if len(x.body) > 0 {

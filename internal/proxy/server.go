@@ -267,7 +267,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		url:    upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
 		start:  time.Now(),
 	}
-	x.target = &x.url
 	x.genai = s.opts.GenAI.start(x)
 	x.run(acc.MaxAttempts)
 }
