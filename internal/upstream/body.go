@@ -365,26 +365,23 @@ func (b *body) release() {
 // nobody writes it.
 var chunkedCoding = []string{"chunked"}
 
-// chunkedWriter frames writes as HTTP/1.1 chunks.
-type chunkedWriter struct{ w io.Writer }
-
-func newChunkedWriter(w io.Writer) io.Writer { return chunkedWriter{w} }
+// chunkedWriter frames writes as HTTP/1.1 chunks, in the connection's
+// write buffer (so a chunk's framing allocates nothing).
+type chunkedWriter struct{ w *bufio.Writer }
 
 func (cw chunkedWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var size [18]byte
-	head := strconv.AppendInt(size[:0], int64(len(p)), 16)
-	head = append(head, '\r', '\n')
-	if _, err := cw.w.Write(head); err != nil {
+	head := strconv.AppendInt(cw.w.AvailableBuffer(), int64(len(p)), 16)
+	if _, err := cw.w.Write(append(head, '\r', '\n')); err != nil {
 		return 0, err
 	}
 	n, err := cw.w.Write(p)
 	if err != nil {
 		return n, err
 	}
-	_, err = cw.w.Write([]byte("\r\n"))
+	_, err = cw.w.WriteString("\r\n")
 	return n, err
 }
 

@@ -214,7 +214,7 @@ func (c *conn) writeBody(req *http.Request, chunked bool) error {
 		}
 		return nil
 	}
-	cw := newChunkedWriter(c.bw)
+	cw := chunkedWriter{c.bw}
 	if _, err := io.Copy(cw, req.Body); err != nil {
 		return fmt.Errorf("read request body: %w", err)
 	}
