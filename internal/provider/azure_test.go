@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"testing"
 	"time"
 
@@ -115,51 +114,6 @@ func TestAzureWriteError(t *testing.T) {
 		// The proxy's own 401 is Azure's invalid-key shape: an SDK sees the
 		// same error it would for a wrong key.
 		t.Errorf("401 answer %d %s", w.Code, w.Body)
-	}
-}
-
-func TestAzureKeyInvalid(t *testing.T) {
-	for _, tc := range []struct {
-		status int
-		body   string
-		want   bool
-	}{
-		{401, `{"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."}}`, true},
-		{401, `{"error":{"code":"PermissionDenied","message":"Principal does not have access to API/Operation."}}`, false},
-		{404, `{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist."}}`, false},
-		{429, `{"error":{"code":"429","message":"Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 6 seconds."}}`, false},
-		{400, `{"error":{"message":"The response was filtered","type":null,"param":"prompt","code":"content_filter","status":400}}`, false},
-		{401, `garbage`, false},
-	} {
-		if got := Azure.KeyInvalid(tc.status, []byte(tc.body)); got != tc.want {
-			t.Errorf("KeyInvalid(%d, %s) = %v, want %v", tc.status, tc.body, got, tc.want)
-		}
-	}
-}
-
-func TestAzureKeyCheckAndRepeat(t *testing.T) {
-	base, _ := url.Parse("https://my-resource.openai.azure.com/")
-	r := Azure.KeyCheck(base, "az-1")
-	if r.URL.String() != "https://my-resource.openai.azure.com/openai/models?api-version=2024-10-21" || r.Header.Get("Api-Key") != "az-1" {
-		t.Errorf("azure check %s %v", r.URL, r.Header)
-	}
-	for _, tc := range []struct {
-		method, path string
-		want         bool
-	}{
-		{"POST", "/openai/deployments/gpt-4o/chat/completions", true},
-		{"POST", "/openai/deployments/emb/embeddings", true},
-		{"POST", "/openai/v1/chat/completions", true},
-		{"POST", "/openai/v1/responses", false},
-		{"POST", "/openai/files", false},
-		{"POST", "/openai/deployments//chat/completions", false},
-		{"POST", "/openai/deployments/gpt-4o", false},
-		{"DELETE", "/openai/deployments/gpt-4o/chat/completions", false},
-		{"GET", "/openai/models", true},
-	} {
-		if got := Azure.SafeToRepeat(tc.method, tc.path); got != tc.want {
-			t.Errorf("SafeToRepeat(%s %s) = %v, want %v", tc.method, tc.path, got, tc.want)
-		}
 	}
 }
 

@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"testing"
 	"time"
 
@@ -119,53 +118,6 @@ func TestGeminiWriteError(t *testing.T) {
 		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || w.Code != tc.e.Status() ||
 			e.Error.Code != tc.e.Status() || e.Error.Status != tc.status || e.Error.Message != "msg" {
 			t.Errorf("%v: %d %s (%v)", tc.e, w.Code, w.Body, err)
-		}
-	}
-}
-
-func TestGeminiKeyInvalid(t *testing.T) {
-	for _, tc := range []struct {
-		status int
-		body   string
-		want   bool
-	}{
-		{400, geminiBadKey, true},
-		{400, `{"error":{"code":400,"message":"API key expired. Please renew the API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}`, true},
-		{403, `{"error":{"code":403,"message":"Permission denied: Consumer 'api_key:x' has been suspended.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"CONSUMER_SUSPENDED","domain":"googleapis.com"}]}}`, true},
-		{400, `{"error":{"code":400,"message":"* GenerateContentRequest.contents: contents is not specified","status":"INVALID_ARGUMENT"}}`, false},
-		{403, `{"error":{"code":403,"message":"Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.","status":"PERMISSION_DENIED"}}`, false},
-		{404, `{"error":{"code":404,"message":"models/gemini-9 is not found for API version v1beta","status":"NOT_FOUND"}}`, false},
-		{429, geminiQuota429, false},
-		{500, geminiBadKey, false},
-		{400, `garbage`, false},
-	} {
-		if got := Gemini.KeyInvalid(tc.status, []byte(tc.body)); got != tc.want {
-			t.Errorf("KeyInvalid(%d, %.80s) = %v, want %v", tc.status, tc.body, got, tc.want)
-		}
-	}
-}
-
-func TestGeminiKeyCheckAndRepeat(t *testing.T) {
-	base, _ := url.Parse("https://generativelanguage.googleapis.com")
-	r := Gemini.KeyCheck(base, "AIza-1")
-	if r.URL.String() != "https://generativelanguage.googleapis.com/v1beta/models?pageSize=1" || r.Header.Get("X-Goog-Api-Key") != "AIza-1" {
-		t.Errorf("gemini check %s %v", r.URL, r.Header)
-	}
-	for _, tc := range []struct {
-		method, path string
-		want         bool
-	}{
-		{"POST", "/v1beta/models/gemini-2.5-flash:generateContent", true},
-		{"POST", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", true},
-		{"POST", "/v1/models/gemini-2.5-flash:countTokens", true},
-		{"POST", "/v1beta/models/text-embedding-004:batchEmbedContents", true},
-		{"POST", "/v1beta/models/gemini-2.5-flash:batchGenerateContent", false},
-		{"POST", "/v1beta/cachedContents", false},
-		{"POST", "/v1beta/files:generateContent", false},
-		{"GET", "/v1beta/models", true},
-	} {
-		if got := Gemini.SafeToRepeat(tc.method, tc.path); got != tc.want {
-			t.Errorf("SafeToRepeat(%s %s) = %v, want %v", tc.method, tc.path, got, tc.want)
 		}
 	}
 }

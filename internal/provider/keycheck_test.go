@@ -52,9 +52,24 @@ func TestKeyInvalidDocumentedErrors(t *testing.T) {
 		{OpenAI, 500, `{"error":{"message":"The server had an error","type":"server_error","code":null}}`, false},
 		{OpenAI, 503, `{"error":{"message":"The engine is currently overloaded","type":"server_error","code":null}}`, false},
 		{OpenAI, 401, `{"error":{"type":"authentication_error","message":"x"}}`, false},
+		{Azure, 401, `{"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."}}`, true},
+		{Azure, 401, `{"error":{"code":"PermissionDenied","message":"Principal does not have access to API/Operation."}}`, false},
+		{Azure, 404, `{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist."}}`, false},
+		{Azure, 429, `{"error":{"code":"429","message":"Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 6 seconds."}}`, false},
+		{Azure, 400, `{"error":{"message":"The response was filtered","type":null,"param":"prompt","code":"content_filter","status":400}}`, false},
+		{Azure, 401, `garbage`, false},
+		{Gemini, 400, geminiBadKey, true},
+		{Gemini, 400, `{"error":{"code":400,"message":"API key expired. Please renew the API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}`, true},
+		{Gemini, 403, `{"error":{"code":403,"message":"Permission denied: Consumer 'api_key:x' has been suspended.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"CONSUMER_SUSPENDED","domain":"googleapis.com"}]}}`, true},
+		{Gemini, 400, `{"error":{"code":400,"message":"* GenerateContentRequest.contents: contents is not specified","status":"INVALID_ARGUMENT"}}`, false},
+		{Gemini, 403, `{"error":{"code":403,"message":"Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.","status":"PERMISSION_DENIED"}}`, false},
+		{Gemini, 404, `{"error":{"code":404,"message":"models/gemini-9 is not found for API version v1beta","status":"NOT_FOUND"}}`, false},
+		{Gemini, 429, geminiQuota429, false},
+		{Gemini, 500, geminiBadKey, false},
+		{Gemini, 400, `garbage`, false},
 	} {
 		if got := tc.prov.KeyInvalid(tc.status, []byte(tc.body)); got != tc.want {
-			t.Errorf("%s KeyInvalid(%d, %s) = %v, want %v", tc.prov.Name(), tc.status, tc.body, got, tc.want)
+			t.Errorf("%s KeyInvalid(%d, %.80s) = %v, want %v", tc.prov.Name(), tc.status, tc.body, got, tc.want)
 		}
 	}
 }
@@ -70,6 +85,16 @@ func TestKeyCheck(t *testing.T) {
 	r = OpenAI.KeyCheck(base, "sk-2")
 	if r.URL.String() != "https://api.openai.com/v1/models" || r.Header.Get("Authorization") != "Bearer sk-2" {
 		t.Errorf("openai check %s %v", r.URL, r.Header)
+	}
+	base, _ = url.Parse("https://my-resource.openai.azure.com/")
+	r = Azure.KeyCheck(base, "az-1")
+	if r.URL.String() != "https://my-resource.openai.azure.com/openai/models?api-version=2024-10-21" || r.Header.Get("Api-Key") != "az-1" {
+		t.Errorf("azure check %s %v", r.URL, r.Header)
+	}
+	base, _ = url.Parse("https://generativelanguage.googleapis.com")
+	r = Gemini.KeyCheck(base, "AIza-1")
+	if r.URL.String() != "https://generativelanguage.googleapis.com/v1beta/models?pageSize=1" || r.Header.Get("X-Goog-Api-Key") != "AIza-1" {
+		t.Errorf("gemini check %s %v", r.URL, r.Header)
 	}
 }
 
@@ -91,6 +116,23 @@ func TestSafeToRepeat(t *testing.T) {
 		{OpenAI, "POST", "/v1/batches", false},
 		{OpenAI, "POST", "/v1/files", false},
 		{OpenAI, "GET", "/v1/models", true},
+		{Azure, "POST", "/openai/deployments/gpt-4o/chat/completions", true},
+		{Azure, "POST", "/openai/deployments/emb/embeddings", true},
+		{Azure, "POST", "/openai/v1/chat/completions", true},
+		{Azure, "POST", "/openai/v1/responses", false},
+		{Azure, "POST", "/openai/files", false},
+		{Azure, "POST", "/openai/deployments//chat/completions", false},
+		{Azure, "POST", "/openai/deployments/gpt-4o", false},
+		{Azure, "DELETE", "/openai/deployments/gpt-4o/chat/completions", false},
+		{Azure, "GET", "/openai/models", true},
+		{Gemini, "POST", "/v1beta/models/gemini-2.5-flash:generateContent", true},
+		{Gemini, "POST", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", true},
+		{Gemini, "POST", "/v1/models/gemini-2.5-flash:countTokens", true},
+		{Gemini, "POST", "/v1beta/models/text-embedding-004:batchEmbedContents", true},
+		{Gemini, "POST", "/v1beta/models/gemini-2.5-flash:batchGenerateContent", false},
+		{Gemini, "POST", "/v1beta/cachedContents", false},
+		{Gemini, "POST", "/v1beta/files:generateContent", false},
+		{Gemini, "GET", "/v1beta/models", true},
 	} {
 		if got := tc.prov.SafeToRepeat(tc.method, tc.path); got != tc.want {
 			t.Errorf("%s SafeToRepeat(%s %s) = %v, want %v", tc.prov.Name(), tc.method, tc.path, got, tc.want)
