@@ -122,7 +122,7 @@ func run(ctx context.Context, cfg config) error {
 		}
 		adminClient = &http.Client{Transport: &http.Transport{TLSClientConfig: trust.Clone()}, Timeout: 10 * time.Second}
 	}
-	res.TLS = cfg.tls
+	res.TLS, res.BareTransport = cfg.tls, cfg.bareTransport
 	proxy, err := startProcess("proxyserver", proxyBin,
 		proxyArgs(fake.url, keyList, 1, cfg.keys, append([]string{"-pprof", loopbackAny}, cfg.proxyFlags...))...)
 	if err != nil {
@@ -149,6 +149,16 @@ func run(ctx context.Context, cfg config) error {
 		targets = append(targets, viaNginx)
 	}
 	logf("yardstick: %s", note)
+	bare, err := startProcess("proxyserver-bare", proxyBin, bareArgs(cfg, fake.url, keyList)...)
+	if err != nil {
+		return err
+	}
+	defer bare.stop()
+	viaBare, err := newEndpoint(targetBare, bare.url, "/v1/messages", keys[0])
+	if err != nil {
+		return err
+	}
+	targets = append(targets, viaBare)
 	viaProxy, err := newEndpoint(targetProxy, proxy.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
 	if err != nil {
 		return err
@@ -166,8 +176,9 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	proxy.stop()
+	bare.stop()
 
-	if err := streamMemory(ctx, cfg, res, proxyBin, fake.url, keyList); err != nil {
+	if err := streamMemory(ctx, cfg, res, proxyBin, fake.url, keyList, keys[0]); err != nil {
 		return err
 	}
 
@@ -188,36 +199,54 @@ func run(ctx context.Context, cfg config) error {
 // streamMemory starts a fresh proxy for each -streams count (so the heap
 // left by earlier steps does not absorb the streams' memory), warms it with a
 // few streaming requests and measures its RSS before and while that many
-// streams are held open. The proxy's in-flight and connection caps are
-// raised above the count: this measures memory, not shedding.
-func streamMemory(ctx context.Context, cfg config, res *Results, proxyBin, fakeURL, keyList string) error {
+// streams are held open; then the same through a fresh Go yardstick. The
+// proxy's in-flight and connection caps are raised above the count: this
+// measures memory, not shedding. Both processes sample every 4 KiB
+// allocated (GODEBUG=memprofilerate), so that their in-use heap splits by
+// owner (see heapByOwner) with little sampling error.
+func streamMemory(ctx context.Context, cfg config, res *Results, proxyBin, fakeURL, keyList, upstreamKey string) error {
+	env := []string{"GODEBUG=memprofilerate=4096"}
 	for _, n := range cfg.streams {
-		logf("memory: %d held streams through a fresh proxy", n)
-		caps := []string{"-pprof", loopbackAny, "-max-in-flight", fmt.Sprint(n + 64), "-max-connections", fmt.Sprint(n + 64)}
-		p, err := startProcess("proxyserver-streams", proxyBin,
-			proxyArgs(fakeURL, keyList, 1, cfg.keys, append(caps, cfg.proxyFlags...))...)
-		if err != nil {
-			return err
+		for _, target := range []string{targetProxy, targetBare} {
+			logf("memory: %d held streams through a fresh %s", n, target)
+			caps := []string{"-pprof", loopbackAny, "-max-in-flight", fmt.Sprint(n + 64), "-max-connections", fmt.Sprint(n + 64)}
+			args := proxyArgs(fakeURL, keyList, 1, cfg.keys, append(caps, cfg.proxyFlags...))
+			path, token, heapTop := "/pools/perf/pool-0/v1/messages", "perf-client-token", fmt.Sprintf("streams-%d-heap-top.txt", n)
+			if target == targetBare {
+				args = bareArgs(cfg, fakeURL, keyList)
+				path, token, heapTop = "/v1/messages", upstreamKey, fmt.Sprintf("bare-streams-%d-heap-top.txt", n)
+			}
+			p, err := startProcessEnv(target+"-streams", env, proxyBin, args...)
+			if err != nil {
+				return err
+			}
+			ep, err := newEndpoint(target, p.url, path, token)
+			if err != nil {
+				p.stop()
+				return err
+			}
+			h, err := holdStreams(ctx, p, ep, fakeURL, n, filepath.Join(cfg.out, heapTop))
+			p.stop()
+			if err != nil {
+				return err
+			}
+			res.Memory.Held = append(res.Memory.Held, h)
 		}
-		h, err := holdStreams(ctx, p, fakeURL, n, filepath.Join(cfg.out, fmt.Sprintf("streams-%d-heap-top.txt", n)))
-		p.stop()
-		if err != nil {
-			return err
-		}
-		res.Memory.Held = append(res.Memory.Held, h)
 	}
 	return nil
 }
 
-// holdStreams measures n streams held open through proxy p.
-func holdStreams(ctx context.Context, p *process, fakeURL string, n int, heapTop string) (HeldStreams, error) {
-	ep, err := newEndpoint(targetProxy, p.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
-	if err != nil {
-		return HeldStreams{}, err
-	}
+// bareArgs starts proxyserver as the Go yardstick: -bare, over
+// -bare-transport, with -pprof for its memory figures.
+func bareArgs(cfg config, fakeURL, keyList string) []string {
+	extra := append([]string{"-bare", "-pprof", loopbackAny}, cfg.proxyFlags...)
+	return proxyArgs(fakeURL, keyList, 1, 1, append(extra, "-upstream-transport", cfg.bareTransport))
+}
+
+func holdStreams(ctx context.Context, p *process, ep endpoint, fakeURL string, n int, heapTop string) (HeldStreams, error) {
 	newAttacker(ep, 0).run(ctx, modeSSE, 100, time.Second)
 	time.Sleep(time.Second)
-	h := HeldStreams{Streams: n, Load: loadavg()}
+	h := HeldStreams{Target: ep.name, Streams: n, Load: loadavg()}
 	before, with, err := measureStreams(ctx, fakeURL, ep, p.pid(), p.pprof, n, heapTop)
 	if err != nil {
 		return h, err
@@ -227,6 +256,8 @@ func holdStreams(ctx context.Context, p *process, fakeURL string, n int, heapTop
 	h.PerStreamHeapKiB = (with.heap - before.heap) * 1024 / float64(n)
 	h.PerStreamStackKiB = (with.stack - before.stack) * 1024 / float64(n)
 	h.GoroutinesPerStream = float64(with.goroutines-before.goroutines) / float64(n)
+	h.PerStreamOwnHeapKiB = float64(with.ownHeap-before.ownHeap) / 1024 / float64(n)
+	h.PerStreamGoHeapKiB = float64(with.goHeap-before.goHeap) / 1024 / float64(n)
 	h.HeapTop = filepath.Base(heapTop)
 	return h, nil
 }

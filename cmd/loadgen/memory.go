@@ -46,6 +46,9 @@ type Memory struct {
 // proxy (the fake's hold gate stops them after the ping event);
 // PerStreamKiB is (RSS with them open - RSS before) / Streams.
 type HeldStreams struct {
+	// Target is what held them: "proxy", or "bare" for the Go yardstick
+	// (empty in results from before the yardstick: the proxy).
+	Target        string  `json:"target,omitempty"`
 	Streams       int     `json:"held_streams"`
 	BeforeStreams float64 `json:"before_streams_mib"`
 	WithStreams   float64 `json:"with_streams_mib"`
@@ -60,6 +63,13 @@ type HeldStreams struct {
 	// with the heap, where a stream's memory goes.
 	PerStreamStackKiB   float64 `json:"per_stream_stack_kib"`
 	GoroutinesPerStream float64 `json:"goroutines_per_stream"`
+	// PerStreamOwnHeapKiB is the in-use heap per held stream allocated with
+	// a frame of this module's code on the stack (the proxy's work, and
+	// whatever it asked of net/http or the transport), PerStreamGoHeapKiB
+	// the rest: net/http's server and the runtime on their own, which any
+	// Go server built on net/http pays (see heapByOwner).
+	PerStreamOwnHeapKiB float64 `json:"per_stream_own_heap_kib"`
+	PerStreamGoHeapKiB  float64 `json:"per_stream_go_heap_kib"`
 	// HeapTop is the file holding `go tool pprof -top` of the proxy's
 	// in-use heap while the streams were held.
 	HeapTop string `json:"heap_top,omitempty"`
@@ -116,6 +126,8 @@ func readFakeStats(ctx context.Context, fakeURL string) (fakeStats, error) {
 type memSnapshot struct {
 	rss, heap, stack float64
 	goroutines       int
+	// ownHeap and goHeap are in-use heap bytes by owner (heapByOwner).
+	ownHeap, goHeap int64
 }
 
 // snapshot reads the RSS of pid, and HeapAlloc, the stacks in use and the
@@ -126,6 +138,9 @@ func snapshot(ctx context.Context, pid int, pprofURL string) (memSnapshot, error
 		return memSnapshot{}, err
 	}
 	m := memSnapshot{rss: rss}
+	if m.ownHeap, m.goHeap, err = heapByOwner(ctx, pprofURL); err != nil {
+		return m, err
+	}
 	heap, err := pprofText(ctx, pprofURL+"/debug/pprof/heap?debug=1")
 	if err != nil {
 		return m, err

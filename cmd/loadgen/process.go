@@ -54,7 +54,12 @@ type process struct {
 
 // startProcess runs bin with args and waits for its "listening on" line.
 func startProcess(name, bin string, args ...string) (*process, error) {
-	tp, err := testproc.Start(name, nil, bin, args...)
+	return startProcessEnv(name, nil, bin, args...)
+}
+
+// startProcessEnv is startProcess with env added to the environment.
+func startProcessEnv(name string, env []string, bin string, args ...string) (*process, error) {
+	tp, err := testproc.Start(name, env, bin, args...)
 	if err != nil {
 		return nil, err
 	}

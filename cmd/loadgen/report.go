@@ -32,6 +32,8 @@ type Results struct {
 	Started     time.Time    `json:"started"`
 	Machine     Machine      `json:"machine"`
 	Nginx       string       `json:"nginx"` // its version, or why it was not measured
+	// BareTransport is the Go yardstick's upstream transport (-bare-transport).
+	BareTransport string `json:"bare_transport,omitempty"`
 	TLS         bool         `json:"tls"`   // the fake provider was served over TLS (-tls)
 	Steps       []Step       `json:"steps"`
 	Comparisons []Comparison `json:"comparisons"`
@@ -69,6 +71,13 @@ type Comparison struct {
 	ProxyErrors   uint64  `json:"proxy_errors"`
 	ProxyRequests uint64  `json:"proxy_requests"`
 	HasNginx      bool    `json:"has_nginx"`
+	// Bare* is the Go yardstick's step (proxyserver -bare), when measured.
+	BareP50      float64 `json:"bare_p50_us,omitempty"`
+	BareP99      float64 `json:"bare_p99_us,omitempty"`
+	BareAddedP50 float64 `json:"bare_added_p50_us,omitempty"`
+	BareAddedP99 float64 `json:"bare_added_p99_us,omitempty"`
+	BareErrors   uint64  `json:"bare_errors,omitempty"`
+	HasBare      bool    `json:"has_bare,omitempty"`
 }
 
 // Check is one target from the issue, met or not.
@@ -133,6 +142,11 @@ func compare(steps []Step) []Comparison {
 			c.NginxP50, c.NginxP99, c.NginxErrors = n.P50, n.P99, n.Errors
 			c.NginxAddedP50, c.NginxAddedP99 = n.P50-d.P50, n.P99-d.P99
 			c.RatioP50, c.RatioP99 = ratio(c.AddedP50, c.NginxAddedP50), ratio(c.AddedP99, c.NginxAddedP99)
+		}
+		if g := find(targetBare, d.Mode, d.Rate); g != nil {
+			c.HasBare = true
+			c.BareP50, c.BareP99, c.BareErrors = g.P50, g.P99, g.Errors
+			c.BareAddedP50, c.BareAddedP99 = g.P50-d.P50, g.P99-d.P99
 		}
 		out = append(out, c)
 	}
@@ -261,6 +275,9 @@ func sustainedCheck(r *Results) (Check, bool) {
 func memoryChecks(r *Results) []Check {
 	var out []Check
 	for _, h := range r.Memory.Held {
+		if h.Target == targetBare {
+			continue // the yardstick's, reported beside the proxy's
+		}
 		out = append(out, Check{
 			Name:     fmt.Sprintf("%d held streams", h.Streams),
 			Goal:     fmt.Sprintf("<= %.0f KiB RSS each, under the Deployment's %.0f MiB", maxPerStreamKiB, deploymentMiB),
@@ -377,6 +394,8 @@ func (r *Results) markdown() string {
 		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s |\n", s.Target, s.Mode, s.MaxRate, s.KeptUp, strings.Join(tried, "; "))
 	}
 
+	b.WriteString(r.floorMarkdown())
+
 	t := r.TTFB
 	fmt.Fprintf(&b, "\n## Time to first SSE event (%d sequential samples each, load %s)\n\n", t.Samples, t.Load)
 	b.WriteString("| | p50 ms | p99 ms |\n|---|---:|---:|\n")
@@ -384,6 +403,10 @@ func (r *Results) markdown() string {
 		"| nginx added | %s | %s |\n| proxy added | %s | %s |\n",
 		ms(t.DirectP50), ms(t.DirectP99), ms(t.NginxP50), ms(t.NginxP99), ms(t.ProxyP50), ms(t.ProxyP99),
 		ms(t.NginxAddedP50), ms(t.NginxAddedP99), ms(t.AddedP50), ms(t.AddedP99))
+	if t.BareP50 != 0 {
+		fmt.Fprintf(&b, "| bare | %s | %s |\n| bare added | %s | %s |\n",
+			ms(t.BareP50), ms(t.BareP99), ms(t.BareAddedP50), ms(t.BareAddedP99))
+	}
 
 	m := r.Memory
 	b.WriteString("\n## Proxy memory (VmRSS of the proxy process)\n\n| measure | value |\n|---|---:|\n")
@@ -391,12 +414,17 @@ func (r *Results) markdown() string {
 	fmt.Fprintf(&b, "| peak under load | %.1f MiB |\n", m.PeakUnderLoad)
 	fmt.Fprintf(&b, "| at rest, 100 pools x 10 keys | %.1f MiB |\n", m.RestHundredPools)
 	for _, h := range m.Held {
-		fmt.Fprintf(&b, "| %d held streams: before / with (load %s) | %.1f / %.1f MiB |\n",
-			h.Streams, h.Load, h.BeforeStreams, h.WithStreams)
-		fmt.Fprintf(&b, "| per held stream of %d (RSS / Go heap) | %.1f / %.1f KiB |\n",
-			h.Streams, h.PerStreamKiB, h.PerStreamHeapKiB)
-		fmt.Fprintf(&b, "| per held stream of %d: goroutine stacks; goroutines (heap by site: %s) | %.1f KiB; %.2f |\n",
-			h.Streams, h.HeapTop, h.PerStreamStackKiB, h.GoroutinesPerStream)
+		who := h.holder()
+		fmt.Fprintf(&b, "| %d held streams%s: before / with (load %s) | %.1f / %.1f MiB |\n",
+			h.Streams, who, h.Load, h.BeforeStreams, h.WithStreams)
+		fmt.Fprintf(&b, "| per held stream of %d%s (RSS / Go heap) | %.1f / %.1f KiB |\n",
+			h.Streams, who, h.PerStreamKiB, h.PerStreamHeapKiB)
+		if h.PerStreamOwnHeapKiB != 0 || h.PerStreamGoHeapKiB != 0 {
+			fmt.Fprintf(&b, "| per held stream of %d%s: heap allocated under this module's code / by net/http and the runtime alone | %.1f / %.1f KiB |\n",
+				h.Streams, who, h.PerStreamOwnHeapKiB, h.PerStreamGoHeapKiB)
+		}
+		fmt.Fprintf(&b, "| per held stream of %d%s: goroutine stacks; goroutines (heap by site: %s) | %.1f KiB; %.2f |\n",
+			h.Streams, who, h.HeapTop, h.PerStreamStackKiB, h.GoroutinesPerStream)
 	}
 
 	b.WriteString("\n## Targets\n\n| target | goal | measured | met |\n|---|---|---|---|\n")

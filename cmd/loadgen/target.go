@@ -28,7 +28,7 @@ import (
 
 // endpoint is where a measurement sends Anthropic /v1/messages requests.
 type endpoint struct {
-	name   string // "direct", "nginx" or "proxy"
+	name   string // "direct", "nginx", "bare" or "proxy"
 	url    string
 	header http.Header
 	tls    *tls.Config // trusts the fake provider's certificate under -tls
@@ -105,7 +105,10 @@ const (
 	modeSSE      = "sse"
 	targetDirect = "direct"
 	targetNginx  = "nginx"
-	targetProxy  = "proxy"
+	// targetBare is the Go yardstick: net/http's server and
+	// httputil.ReverseProxy with no pool (proxyserver -bare).
+	targetBare  = "bare"
+	targetProxy = "proxy"
 )
 
 // perfKeys are the fake provider's n unlimited keys.

@@ -42,6 +42,10 @@ type TTFB struct {
 	AddedP99      float64 `json:"added_p99_us"`
 	NginxAddedP50 float64 `json:"nginx_added_p50_us,omitempty"`
 	NginxAddedP99 float64 `json:"nginx_added_p99_us,omitempty"`
+	BareP50       float64 `json:"bare_p50_us,omitempty"`
+	BareP99       float64 `json:"bare_p99_us,omitempty"`
+	BareAddedP50  float64 `json:"bare_added_p50_us,omitempty"`
+	BareAddedP99  float64 `json:"bare_added_p99_us,omitempty"`
 	Load          string  `json:"loadavg"`
 }
 
@@ -74,6 +78,10 @@ func measureTTFB(ctx context.Context, targets []endpoint, n int) (TTFB, error) {
 	if ng := samples[targetNginx]; ng != nil {
 		out.NginxP50, out.NginxP99 = quantile(ng, 0.50), quantile(ng, 0.99)
 		out.NginxAddedP50, out.NginxAddedP99 = out.NginxP50-out.DirectP50, out.NginxP99-out.DirectP99
+	}
+	if g := samples[targetBare]; g != nil {
+		out.BareP50, out.BareP99 = quantile(g, 0.50), quantile(g, 0.99)
+		out.BareAddedP50, out.BareAddedP99 = out.BareP50-out.DirectP50, out.BareP99-out.DirectP99
 	}
 	return out, nil
 }

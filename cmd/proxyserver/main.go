@@ -84,6 +84,8 @@ func run() error {
 		"client connections served at once (the manager's --proxy-max-connections)")
 	upstreamCA := flag.String("upstream-ca", "",
 		"PEM file of a CA to trust for an https upstream (the fake provider's -tls-cert-out)")
+	bare := flag.Bool("bare", false,
+		"serve a plain httputil.ReverseProxy to -upstream instead of the pools (loadgen's Go yardstick; clients send the upstream key)")
 	redisURL := flag.String("redis-url", "",
 		"keep the pools' limits in this Redis (redis://host:port), as the manager's --redis-url does (empty: local limits)")
 	flag.Parse()
@@ -143,9 +145,12 @@ func run() error {
 	if opts.Transport, err = proxy.NewTransport(*transportKind, tlsConfig); err != nil {
 		return fmt.Errorf("-upstream-transport: %w", err)
 	}
-	srv := proxy.New(reg, opts)
 	// The harness waits for this exact line.
 	fmt.Printf("proxyserver listening on http://%s\n", ln.Addr())
+	if *bare {
+		return serveBare(ctx, ln, up, opts.Transport)
+	}
+	srv := proxy.New(reg, opts)
 	if err := srv.Start(ctx); err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
