@@ -17,6 +17,7 @@ limitations under the License.
 package proxy
 
 import (
+	"context"
 	"io"
 	"net/http"
 
@@ -90,6 +91,9 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 // client ended the copy early; a client that went away cancels the request
 // context, which also ends the upstream read.
 func (x *exchange) copyBody(body io.Reader, fl errFlusher) (upstreamErr, clientErr error) {
+	if nb, ok := body.(nexter); ok {
+		return x.copyNext(nb, fl)
+	}
 	var buf []byte
 	if fl != nil {
 		b := x.s.streamBufs.Get().(*[streamBufSize]byte)
@@ -104,29 +108,67 @@ func (x *exchange) copyBody(body io.Reader, fl errFlusher) (upstreamErr, clientE
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
-			if x.genai != nil {
-				x.genai.chunk(buf[:n])
-			}
-			_, _ = x.scan.Write(buf[:n])
-			if _, werr := x.w.Write(buf[:n]); werr != nil {
+			if werr := x.forward(buf[:n], fl); werr != nil {
 				return nil, werr
 			}
-			if fl != nil {
-				if ferr := fl.FlushError(); ferr != nil {
-					return nil, ferr
-				}
-			}
 		}
-		switch {
-		case rerr == nil:
-		case rerr == io.EOF:
-			return nil, nil
-		case ctx.Err() != nil:
-			return nil, ctx.Err()
-		default:
-			return rerr, nil
+		if done, upstreamErr, clientErr := endOfCopy(ctx, rerr); done {
+			return upstreamErr, clientErr
 		}
 	}
+}
+
+// nexter is a body that lends its own buffered bytes (the lean transport's):
+// copying from it needs no buffer of the proxy's, which a held stream would
+// keep while it waits for its next event.
+type nexter interface {
+	Next() ([]byte, error)
+}
+
+// copyNext is copyBody for a body that lends its bytes.
+func (x *exchange) copyNext(body nexter, fl errFlusher) (upstreamErr, clientErr error) {
+	ctx := x.r.Context()
+	for {
+		p, rerr := body.Next()
+		if len(p) > 0 {
+			if werr := x.forward(p, fl); werr != nil {
+				return nil, werr
+			}
+		}
+		if done, upstreamErr, clientErr := endOfCopy(ctx, rerr); done {
+			return upstreamErr, clientErr
+		}
+	}
+}
+
+// forward passes p to the usage scanner (and the GenAI recorder) and to the
+// client, flushing when fl is set.
+func (x *exchange) forward(p []byte, fl errFlusher) error {
+	if x.genai != nil {
+		x.genai.chunk(p)
+	}
+	_, _ = x.scan.Write(p)
+	if _, err := x.w.Write(p); err != nil {
+		return err
+	}
+	if fl != nil {
+		return fl.FlushError()
+	}
+	return nil
+}
+
+// endOfCopy says whether a copy ends after a read that returned err, and
+// whose fault an early end is: a client that went away cancels ctx.
+func endOfCopy(ctx context.Context, err error) (done bool, upstreamErr, clientErr error) {
+	switch {
+	case err == nil:
+		return false, nil, nil
+	case err == io.EOF:
+		return true, nil, nil
+	case ctx.Err() != nil:
+		return true, nil, ctx.Err()
+	}
+	return true, err, nil
 }
 
 // hasBuffered reports whether body (the lean transport's) already holds

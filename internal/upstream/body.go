@@ -164,27 +164,88 @@ func (b *body) Buffered() int {
 
 func (b *body) Read(p []byte) (int, error) {
 	if b.state.Load() == bodyDone {
-		if b.closed.Load() {
-			return 0, errBodyClosed
-		}
-		return 0, io.EOF
+		return 0, b.doneErr()
 	}
 	n, err := b.read(p)
-	if err == nil {
-		return n, nil
+	return n, b.settle(err)
+}
+
+// Next returns the body's next bytes straight from the connection's read
+// buffer, without copying them: they are valid until the next call to
+// Next, Read or Close. It waits for bytes only when none are buffered, and
+// returns what is buffered of the current chunk (or length), so a held
+// stream needs no buffer of its caller's while it waits, and an event is
+// returned as soon as it is in. The end is a call returning no bytes and
+// io.EOF.
+func (b *body) Next() ([]byte, error) {
+	if b.state.Load() == bodyDone {
+		return nil, b.doneErr()
 	}
-	if err == io.EOF {
-		b.finish(true)
-		return n, io.EOF
-	}
+	p, err := b.next()
+	return p, b.settle(err)
+}
+
+// doneErr is what reading a finished body says.
+func (b *body) doneErr() error {
 	if b.closed.Load() {
-		return n, errBodyClosed
+		return errBodyClosed
+	}
+	return io.EOF
+}
+
+// settle finishes the body on the end or an error of a read, and says what
+// the caller sees.
+func (b *body) settle(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case err == io.EOF:
+		b.finish(true)
+		return io.EOF
+	case b.closed.Load():
+		return errBodyClosed
 	}
 	b.finish(false)
 	if cerr := b.ctx.Err(); cerr != nil {
-		return n, cerr // the cancellation expired the connection's deadline
+		return cerr // the cancellation expired the connection's deadline
 	}
-	return n, fmt.Errorf("read response body: %w", err)
+	return fmt.Errorf("read response body: %w", err)
+}
+
+// next is Next's framing: the buffered bytes of the current chunk or
+// length, waiting for one byte when none is buffered.
+func (b *body) next() ([]byte, error) {
+	br := b.c.br
+	switch {
+	case b.untilEOF:
+	case b.chunked && b.remaining == 0:
+		if err := b.nextChunk(); err != nil {
+			return nil, err
+		}
+	case b.remaining == 0:
+		return nil, io.EOF
+	}
+	if br.Buffered() == 0 {
+		if _, err := br.Peek(1); err != nil {
+			if err == io.EOF && !b.untilEOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	n := br.Buffered()
+	if !b.untilEOF && int64(n) > b.remaining {
+		n = int(b.remaining)
+	}
+	p, _ := br.Peek(n) // buffered: no wait, no error
+	_, _ = br.Discard(n)
+	if !b.untilEOF {
+		// The end is said by the next call, never with the last bytes:
+		// at the end the connection goes back to the pool, and another
+		// request's reads would overwrite p while the caller still has it.
+		b.remaining -= int64(n)
+	}
+	return p, nil
 }
 
 func (b *body) read(p []byte) (int, error) {

@@ -60,6 +60,9 @@ func FuzzResponseParsing(f *testing.F) {
 			t.Fatalf("status %d body %q; net/http: %d %q; input %q",
 				ours.StatusCode, oursBody, theirs.StatusCode, theirsBody, data)
 		}
+		if nextBody, err := nextWithTransport(req, data); err != nil || !bytes.Equal(nextBody, oursBody) {
+			t.Fatalf("Next read %q, %v; Read read %q; input %q", nextBody, err, oursBody, data)
+		}
 		for k, v := range theirs.Header {
 			if got := ours.Header[k]; !equalStrings(got, v) {
 				t.Fatalf("%s: %q, net/http %q; input %q", k, got, v, data)
@@ -85,6 +88,31 @@ func parseWithTransport(req *http.Request, data []byte) (*http.Response, []byte,
 	resp.Body.(*body).stop = func() bool { return true }
 	b, err := io.ReadAll(resp.Body)
 	return resp, b, err
+}
+
+// nextWithTransport is parseWithTransport's body read with Next.
+func nextWithTransport(req *http.Request, data []byte) ([]byte, error) {
+	local, remote := net.Pipe()
+	defer func() { _ = remote.Close() }()
+	c := &conn{t: &Transport{}, nc: local, br: bufio.NewReader(bytes.NewReader(data))}
+	c.expire = func() {}
+	resp, err := c.readResponse(req)
+	if err != nil {
+		return nil, err
+	}
+	b := resp.Body.(*body)
+	b.stop = func() bool { return true }
+	var out []byte
+	for {
+		p, err := b.Next()
+		out = append(out, p...)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+	}
 }
 
 // readFinalResponse reads data with net/http, past the 1xx responses the

@@ -506,6 +506,82 @@ func TestResponseHeaderTimeout(t *testing.T) {
 	}
 }
 
+func TestNextReturnsEachEventAsItArrives(t *testing.T) {
+	next := make(chan struct{})
+	srv, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			_, _ = fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+			<-next
+		}
+	}), false)
+	tr := &Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	for round := range 2 {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := resp.Body.(*body)
+		for i := range 3 {
+			// Each event comes whole, before the server may write the next.
+			p, err := b.Next()
+			if err != nil || string(p) != fmt.Sprintf("data: %d\n\n", i) {
+				t.Fatalf("round %d event %d: %q, %v", round, i, p, err)
+			}
+			next <- struct{}{}
+		}
+		if p, err := b.Next(); err != io.EOF || len(p) != 0 {
+			t.Fatalf("after the last event: %q, %v; want io.EOF alone", p, err)
+		}
+		if p, err := b.Next(); err != io.EOF || len(p) != 0 {
+			t.Fatalf("a finished body: %q, %v", p, err)
+		}
+	}
+	if d := tr.Dials(); d != 1 {
+		t.Errorf("two streams read with Next used %d dials, want 1", d)
+	}
+}
+
+func TestNextSaysTheEndOnlyAfterTheLastBytes(t *testing.T) {
+	// The last bytes point into the connection's buffer; the end hands the
+	// connection back for reuse, so it must come in a call of its own.
+	url := rawServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	resp, err := (&Transport{}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := resp.Body.(*body)
+	if p, err := b.Next(); err != nil || string(p) != "hello" {
+		t.Fatalf("Next = %q, %v; want the whole body and no error", p, err)
+	}
+	if p, err := b.Next(); err != io.EOF || len(p) != 0 {
+		t.Fatalf("then %q, %v; want io.EOF alone", p, err)
+	}
+	if st := b.state.Load(); st != bodyDone {
+		t.Fatalf("body state %d after io.EOF, want done", st)
+	}
+
+	// A body cut short is an error, as with Read.
+	url = rawServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nhello")
+	req, _ = http.NewRequest(http.MethodGet, url, nil)
+	if resp, err = (&Transport{}).RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for err == nil {
+		var p []byte
+		p, err = resp.Body.(*body).Next()
+		got = append(got, p...)
+	}
+	if err == io.EOF || string(got) != "hello" {
+		t.Fatalf("a short body read %q, %v; want the bytes and an error that is not io.EOF", got, err)
+	}
+}
+
 // rawServer answers every connection with resp, whatever it is asked.
 func rawServer(t *testing.T, resp string) string {
 	t.Helper()
