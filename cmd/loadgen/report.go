@@ -28,20 +28,20 @@ import (
 // Results is everything one loadgen run measured; it is written as
 // loadtest.json and rendered as loadtest.md.
 type Results struct {
-	Command     string       `json:"command"`
-	Started     time.Time    `json:"started"`
-	Machine     Machine      `json:"machine"`
-	Nginx       string       `json:"nginx"` // its version, or why it was not measured
+	Command string    `json:"command"`
+	Started time.Time `json:"started"`
+	Machine Machine   `json:"machine"`
+	Nginx   string    `json:"nginx"` // its version, or why it was not measured
 	// BareTransport is the Go yardstick's upstream transport (-bare-transport).
-	BareTransport string `json:"bare_transport,omitempty"`
-	TLS         bool         `json:"tls"`   // the fake provider was served over TLS (-tls)
-	Steps       []Step       `json:"steps"`
-	Comparisons []Comparison `json:"comparisons"`
-	Sustained   []Sustained  `json:"sustained"`
-	TTFB        TTFB         `json:"ttfb"`
-	Memory      Memory       `json:"memory"`
-	Checks      []Check      `json:"checks"`
-	ProfileTop  string       `json:"profile_top,omitempty"` // file with `go tool pprof -top`
+	BareTransport string       `json:"bare_transport,omitempty"`
+	TLS           bool         `json:"tls"` // the fake provider was served over TLS (-tls)
+	Steps         []Step       `json:"steps"`
+	Comparisons   []Comparison `json:"comparisons"`
+	Sustained     []Sustained  `json:"sustained"`
+	TTFB          TTFB         `json:"ttfb"`
+	Memory        Memory       `json:"memory"`
+	Checks        []Check      `json:"checks"`
+	ProfileTop    string       `json:"profile_top,omitempty"` // file with `go tool pprof -top`
 }
 
 // Comparison sets the nginx and proxy steps of one mode and rate against
