@@ -65,11 +65,14 @@ var emptyValue = []string{""}
 
 // copyResponseHeader copies the upstream response's fields that the
 // provider's allowlist lets back to the client: not the key's organization,
-// project or rate-limit headers, nor cookies.
+// project or rate-limit headers, nor cookies. The upstream's Date goes on
+// too, as an intermediary passes it (RFC 9110 section 6.6.1): net/http then
+// formats no date of its own, which it would do at the deepest point of a
+// stream's call stack, growing the stack every held stream keeps.
 func copyResponseHeader(dst, src http.Header, prov provider.Provider) {
 	conn := src["Connection"]
 	for k, v := range src {
-		if prov.ForwardsResponseHeader(k) && (conn == nil || !connectionListed(conn, k)) {
+		if (k == "Date" || prov.ForwardsResponseHeader(k)) && (conn == nil || !connectionListed(conn, k)) {
 			dst[k] = v
 		}
 	}

@@ -71,16 +71,17 @@ func TestCopyResponseHeader(t *testing.T) {
 		"Connection": {"X-Should-Retry"}, "X-Should-Retry": {"true"}, "Transfer-Encoding": {"chunked"},
 		"Request-Id": {"r"}, "Content-Type": {"application/json"}, "Set-Cookie": {"a=b"},
 		"Anthropic-Organization-Id": {"org"}, "Anthropic-Ratelimit-Requests-Remaining": {"3"},
-		"Openai-Organization": {"org"}, "Openai-Project": {"p"},
+		"Openai-Organization": {"org"}, "Openai-Project": {"p"}, "Date": {"Sat, 28 Nov 2026 15:00:30 GMT"},
 	}
+	const date = "Sat, 28 Nov 2026 15:00:30 GMT" // passed on: net/http then writes no date of its own
 	dst := http.Header{}
 	copyResponseHeader(dst, src, provider.Anthropic)
-	if len(dst) != 2 || dst.Get("Request-Id") != "r" || dst.Get("Content-Type") != "application/json" {
+	if len(dst) != 3 || dst.Get("Request-Id") != "r" || dst.Get("Content-Type") != "application/json" || dst.Get("Date") != date {
 		t.Errorf("anthropic response header %v", dst)
 	}
 	dst = http.Header{}
 	copyResponseHeader(dst, src, provider.OpenAI)
-	if len(dst) != 1 || dst.Get("Content-Type") != "application/json" {
+	if len(dst) != 2 || dst.Get("Content-Type") != "application/json" || dst.Get("Date") != date {
 		t.Errorf("openai response header %v", dst)
 	}
 }
