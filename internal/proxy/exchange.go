@@ -54,9 +54,12 @@ type exchange struct {
 	// overQuota: the request was refused for one of its client's quotas.
 	overQuota bool
 	route     route
-	body      []byte
-	header    http.Header // upstream request header without the key
-	url       url.URL     // the upstream URL
+	// reqBody is the request body and its share of the body budget; body
+	// is its bytes, until dropBody.
+	reqBody requestBody
+	body    []byte
+	header  http.Header // upstream request header without the key
+	url     url.URL     // the upstream URL
 	// firstBody is the first attempt's request body; later attempts get
 	// their own (the transport may still read an earlier one).
 	firstBody replayBody
@@ -69,6 +72,20 @@ type exchange struct {
 
 // run acquires keys and sends the request until it gets an answer it can
 // pass on, failing over as failover.go decides, and answers the client.
+// keyRefused reports whether the upstream's refusal (failed) blames the
+// lease's key rather than the request (only the body says), and then has
+// the key checked in the background when the pool suspects it.
+func (x *exchange) keyRefused(lease *keypool.Lease, failed *failedResponse) bool {
+	if !x.prov.KeyInvalid(failed.status, failed.body) {
+		return false
+	}
+	if x.pool.Suspect(lease, keyCheckTimeout) {
+		pool, prov, upstream, id, key := x.pool, x.prov, x.pool.Access().Upstream, lease.KeyID, lease.APIKey
+		x.s.checks.Go(func() { x.s.checkKey(pool, prov, upstream, id, key) })
+	}
+	return true
+}
+
 func (x *exchange) run(maxAttempts int) {
 	if maxAttempts <= 0 {
 		maxAttempts = 1
@@ -126,15 +143,7 @@ func (x *exchange) run(maxAttempts int) {
 			failed = bufferFailed(resp, lease.KeyID)
 		}
 		x.pool.ReportResponse(&lease, resp.StatusCode, reportedHeader(resp, failed))
-		keyInvalid := false
-		if failed != nil && resp.StatusCode != http.StatusTooManyRequests {
-			// Only the body says whether the key or the request is at fault.
-			keyInvalid = x.prov.KeyInvalid(resp.StatusCode, failed.body)
-			if keyInvalid && x.pool.Suspect(&lease, keyCheckTimeout) {
-				pool, prov, upstream, id, key := x.pool, x.prov, x.pool.Access().Upstream, lease.KeyID, lease.APIKey
-				x.s.checks.Go(func() { x.s.checkKey(pool, prov, upstream, id, key) })
-			}
-		}
+		keyInvalid := failed != nil && resp.StatusCode != http.StatusTooManyRequests && x.keyRefused(&lease, failed)
 		reason, retryable := x.failoverFor(resp.StatusCode, keyInvalid)
 		if retryable && !final && x.moreKeys(len(exclude)) {
 			if failed == nil {
@@ -195,6 +204,23 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 }
 
 func (x *exchange) getBody() (io.ReadCloser, error) { return newReplayBody(x.body), nil }
+
+// dropBody lets the request body go, with its share of the body budget: at
+// the latest when the handler returns, and as soon as an answer is being
+// copied through the lean transport, which wrote the whole request (sent,
+// whose body is the one still referring to the bytes, or nil) before it
+// returned the answer. No attempt sends the body again after that; a held
+// stream would otherwise keep the whole prompt for as long as it runs.
+func (x *exchange) dropBody(sent *http.Request) {
+	if sent != nil {
+		if b, ok := sent.Body.(*replayBody); ok {
+			b.Reset(nil)
+		}
+	}
+	x.firstBody.Reset(nil)
+	x.body, x.reqBody.buf = nil, nil
+	x.reqBody.release()
+}
 
 // replayBody is an attempt's request body: the first one is part of the
 // exchange, which saves an allocation for every request that needs no

@@ -386,6 +386,35 @@ func TestBodyBudgetSheds503(t *testing.T) {
 	wantShedCount(t, reg, capBodyMemory, 1)
 }
 
+// TestStreamGivesBackItsBodyBudget: once a stream's answer is being copied
+// its request body is let go, with its share of the body budget, so a held
+// stream does not keep its prompt (or crowd out other bodies) for as long as
+// it runs.
+func TestStreamGivesBackItsBodyBudget(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	reg := prometheus.NewRegistry()
+	addr := startLimited(t, e, Options{MaxBufferedBodyBytes: 64 << 10, Metrics: reg})
+	e.base = "http://" + addr + strings.TrimPrefix(e.base, e.front.URL)
+	release := e.fake.HoldStreams()
+	defer release()
+	// 100 KiB each: 36 KiB of the budget beyond the free share; two at once
+	// are more than the 64 KiB budget.
+	prompt := strings.Repeat("x", 100<<10)
+	held := e.post(apitest.AnthropicBody(prompt, true))
+	if held.StatusCode != http.StatusOK {
+		t.Fatalf("held stream: %d", held.StatusCode)
+	}
+	if _, err := apitest.NewSSEReader(held.Body).Next(); err != nil {
+		t.Fatal(err)
+	}
+	if got := wantStatus(t, e.post(apitest.AnthropicBody(prompt, false)), http.StatusOK); got == "" {
+		t.Fatal("empty answer beside the held stream")
+	}
+	wantShedCount(t, reg, capBodyMemory, 0)
+	release()
+	_ = readAll(t, held.Body)
+}
+
 // TestPoolQueueCapAnswers429: with MaxWaiters requests queued for a pool,
 // the next request that would wait gets 429 with Retry-After at once, and
 // the queued one is still served.

@@ -58,7 +58,14 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 			_ = fl.FlushError()
 		}
 	}
-	upstreamErr, clientErr := x.copyBody(resp.Body, fl)
+	var upstreamErr, clientErr error
+	if nb, ok := resp.Body.(nexter); ok {
+		x.dropBody(resp.Request)
+		// Straight to the copy: a held stream's stack keeps one frame less.
+		upstreamErr, clientErr = x.copyNext(nb, fl)
+	} else {
+		upstreamErr, clientErr = x.copyBody(resp.Body, fl)
+	}
 	_ = resp.Body.Close() // before EOF this closes the upstream connection
 
 	if upstreamErr != nil && clientErr == nil {
@@ -91,9 +98,6 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 // client ended the copy early; a client that went away cancels the request
 // context, which also ends the upstream read.
 func (x *exchange) copyBody(body io.Reader, fl errFlusher) (upstreamErr, clientErr error) {
-	if nb, ok := body.(nexter); ok {
-		return x.copyNext(nb, fl)
-	}
 	var buf []byte
 	if fl != nil {
 		b := x.s.streamBufs.Get().(*[streamBufSize]byte)

@@ -210,13 +210,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		client, authed = authenticate(acc, r.Header, r.URL.RawQuery)
 	}
 	if !authed {
-		prov := provider.Guess(r, rt.rest)
-		if ok { // no metrics otherwise: the labels would be whatever a caller puts in the path
-			prov = pool.Provider()
-			s.metrics.pool(rt.namespace, rt.name).request(keyNone, http.StatusUnauthorized)
-		}
-		prov.WriteError(w, provider.ErrUnauthorized,
-			fmt.Sprintf("no KeyPool %s/%s accepts this client token", rt.namespace, rt.name))
+		s.unauthorized(w, r, &rt, pool)
 		return
 	}
 	prov := pool.Provider()
@@ -230,45 +224,66 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rb := requestBody{budget: &s.bodyBytes}
 	kind, err := readBody(&rb, w, r, s.opts.MaxRequestBodyBytes)
-	defer rb.release()
 	if err != nil {
-		// The rest of the body is unread: do not wait for it.
-		w.Header().Set("Connection", "close")
-		// net/http cancels the request's context on any failed body read,
-		// the read deadline included: only a client that left gets nothing.
-		if kind != provider.ErrRequestTimeout && r.Context().Err() != nil {
-			pm.request(keyNone, statusClientClosed)
-			clientDone(pool, cm, client, keypool.OutcomeCancelled, usage.Tokens{})
-			return
-		}
-		pm.request(keyNone, kind.Status())
-		clientDone(pool, cm, client, keypool.OutcomeOf(kind.Status()), usage.Tokens{})
-		if kind == provider.ErrUnavailable { // the body budget is spent
-			s.metrics.shed.WithLabelValues(capBodyMemory).Inc()
-			w.Header().Set("Retry-After", overCapRetryAfter)
-		}
-		prov.WriteError(w, kind, err.Error())
+		rb.release()
+		s.bodyFailed(w, r, prov, pool, pm, cm, client, kind, err)
 		return
 	}
 	lift(deadline)
-	body := rb.buf
 	x := &exchange{
-		s:      s,
-		w:      w,
-		r:      r,
-		pool:   pool,
-		prov:   prov,
-		pm:     pm,
-		cm:     cm,
-		client: client,
-		route:  rt,
-		body:   body,
-		header: outboundHeader(r.Header, prov),
-		url:    upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
-		start:  time.Now(),
+		s:       s,
+		w:       w,
+		r:       r,
+		pool:    pool,
+		prov:    prov,
+		pm:      pm,
+		cm:      cm,
+		client:  client,
+		route:   rt,
+		reqBody: rb,
+		body:    rb.buf,
+		header:  outboundHeader(r.Header, prov),
+		url:     upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
+		start:   time.Now(),
 	}
+	defer x.dropBody(nil)
 	x.genai = s.opts.GenAI.start(x)
 	x.run(acc.MaxAttempts)
+}
+
+// unauthorized answers a request no pool's token list admits. A pool that
+// does not exist (nil) answers alike. The rejections are out of ServeHTTP,
+// whose frame every request's stack keeps for as long as it is served.
+func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, rt *route, pool *keypool.KeyPool) {
+	prov := provider.Guess(r, rt.rest)
+	if pool != nil { // no metrics otherwise: the labels would be whatever a caller puts in the path
+		prov = pool.Provider()
+		s.metrics.pool(rt.namespace, rt.name).request(keyNone, http.StatusUnauthorized)
+	}
+	prov.WriteError(w, provider.ErrUnauthorized,
+		fmt.Sprintf("no KeyPool %s/%s accepts this client token", rt.namespace, rt.name))
+}
+
+// bodyFailed answers a request whose body could not be read (kind says
+// why), unless its client left.
+func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, prov provider.Provider, pool *keypool.KeyPool,
+	pm *poolMetrics, cm *clientMetrics, client string, kind provider.Error, err error) {
+	// The rest of the body is unread: do not wait for it.
+	w.Header().Set("Connection", "close")
+	// net/http cancels the request's context on any failed body read,
+	// the read deadline included: only a client that left gets nothing.
+	if kind != provider.ErrRequestTimeout && r.Context().Err() != nil {
+		pm.request(keyNone, statusClientClosed)
+		clientDone(pool, cm, client, keypool.OutcomeCancelled, usage.Tokens{})
+		return
+	}
+	pm.request(keyNone, kind.Status())
+	clientDone(pool, cm, client, keypool.OutcomeOf(kind.Status()), usage.Tokens{})
+	if kind == provider.ErrUnavailable { // the body budget is spent
+		s.metrics.shed.WithLabelValues(capBodyMemory).Inc()
+		w.Header().Set("Retry-After", overCapRetryAfter)
+	}
+	prov.WriteError(w, kind, err.Error())
 }
 
 // serverLogWriter routes net/http's own error log (TLS handshakes, panics in
