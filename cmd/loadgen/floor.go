@@ -110,6 +110,7 @@ func (r *Results) floorMarkdown() string {
 // count by count.
 func (r *Results) heldFloorMarkdown() string {
 	var b strings.Builder
+	var sentences []string
 	for _, p := range r.Memory.Held {
 		if p.Target == targetBare {
 			continue
@@ -131,7 +132,15 @@ func (r *Results) heldFloorMarkdown() string {
 				fmt.Fprintf(&b, "| %d | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |\n", h.Streams, name, h.PerStreamKiB,
 					h.PerStreamHeapKiB, h.PerStreamOwnHeapKiB, h.PerStreamGoHeapKiB, h.PerStreamStackKiB, h.GoroutinesPerStream)
 			}
+			sentences = append(sentences, fmt.Sprintf("of %d held streams through the proxy, each took %.1f KiB RSS "+
+				"(the bare Go proxy's: %.1f KiB, %.2fx); %.1f KiB of its heap was allocated by net/http's server and the runtime "+
+				"with no frame of this module's code on the stack, and its goroutine stacks took %.1f KiB (%.2f goroutines)",
+				p.Streams, p.PerStreamKiB, g.PerStreamKiB, ratio(p.PerStreamKiB, g.PerStreamKiB),
+				p.PerStreamGoHeapKiB, p.PerStreamStackKiB, p.GoroutinesPerStream))
 		}
+	}
+	if len(sentences) > 0 {
+		fmt.Fprintf(&b, "\nIn this run, %s.\n", strings.Join(sentences, "; "))
 	}
 	return b.String()
 }

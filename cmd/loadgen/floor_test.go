@@ -54,7 +54,10 @@ func TestFloorReportComputesItsRatios(t *testing.T) {
 		{Target: targetBare, Mode: modeJSON, Rate: 500, P50: 500, P99: 1600},
 		{Target: targetProxy, Mode: modeJSON, Rate: 500, P50: 700, P99: 1800},
 	}
-	r := &Results{Steps: steps, BareTransport: "net/http"}
+	r := &Results{Steps: steps, BareTransport: "net/http", Memory: Memory{Held: []HeldStreams{
+		{Target: targetProxy, Streams: 1000, PerStreamKiB: 40, PerStreamGoHeapKiB: 13, PerStreamStackKiB: 18, GoroutinesPerStream: 2},
+		{Target: targetBare, Streams: 1000, PerStreamKiB: 32},
+	}}}
 	r.summarise()
 	c := r.Comparisons[0]
 	if !c.HasBare || c.BareAddedP50 != 200 || c.BareAddedP99 != 600 {
@@ -66,6 +69,8 @@ func TestFloorReportComputesItsRatios(t *testing.T) {
 	for _, want := range []string{
 		"| json | 500 | 0.10 | 0.20 | 0.20 | 0.60 | 0.40 | 0.80 | 2.00x | 3.00x | 2.00x | 1.33x | 0 |",
 		"the bare Go proxy's added p50 was 2.00x nginx's, and the proxy's added p50 was 2.00x the bare Go proxy's",
+		"of 1000 held streams through the proxy, each took 40.0 KiB RSS (the bare Go proxy's: 32.0 KiB, 1.25x); 13.0 KiB",
+		"| 1000 | bare | 32.0 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
