@@ -120,9 +120,35 @@ func TestBookingLapses(t *testing.T) {
 	late := f.clock.Now().Add(ee.RetryAfter + bookingGrace + time.Second).UnixNano()
 	f.p.mu.Lock()
 	defer f.p.mu.Unlock()
-	if f.p.claim(late, &AcquireOptions{Client: "a", Retry: RetryAgain}) || len(f.p.bookings.list) != 0 {
-		t.Fatalf("a booking outlived its grace: %+v", f.p.bookings.list)
+	if f.p.claim(late, &AcquireOptions{Client: "a", Retry: RetryAgain}) || f.p.bookings.n != 0 ||
+		len(f.p.bookings.clients) != 0 {
+		t.Fatalf("a booking outlived its grace: %d booked, calendars %v", f.p.bookings.n, f.p.bookings.clients)
 	}
+}
+
+// TestLateRetryClaimsWithinGrace checks that a retry sent well after its
+// due time (a client or host that stalled) still claims its booking while
+// the grace lasts: it is served ahead of its client's request that queued
+// before it.
+func TestLateRetryClaimsWithinGrace(t *testing.T) {
+	f, ee := bookedFixture(t) // now t0+50s; the booking is due at t0+60s
+	// Capacity returns at the due time and goes to a's newer request.
+	newer := f.acquireAsync(context.Background(), AcquireOptions{Client: "a", Retry: RetryFirst}, 1)
+	f.clock.Advance(ee.RetryAfter)
+	if r := f.await(newer); r.err != nil {
+		t.Fatalf("a's newer request: %v", r.err)
+	}
+	// At t0+75s another request of a queues; the retry comes at t0+85s,
+	// 25s late, and capacity returns at t0+120s.
+	f.clock.Advance(15 * time.Second)
+	queued := f.acquireAsync(context.Background(), AcquireOptions{Client: "a", Retry: RetryFirst}, 1)
+	f.clock.Advance(10 * time.Second)
+	late := f.acquireAsync(context.Background(), AcquireOptions{Client: "a", Retry: RetryAgain}, 2)
+	f.clock.Advance(35 * time.Second)
+	if r := f.await(late); r.err != nil {
+		t.Fatalf("the late retry: %v", r.err)
+	}
+	assertQueued(t, queued)
 }
 
 // TestBookingsKeepToTheGrantRate checks a client's calendar: its bookings
@@ -162,5 +188,120 @@ func TestBookingsKeepToTheGrantRate(t *testing.T) {
 	f.p.queueTimeout = 0
 	if _, ok := f.p.book(now, a, &AcquireOptions{Client: "a"}, now+int64(time.Second)); ok {
 		t.Fatal("a pool without a queue booked")
+	}
+}
+
+// bookAt books a request of client name turned away at now whose capacity
+// is expected at retryAt; it returns the advice (from now) and whether it
+// was booked. p.mu is held.
+func bookAt(p *KeyPool, now int64, name string, est int64, retryAt int64) (time.Duration, bool) {
+	due, ok := p.book(now, p.queue.client(name), &AcquireOptions{Client: name, EstimatedInputTokens: est}, retryAt)
+	return time.Duration(due - now), ok
+}
+
+// TestRoundingDoesNotSlowTheCalendar checks that bookings made at once are
+// spaced by the time per grant, not by whole seconds: at 2 grants per
+// second, ten bookings fit in five seconds (rounding each up to a whole
+// second would spread them over ten).
+func TestRoundingDoesNotSlowTheCalendar(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: time.Second})
+	f.sequence(20) // 20 grants now: 2 per second over the 10s time constant
+	now := f.clock.Now().UnixNano()
+	f.p.mu.Lock()
+	defer f.p.mu.Unlock()
+	var last time.Duration
+	for i := range 10 {
+		// Each request is turned away a little later than the one before.
+		at := now + int64(i)*int64(100*time.Millisecond)
+		d, ok := bookAt(f.p, at, "a", 1, at+int64(1500*time.Millisecond))
+		if !ok {
+			t.Fatalf("booking %d not made", i)
+		}
+		if d%time.Second != 0 {
+			t.Fatalf("booking %d advised %v, not whole seconds", i, d)
+		}
+		last = time.Duration(at-now) + d
+	}
+	// Slots at 1.5s, 2s, ... 6s; the last is advised at 6s (rounded up from
+	// its own instant, 0.9s).
+	if last > 7*time.Second {
+		t.Fatalf("the tenth booking is due at +%v, want <= +7s (0.5s per grant)", last)
+	}
+	c := f.p.bookings.clients["a"]
+	for i := c.head + 1; i < len(c.list); i++ {
+		if c.list[i].due < c.list[i-1].due {
+			t.Fatalf("calendar out of order at %d: %+v", i, c.list)
+		}
+	}
+}
+
+// TestBookingBeyondTheOldHorizon checks that a client whose backlog
+// reaches further than the 5 minutes the pool once booked at most is still
+// promised a time its retry can claim, and that past bookingHorizon the
+// pool advises its estimate without booking it (nothing recorded).
+func TestBookingBeyondTheOldHorizon(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: time.Second})
+	now := f.clock.Now().UnixNano()
+	f.p.mu.Lock()
+	defer f.p.mu.Unlock()
+	d, ok := bookAt(f.p, now, "a", 7, now+int64(12*time.Minute))
+	if !ok || d != 12*time.Minute {
+		t.Fatalf("12 minutes ahead: advised %v booked %v, want a booking in 12m", d, ok)
+	}
+	due := now + int64(d)
+	if f.p.claim(due-int64(2*time.Second), &AcquireOptions{Client: "a", Retry: RetryAgain, EstimatedInputTokens: 7}) {
+		t.Fatal("claimed 2s before its due time")
+	}
+	if !f.p.claim(due, &AcquireOptions{Client: "a", Retry: RetryAgain, EstimatedInputTokens: 7}) {
+		t.Fatal("the retry 12 minutes later did not claim its booking")
+	}
+	far := now + int64(bookingHorizon) + int64(time.Minute)
+	d, ok = bookAt(f.p, now, "a", 7, far)
+	if ok || d != time.Duration(far-now) {
+		t.Fatalf("past the horizon: advised %v booked %v, want the estimate %v unbooked", d, ok, time.Duration(far-now))
+	}
+	if f.p.bookings.n != 0 {
+		t.Fatalf("%d bookings left, want none (one claimed, one refused)", f.p.bookings.n)
+	}
+}
+
+// TestCalendarMemoryIsBounded checks that one client's calendar holds at
+// most maxClientBookings bookings (more are advised, unbooked), reuses the
+// memory of those that lapsed instead of growing, and does not stop another
+// client from booking.
+func TestCalendarMemoryIsBounded(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: time.Second})
+	now := f.clock.Now().UnixNano()
+	f.p.mu.Lock()
+	defer f.p.mu.Unlock()
+	f.p.grants = grantRate{rate: 10, last: now} // 100ms per grant
+	for i := range maxClientBookings {
+		if _, ok := bookAt(f.p, now, "a", 1, now+int64(time.Second)); !ok {
+			t.Fatalf("booking %d of a not made", i)
+		}
+	}
+	if _, ok := bookAt(f.p, now, "a", 1, now+int64(time.Second)); ok {
+		t.Fatalf("a booked more than %d", maxClientBookings)
+	}
+	if _, ok := bookAt(f.p, now, "b", 1, now+int64(time.Second)); !ok {
+		t.Fatal("b could not book beside a's full calendar")
+	}
+	c := f.p.bookings.clients["a"]
+	size := cap(c.list)
+	// Four minutes on, the bookings due in the first 3.5 minutes have
+	// lapsed (about 2100); as many new ones fit in the same memory.
+	later := now + int64(4*time.Minute)
+	f.p.grants = grantRate{rate: 10, last: later}
+	made := 0
+	for ; made <= maxClientBookings; made++ {
+		if _, ok := bookAt(f.p, later, "a", 1, later+int64(time.Second)); !ok {
+			break
+		}
+	}
+	if c = f.p.bookings.clients["a"]; made < 2000 || c.live() != maxClientBookings || cap(c.list) > size {
+		t.Fatalf("after the lapse a booked %d more: %d live in %d slots (was %d)", made, c.live(), cap(c.list), size)
+	}
+	if want := maxClientBookings + 1; f.p.bookings.n != want {
+		t.Fatalf("%d bookings counted, want %d", f.p.bookings.n, want)
 	}
 }
