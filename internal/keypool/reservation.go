@@ -34,8 +34,8 @@ const (
 
 // Bookings: a request that waited its whole queue timeout is told when to
 // retry, and that time is booked for its retry. Each client has its own
-// calendar, which promises its retries no faster than its fair part of the
-// pool's recent grant rate (the part positionWait uses), so at every
+// calendar, which promises its retries no faster than 90% of its fair part
+// of the pool's recent grant rate (the part positionWait uses), so at every
 // advised time the client's share of capacity can serve the retries due.
 // A retry of the same client and size that comes then claims the booking
 // and goes to the front of its client's queue: it is served at the
@@ -60,6 +60,11 @@ const (
 	// come back later than this is better told that nothing can be
 	// promised, and the pool's picture of capacity says little that far.
 	bookingHorizon = 15 * time.Minute
+	// bookingPace is the part of the client's fair grant rate its calendar
+	// promises: the rest absorbs a dip in capacity or a stall, after which
+	// the retries due would otherwise stay late for good, and serves the
+	// client's new requests meanwhile (nothing is held back for it).
+	bookingPace = 0.9
 	// maxBookingSpacing bounds the time per booking when grants were rare.
 	maxBookingSpacing = 10 * time.Second
 	// maxClientBookings bounds one client's calendar (16 bytes a booking).
@@ -144,8 +149,8 @@ func (p *KeyPool) claim(nowNs int64, opts *AcquireOptions) bool {
 // book advises a request of cq's client turned away at nowNs, whose
 // capacity is expected at retryAt, when to retry, and books that time for
 // it when it can: the later of retryAt and the client's latest booking plus
-// one grant at the client's fair part of the pool's recent grant rate,
-// rounded up to whole seconds. It reports whether it booked: not beyond
+// one grant at bookingPace of the client's fair part of the pool's recent
+// grant rate, rounded up to whole seconds. It reports whether it booked: not beyond
 // bookingHorizon or maxClientBookings, where the advice is only the
 // estimate. A pool without a queue books nothing: its retries could not
 // wait for their turn. p.mu is held.
@@ -164,7 +169,7 @@ func (p *KeyPool) book(nowNs int64, cq *clientQueue, opts *AcquireOptions, retry
 		// (Without them the grant rate says nothing about capacity: the
 		// pool may merely have been idle.)
 		spacing := maxBookingSpacing
-		if rate := p.grants.at(nowNs) * p.queue.share(cq); rate > 0 {
+		if rate := p.grants.at(nowNs) * p.queue.share(cq) * bookingPace; rate > 0 {
 			spacing = min(time.Duration(float64(time.Second)/rate), maxBookingSpacing)
 		}
 		slot = max(slot, c.tail+int64(spacing))

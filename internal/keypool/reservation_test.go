@@ -152,9 +152,9 @@ func TestLateRetryClaimsWithinGrace(t *testing.T) {
 }
 
 // TestBookingsKeepToTheGrantRate checks a client's calendar: its bookings
-// made at once are spaced by the time per grant at its fair part of the
-// pool's recent grant rate, in whole seconds, and none is made beyond the
-// horizon or in a pool without a queue.
+// made at once are spaced by the time per grant at bookingPace of its fair
+// part of the pool's recent grant rate, advised in whole seconds, and none
+// is made beyond the horizon or in a pool without a queue.
 func TestBookingsKeepToTheGrantRate(t *testing.T) {
 	keys := keyCfgs(1)
 	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, QueueTimeout: time.Second})
@@ -170,17 +170,19 @@ func TestBookingsKeepToTheGrantRate(t *testing.T) {
 		}
 		return time.Duration(d - now)
 	}
+	// 0.5 grants per second, 90% of it promised: 2.22s per booking, from
+	// the first slot at 1.5s.
 	if d1, d2 := book(a), book(a); d1 != 2*time.Second || d2 != 4*time.Second {
-		t.Fatalf("a booked at +%v and +%v, want +2s and +4s (2s per grant at 0.5/s)", d1, d2)
+		t.Fatalf("a booked at +%v and +%v, want +2s and +4s (slots 1.5s and 3.72s)", d1, d2)
 	}
 	// b's calendar is its own.
 	if d := book(b); d != 2*time.Second {
 		t.Fatalf("b booked at +%v, want +2s", d)
 	}
-	// With b waiting, a's fair part is half the grants: 4s per booking.
+	// With b waiting, a's fair part is half the grants: 4.44s per booking.
 	f.p.queue.push(&waiter{opts: &AcquireOptions{Client: "b"}, cq: b, done: make(chan struct{})})
-	if d := book(a); d != 8*time.Second {
-		t.Fatalf("a booked at +%v with b waiting, want +8s", d)
+	if d := book(a); d != 9*time.Second {
+		t.Fatalf("a booked at +%v with b waiting, want +9s (slot 8.17s)", d)
 	}
 	if _, ok := f.p.book(now, a, &AcquireOptions{Client: "c"}, now+int64(bookingHorizon)+1); ok {
 		t.Fatal("booked beyond the horizon")
@@ -201,8 +203,8 @@ func bookAt(p *KeyPool, now int64, name string, est int64, retryAt int64) (time.
 
 // TestRoundingDoesNotSlowTheCalendar checks that bookings made at once are
 // spaced by the time per grant, not by whole seconds: at 2 grants per
-// second, ten bookings fit in five seconds (rounding each up to a whole
-// second would spread them over ten).
+// second (0.56s per booking), ten fit in about five seconds (rounding each
+// up to a whole second would spread them over ten).
 func TestRoundingDoesNotSlowTheCalendar(t *testing.T) {
 	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: time.Second})
 	f.sequence(20) // 20 grants now: 2 per second over the 10s time constant
@@ -222,8 +224,8 @@ func TestRoundingDoesNotSlowTheCalendar(t *testing.T) {
 		}
 		last = time.Duration(at-now) + d
 	}
-	// Slots at 1.5s, 2s, ... 6s; the last is advised at 6s (rounded up from
-	// its own instant, 0.9s).
+	// Slots at 1.5s, 2.06s, ... 6.5s; the last is advised at +6s from its
+	// own instant, 0.9s.
 	if last > 7*time.Second {
 		t.Fatalf("the tenth booking is due at +%v, want <= +7s (0.5s per grant)", last)
 	}
@@ -274,7 +276,7 @@ func TestCalendarMemoryIsBounded(t *testing.T) {
 	now := f.clock.Now().UnixNano()
 	f.p.mu.Lock()
 	defer f.p.mu.Unlock()
-	f.p.grants = grantRate{rate: 10, last: now} // 100ms per grant
+	f.p.grants = grantRate{rate: 10, last: now} // 0.11s per booking
 	for i := range maxClientBookings {
 		if _, ok := bookAt(f.p, now, "a", 1, now+int64(time.Second)); !ok {
 			t.Fatalf("booking %d of a not made", i)
@@ -288,9 +290,9 @@ func TestCalendarMemoryIsBounded(t *testing.T) {
 	}
 	c := f.p.bookings.clients["a"]
 	size := cap(c.list)
-	// Four minutes on, the bookings due in the first 3.5 minutes have
-	// lapsed (about 2100); as many new ones fit in the same memory.
-	later := now + int64(4*time.Minute)
+	// 4.5 minutes on, the bookings due in the first 4 minutes have lapsed
+	// (about 2150 at 0.11s each); as many new ones fit in the same memory.
+	later := now + int64(4*time.Minute+30*time.Second)
 	f.p.grants = grantRate{rate: 10, last: later}
 	made := 0
 	for ; made <= maxClientBookings; made++ {
