@@ -226,8 +226,9 @@ func (x *exchange) queueFull(exhausted *keypool.ExhaustedError, attempts int) {
 	h := x.w.Header()
 	h.Set("Retry-After", retryAfterSeconds(retry))
 	h[HeaderAttempts] = attemptsValue(attempts)
+	h[HeaderRetryBooked] = retryNotBooked // refused at once: nothing is booked
 	x.pm.queueRejected.Inc()
 	x.prov.WriteError(x.w, provider.ErrRateLimited, "KeyPool "+x.route.namespace+"/"+x.route.name+
-		" has as many requests waiting for capacity as it may queue; retry after "+h.Get("Retry-After")+"s")
+		" has as many requests waiting for capacity as it may queue; retry after about "+h.Get("Retry-After")+"s")
 	x.finish(keyNone, http.StatusTooManyRequests, attempts, usage.Tokens{}, keypool.ErrQueueFull)
 }

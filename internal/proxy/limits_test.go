@@ -418,6 +418,9 @@ func TestPoolQueueCapAnswers429(t *testing.T) {
 	if ra := resp.Header.Get("Retry-After"); ra == "" || ra == "0" {
 		t.Fatalf("Retry-After %q", ra)
 	}
+	if b := resp.Header.Get(HeaderRetryBooked); b != "false" {
+		t.Fatalf("%s %q on a request refused at once, want false", HeaderRetryBooked, b)
+	}
 
 	e.clock.Advance(time.Minute)
 	r := <-queued
