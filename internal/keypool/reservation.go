@@ -32,11 +32,13 @@ const (
 	RetryAgain
 )
 
-// Bookings: a request that waited its whole queue timeout is told when to
+// Bookings: a request turned away for want of capacity (it waited its
+// whole queue timeout, or its client's queue was full) is told when to
 // retry, and that time is booked for its retry. Each client has its own
-// calendar, which promises its retries no faster than 90% of its fair part
-// of the pool's recent grant rate (the part positionWait uses), so at every
-// advised time the client's share of capacity can serve the retries due.
+// calendar, which promises its retries no faster than 90% of its fair rate
+// (its part of the pool's recent grants, less what clients served without
+// waiting took), so at every advised time the client's share of capacity
+// can serve the retries due.
 // A retry of the same client and size that comes then claims the booking
 // and goes to the front of its client's queue: it is served at the
 // client's next turn, ahead of the client's newer requests, while the
@@ -149,8 +151,8 @@ func (p *KeyPool) claim(nowNs int64, opts *AcquireOptions) bool {
 // book advises a request of cq's client turned away at nowNs, whose
 // capacity is expected at retryAt, when to retry, and books that time for
 // it when it can: the later of retryAt and the client's latest booking plus
-// one grant at bookingPace of the client's fair part of the pool's recent
-// grant rate, rounded up to whole seconds. It reports whether it booked: not beyond
+// one grant at bookingPace of the client's fair rate (see fairRate),
+// rounded up to whole seconds. It reports whether it booked: not beyond
 // bookingHorizon or maxClientBookings, where the advice is only the
 // estimate. A pool without a queue books nothing: its retries could not
 // wait for their turn. p.mu is held.
@@ -169,7 +171,7 @@ func (p *KeyPool) book(nowNs int64, cq *clientQueue, opts *AcquireOptions, retry
 		// (Without them the grant rate says nothing about capacity: the
 		// pool may merely have been idle.)
 		spacing := maxBookingSpacing
-		if rate := p.grants.at(nowNs) * p.queue.share(cq) * bookingPace; rate > 0 {
+		if rate := p.fairRate(nowNs, cq) * bookingPace; rate > 0 {
 			spacing = min(time.Duration(float64(time.Second)/rate), maxBookingSpacing)
 		}
 		slot = max(slot, c.tail+int64(spacing))
@@ -203,6 +205,20 @@ func (p *KeyPool) book(nowNs int64, cq *clientQueue, opts *AcquireOptions, retry
 	b.n++
 	c.tail = max(c.tail, slot)
 	return due, true
+}
+
+// fairRate is the grants per second cq's client can expect while it
+// waits: its fair part of the pool's recent grant rate, less what the
+// clients that do not wait (served as they come, so outside the shares)
+// took lately. p.mu is held.
+func (p *KeyPool) fairRate(nowNs int64, cq *clientQueue) float64 {
+	rate := p.grants.at(nowNs)
+	for _, o := range p.queue.clients {
+		if o != cq && !o.active {
+			rate -= o.rate.at(nowNs)
+		}
+	}
+	return max(rate, 0) * p.queue.share(cq)
 }
 
 // enqueue queues w in its client's queue: at the end, or, when it claimed

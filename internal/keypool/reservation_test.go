@@ -307,3 +307,64 @@ func TestCalendarMemoryIsBounded(t *testing.T) {
 		t.Fatalf("%d bookings counted, want %d", f.p.bookings.n, want)
 	}
 }
+
+// TestQueueFullRetryIsBooked checks that a request refused at once because
+// its client's queue is full gets a booked time too, and that its retry
+// then may queue though the queue is still full, ahead of the client's
+// request waiting there.
+func TestQueueFullRetryIsBooked(t *testing.T) {
+	keys := keyCfgs(1)
+	keys[0].RPMLimit = 1
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, QueueTimeout: 50 * time.Second, MaxWaiters: 1})
+	f.get() // capacity returns at t0+60s
+	waiting := f.acquireAsync(context.Background(), AcquireOptions{Client: "a", Retry: RetryFirst}, 1)
+	_, err := f.p.Acquire(context.Background(), AcquireOptions{Client: "a", Retry: RetryFirst, EstimatedInputTokens: 2})
+	var ee *ExhaustedError
+	if !errors.As(err, &ee) || !errors.Is(ee.Cause, ErrQueueFull) || !ee.Booked || ee.RetryAfter != time.Minute {
+		t.Fatalf("refused at once: %v (%+v), want a booking in 60s", err, ee)
+	}
+	f.clock.Advance(50 * time.Second)
+	if r := f.await(waiting); r.err == nil {
+		t.Fatal("the waiting request got a lease before capacity returned")
+	}
+	// At t0+55s another request of a fills the queue again; the retry comes
+	// half a second before its time.
+	f.clock.Advance(5 * time.Second)
+	full := f.acquireAsync(context.Background(), AcquireOptions{Client: "a", Retry: RetryFirst}, 1)
+	f.clock.Advance(4500 * time.Millisecond)
+	retry := f.acquireAsync(context.Background(),
+		AcquireOptions{Client: "a", Retry: RetryAgain, EstimatedInputTokens: 2}, 2)
+	f.clock.Advance(500 * time.Millisecond)
+	if r := f.await(retry); r.err != nil {
+		t.Fatalf("the booked retry: %v", r.err)
+	}
+	assertQueued(t, full)
+}
+
+// TestFairRateLeavesOutClientsServedAsTheyCome checks the pace of a
+// client's calendar when another client takes grants without waiting: the
+// shares count only the clients waiting, so what the other took lately is
+// taken off the pool's rate first.
+func TestFairRateLeavesOutClientsServedAsTheyCome(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: time.Second,
+		Clients: []ClientConfig{{Name: "a"}, {Name: "b"}}})
+	now := f.clock.Now().UnixNano()
+	f.p.mu.Lock()
+	defer f.p.mu.Unlock()
+	f.p.grants = grantRate{rate: 1, last: now}
+	a, b := f.p.queue.client("a"), f.p.queue.client("b")
+	if r := f.p.fairRate(now, a); r != 1 {
+		t.Fatalf("a's rate %v with b idle, want all of 1/s", r)
+	}
+	b.rate = shareRate{rate: 0.5, last: now} // b is served as it comes
+	if r := f.p.fairRate(now, a); r != 0.5 {
+		t.Fatalf("a's rate %v with b taking 0.5/s, want 0.5/s", r)
+	}
+	// a's calendar: 90% of 0.5/s is 2.22s a booking.
+	if d, ok := bookAt(f.p, now, "a", 1, now+int64(1500*time.Millisecond)); !ok || d != 2*time.Second {
+		t.Fatalf("first booking +%v (%v), want +2s", d, ok)
+	}
+	if d, ok := bookAt(f.p, now, "a", 1, now+int64(1500*time.Millisecond)); !ok || d != 4*time.Second {
+		t.Fatalf("second booking +%v (%v), want +4s (slot 3.72s)", d, ok)
+	}
+}
