@@ -352,14 +352,15 @@ const engineNotes = `What makes the difference:
   everything the limiter has in flight and everything settled since the answered request was taken, which
   the provider may not have counted when it answered; so a raise never admits more than the provider holds
   (` + "`ratelimit.Syncer`" + `, local limiters only: a shared Redis limiter cannot see other replicas' requests in flight).
-- **Retry-After that is booked.** A request that waited its whole queue timeout is told to come back
-  when some key has capacity for it, not before its client's queue is likely served, and not before its
-  client's retries already promised are served at 90% of the client's fair part of the pool's recent grant
-  rate (the rest absorbs a dip in capacity or a stall, and serves new requests meanwhile); that time, in
+- **Retry-After that is booked.** A request turned away for want of capacity (it waited its whole queue
+  timeout, or its client's queue was full) is told to come back when some key has capacity for it, not
+  before its client's queue is likely served, and not before its client's retries already promised are
+  served at 90% of the client's fair part of the pool's recent grant rate (less what clients served without
+  waiting took; the rest absorbs a dip in capacity or a stall, and serves new requests meanwhile); that time, in
   whole seconds, is booked for the client's retry (same client and input estimate; a request whose SDK says
   it is a first attempt never claims it) and the 429 says so (` + "`X-Keypool-Retry-Booked: true`" + `). The
   retry that claims its booking, from 1 s before its time to 30 s after, goes to the front of its client's
-  queue, ahead of the client's newer requests; other clients keep their fair share, and nothing is held
+  queue (even a full one), ahead of the client's newer requests; other clients keep their fair share, and nothing is held
   back. An unclaimed booking lapses. Under sustained overload the booked time grows with the client's
   backlog; the pool books at most 15 minutes and 4,096 retries ahead per client, and beyond that, or
   without a queue, it advises its estimate and says nothing is booked (` + "`X-Keypool-Retry-Booked: false`" + `).
