@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/clock"
+	"github.com/keypool-dev/keypool-operator/internal/proxy"
 )
 
 // maxClientRetries bounds how often a client retries one request after a
@@ -45,6 +46,7 @@ type outcome struct {
 	lateness    time.Duration
 	hasLateness bool          // lateness = success time - first advised retry time (simulated)
 	advised     time.Duration // the first Retry-After received (simulated); -1 if none
+	booked      bool          // the proxy said it booked that Retry-After (X-Keypool-Retry-Booked)
 
 	client       int           // index in fairClients (fairness runs)
 	firstOK      bool          // the first attempt succeeded
@@ -68,7 +70,7 @@ func (c *client) do(ctx context.Context, url string, h http.Header, body []byte,
 	var advised time.Time
 	for attempt := 0; ; attempt++ {
 		sent := c.clock.Now()
-		status, ra, headersAt, err := c.send(ctx, url, h, body, attempt)
+		status, ra, booked, headersAt, err := c.send(ctx, url, h, body, attempt)
 		now := c.clock.Now()
 		if attempt == 0 && err == nil {
 			o.firstWait, o.hasFirstWait = headersAt.Sub(sent), true
@@ -101,7 +103,7 @@ func (c *client) do(ctx context.Context, url string, h http.Header, body []byte,
 		}
 		if advised.IsZero() {
 			advised = now.Add(ra)
-			o.advised = ra
+			o.advised, o.booked = ra, booked
 		}
 		if attempt >= maxClientRetries {
 			o.gaveUp = true
@@ -116,26 +118,27 @@ func (c *client) do(ctx context.Context, url string, h http.Header, body []byte,
 
 // send makes one HTTP request and reads the whole response. ra is the
 // Retry-After in simulated time (the proxy and the fake both speak the
-// shared clock's seconds), or -1 when absent; headersAt is when the
-// response headers arrived (simulated).
+// shared clock's seconds), or -1 when absent; booked says the proxy booked
+// it for the retry; headersAt is when the response headers arrived
+// (simulated).
 // The attempt number goes in X-Stainless-Retry-Count, as the official
 // SDKs send it.
 func (c *client) send(ctx context.Context, url string, h http.Header, body []byte, attempt int) (status int,
-	ra time.Duration, headersAt time.Time, err error) {
+	ra time.Duration, booked bool, headersAt time.Time, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, -1, headersAt, fmt.Errorf("build request: %w", err)
+		return 0, -1, false, headersAt, fmt.Errorf("build request: %w", err)
 	}
 	req.Header = h.Clone()
 	req.Header.Set("X-Stainless-Retry-Count", strconv.Itoa(attempt))
 	resp, err := c.http.Do(req)
 	headersAt = c.clock.Now()
 	if err != nil {
-		return 0, -1, headersAt, fmt.Errorf("send: %w", err)
+		return 0, -1, false, headersAt, fmt.Errorf("send: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return 0, -1, headersAt, fmt.Errorf("read body: %w", err)
+		return 0, -1, false, headersAt, fmt.Errorf("read body: %w", err)
 	}
 	ra = -1
 	if v := resp.Header.Get("Retry-After"); v != "" {
@@ -143,5 +146,6 @@ func (c *client) send(ctx context.Context, url string, h http.Header, body []byt
 			ra = time.Duration(s) * time.Second
 		}
 	}
-	return resp.StatusCode, ra, headersAt, nil
+	booked = resp.Header.Get(proxy.HeaderRetryBooked) == "true"
+	return resp.StatusCode, ra, booked, headersAt, nil
 }

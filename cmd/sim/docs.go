@@ -135,8 +135,10 @@ func (r *report) findings() string {
 		fmt.Fprintf(&b, "- At %.0f%% demand, %s served %s of the bound in requests (%s in input tokens, %s in output "+
 			"tokens; the least-served class reached %s of its part), with %s of upstream requests answered 429; the "+
 			"first retry at the advised time succeeded for %s, and %d throttled requests were told to retry after the "+
-			"run ended (advised Retry-After p50 / p95: %s).\n", top*100, modeLabel(mode), s.req.text(), pct(s.in.mean()),
-			pct(s.out.mean()), pct(s.worstClass()), s.up429.text(), s.retry(), s.notRetried, s.advised())
+			"run ended (%s if those count as failures); %s of the first Retry-After answers were booked (advised "+
+			"Retry-After p50 / p95: %s).\n", top*100, modeLabel(mode), s.req.text(), pct(s.in.mean()),
+			pct(s.out.mean()), pct(s.worstClass()), s.up429.text(), s.retry(), s.notRetried, s.retryAll(), s.bookedShare(),
+			s.advised())
 		if r.Compare != nil {
 			if o := r.Compare.summarize(top, mode); o.n > 0 {
 				fmt.Fprintf(&b, "  The earlier engine, measured the same way: %s of the bound, %s upstream 429s, first retry "+
@@ -240,6 +242,7 @@ type summary struct {
 	notRetried                         int
 	retries                            int
 	retryOK                            float64
+	throttled, booked                  int // requests given a Retry-After; of which booked
 }
 
 func (s *summary) add(x *result) {
@@ -249,6 +252,8 @@ func (s *summary) add(x *result) {
 	s.retries += x.FirstRetries
 	s.retryOK += x.FirstRetryOK * float64(x.FirstRetries)
 	s.notRetried += x.NotRetried
+	s.throttled += x.FirstRetries + x.NotRetried
+	s.booked += x.AdvisedBooked
 	if x.AdvisedMax > 0 {
 		s.adv50.add(x.AdvisedP50.Seconds())
 		s.adv95.add(x.AdvisedP95.Seconds())
@@ -305,6 +310,24 @@ func (s *summary) retry() string {
 	return fmt.Sprintf("%s of %d", pct(s.retryOK/float64(s.retries)), s.retries)
 }
 
+// retryAll is the first-retry success over every throttled request, those
+// told to retry after the run ended counted as failures.
+func (s *summary) retryAll() string {
+	if s.throttled == 0 {
+		return "- (none throttled)"
+	}
+	return fmt.Sprintf("%s of %d", pct(s.retryOK/float64(s.throttled)), s.throttled)
+}
+
+// bookedShare is the share of throttled requests whose first Retry-After
+// the proxy said it booked.
+func (s *summary) bookedShare() string {
+	if s.throttled == 0 {
+		return "-"
+	}
+	return pct(float64(s.booked) / float64(s.throttled))
+}
+
 // engineNotes explains the mechanisms behind the numbers.
 const engineNotes = `What makes the difference:
 
@@ -329,17 +352,22 @@ const engineNotes = `What makes the difference:
   everything the limiter has in flight and everything settled since the answered request was taken, which
   the provider may not have counted when it answered; so a raise never admits more than the provider holds
   (` + "`ratelimit.Syncer`" + `, local limiters only: a shared Redis limiter cannot see other replicas' requests in flight).
-- **Retry-After that is booked.** A request that waited its whole queue timeout is told to come back
-  when some key has capacity for it, not before its client's queue is likely served, and not before its
-  client's retries already promised are served at the client's fair part of the pool's recent grant rate;
-  that time, in whole seconds, is booked for the client's retry (same client and input estimate; a request
-  whose SDK says it is a first attempt never claims it). The retry that claims its booking goes to the front
-  of its client's queue, ahead of the client's newer requests; other clients keep their fair share, and
-  nothing is held back. An unclaimed booking lapses; a pool without a queue books nothing, and nothing is
-  booked further than 5 minutes ahead.
+- **Retry-After that is booked.** A request turned away for want of capacity (it waited its whole queue
+  timeout, or its client's queue was full) is told to come back when some key has capacity for it, not
+  before its client's queue is likely served, and not before its client's retries already promised are
+  served at 90% of the client's fair part of the pool's recent grant rate (less what clients served without
+  waiting took; the rest absorbs a dip in capacity or a stall, and serves new requests meanwhile); that time, in
+  whole seconds, is booked for the client's retry (same client and input estimate; a request whose SDK says
+  it is a first attempt never claims it) and the 429 says so (` + "`X-Keypool-Retry-Booked: true`" + `). The
+  retry that claims its booking, from 1 s before its time to 30 s after, goes to the front of its client's
+  queue (even a full one), ahead of the client's newer requests; other clients keep their fair share, and nothing is held
+  back. An unclaimed booking lapses. Under sustained overload the booked time grows with the client's
+  backlog; the pool books at most 15 minutes and 4,096 retries ahead per client, and beyond that, or
+  without a queue, it advises its estimate and says nothing is booked (` + "`X-Keypool-Retry-Booked: false`" + `).
 - **What remains.** Above capacity some demand must wait or be refused: bookings make a retry at the
   advised time succeed, and under sustained overload the advised time grows with the backlog (the
-  *advised Retry-After* column). The bound assumes each class can be routed to the organisation where it
+  *advised Retry-After* column) while new requests find the capacity promised to earlier ones. The bound
+  assumes each class can be routed to the organisation where it
   fits best; the pool's strategies choose keys by remaining share, not by which dimension a request
   spends, which is what separates *served/bound* from 100% at and above capacity.
 `

@@ -139,7 +139,8 @@ const methodologyText = `## How to read it
   times), while new demand keeps arriving; every attempt carries ` + "`X-Stainless-Retry-Count`" + ` as the
   official SDKs send it. *1st retry at RA ok* is the share of throttled requests whose first retry, sent at
   the advised time, succeeded; requests whose advised time fell after the run (demand stops at the end of the
-  drain) sent no retry and are counted apart (*retry after the run*). *Advised RA* is the first Retry-After
+  drain) sent no retry: this share leaves them out, the column *retry after the run* counts them, and the
+  findings also give the share with them counted as failures. *Advised RA* is the first Retry-After
   throttled requests got; *RA lateness* is the time from the first advised retry time to the eventual
   success (includes time queued in the pool and the response itself).
 - **Time**: the fake provider and the pool share one scaled clock (the pool's clock also drives its

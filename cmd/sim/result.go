@@ -87,6 +87,10 @@ type result struct {
 	// advised time, fell after the run ended: neither a success nor a
 	// failure of the advice.
 	NotRetried int `json:"not_retried"`
+	// AdvisedBooked counts throttled requests whose first Retry-After the
+	// proxy said it booked for their retry (X-Keypool-Retry-Booked: true);
+	// the others were given an estimate.
+	AdvisedBooked int `json:"advised_booked"`
 	// AdvisedP50/P95/Max: the first Retry-After throttled requests got.
 	AdvisedP50 time.Duration `json:"advised_retry_after_p50_ns"`
 	AdvisedP95 time.Duration `json:"advised_retry_after_p95_ns"`
@@ -162,6 +166,9 @@ func summarise(sc scenario, p params, outcomes []outcome, upstream map[string]fa
 			advised = append(advised, o.advised)
 			if o.firstRetry < 0 {
 				r.NotRetried++
+			}
+			if o.booked {
+				r.AdvisedBooked++
 			}
 		}
 		r.ClientRequests++

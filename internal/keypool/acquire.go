@@ -49,7 +49,7 @@ func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, erro
 	now := p.clock.Now()
 	p.mu.Lock()
 	retryAt := never
-	if len(p.bookings.list) > 0 {
+	if p.bookings.n > 0 {
 		opts.claim = p.claim(now.UnixNano(), &opts)
 	}
 	if p.queue.n == 0 {

@@ -18,6 +18,7 @@ package keypool
 
 import (
 	"context"
+	"errors"
 	"math"
 	"time"
 )
@@ -179,15 +180,16 @@ func (p *KeyPool) serve(now time.Time, w *waiter, held bool, reserveIn int64) (L
 
 // giveUp ends a request's wait without a lease: it advises a retry no
 // sooner than capacity is due and its client's queue is likely served. A
-// request that waited its whole queue timeout gets that time booked for
-// its retry (see book): it is older than every request of its client still
-// waiting. One refused at once (queue full) or whose client went away gets
-// none. p.mu is held on entry and released.
+// request that waited its whole queue timeout, or was refused at once
+// because its client's queue is full, gets that time booked for its retry
+// (see book): a retry without a booking of its own would take another's,
+// which only says who the client is and the request's size. One whose
+// client went away gets none. p.mu is held on entry and released.
 func (p *KeyPool) giveUp(now time.Time, cq *clientQueue, opts *AcquireOptions, retryAt int64, cause error) (Lease, error) {
 	booked := false
 	if retryAt != never {
 		retryAt = max(retryAt, now.UnixNano()+int64(p.positionWait(now.UnixNano(), cq)))
-		if cause == nil {
+		if cause == nil || errors.Is(cause, ErrQueueFull) {
 			retryAt, booked = p.book(now.UnixNano(), cq, opts, retryAt)
 		}
 	}

@@ -37,6 +37,17 @@ const (
 	HeaderKey = "X-Keypool-Key"
 	// HeaderAttempts is how many keys were tried.
 	HeaderAttempts = "X-Keypool-Attempts"
+	// HeaderRetryBooked says, on the proxy's 429 for want of capacity,
+	// whether the pool booked capacity at its Retry-After for the client's
+	// retry ("true") or only estimates when there will be some ("false").
+	HeaderRetryBooked = "X-Keypool-Retry-Booked"
+)
+
+// The values of HeaderRetryBooked, shared by every response as
+// attemptsValues are (a written header is only read).
+var (
+	retryBooked    = []string{"true"}
+	retryNotBooked = []string{"false"}
 )
 
 // exchange is one client request on its way through the proxy. It is
@@ -281,9 +292,10 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 		h := x.w.Header()
 		h.Set("Retry-After", retryAfterSeconds(retry))
 		h[HeaderAttempts] = attemptsValue(attempts)
+		advice := retryAdvice(h, exhausted)
 		x.pm.queueRejected.Inc()
 		x.prov.WriteError(x.w, provider.ErrRateLimited, "all keys of KeyPool "+x.route.namespace+"/"+x.route.name+
-			" are at their rate limits; retry after "+h.Get("Retry-After")+"s")
+			" are at their rate limits; "+advice)
 		x.finish(keyNone, http.StatusTooManyRequests, attempts, usage.Tokens{}, err)
 	default:
 		h := x.w.Header()
@@ -291,6 +303,17 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 		x.prov.WriteError(x.w, provider.ErrUnavailable, "no key available: "+err.Error())
 		x.finish(keyNone, http.StatusServiceUnavailable, attempts, usage.Tokens{}, err)
 	}
+}
+
+// retryAdvice says in h whether the pool booked the Retry-After already set
+// there for the client's retry, and returns the advice for the message.
+func retryAdvice(h http.Header, e *keypool.ExhaustedError) string {
+	if e != nil && e.Booked {
+		h[HeaderRetryBooked] = retryBooked
+		return "retry after " + h.Get("Retry-After") + "s, when capacity is booked for this client's retry"
+	}
+	h[HeaderRetryBooked] = retryNotBooked
+	return "retry after about " + h.Get("Retry-After") + "s (an estimate: nothing is booked for the retry)"
 }
 
 // badGateway answers a transport error on the last attempt.

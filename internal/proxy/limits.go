@@ -217,7 +217,8 @@ func (s *Server) providerOf(r *http.Request) provider.Provider {
 }
 
 // queueFull answers a request that found no capacity and no room in its
-// pool's queue of waiting requests: 429 with the pool's Retry-After.
+// pool's queue of waiting requests: 429 with the pool's Retry-After, booked
+// for the client's retry when the pool could.
 func (x *exchange) queueFull(exhausted *keypool.ExhaustedError, attempts int) {
 	retry := time.Duration(0)
 	if exhausted != nil {
@@ -226,8 +227,9 @@ func (x *exchange) queueFull(exhausted *keypool.ExhaustedError, attempts int) {
 	h := x.w.Header()
 	h.Set("Retry-After", retryAfterSeconds(retry))
 	h[HeaderAttempts] = attemptsValue(attempts)
+	advice := retryAdvice(h, exhausted)
 	x.pm.queueRejected.Inc()
 	x.prov.WriteError(x.w, provider.ErrRateLimited, "KeyPool "+x.route.namespace+"/"+x.route.name+
-		" has as many requests waiting for capacity as it may queue; retry after "+h.Get("Retry-After")+"s")
+		" has as many requests waiting for capacity as it may queue; "+advice)
 	x.finish(keyNone, http.StatusTooManyRequests, attempts, usage.Tokens{}, keypool.ErrQueueFull)
 }

@@ -447,6 +447,11 @@ func TestPoolQueueCapAnswers429(t *testing.T) {
 	if ra := resp.Header.Get("Retry-After"); ra == "" || ra == "0" {
 		t.Fatalf("Retry-After %q", ra)
 	}
+	// Refused at once, its retry is still booked: without a booking of its
+	// own it would take another retry's.
+	if b := resp.Header.Get(HeaderRetryBooked); b != "true" {
+		t.Fatalf("%s %q on a request refused at once, want true", HeaderRetryBooked, b)
+	}
 
 	e.clock.Advance(time.Minute)
 	r := <-queued

@@ -128,6 +128,11 @@ func TestQueueTimeoutRetryAfter(t *testing.T) {
 	if got := r.resp.Header.Get(HeaderAttempts); got != "0" {
 		t.Errorf("attempts %q, want 0", got)
 	}
+	// The request waited its whole queue timeout: its retry is booked, and
+	// the answer says so.
+	if got := r.resp.Header.Get(HeaderRetryBooked); got != "true" || !strings.Contains(r.body, "retry after 55s, when capacity is booked") {
+		t.Errorf("%s %q, body %s: want a booked retry", HeaderRetryBooked, got, r.body)
+	}
 	e.waitIdle()
 	if n := e.fake.Stats().Total.Requests; n != 1 {
 		t.Errorf("upstream saw %d requests", n)
@@ -150,6 +155,10 @@ func TestExhaustedOpenAIShape(t *testing.T) {
 	apitest.WantOpenAIError(t, wantStatus(t, resp, http.StatusTooManyRequests), "rate_limit_error", "rate_limit_exceeded")
 	if got := resp.Header.Get("Retry-After"); got != "60" {
 		t.Errorf("Retry-After %q, want 60", got)
+	}
+	// Without a queue nothing is booked: the advice says it is an estimate.
+	if got := resp.Header.Get(HeaderRetryBooked); got != "false" {
+		t.Errorf("%s %q, want false", HeaderRetryBooked, got)
 	}
 	e.waitIdle()
 }
