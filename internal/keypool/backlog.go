@@ -68,7 +68,7 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, 
 		}
 		return p.giveUp(now, cq, &opts, retryAt, cause)
 	}
-	w := &waiter{opts: &opts, cq: cq, done: make(chan struct{})}
+	w := &waiter{opts: &opts, cq: cq, done: make(chan struct{}), since: now.UnixNano()}
 	cq.seen(opts.EstimatedInputTokens, now.UnixNano())
 	p.enqueue(w)
 	for {
@@ -137,7 +137,7 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 			return never
 		}
 		held, reserveIn := p.queue.overShare(w.cq, nowNs)
-		l, at, ok := p.serve(now, w, held, reserveIn)
+		l, at, ok, w := p.serveFit(now, w, held, reserveIn)
 		if !ok && held {
 			// The turn is a client's over its share, which waits for
 			// standby capacity: the clients under its share take what there

@@ -39,6 +39,7 @@ type group struct {
 	readyAt int64     // Unix ns; when a minimal request fits
 	limited bool      // readyAt was after now when last looked at
 	grants  grantRate // leases handed out lately, for its standby (standby.go)
+	fitMark uint64    // KeyPool.fitSeq of the last head it fits (route.go)
 }
 
 // newGroup makes a group with a fresh limiter named id (see

@@ -85,5 +85,6 @@ type Lease struct {
 	key *keyMetadata
 	grp *group // the limiter the reservation was taken from
 	res ratelimit.Reservation
-	aff uint64 // AcquireOptions.Affinity
+	aff  uint64 // AcquireOptions.Affinity
+	band uint8  // input-size band, for the output learned per band (route.go)
 }

@@ -122,6 +122,7 @@ func (p *KeyPool) Settle(l *Lease, u Usage) {
 	now := p.clock.Now()
 	p.mu.Lock()
 	g.lim.Settle(now, res, cu)
+	p.bands.learn(l.band, cu.OutputTokens)
 	p.settleAffinity(aff, g, &u, now.UnixNano())
 	p.touch(g, now)
 	p.notify()

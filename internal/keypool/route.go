@@ -1,0 +1,252 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package keypool
+
+import (
+	"math"
+	"math/bits"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+)
+
+// Class-aware key choice. Limit groups differ in which dimension binds
+// them (one has input tokens to spare, another requests, a third output
+// tokens), so the same request is cheap in one group and expensive in
+// another. least-loaded scores every group of a tier by what the request
+// costs there (fitCost) and takes the cheapest group with capacity. When
+// the pool is saturated, a queued request first looks only at the groups
+// where it fits (cost within fitSlack of its cheapest group); if none of
+// them has room, a bounded look-ahead in its client's queue lets a later
+// request of the same client take a group that fits it and that the head
+// does not fit, and only then does the head take whatever group has room
+// (work-conserving).
+
+// fitSlack: a group fits a request when the request costs no more than
+// this much times its cost in its cheapest group.
+var fitSlack = envFloat("KP_FIT_SLACK", 1.25)
+
+// fitLookAhead is how many of the head's client's later waiters a dispatch
+// offers a group that fits them before the head takes a group that does
+// not fit it.
+var fitLookAhead = int(envFloat("KP_FIT_AHEAD", 8))
+
+// fitPatience: a queued request that waited this share of the queue
+// timeout no longer waits for a group that fits it.
+var fitPatience = envFloat("KP_FIT_PATIENCE", 0.33)
+
+var fitCostMode = os.Getenv("KP_FIT_COST")
+
+var noFit = os.Getenv("KP_NOFIT") != ""
+
+func envFloat(name string, def float64) float64 {
+	if v, err := strconv.ParseFloat(os.Getenv(name), 64); err == nil {
+		return v
+	}
+	return def
+}
+
+// maxRouted is the most slots a tier may have for the scored choice; a
+// larger tier keeps least-loaded's index (the score reads every group).
+const maxRouted = 32
+
+// Fit modes of an attempt.
+const (
+	fitAny   = iota // any group with room, cheapest first
+	fitHead         // only groups that fit; mark them as the head's
+	fitAhead        // only groups that fit and are not marked the head's
+)
+
+// numBands is the number of input-size bands the pool learns output per
+// request for: four per power of two.
+const numBands = 256
+
+// outputBands learns how many output tokens requests of each input size
+// produce, as a moving average per band of input estimates. A group's
+// limiter only learns its own average; the score needs the request's own,
+// and prompts of different sizes tend to ask for different output sizes.
+type outputBands struct {
+	avg [numBands]float32
+	any float64 // over every band: for a band not seen yet
+}
+
+// bandOf is the band of an input estimate: the power of two it lies in
+// and which quarter of it.
+func bandOf(est int64) uint8 {
+	if est <= 0 {
+		return 0
+	}
+	l := bits.Len64(uint64(est))
+	sub := 0
+	if l >= 3 {
+		sub = int(est>>(l-3)) & 3
+	}
+	return uint8(min(l*4+sub, numBands-1))
+}
+
+// learn records a settled request's output tokens; zero output (a failed
+// request) teaches nothing.
+func (o *outputBands) learn(band uint8, out int64) {
+	if out <= 0 {
+		return
+	}
+	const alpha = 0.1
+	if a := &o.avg[band]; *a == 0 {
+		*a = float32(out)
+	} else {
+		*a += alpha * (float32(out) - *a)
+	}
+	if o.any == 0 {
+		o.any = float64(out)
+	} else {
+		o.any += alpha * (float64(out) - o.any)
+	}
+}
+
+// expect is the output tokens a request of band is expected to produce.
+func (o *outputBands) expect(band uint8) float64 {
+	if a := o.avg[band]; a > 0 {
+		return float64(a)
+	}
+	return o.any
+}
+
+// fitCost is what the request of a costs in g, as a share of g's
+// per-minute limits: in the dimension it uses most (known dimensions
+// only). ok is false when g knows no limit.
+func (a *attempt) fitCost(g *group) (float64, bool) {
+	snap := g.lim.Snapshot(a.now)
+	take := [ratelimit.NumDimensions]float64{1, float64(a.est), a.out, float64(a.est) + a.out}
+	var c float64
+	known := false
+	for d := range snap.Dimensions {
+		ds := &snap.Dimensions[d]
+		if ds.Limit <= 0 {
+			continue
+		}
+		known = true
+		share := take[d] / float64(ds.Limit)
+		switch fitCostMode {
+		case "sum":
+			c += share
+		case "emp":
+			// Spent share of the bucket weighs the dimension: a full bucket
+			// overflows, so using it costs (almost) nothing.
+			left := 0.0
+			if ds.Remaining > 0 {
+				left = min(float64(ds.Remaining)/float64(ds.Limit), 1)
+			}
+			c += share * (0.05 + 1 - left)
+		default:
+			c = max(c, share)
+		}
+	}
+	return c, known
+}
+
+// pickByFit tries t's groups cheapest first (see fitCost), only those
+// that fit in the fit modes. handled is false when the tier is not scored
+// (one slot, too many, or no limits known): the caller uses least-loaded's
+// order.
+func (a *attempt) pickByFit(t *tier) (k *keyMetadata, handled bool) {
+	n := len(t.slots)
+	if n < 2 || n > maxRouted || noFit {
+		return nil, false
+	}
+	var cost [maxRouted]float64
+	best := math.Inf(1)
+	known := false
+	for i, s := range t.slots {
+		cost[i] = math.Inf(1)
+		if s.usable == 0 {
+			continue
+		}
+		c, ok := a.fitCost(s.grp)
+		known = known || ok
+		cost[i] = c
+		best = min(best, c)
+	}
+	if !known {
+		return nil, false
+	}
+	limit := math.Inf(1)
+	if a.fit != fitAny {
+		limit = best * fitSlack
+	}
+	var tried uint32
+	for {
+		j := -1
+		for i := range n {
+			if tried&(1<<i) != 0 || cost[i] > limit || math.IsInf(cost[i], 1) {
+				continue
+			}
+			if j < 0 || cost[i] < cost[j] || (cost[i] == cost[j] && t.slots[i].before(t.slots[j])) {
+				j = i
+			}
+		}
+		if j < 0 {
+			return nil, true
+		}
+		tried |= 1 << j
+		s := t.slots[j]
+		switch a.fit {
+		case fitHead:
+			s.grp.fitMark = a.p.fitSeq
+		case fitAhead:
+			if s.grp.fitMark == a.p.fitSeq {
+				continue // kept for the head
+			}
+		}
+		if k := a.trySlot(s); k != nil {
+			return k, true
+		}
+	}
+}
+
+// serveFit serves the queue's head w: from a group that fits it; failing
+// that, a later waiter of its client from a group that fits that one and
+// not the head; failing that, w from any group. It returns the waiter
+// served. p.mu is held.
+func (p *KeyPool) serveFit(now time.Time, w *waiter, held bool, reserveIn int64) (Lease, int64, bool, *waiter) {
+	nowNs := now.UnixNano()
+	patient := fitLookAhead > 0 && float64(nowNs-w.since) < fitPatience*float64(p.queueTimeout)
+	if !patient || w.opts.claim || noFit {
+		l, at, ok := p.serve(now, w, held, reserveIn)
+		return l, at, ok, w
+	}
+	p.fitSeq++
+	p.fitMode = fitHead
+	l, at, ok := p.serve(now, w, held, reserveIn)
+	if ok {
+		p.fitMode = fitAny
+		return l, at, ok, w
+	}
+	p.fitMode = fitAhead
+	i := 0
+	for o := w.next; o != nil && i < fitLookAhead; o = o.next {
+		i++
+		if l, _, ok := p.serve(now, o, held, reserveIn); ok {
+			p.fitMode = fitAny
+			return l, at, ok, o
+		}
+	}
+	p.fitMode = fitAny
+	l, at, ok = p.serve(now, w, held, reserveIn)
+	return l, at, ok, w
+}
