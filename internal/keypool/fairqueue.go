@@ -29,7 +29,6 @@ type waiter struct {
 	// until that ends.
 	claimed bool
 	done    chan struct{} // closed when granted
-	since   int64         // Unix ns it began waiting
 }
 
 // clientQueue is one client's waiters, in arrival order, and its place in
