@@ -186,6 +186,15 @@ func (p *KeyPool) observe(g *group, hl *provider.Limits, now time.Time, res *rat
 			} else {
 				lowered = g.lim.Observe(now, hl.Dimensions)
 			}
+			learned := false
+			for d, o := range hl.Dimensions {
+				if o.Limit > 0 && o.Limit != g.reported[d] {
+					g.reported[d], learned = o.Limit, true
+				}
+			}
+			if learned {
+				g.loadLimits(now)
+			}
 			p.touch(g, now)
 			return lowered
 		}

@@ -121,10 +121,9 @@ func (o *outputBands) expect(band uint8) float64 {
 // dimensions, or shares weighted by how empty each bucket is, served
 // fewer requests in cmd/sim than the largest share.
 func (a *attempt) fitCost(g *group) (cost float64, ok bool) {
-	snap := g.lim.Snapshot(a.now)
 	take := [ratelimit.NumDimensions]float64{1, float64(a.est), a.out, float64(a.est) + a.out}
-	for d := range snap.Dimensions {
-		if l := snap.Dimensions[d].Limit; l > 0 {
+	for d, l := range g.limits {
+		if l > 0 {
 			ok = true
 			cost = max(cost, take[d]/float64(l))
 		}
