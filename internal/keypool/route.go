@@ -141,18 +141,7 @@ func (a *attempt) pickByFit(t *tier) (k *keyMetadata, handled bool) {
 		return nil, false
 	}
 	var cost [maxRouted]float64
-	best := math.Inf(1)
-	known := false
-	for i, s := range t.slots {
-		cost[i] = math.Inf(1)
-		if s.usable == 0 {
-			continue
-		}
-		c, ok := a.fitCost(s.grp)
-		known = known || ok
-		cost[i] = c
-		best = min(best, c)
-	}
+	best, known := a.score(t, &cost)
 	if !known {
 		return nil, false
 	}
@@ -162,15 +151,7 @@ func (a *attempt) pickByFit(t *tier) (k *keyMetadata, handled bool) {
 	}
 	var tried uint32
 	for {
-		j := -1
-		for i := range n {
-			if tried&(1<<i) != 0 || cost[i] > limit || math.IsInf(cost[i], 1) {
-				continue
-			}
-			if j < 0 || cost[i] < cost[j] || (cost[i] == cost[j] && t.slots[i].before(t.slots[j])) {
-				j = i
-			}
-		}
+		j := cheapest(t, &cost, limit, tried)
 		if j < 0 {
 			return nil, true
 		}
@@ -188,6 +169,39 @@ func (a *attempt) pickByFit(t *tier) (k *keyMetadata, handled bool) {
 			return k, true
 		}
 	}
+}
+
+// score fills cost with the request's cost in each slot of t (+Inf for a
+// slot without usable keys) and returns the least; known is false when no
+// group knows a limit.
+func (a *attempt) score(t *tier, cost *[maxRouted]float64) (best float64, known bool) {
+	best = math.Inf(1)
+	for i, s := range t.slots {
+		cost[i] = math.Inf(1)
+		if s.usable == 0 {
+			continue
+		}
+		c, ok := a.fitCost(s.grp)
+		known = known || ok
+		cost[i] = c
+		best = min(best, c)
+	}
+	return best, known
+}
+
+// cheapest is the index of the cheapest slot not tried costing at most
+// limit, the least loaded among equals; -1 if none.
+func cheapest(t *tier, cost *[maxRouted]float64, limit float64, tried uint32) int {
+	j := -1
+	for i := range t.slots {
+		if tried&(1<<i) != 0 || cost[i] > limit || math.IsInf(cost[i], 1) {
+			continue
+		}
+		if j < 0 || cost[i] < cost[j] || (cost[i] == cost[j] && t.slots[i].before(t.slots[j])) {
+			j = i
+		}
+	}
+	return j
 }
 
 // serveFit serves the queue's head w: from a group that fits it; failing

@@ -177,3 +177,30 @@ func TestBandOf(t *testing.T) {
 		t.Fatalf("unseen band expects %v, want the overall 50", got)
 	}
 }
+
+func TestRouteUsesLimitsLearnedFromHeaders(t *testing.T) {
+	keys := keyCfgs(2) // k0 first: least-loaded alone would try it first
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
+	for id, h := range map[string]map[string][]string{
+		"k0": hdr("anthropic-ratelimit-requests-limit", "100", "anthropic-ratelimit-input-tokens-limit", "2000"),
+		"k1": hdr("anthropic-ratelimit-requests-limit", "2", "anthropic-ratelimit-input-tokens-limit", "100000"),
+	} {
+		if err := f.p.UpdateKeyFromHeaders(id, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l := f.acquire(AcquireOptions{EstimatedInputTokens: 4000}); l.KeyID != "k1" {
+		t.Fatalf("long prompt went to %s, want k1 (input to spare)", l.KeyID)
+	}
+	// The provider raises k1's request limit: short prompts cost it less
+	// than k0's input now (once a second of the faster refill passed).
+	if err := f.p.UpdateKeyFromHeaders("k1", hdr("anthropic-ratelimit-requests-limit", "10000")); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Second)
+	for i := range 3 {
+		if l := f.acquire(AcquireOptions{EstimatedInputTokens: 100}); l.KeyID != "k1" {
+			t.Fatalf("short prompt %d went to %s, want k1", i, l.KeyID)
+		}
+	}
+}
