@@ -204,3 +204,23 @@ func TestRouteUsesLimitsLearnedFromHeaders(t *testing.T) {
 		}
 	}
 }
+
+func TestRouteChoiceDoesNotAllocate(t *testing.T) {
+	keys := routeKeys()
+	for i := range keys {
+		keys[i].RPMLimit, keys[i].ITPMLimit = keys[i].RPMLimit*1e9, keys[i].ITPMLimit*1e9
+	}
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
+	ctx := context.Background()
+	est := int64(100)
+	if n := testing.AllocsPerRun(200, func() {
+		l, err := f.p.Acquire(ctx, AcquireOptions{EstimatedInputTokens: est})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.p.Settle(&l, Usage{InputTokens: est, OutputTokens: 10})
+		est = 4100 - est // short and long prompts in turn
+	}); n != 0 {
+		t.Fatalf("%v allocations per scored Acquire and Settle, want 0", n)
+	}
+}
