@@ -41,8 +41,9 @@ const (
 type Strategy string
 
 const (
-	// StrategyLeastLoaded picks the key with the largest remaining share of its
-	// limits (requests, input and output tokens), breaking ties in turn.
+	// StrategyLeastLoaded picks the key whose limit group a request costs the
+	// least share of its limits (requests, input and output tokens), among
+	// those with capacity, breaking ties by the largest remaining share.
 	StrategyLeastLoaded Strategy = "least-loaded"
 	// StrategyRoundRobin takes the keys in turn.
 	StrategyRoundRobin Strategy = "round-robin"

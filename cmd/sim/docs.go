@@ -168,11 +168,36 @@ func (r *report) findings() string {
 			"organisations with input to spare and short ones to those with requests to spare.\n",
 			r.CapacityRPM, pct(r.CapacityRPM/r.NominalRPM), r.NominalRPM)
 	}
+	if use := r.orgUse(top, modeGrouped); use != "" {
+		fmt.Fprintf(&b, "- At %.0f%% demand, %s used of each organisation's limits over the window (requests / input "+
+			"tokens / output tokens, mean of the runs): %s.\n", top*100, modeLabel(modeGrouped), use)
+	}
 	if s := r.summarize(top, modeGrouped); s.n > 0 {
 		fmt.Fprintf(&b, "- The old figure (largest share of any limit per organisation, weighted) read %s for the same "+
 			"runs at %.0f%% demand.\n", s.oldFig.text(), top*100)
 	}
 	return b.String()
+}
+
+// orgUse is every organisation's mean use of its limits in the runs of
+// mode at demand, per dimension; "" without such runs.
+func (r *report) orgUse(demand float64, mode string) string {
+	var parts []string
+	for _, o := range orgs {
+		var req, in, out stat
+		for _, x := range r.Results {
+			if u, ok := x.Orgs[o]; ok && x.Mode == mode && x.Demand == demand && x.Clients == nil {
+				req.add(u.Requests)
+				in.add(u.InputTokens)
+				out.add(u.OutputTok)
+			}
+		}
+		if req.n == 0 {
+			return ""
+		}
+		parts = append(parts, fmt.Sprintf("%s %s / %s / %s", o, pct(req.mean()), pct(in.mean()), pct(out.mean())))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // joinPercents renders demands as "50%, 100% and 150%".
@@ -346,6 +371,13 @@ const engineNotes = `What makes the difference:
   output (a moving average of what settled requests produced) from acquire to settle, and when it syncs
   with a provider's remaining count it subtracts the expected output of requests still in flight, which
   the provider has not charged yet.
+- **Class-aware key choice.** Least-loaded scores every limit group of a tier by what the request costs
+  there: the largest share of the group's per-minute limits it takes (one request, its input estimate, and
+  the output the pool learned for prompts of its size), and takes the cheapest group with room, so long
+  prompts go where input is to spare and short ones where requests are. A queued request first tries only
+  the groups where it costs at most 1.25 times its cheapest; when none has room, the next 16 requests of
+  its client may take a group that fits them and not it, and only then does it take any group with room,
+  so no capacity idles while requests wait.
 - **Capacity the provider reports.** A response whose rate-limit headers report more remaining than
   the pool's picture raises it (a reset passed, a limit was raised, usage was over-estimated; never past a
   lower configured limit), less
@@ -367,7 +399,7 @@ const engineNotes = `What makes the difference:
 - **What remains.** Above capacity some demand must wait or be refused: bookings make a retry at the
   advised time succeed, and under sustained overload the advised time grows with the backlog (the
   *advised Retry-After* column) while new requests find the capacity promised to earlier ones. The bound
-  assumes each class can be routed to the organisation where it
-  fits best; the pool's strategies choose keys by remaining share, not by which dimension a request
-  spends, which is what separates *served/bound* from 100% at and above capacity.
+  assumes each class can be routed to the organisation where it fits best; the pool's choice is a heuristic
+  per request (see *Class-aware key choice*), and the dimensions it leaves unused per organisation (listed
+  above) are what separates *served/bound* from 100%.
 `

@@ -141,7 +141,7 @@ func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) 
 		if k != nil {
 			return p.grant(a), 0, true
 		}
-		if len(a.exclude) == 0 && len(a.refused) == 0 && !a.held {
+		if len(a.exclude) == 0 && len(a.refused) == 0 && !a.held && a.fit == fitAny {
 			e := &t.exhausted
 			e.valid, e.until, e.est = true, p.tierReadyAt(t, a), a.est
 		}
@@ -170,5 +170,5 @@ func (p *KeyPool) grant(a *attempt) Lease {
 	g.grants.add(a.nowNs)
 	p.touch(g, a.now)
 	p.rememberAffinity(a, g)
-	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res, aff: a.affinity}
+	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res, aff: a.affinity, band: bandOf(a.est)}
 }

@@ -57,6 +57,11 @@ type attempt struct {
 	// its standby (standby.go).
 	held      bool
 	reserveIn int64 // input tokens a held attempt leaves on top of its own
+
+	// Class-aware choice (route.go): which groups the attempt may take,
+	// and the output tokens the request is expected to produce.
+	fit int
+	out float64
 }
 
 func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
@@ -67,8 +72,12 @@ func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
 	a.affWaitAt, a.affWaitUntil = 0, opts.affinityWaitUntil
 	a.key, a.res, a.chosen = nil, ratelimit.Reservation{}, false
 	a.held, a.reserveIn = false, 0
-	if a.p != nil && a.p.holding {
-		a.held, a.reserveIn = true, a.p.reserveIn
+	a.fit, a.out = fitAny, 0
+	if a.p != nil {
+		if a.p.holding {
+			a.held, a.reserveIn = true, a.p.reserveIn
+		}
+		a.fit, a.out = a.p.fitMode, a.p.bands.expect(bandOf(a.est))
 	}
 }
 

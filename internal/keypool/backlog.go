@@ -113,7 +113,8 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, 
 // request whose turn it is finds none: it keeps its turn, and holds the
 // others behind it, so that a long request is not passed over forever by
 // short ones (a client that had nothing waiting still goes first, see
-// push). It returns when that request expects capacity, never when nobody
+// push); only a group that does not fit it may go to one of its client's
+// next requests that fits the group better (serveFit, route.go). It returns when that request expects capacity, never when nobody
 // waits. p.mu is held; a search may release it for a remote limiter's round
 // trip, and meanwhile other callers get the last prediction and are woken
 // when this dispatch ends.
@@ -138,7 +139,7 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 			return never
 		}
 		held, reserveIn := p.queue.overShare(w.cq, nowNs)
-		l, at, ok := p.serve(now, w, held, reserveIn)
+		l, at, ok, w := p.serveFit(now, w, held, reserveIn)
 		if !ok && held {
 			// The turn is a client's over its share, which waits for
 			// standby capacity: the clients under its share take what there

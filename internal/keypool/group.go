@@ -39,6 +39,13 @@ type group struct {
 	readyAt int64     // Unix ns; when a minimal request fits
 	limited bool      // readyAt was after now when last looked at
 	grants  grantRate // leases handed out lately, for its standby (standby.go)
+	fitMark uint64    // KeyPool.fitSeq of the last head it fits (route.go)
+	// limits are the limiter's effective per-minute limits, for the
+	// class-aware score, reread only when they may have changed: on
+	// SetLimits, and when a response reports a limit other than the last
+	// reported one (reported).
+	limits   ratelimit.Amounts
+	reported ratelimit.Amounts
 }
 
 // newGroup makes a group with a fresh limiter named id (see
@@ -52,6 +59,14 @@ func (p *KeyPool) newGroup(id, name string, now time.Time) *group {
 	}
 	remote, _ := lim.(ratelimit.Remote)
 	return &group{name: name, lim: lim, remote: remote}
+}
+
+// loadLimits rereads the limiter's effective limits.
+func (g *group) loadLimits(now time.Time) {
+	s := g.lim.Snapshot(now)
+	for d := range s.Dimensions {
+		g.limits[d] = s.Dimensions[d].Limit
+	}
 }
 
 // Limiter IDs passed to PoolConfig.NewLimiter.

@@ -82,8 +82,9 @@ type Lease struct {
 	KeyID  string
 	APIKey string
 
-	key *keyMetadata
-	grp *group // the limiter the reservation was taken from
-	res ratelimit.Reservation
-	aff uint64 // AcquireOptions.Affinity
+	key  *keyMetadata
+	grp  *group // the limiter the reservation was taken from
+	res  ratelimit.Reservation
+	aff  uint64 // AcquireOptions.Affinity
+	band uint8  // input-size band, for the output learned per band (route.go)
 }

@@ -77,6 +77,12 @@ type KeyPool struct {
 	// (standby.go).
 	holding   bool
 	reserveIn int64
+	// fitMode is the class-aware choice's mode for the dispatch's next
+	// search, fitSeq numbers its heads, and bands learns the output per
+	// request by input size (route.go).
+	fitMode int
+	fitSeq  uint64
+	bands   outputBands
 	// accounts are the configured clients' usage windows, read without mu.
 	accounts atomic.Pointer[clientAccounts]
 

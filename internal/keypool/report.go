@@ -122,6 +122,7 @@ func (p *KeyPool) Settle(l *Lease, u Usage) {
 	now := p.clock.Now()
 	p.mu.Lock()
 	g.lim.Settle(now, res, cu)
+	p.bands.learn(l.band, cu.OutputTokens)
 	p.settleAffinity(aff, g, &u, now.UnixNano())
 	p.touch(g, now)
 	p.notify()
@@ -184,6 +185,15 @@ func (p *KeyPool) observe(g *group, hl *provider.Limits, now time.Time, res *rat
 				lowered = s.Sync(now, hl.Dimensions, *res)
 			} else {
 				lowered = g.lim.Observe(now, hl.Dimensions)
+			}
+			learned := false
+			for d, o := range hl.Dimensions {
+				if o.Limit > 0 && o.Limit != g.reported[d] {
+					g.reported[d], learned = o.Limit, true
+				}
+			}
+			if learned {
+				g.loadLimits(now)
 			}
 			p.touch(g, now)
 			return lowered

@@ -42,6 +42,9 @@ func newLeastLoaded(t *tier) *leastLoaded { return &leastLoaded{t: t} }
 func (*leastLoaded) Strategy() Strategy { return StrategyLeastLoaded }
 
 func (l *leastLoaded) pick(a *attempt) (*keyMetadata, bool) {
+	if k, handled := a.pickByFit(l.t); handled {
+		return k, true
+	}
 	// Slots that have filled up since they were last touched join the FIFO,
 	// the longest full first.
 	for l.partial.len() > 0 && l.partial.top().grp.fullAt <= a.nowNs {

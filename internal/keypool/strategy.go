@@ -20,10 +20,12 @@ package keypool
 type Strategy string
 
 const (
-	// StrategyLeastLoaded picks the key with the highest remaining share of
-	// its limits (the lowest share across its known dimensions), breaking
-	// ties in turn; keys with no known limits are always tied, so they are
-	// used in turn.
+	// StrategyLeastLoaded picks the key whose limit group the request costs
+	// the least share of a limit, among those with capacity (see route.go),
+	// and, without known limits or with more than 32 groups in a tier, the
+	// key with the highest remaining share of its limits (the lowest share
+	// across its known dimensions), breaking ties in turn; keys with no
+	// known limits are always tied, so they are used in turn.
 	StrategyLeastLoaded Strategy = "least-loaded"
 	// StrategyRoundRobin takes the keys in configuration order, skipping
 	// keys without capacity.

@@ -185,6 +185,7 @@ func (p *KeyPool) assignGroups(cfg []KeyConfig, keys []*keyMetadata, prevGroup m
 	for _, g := range groups {
 		g.lim.SetLimits(now, g.configured)
 		g.load()
+		g.loadLimits(now)
 		g.limited = g.readyAt > nowNs
 	}
 	return groups, named, groupOf
