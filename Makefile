@@ -107,10 +107,12 @@ fuzz: ## Run every fuzz target of internal/ for FUZZTIME each.
 		done; \
 	done
 
-# LOADTEST_ARGS are cmd/loadgen's flags; the defaults take about 6 minutes
+# LOADTEST_ARGS are cmd/loadgen's flags; the defaults take about 10 minutes
 # (fixed rates 500, 1000 and 1500 req/s for 10 s each, json and sse, direct,
-# through nginx (the yardstick) and through the proxy, then a sustained-rate
-# search, time to first event and memory with 1,000 and 5,000 held streams).
+# through nginx (the yardstick), through a bare Go reverse proxy (the Go
+# floor) and through the proxy, then a sustained-rate search, time to first
+# event and memory with 1,000 and 5,000 held streams through the proxy and
+# the bare one).
 # Only 127.0.0.1 is targeted. See docs/performance.md.
 LOADTEST_ARGS ?= -out bench/results
 
