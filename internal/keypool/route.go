@@ -209,17 +209,21 @@ func cheapest(t *tier, cost *[maxRouted]float64, limit float64, tried uint32) in
 // that fits that one and not the head (whose own groups are kept for it,
 // so that a long request is not passed over by short ones on them);
 // failing that, w from any group with room, so that no capacity idles
-// while a request waits. A claimed booking is served at once. It returns
-// the waiter served. p.mu is held.
+// while a request waits. A claimed booking is served at once, and only
+// least-loaded scores groups by fit: under the other strategies the head
+// is served alone, as before. It returns the waiter served. p.mu is held.
 func (p *KeyPool) serveFit(now time.Time, w *waiter, held bool, reserveIn int64) (Lease, int64, bool, *waiter) {
-	if w.opts.claim {
+	if w.opts.claim || p.strategy != StrategyLeastLoaded {
 		l, at, ok := p.serve(now, w, held, reserveIn)
 		return l, at, ok, w
 	}
 	p.fitSeq++
 	p.fitMode = fitHead
 	l, at, ok := p.serve(now, w, held, reserveIn)
-	if ok {
+	if ok || p.scratch.affWaitAt != 0 {
+		// Served, or holding its turn for the group that caches its
+		// conversation's prompt: no later request takes that group's
+		// capacity from under it (it would move the conversation).
 		p.fitMode = fitAny
 		return l, at, ok, w
 	}

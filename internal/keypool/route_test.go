@@ -100,6 +100,34 @@ func TestRouteQueueLetsALaterRequestTakeAGroupTheHeadDoesNotFit(t *testing.T) {
 	}
 }
 
+func TestRouteQueueLookAheadIsLeastLoadedOnly(t *testing.T) {
+	// The same queue under round-robin, which does not score groups by fit:
+	// the short prompt keeps its place behind the head, as it always did.
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: routeKeys(), QueueTimeout: time.Minute,
+		Strategy: StrategyRoundRobin})
+	// Four prompts of 1000 input tokens spend narrow's input and wide's
+	// two requests, whatever order round-robin takes them in.
+	var narrow []Lease
+	for range 4 {
+		if l := f.acquire(AcquireOptions{EstimatedInputTokens: 1000}); l.KeyID == "narrow" {
+			narrow = append(narrow, l)
+		}
+	}
+	if len(narrow) != 2 {
+		t.Fatalf("%d of 4 prompts on narrow, want 2", len(narrow))
+	}
+	ctx := context.Background()
+	head := f.acquireAsync(ctx, AcquireOptions{EstimatedInputTokens: 4000}, 1)
+	short := f.acquireAsync(ctx, AcquireOptions{EstimatedInputTokens: 100}, 2)
+	assertQueued(t, head)
+	assertQueued(t, short)
+	// narrow gets 900 input tokens back: enough for the short prompt, not
+	// for the head; under round-robin the short one does not pass it.
+	f.p.Settle(&narrow[0], Usage{InputTokens: 100})
+	assertQueued(t, head)
+	assertQueued(t, short)
+}
+
 func TestRouteQueueHeadTakesAGroupThatDoesNotFitIfNoLaterRequestFits(t *testing.T) {
 	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: routeKeys(), QueueTimeout: time.Minute})
 	for range 2 {
