@@ -120,8 +120,10 @@ func (r *Results) heldFloorMarkdown() string {
 				continue
 			}
 			if b.Len() == 0 {
-				b.WriteString("\nPer held stream (KiB; heap split by whether a frame of this module's code was on the allocating stack):\n\n" +
-					"| streams | holder | RSS | Go heap | of it under this module's code | by net/http and the runtime alone | goroutine stacks | goroutines |\n" +
+				b.WriteString("\nPer held stream (KiB; heap split by whether a frame of this module's code " +
+					"was on the allocating stack):\n\n" +
+					"| streams | holder | RSS | Go heap | of it under this module's code | " +
+					"by net/http and the runtime alone | goroutine stacks | goroutines |\n" +
 					"|---:|---|---:|---:|---:|---:|---:|---:|\n")
 			}
 			for _, h := range []HeldStreams{p, g} {

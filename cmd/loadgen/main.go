@@ -46,6 +46,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -124,7 +125,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	res.TLS, res.BareTransport = cfg.tls, cfg.bareTransport
 	proxy, err := startProcess("proxyserver", proxyBin,
-		proxyArgs(fake.url, keyList, 1, cfg.keys, append([]string{"-pprof", loopbackAny}, cfg.proxyFlags...))...)
+		proxyArgs(fake.url, keyList, 1, cfg.keys, append([]string{pprofFlag, loopbackAny}, cfg.proxyFlags...))...)
 	if err != nil {
 		return err
 	}
@@ -149,15 +150,11 @@ func run(ctx context.Context, cfg config) error {
 		targets = append(targets, viaNginx)
 	}
 	logf("yardstick: %s", note)
-	bare, err := startProcess("proxyserver-bare", proxyBin, bareArgs(cfg, fake.url, keyList)...)
+	bare, viaBare, err := startBare(cfg, proxyBin, fake.url, keyList, keys[0])
 	if err != nil {
 		return err
 	}
 	defer bare.stop()
-	viaBare, err := newEndpoint(targetBare, bare.url, "/v1/messages", keys[0])
-	if err != nil {
-		return err
-	}
 	targets = append(targets, viaBare)
 	viaProxy, err := newEndpoint(targetProxy, proxy.url, "/pools/perf/pool-0/v1/messages", "perf-client-token")
 	if err != nil {
@@ -209,8 +206,8 @@ func streamMemory(ctx context.Context, cfg config, res *Results, proxyBin, fakeU
 	for _, n := range cfg.streams {
 		for _, target := range []string{targetProxy, targetBare} {
 			logf("memory: %d held streams through a fresh %s", n, target)
-			caps := []string{"-pprof", loopbackAny, "-max-in-flight", fmt.Sprint(n + 64), "-max-connections", fmt.Sprint(n + 64)}
-			args := proxyArgs(fakeURL, keyList, 1, cfg.keys, append(caps, cfg.proxyFlags...))
+			args := proxyArgs(fakeURL, keyList, 1, cfg.keys, slices.Concat([]string{pprofFlag, loopbackAny,
+				"-max-in-flight", fmt.Sprint(n + 64), "-max-connections", fmt.Sprint(n + 64)}, cfg.proxyFlags))
 			path, token, heapTop := "/pools/perf/pool-0/v1/messages", "perf-client-token", fmt.Sprintf("streams-%d-heap-top.txt", n)
 			if target == targetBare {
 				args = bareArgs(cfg, fakeURL, keyList)
@@ -236,10 +233,28 @@ func streamMemory(ctx context.Context, cfg config, res *Results, proxyBin, fakeU
 	return nil
 }
 
+// startBare starts the Go yardstick for the load steps and returns it with
+// its endpoint, which authenticates with the upstream's key.
+func startBare(cfg config, proxyBin, fakeURL, keyList, key string) (*process, endpoint, error) {
+	p, err := startProcess("proxyserver-bare", proxyBin, bareArgs(cfg, fakeURL, keyList)...)
+	if err != nil {
+		return nil, endpoint{}, err
+	}
+	ep, err := newEndpoint(targetBare, p.url, "/v1/messages", key)
+	if err != nil {
+		p.stop()
+		return nil, endpoint{}, err
+	}
+	return p, ep, nil
+}
+
+// pprofFlag has a proxyserver serve net/http/pprof (on a loopback port).
+const pprofFlag = "-pprof"
+
 // bareArgs starts proxyserver as the Go yardstick: -bare, over
 // -bare-transport, with -pprof for its memory figures.
 func bareArgs(cfg config, fakeURL, keyList string) []string {
-	extra := append([]string{"-bare", "-pprof", loopbackAny}, cfg.proxyFlags...)
+	extra := append([]string{"-bare", pprofFlag, loopbackAny}, cfg.proxyFlags...)
 	return proxyArgs(fakeURL, keyList, 1, 1, append(extra, "-upstream-transport", cfg.bareTransport))
 }
 

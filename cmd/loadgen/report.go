@@ -420,8 +420,8 @@ func (r *Results) markdown() string {
 		fmt.Fprintf(&b, "| per held stream of %d%s (RSS / Go heap) | %.1f / %.1f KiB |\n",
 			h.Streams, who, h.PerStreamKiB, h.PerStreamHeapKiB)
 		if h.PerStreamOwnHeapKiB != 0 || h.PerStreamGoHeapKiB != 0 {
-			fmt.Fprintf(&b, "| per held stream of %d%s: heap allocated under this module's code / by net/http and the runtime alone | %.1f / %.1f KiB |\n",
-				h.Streams, who, h.PerStreamOwnHeapKiB, h.PerStreamGoHeapKiB)
+			fmt.Fprintf(&b, "| per held stream of %d%s: heap allocated under this module's code / "+
+				"by net/http and the runtime alone | %.1f / %.1f KiB |\n", h.Streams, who, h.PerStreamOwnHeapKiB, h.PerStreamGoHeapKiB)
 		}
 		fmt.Fprintf(&b, "| per held stream of %d%s: goroutine stacks; goroutines (heap by site: %s) | %.1f KiB; %.2f |\n",
 			h.Streams, who, h.HeapTop, h.PerStreamStackKiB, h.GoroutinesPerStream)
