@@ -165,9 +165,9 @@ func (p *KeyPool) grant(a *attempt) Lease {
 	k := a.key
 	k.acquired++
 	k.inFlight.Add(1)
-	p.grants.add(a.nowNs)
+	p.grants.add(a.nowNs, grantRateTau)
 	g := k.slot.grp
-	g.grants.add(a.nowNs)
+	g.grants.add(a.nowNs, grantRateTau)
 	p.touch(g, a.now)
 	p.rememberAffinity(a, g)
 	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res, aff: a.affinity, band: bandOf(a.est)}

@@ -27,25 +27,27 @@ import (
 // enough to smooth bursts, short enough to follow a change of demand.
 const grantRateTau = 10 * time.Second
 
-// grantRate estimates how many leases per second the pool hands out, as an
-// exponentially decaying count of grants.
+// grantRate estimates how many grants per second were handed out, as an
+// exponentially decaying count with time constant tau: grantRateTau for
+// the pool's and a group's, shareTau for a client's (standby.go). Every
+// call on one estimate passes the same tau.
 type grantRate struct {
 	rate float64 // grants per second as of last
 	last int64   // Unix ns of the last update
 }
 
 // add counts one grant at nowNs.
-func (g *grantRate) add(nowNs int64) {
-	g.rate = g.at(nowNs) + 1/grantRateTau.Seconds()
+func (g *grantRate) add(nowNs int64, tau time.Duration) {
+	g.rate = g.at(nowNs, tau) + 1/tau.Seconds()
 	g.last = max(g.last, nowNs)
 }
 
 // at is the rate as of nowNs.
-func (g *grantRate) at(nowNs int64) float64 {
+func (g *grantRate) at(nowNs int64, tau time.Duration) float64 {
 	if g.last == 0 || nowNs <= g.last {
 		return g.rate
 	}
-	return g.rate * math.Exp(-float64(nowNs-g.last)/float64(grantRateTau))
+	return g.rate * math.Exp(-float64(nowNs-g.last)/float64(tau))
 }
 
 // wait queues a request that found no capacity, or found others waiting,
@@ -162,7 +164,7 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 			return at
 		}
 		p.queue.served(w)
-		w.cq.rate.add(nowNs)
+		w.cq.rate.add(nowNs, shareTau)
 		w.lease, w.granted = l, true
 		close(w.done)
 	}
@@ -216,7 +218,7 @@ func (p *KeyPool) positionWait(nowNs int64, cq *clientQueue) time.Duration {
 	if p.queue.n == 0 {
 		return 0
 	}
-	r := p.grants.at(nowNs) * p.queue.share(cq)
+	r := p.grants.at(nowNs, grantRateTau) * p.queue.share(cq)
 	if r <= 0 {
 		return 0
 	}

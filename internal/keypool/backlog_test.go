@@ -29,14 +29,14 @@ func TestGrantRateFollowsGrants(t *testing.T) {
 	ns := t0.UnixNano()
 	// 10 grants a second for 100s (ten time constants): about 10/s.
 	for i := range 1000 {
-		g.add(ns + int64(i)*int64(100*time.Millisecond))
+		g.add(ns+int64(i)*int64(100*time.Millisecond), grantRateTau)
 	}
 	end := ns + 999*int64(100*time.Millisecond)
-	if r := g.at(end); math.Abs(r-10) > 0.2 {
+	if r := g.at(end, grantRateTau); math.Abs(r-10) > 0.2 {
 		t.Fatalf("rate %v, want about 10/s", r)
 	}
 	// One time constant without grants: down to 1/e.
-	if r := g.at(end + int64(grantRateTau)); math.Abs(r-10/math.E) > 0.2 {
+	if r := g.at(end+int64(grantRateTau), grantRateTau); math.Abs(r-10/math.E) > 0.2 {
 		t.Fatalf("rate after a quiet tau %v, want about %v", r, 10/math.E)
 	}
 }
@@ -56,7 +56,7 @@ func TestPositionWaitIsTheClientsOwn(t *testing.T) {
 		t.Fatalf("no waiters: %v, want 0", d)
 	}
 	for i := range 1000 {
-		p.grants.add(ns - int64(1000-i)*int64(100*time.Millisecond))
+		p.grants.add(ns-int64(1000-i)*int64(100*time.Millisecond), grantRateTau)
 	}
 	ws := make([]*waiter, 20)
 	for i := range ws {

@@ -42,7 +42,7 @@ type clientQueue struct {
 	active     bool      // in fairQueue.ring
 	jumped     bool      // went to the front at least once
 	jumpedAt   uint64    // fairQueue.grants when it last went to the front
-	rate       shareRate // its grants lately, for the shares (standby.go)
+	rate       grantRate // its grants lately (shareTau), for the shares (standby.go)
 	seenNs     int64     // Unix ns of its last request
 	bigIn      int64     // largest input estimate of its requests lately
 	bigInNs    int64     // Unix ns of that request

@@ -212,10 +212,10 @@ func (p *KeyPool) book(nowNs int64, cq *clientQueue, opts *AcquireOptions, retry
 // clients that do not wait (served as they come, so outside the shares)
 // took lately. p.mu is held.
 func (p *KeyPool) fairRate(nowNs int64, cq *clientQueue) float64 {
-	rate := p.grants.at(nowNs)
+	rate := p.grants.at(nowNs, grantRateTau)
 	for _, o := range p.queue.clients {
 		if o != cq && !o.active {
-			rate -= o.rate.at(nowNs)
+			rate -= o.rate.at(nowNs, shareTau)
 		}
 	}
 	return max(rate, 0) * p.queue.share(cq)

@@ -356,7 +356,7 @@ func TestFairRateLeavesOutClientsServedAsTheyCome(t *testing.T) {
 	if r := f.p.fairRate(now, a); r != 1 {
 		t.Fatalf("a's rate %v with b idle, want all of 1/s", r)
 	}
-	b.rate = shareRate{rate: 0.5, last: now} // b is served as it comes
+	b.rate = grantRate{rate: 0.5, last: now} // b is served as it comes
 	if r := f.p.fairRate(now, a); r != 0.5 {
 		t.Fatalf("a's rate %v with b taking 0.5/s, want 0.5/s", r)
 	}

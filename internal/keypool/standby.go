@@ -55,27 +55,6 @@ const shareTau = 30 * time.Second
 // as what its next request may need.
 const bigInWindow = time.Minute
 
-// shareRate estimates a client's grants per second, like grantRate with
-// shareTau.
-type shareRate struct {
-	rate float64 // grants per second as of last
-	last int64   // Unix ns of the last update
-}
-
-// add counts one grant at nowNs.
-func (g *shareRate) add(nowNs int64) {
-	g.rate = g.at(nowNs) + 1/shareTau.Seconds()
-	g.last = max(g.last, nowNs)
-}
-
-// at is the rate as of nowNs.
-func (g *shareRate) at(nowNs int64) float64 {
-	if g.last == 0 || nowNs <= g.last {
-		return g.rate
-	}
-	return g.rate * math.Exp(-float64(nowNs-g.last)/float64(shareTau))
-}
-
 // underShare is the margin of overShare: a client is under its share below
 // that part of it, and over it above its inverse.
 const underShare = 0.75
@@ -83,7 +62,7 @@ const underShare = 0.75
 // standby is the refill time g keeps ready, while a held request is
 // served: the interval between its grants lately, at most maxStandby.
 func (g *group) standby(nowNs int64) int64 {
-	r := g.grants.at(nowNs)
+	r := g.grants.at(nowNs, grantRateTau)
 	if r <= 0 {
 		return int64(maxStandby)
 	}
@@ -109,7 +88,7 @@ func (a *attempt) ready(g *group) bool {
 
 // load is cq's grants per second and unit of weight lately.
 func (cq *clientQueue) load(nowNs int64) float64 {
-	return cq.rate.at(nowNs) / float64(cq.weight)
+	return cq.rate.at(nowNs, shareTau) / float64(cq.weight)
 }
 
 // note records a request of client with est input tokens at nowNs, and
@@ -126,7 +105,7 @@ func (q *fairQueue) note(client string, est, nowNs int64, granted bool) {
 	}
 	cq.seen(est, nowNs)
 	if granted {
-		cq.rate.add(nowNs)
+		cq.rate.add(nowNs, shareTau)
 	}
 }
 
@@ -146,7 +125,7 @@ func (q *fairQueue) fair(nowNs int64) float64 {
 	var w int64
 	for _, u := range q.clients {
 		if nowNs-u.seenNs <= int64(activeWindow) {
-			r += u.rate.at(nowNs)
+			r += u.rate.at(nowNs, shareTau)
 			w += u.weight
 		}
 	}
