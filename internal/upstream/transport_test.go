@@ -215,7 +215,12 @@ func TestHeaderInjectionIsRefused(t *testing.T) {
 	}
 }
 
-func TestStreamArrivesEventByEvent(t *testing.T) {
+// streamTwice serves a stream of three events twice, over one connection:
+// the server writes each event only once readEvents, reading it, sends on
+// next. It checks the second stream reused the connection (the first one's
+// end, trailer included, was read).
+func streamTwice(t *testing.T, readEvents func(t *testing.T, resp *http.Response, round int, next chan<- struct{})) {
+	t.Helper()
 	next := make(chan struct{})
 	srv, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -233,6 +238,15 @@ func TestStreamArrivesEventByEvent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		readEvents(t, resp, round, next)
+	}
+	if d := tr.Dials(); d != 1 {
+		t.Errorf("two chunked responses used %d dials, want 1 (the trailer read, the connection reused)", d)
+	}
+}
+
+func TestStreamArrivesEventByEvent(t *testing.T) {
+	streamTwice(t, func(t *testing.T, resp *http.Response, round int, next chan<- struct{}) {
 		if resp.ContentLength != -1 || len(resp.TransferEncoding) != 1 {
 			t.Fatalf("framing: ContentLength %d, TransferEncoding %v", resp.ContentLength, resp.TransferEncoding)
 		}
@@ -250,10 +264,7 @@ func TestStreamArrivesEventByEvent(t *testing.T) {
 			t.Fatalf("after the last event: %q, %v", rest, err)
 		}
 		_ = resp.Body.Close()
-	}
-	if d := tr.Dials(); d != 1 {
-		t.Errorf("two chunked responses used %d dials, want 1 (the trailer read, the connection reused)", d)
-	}
+	})
 }
 
 func TestServerClosedIdleConnectionIsNotUsed(t *testing.T) {
@@ -507,23 +518,7 @@ func TestResponseHeaderTimeout(t *testing.T) {
 }
 
 func TestNextReturnsEachEventAsItArrives(t *testing.T) {
-	next := make(chan struct{})
-	srv, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		for i := range 3 {
-			_, _ = fmt.Fprintf(w, "data: %d\n\n", i)
-			w.(http.Flusher).Flush()
-			<-next
-		}
-	}), false)
-	tr := &Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	for round := range 2 {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+	streamTwice(t, func(t *testing.T, resp *http.Response, round int, next chan<- struct{}) {
 		b := resp.Body.(*body)
 		for i := range 3 {
 			// Each event comes whole, before the server may write the next.
@@ -539,10 +534,7 @@ func TestNextReturnsEachEventAsItArrives(t *testing.T) {
 		if p, err := b.Next(); err != io.EOF || len(p) != 0 {
 			t.Fatalf("a finished body: %q, %v", p, err)
 		}
-	}
-	if d := tr.Dials(); d != 1 {
-		t.Errorf("two streams read with Next used %d dials, want 1", d)
-	}
+	})
 }
 
 func TestNextSaysTheEndOnlyAfterTheLastBytes(t *testing.T) {
