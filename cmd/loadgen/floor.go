@@ -21,10 +21,19 @@ import (
 	"strings"
 )
 
+// target is who held the streams; results from before the yardstick have
+// no Target, and were the proxy's.
+func (h HeldStreams) target() string {
+	if h.Target == "" {
+		return targetProxy
+	}
+	return h.Target
+}
+
 // holder names who held a HeldStreams entry in the memory table: nothing
 // for the proxy, " (bare)" for the Go yardstick.
 func (h HeldStreams) holder() string {
-	if h.Target == targetBare {
+	if h.target() == targetBare {
 		return " (bare)"
 	}
 	return ""
@@ -112,11 +121,11 @@ func (r *Results) heldFloorMarkdown() string {
 	var b strings.Builder
 	var sentences []string
 	for _, p := range r.Memory.Held {
-		if p.Target == targetBare {
+		if p.target() == targetBare {
 			continue
 		}
 		for _, g := range r.Memory.Held {
-			if g.Target != targetBare || g.Streams != p.Streams {
+			if g.target() != targetBare || g.Streams != p.Streams {
 				continue
 			}
 			if b.Len() == 0 {
@@ -127,11 +136,7 @@ func (r *Results) heldFloorMarkdown() string {
 					"|---:|---|---:|---:|---:|---:|---:|---:|\n")
 			}
 			for _, h := range []HeldStreams{p, g} {
-				name := targetProxy
-				if h.Target == targetBare {
-					name = targetBare
-				}
-				fmt.Fprintf(&b, "| %d | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |\n", h.Streams, name, h.PerStreamKiB,
+				fmt.Fprintf(&b, "| %d | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |\n", h.Streams, h.target(), h.PerStreamKiB,
 					h.PerStreamHeapKiB, h.PerStreamOwnHeapKiB, h.PerStreamGoHeapKiB, h.PerStreamStackKiB, h.GoroutinesPerStream)
 			}
 			sentences = append(sentences, fmt.Sprintf("of %d held streams through the proxy, each took %.1f KiB RSS "+

@@ -19,7 +19,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/google/pprof/profile"
@@ -38,16 +37,11 @@ const ownModule = "github.com/keypool-dev/keypool-operator/"
 // profile is sampled (runtime.MemProfileRate) and scaled by pprof; callers
 // lower the rate for exact enough figures.
 func heapByOwner(ctx context.Context, pprofURL string) (own, goOnly int64, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pprofURL+"/debug/pprof/heap?gc=1", nil)
+	raw, err := pprofText(ctx, pprofURL+"/debug/pprof/heap?gc=1")
 	if err != nil {
-		return 0, 0, fmt.Errorf("heap profile: %w", err)
+		return 0, 0, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, 0, fmt.Errorf("heap profile: %w", err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	p, err := profile.Parse(resp.Body)
+	p, err := profile.Parse(strings.NewReader(raw))
 	if err != nil {
 		return 0, 0, fmt.Errorf("parse heap profile: %w", err)
 	}

@@ -206,12 +206,14 @@ func streamMemory(ctx context.Context, cfg config, res *Results, proxyBin, fakeU
 	for _, n := range cfg.streams {
 		for _, target := range []string{targetProxy, targetBare} {
 			logf("memory: %d held streams through a fresh %s", n, target)
-			args := proxyArgs(fakeURL, keyList, 1, cfg.keys, slices.Concat([]string{pprofFlag, loopbackAny,
-				"-max-in-flight", fmt.Sprint(n + 64), "-max-connections", fmt.Sprint(n + 64)}, cfg.proxyFlags))
+			var args []string
 			path, token, heapTop := "/pools/perf/pool-0/v1/messages", "perf-client-token", fmt.Sprintf("streams-%d-heap-top.txt", n)
 			if target == targetBare {
 				args = bareArgs(cfg, fakeURL, keyList)
-				path, token, heapTop = "/v1/messages", upstreamKey, fmt.Sprintf("bare-streams-%d-heap-top.txt", n)
+				path, token, heapTop = "/v1/messages", upstreamKey, "bare-"+heapTop
+			} else {
+				args = proxyArgs(fakeURL, keyList, 1, cfg.keys, slices.Concat([]string{pprofFlag, loopbackAny,
+					"-max-in-flight", fmt.Sprint(n + 64), "-max-connections", fmt.Sprint(n + 64)}, cfg.proxyFlags))
 			}
 			p, err := startProcessEnv(target+"-streams", env, proxyBin, args...)
 			if err != nil {

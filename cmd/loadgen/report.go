@@ -275,7 +275,7 @@ func sustainedCheck(r *Results) (Check, bool) {
 func memoryChecks(r *Results) []Check {
 	var out []Check
 	for _, h := range r.Memory.Held {
-		if h.Target == targetBare {
+		if h.target() == targetBare {
 			continue // the yardstick's, reported beside the proxy's
 		}
 		out = append(out, Check{
