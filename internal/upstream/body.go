@@ -215,16 +215,10 @@ func (b *body) settle(err error) error {
 // next is Next's framing: the buffered bytes of the current chunk or
 // length, waiting for one byte when none is buffered.
 func (b *body) next() ([]byte, error) {
-	br := b.c.br
-	switch {
-	case b.untilEOF:
-	case b.chunked && b.remaining == 0:
-		if err := b.nextChunk(); err != nil {
-			return nil, err
-		}
-	case b.remaining == 0:
-		return nil, io.EOF
+	if err := b.frame(); err != nil {
+		return nil, err
 	}
+	br := b.c.br
 	if br.Buffered() == 0 {
 		if _, err := br.Peek(1); err != nil {
 			if err == io.EOF && !b.untilEOF {
@@ -249,15 +243,11 @@ func (b *body) next() ([]byte, error) {
 }
 
 func (b *body) read(p []byte) (int, error) {
-	switch {
-	case b.untilEOF:
+	if b.untilEOF {
 		return b.c.br.Read(p)
-	case b.chunked && b.remaining == 0:
-		if err := b.nextChunk(); err != nil {
-			return 0, err
-		}
-	case b.remaining == 0:
-		return 0, io.EOF
+	}
+	if err := b.frame(); err != nil {
+		return 0, err
 	}
 	if int64(len(p)) > b.remaining {
 		p = p[:b.remaining]
@@ -271,6 +261,21 @@ func (b *body) read(p []byte) (int, error) {
 		err = io.EOF
 	}
 	return n, err
+}
+
+// frame readies the framing of the body's next bytes: past a chunk's end it
+// reads the next chunk's size line, and at a known length's end (or after
+// the last chunk) it says io.EOF. A body read until the connection closes
+// has no framing.
+func (b *body) frame() error {
+	switch {
+	case b.untilEOF:
+	case b.chunked && b.remaining == 0:
+		return b.nextChunk()
+	case b.remaining == 0:
+		return io.EOF
+	}
+	return nil
 }
 
 // nextChunk reads up to the next chunk's data (RFC 9112 section 7.1): the
