@@ -17,6 +17,7 @@ limitations under the License.
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -76,16 +77,7 @@ func (r *report) docsSection() string {
 }
 
 // seeds returns the seeds of the run, in increasing order.
-func (r *report) seeds() []uint64 {
-	var out []uint64
-	for _, x := range r.Results {
-		if x.Clients == nil && !slices.Contains(out, x.Seed) {
-			out = append(out, x.Seed)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
+func (r *report) seeds() []uint64 { return distinctLoad(r, func(x *result) uint64 { return x.Seed }) }
 
 func seedsText(seeds []uint64) string {
 	if len(seeds) == 1 {
@@ -96,10 +88,16 @@ func seedsText(seeds []uint64) string {
 
 // demands returns the demand levels of the run, in increasing order.
 func (r *report) demands() []float64 {
-	var out []float64
+	return distinctLoad(r, func(x *result) float64 { return x.Demand })
+}
+
+// distinctLoad returns the distinct values of field over the load runs (not
+// the fairness runs, which have clients), in increasing order.
+func distinctLoad[T cmp.Ordered](r *report, field func(*result) T) []T {
+	var out []T
 	for _, x := range r.Results {
-		if x.Clients == nil && !slices.Contains(out, x.Demand) {
-			out = append(out, x.Demand)
+		if v := field(x); x.Clients == nil && !slices.Contains(out, v) {
+			out = append(out, v)
 		}
 	}
 	slices.Sort(out)
