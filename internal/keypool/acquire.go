@@ -143,7 +143,7 @@ func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) 
 		}
 		if len(a.exclude) == 0 && len(a.refused) == 0 && !a.held && a.fit == fitAny {
 			e := &t.exhausted
-			e.valid, e.until, e.est = true, p.tierReadyAt(t, a), a.est
+			e.valid, e.until, e.est, e.out = true, p.tierReadyAt(t, a), a.est, a.outTokens()
 		}
 	}
 	return Lease{}, p.retryAt(a), false

@@ -38,13 +38,13 @@ import (
 // entry and on return.
 func (p *KeyPool) acquireRemote(now time.Time, opts *AcquireOptions, refused []*group) (Lease, int64, bool) {
 	a := &p.scratch
-	k, est := a.key, a.est
+	k, est, out := a.key, a.est, a.outTokens()
 	g := k.slot.grp
 	// Repositioning the slot lets concurrent searches prefer the next
 	// equally good key (least-loaded takes full slots in turn).
 	p.touch(g, now)
 	p.mu.Unlock()
-	r, ok := g.lim.Reserve(now, est)
+	r, ok := g.lim.Reserve(now, est, out)
 	p.mu.Lock()
 	if ok {
 		if k.usable() && k.slot.grp == g && g.live {

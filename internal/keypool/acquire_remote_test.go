@@ -39,18 +39,18 @@ type gatedLimiter struct {
 
 var _ ratelimit.Remote = (*gatedLimiter)(nil)
 
-func (g *gatedLimiter) MayReserve(now time.Time, inputTokens int64) bool {
-	w, _ := g.TimeToCapacity(now, inputTokens)
+func (g *gatedLimiter) MayReserve(now time.Time, inputTokens, outputTokens int64) bool {
+	w, _ := g.TimeToCapacity(now, inputTokens, outputTokens)
 	return w <= 0
 }
 
-func (g *gatedLimiter) Reserve(now time.Time, inputTokens int64) (ratelimit.Reservation, bool) {
+func (g *gatedLimiter) Reserve(now time.Time, inputTokens, outputTokens int64) (ratelimit.Reservation, bool) {
 	g.mu.Lock()
 	g.calls++
 	g.mu.Unlock()
 	g.entered <- struct{}{}
 	<-g.release
-	return g.Local.Reserve(now, inputTokens)
+	return g.Local.Reserve(now, inputTokens, outputTokens)
 }
 
 func (g *gatedLimiter) reserveCalls() int {
@@ -142,7 +142,7 @@ func TestRemoteReserveRefusedTriesNextKey(t *testing.T) {
 
 	res := f.startAcquire(AcquireOptions{})
 	<-k0.entered
-	if _, ok := k0.Local.Reserve(f.clock.Now(), 0); !ok { // the other replica
+	if _, ok := k0.Local.Reserve(f.clock.Now(), 0, ratelimit.LearnedOutput); !ok { // the other replica
 		t.Fatal("k0 had no capacity to take")
 	}
 	k0.release <- struct{}{}
@@ -187,7 +187,7 @@ func TestRemoteReserveHandedBackWhenKeyLeft(t *testing.T) {
 func TestRemoteReserveSkipsKeysClearlyOutOfCapacity(t *testing.T) {
 	f, lims := gatedFixture(t, 1, 1, 0)
 	k0 := gateOf(t, lims, "k0")
-	if _, ok := k0.Local.Reserve(f.clock.Now(), 0); !ok {
+	if _, ok := k0.Local.Reserve(f.clock.Now(), 0, ratelimit.LearnedOutput); !ok {
 		t.Fatal("k0 had no capacity to take")
 	}
 	ee := f.exhausted(AcquireOptions{})

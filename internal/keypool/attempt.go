@@ -17,6 +17,7 @@ limitations under the License.
 package keypool
 
 import (
+	"math"
 	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
@@ -136,18 +137,33 @@ func (a *attempt) reserve(k *keyMetadata) bool {
 	}
 	if g.remote != nil {
 		// Only chosen here; the pool reserves without its lock.
-		if a.wasRefused(g) || !g.remote.MayReserve(a.now, a.est) {
+		if a.wasRefused(g) || !g.remote.MayReserve(a.now, a.est, a.outTokens()) {
 			return false
 		}
 		a.key, a.chosen = k, true
 		return true
 	}
-	r, ok := g.lim.Reserve(a.now, a.est)
+	r, ok := g.lim.Reserve(a.now, a.est, a.outTokens())
 	if !ok {
 		return false
 	}
 	a.key, a.res = k, r
 	return true
+}
+
+// outTokens is the output the request is expected to produce, for its
+// limiter to hold until it settles: what the pool learned prompts of its
+// size produce (route.go), or, before it learned any, the limiter's own
+// average. Holding the request's own expectation, rather than the
+// average of whatever the group served, keeps a group short of output
+// tokens from admitting long answers it then pays for with the requests
+// that would have fitted (measured with cmd/sim: the largest gain in
+// served/bound at 150% demand, see docs/performance.md).
+func (a *attempt) outTokens() int64 {
+	if a.out <= 0 {
+		return ratelimit.LearnedOutput
+	}
+	return int64(math.Ceil(a.out))
 }
 
 // wasRefused reports whether a round trip already refused this request on

@@ -36,8 +36,8 @@ type valvedLimiter struct {
 	shut atomic.Bool
 }
 
-func (v *valvedLimiter) MayReserve(now time.Time, inputTokens int64) bool {
-	return !v.shut.Load() && v.gatedLimiter.MayReserve(now, inputTokens)
+func (v *valvedLimiter) MayReserve(now time.Time, inputTokens, outputTokens int64) bool {
+	return !v.shut.Load() && v.gatedLimiter.MayReserve(now, inputTokens, outputTokens)
 }
 
 // valvedFixture is a round-robin pool of keys k0..k(n-1), each on its own

@@ -19,6 +19,8 @@ package keypool
 import (
 	"fmt"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
 // This file holds the state machine's moves. Every function here runs with
@@ -59,7 +61,7 @@ func (p *KeyPool) setLimited(g *group, limited bool, now time.Time) {
 	reason := "capacity returned"
 	if limited {
 		reason = "local rate limit reached"
-		if _, d := g.lim.TimeToCapacity(now, 0); d >= 0 {
+		if _, d := g.lim.TimeToCapacity(now, 0, ratelimit.LearnedOutput); d >= 0 {
 			reason = fmt.Sprintf("local %s limit reached", d)
 		}
 	}

@@ -139,10 +139,15 @@ func TestTokenSettlement(t *testing.T) {
 	if ks := f.stats("k0"); ks.State != StateRateLimited || ks.OTPMRemaining != 0 {
 		t.Fatalf("after output debt %+v", ks)
 	}
-	// The next request is expected to produce 520 output tokens (the
-	// moving average of 400 and 1600), held up front: -1000 -> 520 at
-	// 1000/min.
-	if ee := f.exhausted(AcquireOptions{}); ee.RetryAfter != 91200*time.Millisecond {
-		t.Fatalf("RetryAfter %v, want 91.2s (-1000 -> 520 at 1000/min)", ee.RetryAfter)
+	// The next prompt of its size is expected to produce what the last one
+	// did, 1600 output tokens, held up front; more than the bucket holds,
+	// so it needs a full bucket: -1000 -> 1000 at 1000/min.
+	if ee := f.exhausted(AcquireOptions{}); ee.RetryAfter != 2*time.Minute {
+		t.Fatalf("RetryAfter %v, want 2m (-1000 -> 1000 at 1000/min)", ee.RetryAfter)
+	}
+	// A prompt of the size that produced 400 expects 400 (the limiter's
+	// own average would be 520): -1000 -> 400 at 1000/min.
+	if ee := f.exhausted(AcquireOptions{EstimatedInputTokens: 8000}); ee.RetryAfter != 84*time.Second {
+		t.Fatalf("RetryAfter %v, want 84s (-1000 -> 400 at 1000/min)", ee.RetryAfter)
 	}
 }

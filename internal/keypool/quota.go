@@ -170,9 +170,9 @@ func (p *KeyPool) AdmitClient(client string, estInput int64) (ClientLease, error
 	if cq.lim == nil {
 		return ClientLease{a: a}, nil
 	}
-	res, ok := cq.lim.Reserve(now, max(estInput, 0))
+	res, ok := cq.lim.Reserve(now, max(estInput, 0), ratelimit.LearnedOutput)
 	if !ok {
-		d, dim := cq.lim.TimeToCapacity(now, max(estInput, 0))
+		d, dim := cq.lim.TimeToCapacity(now, max(estInput, 0), ratelimit.LearnedOutput)
 		e := &QuotaError{Client: client, RetryAfter: max(d, time.Millisecond)}
 		switch dim {
 		case ratelimit.InputTokens:

@@ -207,7 +207,7 @@ func (p *KeyPool) observe(g *group, hl *provider.Limits, now time.Time, res *rat
 func (p *KeyPool) rateLimited(k *keyMetadata, g *group, retryAfter time.Duration, now time.Time) {
 	d := retryAfter
 	if d <= 0 && g.live {
-		d, _ = g.lim.TimeToCapacity(now, 0)
+		d, _ = g.lim.TimeToCapacity(now, 0, ratelimit.LearnedOutput)
 	}
 	if d <= 0 {
 		d = defaultRateLimitCooldown

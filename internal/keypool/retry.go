@@ -16,7 +16,11 @@ limitations under the License.
 
 package keypool
 
-import "time"
+import (
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+)
 
 // retryAt is when the request of a first has a key with capacity: the
 // minimum over keys of the latest of the key's cooldown and the refill of
@@ -24,7 +28,7 @@ import "time"
 func (p *KeyPool) retryAt(a *attempt) int64 {
 	at := never
 	for _, t := range p.tiers {
-		if e := &t.exhausted; len(a.exclude) == 0 && !a.held && e.valid && e.est == a.est {
+		if e := &t.exhausted; len(a.exclude) == 0 && !a.held && e.valid && e.est == a.est && e.out == a.outTokens() {
 			at = min(at, e.until)
 		} else {
 			at = min(at, p.tierReadyAt(t, a))
@@ -61,9 +65,13 @@ func (p *KeyPool) slotReadyAt(s *slot, now time.Time, est int64, a *attempt) int
 	if held {
 		est += a.reserveIn
 	}
-	room := s.grp.readyAt
-	if est > 1 {
-		d, _ := s.grp.lim.TimeToCapacity(now, est)
+	out := ratelimit.LearnedOutput
+	if a != nil {
+		out = a.outTokens()
+	}
+	room := s.grp.readyAt // for a minimal request with the learned output
+	if est > 1 || out >= 0 {
+		d, _ := s.grp.lim.TimeToCapacity(now, est, out)
 		room = nowNs + int64(d)
 	}
 	if held {

@@ -180,6 +180,31 @@ func TestRouteLearnsOutputPerInputSize(t *testing.T) {
 	}
 }
 
+func TestRouteHoldsEachRequestsOwnOutput(t *testing.T) {
+	keys := keyCfgs(1)
+	keys[0].OTPMLimit = 10_000
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys})
+	// Prompts of about 1000 tokens answered with 5000 tokens once, prompts
+	// of 10 tokens with 100, nine times: the limiter's own average is
+	// about 2000 now, with 4100 output tokens left.
+	l := f.acquire(AcquireOptions{EstimatedInputTokens: 1000})
+	f.p.Settle(&l, Usage{InputTokens: 1000, OutputTokens: 5000})
+	for range 9 {
+		l = f.acquire(AcquireOptions{EstimatedInputTokens: 10})
+		f.p.Settle(&l, Usage{InputTokens: 10, OutputTokens: 100})
+	}
+	if ks := f.stats("k0"); ks.OTPMRemaining != 4100 {
+		t.Fatalf("stats %+v, want 4100 output tokens left", ks)
+	}
+	// A long prompt needs room for its own 5000, not the average: it waits
+	// for 900 more, 5.4 s at 10,000/min. A short one goes at once.
+	if ee := f.exhausted(AcquireOptions{EstimatedInputTokens: 1000}); ee.RetryAfter != 5400*time.Millisecond {
+		t.Fatalf("RetryAfter %v, want 5.4s (4100 -> 5000 at 10,000/min)", ee.RetryAfter)
+	}
+	short := f.acquire(AcquireOptions{EstimatedInputTokens: 10})
+	f.p.Settle(&short, Usage{InputTokens: 10, OutputTokens: 100})
+}
+
 func TestBandOf(t *testing.T) {
 	for _, c := range []struct {
 		est  int64

@@ -82,7 +82,7 @@ func (a *attempt) ready(g *group) bool {
 	if a.reserveIn <= 0 {
 		return true
 	}
-	d, _ := g.lim.TimeToCapacity(a.now, a.est+a.reserveIn)
+	d, _ := g.lim.TimeToCapacity(a.now, a.est+a.reserveIn, a.outTokens())
 	return d <= 0
 }
 

@@ -24,18 +24,30 @@ type tier struct {
 	sel      KeySelector
 
 	// exhausted caches a failed search: no key of the tier can take a
-	// request with est or more input tokens before until. It is kept exact
+	// request with est or more input tokens and expecting out or more
+	// output tokens (see attempt.outTokens) before until. It is kept exact
 	// enough by lowering until whenever a slot's capacity changes, and
 	// dropped whenever a key becomes usable again.
 	exhausted struct {
 		valid bool
 		until int64
 		est   int64
+		out   int64
 	}
 }
 
 // skip reports whether the cache says the tier cannot serve a.
 func (t *tier) skip(a *attempt) bool {
 	e := &t.exhausted
-	return e.valid && a.est >= e.est && a.nowNs < e.until
+	return e.valid && a.est >= e.est && atLeastOutput(a.outTokens(), e.out) && a.nowNs < e.until
+}
+
+// atLeastOutput reports whether a request expecting out output tokens
+// needs at least as much room as one expecting than: the limiter's learned
+// output (ratelimit.LearnedOutput) compares only with itself.
+func atLeastOutput(out, than int64) bool {
+	if than < 0 {
+		return out < 0
+	}
+	return out >= than
 }

@@ -35,7 +35,7 @@ func BenchmarkReserveSettle(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				now = now.Add(100 * time.Nanosecond)
-				r, ok := l.Reserve(now, 1000)
+				r, ok := l.Reserve(now, 1000, LearnedOutput)
 				if !ok {
 					b.Fatal("reserve failed")
 				}

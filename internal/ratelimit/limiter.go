@@ -23,13 +23,13 @@ import "time"
 // caller, so one clock drives the whole pool.
 type Limiter interface {
 	// Reserve takes one request, inputTokens (an estimate, may be 0) and
-	// the output tokens a request is expected to produce (learned from what
-	// settled requests produced; 0 until one did) if every known dimension
-	// has capacity for them now; otherwise it takes nothing and returns
-	// false. A dimension needs at least one unit left even when nothing is
+	// outputTokens, the output the request is expected to produce (or,
+	// given LearnedOutput, what this limiter's settled requests produced on
+	// average; 0 until one did), if every known dimension has capacity for
+	// them now; otherwise it takes nothing and returns false. A dimension needs at least one unit left even when nothing is
 	// taken from it, and a demand larger than a whole bucket only needs a
 	// full bucket, so that no request is refused forever.
-	Reserve(now time.Time, inputTokens int64) (Reservation, bool)
+	Reserve(now time.Time, inputTokens, outputTokens int64) (Reservation, bool)
 	// Settle replaces a reservation with what the request really used: the
 	// unused part of the input estimate is returned, the excess and all
 	// output tokens are charged (a bucket may go into debt).
@@ -44,16 +44,25 @@ type Limiter interface {
 	// effective limit of a dimension is the lower of the configured and the
 	// learned one.
 	SetLimits(now time.Time, limits Amounts)
-	// TimeToCapacity is how long until Reserve(now, inputTokens) can
+	// TimeToCapacity is how long until Reserve(now, inputTokens,
+	// outputTokens) can
 	// succeed if nothing else happens, and the dimension that takes longest
 	// (0 and -1 when it can succeed now).
-	TimeToCapacity(now time.Time, inputTokens int64) (time.Duration, Dimension)
+	TimeToCapacity(now time.Time, inputTokens, outputTokens int64) (time.Duration, Dimension)
 	// Outlook summarises the state as absolute times that stay true until
 	// the next call that changes the state; reading it is cheap.
 	Outlook() Outlook
 	// Snapshot reports every dimension at now.
 	Snapshot(now time.Time) Snapshot
 }
+
+// LearnedOutput, as Reserve's outputTokens, stands for the output the
+// limiter learned its requests produce on average. A caller that knows more
+// about the request (a pool learns output per prompt size) passes its own
+// expectation: a long answer then needs room for itself, instead of the
+// average, before it is admitted, and a limiter short of output tokens is
+// left to requests that need few.
+const LearnedOutput int64 = -1
 
 // Reservation is what Reserve took, for Settle.
 type Reservation struct {

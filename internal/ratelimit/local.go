@@ -86,10 +86,10 @@ func takes(inputTokens, outputTokens int64) Amounts {
 }
 
 // Reserve implements Limiter.
-func (l *Local) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
+func (l *Local) Reserve(now time.Time, inputTokens, outputTokens int64) (Reservation, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := l.out.expect()
+	out := l.out.or(outputTokens)
 	take := takes(inputTokens, out)
 	for d := range l.b {
 		if !l.b[d].has(now, take[d]) {
@@ -207,9 +207,9 @@ func (l *Local) SetLimits(now time.Time, limits Amounts) {
 }
 
 // TimeToCapacity implements Limiter.
-func (l *Local) TimeToCapacity(now time.Time, inputTokens int64) (time.Duration, Dimension) {
+func (l *Local) TimeToCapacity(now time.Time, inputTokens, outputTokens int64) (time.Duration, Dimension) {
 	l.mu.Lock()
-	take := takes(inputTokens, l.out.expect())
+	take := takes(inputTokens, l.out.or(outputTokens))
 	defer l.mu.Unlock()
 	var longest time.Duration
 	dim := Dimension(-1)

@@ -39,7 +39,7 @@ func syncReqLimit(l *Local, d Dimension, limit, remaining int64, r *Reservation)
 func TestSyncKeepsAConfiguredCap(t *testing.T) {
 	l := newLocal(t, Amounts{Requests: 50})
 	reserveN(t, l, t0, 40, 0)
-	r, _ := l.Reserve(t0, 0)
+	r, _ := l.Reserve(t0, 0, LearnedOutput)
 	syncReqLimit(l, Requests, 100, 95, &r)
 	if got := remaining(l, t0, Requests); got != 9 {
 		t.Fatalf("remaining %d, want 9: the configured 50 caps what the provider's 100 reports", got)
@@ -52,7 +52,7 @@ func TestSyncKeepsAConfiguredCap(t *testing.T) {
 func TestSyncRaisesToTheProviderLessInFlight(t *testing.T) {
 	l := newLocal(t, Amounts{Requests: 100})
 	for range 58 {
-		r, ok := l.Reserve(t0, 0)
+		r, ok := l.Reserve(t0, 0, LearnedOutput)
 		if !ok {
 			t.Fatal("refused below the limit")
 		}
@@ -60,7 +60,7 @@ func TestSyncRaisesToTheProviderLessInFlight(t *testing.T) {
 	}
 	var held []Reservation
 	for range 2 {
-		r, _ := l.Reserve(t0, 0)
+		r, _ := l.Reserve(t0, 0, LearnedOutput)
 		held = append(held, r)
 	}
 	// 2 in flight; locally 40 left. The provider says 90 (its limit was
@@ -92,12 +92,12 @@ func TestSyncRaisesToTheProviderLessInFlight(t *testing.T) {
 // lowered by those: the provider may have answered before it saw them.
 func TestSyncDeductsWhatSettledSince(t *testing.T) {
 	l := newLocal(t, Amounts{Requests: 100, InputTokens: 10_000})
-	old, ok := l.Reserve(t0, 1_000)
+	old, ok := l.Reserve(t0, 1_000, LearnedOutput)
 	if !ok {
 		t.Fatal("refused")
 	}
 	for range 5 {
-		r, _ := l.Reserve(t0, 1_000)
+		r, _ := l.Reserve(t0, 1_000, LearnedOutput)
 		l.Settle(t0, r, Usage{InputTokens: 1_000})
 	}
 	// Locally: 94 requests, 4,000 input tokens left. The provider answered
@@ -119,7 +119,7 @@ func TestSyncDeductsWhatSettledSince(t *testing.T) {
 // TestSyncNeverAboveTheLimit caps a raise at a full bucket.
 func TestSyncNeverAboveTheLimit(t *testing.T) {
 	l := newLocal(t, Amounts{Requests: 10})
-	r, _ := l.Reserve(t0, 0)
+	r, _ := l.Reserve(t0, 0, LearnedOutput)
 	reserveN(t, l, t0, 9, 0)
 	syncReqLimit(l, Requests, 10, 1_000, &r)
 	if got := remaining(l, t0, Requests); got != 10 {
@@ -155,7 +155,7 @@ func TestSyncNeverOvercommitsTheProvider(t *testing.T) {
 		for step := 0; step < 400; step++ {
 			switch rng.IntN(4) {
 			case 0: // a client request
-				if r, ok := l.Reserve(t0, 0); ok {
+				if r, ok := l.Reserve(t0, 0, LearnedOutput); ok {
 					sent = append(sent, &req{r: r})
 				}
 			case 1: // the provider admits one sent request (any order)

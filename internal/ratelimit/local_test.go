@@ -42,7 +42,7 @@ func reserveN(t *testing.T, l *Local, now time.Time, n int, input int64) int {
 	t.Helper()
 	got := 0
 	for range n {
-		if _, ok := l.Reserve(now, input); ok {
+		if _, ok := l.Reserve(now, input, LearnedOutput); ok {
 			got++
 		}
 	}
@@ -66,7 +66,7 @@ func TestUnknownLimitsAreUnlimited(t *testing.T) {
 	if o := l.Outlook(); !o.FullAt.IsZero() || !o.ReadyAt.IsZero() {
 		t.Fatalf("outlook = %+v, want zero", o)
 	}
-	if w, d := l.TimeToCapacity(t0, 1<<40); w != 0 || d != -1 {
+	if w, d := l.TimeToCapacity(t0, 1<<40, LearnedOutput); w != 0 || d != -1 {
 		t.Fatalf("TimeToCapacity = %v %v", w, d)
 	}
 }
@@ -76,14 +76,14 @@ func TestRequestsLimitAndRefill(t *testing.T) {
 	if got := reserveN(t, l, t0, 20, 0); got != 10 {
 		t.Fatalf("granted %d, want 10 on a frozen clock", got)
 	}
-	w, d := l.TimeToCapacity(t0, 0)
+	w, d := l.TimeToCapacity(t0, 0, LearnedOutput)
 	if w != 6*time.Second || d != Requests {
 		t.Fatalf("TimeToCapacity = %v %v, want 6s requests", w, d)
 	}
 	if o := l.Outlook(); !o.ReadyAt.Equal(t0.Add(6*time.Second)) || !o.FullAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("outlook = %+v", o)
 	}
-	if _, ok := l.Reserve(t0.Add(6*time.Second-time.Millisecond), 0); ok {
+	if _, ok := l.Reserve(t0.Add(6*time.Second-time.Millisecond), 0, LearnedOutput); ok {
 		t.Fatal("granted before the refill")
 	}
 	if got := reserveN(t, l, t0.Add(6*time.Second), 5, 0); got != 1 {
@@ -169,27 +169,27 @@ func TestLearningALimitCountsEarlierUse(t *testing.T) {
 
 func TestSettleInputTokens(t *testing.T) {
 	l := newLocal(t, Amounts{InputTokens: 1000})
-	r, ok := l.Reserve(t0, 600)
+	r, ok := l.Reserve(t0, 600, LearnedOutput)
 	if !ok || r.Taken[InputTokens] != 600 || r.Taken[Requests] != 0 {
 		t.Fatalf("reserve = %+v %v", r, ok)
 	}
 	if remaining(l, t0, InputTokens) != 400 {
 		t.Fatal("estimate not reserved")
 	}
-	if _, ok := l.Reserve(t0, 600); ok {
+	if _, ok := l.Reserve(t0, 600, LearnedOutput); ok {
 		t.Fatal("reserved 600 with 400 left")
 	}
 	l.Settle(t0, r, Usage{InputTokens: 100})
 	if got := remaining(l, t0, InputTokens); got != 900 {
 		t.Fatalf("after settling 100 of 600: remaining %d, want 900", got)
 	}
-	r, _ = l.Reserve(t0, 100)
+	r, _ = l.Reserve(t0, 100, LearnedOutput)
 	l.Settle(t0, r, Usage{InputTokens: 500})
 	if got := remaining(l, t0, InputTokens); got != 400 {
 		t.Fatalf("after settling 500 of 100: remaining %d, want 400", got)
 	}
 	// Zero usage returns the whole reservation.
-	r, _ = l.Reserve(t0, 300)
+	r, _ = l.Reserve(t0, 300, LearnedOutput)
 	l.Settle(t0, r, Usage{})
 	if got := remaining(l, t0, InputTokens); got != 400 {
 		t.Fatalf("after a zero settle: remaining %d, want 400", got)
@@ -198,7 +198,7 @@ func TestSettleInputTokens(t *testing.T) {
 
 func TestOutputTokensChargedAfter(t *testing.T) {
 	l := newLocal(t, Amounts{OutputTokens: 100})
-	r, ok := l.Reserve(t0, 0)
+	r, ok := l.Reserve(t0, 0, LearnedOutput)
 	if !ok {
 		t.Fatal("reserve failed")
 	}
@@ -206,13 +206,13 @@ func TestOutputTokensChargedAfter(t *testing.T) {
 	if got := remaining(l, t0, OutputTokens); got != 0 {
 		t.Fatalf("remaining = %d, want 0 (in debt)", got)
 	}
-	if _, ok := l.Reserve(t0, 0); ok {
+	if _, ok := l.Reserve(t0, 0, LearnedOutput); ok {
 		t.Fatal("reserved on an output bucket in debt")
 	}
 	// The next request is expected to produce 150 tokens like the last,
 	// which the bucket holds at most 100 of: from -50 to a full bucket at
 	// 100/min is 150 * 0.6s.
-	w, d := l.TimeToCapacity(t0, 0)
+	w, d := l.TimeToCapacity(t0, 0, LearnedOutput)
 	if w != 90*time.Second || d != OutputTokens {
 		t.Fatalf("TimeToCapacity = %v %v, want 1m30s output", w, d)
 	}
@@ -220,15 +220,15 @@ func TestOutputTokensChargedAfter(t *testing.T) {
 
 func TestTimeToCapacityTakesTheSlowestDimension(t *testing.T) {
 	l := newLocal(t, Amounts{Requests: 60, InputTokens: 6000})
-	r, _ := l.Reserve(t0, 0)
+	r, _ := l.Reserve(t0, 0, LearnedOutput)
 	l.Settle(t0, r, Usage{InputTokens: 6000})
 	// requests: 59 left; input: 0 left, needs 2000 -> 20s.
-	w, d := l.TimeToCapacity(t0, 2000)
+	w, d := l.TimeToCapacity(t0, 2000, LearnedOutput)
 	if w != 20*time.Second || d != InputTokens {
 		t.Fatalf("TimeToCapacity = %v %v, want 20s input", w, d)
 	}
 	// A demand above the whole bucket waits for a full bucket only.
-	w, _ = l.TimeToCapacity(t0, 1e9)
+	w, _ = l.TimeToCapacity(t0, 1e9, LearnedOutput)
 	if w != time.Minute {
 		t.Fatalf("TimeToCapacity(huge) = %v, want 1m", w)
 	}
@@ -236,20 +236,20 @@ func TestTimeToCapacityTakesTheSlowestDimension(t *testing.T) {
 
 func TestDemandLargerThanBucketFitsAFullBucket(t *testing.T) {
 	l := newLocal(t, Amounts{InputTokens: 1000})
-	if _, ok := l.Reserve(t0, 5000); !ok {
+	if _, ok := l.Reserve(t0, 5000, LearnedOutput); !ok {
 		t.Fatal("a full bucket must admit an oversized request")
 	}
-	if _, ok := l.Reserve(t0.Add(time.Minute), 1); ok {
+	if _, ok := l.Reserve(t0.Add(time.Minute), 1, LearnedOutput); ok {
 		t.Fatal("4000 tokens of debt repaid in one minute")
 	}
-	if _, ok := l.Reserve(t0.Add(241*time.Second), 1); !ok {
+	if _, ok := l.Reserve(t0.Add(241*time.Second), 1, LearnedOutput); !ok {
 		t.Fatal("debt not repaid after 4m1s")
 	}
 }
 
 func TestAbsorbedInputIsNotSettledTwice(t *testing.T) {
 	l := newLocal(t, Amounts{InputTokens: 10000})
-	r, _ := l.Reserve(t0, 3000)
+	r, _ := l.Reserve(t0, 3000, LearnedOutput)
 	// The provider has counted the real 5000 input: 5000 left, not 7000.
 	if !observe1(l, t0, InputTokens, Observation{Remaining: 5000}) {
 		t.Fatal("not lowered")
@@ -278,7 +278,7 @@ func TestObserveResetLowersForSlowRefill(t *testing.T) {
 	}
 	// A daily quota: nothing left for 10 minutes.
 	observe1(l, t0, Requests, Observation{Remaining: 0, Reset: t0.Add(10*time.Minute + time.Second)})
-	if w, _ := l.TimeToCapacity(t0, 0); w < 9*time.Minute {
+	if w, _ := l.TimeToCapacity(t0, 0, LearnedOutput); w < 9*time.Minute {
 		t.Fatalf("TimeToCapacity = %v, want about 9m", w)
 	}
 }
@@ -286,7 +286,7 @@ func TestObserveResetLowersForSlowRefill(t *testing.T) {
 func TestCombinedTokens(t *testing.T) {
 	l := newLocal(t, Amounts{})
 	observe1(l, t0, Tokens, Observation{Limit: 1000, Remaining: 1000})
-	r, ok := l.Reserve(t0, 300)
+	r, ok := l.Reserve(t0, 300, LearnedOutput)
 	if !ok || r.Taken[Tokens] != 300 || r.Taken[InputTokens] != 0 {
 		t.Fatalf("reserve = %+v %v", r, ok)
 	}
@@ -316,7 +316,7 @@ func TestOutlookOrdersByRemainingShare(t *testing.T) {
 func TestManyCreditsNeverOverfill(t *testing.T) {
 	l := newLocal(t, Amounts{InputTokens: 100})
 	for range 10000 {
-		r, ok := l.Reserve(t0, 7)
+		r, ok := l.Reserve(t0, 7, LearnedOutput)
 		if !ok {
 			t.Fatal("reserve failed")
 		}
@@ -327,7 +327,7 @@ func TestManyCreditsNeverOverfill(t *testing.T) {
 	}
 	got := 0
 	for {
-		if _, ok := l.Reserve(t0, 1); !ok {
+		if _, ok := l.Reserve(t0, 1, LearnedOutput); !ok {
 			break
 		}
 		got++
@@ -344,7 +344,7 @@ func TestConcurrentReserveNeverOvergrants(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 200 {
-				if r, ok := l.Reserve(t0, 10); ok {
+				if r, ok := l.Reserve(t0, 10, LearnedOutput); ok {
 					granted.Add(1)
 					l.Settle(t0, r, Usage{InputTokens: 5, OutputTokens: 5})
 				}

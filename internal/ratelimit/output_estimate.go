@@ -54,5 +54,14 @@ func (e *outputEstimate) expect() int64 {
 	return int64(math.Ceil(e.avg))
 }
 
+// or is outputTokens, or the learned expectation for LearnedOutput (any
+// negative value).
+func (e *outputEstimate) or(outputTokens int64) int64 {
+	if outputTokens < 0 {
+		return e.expect()
+	}
+	return outputTokens
+}
+
 // outputDims are the dimensions output tokens are charged to.
 var outputDims = [...]Dimension{OutputTokens, Tokens}

@@ -37,7 +37,7 @@ func BenchmarkSharedReserveSettle(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			now := time.Now()
-			r, ok := l.Reserve(now, 1000)
+			r, ok := l.Reserve(now, 1000, LearnedOutput)
 			if !ok {
 				b.Fatal("reserve failed")
 			}
@@ -50,7 +50,7 @@ func BenchmarkSharedReserveSettle(b *testing.B) {
 		l := newShared(b, be, "bench-reserve", limits)
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, ok := l.Reserve(time.Now(), 1000); !ok {
+			if _, ok := l.Reserve(time.Now(), 1000, LearnedOutput); !ok {
 				b.Fatal("reserve failed")
 			}
 		}

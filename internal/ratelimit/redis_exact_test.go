@@ -109,7 +109,7 @@ func runExact(t *testing.T, srv *redistest.Server, tc exactCase, n int) {
 					return
 				}
 				stalls.Attempt(now)
-				res, ok := l.Reserve(now, tc.est)
+				res, ok := l.Reserve(now, tc.est, LearnedOutput)
 				if !ok {
 					continue
 				}

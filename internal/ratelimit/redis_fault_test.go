@@ -109,7 +109,7 @@ func (r *replica) hammer() {
 	defer close(r.finished)
 	for {
 		start := time.Now()
-		res, ok := r.l.Reserve(start, 0)
+		res, ok := r.l.Reserve(start, 0, LearnedOutput)
 		d := time.Since(start)
 		r.mu.Lock()
 		if d > r.slowest {
@@ -132,7 +132,7 @@ func (r *replica) hammer() {
 				continue
 			}
 		}
-		w, _ := r.l.TimeToCapacity(time.Now(), 0)
+		w, _ := r.l.TimeToCapacity(time.Now(), 0, LearnedOutput)
 		select { // pace on the limiter's advice, as the pool does
 		case <-r.stop:
 			return
@@ -338,7 +338,7 @@ func TestSharedChargesLocalUseAfterOutage(t *testing.T) {
 		OnDegraded: func(degraded bool, _ error) { events <- degraded },
 	})
 	la := newShared(t, a, "charge", Amounts{Requests: limit})
-	if _, ok := la.Reserve(time.Now(), 0); !ok {
+	if _, ok := la.Reserve(time.Now(), 0, LearnedOutput); !ok {
 		t.Fatal("first reserve refused")
 	}
 
@@ -346,7 +346,7 @@ func TestSharedChargesLocalUseAfterOutage(t *testing.T) {
 	await(t, []*replica{{events: events}}, true)
 	local := 0
 	for {
-		r, ok := la.Reserve(time.Now(), 0)
+		r, ok := la.Reserve(time.Now(), 0, LearnedOutput)
 		if !ok {
 			break
 		}
@@ -357,14 +357,14 @@ func TestSharedChargesLocalUseAfterOutage(t *testing.T) {
 	}
 	srv.Cont()
 	await(t, []*replica{{events: events}}, false)
-	la.TimeToCapacity(time.Now(), 0) // the next use after the outage charges it
+	la.TimeToCapacity(time.Now(), 0, LearnedOutput) // the next use after the outage charges it
 	flush(t, a)
 
 	b := newBackend(t, srv, SharedOptions{})
 	lb := newShared(t, b, "charge", Amounts{Requests: limit})
 	other := 0
 	for {
-		if _, ok := lb.Reserve(time.Now(), 0); !ok {
+		if _, ok := lb.Reserve(time.Now(), 0, LearnedOutput); !ok {
 			break
 		}
 		other++

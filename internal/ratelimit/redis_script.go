@@ -35,7 +35,8 @@ import "github.com/redis/go-redis/v9"
 // KEYS[1] is the limiter's key. ARGV: 1 op, 2 window (µs), 3 TTL (ms),
 // 4..7 configured limits, then the op's arguments:
 //
-//	r (reserve): 8 input tokens
+//	r (reserve): 8 input tokens, 9 expected output tokens (negative: the
+//	            learned average)
 //	s (settle): 8..10 deltas of dims 2..4, 11..12 held output of dims 3..4
 //	            returned, 13 output tokens used (for the estimate)
 //	o (observe): per dim d (4 args from 8+4(d-1)): limit, remaining, µs
@@ -133,7 +134,8 @@ local taken = {0, 0, 0, 0}
 local output = {0, 0}
 if op == 'r' then
   local inp = math.max(tonumber(ARGV[8]), 0)
-  local out = expect()
+  local out = tonumber(ARGV[9])
+  if out < 0 then out = expect() end
   local take = {1, inp, out, inp + out}
   local ok = now >= num('b')
   for i = 1, 4 do

@@ -162,8 +162,12 @@ func (st *sharedState) outlook() Outlook {
 }
 
 // timeToCapacity is TimeToCapacity from the cached state.
-func (st *sharedState) timeToCapacity(now time.Time, inputTokens int64) (time.Duration, Dimension) {
-	take := takes(inputTokens, st.expect)
+func (st *sharedState) timeToCapacity(now time.Time, inputTokens, outputTokens int64) (time.Duration, Dimension) {
+	out := st.expect
+	if outputTokens >= 0 {
+		out = outputTokens
+	}
+	take := takes(inputTokens, out)
 	var longest time.Duration
 	dim := Dimension(-1)
 	for d := range NumDimensions {

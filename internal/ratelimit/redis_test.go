@@ -83,7 +83,7 @@ func TestSharedLimitAcrossReplicas(t *testing.T) {
 		if i%2 == 1 {
 			l = lb
 		}
-		r, ok := l.Reserve(now, 0)
+		r, ok := l.Reserve(now, 0, LearnedOutput)
 		if ok {
 			got++
 			if !r.shared || r.Taken[Requests] != 1 {
@@ -101,7 +101,7 @@ func TestSharedLimitAcrossReplicas(t *testing.T) {
 	if o := la.Outlook(); o.ReadyAt.Before(now.Add(5*time.Second)) || o.ReadyAt.After(now.Add(7*time.Second)) {
 		t.Fatalf("ReadyAt %v after now, want about 6s", o.ReadyAt.Sub(now))
 	}
-	if d, dim := lb.TimeToCapacity(now, 0); dim != Requests || d < 5*time.Second {
+	if d, dim := lb.TimeToCapacity(now, 0, LearnedOutput); dim != Requests || d < 5*time.Second {
 		t.Fatalf("TimeToCapacity = %v %v, want about 6s on requests", d, dim)
 	}
 }
@@ -127,7 +127,7 @@ func TestSharedUsesRedisClock(t *testing.T) {
 func reserveShared(l Limiter, now time.Time, n int, input int64) int {
 	got := 0
 	for range n {
-		if _, ok := l.Reserve(now, input); ok {
+		if _, ok := l.Reserve(now, input, LearnedOutput); ok {
 			got++
 		}
 	}
@@ -139,20 +139,20 @@ func TestSharedSettleReturnsUnusedInput(t *testing.T) {
 	b := newBackend(t, srv, SharedOptions{})
 	l := newShared(t, b, "k", Amounts{InputTokens: 1000})
 	now := time.Now()
-	r, ok := l.Reserve(now, 800)
+	r, ok := l.Reserve(now, 800, LearnedOutput)
 	if !ok || r.Taken[InputTokens] != 800 {
 		t.Fatalf("reserve: %+v %v", r, ok)
 	}
-	if _, ok := l.Reserve(now, 800); ok {
+	if _, ok := l.Reserve(now, 800, LearnedOutput); ok {
 		t.Fatal("second 800 fit in 200 left")
 	}
 	l.Settle(now, r, Usage{InputTokens: 100})
 	flush(t, b)
-	if _, ok := l.Reserve(now, 800); !ok {
+	if _, ok := l.Reserve(now, 800, LearnedOutput); !ok {
 		t.Fatal("the 700 returned by Settle did not come back")
 	}
 	// Excess is charged: the bucket goes into debt.
-	r2, ok := l.Reserve(now, 0)
+	r2, ok := l.Reserve(now, 0, LearnedOutput)
 	if !ok {
 		t.Fatal("a request without estimate needs one unit")
 	}
@@ -169,23 +169,48 @@ func TestSharedLearnsOutputAndHoldsIt(t *testing.T) {
 	la := newShared(t, a, "k", Amounts{OutputTokens: 1000})
 	lb := newShared(t, b, "k", Amounts{OutputTokens: 1000})
 	now := time.Now()
-	r, ok := la.Reserve(now, 10)
+	r, ok := la.Reserve(now, 10, LearnedOutput)
 	if !ok || r.Output != (Amounts{}) {
 		t.Fatalf("first reservation %+v %v, want no output held yet", r, ok)
 	}
 	la.Settle(now, r, Usage{InputTokens: 10, OutputTokens: 300})
 	flush(t, a)
 	// The other replica expects 300 output tokens per request now.
-	r, ok = lb.Reserve(now, 10)
+	r, ok = lb.Reserve(now, 10, LearnedOutput)
 	if !ok || r.Output[OutputTokens] != 300 || r.Taken[OutputTokens] != 300 {
 		t.Fatalf("reservation %+v %v, want 300 output tokens held", r, ok)
 	}
 	// 1000 - 300 charged - 300 held = 400: one more fits, then not.
-	if _, ok := lb.Reserve(now, 10); !ok {
+	if _, ok := lb.Reserve(now, 10, LearnedOutput); !ok {
 		t.Fatal("second reservation refused with 400 left")
 	}
-	if _, ok := la.Reserve(now, 10); ok {
+	if _, ok := la.Reserve(now, 10, LearnedOutput); ok {
 		t.Fatal("third reservation fit with 100 left, 300 expected")
+	}
+}
+
+func TestSharedHoldsTheCallersExpectedOutput(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBackend(t, srv, SharedOptions{})
+	l := newShared(t, b, "k", Amounts{OutputTokens: 1000})
+	now := time.Now()
+	r, _ := l.Reserve(now, 10, LearnedOutput)
+	l.Settle(now, r, Usage{InputTokens: 10, OutputTokens: 100}) // average 100
+	flush(t, b)
+	r, ok := l.Reserve(now, 10, 700)
+	if !ok || r.Output[OutputTokens] != 700 || r.Taken[OutputTokens] != 700 {
+		t.Fatalf("reservation %+v %v, want 700 output tokens held", r, ok)
+	}
+	// 200 left: the cached state already says a second one cannot fit, and
+	// Redis agrees; one of the average still fits.
+	if l.MayReserve(now, 10, 700) {
+		t.Fatal("MayReserve says 700 may fit with 200 left")
+	}
+	if _, ok := l.Reserve(now, 10, 700); ok {
+		t.Fatal("reserved 700 output tokens with 200 left")
+	}
+	if _, ok := l.Reserve(now, 10, LearnedOutput); !ok {
+		t.Fatal("a request of the average output (100) refused with 200 left")
 	}
 }
 
@@ -194,7 +219,7 @@ func TestSharedObserveIsShared(t *testing.T) {
 	a, b := newBackend(t, srv, SharedOptions{}), newBackend(t, srv, SharedOptions{})
 	la, lb := newShared(t, a, "k", Amounts{}), newShared(t, b, "k", Amounts{})
 	now := time.Now()
-	if _, ok := lb.Reserve(now, 0); !ok { // b caches the state
+	if _, ok := lb.Reserve(now, 0, LearnedOutput); !ok { // b caches the state
 		t.Fatal("unknown limits refused")
 	}
 	obs := NoObservations
@@ -217,10 +242,10 @@ func TestSharedCoolDownIsShared(t *testing.T) {
 	now := time.Now()
 	la.CoolDown(now, time.Minute)
 	flush(t, a)
-	if _, ok := lb.Reserve(now, 0); ok {
+	if _, ok := lb.Reserve(now, 0, LearnedOutput); ok {
 		t.Fatal("reserved on a limiter another replica cooled down")
 	}
-	if d, _ := lb.TimeToCapacity(now, 0); d < 55*time.Second {
+	if d, _ := lb.TimeToCapacity(now, 0, LearnedOutput); d < 55*time.Second {
 		t.Fatalf("TimeToCapacity %v, want about the minute of cooldown", d)
 	}
 }
@@ -229,7 +254,7 @@ func TestSharedKeysAreHashTaggedAndExpire(t *testing.T) {
 	srv := redistest.Start(t)
 	b := newBackend(t, srv, SharedOptions{TTL: 5 * time.Minute})
 	l := newShared(t, b, "ns/pool/key:secret/k1", Amounts{Requests: 10})
-	if _, ok := l.Reserve(time.Now(), 0); !ok {
+	if _, ok := l.Reserve(time.Now(), 0, LearnedOutput); !ok {
 		t.Fatal("reserve failed")
 	}
 	c := srv.Client()
@@ -256,10 +281,10 @@ func TestSharedFactoryScopes(t *testing.T) {
 		t.Fatal(err)
 	}
 	l2, _ := f2("k", now, Amounts{Requests: 1})
-	if _, ok := l1.Reserve(now, 0); !ok {
+	if _, ok := l1.Reserve(now, 0, LearnedOutput); !ok {
 		t.Fatal("first scope refused")
 	}
-	if _, ok := l2.Reserve(now, 0); !ok {
+	if _, ok := l2.Reserve(now, 0, LearnedOutput); !ok {
 		t.Fatal("another scope shares the first one's state")
 	}
 	if _, err := f1("neg", now, Amounts{Requests: -1}); err == nil {

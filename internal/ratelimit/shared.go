@@ -69,20 +69,20 @@ func (s *Shared) args(op string, extra ...any) []any {
 
 // Reserve implements Limiter. The round trip runs without the limiter's
 // lock, so that background answers are not held up behind it.
-func (s *Shared) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
+func (s *Shared) Reserve(now time.Time, inputTokens, outputTokens int64) (Reservation, bool) {
 	s.mu.Lock()
 	if fb := s.fallback(now); fb != nil {
-		r, ok := fb.Reserve(now, inputTokens)
+		r, ok := fb.Reserve(now, inputTokens, outputTokens)
 		s.usedLocally(r.Taken)
 		s.publish()
 		s.mu.Unlock()
 		return r, ok
 	}
-	if s.clearlyFull(now, inputTokens) {
+	if s.clearlyFull(now, inputTokens, outputTokens) {
 		s.mu.Unlock()
 		return Reservation{}, false
 	}
-	args := s.args("r", max(inputTokens, 0))
+	args := s.args("r", max(inputTokens, 0), max(outputTokens, LearnedOutput))
 	s.mu.Unlock()
 
 	start := time.Now()
@@ -99,7 +99,7 @@ func (s *Shared) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
 		// after now: refill before that may have gone to other replicas.
 		at := now.Add(time.Since(start))
 		fb := s.fallback(at)
-		r, ok := fb.Reserve(at, inputTokens)
+		r, ok := fb.Reserve(at, inputTokens, outputTokens)
 		s.usedLocally(r.Taken)
 		s.publish()
 		return r, ok
@@ -116,14 +116,14 @@ func (s *Shared) Reserve(now time.Time, inputTokens int64) (Reservation, bool) {
 // MayReserve implements Remote: false when the cached state shows that
 // Reserve cannot succeed, or, while Redis is unavailable, when the local
 // fallback has no room.
-func (s *Shared) MayReserve(now time.Time, inputTokens int64) bool {
+func (s *Shared) MayReserve(now time.Time, inputTokens, outputTokens int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if fb := s.fallback(now); fb != nil {
-		w, _ := fb.TimeToCapacity(now, inputTokens)
+		w, _ := fb.TimeToCapacity(now, inputTokens, outputTokens)
 		return w <= 0
 	}
-	return !s.clearlyFull(now, inputTokens)
+	return !s.clearlyFull(now, inputTokens, outputTokens)
 }
 
 // clearlyFull reports whether a Reserve is bound to fail without asking
@@ -131,11 +131,11 @@ func (s *Shared) MayReserve(now time.Time, inputTokens int64) bool {
 // read (under a second ago) could not take the request yet, no other
 // replica can have made room (except by refunds, which are small), so the
 // round trip is saved. s.mu is held.
-func (s *Shared) clearlyFull(now time.Time, inputTokens int64) bool {
+func (s *Shared) clearlyFull(now time.Time, inputTokens, outputTokens int64) bool {
 	if !s.st.valid || now.Sub(s.st.at) >= snapshotMaxAge {
 		return false
 	}
-	w, _ := s.st.timeToCapacity(now, inputTokens)
+	w, _ := s.st.timeToCapacity(now, inputTokens, outputTokens)
 	return w > 0
 }
 
@@ -220,13 +220,13 @@ func (s *Shared) SetLimits(now time.Time, limits Amounts) {
 }
 
 // TimeToCapacity implements Limiter, from the cached state.
-func (s *Shared) TimeToCapacity(now time.Time, inputTokens int64) (time.Duration, Dimension) {
+func (s *Shared) TimeToCapacity(now time.Time, inputTokens, outputTokens int64) (time.Duration, Dimension) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if fb := s.fallback(now); fb != nil {
-		return fb.TimeToCapacity(now, inputTokens)
+		return fb.TimeToCapacity(now, inputTokens, outputTokens)
 	}
-	return s.st.timeToCapacity(now, inputTokens)
+	return s.st.timeToCapacity(now, inputTokens, outputTokens)
 }
 
 // Outlook implements Limiter.
