@@ -364,11 +364,15 @@ const engineNotes = `What makes the difference:
   ` + "`limitGroup`" + ` that report the same organisation are put into one limit group (shown as
   ` + "`org:<id>`" + ` in the key's status), so the pool stops counting one organisation's limit once per
   key.
-- **Proactive output-token reservation.** Providers refuse a request while the output bucket is
-  empty but charge output only as it is generated. The limiter now holds each request's expected
-  output (a moving average of what settled requests produced) from acquire to settle, and when it syncs
-  with a provider's remaining count it subtracts the expected output of requests still in flight, which
-  the provider has not charged yet.
+- **Proactive output-token reservation, per request.** Providers refuse a request while the output
+  bucket is empty but charge output only as it is generated. The limiter holds each request's expected
+  output from acquire to settle, and when it syncs with a provider's remaining count it subtracts the
+  expected output of requests still in flight, which the provider has not charged yet. The expectation
+  is the request's own: what the pool learned prompts of its size produce (a moving average per input
+  size), not the average of whatever its group served. With the group's average, an organisation short of
+  output tokens that mostly served short answers admitted long ones against room for a short one, went
+  into output debt, and lost the requests that would have fitted; holding the request's own expectation
+  leaves such an organisation to requests that need little output.
 - **Class-aware key choice.** Least-loaded scores every limit group of a tier by what the request costs
   there: the largest share of the group's per-minute limits it takes (one request, its input estimate, and
   the output the pool learned for prompts of its size), and takes the cheapest group with room, so long
@@ -397,7 +401,7 @@ const engineNotes = `What makes the difference:
 - **What remains.** Above capacity some demand must wait or be refused: bookings make a retry at the
   advised time succeed, and under sustained overload the advised time grows with the backlog (the
   *advised Retry-After* column) while new requests find the capacity promised to earlier ones. The bound
-  assumes each class can be routed to the organisation where it fits best; the pool's choice is a heuristic
-  per request (see *Class-aware key choice*), and the dimensions it leaves unused per organisation (listed
-  above) are what separates *served/bound* from 100%.
+  assumes each class can be routed to the organisation where it fits best, with perfect foresight of the
+  mix; the pool's choice is made per request (see *Class-aware key choice*), and the dimensions it leaves
+  unused per organisation (listed above) are what separates *served/bound* from 100%.
 `
