@@ -121,13 +121,16 @@ func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) 
 	a.refused = refused
 	defer func() { a.exclude, a.refused = nil, nil }() // do not keep the caller's slices
 	for _, t := range p.tiers {
-		if t.skip(a) {
-			continue
-		}
+		// The affine group is tried before the exhausted cache is asked:
+		// a request that holds its turn for it must say so, even when no
+		// key of the tier has room yet (see passHolder).
 		k, complete := p.affine(t, a), false
 		if k == nil && a.affWaitAt != 0 {
 			opts.affinityWaitUntil = a.affWaitUntil
 			return Lease{}, a.affWaitAt, false // holding its turn for its group
+		}
+		if k == nil && t.skip(a) {
+			continue
 		}
 		if k == nil {
 			k, complete = t.sel.pick(a)

@@ -343,3 +343,84 @@ func TestAffinityQueuedRequestWaitsBrieflyForItsGroup(t *testing.T) {
 		})
 	}
 }
+
+// While a queued request holds its turn for its own group, the requests
+// behind it take the other groups' capacity instead of idling behind it,
+// under every strategy; its own group stays its own.
+func TestAffinityHoldingRequestIsPassedOnOtherGroups(t *testing.T) {
+	for _, s := range allStrategies {
+		t.Run(string(s), func(t *testing.T) {
+			keys := keyCfgs(2)
+			for i := range keys {
+				keys[i].RPMLimit = 1
+			}
+			f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Strategy: s, Affinity: true,
+				QueueTimeout: time.Minute})
+			other := f.use(1) // the other group's minute starts now
+			f.clock.Advance(2 * time.Second)
+			own := f.use(5) // the conversation's group, 2 s later
+			if own == other {
+				t.Fatalf("both requests on %s", own)
+			}
+			ctx := context.Background()
+			head := f.acquireAsync(ctx, AcquireOptions{Affinity: 5}, 1)
+			behind := f.acquireAsync(ctx, AcquireOptions{Affinity: 7}, 2)
+			// The other group refills first: the head keeps its turn for its
+			// own, 2 s later, and the request behind it takes the other.
+			f.clock.Advance(time.Minute - 2*time.Second)
+			r := f.await(behind)
+			if r.err != nil || r.l.KeyID != other {
+				t.Fatalf("request behind the holder: %+v, want a lease on %s", r, other)
+			}
+			f.p.Settle(&r.l, Usage{})
+			assertQueued(t, head)
+			f.clock.Advance(2 * time.Second)
+			r = f.await(head)
+			if r.err != nil || r.l.KeyID != own {
+				t.Fatalf("holder: %+v, want a lease on its own group's %s", r, own)
+			}
+			f.p.Settle(&r.l, Usage{})
+		})
+	}
+}
+
+// The requests passing a holder do not take its group's capacity, even
+// when they would fit where it does not yet.
+func TestAffinityHolderKeepsItsGroup(t *testing.T) {
+	for _, s := range allStrategies {
+		t.Run(string(s), func(t *testing.T) {
+			keys := keyCfgs(2)
+			for i := range keys {
+				keys[i].ITPMLimit = 60_000 // 1000 a second
+			}
+			f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Strategy: s, Affinity: true,
+				QueueTimeout: time.Minute})
+			l := f.acquire(AcquireOptions{Affinity: 5, EstimatedInputTokens: 59_000})
+			own := l.KeyID // 1000 input tokens left
+			f.p.Settle(&l, Usage{InputTokens: 59_000})
+			l = f.acquire(AcquireOptions{EstimatedInputTokens: 60_000})
+			if l.KeyID == own {
+				t.Fatalf("60,000 tokens fit on %s with 1000 left", own)
+			}
+			f.p.Settle(&l, Usage{InputTokens: 60_000}) // the other group is empty
+			ctx := context.Background()
+			// The head needs 2000 more on its own group (2 s, within its
+			// patience); the request behind it would fit there now.
+			head := f.acquireAsync(ctx, AcquireOptions{Affinity: 5, EstimatedInputTokens: 3000}, 1)
+			behind := f.acquireAsync(ctx, AcquireOptions{EstimatedInputTokens: 500}, 2)
+			assertQueued(t, behind)
+			f.clock.Advance(time.Second) // the other group has 1000 now
+			r := f.await(behind)
+			if r.err != nil || r.l.KeyID == own {
+				t.Fatalf("request behind the holder: %+v, want a lease on the other group, not %s", r, own)
+			}
+			f.p.Settle(&r.l, Usage{InputTokens: 500})
+			f.clock.Advance(time.Second)
+			r = f.await(head)
+			if r.err != nil || r.l.KeyID != own {
+				t.Fatalf("holder: %+v, want a lease on its own group's %s", r, own)
+			}
+			f.p.Settle(&r.l, Usage{InputTokens: 3000})
+		})
+	}
+}

@@ -132,6 +132,9 @@ func (a *attempt) trySlot(s *slot) *keyMetadata {
 // reserve takes the request's capacity from k's limiter.
 func (a *attempt) reserve(k *keyMetadata) bool {
 	g := k.slot.grp
+	if g == a.p.keptFor {
+		return false // a queue's head holds its turn for it
+	}
 	if g.limited && g.readyAt <= a.nowNs {
 		a.p.setLimited(g, false, a.now) // refilled since last looked at
 	}

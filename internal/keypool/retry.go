@@ -50,6 +50,9 @@ func (p *KeyPool) tierReadyAt(t *tier, a *attempt) int64 {
 // of its keys is usable (not rejected or excluded, its cooldown over) and its
 // limiter has room. a may be nil (no exclusions).
 func (p *KeyPool) slotReadyAt(s *slot, now time.Time, est int64, a *attempt) int64 {
+	if s.grp == p.keptFor {
+		return never // a queue's head holds its turn for it (passHolder)
+	}
 	nowNs := now.UnixNano()
 	member := never
 	for _, k := range s.keys {

@@ -211,21 +211,28 @@ func cheapest(t *tier, cost *[maxRouted]float64, limit float64, tried uint32) in
 // failing that, w from any group with room, so that no capacity idles
 // while a request waits. A claimed booking is served at once, and only
 // least-loaded scores groups by fit: under the other strategies the head
-// is served alone, as before. It returns the waiter served. p.mu is held.
+// is served alone, as before. A head that holds its turn for the group
+// caching its conversation's prompt is passed on every other group (see
+// passHolder), whatever the strategy. It returns the waiter served. p.mu
+// is held.
 func (p *KeyPool) serveFit(now time.Time, w *waiter, held bool, reserveIn int64) (Lease, int64, bool, *waiter) {
 	if w.opts.claim || p.strategy != StrategyLeastLoaded {
 		l, at, ok := p.serve(now, w, held, reserveIn)
-		return l, at, ok, w
+		if ok || p.scratch.affWaitAt == 0 {
+			return l, at, ok, w
+		}
+		return p.passHolder(now, w, at, held, reserveIn)
 	}
 	p.fitSeq++
 	p.fitMode = fitHead
 	l, at, ok := p.serve(now, w, held, reserveIn)
-	if ok || p.scratch.affWaitAt != 0 {
-		// Served, or holding its turn for the group that caches its
-		// conversation's prompt: no later request takes that group's
-		// capacity from under it (it would move the conversation).
+	if ok {
 		p.fitMode = fitAny
 		return l, at, ok, w
+	}
+	if p.scratch.affWaitAt != 0 {
+		p.fitMode = fitAny
+		return p.passHolder(now, w, at, held, reserveIn)
 	}
 	p.fitMode = fitAhead
 	i := 0
@@ -239,4 +246,28 @@ func (p *KeyPool) serveFit(now time.Time, w *waiter, held bool, reserveIn int64)
 	p.fitMode = fitAny
 	l, at, ok = p.serve(now, w, held, reserveIn)
 	return l, at, ok, w
+}
+
+// passHolder serves, while the head w holds its turn until at for its
+// affine group (the one caching its conversation's prompt, affinity.go),
+// one of its client's next fitLookAhead waiters from any other group: the
+// head keeps its place and its group's capacity, and the queue behind it
+// does not idle on the others' (it did, and round-robin with affinity
+// served less than without). Under least-loaded the waiters take only
+// groups that fit them. It returns when the head or one of those waiters
+// expects capacity. p.mu is held.
+func (p *KeyPool) passHolder(now time.Time, w *waiter, at int64, held bool, reserveIn int64) (Lease, int64, bool, *waiter) {
+	p.keptFor = p.scratch.affGroup
+	p.fitMode = fitAhead
+	defer func() { p.keptFor, p.fitMode = nil, fitAny }()
+	i := 0
+	for o := w.next; o != nil && i < fitLookAhead; o = o.next {
+		i++
+		l, oat, ok := p.serve(now, o, held, reserveIn)
+		if ok {
+			return l, at, true, o
+		}
+		at = min(at, oat) // the dispatch is due again when one of them can pass
+	}
+	return Lease{}, at, false, w
 }
