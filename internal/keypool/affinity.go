@@ -190,6 +190,13 @@ func (p *KeyPool) affine(t *tier, a *attempt) *keyMetadata {
 		}
 		a.affGroup, a.affRead = e.grp, e.expectedRead(a.nowNs)
 	}
+	if a.affGroup == p.keptFor {
+		// The queue's head holds its turn for this group (passHolder): a
+		// request of a conversation cached there waits behind it rather
+		// than move.
+		a.affWaitAt = p.keptAt
+		return nil
+	}
 	for _, s := range a.affGroup.slots {
 		if s.tier != t {
 			continue

@@ -368,17 +368,18 @@ func TestAffinityHoldingRequestIsPassedOnOtherGroups(t *testing.T) {
 			// The other group refills first: the head keeps its turn for its
 			// own, 2 s later, and the request behind it takes the other.
 			f.clock.Advance(time.Minute - 2*time.Second)
-			r := f.await(behind)
-			if r.err != nil || r.l.KeyID != other {
-				t.Fatalf("request behind the holder: %+v, want a lease on %s", r, other)
+			b := f.await(behind)
+			if b.err != nil || b.l.KeyID != other {
+				t.Fatalf("request behind the holder: %+v, want a lease on %s", b, other)
 			}
-			f.p.Settle(&r.l, Usage{})
 			assertQueued(t, head)
+			f.awaitTimers(1) // the holder asleep until its group refills
 			f.clock.Advance(2 * time.Second)
-			r = f.await(head)
+			r := f.await(head)
 			if r.err != nil || r.l.KeyID != own {
 				t.Fatalf("holder: %+v, want a lease on its own group's %s", r, own)
 			}
+			f.p.Settle(&b.l, Usage{})
 			f.p.Settle(&r.l, Usage{})
 		})
 	}
@@ -410,17 +411,52 @@ func TestAffinityHolderKeepsItsGroup(t *testing.T) {
 			behind := f.acquireAsync(ctx, AcquireOptions{EstimatedInputTokens: 500}, 2)
 			assertQueued(t, behind)
 			f.clock.Advance(time.Second) // the other group has 1000 now
-			r := f.await(behind)
-			if r.err != nil || r.l.KeyID == own {
-				t.Fatalf("request behind the holder: %+v, want a lease on the other group, not %s", r, own)
+			b := f.await(behind)
+			if b.err != nil || b.l.KeyID == own {
+				t.Fatalf("request behind the holder: %+v, want a lease on the other group, not %s", b, own)
 			}
-			f.p.Settle(&r.l, Usage{InputTokens: 500})
+			f.awaitTimers(1) // the holder asleep until its group has room
 			f.clock.Advance(time.Second)
-			r = f.await(head)
+			r := f.await(head)
 			if r.err != nil || r.l.KeyID != own {
 				t.Fatalf("holder: %+v, want a lease on its own group's %s", r, own)
 			}
+			f.p.Settle(&b.l, Usage{InputTokens: 500})
 			f.p.Settle(&r.l, Usage{InputTokens: 3000})
 		})
 	}
+}
+
+// A request of a conversation cached on the group a head holds its turn
+// for waits with it rather than move to another group.
+func TestAffinityWaiterOfTheHeldGroupWaitsWithItsHead(t *testing.T) {
+	keys := keyCfgs(2)
+	for i := range keys {
+		keys[i].ITPMLimit = 60_000 // 1000 a second
+	}
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Strategy: StrategyRoundRobin, Affinity: true,
+		QueueTimeout: time.Minute})
+	l := f.acquire(AcquireOptions{Affinity: 5, EstimatedInputTokens: 59_000})
+	own := l.KeyID // 1000 input tokens left
+	f.p.Settle(&l, Usage{InputTokens: 59_000})
+	l = f.acquire(AcquireOptions{EstimatedInputTokens: 60_000})
+	f.p.Settle(&l, Usage{InputTokens: 60_000}) // the other group is empty
+	ctx := context.Background()
+	head := f.acquireAsync(ctx, AcquireOptions{Affinity: 5, EstimatedInputTokens: 3000}, 1)
+	same := f.acquireAsync(ctx, AcquireOptions{Affinity: 5, EstimatedInputTokens: 500}, 2)
+	f.clock.Advance(time.Second) // the other group has room for it now
+	assertQueued(t, same)
+	f.clock.Advance(time.Second)
+	h := f.await(head)
+	if h.err != nil || h.l.KeyID != own {
+		t.Fatalf("holder: %+v, want a lease on %s", h, own)
+	}
+	f.awaitTimers(1) // the other asleep until its group has room again
+	f.clock.Advance(time.Second)
+	r := f.await(same)
+	if r.err != nil || r.l.KeyID != own {
+		t.Fatalf("the conversation's next request: %+v, want a lease on %s, not a move", r, own)
+	}
+	f.p.Settle(&h.l, Usage{InputTokens: 3000})
+	f.p.Settle(&r.l, Usage{InputTokens: 500})
 }

@@ -83,9 +83,11 @@ type KeyPool struct {
 	fitMode int
 	fitSeq  uint64
 	bands   outputBands
-	// keptFor is the group a queue's head holds its turn for, which the
-	// requests passing it may not take (passHolder); nil when none.
+	// keptFor is the group a queue's head holds its turn for until
+	// keptAt, which the requests passing it may not take (passHolder); nil
+	// when none.
 	keptFor *group
+	keptAt  int64
 	// accounts are the configured clients' usage windows, read without mu.
 	accounts atomic.Pointer[clientAccounts]
 

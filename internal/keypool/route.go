@@ -253,11 +253,12 @@ func (p *KeyPool) serveFit(now time.Time, w *waiter, held bool, reserveIn int64)
 // one of its client's next fitLookAhead waiters from any other group: the
 // head keeps its place and its group's capacity, and the queue behind it
 // does not idle on the others' (it did, and round-robin with affinity
-// served less than without). Under least-loaded the waiters take only
+// served less than without). A waiter whose own conversation is cached on
+// the head's group waits with it (affine). Under least-loaded the waiters take only
 // groups that fit them. It returns when the head or one of those waiters
 // expects capacity. p.mu is held.
 func (p *KeyPool) passHolder(now time.Time, w *waiter, at int64, held bool, reserveIn int64) (Lease, int64, bool, *waiter) {
-	p.keptFor = p.scratch.affGroup
+	p.keptFor, p.keptAt = p.scratch.affGroup, at
 	p.fitMode = fitAhead
 	defer func() { p.keptFor, p.fitMode = nil, fitAny }()
 	i := 0
