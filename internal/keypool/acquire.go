@@ -144,7 +144,7 @@ func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) 
 		if k != nil {
 			return p.grant(a), 0, true
 		}
-		if len(a.exclude) == 0 && len(a.refused) == 0 && !a.held && a.fit == fitAny {
+		if len(a.exclude) == 0 && len(a.refused) == 0 && !a.held && a.fit == fitAny && p.keptFor == nil {
 			e := &t.exhausted
 			e.valid, e.until, e.est, e.out = true, p.tierReadyAt(t, a), a.est, a.outTokens()
 		}

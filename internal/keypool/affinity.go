@@ -190,13 +190,6 @@ func (p *KeyPool) affine(t *tier, a *attempt) *keyMetadata {
 		}
 		a.affGroup, a.affRead = e.grp, e.expectedRead(a.nowNs)
 	}
-	if a.affGroup == p.keptFor {
-		// The queue's head holds its turn for this group (passHolder): a
-		// request of a conversation cached there waits behind it rather
-		// than move.
-		a.affWaitAt = p.keptAt
-		return nil
-	}
 	for _, s := range a.affGroup.slots {
 		if s.tier != t {
 			continue
@@ -209,7 +202,18 @@ func (p *KeyPool) affine(t *tier, a *attempt) *keyMetadata {
 		est := a.est
 		a.est = max(est-a.affRead, 0)
 		k := a.trySlot(s)
-		if k == nil && p.dispatching {
+		switch {
+		case k != nil || !p.dispatching:
+		case p.keptFor != nil:
+			// Passing a head that holds its turn (passHolder): a request
+			// whose conversation is cached somewhere moves only once it is
+			// the head itself, with its own patience; until then it waits
+			// for its group, or for the head when that is the group kept.
+			a.affWaitAt = p.keptAt
+			if at := p.slotReadyAt(s, a.now, a.est, a); at > a.nowNs && at < never {
+				a.affWaitAt = at
+			}
+		default:
 			p.holdForAffinity(s, a)
 		}
 		a.est = est

@@ -460,3 +460,49 @@ func TestAffinityWaiterOfTheHeldGroupWaitsWithItsHead(t *testing.T) {
 	f.p.Settle(&h.l, Usage{InputTokens: 3000})
 	f.p.Settle(&r.l, Usage{InputTokens: 500})
 }
+
+// A request passing a holder does not move its own conversation: while its
+// group has no room it waits, and it moves only once it is the head.
+func TestAffinityPassingMovesNoConversation(t *testing.T) {
+	keys := keyCfgs(3) // k0: conversation 5's group, k1: conversation 6's, k2: spare
+	keys[0].ITPMLimit, keys[1].ITPMLimit, keys[2].ITPMLimit = 60_000, 30_000, 60_000
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Strategy: StrategyRoundRobin, Affinity: true,
+		QueueTimeout: time.Minute})
+	for _, u := range []struct {
+		aff     uint64
+		est     int64
+		key     string
+		exclude []string
+	}{
+		{5, 59_000, "k0", []string{"k1", "k2"}}, // 1000 left, 1000 a second
+		{6, 30_000, "k1", []string{"k0", "k2"}}, // empty, 500 a second
+		{0, 57_500, "k2", []string{"k0", "k1"}}, // 2500 left, 1000 a second
+	} {
+		l := f.acquire(AcquireOptions{Affinity: u.aff, EstimatedInputTokens: u.est, Exclude: u.exclude})
+		if l.KeyID != u.key {
+			t.Fatalf("setup went to %s, want %s", l.KeyID, u.key)
+		}
+		f.p.Settle(&l, Usage{InputTokens: u.est})
+	}
+	ctx := context.Background()
+	// The head holds its turn for k0 (2 s). Conversation 6 needs 6 s on k1,
+	// beyond its patience: as the head it would move to k2 once k2 has
+	// room (0.5 s); behind a holder it waits.
+	head := f.acquireAsync(ctx, AcquireOptions{Affinity: 5, EstimatedInputTokens: 3000}, 1)
+	passer := f.acquireAsync(ctx, AcquireOptions{Affinity: 6, EstimatedInputTokens: 3000}, 2)
+	f.clock.Advance(time.Second)
+	assertQueued(t, passer)
+	f.awaitTimers(2)
+	f.clock.Advance(time.Second)
+	h := f.await(head)
+	if h.err != nil || h.l.KeyID != "k0" {
+		t.Fatalf("holder: %+v, want a lease on k0", h)
+	}
+	// Now the head, it moves.
+	r := f.await(passer)
+	if r.err != nil || r.l.KeyID != "k2" {
+		t.Fatalf("conversation 6 as the head: %+v, want a move to k2", r)
+	}
+	f.p.Settle(&h.l, Usage{InputTokens: 3000})
+	f.p.Settle(&r.l, Usage{InputTokens: 3000})
+}

@@ -28,7 +28,8 @@ import (
 func (p *KeyPool) retryAt(a *attempt) int64 {
 	at := never
 	for _, t := range p.tiers {
-		if e := &t.exhausted; len(a.exclude) == 0 && !a.held && e.valid && e.est == a.est && e.out == a.outTokens() {
+		if e := &t.exhausted; len(a.exclude) == 0 && !a.held && p.keptFor == nil && e.valid && e.est == a.est &&
+			e.out == a.outTokens() {
 			at = min(at, e.until)
 		} else {
 			at = min(at, p.tierReadyAt(t, a))

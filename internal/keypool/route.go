@@ -253,14 +253,19 @@ func (p *KeyPool) serveFit(now time.Time, w *waiter, held bool, reserveIn int64)
 // one of its client's next fitLookAhead waiters from any other group: the
 // head keeps its place and its group's capacity, and the queue behind it
 // does not idle on the others' (it did, and round-robin with affinity
-// served less than without). A waiter whose own conversation is cached on
-// the head's group waits with it (affine). Under least-loaded the waiters take only
-// groups that fit them. It returns when the head or one of those waiters
-// expects capacity. p.mu is held.
+// served less than without). A waiter whose conversation is cached on a
+// group takes only that group, and waits otherwise: it moves only once it
+// is the head, with its own patience (affine), so that passing the head
+// moves no conversation. The other waiters take any group with room, even
+// under least-loaded, so that one that finds none names a time when one
+// will have room, and the dispatch returns when the head or one of them
+// expects capacity. Searches meanwhile neither read nor write the tier's
+// exhausted cache, which does not know the held group is kept. p.mu is
+// held.
 func (p *KeyPool) passHolder(now time.Time, w *waiter, at int64, held bool, reserveIn int64) (Lease, int64, bool, *waiter) {
 	p.keptFor, p.keptAt = p.scratch.affGroup, at
-	p.fitMode = fitAhead
-	defer func() { p.keptFor, p.fitMode = nil, fitAny }()
+	p.fitMode = fitAny
+	defer func() { p.keptFor = nil }()
 	i := 0
 	for o := w.next; o != nil && i < fitLookAhead; o = o.next {
 		i++
