@@ -385,25 +385,34 @@ func TestAffinityHoldingRequestIsPassedOnOtherGroups(t *testing.T) {
 	}
 }
 
+// heldGroupPool is two keys of 60,000 input tokens a minute (1000 a
+// second): own, where conversation 5 is cached, with 1000 left, and the
+// other empty.
+func heldGroupPool(t *testing.T, s Strategy) (*fixture, string) {
+	t.Helper()
+	keys := keyCfgs(2)
+	for i := range keys {
+		keys[i].ITPMLimit = 60_000
+	}
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Strategy: s, Affinity: true,
+		QueueTimeout: time.Minute})
+	l := f.acquire(AcquireOptions{Affinity: 5, EstimatedInputTokens: 59_000})
+	own := l.KeyID
+	f.p.Settle(&l, Usage{InputTokens: 59_000})
+	l = f.acquire(AcquireOptions{EstimatedInputTokens: 60_000})
+	if l.KeyID == own {
+		t.Fatalf("60,000 tokens fit on %s with 1000 left", own)
+	}
+	f.p.Settle(&l, Usage{InputTokens: 60_000})
+	return f, own
+}
+
 // The requests passing a holder do not take its group's capacity, even
 // when they would fit where it does not yet.
 func TestAffinityHolderKeepsItsGroup(t *testing.T) {
 	for _, s := range allStrategies {
 		t.Run(string(s), func(t *testing.T) {
-			keys := keyCfgs(2)
-			for i := range keys {
-				keys[i].ITPMLimit = 60_000 // 1000 a second
-			}
-			f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Strategy: s, Affinity: true,
-				QueueTimeout: time.Minute})
-			l := f.acquire(AcquireOptions{Affinity: 5, EstimatedInputTokens: 59_000})
-			own := l.KeyID // 1000 input tokens left
-			f.p.Settle(&l, Usage{InputTokens: 59_000})
-			l = f.acquire(AcquireOptions{EstimatedInputTokens: 60_000})
-			if l.KeyID == own {
-				t.Fatalf("60,000 tokens fit on %s with 1000 left", own)
-			}
-			f.p.Settle(&l, Usage{InputTokens: 60_000}) // the other group is empty
+			f, own := heldGroupPool(t, s)
 			ctx := context.Background()
 			// The head needs 2000 more on its own group (2 s, within its
 			// patience); the request behind it would fit there now.
@@ -430,17 +439,7 @@ func TestAffinityHolderKeepsItsGroup(t *testing.T) {
 // A request of a conversation cached on the group a head holds its turn
 // for waits with it rather than move to another group.
 func TestAffinityWaiterOfTheHeldGroupWaitsWithItsHead(t *testing.T) {
-	keys := keyCfgs(2)
-	for i := range keys {
-		keys[i].ITPMLimit = 60_000 // 1000 a second
-	}
-	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keys, Strategy: StrategyRoundRobin, Affinity: true,
-		QueueTimeout: time.Minute})
-	l := f.acquire(AcquireOptions{Affinity: 5, EstimatedInputTokens: 59_000})
-	own := l.KeyID // 1000 input tokens left
-	f.p.Settle(&l, Usage{InputTokens: 59_000})
-	l = f.acquire(AcquireOptions{EstimatedInputTokens: 60_000})
-	f.p.Settle(&l, Usage{InputTokens: 60_000}) // the other group is empty
+	f, own := heldGroupPool(t, StrategyRoundRobin)
 	ctx := context.Background()
 	head := f.acquireAsync(ctx, AcquireOptions{Affinity: 5, EstimatedInputTokens: 3000}, 1)
 	same := f.acquireAsync(ctx, AcquireOptions{Affinity: 5, EstimatedInputTokens: 500}, 2)

@@ -216,23 +216,20 @@ func cheapest(t *tier, cost *[maxRouted]float64, limit float64, tried uint32) in
 // passHolder), whatever the strategy. It returns the waiter served. p.mu
 // is held.
 func (p *KeyPool) serveFit(now time.Time, w *waiter, held bool, reserveIn int64) (Lease, int64, bool, *waiter) {
-	if w.opts.claim || p.strategy != StrategyLeastLoaded {
-		l, at, ok := p.serve(now, w, held, reserveIn)
-		if ok || p.scratch.affWaitAt == 0 {
-			return l, at, ok, w
-		}
-		return p.passHolder(now, w, at, held, reserveIn)
+	fit := p.strategy == StrategyLeastLoaded && !w.opts.claim
+	if fit {
+		p.fitSeq++
+		p.fitMode = fitHead
 	}
-	p.fitSeq++
-	p.fitMode = fitHead
 	l, at, ok := p.serve(now, w, held, reserveIn)
-	if ok {
-		p.fitMode = fitAny
+	p.fitMode = fitAny
+	switch {
+	case ok:
 		return l, at, ok, w
-	}
-	if p.scratch.affWaitAt != 0 {
-		p.fitMode = fitAny
+	case p.scratch.affWaitAt != 0:
 		return p.passHolder(now, w, at, held, reserveIn)
+	case !fit:
+		return l, at, ok, w
 	}
 	p.fitMode = fitAhead
 	i := 0
@@ -264,7 +261,6 @@ func (p *KeyPool) serveFit(now time.Time, w *waiter, held bool, reserveIn int64)
 // held.
 func (p *KeyPool) passHolder(now time.Time, w *waiter, at int64, held bool, reserveIn int64) (Lease, int64, bool, *waiter) {
 	p.keptFor, p.keptAt = p.scratch.affGroup, at
-	p.fitMode = fitAny
 	defer func() { p.keptFor = nil }()
 	i := 0
 	for o := w.next; o != nil && i < fitLookAhead; o = o.next {
