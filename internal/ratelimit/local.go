@@ -89,7 +89,7 @@ func takes(inputTokens, outputTokens int64) Amounts {
 func (l *Local) Reserve(now time.Time, inputTokens, outputTokens int64) (Reservation, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := l.out.or(outputTokens)
+	out := outputOr(outputTokens, l.out.expect())
 	take := takes(inputTokens, out)
 	for d := range l.b {
 		if !l.b[d].has(now, take[d]) {
@@ -209,7 +209,7 @@ func (l *Local) SetLimits(now time.Time, limits Amounts) {
 // TimeToCapacity implements Limiter.
 func (l *Local) TimeToCapacity(now time.Time, inputTokens, outputTokens int64) (time.Duration, Dimension) {
 	l.mu.Lock()
-	take := takes(inputTokens, l.out.or(outputTokens))
+	take := takes(inputTokens, outputOr(outputTokens, l.out.expect()))
 	defer l.mu.Unlock()
 	var longest time.Duration
 	dim := Dimension(-1)

@@ -54,11 +54,11 @@ func (e *outputEstimate) expect() int64 {
 	return int64(math.Ceil(e.avg))
 }
 
-// or is outputTokens, or the learned expectation for LearnedOutput (any
-// negative value).
-func (e *outputEstimate) or(outputTokens int64) int64 {
+// outputOr is the output a request holds: outputTokens, or learned for
+// LearnedOutput (any negative value).
+func outputOr(outputTokens, learned int64) int64 {
 	if outputTokens < 0 {
-		return e.expect()
+		return learned
 	}
 	return outputTokens
 }

@@ -163,11 +163,7 @@ func (st *sharedState) outlook() Outlook {
 
 // timeToCapacity is TimeToCapacity from the cached state.
 func (st *sharedState) timeToCapacity(now time.Time, inputTokens, outputTokens int64) (time.Duration, Dimension) {
-	out := st.expect
-	if outputTokens >= 0 {
-		out = outputTokens
-	}
-	take := takes(inputTokens, out)
+	take := takes(inputTokens, outputOr(outputTokens, st.expect))
 	var longest time.Duration
 	dim := Dimension(-1)
 	for d := range NumDimensions {
