@@ -77,6 +77,30 @@ func FuzzResponseParsing(f *testing.F) {
 // parseWithTransport reads data as a response on a connection of the
 // transport, body included.
 func parseWithTransport(req *http.Request, data []byte) (*http.Response, []byte, error) {
+	return withTransport(req, data, func(b *body) ([]byte, error) { return io.ReadAll(b) })
+}
+
+// nextWithTransport is parseWithTransport's body read with Next.
+func nextWithTransport(req *http.Request, data []byte) ([]byte, error) {
+	_, out, err := withTransport(req, data, func(b *body) ([]byte, error) {
+		var out []byte
+		for {
+			p, err := b.Next()
+			out = append(out, p...)
+			if err == io.EOF {
+				return out, nil
+			}
+			if err != nil {
+				return out, err
+			}
+		}
+	})
+	return out, err
+}
+
+// withTransport reads data as a response on a connection of the
+// transport and its body with read.
+func withTransport(req *http.Request, data []byte, read func(*body) ([]byte, error)) (*http.Response, []byte, error) {
 	local, remote := net.Pipe()
 	defer func() { _ = remote.Close() }()
 	c := &conn{t: &Transport{}, nc: local, br: bufio.NewReader(bytes.NewReader(data))}
@@ -85,34 +109,10 @@ func parseWithTransport(req *http.Request, data []byte) (*http.Response, []byte,
 	if err != nil {
 		return nil, nil, err
 	}
-	resp.Body.(*body).stop = func() bool { return true }
-	b, err := io.ReadAll(resp.Body)
-	return resp, b, err
-}
-
-// nextWithTransport is parseWithTransport's body read with Next.
-func nextWithTransport(req *http.Request, data []byte) ([]byte, error) {
-	local, remote := net.Pipe()
-	defer func() { _ = remote.Close() }()
-	c := &conn{t: &Transport{}, nc: local, br: bufio.NewReader(bytes.NewReader(data))}
-	c.expire = func() {}
-	resp, err := c.readResponse(req)
-	if err != nil {
-		return nil, err
-	}
 	b := resp.Body.(*body)
 	b.stop = func() bool { return true }
-	var out []byte
-	for {
-		p, err := b.Next()
-		out = append(out, p...)
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-	}
+	out, err := read(b)
+	return resp, out, err
 }
 
 // readFinalResponse reads data with net/http, past the 1xx responses the
