@@ -24,8 +24,8 @@ import "github.com/keypool-dev/keypool-operator/internal/provider"
 // without affinity does not pay for. Only model-calling requests carry
 // prompts; the key of anything else is 0.
 func (x *exchange) affinityKey() uint64 {
-	if !x.pool.AffinityEnabled() || len(x.body) == 0 {
+	if !x.pool.AffinityEnabled() || len(x.body.buf) == 0 {
 		return 0
 	}
-	return provider.AffinityKey(x.body)
+	return provider.AffinityKey(x.body.buf)
 }

@@ -65,12 +65,11 @@ type exchange struct {
 	// overQuota: the request was refused for one of its client's quotas.
 	overQuota bool
 	route     route
-	// reqBody is the request body and its share of the body budget; body
-	// is its bytes, until dropBody.
-	reqBody requestBody
-	body    []byte
-	header  http.Header // upstream request header without the key
-	url     url.URL     // the upstream URL
+	// body is the request body's bytes (nil after dropBody) and its share
+	// of the body budget.
+	body   requestBody
+	header http.Header // upstream request header without the key
+	url    url.URL     // the upstream URL
 	// firstBody is the first attempt's request body; later attempts get
 	// their own (the transport may still read an earlier one).
 	firstBody replayBody
@@ -103,7 +102,7 @@ func (x *exchange) run(maxAttempts int) {
 	}
 	ctx := x.r.Context()
 	// Acquire reserves this; Settle replaces it with the real count.
-	estimate := x.prov.EstimateInputTokens(x.body)
+	estimate := x.prov.EstimateInputTokens(x.body.buf)
 	// The client's own quotas come first: a client over them touches no key.
 	q, err := x.pool.AdmitClient(x.client, estimate)
 	if err != nil {
@@ -197,9 +196,9 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 		ProtoMinor:    1,
 		Header:        h,
 		Host:          x.url.Host,
-		ContentLength: int64(len(x.body)),
+		ContentLength: int64(len(x.body.buf)),
 	}
-	if len(x.body) > 0 {
+	if len(x.body.buf) > 0 {
 		x.out.Body = x.replayBody(attempt)
 		// GetBody lets the transport resend on a stale pooled connection.
 		x.out.GetBody = x.getBody
@@ -214,7 +213,7 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 	return resp, nil
 }
 
-func (x *exchange) getBody() (io.ReadCloser, error) { return newReplayBody(x.body), nil }
+func (x *exchange) getBody() (io.ReadCloser, error) { return newReplayBody(x.body.buf), nil }
 
 // dropBody lets the request body go, with its share of the body budget: at
 // the latest when the handler returns, and as soon as an answer is being
@@ -229,8 +228,8 @@ func (x *exchange) dropBody(sent *http.Request) {
 		}
 	}
 	x.firstBody.Reset(nil)
-	x.body, x.reqBody.buf = nil, nil
-	x.reqBody.release()
+	x.body.buf = nil
+	x.body.release()
 }
 
 // replayBody is an attempt's request body: the first one is part of the
@@ -238,9 +237,9 @@ func (x *exchange) dropBody(sent *http.Request) {
 // failover.
 func (x *exchange) replayBody(attempt int) io.ReadCloser {
 	if attempt > 1 {
-		return newReplayBody(x.body)
+		return newReplayBody(x.body.buf)
 	}
-	x.firstBody.Reset(x.body)
+	x.firstBody.Reset(x.body.buf)
 	return &x.firstBody
 }
 

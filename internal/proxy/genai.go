@@ -130,7 +130,7 @@ func (g *GenAI) start(x *exchange) *genaiCall {
 		attribute.String(attrProvider, x.prov.Name()),
 		attribute.String(attrOperation, operationName(x.route.rest)),
 	}
-	model := requestModel(x.body)
+	model := requestModel(x.body.buf)
 	if model != "" {
 		c.base = append(c.base, attribute.String(attrRequestModel, model))
 	}

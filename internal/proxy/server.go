@@ -231,20 +231,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	lift(deadline)
 	x := &exchange{
-		s:       s,
-		w:       w,
-		r:       r,
-		pool:    pool,
-		prov:    prov,
-		pm:      pm,
-		cm:      cm,
-		client:  client,
-		route:   rt,
-		reqBody: rb,
-		body:    rb.buf,
-		header:  outboundHeader(r.Header, prov),
-		url:     upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
-		start:   time.Now(),
+		s:      s,
+		w:      w,
+		r:      r,
+		pool:   pool,
+		prov:   prov,
+		pm:     pm,
+		cm:     cm,
+		client: client,
+		route:  rt,
+		body:   rb,
+		header: outboundHeader(r.Header, prov),
+		url:    upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
+		start:  time.Now(),
 	}
 	defer x.dropBody(nil)
 	x.genai = s.opts.GenAI.start(x)
