@@ -217,8 +217,13 @@ func parseDecimal(s string) (whole, frac, scale float64, n int, ok bool) {
 	if n < len(s) && s[n] == '.' {
 		n++
 		for n < len(s) && isDigit(s[n]) {
-			frac = frac*10 + float64(s[n]-'0')
-			scale *= 10
+			// Digits past the 18th of a fraction are below a nanosecond
+			// of any unit; counting them would overflow frac and scale to
+			// infinity, and their quotient to NaN.
+			if scale < 1e18 {
+				frac = frac*10 + float64(s[n]-'0')
+				scale *= 10
+			}
 			n++
 			digits++
 		}
