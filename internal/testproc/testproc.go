@@ -26,7 +26,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -167,16 +166,6 @@ func (p *Process) ExitCode() int { return p.cmd.ProcessState.ExitCode() }
 func (p *Process) Kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
-}
-
-// FreeAddr returns a loopback address with a port nobody listens on now.
-func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // GoBuild builds the package pkg of the module at root into dir/name, with

@@ -43,11 +43,10 @@ func TestLocalCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	proxyAddr, _ := testproc.FreeAddr()
-	probeAddr, _ := testproc.FreeAddr()
 	p, err := testproc.StartIn(root, "localcluster", nil, local, "--assets", testenv.AssetsDir(), "--manager", manager,
 		"--kubeconfig-out", kubeconfig, "--",
-		"--proxy-bind-address="+proxyAddr, "--health-probe-bind-address="+probeAddr, "--status-interval=1s",
+		// Ports the kernel picks as the manager binds: nothing here dials them.
+		"--proxy-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0", "--status-interval=1s",
 		// As `make run` (RUN_ARGS): the demo's fake provider is an allowed upstream.
 		"--allowed-upstreams=http://127.0.0.1:9090")
 	if err != nil {
