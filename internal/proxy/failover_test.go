@@ -18,7 +18,6 @@ package proxy
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/testproc"
 )
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -40,14 +40,13 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // refusingTransport sends requests made with keys/k1's value to a port
-// nobody listens on, so they fail with a real ECONNREFUSED.
+// nobody listens on (outside the kernel's range for ":0", none will),
+// so they fail with a real ECONNREFUSED.
 func refusingTransport(t *testing.T, refused *atomic.Int64) func(http.RoundTripper) http.RoundTripper {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	closed, err := testproc.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := ln.Addr().String()
-	_ = ln.Close()
 	return func(next http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if r.Header.Get("X-Api-Key") != keyValue(1) && r.Header.Get("Authorization") != "Bearer "+keyValue(1) {

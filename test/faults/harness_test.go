@@ -20,7 +20,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -247,15 +246,14 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// closedAddr returns a loopback address nobody listens on.
+// closedAddr returns a loopback address nobody listens on, from outside the
+// ports the kernel hands to other tests' ":0" listeners.
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testproc.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
 	return addr
 }
 
