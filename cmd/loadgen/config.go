@@ -81,7 +81,7 @@ func parseConfig(args []string) (config, error) {
 		"extra space-separated flags for every proxyserver started (experiments)")
 	fs.StringVar(&c.bareTransport, "bare-transport", "lean",
 		"upstream transport of the Go yardstick (proxyserver -bare): lean, the proxy's own, so that the two differ only "+
-			"by the proxy's work; or net/http, as hand-rolled Go proxies use (it cuts about 1% of streams: docs/performance.md)")
+			"by the proxy's work; or net/http, as hand-rolled Go proxies use")
 	fs.BoolVar(&c.tls, "tls", false,
 		"serve the fake provider over TLS (HTTP/2 offered), as real providers are; writes loadtest-tls.{json,md}")
 	fs.StringVar(&c.render, "render", "", "only re-render this loadtest.json into -out (no measurement)")
