@@ -24,6 +24,7 @@ import (
 
 	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/proxytest"
 )
 
 func TestRequestBodyLimit(t *testing.T) {
@@ -82,5 +83,47 @@ func TestRequestBodyLimit(t *testing.T) {
 			}
 			e.waitIdle()
 		})
+	}
+}
+
+// TestTransportMayReadTheBodyAfterTheAnswer: net/http's transport can go on
+// reading a request's body after it returned the answer, and after the
+// handler closed that answer (its write loop, when the upstream answered
+// before it read the whole body). The handler's end must leave that body
+// as it was given: emptying it under the reader is a data race, and cuts
+// the request short on the wire.
+func TestTransportMayReadTheBodyAfterTheAnswer(t *testing.T) {
+	sent := make(chan io.ReadCloser, 1)
+	st := proxytest.New(t, proxytest.Config{
+		WrapTransport: func(http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				sent <- r.Body // read later, as the write loop does
+				return &http.Response{
+					StatusCode: http.StatusBadRequest,
+					Header:     http.Header{"Content-Type": {"application/json"}},
+					Body: io.NopCloser(strings.NewReader(
+						`{"type":"error","error":{"type":"invalid_request_error","message":"answered early"}}`)),
+					Request: r,
+				}, nil
+			})
+		},
+	}, func(w proxytest.Wiring) http.Handler {
+		return New(w.Registry, Options{Logger: w.Logger, Transport: w.Transport, Metrics: w.Metrics})
+	})
+	body := apitest.AnthropicBody(strings.Repeat("read after the answer ", 500), false)
+	req, err := st.NewRequest(t.Context(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := st.Front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, resp, http.StatusBadRequest)
+	st.WaitIdle() // the handler has returned
+
+	got, err := io.ReadAll(<-sent)
+	if err != nil || string(got) != body {
+		t.Fatalf("after the handler returned the transport read %d of the body's %d bytes (%v)", len(got), len(body), err)
 	}
 }

@@ -218,16 +218,21 @@ func (x *exchange) getBody() (io.ReadCloser, error) { return newReplayBody(x.bod
 // dropBody lets the request body go, with its share of the body budget: at
 // the latest when the handler returns, and as soon as an answer is being
 // copied through the lean transport, which wrote the whole request (sent,
-// whose body is the one still referring to the bytes, or nil) before it
-// returned the answer. No attempt sends the body again after that; a held
-// stream would otherwise keep the whole prompt for as long as it runs.
+// whose body is the one still referring to the bytes) before it returned
+// the answer. No attempt sends the body again after that; a held stream
+// would otherwise keep the whole prompt for as long as it runs.
+//
+// At the handler's end (sent nil) the bodies given to transports are left
+// as they are: net/http's transport may still be reading one, after the
+// answer was read and closed, when the upstream answered before it had the
+// whole request. The bytes are then the collector's once it lets go.
 func (x *exchange) dropBody(sent *http.Request) {
 	if sent != nil {
 		if b, ok := sent.Body.(*replayBody); ok {
 			b.Reset(nil)
 		}
+		x.firstBody.Reset(nil)
 	}
-	x.firstBody.Reset(nil)
 	x.body.buf = nil
 	x.body.release()
 }
