@@ -18,6 +18,7 @@ package keypool
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -173,5 +174,7 @@ func (p *KeyPool) grant(a *attempt) Lease {
 	g.grants.add(a.nowNs, grantRateTau)
 	p.touch(g, a.now)
 	p.rememberAffinity(a, g)
-	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res, aff: a.affinity, band: bandOf(a.est)}
+	band := bandOf(a.est)
+	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res, aff: a.affinity, band: band,
+		est: a.est, out: int64(math.Ceil(p.bands.expect(band)))}
 }

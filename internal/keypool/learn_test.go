@@ -151,3 +151,25 @@ func TestTokenSettlement(t *testing.T) {
 		t.Fatalf("RetryAfter %v, want 84s (-1000 -> 400 at 1000/min)", ee.RetryAfter)
 	}
 }
+
+// TestLeaseEstimated: a lease carries the request's input estimate and the
+// output learned for prompts of its size when it was granted (the band's
+// own, else the pool's average over every band, else 0).
+func TestLeaseEstimated(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1)})
+	l := f.acquire(AcquireOptions{EstimatedInputTokens: 8000})
+	if got := l.Estimated(); got != (Usage{InputTokens: 8000}) {
+		t.Fatalf("before any usage: %+v, want input 8000 and no output", got)
+	}
+	f.p.Settle(&l, Usage{InputTokens: 7000, OutputTokens: 400})
+	l = f.acquire(AcquireOptions{EstimatedInputTokens: 8000})
+	if got := l.Estimated(); got != (Usage{InputTokens: 8000, OutputTokens: 400}) {
+		t.Fatalf("same size: %+v, want 8000 and the 400 learned", got)
+	}
+	f.p.Settle(&l, Usage{InputTokens: 7000, OutputTokens: 400})
+	l = f.acquire(AcquireOptions{EstimatedInputTokens: 10})
+	if got := l.Estimated(); got != (Usage{InputTokens: 10, OutputTokens: 400}) {
+		t.Fatalf("a size not seen: %+v, want 10 and the pool's average, 400", got)
+	}
+	f.p.Settle(&l, Usage{})
+}

@@ -87,4 +87,15 @@ type Lease struct {
 	res  ratelimit.Reservation
 	aff  uint64 // AcquireOptions.Affinity
 	band uint8  // input-size band, for the output learned per band (route.go)
+	est  int64  // AcquireOptions.EstimatedInputTokens
+	out  int64  // the output tokens learned for band when it was granted
 }
+
+// Estimated is what the pool expected the request to use: its input
+// estimate and the output tokens learned for prompts of its size (0 until
+// some answer in the pool reported usage). The proxy settles a served answer
+// that reports no usage with it, on the key and on the client's quota, so
+// that leaving usage out (an OpenAI stream without
+// stream_options.include_usage, a compressed body) does not make a request
+// free.
+func (l *Lease) Estimated() Usage { return Usage{InputTokens: l.est, OutputTokens: l.out} }

@@ -90,8 +90,5 @@ func clientDone(pool *keypool.KeyPool, cm *clientMetrics, client string, o keypo
 		return
 	}
 	cm.done(o, t)
-	pool.Record(client, o, keypool.Usage{
-		InputTokens: t.Input, OutputTokens: t.Output,
-		CacheCreationInputTokens: t.CacheCreation, CacheReadInputTokens: t.CacheRead,
-	})
+	pool.Record(client, o, usageOf(t))
 }

@@ -74,12 +74,15 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 		x.pool.ReportError(lease, upstreamErr)
 	}
 	t := x.scan.Tokens()
-	x.pool.Settle(lease, keypool.Usage{
-		InputTokens:              t.Input,
-		OutputTokens:             t.Output,
-		CacheCreationInputTokens: t.CacheCreation,
-		CacheReadInputTokens:     t.CacheRead,
-	})
+	charged := usageOf(t)
+	if !x.scan.Found() && resp.StatusCode/100 == 2 {
+		// Served, but the answer says nothing of its usage: what the pool
+		// expected is charged, on the key and the client's quota, rather
+		// than nothing (metrics count only reported usage).
+		charged = lease.Estimated()
+		x.estimated, x.useEstimated = charged, true
+	}
+	x.pool.Settle(lease, charged)
 	err := upstreamErr
 	if clientErr != nil {
 		err = clientErr
@@ -180,4 +183,14 @@ func endOfCopy(ctx context.Context, err error) (done bool, upstreamErr, clientEr
 func hasBuffered(body io.Reader) bool {
 	b, ok := body.(interface{ Buffered() int })
 	return ok && b.Buffered() > 0
+}
+
+// usageOf is the usage an answer reported, as the pool counts it.
+func usageOf(t usage.Tokens) keypool.Usage {
+	return keypool.Usage{
+		InputTokens:              t.Input,
+		OutputTokens:             t.Output,
+		CacheCreationInputTokens: t.CacheCreation,
+		CacheReadInputTokens:     t.CacheRead,
+	}
 }
