@@ -25,13 +25,16 @@ type Clock interface {
 	Now() time.Time
 }
 
-// TimerClock is a Clock that can also call a function once its own time has
-// advanced by d, so a fake or scaled clock drives waits too.
+// TimerClock is a Clock that can also call a function once its own time
+// reaches a given time, so a fake or scaled clock drives waits too. The time
+// is absolute: a wait computed from a reading of the clock is not lengthened
+// by the time that passes (or that a test's clock jumps) before it is armed.
 type TimerClock interface {
 	Clock
-	// AfterFunc calls f in its own goroutine after d; stop cancels the call
-	// and reports whether it did.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
+	// At calls f in its own goroutine once the clock reads t or later (at
+	// once if it does already); stop cancels the call and reports whether
+	// it did.
+	At(t time.Time, f func()) (stop func() bool)
 }
 
 // Or returns c, or the wall clock when c is nil.

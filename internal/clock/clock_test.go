@@ -42,9 +42,9 @@ func TestFakeMovesOnlyWhenTold(t *testing.T) {
 func TestFakeTimersFireInOrderWhenDue(t *testing.T) {
 	c := NewFake(t0)
 	fired := make(chan int, 3)
-	c.AfterFunc(2*time.Second, func() { fired <- 2 })
-	c.AfterFunc(time.Second, func() { fired <- 1 })
-	stop := c.AfterFunc(3*time.Second, func() { fired <- 3 })
+	c.At(t0.Add(2*time.Second), func() { fired <- 2 })
+	c.At(t0.Add(time.Second), func() { fired <- 1 })
+	stop := c.At(t0.Add(3*time.Second), func() { fired <- 3 })
 	if !c.WaitTimers(time.Second, func(n int) bool { return n == 3 }) {
 		t.Fatalf("%d timers pending, want 3", c.Timers())
 	}
@@ -82,7 +82,7 @@ func TestFakeWaitTimersWakesOnArm(t *testing.T) {
 	c := NewFake(t0)
 	armed := make(chan bool)
 	go func() { armed <- c.WaitTimers(10*time.Second, func(n int) bool { return n == 1 }) }()
-	c.AfterFunc(time.Second, func() {})
+	c.At(t0.Add(time.Second), func() {})
 	if !<-armed {
 		t.Error("WaitTimers missed the armed timer")
 	}

@@ -23,7 +23,7 @@ import (
 )
 
 // Fake is a TimerClock whose time moves only when told to. Functions
-// scheduled with AfterFunc run, each in its own goroutine, when Advance or
+// scheduled with At run, each in its own goroutine, when Advance or
 // Set reaches their time. WaitTimers lets a test wait for code under test to
 // arm (or stop) its timers, on an event rather than by polling.
 type Fake struct {
@@ -67,10 +67,10 @@ func (c *Fake) Set(t time.Time) {
 	c.fireLocked()
 }
 
-// AfterFunc calls f after the clock has advanced by d (at once for d <= 0).
-func (c *Fake) AfterFunc(d time.Duration, f func()) func() bool {
+// At calls f once the clock reads at (at once if it does already).
+func (c *Fake) At(at time.Time, f func()) func() bool {
 	c.mu.Lock()
-	t := &fakeTimer{at: c.now.Add(d), f: f}
+	t := &fakeTimer{at: at, f: f}
 	c.timers = append(c.timers, t)
 	c.fireLocked()
 	return func() bool {

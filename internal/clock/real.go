@@ -24,7 +24,7 @@ type Real struct{}
 // Now returns time.Now().
 func (Real) Now() time.Time { return time.Now() }
 
-// AfterFunc is time.AfterFunc.
-func (Real) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
+// At is time.AfterFunc until t.
+func (Real) At(t time.Time, f func()) func() bool {
+	return time.AfterFunc(time.Until(t), f).Stop
 }

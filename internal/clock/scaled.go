@@ -44,9 +44,10 @@ func (c *Scaled) Now() time.Time {
 	return c.start.Add(time.Duration(float64(time.Since(c.start)) * c.Scale))
 }
 
-// AfterFunc calls f after d of scaled time, which is d/Scale of real time.
-func (c *Scaled) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(c.Real(d), f).Stop
+// At calls f once the scaled time reads t: after 1/Scale of the scaled
+// time until then, in real time.
+func (c *Scaled) At(t time.Time, f func()) func() bool {
+	return time.AfterFunc(c.Real(t.Sub(c.Now())), f).Stop
 }
 
 // Real converts a scaled duration to the real one it takes.

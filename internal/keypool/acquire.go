@@ -70,10 +70,10 @@ func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, erro
 	return p.wait(ctx, now, opts, retryAt) // unlocks p.mu; opts by value, so that only waiting allocates
 }
 
-// sleep waits for wake, granted, d of the pool's clock, or ctx.
-func (p *KeyPool) sleep(ctx context.Context, wake, granted <-chan struct{}, d time.Duration) {
+// sleep waits for wake, granted, the pool's clock to read until, or ctx.
+func (p *KeyPool) sleep(ctx context.Context, wake, granted <-chan struct{}, until time.Time) {
 	fired := make(chan struct{})
-	stop := p.timers.AfterFunc(max(d, time.Millisecond), func() { close(fired) })
+	stop := p.timers.At(until, func() { close(fired) })
 	defer stop()
 	select {
 	case <-wake:

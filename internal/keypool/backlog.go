@@ -105,7 +105,14 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, 
 			// ended, so the lease is neither lost nor granted twice.
 			ctx, wakeAt = context.WithoutCancel(ctx), now.Add(time.Second)
 		}
-		p.sleep(ctx, wake, w.done, wakeAt.Sub(now))
+		// At least a millisecond after the dispatch, so that one that found
+		// nothing does not spin. An absolute time: what passed since the
+		// dispatch (the waiter was descheduled, a test's clock moved) is
+		// not slept again.
+		if floor := now.Add(time.Millisecond); wakeAt.Before(floor) {
+			wakeAt = floor
+		}
+		p.sleep(ctx, wake, w.done, wakeAt)
 		now = p.clock.Now()
 		p.mu.Lock()
 	}
