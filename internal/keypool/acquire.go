@@ -174,7 +174,6 @@ func (p *KeyPool) grant(a *attempt) Lease {
 	g.grants.add(a.nowNs, grantRateTau)
 	p.touch(g, a.now)
 	p.rememberAffinity(a, g)
-	band := bandOf(a.est)
-	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res, aff: a.affinity, band: band,
-		est: a.est, out: int64(math.Ceil(p.bands.expect(band)))}
+	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res, aff: a.affinity, band: bandOf(a.est),
+		est: a.est, out: int64(math.Ceil(a.out))}
 }

@@ -88,7 +88,7 @@ type Lease struct {
 	aff  uint64 // AcquireOptions.Affinity
 	band uint8  // input-size band, for the output learned per band (route.go)
 	est  int64  // AcquireOptions.EstimatedInputTokens
-	out  int64  // the output tokens learned for band when it was granted
+	out  int64  // the output tokens learned for band when it was granted (attempt.out)
 }
 
 // Estimated is what the pool expected the request to use: its input

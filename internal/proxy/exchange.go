@@ -64,11 +64,7 @@ type exchange struct {
 	quota  keypool.ClientLease
 	// overQuota: the request was refused for one of its client's quotas.
 	overQuota bool
-	// estimated, when set, is charged to the client's quota instead of the
-	// usage the answer reported: a served answer that reported none.
-	estimated    keypool.Usage
-	useEstimated bool
-	route        route
+	route     route
 	// body is the request body's bytes (nil after dropBody) and its share
 	// of the body budget.
 	body   requestBody
@@ -344,11 +340,7 @@ func (x *exchange) finish(key string, code, attempts int, t usage.Tokens, err er
 		o = keypool.OutcomeOverQuota
 	}
 	clientDone(x.pool, x.cm, x.client, o, t)
-	charged := usageOf(t)
-	if x.useEstimated {
-		charged = x.estimated
-	}
-	x.pool.SettleClient(&x.quota, charged)
+	x.pool.SettleClient(&x.quota, usageOf(t)) // a no-op once respond settled it
 	x.genai.end(key, code, attempts, t)
 	if log := x.s.log.V(1); log.Enabled() {
 		kv := []any{

@@ -80,9 +80,9 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 		// expected is charged, on the key and the client's quota, rather
 		// than nothing (metrics count only reported usage).
 		charged = lease.Estimated()
-		x.estimated, x.useEstimated = charged, true
 	}
 	x.pool.Settle(lease, charged)
+	x.pool.SettleClient(&x.quota, charged)
 	err := upstreamErr
 	if clientErr != nil {
 		err = clientErr

@@ -26,9 +26,10 @@ type Limiter interface {
 	// outputTokens, the output the request is expected to produce (or,
 	// given LearnedOutput, what this limiter's settled requests produced on
 	// average; 0 until one did), if every known dimension has capacity for
-	// them now; otherwise it takes nothing and returns false. A dimension needs at least one unit left even when nothing is
-	// taken from it, and a demand larger than a whole bucket only needs a
-	// full bucket, so that no request is refused forever.
+	// them now; otherwise it takes nothing and returns false. A dimension
+	// needs at least one unit left even when nothing is taken from it, and
+	// a demand larger than a whole bucket only needs a full bucket, so that
+	// no request is refused forever.
 	Reserve(now time.Time, inputTokens, outputTokens int64) (Reservation, bool)
 	// Settle replaces a reservation with what the request really used: the
 	// unused part of the input estimate is returned, the excess and all
@@ -45,9 +46,8 @@ type Limiter interface {
 	// learned one.
 	SetLimits(now time.Time, limits Amounts)
 	// TimeToCapacity is how long until Reserve(now, inputTokens,
-	// outputTokens) can
-	// succeed if nothing else happens, and the dimension that takes longest
-	// (0 and -1 when it can succeed now).
+	// outputTokens) can succeed if nothing else happens, and the dimension
+	// that takes longest (0 and -1 when it can succeed now).
 	TimeToCapacity(now time.Time, inputTokens, outputTokens int64) (time.Duration, Dimension)
 	// Outlook summarises the state as absolute times that stay true until
 	// the next call that changes the state; reading it is cheap.

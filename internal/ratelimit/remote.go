@@ -24,10 +24,10 @@ import "time"
 // lock, and takes the lock again to hand the key out or try the next one.
 type Remote interface {
 	// MayReserve reports, from what the limiter knows without a round
-	// trip, whether Reserve(now, inputTokens, outputTokens) could succeed. false means
-	// it clearly cannot (no capacity even if nobody else took any since
-	// the state was last read), so that the pool skips the key without
-	// asking Redis; true promises nothing.
+	// trip, whether Reserve(now, inputTokens, outputTokens) could succeed.
+	// false means it clearly cannot (no capacity even if nobody else took
+	// any since the state was last read), so that the pool skips the key
+	// without asking Redis; true promises nothing.
 	MayReserve(now time.Time, inputTokens, outputTokens int64) bool
 }
 
