@@ -28,6 +28,7 @@ import (
 	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/quota"
 )
 
 // problem is something wrong with a KeyPool's inputs that the user must fix.
@@ -102,7 +103,7 @@ func loadPoolConfig(ctx context.Context, reader client.Reader, kp *llmv1alpha1.K
 	for _, c := range kp.Spec.Clients {
 		cc := keypool.ClientConfig{Name: c.Name, Weight: int(c.Weight), MaxWaiters: int(c.MaxWaiting)}
 		if q := c.Quota; q != nil {
-			cc.Quota = keypool.Quota{RPM: q.RPM, ITPM: q.ITPM, OTPM: q.OTPM,
+			cc.Quota = quota.Limits{RPM: q.RPM, ITPM: q.ITPM, OTPM: q.OTPM,
 				DailyTokens: q.DailyTokens, MonthlyTokens: q.MonthlyTokens}
 			cc.Spent = spentBudget(kp.Status.Clients, c.Name)
 		}
@@ -172,10 +173,10 @@ func upstreamURL(spec llmv1alpha1.KeyPoolSpec) (*url.URL, error) {
 // spentBudget is what status.clients says the client name spent of its budgets: a
 // new pool (after a restart) starts from it. Without Redis it is the only
 // record that outlives the process.
-func spentBudget(status []llmv1alpha1.ClientStatus, name string) *keypool.BudgetSpent {
+func spentBudget(status []llmv1alpha1.ClientStatus, name string) *quota.Spent {
 	for _, c := range status {
 		if c.Name == name && c.Budget != nil {
-			return &keypool.BudgetSpent{Day: c.Budget.Day, DayTokens: c.Budget.DayTokens,
+			return &quota.Spent{Day: c.Budget.Day, DayTokens: c.Budget.DayTokens,
 				Month: c.Budget.Month, MonthTokens: c.Budget.MonthTokens}
 		}
 	}

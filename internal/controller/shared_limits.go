@@ -26,7 +26,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
-	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/quota"
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
@@ -114,7 +114,7 @@ func (s *SharedLimits) factory(nn types.NamespacedName) ratelimit.Factory {
 
 // budgets returns where the pool nn keeps its clients' budget spend: Redis
 // with shared limits, nil (the pool's memory) without.
-func (s *SharedLimits) budgets(nn types.NamespacedName) keypool.BudgetStore {
+func (s *SharedLimits) budgets(nn types.NamespacedName) quota.Store {
 	if s == nil {
 		return nil
 	}

@@ -26,6 +26,7 @@ import (
 
 	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/quota"
 )
 
 // maxListedKeys bounds how many key names a condition message lists.
@@ -125,7 +126,7 @@ func clientStatuses(stats []keypool.ClientStats) []llmv1alpha1.ClientStatus {
 		out[i] = llmv1alpha1.ClientStatus{
 			Name:              c.Name,
 			Requests:          n,
-			ThrottledRequests: c.Requests[keypool.OutcomeThrottled],
+			ThrottledRequests: c.Requests[quota.OutcomeThrottled],
 			InputTokens:       c.InputTokens,
 			OutputTokens:      c.OutputTokens,
 			CacheReadTokens:   c.CacheReadTokens,

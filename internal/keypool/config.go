@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/clock"
+	"github.com/keypool-dev/keypool-operator/internal/quota"
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
@@ -107,7 +108,7 @@ type PoolConfig struct {
 	// Budgets keeps the clients' budget spend where every replica counts
 	// it (ratelimit.RedisBackend.Budgets); nil keeps it in this process. It
 	// is fixed when the pool is created; Update ignores it.
-	Budgets BudgetStore
+	Budgets quota.Store
 	// OnTransition is optional. It is called without the pool's lock held,
 	// one call at a time and in order, so it may call back into the pool;
 	// it should return quickly, since the goroutine that caused the
@@ -145,7 +146,7 @@ func (cfg *PoolConfig) validate() (Strategy, error) {
 		if c.MaxWaiters < 0 {
 			return "", fmt.Errorf("%w: client %q: negative max waiters %d", ErrInvalidConfig, c.Name, c.MaxWaiters)
 		}
-		if err := ratelimit.ValidateLimits(c.Quota.perMinute()); err != nil || c.Quota.DailyTokens < 0 || c.Quota.MonthlyTokens < 0 {
+		if err := c.Quota.Validate(); err != nil {
 			return "", fmt.Errorf("%w: client %q: negative quota", ErrInvalidConfig, c.Name)
 		}
 		names[c.Name] = struct{}{}

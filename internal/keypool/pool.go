@@ -24,6 +24,7 @@ import (
 
 	"github.com/keypool-dev/keypool-operator/internal/clock"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/quota"
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
@@ -38,7 +39,9 @@ type KeyPool struct {
 	// than the local one, whose limiters are named by what they limit.
 	newLimiter ratelimit.Factory
 	shared     bool
-	budgets    BudgetStore // nil: budgets counted in this process only
+	// clients are the named clients' quotas, budgets and usage windows,
+	// read without mu.
+	clients *quota.Clients
 
 	mu           sync.Mutex
 	strategy     Strategy
@@ -88,8 +91,6 @@ type KeyPool struct {
 	// when none.
 	keptFor *group
 	keptAt  int64
-	// accounts are the configured clients' usage windows, read without mu.
-	accounts atomic.Pointer[clientAccounts]
 
 	// affinity remembers which group served each affinity key (see
 	// affinity.go); nil when PoolConfig.Affinity is off. affinityOn says
@@ -122,7 +123,7 @@ func NewKeyPool(prov provider.Provider, cfg PoolConfig) (*KeyPool, error) {
 		timers:     clock.Timers(now),
 		newLimiter: cfg.NewLimiter,
 		shared:     cfg.NewLimiter != nil,
-		budgets:    cfg.Budgets,
+		clients:    quota.New(now, cfg.Budgets),
 		byID:       map[string]*keyMetadata{},
 		named:      map[string]*group{},
 		wake:       make(chan struct{}),

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/quota"
 	"github.com/keypool-dev/keypool-operator/internal/usage"
 )
 
@@ -32,7 +33,7 @@ const labelClient = "client"
 
 // clientMetrics are one named client's children of one pool.
 type clientMetrics struct {
-	requests [keypool.NumOutcomes]prometheus.Counter
+	requests [quota.NumOutcomes]prometheus.Counter
 	tokens   [directionsCount]prometheus.Counter
 }
 
@@ -56,7 +57,7 @@ func (pm *poolMetrics) client(name string) *clientMetrics {
 	}
 	name = strings.Clone(name)
 	cm = &clientMetrics{}
-	for o := range keypool.NumOutcomes {
+	for o := range quota.NumOutcomes {
 		cm.requests[o] = pm.m.clientReqs.WithLabelValues(pm.namespace, pm.name, name, o.String())
 	}
 	for i, d := range tokenDirections {
@@ -70,7 +71,7 @@ func (pm *poolMetrics) client(name string) *clientMetrics {
 }
 
 // done counts one answered request and its tokens; cm may be nil.
-func (cm *clientMetrics) done(o keypool.Outcome, t usage.Tokens) {
+func (cm *clientMetrics) done(o quota.Outcome, t usage.Tokens) {
 	if cm == nil {
 		return
 	}
@@ -85,10 +86,10 @@ func (cm *clientMetrics) done(o keypool.Outcome, t usage.Tokens) {
 // clientDone accounts one request of a named client, in its metrics and in
 // the pool's per-client window (status.clients), with the tokens that
 // settled its key.
-func clientDone(pool *keypool.KeyPool, cm *clientMetrics, client string, o keypool.Outcome, t usage.Tokens) {
+func clientDone(pool *keypool.KeyPool, cm *clientMetrics, client string, o quota.Outcome, t usage.Tokens) {
 	if client == "" {
 		return
 	}
 	cm.done(o, t)
-	pool.Record(client, o, usageOf(t))
+	pool.Clients().Record(client, o, t)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/proxytest"
+	"github.com/keypool-dev/keypool-operator/internal/quota"
 )
 
 // TestClientMetricsAndWindowMove: a named client's requests are counted by
@@ -66,7 +67,7 @@ func TestClientMetricsAndWindowMove(t *testing.T) {
 	}
 	s := stats[0]
 	in := testutil.ToFloat64(m.tokens.WithLabelValues(namespace, poolName, "input"))
-	if s.Requests[keypool.OutcomeServed] != 2 || s.Requests[keypool.OutcomeThrottled] != 1 || float64(s.InputTokens) != in {
+	if s.Requests[quota.OutcomeServed] != 2 || s.Requests[quota.OutcomeThrottled] != 1 || float64(s.InputTokens) != in {
 		t.Errorf("window %+v, want 2 served, 1 throttled, %v input tokens", s, in)
 	}
 
@@ -89,7 +90,7 @@ func TestQuota429NamesTheQuotaBeforeAnyKey(t *testing.T) {
 	keys := proxytest.Keys([]string{keyValue(1)}, false)
 	e := newEnv(t, envConfig{keys: keys, clientNames: []string{"team-b", "team-a"}})
 	if err := e.pool.Update(keypool.PoolConfig{Keys: keys, Access: *e.pool.Access(),
-		Clients: []keypool.ClientConfig{{Name: "team-a", Quota: keypool.Quota{RPM: 1}}}}); err != nil {
+		Clients: []keypool.ClientConfig{{Name: "team-a", Quota: quota.Limits{RPM: 1}}}}); err != nil {
 		t.Fatal(err)
 	}
 	wantStatus(t, e.post(apitest.AnthropicBody("hello", false)), http.StatusOK)

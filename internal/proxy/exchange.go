@@ -28,6 +28,7 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/quota"
 	"github.com/keypool-dev/keypool-operator/internal/usage"
 )
 
@@ -61,7 +62,7 @@ type exchange struct {
 	pm     *poolMetrics
 	cm     *clientMetrics // nil for an unnamed client
 	client string         // the authenticated client's name; "" if unnamed
-	quota  keypool.ClientLease
+	quota  quota.Lease
 	// overQuota: the request was refused for one of its client's quotas.
 	overQuota bool
 	route     route
@@ -104,7 +105,7 @@ func (x *exchange) run(maxAttempts int) {
 	// Acquire reserves this; Settle replaces it with the real count.
 	estimate := x.prov.EstimateInputTokens(x.body.buf)
 	// The client's own quotas come first: a client over them touches no key.
-	q, err := x.pool.AdmitClient(x.client, estimate)
+	q, err := x.pool.Clients().Admit(x.client, estimate)
 	if err != nil {
 		x.quotaExceeded(err)
 		return
@@ -335,12 +336,12 @@ func (x *exchange) badGateway(key string, attempts int, err error) {
 func (x *exchange) finish(key string, code, attempts int, t usage.Tokens, err error) {
 	x.pm.request(key, code)
 	x.pm.addTokens(t)
-	o := keypool.OutcomeOf(code)
+	o := quota.OutcomeOf(code)
 	if x.overQuota {
-		o = keypool.OutcomeOverQuota
+		o = quota.OutcomeOverQuota
 	}
 	clientDone(x.pool, x.cm, x.client, o, t)
-	x.pool.SettleClient(&x.quota, usageOf(t)) // a no-op once respond settled it
+	x.pool.Clients().Settle(&x.quota, t) // a no-op once respond settled it
 	x.genai.end(key, code, attempts, t)
 	if log := x.s.log.V(1); log.Enabled() {
 		kv := []any{
@@ -401,7 +402,7 @@ func allRejected(pool *keypool.KeyPool) bool {
 // the provider's shape, Retry-After when the quota has room again, and a
 // message naming the quota.
 func (x *exchange) quotaExceeded(err error) {
-	var qe *keypool.QuotaError
+	var qe *quota.Error
 	if !errors.As(err, &qe) {
 		x.prov.WriteError(x.w, provider.ErrUnavailable, "client quota check failed: "+err.Error())
 		x.finish(keyNone, http.StatusServiceUnavailable, 0, usage.Tokens{}, err)

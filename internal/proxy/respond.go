@@ -74,15 +74,16 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 		x.pool.ReportError(lease, upstreamErr)
 	}
 	t := x.scan.Tokens()
-	charged := usageOf(t)
+	charged := t
 	if !x.scan.Found() && resp.StatusCode/100 == 2 {
 		// Served, but the answer says nothing of its usage: what the pool
 		// expected is charged, on the key and the client's quota, rather
 		// than nothing (metrics count only reported usage).
-		charged = lease.Estimated()
+		e := lease.Estimated()
+		charged = usage.Tokens{Input: e.InputTokens, Output: e.OutputTokens}
 	}
-	x.pool.Settle(lease, charged)
-	x.pool.SettleClient(&x.quota, charged)
+	x.pool.Settle(lease, usageOf(charged))
+	x.pool.Clients().Settle(&x.quota, charged)
 	err := upstreamErr
 	if clientErr != nil {
 		err = clientErr

@@ -33,6 +33,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/quota"
 	"github.com/keypool-dev/keypool-operator/internal/usage"
 )
 
@@ -218,7 +219,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cm := pm.client(client)
 	if !validRest(rt.rest) {
 		pm.request(keyNone, http.StatusNotFound)
-		clientDone(pool, cm, client, keypool.OutcomeServed, usage.Tokens{})
+		clientDone(pool, cm, client, quota.OutcomeServed, usage.Tokens{})
 		prov.WriteError(w, provider.ErrNotFound, "only the provider API (under /v1/, /v1beta/, /v1alpha/ or /openai/) is proxied")
 		return
 	}
@@ -273,11 +274,11 @@ func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, prov provide
 	// the read deadline included: only a client that left gets nothing.
 	if kind != provider.ErrRequestTimeout && r.Context().Err() != nil {
 		pm.request(keyNone, statusClientClosed)
-		clientDone(pool, cm, client, keypool.OutcomeCancelled, usage.Tokens{})
+		clientDone(pool, cm, client, quota.OutcomeCancelled, usage.Tokens{})
 		return
 	}
 	pm.request(keyNone, kind.Status())
-	clientDone(pool, cm, client, keypool.OutcomeOf(kind.Status()), usage.Tokens{})
+	clientDone(pool, cm, client, quota.OutcomeOf(kind.Status()), usage.Tokens{})
 	if kind == provider.ErrUnavailable { // the body budget is spent
 		s.metrics.shed.WithLabelValues(capBodyMemory).Inc()
 		w.Header().Set("Retry-After", overCapRetryAfter)

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/quota"
 )
 
 const tokenLimit = 100_000
@@ -102,7 +103,7 @@ func TestUnreportedUsageIsChargedTheEstimate(t *testing.T) {
 	keys := limitedKeys()
 	e := newEnv(t, envConfig{provider: provider.OpenAI, keys: keys, clientNames: []string{"team-b", "team-a"}})
 	if err := e.pool.Update(keypool.PoolConfig{Keys: keys, Access: *e.pool.Access(),
-		Clients: []keypool.ClientConfig{{Name: "team-a", Quota: keypool.Quota{DailyTokens: 10 * tokenLimit}}}}); err != nil {
+		Clients: []keypool.ClientConfig{{Name: "team-a", Quota: quota.Limits{DailyTokens: 10 * tokenLimit}}}}); err != nil {
 		t.Fatal(err)
 	}
 	prompt := strings.Repeat("count me ", 40) + "[[output_tokens=57]]"

@@ -24,8 +24,10 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/clock"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/quota"
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"github.com/keypool-dev/keypool-operator/internal/redistest"
+	"github.com/keypool-dev/keypool-operator/internal/usage"
 )
 
 const budgetLimit = 1000 // tokens per day of each client in these tests
@@ -59,7 +61,7 @@ func newBudgetReplicaWatched(t *testing.T, srv *redistest.Server, clk clock.Cloc
 		}
 	}
 	t.Cleanup(closeFn)
-	budget := keypool.Quota{DailyTokens: budgetLimit}
+	budget := quota.Limits{DailyTokens: budgetLimit}
 	p, err = keypool.NewKeyPool(provider.Anthropic, keypool.PoolConfig{
 		Keys:       []keypool.KeyConfig{{ID: "s/k1", APIKey: "v1"}},
 		Clock:      clk,
@@ -77,20 +79,20 @@ func newBudgetReplicaWatched(t *testing.T, srv *redistest.Server, clk clock.Cloc
 // input tokens.
 func spend(t *testing.T, p *keypool.KeyPool, client string, tokens int64) {
 	t.Helper()
-	l, err := p.AdmitClient(client, 0)
+	l, err := p.Clients().Admit(client, 0)
 	if err != nil {
 		t.Fatalf("%s refused before spending %d: %v", client, tokens, err)
 	}
-	p.SettleClient(&l, keypool.Usage{InputTokens: tokens})
+	p.Clients().Settle(&l, usage.Tokens{Input: tokens})
 }
 
 // overBudget asserts that p refuses client for its daily budget.
 func overBudget(t *testing.T, p *keypool.KeyPool, client, where string) {
 	t.Helper()
-	_, err := p.AdmitClient(client, 0)
-	var qe *keypool.QuotaError
-	if !errors.As(err, &qe) || qe.Quota != keypool.QuotaDailyTokens || qe.Client != client {
-		t.Fatalf("%s: AdmitClient(%s) = %v, want over its %s quota", where, client, err, keypool.QuotaDailyTokens)
+	_, err := p.Clients().Admit(client, 0)
+	var qe *quota.Error
+	if !errors.As(err, &qe) || qe.Quota != quota.NameDailyTokens || qe.Client != client {
+		t.Fatalf("%s: Admit(%s) = %v, want over its %s quota", where, client, err, quota.NameDailyTokens)
 	}
 }
 
@@ -168,10 +170,10 @@ func TestBudgetSpentWhileRedisIsAwayCounts(t *testing.T) {
 		}
 	}
 	// b reads Redis: a's 300 from before the outage only, so it admits.
-	if l, err := b.AdmitClient("team-a", 0); err != nil {
+	if l, err := b.Clients().Admit("team-a", 0); err != nil {
 		t.Fatalf("b refused before a's spend during the outage reached Redis: %v", err)
 	} else {
-		b.SettleClient(&l, keypool.Usage{})
+		b.Clients().Settle(&l, usage.Tokens{})
 	}
 	// a sends its 700 at its next admission (which it refuses), and b sees
 	// them at its next read.
