@@ -60,20 +60,28 @@ helm-values: helm-docs ## Generate docs/helm-values.md from dist/chart/values.ya
 		{ rm -f "$(HELM_VALUES).tmp"; echo "helm-docs rendered no values table for dist/chart" >&2; exit 1; }
 	@mv "$(HELM_VALUES).tmp" "$(HELM_VALUES)"
 
+# The measuring programs are a module of their own (bench/, see
+# bench/README.md), which ./... at the root does not reach: the targets that
+# check code run once in each module.
 .PHONY: fmt
-fmt: ## Run go fmt against code.
+fmt: ## Run go fmt against code (both modules).
 	go fmt ./...
+	cd bench && go fmt ./...
 
 .PHONY: vet
-vet: ## Run go vet against code.
+vet: ## Run go vet against code (both modules).
 	go vet ./...
+	cd bench && go vet ./...
 
 # Every package runs under the race detector, including the envtest suites and
 # the end-to-end test (which builds and drives the real manager binary).
 # test/helm needs helm, test/monitoring promtool (both built from Go modules).
+# The bench module's tests are unit tests of the measuring programs: they
+# start no control plane.
 .PHONY: test
 test: manifests generate fmt vet envtest redis-server crd-ref-docs helm-docs helm-bin promtool ## Run all tests (unit, envtest, end to end, doc, chart and alert checks) with -race.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -race -count=1 -timeout 20m ./...
+	cd bench && go test -race -count=1 -timeout 20m ./...
 
 .PHONY: test-e2e
 test-e2e: manifests generate envtest ## Run only the end-to-end test (real manager binary, kubectl, SDKs).
@@ -83,13 +91,17 @@ test-e2e: manifests generate envtest ## Run only the end-to-end test (real manag
 bench: ## Run the Go benchmarks with -benchmem.
 	go test -run '^$$' -bench . -benchmem ./internal/...
 
-# SOAK_ARGS are cmd/soak's flags: how long to send load after a 10 s warm-up,
-# at what rate; see `go run ./cmd/soak -h`.
+# The measuring programs (soak, loadtest, attack, sim) run in the bench
+# module, from bench/: paths in their *_ARGS are relative to bench/, and
+# results go to bench/results. See bench/README.md.
+
+# SOAK_ARGS are bench/cmd/soak's flags: how long to send load after a 10 s
+# warm-up, at what rate; see `cd bench && go run ./cmd/soak -h`.
 SOAK_ARGS ?= -duration 2m -rate 100
 
 .PHONY: soak
 soak: ## Run the bounded data-plane soak (load, faults, key rotations; minutes; not part of `make test`).
-	go run ./cmd/soak $(SOAK_ARGS)
+	cd bench && go run ./cmd/soak $(SOAK_ARGS)
 
 # FUZZTIME is how long (10s) or for how many inputs (30000x) `make fuzz` runs
 # each fuzz target. Their seed corpora
@@ -99,22 +111,25 @@ FUZZTIME ?= 10s
 .PHONY: fuzz
 # The targets are found in the sources: `go test -list` would run the
 # packages' TestMain, which starts a control plane in internal/controller.
-fuzz: ## Run every fuzz target of internal/ for FUZZTIME each.
-	@for file in $$(grep -rl --include='*_test.go' '^func Fuzz' internal); do \
+# Those under bench/ are run from its module (go -C bench).
+fuzz: ## Run every fuzz target of internal/ and bench/ for FUZZTIME each.
+	@for file in $$(grep -rl --include='*_test.go' '^func Fuzz' internal bench); do \
+		mod=.; pkg="./$$(dirname "$$file")"; \
+		case "$$file" in bench/*) mod=bench; pkg="./$$(dirname "$${file#bench/}")";; esac; \
 		for fn in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' "$$file" | cut -d' ' -f2); do \
-			echo "fuzz: ./$$(dirname "$$file") $$fn"; \
-			go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) "./$$(dirname "$$file")" || exit 1; \
+			echo "fuzz: $$mod $$pkg $$fn"; \
+			go -C "$$mod" test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) "$$pkg" || exit 1; \
 		done; \
 	done
 
-# LOADTEST_ARGS are cmd/loadgen's flags; the defaults take about 10 minutes
+# LOADTEST_ARGS are bench/cmd/loadgen's flags; the defaults take about 10 minutes
 # (fixed rates 500, 1000 and 1500 req/s for 10 s each, json and sse, direct,
 # through nginx (the yardstick), through a bare Go reverse proxy (the Go
 # floor) and through the proxy, then a sustained-rate search, time to first
 # event and memory with 1,000 and 5,000 held streams through the proxy and
 # the bare one).
-# Only 127.0.0.1 is targeted. See docs/performance.md.
-LOADTEST_ARGS ?= -out bench/results
+# Only 127.0.0.1 is targeted. See bench/README.md.
+LOADTEST_ARGS ?= -out results
 
 # REDIS=1 runs the shared-limits comparison instead: the fixed-rate steps
 # through a proxy with local limits and one whose limits live in a
@@ -124,33 +139,36 @@ REDIS ?=
 
 .PHONY: loadtest
 loadtest: nginx $(if $(REDIS),redis-server) ## Run the load harness (fake provider, nginx and proxy as processes, vegeta); results in bench/results/. REDIS=1: local vs Redis limits.
-	go run ./cmd/loadgen $(LOADTEST_ARGS) $(if $(REDIS),-redis)
+	cd bench && go run ./cmd/loadgen $(LOADTEST_ARGS) $(if $(REDIS),-redis)
 
-# ATTACK_ARGS are cmd/loadgen's -hostile flags; the defaults attack a proxy
+# ATTACK_ARGS are bench/cmd/loadgen's -hostile flags; the defaults attack a proxy
 # replica (default flags, the Deployment's GOMEMLIMIT) for 75 s with 1,000
 # slow-header connections and 100 clients trickling 32 MiB bodies, on
 # 127.0.0.1 only, and check its RSS against the Deployment's 512 MiB limit.
-ATTACK_ARGS ?= -out bench/results
+ATTACK_ARGS ?= -out results
 
 .PHONY: attack
 attack: ## Measure proxy memory under hostile clients (slow headers, trickled bodies); writes bench/results/attack.md.
-	go run ./cmd/loadgen -hostile $(ATTACK_ARGS)
+	cd bench && go run ./cmd/loadgen -hostile $(ATTACK_ARGS)
 
-# SIM_ARGS are cmd/sim's flags; the defaults simulate 5 minutes per
+# SIM_ARGS are bench/cmd/sim's flags; the defaults simulate 5 minutes per
 # configuration at 40x (27 configurations, about 4 minutes on 2 cores).
 SIM_ARGS ?=
 
 .PHONY: sim
 sim: ## Simulate pooling efficiency (fake provider + real proxy, scaled clock); writes bench/results/sim.{md,json}.
-	go run ./cmd/sim $(SIM_ARGS)
+	cd bench && go run ./cmd/sim $(SIM_ARGS)
 
+# The bench module is linted from its own folder with the root's rules.
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint linter.
+lint: golangci-lint ## Run golangci-lint linter (both modules).
 	"$(GOLANGCI_LINT)" run
+	cd bench && "$(GOLANGCI_LINT)" run --config ../.golangci.yml
 
 .PHONY: lint-fix
-lint-fix: golangci-lint ## Run golangci-lint linter and perform fixes.
+lint-fix: golangci-lint ## Run golangci-lint linter and perform fixes (both modules).
 	"$(GOLANGCI_LINT)" run --fix
+	cd bench && "$(GOLANGCI_LINT)" run --fix --config ../.golangci.yml
 
 .PHONY: lint-config
 lint-config: golangci-lint ## Verify golangci-lint linter configuration.

@@ -31,7 +31,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/keypool-dev/keypool-operator/internal/clock"
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
 )
 
@@ -49,7 +48,6 @@ func run() error {
 		"per-organisation limits per minute: orgA=rpm:50/itpm:30000/otpm:8000,orgB=rpm:5/tpm:40000 (absent: unlimited)")
 	outputTokens := flag.Int64("output-tokens", fakeprovider.DefaultOutputTokens, "output tokens per response, capped by max_tokens")
 	startEmpty := flag.Bool("start-empty", false, "start every bucket empty instead of full")
-	timeScale := flag.Float64("time-scale", 1, "run the provider's clock this many times faster than real time")
 	tlsCertOut := flag.String("tls-cert-out", "",
 		"serve HTTPS (HTTP/2 and HTTP/1.1) with a fresh self-signed certificate for 127.0.0.1, "+
 			"written to this file for clients to trust")
@@ -64,9 +62,6 @@ func run() error {
 		return fmt.Errorf("parse -limits: %w", err)
 	}
 	cfg := fakeprovider.Config{Keys: keys, Limits: limits, OutputTokens: *outputTokens, StartEmpty: *startEmpty}
-	if *timeScale != 1 {
-		cfg.Clock = clock.NewScaled(*timeScale)
-	}
 	p := fakeprovider.New(cfg)
 
 	// Catch signals before announcing the address, so a test that stops the

@@ -88,28 +88,6 @@ func TestFakeWaitTimersWakesOnArm(t *testing.T) {
 	}
 }
 
-func TestScaledRunsFaster(t *testing.T) {
-	s := NewScaled(1000)
-	a := s.Now()
-	if !s.Sleep(2*time.Second, nil) { // 2 ms of real time
-		t.Fatal("Sleep reported an interruption")
-	}
-	if got := s.Now().Sub(a); got < 2*time.Second {
-		t.Errorf("Sleep(2s) at scale 1000 let %v pass", got)
-	}
-	if got := s.Real(time.Second); got != time.Millisecond {
-		t.Errorf("Real(1s) = %v, want 1ms", got)
-	}
-	done := make(chan struct{})
-	close(done)
-	if s.Sleep(time.Hour, done) {
-		t.Error("Sleep ignored done")
-	}
-	if NewScaled(0).Scale != 1 {
-		t.Error("scale 0 should mean 1")
-	}
-}
-
 func TestTimersFallsBackToReal(t *testing.T) {
 	type plain struct{ Clock }
 	if _, ok := Timers(plain{Real{}}).(Real); !ok {

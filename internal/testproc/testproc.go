@@ -15,7 +15,7 @@ limitations under the License.
 */
 
 // Package testproc runs the project's real binaries from tests and from the
-// measuring programs (cmd/loadgen): building them, starting them with their
+// measuring programs (bench/cmd/loadgen): building them, starting them with their
 // output kept, waiting for a log line, stopping them gracefully or killing
 // them, and running kubectl. It is the one place process handling lives.
 package testproc

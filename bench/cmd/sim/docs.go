@@ -37,7 +37,7 @@ func (r *report) docsSection() string {
 		"start empty) with a mixed workload at %s of the nominal mix bound (%.1f requests/min), and compares it "+
 		"with today's practice of one key per client. *Served/bound* divides what the fake admitted in the measured "+
 		"window by the most the keys' limits allow for the offered mix in that window (a linear programme over the "+
-		"window's budgets, see below), for requests, input and output tokens. Figures are means over %s "+
+		"window's budgets; bench/README.md says how), for requests, input and output tokens. Figures are means over %s "+
 		"(range in brackets).\n\n", joinPercents(demands), r.NominalRPM, seedsText(r.seeds()))
 	old := r.Compare != nil
 	b.WriteString("| configuration | demand | bound req/min | served/bound req | in | out | class served/bound (" + classNames() +

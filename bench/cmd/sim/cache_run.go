@@ -26,7 +26,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keypool-dev/keypool-operator/internal/clock"
+	"github.com/keypool-dev/keypool-operator/bench/internal/scaledclock"
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 )
@@ -85,7 +85,7 @@ func cacheScenarios(seeds int) []cacheScenario {
 // newCacheWorld starts the fake provider (buckets empty, prompt cache on
 // with its 5-minute default) and, for a pool, the proxy over the six keys
 // with their limit groups known.
-func newCacheWorld(sc cacheScenario, p params, clk *clock.Scaled) (*servers, error) {
+func newCacheWorld(sc cacheScenario, p params, clk *scaledclock.Clock) (*servers, error) {
 	fake := fakeprovider.New(fakeprovider.Config{Keys: fakeKeys(), Limits: limits, StartEmpty: true, Clock: clk})
 	w := &servers{fake: fake, fakeSrv: httptest.NewServer(fake)}
 	if sc.pinned {
@@ -111,7 +111,7 @@ func newCacheWorld(sc cacheScenario, p params, clk *clock.Scaled) (*servers, err
 // rate is sc.demand of convCapacity, for warm+measure+drain; the fake's
 // counters at the window's edges give what was served and cached.
 func runCacheScenario(ctx context.Context, sc cacheScenario, p params, hc *http.Client) (*cacheResult, error) {
-	clk := clock.NewScaled(p.scale)
+	clk := scaledclock.New(p.scale)
 	w, err := newCacheWorld(sc, p, clk)
 	if err != nil {
 		return nil, err

@@ -32,13 +32,21 @@ import (
 // address.
 const startTimeout = 20 * time.Second
 
+// The programs the harness builds, by import path rather than ./cmd/...: the
+// fake provider is the operator module's, and the harness may be started
+// from any folder of the bench module.
+const (
+	fakeProviderPkg = "github.com/keypool-dev/keypool-operator/cmd/fakeprovider"
+	proxyServerPkg  = "github.com/keypool-dev/keypool-operator/bench/cmd/proxyserver"
+)
+
 // buildBinaries compiles the fake provider and the proxy server into dir and
 // returns their paths.
 func buildBinaries(ctx context.Context, dir string) (fake, proxy string, err error) {
-	if fake, err = testproc.GoBuild(ctx, "", dir, "fakeprovider", "./cmd/fakeprovider"); err != nil {
+	if fake, err = testproc.GoBuild(ctx, "", dir, "fakeprovider", fakeProviderPkg); err != nil {
 		return "", "", err
 	}
-	if proxy, err = testproc.GoBuild(ctx, "", dir, "proxyserver", "./cmd/proxyserver"); err != nil {
+	if proxy, err = testproc.GoBuild(ctx, "", dir, "proxyserver", proxyServerPkg); err != nil {
 		return "", "", err
 	}
 	return fake, proxy, nil

@@ -25,7 +25,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/keypool-dev/keypool-operator/internal/clock"
+	"github.com/keypool-dev/keypool-operator/bench/internal/scaledclock"
 	"github.com/keypool-dev/keypool-operator/internal/proxy"
 )
 
@@ -59,7 +59,7 @@ type outcome struct {
 // keeps arriving.
 type client struct {
 	http  *http.Client
-	clock *clock.Scaled
+	clock *scaledclock.Clock
 	done  <-chan struct{} // closed when the run is over
 }
 

@@ -65,7 +65,7 @@ func parseConfig(args []string) (config, error) {
 	fs.SetOutput(os.Stderr)
 	rates := fs.String("rates", "500,1000,1500", "fixed request rates per second")
 	modes := fs.String("modes", "json,sse", "request modes: json (non-streaming), sse (streaming)")
-	fs.StringVar(&c.out, "out", "bench/results", "directory for loadtest.json, loadtest.md and the profile")
+	fs.StringVar(&c.out, "out", "results", "directory for loadtest.json, loadtest.md and the profile")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each fixed-rate step")
 	fs.IntVar(&c.keys, "keys", 10, "keys in the load-test pool (unlimited fake keys)")
 	fs.DurationVar(&c.profile, "profile", 10*time.Second, "CPU-profile the proxy this long at 1000 req/s; 0 skips")

@@ -26,7 +26,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keypool-dev/keypool-operator/internal/clock"
+	"github.com/keypool-dev/keypool-operator/bench/internal/scaledclock"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 	"github.com/keypool-dev/keypool-operator/internal/proxytest"
 
@@ -101,7 +101,7 @@ func (w *servers) close() {
 
 // poolConfig is the pool's configuration open to every client, with the
 // fake as its upstream; the caller adds the keys.
-func (w *servers) poolConfig(strategy keypool.Strategy, p params, clk *clock.Scaled) (keypool.PoolConfig, error) {
+func (w *servers) poolConfig(strategy keypool.Strategy, p params, clk *scaledclock.Clock) (keypool.PoolConfig, error) {
 	upstream, err := url.Parse(w.fakeSrv.URL)
 	if err != nil {
 		return keypool.PoolConfig{}, fmt.Errorf("parse fake URL: %w", err)
@@ -129,7 +129,7 @@ func (w *servers) servePool(cfg keypool.PoolConfig) error {
 
 // newWorld starts the fake provider (buckets empty) and, for a pool mode,
 // the real proxy over one pool of the six keys, all on loopback.
-func newWorld(sc scenario, p params, clk *clock.Scaled, bs bodies) (*world, error) {
+func newWorld(sc scenario, p params, clk *scaledclock.Clock, bs bodies) (*world, error) {
 	fake := fakeprovider.New(fakeprovider.Config{
 		Keys: fakeKeys(), Limits: limits, StartEmpty: true, Clock: clk,
 	})
@@ -170,7 +170,7 @@ func newWorld(sc scenario, p params, clk *clock.Scaled, bs bodies) (*world, erro
 // arrive in the measured window are kept, and the fake's counters are read
 // at the window's edges.
 func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client) (*result, error) {
-	clk := clock.NewScaled(p.scale)
+	clk := scaledclock.New(p.scale)
 	w, err := newWorld(sc, p, clk, bs)
 	if err != nil {
 		return nil, err
