@@ -23,14 +23,18 @@ limitations under the License.
 //
 // # Life of a request
 //
-// The proxy calls Acquire for a Lease (the key to use), reports the
-// provider's answer with ReportResponse (or ReportError for a transport
-// failure) as soon as the response headers arrive, and ends the lease with
-// exactly one Settle carrying the real token usage once the body has been
-// read. Acquire picks a key within the highest priority tier that has
-// capacity, using the pool's Strategy; a key has capacity when it is neither
-// cooling down nor rejected and its limiter (shared by all keys of a limit
-// group) has room in every known dimension.
+// The proxy holds one Request per client request: Begin admits it against
+// the client's own quotas (internal/quota), Acquire takes a key for each
+// attempt (a key a failed-over attempt held goes back first), Answered
+// reports the provider's answer as soon as its headers arrive (Failed a
+// transport failure), and one Finish settles the key's reservation and the
+// client's quota with the same real usage and counts the outcome. Acquire
+// picks a key within the highest priority tier that has capacity, using the
+// pool's Strategy; a key has capacity when it is neither cooling down nor
+// rejected and its limiter (shared by all keys of a limit group) has room in
+// every known dimension. The lower-level calls (Acquire, ReportResponse,
+// ReportError, Settle) stay exported for tests and programs that drive the
+// pool directly.
 //
 // # What the pool learns
 //

@@ -47,13 +47,11 @@ type Request struct {
 // Begin admits a request of client (its name; "" for an unnamed client)
 // with estInput input tokens against the client's own quotas, before any
 // key is touched. It fails with a *quota.Error naming the quota the
-// request is over; nothing is then held.
+// request is over; the Request then holds nothing, and its Finish only
+// counts the outcome.
 func (p *KeyPool) Begin(client string, estInput int64) (Request, error) {
 	q, err := p.clients.Admit(client, estInput)
-	if err != nil {
-		return Request{}, err
-	}
-	return Request{pool: p, client: client, quota: q}, nil
+	return Request{pool: p, client: client, quota: q}, err
 }
 
 // Acquire takes a key for the request's next attempt (see KeyPool.Acquire;

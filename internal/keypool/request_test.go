@@ -101,12 +101,16 @@ func TestRequestOverQuotaHoldsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Finish(quota.OutcomeServed, usage.Tokens{}, usage.Tokens{})
-	_, err = f.p.Begin("team", 0)
+	refused, err := f.p.Begin("team", 0)
 	var qe *quota.Error
 	if !errors.As(err, &qe) || qe.Quota != quota.NameRPM {
 		t.Fatalf("second Begin: %v, want over rpm", err)
 	}
 	if inFlight(t, f.p, "k0") != 0 {
 		t.Fatal("a refused request holds a key")
+	}
+	refused.Finish(quota.OutcomeOverQuota, usage.Tokens{}, usage.Tokens{})
+	if s := f.p.ClientStats()[0]; s.Requests[quota.OutcomeOverQuota] != 1 {
+		t.Fatalf("client counted %v, want the refused request as over quota", s.Requests)
 	}
 }

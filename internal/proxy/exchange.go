@@ -60,9 +60,9 @@ type exchange struct {
 	pool   *keypool.KeyPool
 	prov   provider.Provider
 	pm     *poolMetrics
-	cm     *clientMetrics // nil for an unnamed client
-	client string         // the authenticated client's name; "" if unnamed
-	quota  quota.Lease
+	cm     *clientMetrics  // nil for an unnamed client
+	client string          // the authenticated client's name; "" if unnamed
+	req    keypool.Request // the request's hold on the pool, finished once
 	// overQuota: the request was refused for one of its client's quotas.
 	overQuota bool
 	route     route
@@ -90,7 +90,7 @@ func (x *exchange) keyRefused(lease *keypool.Lease, failed *failedResponse) bool
 	if !x.prov.KeyInvalid(failed.status, failed.body) {
 		return false
 	}
-	if x.pool.Suspect(lease, keyCheckTimeout) {
+	if x.req.Suspect(keyCheckTimeout) {
 		pool, prov, upstream, id, key := x.pool, x.prov, x.pool.Access().Upstream, lease.KeyID, lease.APIKey
 		x.s.checks.Go(func() { x.s.checkKey(pool, prov, upstream, id, key) })
 	}
@@ -105,12 +105,11 @@ func (x *exchange) run(maxAttempts int) {
 	// Acquire reserves this; Settle replaces it with the real count.
 	estimate := x.prov.EstimateInputTokens(x.body.buf)
 	// The client's own quotas come first: a client over them touches no key.
-	q, err := x.pool.Clients().Admit(x.client, estimate)
-	if err != nil {
+	var err error
+	if x.req, err = x.pool.Begin(x.client, estimate); err != nil {
 		x.quotaExceeded(err)
 		return
 	}
-	x.quota = q
 	affinity := x.affinityKey()
 	exclude := x.tried[:0]
 	var (
@@ -119,8 +118,8 @@ func (x *exchange) run(maxAttempts int) {
 	)
 	for attempt := 1; ; attempt++ {
 		waitStart := time.Now()
-		lease, err := x.pool.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate, Exclude: exclude,
-			Client: x.client, Affinity: affinity, Retry: retryHint(x.header)})
+		lease, err := x.req.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate, Exclude: exclude,
+			Affinity: affinity, Retry: retryHint(x.header)})
 		x.pm.queueWait.Observe(time.Since(waitStart).Seconds())
 		if err != nil {
 			x.noKey(err, attempt-1, pending, lastErr)
@@ -129,16 +128,14 @@ func (x *exchange) run(maxAttempts int) {
 		exclude = append(exclude, lease.KeyID)
 		final := attempt >= maxAttempts
 
-		resp, err := x.send(ctx, &lease, attempt)
+		resp, err := x.send(ctx, lease, attempt)
 		if err != nil {
 			if ctx.Err() != nil {
 				// The client left (or its deadline passed): not the key's fault.
-				x.pool.Settle(&lease, keypool.Usage{})
-				x.finish(lease.KeyID, statusClientClosed, attempt, usage.Tokens{}, err)
+				x.finish(lease.KeyID, statusClientClosed, attempt, err)
 				return
 			}
-			x.pool.ReportError(&lease, err)
-			x.pool.Settle(&lease, keypool.Usage{})
+			x.req.Failed(err)
 			if final || !x.retryableError(err) || !x.moreKeys(len(exclude)) {
 				x.badGateway(lease.KeyID, attempt, err)
 				return
@@ -153,26 +150,24 @@ func (x *exchange) run(maxAttempts int) {
 		if bodyJudged(resp.StatusCode) {
 			failed = bufferFailed(resp, lease.KeyID)
 		}
-		x.pool.ReportResponse(&lease, resp.StatusCode, reportedHeader(resp, failed))
-		keyInvalid := failed != nil && resp.StatusCode != http.StatusTooManyRequests && x.keyRefused(&lease, failed)
+		x.req.Answered(resp.StatusCode, reportedHeader(resp, failed))
+		keyInvalid := failed != nil && resp.StatusCode != http.StatusTooManyRequests && x.keyRefused(lease, failed)
 		reason, retryable := x.failoverFor(resp.StatusCode, keyInvalid)
 		if retryable && !final && x.moreKeys(len(exclude)) {
 			if failed == nil {
 				failed = bufferFailed(resp, lease.KeyID)
 			}
 			pending, lastErr = failed, nil
-			x.pool.Settle(&lease, keypool.Usage{})
 			x.pm.failover(reason)
 			x.logFailover(lease.KeyID, attempt, resp.StatusCode, nil)
 			continue
 		}
 		if failed != nil {
-			x.pool.Settle(&lease, keypool.Usage{})
 			failed.write(x.w, x.prov, attempt)
-			x.finish(lease.KeyID, failed.status, attempt, usage.Tokens{}, nil)
+			x.finish(lease.KeyID, failed.status, attempt, nil)
 			return
 		}
-		x.respond(resp, &lease, attempt)
+		x.respond(resp, lease, attempt)
 		return
 	}
 }
@@ -261,13 +256,13 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 	isExhausted := errors.As(err, &exhausted) || errors.Is(err, keypool.ErrAllKeysExhausted)
 	switch {
 	case ctx.Err() != nil:
-		x.finish(keyNone, statusClientClosed, attempts, usage.Tokens{}, err)
+		x.finish(keyNone, statusClientClosed, attempts, err)
 	case pending != nil && (pending.status != http.StatusTooManyRequests || !isExhausted):
 		// A 429 is better answered with the pool's own Retry-After below,
 		// which knows when any key has capacity; other errors are the
 		// provider's to report.
 		pending.write(x.w, x.prov, attempts)
-		x.finish(pending.key, pending.status, attempts, usage.Tokens{}, nil)
+		x.finish(pending.key, pending.status, attempts, nil)
 	case lastErr != nil:
 		x.badGateway(keyNone, attempts, lastErr)
 	case isExhausted && allRejected(x.pool):
@@ -277,7 +272,7 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 		h[HeaderAttempts] = attemptsValue(attempts)
 		x.prov.WriteError(x.w, provider.ErrUnavailable, "the provider rejected every key of KeyPool "+
 			x.route.namespace+"/"+x.route.name+"; its keys must be replaced in their Secrets")
-		x.finish(keyNone, http.StatusServiceUnavailable, attempts, usage.Tokens{}, err)
+		x.finish(keyNone, http.StatusServiceUnavailable, attempts, err)
 	case errors.Is(err, keypool.ErrQueueFull):
 		x.queueFull(exhausted, attempts)
 	case isExhausted:
@@ -301,12 +296,12 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 		x.pm.queueRejected.Inc()
 		x.prov.WriteError(x.w, provider.ErrRateLimited, "all keys of KeyPool "+x.route.namespace+"/"+x.route.name+
 			" are at their rate limits; "+advice)
-		x.finish(keyNone, http.StatusTooManyRequests, attempts, usage.Tokens{}, err)
+		x.finish(keyNone, http.StatusTooManyRequests, attempts, err)
 	default:
 		h := x.w.Header()
 		h[HeaderAttempts] = attemptsValue(attempts)
 		x.prov.WriteError(x.w, provider.ErrUnavailable, "no key available: "+err.Error())
-		x.finish(keyNone, http.StatusServiceUnavailable, attempts, usage.Tokens{}, err)
+		x.finish(keyNone, http.StatusServiceUnavailable, attempts, err)
 	}
 }
 
@@ -329,19 +324,29 @@ func (x *exchange) badGateway(key string, attempts int, err error) {
 	}
 	h[HeaderAttempts] = attemptsValue(attempts)
 	x.prov.WriteError(x.w, provider.ErrBadGateway, "upstream request failed: "+err.Error())
-	x.finish(key, http.StatusBadGateway, attempts, usage.Tokens{}, err)
+	x.finish(key, http.StatusBadGateway, attempts, err)
 }
 
-// finish records the request's outcome in metrics and the debug log.
-func (x *exchange) finish(key string, code, attempts int, t usage.Tokens, err error) {
+// finish ends a request that was not served: nothing is charged.
+func (x *exchange) finish(key string, code, attempts int, err error) {
+	x.end(key, code, attempts, usage.Tokens{}, usage.Tokens{}, err)
+}
+
+// end ends the request once: the pool's hold on it is settled with charged
+// (see keypool.Request.Finish), and the outcome goes to metrics, the
+// client's last minute and the debug log with the usage the answer
+// reported, t.
+func (x *exchange) end(key string, code, attempts int, charged, t usage.Tokens, err error) {
 	x.pm.request(key, code)
 	x.pm.addTokens(t)
 	o := quota.OutcomeOf(code)
 	if x.overQuota {
 		o = quota.OutcomeOverQuota
 	}
-	clientDone(x.pool, x.cm, x.client, o, t)
-	x.pool.Clients().Settle(&x.quota, t) // a no-op once respond settled it
+	if x.cm != nil {
+		x.cm.done(o, t)
+	}
+	x.req.Finish(o, charged, t)
 	x.genai.end(key, code, attempts, t)
 	if log := x.s.log.V(1); log.Enabled() {
 		kv := []any{
@@ -405,7 +410,7 @@ func (x *exchange) quotaExceeded(err error) {
 	var qe *quota.Error
 	if !errors.As(err, &qe) {
 		x.prov.WriteError(x.w, provider.ErrUnavailable, "client quota check failed: "+err.Error())
-		x.finish(keyNone, http.StatusServiceUnavailable, 0, usage.Tokens{}, err)
+		x.finish(keyNone, http.StatusServiceUnavailable, 0, err)
 		return
 	}
 	x.overQuota = true
@@ -415,5 +420,5 @@ func (x *exchange) quotaExceeded(err error) {
 	x.prov.WriteError(x.w, provider.ErrRateLimited, "client "+qe.Client+" is over its quota "+
 		"spec.clients["+qe.Client+"].quota."+qe.Quota+" ("+strconv.FormatInt(qe.Limit, 10)+") in KeyPool "+
 		x.route.namespace+"/"+x.route.name+"; retry after "+h.Get("Retry-After")+"s")
-	x.finish(keyNone, http.StatusTooManyRequests, 0, usage.Tokens{}, err)
+	x.finish(keyNone, http.StatusTooManyRequests, 0, err)
 }

@@ -27,7 +27,6 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
-	"github.com/keypool-dev/keypool-operator/internal/usage"
 )
 
 // overCapRetryAfter is the Retry-After of a request shed at a replica's
@@ -231,5 +230,5 @@ func (x *exchange) queueFull(exhausted *keypool.ExhaustedError, attempts int) {
 	x.pm.queueRejected.Inc()
 	x.prov.WriteError(x.w, provider.ErrRateLimited, "KeyPool "+x.route.namespace+"/"+x.route.name+
 		" has as many requests waiting for capacity as it may queue; "+advice)
-	x.finish(keyNone, http.StatusTooManyRequests, attempts, usage.Tokens{}, keypool.ErrQueueFull)
+	x.finish(keyNone, http.StatusTooManyRequests, attempts, keypool.ErrQueueFull)
 }

@@ -71,7 +71,7 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 	if upstreamErr != nil && clientErr == nil {
 		// An upstream that keeps cutting answers off is unhealthy even
 		// though its headers said 200: count it for the circuit breaker.
-		x.pool.ReportError(lease, upstreamErr)
+		x.req.Failed(upstreamErr)
 	}
 	t := x.scan.Tokens()
 	charged := t
@@ -82,13 +82,11 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 		e := lease.Estimated()
 		charged = usage.Tokens{Input: e.InputTokens, Output: e.OutputTokens}
 	}
-	x.pool.Settle(lease, usageOf(charged))
-	x.pool.Clients().Settle(&x.quota, charged)
 	err := upstreamErr
 	if clientErr != nil {
 		err = clientErr
 	}
-	x.finish(lease.KeyID, resp.StatusCode, attempt, t, err)
+	x.end(lease.KeyID, resp.StatusCode, attempt, charged, t, err)
 	if upstreamErr != nil && clientErr == nil {
 		// Send what was buffered first, so the client sees the status and
 		// the partial body, then cut the connection.
@@ -184,14 +182,4 @@ func endOfCopy(ctx context.Context, err error) (done bool, upstreamErr, clientEr
 func hasBuffered(body io.Reader) bool {
 	b, ok := body.(interface{ Buffered() int })
 	return ok && b.Buffered() > 0
-}
-
-// usageOf is the usage an answer reported, as the pool counts it.
-func usageOf(t usage.Tokens) keypool.Usage {
-	return keypool.Usage{
-		InputTokens:              t.Input,
-		OutputTokens:             t.Output,
-		CacheCreationInputTokens: t.CacheCreation,
-		CacheReadInputTokens:     t.CacheRead,
-	}
 }
