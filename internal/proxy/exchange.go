@@ -176,7 +176,9 @@ func (x *exchange) run(maxAttempts int) {
 	}
 }
 
-// send makes one attempt with the lease's key.
+// send makes one attempt with the lease's key: the request goes through the
+// key's RoundTripper (keyTransport), which authenticates it and sends it
+// over the shared transport.
 func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) (*http.Response, error) {
 	h := x.header
 	if attempt > 1 {
@@ -185,7 +187,6 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 		// what it was given.
 		h = x.header.Clone()
 	}
-	x.prov.SetKey(h, lease.APIKey)
 	// The request is made in the exchange and copied by WithContext, which
 	// costs one allocation where a new request would cost two.
 	x.out = http.Request{
@@ -205,7 +206,7 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 	}
 	req := x.out.WithContext(ctx) // the client's cancellation reaches the upstream
 	sent := time.Now()
-	resp, err := x.s.transport.RoundTrip(req)
+	resp, err := x.s.keyTransport(x.prov, lease.APIKey).RoundTrip(req)
 	if err != nil {
 		return nil, err
 	}

@@ -70,6 +70,7 @@ type Server struct {
 	inFlight   counter        // requests being handled, up to MaxInFlight
 	bodyBytes  counter        // request-body bytes buffered, up to MaxBufferedBodyBytes
 	keyIDs     keyIDValues    // X-Keypool-Key values
+	keyRTs     keyTransports  // each key's provider.Authenticate over transport
 }
 
 // New returns a proxy over the pools of reg. It registers the proxy's metrics
