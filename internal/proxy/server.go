@@ -246,7 +246,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		url:    upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
 		start:  time.Now(),
 	}
-	defer x.dropBody(nil)
+	x.bodyRefs.Store(1)
+	defer x.endOfBody()
 	x.genai = s.opts.GenAI.start(x)
 	x.run(acc.MaxAttempts)
 }
