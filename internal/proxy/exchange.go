@@ -208,7 +208,9 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 	if len(x.body.buf) > 0 {
 		x.out.Body = x.replayBody(attempt)
 		// GetBody lets the transport resend on a stale pooled connection,
-		// which it does for a POST only when nothing of it was written.
+		// which it does for a POST only when nothing of it was written, or
+		// when the client sent an Idempotency-Key (net/http then takes the
+		// request as safe to repeat, as the provider does).
 		x.out.GetBody = x.getBody
 	}
 	req := x.out.WithContext(ctx) // the client's cancellation reaches the upstream
