@@ -84,6 +84,8 @@ type exchange struct {
 	bodyRefs     atomic.Int64
 	bodyReleased atomic.Bool
 	bodyLetGo    bool // letGoOfBody ran (the handler's goroutine only)
+	// sending is the body the transport was given last (getBody).
+	sending *replayBody
 }
 
 // run acquires keys and sends the request until it gets an answer it can
@@ -207,10 +209,8 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 	}
 	if len(x.body.buf) > 0 {
 		x.out.Body = x.replayBody(attempt)
-		// GetBody lets the transport resend on a stale pooled connection,
-		// which it does for a POST only when nothing of it was written, or
-		// when the client sent an Idempotency-Key (net/http then takes the
-		// request as safe to repeat, as the provider does).
+		// GetBody lets the transport resend on a stale pooled connection;
+		// getBody says when.
 		x.out.GetBody = x.getBody
 	}
 	req := x.out.WithContext(ctx) // the client's cancellation reaches the upstream

@@ -18,6 +18,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"sync"
 )
@@ -43,6 +44,7 @@ type replayBody struct {
 	// for client requests).
 	mu     sync.Mutex
 	r      bytes.Reader
+	read   bool // the transport has read bytes of it
 	closed bool
 }
 
@@ -50,7 +52,15 @@ type replayBody struct {
 func (b *replayBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.r.Read(p)
+	n, err := b.r.Read(p)
+	b.read = b.read || n > 0
+	return n, err
+}
+
+func (b *replayBody) wasRead() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.read
 }
 
 // Close is the transport saying it is done with the body: the reader lets
@@ -77,17 +87,35 @@ func (x *exchange) replayBody(attempt int) io.ReadCloser {
 	x.bodyRefs.Add(1)
 	x.firstBody.x = x
 	x.firstBody.r.Reset(x.body.buf)
+	x.sending = &x.firstBody
 	return &x.firstBody
 }
 
+// errMayHaveActed refuses net/http's resend of a request whose body went to
+// a connection: the upstream may have acted on it.
+var errMayHaveActed = errors.New("the upstream connection failed after the request was sent, " +
+	"and the request is not safe to repeat")
+
 // getBody is the request's GetBody: the transport asks for the body again
-// to resend it on a new connection, within RoundTrip.
-func (x *exchange) getBody() (io.ReadCloser, error) { return x.newReplayBody(), nil }
+// to resend the request on a new connection, within RoundTrip. net/http
+// does so for a POST when nothing of it was written, but also after it was
+// written when the client sent an Idempotency-Key (OpenAI's SDKs send one
+// with every POST). A body the transport has read is resent only where the
+// proxy's own failover would send it again (safeToRepeat): a batch or a
+// file is never created twice. Refused, the attempt fails with the
+// transport's error, as any broken connection does.
+func (x *exchange) getBody() (io.ReadCloser, error) {
+	if x.sending.wasRead() && !x.safeToRepeat() {
+		return nil, errMayHaveActed
+	}
+	return x.newReplayBody(), nil
+}
 
 func (x *exchange) newReplayBody() *replayBody {
 	x.bodyRefs.Add(1)
 	b := &replayBody{x: x}
 	b.r.Reset(x.body.buf)
+	x.sending = b
 	return b
 }
 

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/apitest"
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // TestNewTransport: HTTP/2 where the upstream offers it, and no compression
@@ -114,5 +115,41 @@ func TestHugeUpstreamHeader(t *testing.T) {
 	}
 	if n := hungUp.Load(); n != 3 {
 		t.Errorf("the proxy hung up on %d of 3 answers, want all", n)
+	}
+}
+
+// TestNoResendOfASentRequest: net/http's transport resends a POST that
+// carries an Idempotency-Key when a reused connection breaks after the
+// request went out (OpenAI's SDKs send one with every POST). A request
+// that is not safe to repeat (a stored response) still reaches the
+// upstream once, and the client gets a 502.
+func TestNoResendOfASentRequest(t *testing.T) {
+	var created atomic.Int64
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/v1/chat/completions" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"usage":{"prompt_tokens":1,"completion_tokens":1}}`)
+			return
+		}
+		created.Add(1)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_ = conn.Close() // the request was read, maybe acted on; no answer
+	})
+	e := newEnv(t, envConfig{provider: provider.OpenAI, upstream: upstream, maxAttempts: 1})
+	header := map[string]string{"Authorization": "Bearer " + clientToken, "Content-Type": "application/json"}
+	// The first request leaves its upstream connection idle for the second.
+	wantStatus(t, e.do(t.Context(), http.MethodPost, "/v1/chat/completions", `{"model":"m","messages":[]}`, header),
+		http.StatusOK)
+	header["Idempotency-Key"] = "stainless-retry-1"
+	resp := e.do(t.Context(), http.MethodPost, "/v1/responses", `{"model":"m","input":"hi"}`, header)
+	wantStatus(t, resp, http.StatusBadGateway)
+	e.waitIdle()
+	if n := created.Load(); n != 1 {
+		t.Errorf("the upstream saw the request %d times, want once", n)
 	}
 }
