@@ -89,7 +89,6 @@ func main() {
 	flag.DurationVar(&shutdownGrace, "shutdown-grace", 90*time.Second,
 		"How long in-flight proxy requests and streams may run on after shutdown begins.")
 	bindProxyLimits(flag.CommandLine, &proxyOpts, &maxQueuedPerPool)
-	bindUpstreamTransport(flag.CommandLine, &proxyOpts)
 	flag.StringVar(&allowedUpstreams, "allowed-upstreams", controller.DefaultAllowedUpstreams,
 		"Comma-separated origins (scheme://host[:port]) KeyPools may use as upstream; any path below one is allowed. "+
 			"A KeyPool with another upstream is not served (Ready=False, UpstreamNotAllowed).")

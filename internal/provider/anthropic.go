@@ -33,7 +33,9 @@ type anthropic struct{}
 func (anthropic) Name() string            { return "anthropic" }
 func (anthropic) DefaultUpstream() string { return "https://api.anthropic.com" }
 
-func (anthropic) SetKey(h http.Header, apiKey string) { h["X-Api-Key"] = []string{apiKey} }
+func (anthropic) Authenticate(base http.RoundTripper, apiKey string) http.RoundTripper {
+	return HeaderAuth(base, "X-Api-Key", apiKey)
+}
 
 // What the official SDKs send that the API reads; X-Stainless-* describe the
 // SDK and its retries.
@@ -128,10 +130,9 @@ func (anthropic) KeyInvalid(status int, body []byte) bool {
 	return status == http.StatusUnauthorized && parseErrorFields(body).Error.Type == "authentication_error"
 }
 
-func (a anthropic) KeyCheck(upstream *url.URL, apiKey string) *http.Request {
+func (anthropic) KeyCheck(upstream *url.URL) *http.Request {
 	r := checkRequest(upstream, "/v1/models", "limit=1")
 	r.Header["Anthropic-Version"] = []string{"2023-06-01"}
-	a.SetKey(r.Header, apiKey)
 	return r
 }
 

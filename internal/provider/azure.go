@@ -39,7 +39,9 @@ func (azureOpenAI) Name() string { return "azure" }
 // endpoint (https://{resource}.openai.azure.com), which the KeyPool names.
 func (azureOpenAI) DefaultUpstream() string { return "" }
 
-func (azureOpenAI) SetKey(h http.Header, apiKey string) { h["Api-Key"] = []string{apiKey} }
+func (azureOpenAI) Authenticate(base http.RoundTripper, apiKey string) http.RoundTripper {
+	return HeaderAuth(base, "Api-Key", apiKey)
+}
 
 // What the official SDKs send that the service reads; X-Ms-Client-Request-Id
 // ties a request to Azure's logs for a support case.
@@ -111,10 +113,8 @@ func (azureOpenAI) KeyInvalid(status int, body []byte) bool {
 // lists the resource's models.
 const azureCheckAPIVersion = "api-version=2024-10-21"
 
-func (a azureOpenAI) KeyCheck(upstream *url.URL, apiKey string) *http.Request {
-	r := checkRequest(upstream, "/openai/models", azureCheckAPIVersion)
-	a.SetKey(r.Header, apiKey)
-	return r
+func (azureOpenAI) KeyCheck(upstream *url.URL) *http.Request {
+	return checkRequest(upstream, "/openai/models", azureCheckAPIVersion)
 }
 
 // SafeToRepeat: reads and the completion-style calls of a deployment or of

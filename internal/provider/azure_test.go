@@ -73,8 +73,7 @@ func TestParseAzureLimits(t *testing.T) {
 }
 
 func TestAzureKeyAndHeaders(t *testing.T) {
-	h := http.Header{}
-	Azure.SetKey(h, "az-key")
+	h := sent(t, Azure, "az-key", &http.Request{Header: http.Header{}}).Header
 	if h.Get("Api-Key") != "az-key" || h.Get("Authorization") != "" {
 		t.Errorf("key header %v", h)
 	}

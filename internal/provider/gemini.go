@@ -38,7 +38,9 @@ type gemini struct{}
 func (gemini) Name() string            { return "gemini" }
 func (gemini) DefaultUpstream() string { return "https://generativelanguage.googleapis.com" }
 
-func (gemini) SetKey(h http.Header, apiKey string) { h["X-Goog-Api-Key"] = []string{apiKey} }
+func (gemini) Authenticate(base http.RoundTripper, apiKey string) http.RoundTripper {
+	return HeaderAuth(base, "X-Goog-Api-Key", apiKey)
+}
 
 // What the official SDKs send that the API reads; X-Goog-Api-Client
 // describes the SDK. X-Goog-User-Project is not among them: it bills
@@ -131,10 +133,8 @@ func (gemini) KeyInvalid(status int, body []byte) bool {
 	return false
 }
 
-func (g gemini) KeyCheck(upstream *url.URL, apiKey string) *http.Request {
-	r := checkRequest(upstream, "/v1beta/models", "pageSize=1")
-	g.SetKey(r.Header, apiKey)
-	return r
+func (gemini) KeyCheck(upstream *url.URL) *http.Request {
+	return checkRequest(upstream, "/v1beta/models", "pageSize=1")
 }
 
 // geminiRepeatable are the model methods that create nothing; batch

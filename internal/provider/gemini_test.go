@@ -86,8 +86,7 @@ func TestGeminiLimits(t *testing.T) {
 }
 
 func TestGeminiKeyAndHeaders(t *testing.T) {
-	h := http.Header{}
-	Gemini.SetKey(h, "AIza-key")
+	h := sent(t, Gemini, "AIza-key", &http.Request{Header: http.Header{}}).Header
 	if h.Get("X-Goog-Api-Key") != "AIza-key" || len(h) != 1 {
 		t.Errorf("key header %v", h)
 	}

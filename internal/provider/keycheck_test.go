@@ -74,25 +74,43 @@ func TestKeyInvalidDocumentedErrors(t *testing.T) {
 	}
 }
 
+// sent is r as base sees it when sent through p's Authenticate with key.
+func sent(t *testing.T, p Provider, key string, r *http.Request) *http.Request {
+	t.Helper()
+	var got *http.Request
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = r
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+	})
+	if _, err := p.Authenticate(base, key).RoundTrip(r); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 func TestKeyCheck(t *testing.T) {
 	base, _ := url.Parse("https://gw.example/anthropic/?x=1")
-	r := Anthropic.KeyCheck(base, "sk-1")
+	r := sent(t, Anthropic, "sk-1", Anthropic.KeyCheck(base))
 	if r.Method != http.MethodGet || r.URL.String() != "https://gw.example/anthropic/v1/models?limit=1" ||
 		r.Header.Get("X-Api-Key") != "sk-1" || r.Header.Get("Anthropic-Version") == "" {
 		t.Errorf("anthropic check %s %s %v", r.Method, r.URL, r.Header)
 	}
 	base, _ = url.Parse("https://api.openai.com")
-	r = OpenAI.KeyCheck(base, "sk-2")
+	r = sent(t, OpenAI, "sk-2", OpenAI.KeyCheck(base))
 	if r.URL.String() != "https://api.openai.com/v1/models" || r.Header.Get("Authorization") != "Bearer sk-2" {
 		t.Errorf("openai check %s %v", r.URL, r.Header)
 	}
 	base, _ = url.Parse("https://my-resource.openai.azure.com/")
-	r = Azure.KeyCheck(base, "az-1")
+	r = sent(t, Azure, "az-1", Azure.KeyCheck(base))
 	if r.URL.String() != "https://my-resource.openai.azure.com/openai/models?api-version=2024-10-21" || r.Header.Get("Api-Key") != "az-1" {
 		t.Errorf("azure check %s %v", r.URL, r.Header)
 	}
 	base, _ = url.Parse("https://generativelanguage.googleapis.com")
-	r = Gemini.KeyCheck(base, "AIza-1")
+	r = sent(t, Gemini, "AIza-1", Gemini.KeyCheck(base))
 	if r.URL.String() != "https://generativelanguage.googleapis.com/v1beta/models?pageSize=1" || r.Header.Get("X-Goog-Api-Key") != "AIza-1" {
 		t.Errorf("gemini check %s %v", r.URL, r.Header)
 	}

@@ -34,7 +34,9 @@ type openAI struct{}
 func (openAI) Name() string            { return "openai" }
 func (openAI) DefaultUpstream() string { return "https://api.openai.com" }
 
-func (openAI) SetKey(h http.Header, apiKey string) { h["Authorization"] = []string{"Bearer " + apiKey} }
+func (openAI) Authenticate(base http.RoundTripper, apiKey string) http.RoundTripper {
+	return HeaderAuth(base, "Authorization", "Bearer "+apiKey)
+}
 
 // What the official SDKs send that the API reads. OpenAI-Organization and
 // OpenAI-Project are not among them: which account a pool key bills is the
@@ -161,10 +163,8 @@ func (openAI) KeyInvalid(status int, body []byte) bool {
 	return false
 }
 
-func (o openAI) KeyCheck(upstream *url.URL, apiKey string) *http.Request {
-	r := checkRequest(upstream, "/v1/models", "")
-	o.SetKey(r.Header, apiKey)
-	return r
+func (openAI) KeyCheck(upstream *url.URL) *http.Request {
+	return checkRequest(upstream, "/v1/models", "")
 }
 
 // SafeToRepeat: reads and the completion-style calls create nothing. The

@@ -32,10 +32,13 @@ type Provider interface {
 	// DefaultUpstream is the API's origin, used when a KeyPool names none;
 	// "" when the API has none (each Azure resource has its own endpoint).
 	DefaultUpstream() string
-	// SetKey puts a pool key where the API expects it in an upstream
-	// request's header (canonical keys). The client's own credentials were
-	// already dropped.
-	SetKey(h http.Header, apiKey string)
+	// Authenticate returns a RoundTripper that sends requests over base
+	// authenticated with apiKey as the API expects: a header for the APIs
+	// built in (HeaderAuth); a signature or an OAuth token are
+	// RoundTrippers too. The proxy makes one per key value and sends every
+	// attempt and key check with that key through it. The client's own
+	// credentials were already dropped.
+	Authenticate(base http.RoundTripper, apiKey string) http.RoundTripper
 	// ForwardsRequestHeader reports whether a client request header (in
 	// canonical form) may go upstream. Everything else is dropped: the
 	// client is untrusted and the upstream only needs what its API reads.
@@ -57,8 +60,9 @@ type Provider interface {
 	KeyInvalid(status int, body []byte) bool
 	// KeyCheck is a cheap request that succeeds for a valid key and fails
 	// with KeyInvalid for an invalid one (listing models), against the
-	// pool's upstream base URL.
-	KeyCheck(upstream *url.URL, apiKey string) *http.Request
+	// pool's upstream base URL. It carries no key: it is sent through the
+	// key's Authenticate.
+	KeyCheck(upstream *url.URL) *http.Request
 	// SafeToRepeat reports whether a request may be sent again with another
 	// key after the upstream may have processed it: true only for reads and
 	// for operations that create nothing (a completion, a token count).

@@ -27,7 +27,6 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 	"github.com/keypool-dev/keypool-operator/internal/proxytest"
-	"github.com/keypool-dev/keypool-operator/internal/upstream"
 )
 
 // benchTarget is the fake provider, optionally behind the proxy, both on
@@ -43,9 +42,8 @@ type benchTarget struct {
 type benchPath int
 
 const (
-	direct          benchPath = iota // straight to the fake provider
-	viaProxy                         // through the proxy, with its default (lean) upstream transport
-	viaProxyNetHTTP                  // through the proxy, with net/http's upstream transport
+	direct   benchPath = iota // straight to the fake provider
+	viaProxy                  // through the proxy, with its upstream transport (NewTransport)
 	// viaBareProxy is through httputil.ReverseProxy with the same transport
 	// and nothing else: no auth, no key choice, no usage scanning. It is
 	// the floor a net/http proxy cannot go below.
@@ -55,14 +53,10 @@ const (
 func newBenchTarget(b *testing.B, path benchPath) *benchTarget {
 	b.Helper()
 	var bareUpstream *url.URL // set once the stack's upstream listens
-	var tr proxytest.Transport = &upstream.Transport{MaxIdleConnsPerHost: 16}
-	if path == viaProxyNetHTTP || path == viaBareProxy {
-		tr = &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}
-	}
 	st := proxytest.New(b, proxytest.Config{
 		KeyValues:    []string{keyValue(1)},
 		ClientTokens: []string{clientToken},
-		Transport:    tr,
+		Transport:    NewTransport(nil),
 		Quiet:        true,
 		NoRecording:  true, // a header clone per request is the harness's cost, not the proxy's
 	}, func(w proxytest.Wiring) http.Handler {
@@ -93,7 +87,7 @@ func newBenchTarget(b *testing.B, path benchPath) *benchTarget {
 	case viaBareProxy:
 		t.url = st.Front.URL + "/v1/messages"
 		t.header = proxytest.ClientHeader(provider.Anthropic, clientToken)
-	case viaProxy, viaProxyNetHTTP:
+	case viaProxy:
 		t.url = st.Base + "/v1/messages"
 		t.header = proxytest.ClientHeader(provider.Anthropic, clientToken)
 	}
@@ -138,10 +132,6 @@ func benchRoundTrips(b *testing.B, path benchPath) {
 // BenchmarkProxy is one client request through the proxy to the fake
 // provider: a 1.1 KB request, 64 output tokens (8 SSE deltas when streaming).
 func BenchmarkProxy(b *testing.B) { benchRoundTrips(b, viaProxy) }
-
-// BenchmarkProxyNetHTTP is BenchmarkProxy with net/http's upstream
-// transport (--upstream-transport=net/http) instead of the lean one.
-func BenchmarkProxyNetHTTP(b *testing.B) { benchRoundTrips(b, viaProxyNetHTTP) }
 
 // BenchmarkDirect is the same request straight to the fake provider.
 func BenchmarkDirect(b *testing.B) { benchRoundTrips(b, direct) }

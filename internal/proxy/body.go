@@ -17,7 +17,6 @@ limitations under the License.
 package proxy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -192,17 +191,4 @@ func bodyErrKind(err error, limit int64) (provider.Error, error) {
 		return provider.ErrRequestTimeout, errors.New("the request body did not arrive in time")
 	}
 	return provider.ErrBadRequest, fmt.Errorf("read request body: %w", err)
-}
-
-// replayBody is one attempt's request body over the buffered bytes. Every
-// attempt gets its own reader because the transport may still read (or
-// close) the previous one after RoundTrip returned.
-type replayBody struct{ bytes.Reader }
-
-func (*replayBody) Close() error { return nil }
-
-func newReplayBody(b []byte) *replayBody {
-	rb := &replayBody{}
-	rb.Reset(b)
-	return rb
 }

@@ -19,10 +19,10 @@ package proxy
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/provider"
@@ -66,8 +66,8 @@ type exchange struct {
 	// overQuota: the request was refused for one of its client's quotas.
 	overQuota bool
 	route     route
-	// body is the request body's bytes (nil after dropBody) and its share
-	// of the body budget.
+	// body is the request body's bytes and its share of the body budget;
+	// replay.go says when they go.
 	body   requestBody
 	header http.Header // upstream request header without the key
 	url    url.URL     // the upstream URL
@@ -79,6 +79,14 @@ type exchange struct {
 	scan      usage.Scanner
 	tried     [4]string  // backing array of the Exclude list for the usual attempt counts
 	genai     *genaiCall // OpenTelemetry span and measurements; nil when off
+
+	// bodyRefs counts the bodies given to the transport and not closed yet,
+	// plus one until letGoOfBody; bodyReleased: the budget share went back.
+	bodyRefs     atomic.Int64
+	bodyReleased atomic.Bool
+	bodyLetGo    bool // letGoOfBody ran (the handler's goroutine only)
+	// sending is the body the transport was given last (getBody).
+	sending *replayBody
 }
 
 // run acquires keys and sends the request until it gets an answer it can
@@ -172,7 +180,9 @@ func (x *exchange) run(maxAttempts int) {
 	}
 }
 
-// send makes one attempt with the lease's key.
+// send makes one attempt with the lease's key: the request goes through the
+// key's RoundTripper (keyTransport), which authenticates it and sends it
+// over the shared transport.
 func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) (*http.Response, error) {
 	h := x.header
 	if attempt > 1 {
@@ -181,7 +191,6 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 		// what it was given.
 		h = x.header.Clone()
 	}
-	x.prov.SetKey(h, lease.APIKey)
 	// The request is made in the exchange and copied by WithContext, which
 	// costs one allocation where a new request would cost two.
 	x.out = http.Request{
@@ -196,52 +205,18 @@ func (x *exchange) send(ctx context.Context, lease *keypool.Lease, attempt int) 
 	}
 	if len(x.body.buf) > 0 {
 		x.out.Body = x.replayBody(attempt)
-		// GetBody lets the transport resend on a stale pooled connection.
+		// GetBody lets the transport resend on a stale pooled connection;
+		// getBody says when.
 		x.out.GetBody = x.getBody
 	}
 	req := x.out.WithContext(ctx) // the client's cancellation reaches the upstream
 	sent := time.Now()
-	resp, err := x.s.transport.RoundTrip(req)
+	resp, err := x.s.keyTransport(x.prov, lease.APIKey).RoundTrip(req)
 	if err != nil {
 		return nil, err
 	}
 	x.pm.latency.Observe(time.Since(sent).Seconds())
 	return resp, nil
-}
-
-func (x *exchange) getBody() (io.ReadCloser, error) { return newReplayBody(x.body.buf), nil }
-
-// dropBody lets the request body go, with its share of the body budget: at
-// the latest when the handler returns, and as soon as an answer is being
-// copied through the lean transport, which wrote the whole request (sent,
-// whose body is the one still referring to the bytes) before it returned
-// the answer. No attempt sends the body again after that; a held stream
-// would otherwise keep the whole prompt for as long as it runs.
-//
-// At the handler's end (sent nil) the bodies given to transports are left
-// as they are: net/http's transport may still be reading one, after the
-// answer was read and closed, when the upstream answered before it had the
-// whole request. The bytes are then the collector's once it lets go.
-func (x *exchange) dropBody(sent *http.Request) {
-	if sent != nil {
-		if b, ok := sent.Body.(*replayBody); ok {
-			b.Reset(nil)
-		}
-		x.firstBody.Reset(nil)
-	}
-	x.body.buf = nil
-	x.body.release()
-}
-
-// replayBody is an attempt's request body: the first one is part of the
-// exchange, which saves an allocation for every request that needs no
-// failover.
-func (x *exchange) replayBody(attempt int) io.ReadCloser {
-	if attempt > 1 {
-		return newReplayBody(x.body.buf)
-	}
-	x.firstBody.Reset(x.body.buf)
-	return &x.firstBody
 }
 
 // moreKeys reports whether the pool has a key this request has not tried.

@@ -39,7 +39,7 @@ func (s *Server) checkKey(pool *keypool.KeyPool, prov provider.Provider, upstrea
 	ctx, cancel := context.WithTimeout(context.Background(), keyCheckTimeout)
 	defer cancel()
 	valid := true
-	resp, err := s.transport.RoundTrip(prov.KeyCheck(upstream, apiKey).WithContext(ctx))
+	resp, err := s.keyTransport(prov, apiKey).RoundTrip(prov.KeyCheck(upstream).WithContext(ctx))
 	if err == nil {
 		valid = !prov.KeyInvalid(resp.StatusCode, bufferFailed(resp, keyID).body)
 		s.log.Info("re-checked a key the provider called invalid", "key", keyID, "status", resp.StatusCode, "valid", valid)

@@ -50,7 +50,6 @@ var (
 
 func (acme) Name() string                                           { return "acme" }
 func (acme) DefaultUpstream() string                                { return "https://api.acme.example" }
-func (acme) SetKey(h http.Header, key string)                       { h["X-Acme-Key"] = []string{key} }
 func (acme) ForwardsRequestHeader(k string) bool                    { return acmeRequestHeaders.Has(k) }
 func (acme) ForwardsResponseHeader(k string) bool                   { return k == "Content-Type" }
 func (acme) ParseLimits(h http.Header, t time.Time) provider.Limits { return acmeLimits.Parse(h, t) }
@@ -58,9 +57,11 @@ func (acme) Usage() *usage.Schema                                   { return acm
 func (acme) KeyInvalid(status int, _ []byte) bool                   { return status == http.StatusUnauthorized }
 func (acme) EstimateInputTokens(b []byte) int64                     { return int64(len(b) / 4) }
 func (acme) SafeToRepeat(method, _ string) bool                     { return method == http.MethodGet }
-func (acme) KeyCheck(u *url.URL, key string) *http.Request {
+func (acme) Authenticate(base http.RoundTripper, key string) http.RoundTripper {
+	return provider.HeaderAuth(base, "X-Acme-Key", key)
+}
+func (acme) KeyCheck(u *url.URL) *http.Request {
 	r, _ := http.NewRequest(http.MethodGet, u.JoinPath("/v1/whoami").String(), nil)
-	r.Header.Set("X-Acme-Key", key)
 	return r
 }
 func (acme) WriteError(w http.ResponseWriter, e provider.Error, msg string) {

@@ -47,25 +47,17 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 	x.scan.Reset(format, x.prov.Usage())
 	flush := format == usage.FormatSSE || resp.ContentLength < 0
 
+	x.letGoOfBody() // no attempt sends it again
 	x.w.WriteHeader(resp.StatusCode)
 	var fl errFlusher
 	if flush {
 		fl, _ = controllerOf[errFlusher](x.w)
-		if fl != nil && !hasBuffered(resp.Body) {
+		if fl != nil {
 			// Headers go out now: SDKs wait for them before reading events.
-			// When the first event is already in, they go out with it, in
-			// one write.
 			_ = fl.FlushError()
 		}
 	}
-	var upstreamErr, clientErr error
-	if nb, ok := resp.Body.(nexter); ok {
-		x.dropBody(resp.Request)
-		// Straight to the copy: a held stream's stack keeps one frame less.
-		upstreamErr, clientErr = x.copyNext(nb, fl)
-	} else {
-		upstreamErr, clientErr = x.copyBody(resp.Body, fl)
-	}
+	upstreamErr, clientErr := x.copyBody(resp.Body, fl)
 	_ = resp.Body.Close() // before EOF this closes the upstream connection
 
 	if upstreamErr != nil && clientErr == nil {
@@ -124,29 +116,6 @@ func (x *exchange) copyBody(body io.Reader, fl errFlusher) (upstreamErr, clientE
 	}
 }
 
-// nexter is a body that lends its own buffered bytes (the lean transport's):
-// copying from it needs no buffer of the proxy's, which a held stream would
-// keep while it waits for its next event.
-type nexter interface {
-	Next() ([]byte, error)
-}
-
-// copyNext is copyBody for a body that lends its bytes.
-func (x *exchange) copyNext(body nexter, fl errFlusher) (upstreamErr, clientErr error) {
-	ctx := x.r.Context()
-	for {
-		p, rerr := body.Next()
-		if len(p) > 0 {
-			if werr := x.forward(p, fl); werr != nil {
-				return nil, werr
-			}
-		}
-		if done, upstreamErr, clientErr := endOfCopy(ctx, rerr); done {
-			return upstreamErr, clientErr
-		}
-	}
-}
-
 // forward passes p to the usage scanner (and the GenAI recorder) and to the
 // client, flushing when fl is set.
 func (x *exchange) forward(p []byte, fl errFlusher) error {
@@ -175,11 +144,4 @@ func endOfCopy(ctx context.Context, err error) (done bool, upstreamErr, clientEr
 		return true, nil, ctx.Err()
 	}
 	return true, err, nil
-}
-
-// hasBuffered reports whether body (the lean transport's) already holds
-// bytes of the answer, which the next read returns without waiting.
-func hasBuffered(body io.Reader) bool {
-	b, ok := body.(interface{ Buffered() int })
-	return ok && b.Buffered() > 0
 }

@@ -71,6 +71,7 @@ type Server struct {
 	inFlight   counter        // requests being handled, up to MaxInFlight
 	bodyBytes  counter        // request-body bytes buffered, up to MaxBufferedBodyBytes
 	keyIDs     keyIDValues    // X-Keypool-Key values
+	keyRTs     keyTransports  // each key's provider.Authenticate over transport
 }
 
 // New returns a proxy over the pools of reg. It registers the proxy's metrics
@@ -246,7 +247,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		url:    upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
 		start:  time.Now(),
 	}
-	defer x.dropBody(nil)
+	x.bodyRefs.Store(1)
+	defer x.endOfBody()
 	x.genai = s.opts.GenAI.start(x)
 	x.run(acc.MaxAttempts)
 }

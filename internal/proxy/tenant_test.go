@@ -28,7 +28,6 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
-	"github.com/keypool-dev/keypool-operator/internal/upstream"
 )
 
 // These tests play a hostile or careless tenant against a shared pool: no
@@ -195,7 +194,7 @@ func TestSideEffectsAreNotRepeated(t *testing.T) {
 				_, _ = w.Write([]byte(`{"type":"error","error":{"type":"api_error","message":"x"}}`))
 			})
 			e := newEnv(t, envConfig{upstream: handler, transport: func(rt http.RoundTripper) http.RoundTripper {
-				rt.(*upstream.Transport).ResponseHeaderTimeout = 200 * time.Millisecond
+				rt.(*http.Transport).ResponseHeaderTimeout = 200 * time.Millisecond
 				return rt
 			}})
 			t.Cleanup(func() { close(release) }) // before the upstream server closes: it waits for the handler

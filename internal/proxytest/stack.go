@@ -36,7 +36,6 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
-	"github.com/keypool-dev/keypool-operator/internal/upstream"
 )
 
 // Defaults of Config.
@@ -76,8 +75,8 @@ type Wiring struct {
 //	}
 type HandlerFunc func(Wiring) http.Handler
 
-// Transport is an upstream transport: *upstream.Transport (the proxy's
-// default) or net/http's.
+// Transport is an upstream transport, usually *http.Transport (the proxy's
+// is net/http's).
 type Transport interface {
 	http.RoundTripper
 	CloseIdleConnections()
@@ -119,8 +118,8 @@ type Config struct {
 	// closed port, for a dead upstream).
 	UpstreamURL string
 	// Transport is the stack's transport to the upstream (default: its own
-	// lean one, as the proxy's default, so tests do not share connections);
-	// WrapTransport wraps it.
+	// net/http one, configured as the proxy's where it matters to the tests,
+	// so tests do not share connections); WrapTransport wraps it.
 	Transport     Transport
 	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// Logger is the handler's logger (default: the test log at V(1),
@@ -276,7 +275,7 @@ func withDefaults(cfg Config) Config {
 		cfg.Name = PoolName(cfg.Provider)
 	}
 	if cfg.Transport == nil {
-		cfg.Transport = &upstream.Transport{MaxIdleConnsPerHost: 64}
+		cfg.Transport = &http.Transport{MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: true, DisableCompression: true}
 	}
 	return cfg
 }

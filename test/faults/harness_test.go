@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -36,7 +37,6 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/proxy"
 	"github.com/keypool-dev/keypool-operator/internal/testproc"
-	"github.com/keypool-dev/keypool-operator/internal/upstream"
 )
 
 const (
@@ -112,14 +112,8 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 		ClientTokens: []string{clientToken},
 		// Short answers keep the slow-drip case quick: one text delta per stream.
 		OutputTokens: 8,
-		// The proxy's own transport, as proxy.DefaultTransport configures it
-		// apart from the timeouts.
-		Transport: &upstream.Transport{
-			DialTimeout:           2 * time.Second,
-			MaxIdleConnsPerHost:   64,
-			IdleConnTimeout:       90 * time.Second,
-			ResponseHeaderTimeout: headerTimeout,
-		},
+		// The proxy's own transport, apart from the timeouts.
+		Transport:         proxyTransport(),
 		Logger:            debugLogger(h.logs),
 		UpstreamConnState: h.upConns.hook,
 		FrontConnState:    h.frontConns.hook,
@@ -244,6 +238,16 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// proxyTransport is proxy.NewTransport with the timeouts of this package:
+// a dial gives up after 2 s, and headers that never come fail the attempt
+// after headerTimeout.
+func proxyTransport() *http.Transport {
+	tr := proxy.NewTransport(nil)
+	tr.DialContext = (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = headerTimeout
+	return tr
 }
 
 // closedAddr returns a loopback address nobody listens on, from outside the

@@ -52,7 +52,6 @@ type config struct {
 	deadline       time.Duration
 	render         string
 	proxyFlags     []string
-	bareTransport  string
 	hostileRun     bool
 	tls            bool
 	redisRun       bool
@@ -79,9 +78,6 @@ func parseConfig(args []string) (config, error) {
 	fs.DurationVar(&c.deadline, "deadline", 15*time.Minute, "abort the whole run after this long")
 	proxyFlags := fs.String("proxy-flags", "",
 		"extra space-separated flags for every proxyserver started (experiments)")
-	fs.StringVar(&c.bareTransport, "bare-transport", "lean",
-		"upstream transport of the Go yardstick (proxyserver -bare): lean, the proxy's own, so that the two differ only "+
-			"by the proxy's work; or net/http, as hand-rolled Go proxies use")
 	fs.BoolVar(&c.tls, "tls", false,
 		"serve the fake provider over TLS (HTTP/2 offered), as real providers are; writes loadtest-tls.{json,md}")
 	fs.StringVar(&c.render, "render", "", "only re-render this loadtest.json into -out (no measurement)")

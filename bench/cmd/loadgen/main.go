@@ -123,7 +123,7 @@ func run(ctx context.Context, cfg config) error {
 		}
 		adminClient = &http.Client{Transport: &http.Transport{TLSClientConfig: trust.Clone()}, Timeout: 10 * time.Second}
 	}
-	res.TLS, res.BareTransport = cfg.tls, cfg.bareTransport
+	res.TLS, res.BareTransport = cfg.tls, "net/http" // the proxy's own: the two differ only by the proxy's work
 	proxy, err := startProcess("proxyserver", proxyBin,
 		proxyArgs(fake.url, keyList, 1, cfg.keys, append([]string{pprofFlag, loopbackAny}, cfg.proxyFlags...))...)
 	if err != nil {
@@ -253,11 +253,11 @@ func startBare(cfg config, proxyBin, fakeURL, keyList, key string) (*process, en
 // pprofFlag has a proxyserver serve net/http/pprof (on a loopback port).
 const pprofFlag = "-pprof"
 
-// bareArgs starts proxyserver as the Go yardstick: -bare, over
-// -bare-transport, with -pprof for its memory figures.
+// bareArgs starts proxyserver as the Go yardstick: -bare, with -pprof for
+// its memory figures.
 func bareArgs(cfg config, fakeURL, keyList string) []string {
 	extra := append([]string{"-bare", pprofFlag, loopbackAny}, cfg.proxyFlags...)
-	return proxyArgs(fakeURL, keyList, 1, 1, append(extra, "-upstream-transport", cfg.bareTransport))
+	return proxyArgs(fakeURL, keyList, 1, 1, extra)
 }
 
 func holdStreams(ctx context.Context, p *process, ep endpoint, fakeURL string, n int, heapTop string) (HeldStreams, error) {

@@ -32,7 +32,8 @@ type Results struct {
 	Started time.Time `json:"started"`
 	Machine Machine   `json:"machine"`
 	Nginx   string    `json:"nginx"` // its version, or why it was not measured
-	// BareTransport is the Go yardstick's upstream transport (-bare-transport).
+	// BareTransport is the Go yardstick's upstream transport: net/http's, as the
+	// proxy's (results from before issue 27 may say lean).
 	BareTransport string       `json:"bare_transport,omitempty"`
 	TLS           bool         `json:"tls"` // the fake provider was served over TLS (-tls)
 	Steps         []Step       `json:"steps"`

@@ -76,8 +76,6 @@ func run() error {
 	keysPerPool := flag.Int("keys-per-pool", 1, "keys per pool")
 	clientToken := flag.String("client-token", "perf-client-token", "client token every pool accepts")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (empty: off)")
-	transportKind := flag.String("upstream-transport", proxy.TransportLean,
-		"upstream transport: auto, lean or net/http (the manager's --upstream-transport)")
 	maxInFlight := flag.Int("max-in-flight", proxy.DefaultMaxInFlight,
 		"requests served at once (the manager's --proxy-max-in-flight)")
 	maxConns := flag.Int("max-connections", proxy.DefaultMaxConnections,
@@ -142,9 +140,7 @@ func run() error {
 		}
 		tlsConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
-	if opts.Transport, err = proxy.NewTransport(*transportKind, tlsConfig); err != nil {
-		return fmt.Errorf("-upstream-transport: %w", err)
-	}
+	opts.Transport = proxy.NewTransport(tlsConfig)
 	// The harness waits for this exact line.
 	fmt.Printf("proxyserver listening on http://%s\n", ln.Addr())
 	if *bare {
