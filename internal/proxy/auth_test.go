@@ -20,6 +20,7 @@ import (
 	"crypto/sha256"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/keypool-dev/keypool-operator/internal/apitest"
@@ -63,7 +64,10 @@ func TestClientAuth(t *testing.T) {
 			resp := e.do(t.Context(), http.MethodPost, path, body, h)
 			if !tc.ok {
 				got := wantStatus(t, resp, http.StatusUnauthorized)
-				if tc.provider == provider.OpenAI {
+				// The refusal is in the shape the request looks like, not
+				// the pool's (TestRefusalSameWhateverThePool): a Bearer
+				// token alone on /v1/messages is the OpenAI SDK's habit.
+				if tc.provider == provider.OpenAI || strings.HasPrefix(tc.header["Authorization"], "Bearer ") && tc.header["X-Api-Key"] == "" {
 					apitest.WantOpenAIError(t, got, "authentication_error", "invalid_api_key")
 				} else {
 					apitest.WantAnthropicError(t, got, "authentication_error")
