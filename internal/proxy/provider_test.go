@@ -56,6 +56,7 @@ func (acme) ForwardsRequestHeader(k string) bool                    { return acm
 func (acme) ForwardsResponseHeader(k string) bool                   { return k == "Content-Type" }
 func (acme) ParseLimits(h http.Header, t time.Time) provider.Limits { return acmeLimits.Parse(h, t) }
 func (acme) Usage() *usage.Schema                                   { return acmeUsage }
+func (acme) ForwardsQueryParam(k string) bool                       { return k == "page" }
 func (acme) KeyInvalid(status int, _ []byte) bool                   { return status == http.StatusUnauthorized }
 func (acme) EstimateInputTokens(b []byte) int64                     { return int64(len(b) / 4) }
 func (acme) SafeToRepeat(method, _ string) bool                     { return method == http.MethodGet }

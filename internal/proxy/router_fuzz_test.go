@@ -57,7 +57,7 @@ const (
 //     path, its escaped and decoded paths agree, and even an upstream that
 //     does not clean paths can never see a "." or ".." segment;
 //   - the upstream gets the pool key, never the client token (in a header
-//     or the query);
+//     or the query), and no query parameter the provider does not document;
 //   - anything not forwarded is answered with a JSON error of 4xx.
 func FuzzRoute(f *testing.F) {
 	for _, s := range []string{
@@ -72,6 +72,7 @@ func FuzzRoute(f *testing.F) {
 		"/pools/team-a/claude/v1beta/models/m:generateContent?alt=sse&key=" + fuzzToken,
 		"/pools/team-a/claude/openai/deployments/d/chat/completions?api-version=1&%6Bey=" + fuzzToken,
 		"/pools/team-a/claude/v1alpha/../v1/x", "/pools/team-a/claude/admin?key=" + fuzzToken,
+		"/pools/team-a/claude/v1/models?limit=1&userProject=p&%6Bey=k&quotaUser=q;beta=true",
 	} {
 		f.Add(s, byte(0))
 		f.Add(s, byte(2))
@@ -164,6 +165,12 @@ func checkForwarded(t *testing.T, target, rest string, sent *http.Request) {
 	}
 	if q, _ := url.ParseQuery(sent.URL.RawQuery); q.Has("key") {
 		t.Fatalf("%q: the key parameter reached the upstream in %q", target, sent.URL.RawQuery)
+	}
+	for pair := range strings.SplitSeq(sent.URL.RawQuery, "&") {
+		name, _, _ := strings.Cut(pair, "=")
+		if n, err := url.QueryUnescape(name); pair != "" && (err != nil || !provider.Anthropic.ForwardsQueryParam(n)) {
+			t.Fatalf("%q: parameter %q, which the API does not document, reached the upstream", target, name)
+		}
 	}
 }
 

@@ -241,7 +241,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		route:  rt,
 		body:   rb,
 		header: outboundHeader(r.Header, prov),
-		url:    upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
+		url:    upstreamURL(acc.Upstream, &rt, r.URL.RawQuery, prov),
 		start:  time.Now(),
 	}
 	defer x.dropBody(nil)
