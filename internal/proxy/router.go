@@ -80,18 +80,14 @@ func splitPoolPath(p string) (ns, name, rest string, ok bool) {
 var apiRoots = [...]string{"/v1/", "/v1beta/", "/v1alpha/", "/openai/"}
 
 // validRest reports whether rest may be forwarded: only a provider API under
-// one of apiRoots, and no dot segments that the upstream could resolve to a
-// path outside it.
+// one of apiRoots, in a canonical form that no upstream could resolve to a
+// path outside it (canonicalRest).
 func validRest(rest string) bool {
 	root := false
 	for _, r := range apiRoots {
 		root = root || strings.HasPrefix(rest, r)
 	}
-	if !root {
-		return false
-	}
-	return !strings.Contains(rest, "/../") && !strings.HasSuffix(rest, "/..") &&
-		!strings.Contains(rest, "/./") && !strings.HasSuffix(rest, "/.")
+	return root && canonicalRest(rest)
 }
 
 // upstreamURL is the pool's upstream base joined with the request's path and
