@@ -18,6 +18,7 @@ package main
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -53,7 +54,7 @@ var tpl = templates{
 		"allowedUpstreams": `{{ join "," $.Values.manager.allowedUpstreams }}`,
 		"proxyPort":        "{{ $.Values.proxy.service.port }}",
 		"proxyType":        "{{ $.Values.proxy.service.type }}",
-		"minAvailable":     "{{ $.Values.pdb.minAvailable }}",
+		"maxUnavailable":   "{{ $.Values.pdb.maxUnavailable }}",
 	},
 	block: map[string]string{
 		"leaderElect": "{{- if $.Values.manager.leaderElection.enable }}\n- --leader-elect\n{{- end }}",
@@ -127,7 +128,11 @@ func place(o object) (placement, bool, error) {
 		return placement{path: "manager/manager.yaml", edit: editDeployment}, true, nil
 	case "PodDisruptionBudget":
 		return placement{path: "manager/pdb.yaml", cond: "$.Values.pdb.enable", edit: func(o object) error {
-			mapAt(o, "spec")["minAvailable"] = inl("minAvailable")
+			spec := mapAt(o, "spec")
+			if _, ok := spec["maxUnavailable"]; !ok {
+				return errors.New("PodDisruptionBudget has no maxUnavailable to template")
+			}
+			spec["maxUnavailable"] = inl("maxUnavailable")
 			return nil
 		}}, true, nil
 	case "Service":

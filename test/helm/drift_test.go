@@ -161,7 +161,8 @@ func TestRedisValuesRenderTheRedisComponent(t *testing.T) {
 			want = append(want, o)
 		}
 	}
-	same(t, want, helmTemplate(t, "--set", "redis.enable=true,redis.existingSecret=redis"))
+	// The component runs two replicas (the default is one without Redis).
+	same(t, want, helmTemplate(t, "--set", "redis.enable=true,redis.existingSecret=redis,manager.replicas=2"))
 }
 
 func copyDir(t *testing.T, from, to string) {
@@ -285,5 +286,5 @@ prometheus:
 grafana:
   dashboard: {enable: true, labels: {grafana_folder: llm}}
 networkPolicy: {enable: true}
-pdb: {enable: true, minAvailable: 2}
+pdb: {enable: true, maxUnavailable: 2}
 `
