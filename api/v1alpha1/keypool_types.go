@@ -483,7 +483,8 @@ type KeyPoolStatus struct {
 	// +optional
 	Queued int32 `json:"queued"`
 
-	// keys is the state of each key.
+	// keys is the state of each key: at most 250, those not Available first
+	// (in configuration order). The metrics count every key.
 	// +listType=map
 	// +listMapKey=name
 	// +optional
@@ -491,11 +492,23 @@ type KeyPoolStatus struct {
 
 	// clients is each named client's use of the pool in the last minute
 	// (see spec.clients and clientAuth.secretRef), updated with the other
-	// statistics.
+	// statistics: at most 250, the most active first, then those with the
+	// most budget spent this month (in configuration order). The client
+	// metrics count every client.
 	// +listType=map
 	// +listMapKey=name
 	// +optional
 	Clients []ClientStatus `json:"clients,omitempty"`
+
+	// omittedKeys is how many keys status.keys leaves out (beyond 250), so
+	// that the object stays well under etcd's size limit.
+	// +optional
+	OmittedKeys int32 `json:"omittedKeys,omitempty"`
+
+	// omittedClients is how many clients status.clients leaves out (beyond
+	// 250). Without Redis, their budget spend does not survive a restart.
+	// +optional
+	OmittedClients int32 `json:"omittedClients,omitempty"`
 }
 
 // +kubebuilder:object:root=true

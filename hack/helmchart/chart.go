@@ -18,6 +18,7 @@ package main
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -53,7 +54,12 @@ var tpl = templates{
 		"allowedUpstreams": `{{ join "," $.Values.manager.allowedUpstreams }}`,
 		"proxyPort":        "{{ $.Values.proxy.service.port }}",
 		"proxyType":        "{{ $.Values.proxy.service.type }}",
-		"minAvailable":     "{{ $.Values.pdb.minAvailable }}",
+		"maxUnavailable":   "{{ $.Values.pdb.maxUnavailable }}",
+		"proxyPeers":       "{{ toJson $.Values.networkPolicy.proxy.namespaceSelector }}",
+		"metricsPeers":     "{{ toJson $.Values.networkPolicy.metrics.namespaceSelector }}",
+		"apiServerTo":      ipBlocks("apiServerCIDRs"),
+		"redisTo":          ipBlocks("redisCIDRs"),
+		"upstreamTo":       ipBlocks("upstreamCIDRs"),
 	},
 	block: map[string]string{
 		"leaderElect": "{{- if $.Values.manager.leaderElection.enable }}\n- --leader-elect\n{{- end }}",
@@ -85,6 +91,14 @@ var tpl = templates{
 		"rulesLabels":     "{{- with $.Values.prometheus.rules.labels }}\n{{- toYaml . | nindent %I% }}\n{{- end }}",
 		"monitorLabels":   "{{- with $.Values.prometheus.serviceMonitor.labels }}\n{{- toYaml . | nindent %I% }}\n{{- end }}",
 	},
+}
+
+// ipBlocks writes the egress peers of the CIDRs of a value as a flow list;
+// an empty list fails the render, as "to: []" would allow every address.
+func ipBlocks(value string) string {
+	v := "$.Values.networkPolicy.egress." + value
+	return "{{ if not " + v + " }}{{ fail \"networkPolicy.egress." + value + " must list at least one CIDR\" }}{{ end }}" +
+		"[{{ range $i, $c := " + v + " }}{{ if $i }}, {{ end }}{ipBlock: {cidr: {{ $c | quote }}}}{{ end }}]"
 }
 
 // optionalBlock writes key: <value> only when the value is not empty.
@@ -127,7 +141,11 @@ func place(o object) (placement, bool, error) {
 		return placement{path: "manager/manager.yaml", edit: editDeployment}, true, nil
 	case "PodDisruptionBudget":
 		return placement{path: "manager/pdb.yaml", cond: "$.Values.pdb.enable", edit: func(o object) error {
-			mapAt(o, "spec")["minAvailable"] = inl("minAvailable")
+			spec := mapAt(o, "spec")
+			if _, ok := spec["maxUnavailable"]; !ok {
+				return errors.New("PodDisruptionBudget has no maxUnavailable to template")
+			}
+			spec["maxUnavailable"] = inl("maxUnavailable")
 			return nil
 		}}, true, nil
 	case "Service":
@@ -143,7 +161,7 @@ func place(o object) (placement, bool, error) {
 		return placement{path: "prometheus/rules.yaml", cond: "$.Values.prometheus.rules.enable",
 			edit: extraLabels("rulesLabels")}, true, nil
 	case "NetworkPolicy":
-		return placement{path: "network-policy/" + short + ".yaml", cond: "$.Values.networkPolicy.enable"}, true, nil
+		return placeNetworkPolicy(short)
 	case "ConfigMap":
 		return placement{path: "grafana/" + short + ".yaml", cond: "$.Values.grafana.dashboard.enable",
 			edit: extraLabels("dashboardLabels")}, true, nil
@@ -190,7 +208,7 @@ type values struct {
 // generate writes the chart into out.
 func generate(root, out string, kustomize []string) error {
 	var objs []object
-	for _, dir := range []string{"default", "prometheus", "network-policy", "grafana"} {
+	for _, dir := range []string{"default", "prometheus", "network-policy", "network-policy-egress", "grafana"} {
 		built, err := build(kustomize, root, dir)
 		if err != nil {
 			return err

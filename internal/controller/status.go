@@ -51,13 +51,14 @@ func desiredStatus(prev llmv1alpha1.KeyPoolStatus, r report, stats *keypool.Pool
 		status.RemainingRPM = stats.RemainingRPM
 		status.RemainingTokens = stats.RemainingTokens
 		status.Queued = int32(stats.Queued)
-		status.Keys = make([]llmv1alpha1.KeyStatus, len(stats.Keys))
+		keys := make([]llmv1alpha1.KeyStatus, len(stats.Keys))
 		for i, k := range stats.Keys {
-			status.Keys[i] = keyStatus(k)
+			keys[i] = keyStatus(k)
 			if k.State == keypool.StateRejected {
 				rejected = append(rejected, k.ID)
 			}
 		}
+		status.Keys, status.OmittedKeys = capKeys(keys)
 	}
 	setReady(&status, r, stats, len(rejected))
 	setDegraded(&status, r, rejected)
@@ -112,10 +113,11 @@ func listKeys(ids []string) string {
 	return strings.Join(ids[:maxListedKeys], ", ") + fmt.Sprintf(" and %d more", len(ids)-maxListedKeys)
 }
 
-// clientStatuses is status.clients: each configured client's last minute.
-func clientStatuses(stats []keypool.ClientStats) []llmv1alpha1.ClientStatus {
+// clientStatuses is status.clients, each configured client's last minute (at
+// most maxStatusClients of them), and how many were left out.
+func clientStatuses(stats []keypool.ClientStats) ([]llmv1alpha1.ClientStatus, int32) {
 	if len(stats) == 0 {
-		return nil
+		return nil, 0
 	}
 	out := make([]llmv1alpha1.ClientStatus, len(stats))
 	for i, c := range stats {
@@ -137,7 +139,7 @@ func clientStatuses(stats []keypool.ClientStats) []llmv1alpha1.ClientStatus {
 			out[i].Budget = &llmv1alpha1.ClientBudget{Day: b.Day, DayTokens: b.DayTokens, Month: b.Month, MonthTokens: b.MonthTokens}
 		}
 	}
-	return out
+	return capClients(out)
 }
 
 func keyStatus(k keypool.KeyStats) llmv1alpha1.KeyStatus {

@@ -278,7 +278,7 @@ func (p *StatusPublisher) write(ctx context.Context, w pending) error {
 		clients = pool.ClientStats()
 	}
 	status := desiredStatus(kp.Status, p.withSharedLimits(w.report), stats)
-	status.Clients = clientStatuses(clients)
+	status.Clients, status.OmittedClients = clientStatuses(clients)
 	if equality.Semantic.DeepEqual(status, kp.Status) {
 		return nil
 	}

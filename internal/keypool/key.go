@@ -51,6 +51,8 @@ type keyMetadata struct {
 
 	rejected    bool
 	checking    bool  // a re-check of the key's value is running (see verify.go)
+	checkedAt   int64 // Unix ns the last re-check of checkedKey started; 0 = never
+	checkedKey  string
 	coolUntil   int64 // Unix ns; 0 = not cooling
 	coolIdx     int   // index in the pool's cooldown heap; -1 = not there
 	failures    int   // consecutive health failures

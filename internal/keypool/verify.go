@@ -25,10 +25,23 @@ import (
 // that blames the key with Suspect, which takes the key out of use while the
 // proxy re-checks the key's value with a cheap request of its own, and
 // Confirm retires the key only when that re-check fails too.
+//
+// A re-check has hysteresis: one key value is re-checked at most once per
+// recheckInterval. A key the check found valid stays in use for the rest of
+// the interval whatever the provider answers (the request that got the 401
+// still fails over), so a client whose requests make the provider blame
+// keys cannot keep taking up to maxAttempts keys out of use, one re-check
+// each. Concurrent suspicions of one key start one check between them.
+
+// recheckInterval is how long after the start of a key's re-check another
+// suspicion of the same value is ignored. It outlasts the proxy's check
+// timeout, so a check that got no verdict is not restarted at once either.
+const recheckInterval = time.Minute
 
 // Suspect takes l's key out of use for at most timeout while its value is
 // re-checked. It reports whether the caller should start the check: false
-// when a check of the key is already running, or the key left the pool or
+// when a check of the key is already running or started within
+// recheckInterval (the key then stays in use), or the key left the pool or
 // was already rejected.
 func (p *KeyPool) Suspect(l *Lease, timeout time.Duration) bool {
 	if l == nil || l.key == nil {
@@ -37,9 +50,11 @@ func (p *KeyPool) Suspect(l *Lease, timeout time.Duration) bool {
 	now := p.clock.Now()
 	p.mu.Lock()
 	k := l.key
-	start := k.slot != nil && !k.rejected && !k.checking && k.apiKey == l.APIKey
+	recent := k.checkedKey == l.APIKey && k.checkedAt != 0 && now.UnixNano()-k.checkedAt < int64(recheckInterval)
+	start := k.slot != nil && !k.rejected && !k.checking && !recent && k.apiKey == l.APIKey
 	if start {
 		k.checking = true
+		k.checkedAt, k.checkedKey = now.UnixNano(), k.apiKey
 		k.noteError("provider answered that the key is invalid; re-checking it", now)
 		p.coolDown(k, now.Add(timeout), now, "re-checking the key after the provider called it invalid")
 	}

@@ -44,6 +44,12 @@ var anthropicRequestHeaders = NewHeaderSet(
 
 func (anthropic) ForwardsRequestHeader(k string) bool { return anthropicRequestHeaders.Has(k) }
 
+// The list endpoints' paging (models, batches, files) and the SDKs' beta
+// marker.
+var anthropicQueryParams = NewParamSet("beta", "limit", "after_id", "before_id")
+
+func (anthropic) ForwardsQueryParam(k string) bool { return anthropicQueryParams.Has(k) }
+
 // The request ID (for support tickets) and what the SDKs' retry logic reads.
 // The key's own rate-limit headers and organization stay with the pool: they
 // describe one key, not the capacity the client can count on.

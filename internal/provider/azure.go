@@ -50,6 +50,12 @@ var azureRequestHeaders = NewHeaderSet(
 
 func (azureOpenAI) ForwardsRequestHeader(k string) bool { return azureRequestHeaders.Has(k) }
 
+// api-version, which every request needs, and OpenAI's own parameters for
+// the /openai/v1/ paths.
+var azureQueryParams = NewParamSet(append([]string{"api-version"}, openAIQueryNames...)...)
+
+func (azureOpenAI) ForwardsQueryParam(k string) bool { return azureQueryParams.Has(k) }
+
 // The request IDs (apim-request-id is the one Azure support asks for), the
 // region that served it and what the SDKs' retry logic reads; not the key's
 // own rate-limit headers.

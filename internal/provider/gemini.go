@@ -49,6 +49,16 @@ var geminiRequestHeaders = NewHeaderSet("Content-Type", "Accept", "User-Agent", 
 
 func (gemini) ForwardsRequestHeader(k string) bool { return geminiRequestHeaders.Has(k) }
 
+// alt=sse makes a stream; the list methods page (pageSize, pageToken) and
+// filter, a cached content's update names its fields (updateMask). Google's
+// other system parameters ($key, access_token, oauth_token, userProject,
+// quotaUser, fields, prettyPrint, $.xgafv, callback) are not the client's
+// to set for the pool's key; the key parameter is the client's token and
+// never goes (the pool key goes in x-goog-api-key).
+var geminiQueryParams = NewParamSet("alt", "pageSize", "pageToken", "filter", "updateMask")
+
+func (gemini) ForwardsQueryParam(k string) bool { return geminiQueryParams.Has(k) }
+
 var geminiResponseHeaders = NewHeaderSet(
 	"Content-Type", "Content-Length", "Content-Encoding", "Cache-Control", "Server-Timing", "Retry-After")
 

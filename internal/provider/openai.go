@@ -47,6 +47,19 @@ var openAIRequestHeaders = NewHeaderSet(
 
 func (openAI) ForwardsRequestHeader(k string) bool { return openAIRequestHeaders.Has(k) }
 
+// openAIQueryNames are what the API's endpoints document: list paging and
+// filters (files, batches, fine-tuning, stored completions, vector stores,
+// containers, videos), and retrieving a response (include, stream,
+// starting_after).
+var openAIQueryNames = []string{
+	"after", "before", "limit", "order", "purpose", "filter", "run_id", "model", "status",
+	"metadata", "metadata[*", "include", "include[]", "include_obfuscation", "stream", "starting_after", "variant",
+}
+
+var openAIQueryParams = NewParamSet(openAIQueryNames...)
+
+func (openAI) ForwardsQueryParam(k string) bool { return openAIQueryParams.Has(k) }
+
 // The request ID and what the SDKs' retry logic reads; not the key's
 // organization, project or rate-limit headers.
 var openAIResponseHeaders = NewHeaderSet(

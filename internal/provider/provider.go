@@ -43,6 +43,14 @@ type Provider interface {
 	// canonical form) may go upstream. Everything else is dropped: the
 	// client is untrusted and the upstream only needs what its API reads.
 	ForwardsRequestHeader(canonical string) bool
+	// ForwardsQueryParam reports whether a client query parameter (its
+	// decoded name) may go upstream: only the ones the API documents for its
+	// endpoints. Everything else is dropped, as headers are: system
+	// parameters that pick another account, quota or credential for the
+	// pool's key (Google's userProject, quotaUser, access_token) have no
+	// business coming from a client. The proxy drops the key parameter
+	// whatever this says.
+	ForwardsQueryParam(name string) bool
 	// ForwardsResponseHeader reports whether an upstream response header
 	// (canonical form) may go back to the client.
 	ForwardsResponseHeader(canonical string) bool

@@ -73,6 +73,7 @@ type GenAI struct {
 	tokens     metric.Int64Histogram
 	duration   metric.Float64Histogram
 	firstChunk metric.Float64Histogram
+	models     modelSets // each pool's model values, bounded (genai_model.go)
 }
 
 // NewGenAI returns the instrumentation over tp and mp (either may be nil:
@@ -130,7 +131,7 @@ func (g *GenAI) start(x *exchange) *genaiCall {
 		attribute.String(attrProvider, x.prov.Name()),
 		attribute.String(attrOperation, operationName(x.route.rest)),
 	}
-	model := requestModel(x.body.buf)
+	model := g.models.bound(poolRef{x.route.namespace, x.route.name}, requestModel(x.prov.Name(), x.route.rest, x.body.buf))
 	if model != "" {
 		c.base = append(c.base, attribute.String(attrRequestModel, model))
 	}
@@ -240,9 +241,12 @@ func operationName(rest string) string {
 	}
 }
 
-// requestModel finds the request body's top-level "model" string; the body
-// is not decoded as a whole (it can be megabytes of prompt).
-func requestModel(body []byte) string { return stringField(body, `"model"`) }
+// forget drops what g holds of a deleted pool; g may be nil.
+func (g *GenAI) forget(namespace, name string) {
+	if g != nil {
+		g.models.forget(poolRef{namespace, name})
+	}
+}
 
 // responseID finds the first "id" string of a response's start: the
 // message's (Anthropic JSON and message_start event) or the completion's

@@ -288,7 +288,10 @@ func (pm *poolMetrics) addTokens(t usage.Tokens) {
 // pool that was deleted: without it the series of deleted pools would stay
 // for the life of the process. A request still in flight for the pool may
 // record one more series, which the next ForgetPool removes.
-func (s *Server) ForgetPool(namespace, name string) { s.metrics.forget(namespace, name) }
+func (s *Server) ForgetPool(namespace, name string) {
+	s.metrics.forget(namespace, name)
+	s.opts.GenAI.forget(namespace, name)
+}
 
 // forget drops one pool's cached children and its series in every vector.
 func (m *metrics) forget(namespace, name string) {

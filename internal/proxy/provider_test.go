@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
@@ -54,6 +55,7 @@ func (acme) ForwardsRequestHeader(k string) bool                    { return acm
 func (acme) ForwardsResponseHeader(k string) bool                   { return k == "Content-Type" }
 func (acme) ParseLimits(h http.Header, t time.Time) provider.Limits { return acmeLimits.Parse(h, t) }
 func (acme) Usage() *usage.Schema                                   { return acmeUsage }
+func (acme) ForwardsQueryParam(k string) bool                       { return k == "page" }
 func (acme) KeyInvalid(status int, _ []byte) bool                   { return status == http.StatusUnauthorized }
 func (acme) EstimateInputTokens(b []byte) int64                     { return int64(len(b) / 4) }
 func (acme) SafeToRepeat(method, _ string) bool                     { return method == http.MethodGet }
@@ -104,15 +106,22 @@ func TestThirdProvider(t *testing.T) {
 		t.Errorf("settled ITPM remaining %d OTPM remaining %d, want 970 and 988 from the usage in meter", k.ITPMRemaining, k.OTPMRemaining)
 	}
 
-	resp = e.do(t.Context(), http.MethodPost, "/v1/generate", `{}`, map[string]string{"X-Api-Key": "wrong"})
-	body := wantStatus(t, resp, http.StatusUnauthorized)
+	// The proxy's own errors to an authenticated client are in the pool's
+	// shape.
+	resp = e.do(t.Context(), http.MethodPost, "/admin", `{}`, map[string]string{"X-Api-Key": clientToken})
+	body := wantStatus(t, resp, http.StatusNotFound)
 	var fault struct {
 		Fault struct {
 			Code int    `json:"code"`
 			Text string `json:"text"`
 		} `json:"fault"`
 	}
-	if err := json.Unmarshal([]byte(body), &fault); err != nil || fault.Fault.Code != http.StatusUnauthorized || fault.Fault.Text == "" {
-		t.Errorf("401 body %s is not in acme's error shape (%v)", body, err)
+	if err := json.Unmarshal([]byte(body), &fault); err != nil || fault.Fault.Code != http.StatusNotFound || fault.Fault.Text == "" {
+		t.Errorf("404 body %s is not in acme's error shape (%v)", body, err)
 	}
+	// A refused token is answered in the shape the request looks like, as
+	// for a pool that does not exist: not acme's, which would tell that the
+	// pool exists.
+	resp = e.do(t.Context(), http.MethodPost, "/v1/generate", `{}`, map[string]string{"X-Api-Key": "wrong"})
+	apitest.WantAnthropicError(t, wantStatus(t, resp, http.StatusUnauthorized), "authentication_error")
 }

@@ -20,6 +20,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // poolPrefix starts every proxied path: /pools/{namespace}/{name}/v1/...
@@ -78,25 +80,21 @@ func splitPoolPath(p string) (ns, name, rest string, ok bool) {
 var apiRoots = [...]string{"/v1/", "/v1beta/", "/v1alpha/", "/openai/"}
 
 // validRest reports whether rest may be forwarded: only a provider API under
-// one of apiRoots, and no dot segments that the upstream could resolve to a
-// path outside it.
+// one of apiRoots, in a canonical form that no upstream could resolve to a
+// path outside it (canonicalRest).
 func validRest(rest string) bool {
 	root := false
 	for _, r := range apiRoots {
 		root = root || strings.HasPrefix(rest, r)
 	}
-	if !root {
-		return false
-	}
-	return !strings.Contains(rest, "/../") && !strings.HasSuffix(rest, "/..") &&
-		!strings.Contains(rest, "/./") && !strings.HasSuffix(rest, "/.")
+	return root && canonicalRest(rest)
 }
 
 // upstreamURL is the pool's upstream base joined with the request's path and
 // query (see upstreamQuery). The base path (e.g. a gateway prefix) is kept.
-func upstreamURL(base *url.URL, rt *route, rawQuery string) url.URL {
+func upstreamURL(base *url.URL, rt *route, rawQuery string, prov provider.Provider) url.URL {
 	u := *base
-	u.RawQuery = upstreamQuery(rawQuery)
+	u.RawQuery = upstreamQuery(rawQuery, prov)
 	u.Fragment, u.RawFragment = "", ""
 	bp := strings.TrimSuffix(base.Path, "/")
 	u.Path = bp + rt.rest
@@ -115,21 +113,42 @@ func mayHoldKey(rawQuery string) bool {
 	return strings.Contains(rawQuery, keyParam) || strings.IndexByte(rawQuery, '%') >= 0
 }
 
-// upstreamQuery is the client's query without the key parameter: that is a
-// client's credential (a client token, or its own Google API key), which
-// never goes upstream, as its credential headers do not. The pool key goes
-// in the provider's header. A query without one is passed on as sent.
-func upstreamQuery(rawQuery string) string {
-	if !mayHoldKey(rawQuery) {
+// upstreamQuery is the client's query with only the parameters the
+// provider's API documents (prov.ForwardsQueryParam), each as sent. The key
+// parameter never goes, whatever the provider says: it is a client's
+// credential (a client token, or its own Google API key), as its credential
+// headers are; the pool key goes in the provider's header. A pair with a
+// semicolon goes neither: some servers split on it, which would let a
+// parameter ride in an allowed one's value. A query that is all allowed is
+// passed on as sent, without allocating.
+func upstreamQuery(rawQuery string, prov provider.Provider) string {
+	if rawQuery == "" {
+		return ""
+	}
+	all := true
+	for pair := range strings.SplitSeq(rawQuery, "&") {
+		all = all && forwardsPair(pair, prov)
+	}
+	if all {
 		return rawQuery
 	}
 	kept := make([]string, 0, strings.Count(rawQuery, "&")+1)
 	for pair := range strings.SplitSeq(rawQuery, "&") {
-		name, _, _ := strings.Cut(pair, "=")
-		if n, err := url.QueryUnescape(name); err == nil && n == keyParam {
-			continue
+		if forwardsPair(pair, prov) {
+			kept = append(kept, pair)
 		}
-		kept = append(kept, pair)
 	}
 	return strings.Join(kept, "&")
+}
+
+// forwardsPair reports whether one name=value pair of a query may go
+// upstream. The name is compared decoded, as the upstream reads it (%6Bey is
+// key); one that does not decode goes nowhere.
+func forwardsPair(pair string, prov provider.Provider) bool {
+	if pair == "" || strings.IndexByte(pair, ';') >= 0 {
+		return false
+	}
+	name, _, _ := strings.Cut(pair, "=")
+	n, err := url.QueryUnescape(name)
+	return err == nil && n != keyParam && prov.ForwardsQueryParam(n)
 }

@@ -24,6 +24,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -51,13 +52,15 @@ const (
 //
 //   - it is forwarded exactly when its decoded path is the known pool's
 //     /v1/..., /v1beta/..., /v1alpha/... or /openai/... with no dot
-//     segments and the client token is right (in a header or the key
-//     query parameter);
+//     segment, empty segment (but a trailing slash), backslash or control
+//     character, also once percent-decoded again, and the client token is
+//     right (in a header or the key query parameter);
 //   - a forwarded request reaches the pool's upstream host under its base
 //     path, its escaped and decoded paths agree, and even an upstream that
-//     does not clean paths can never see a "." or ".." segment;
+//     does not clean paths, or decodes them twice, can never see a "." or
+//     ".." segment or a backslash;
 //   - the upstream gets the pool key, never the client token (in a header
-//     or the query);
+//     or the query), and no query parameter the provider does not document;
 //   - anything not forwarded is answered with a JSON error of 4xx.
 func FuzzRoute(f *testing.F) {
 	for _, s := range []string{
@@ -68,10 +71,13 @@ func FuzzRoute(f *testing.F) {
 		"/pools/team-a/claude", "/pools/team-a/claude/v1", "/pools/team-a/claude/v1/", "/v1/messages",
 		"http://evil.example/pools/team-a/claude/v1/messages", "*", "/pools/team-a/claude/v1/./x",
 		"/pools/team-a/claude/v1//x", "/pools/team-a/claude/v1/x;/../..", "/pools/team-a/claude/v1/%252e%252e/x",
+		"/pools/team-a/claude/v1/..\\admin", "/pools/team-a/claude/v1/a%255cb", "/pools/team-a/claude/v1/a%252fb",
+		"/pools/team-a/claude/v1/x%0d%0a", "/pools/team-a/claude/v1/x/",
 		"/pools/team-a/nope/v1/messages", "/pools/team-a/claude/v1/x%00y",
 		"/pools/team-a/claude/v1beta/models/m:generateContent?alt=sse&key=" + fuzzToken,
 		"/pools/team-a/claude/openai/deployments/d/chat/completions?api-version=1&%6Bey=" + fuzzToken,
 		"/pools/team-a/claude/v1alpha/../v1/x", "/pools/team-a/claude/admin?key=" + fuzzToken,
+		"/pools/team-a/claude/v1/models?limit=1&userProject=p&%6Bey=k&quotaUser=q;beta=true",
 	} {
 		f.Add(s, byte(0))
 		f.Add(s, byte(2))
@@ -114,7 +120,7 @@ func FuzzRoute(f *testing.F) {
 		rest, routed := strings.CutPrefix(req.URL.Path, fuzzPoolPath)
 		q, _ := url.ParseQuery(req.URL.RawQuery)
 		authed := auth&1 == 0 || q.Get("key") == fuzzToken
-		want := routed && authed && underAPIRoot(rest) && !hasDotSegment(rest)
+		want := routed && authed && underAPIRoot(rest) && staysCanonical(rest)
 		switch {
 		case want && sent == nil:
 			t.Fatalf("%q (path %q) not forwarded: %d %s", target, req.URL.Path, w.Code, w.Body)
@@ -149,8 +155,8 @@ func checkForwarded(t *testing.T, target, rest string, sent *http.Request) {
 	if c := path.Clean(decoded) + "/"; !underAPIRoot(strings.TrimPrefix(c, fuzzBase)) {
 		t.Fatalf("%q: upstream path %q cleans to %q, outside the API roots under %s", target, decoded, c, fuzzBase)
 	}
-	if hasDotSegment(decoded) {
-		t.Fatalf("%q: upstream path %q has a dot segment", target, decoded)
+	if twice := decodeAgain(decoded); hasDotSegment(decoded) || hasDotSegment(twice) || strings.ContainsRune(twice, '\\') {
+		t.Fatalf("%q: upstream path %q (%q decoded again) has a dot segment or a backslash", target, decoded, twice)
 	}
 	if got := sent.Header.Get("X-Api-Key"); got != fuzzKey {
 		t.Fatalf("%q: upstream x-api-key %q, want the pool key", target, got)
@@ -164,6 +170,12 @@ func checkForwarded(t *testing.T, target, rest string, sent *http.Request) {
 	}
 	if q, _ := url.ParseQuery(sent.URL.RawQuery); q.Has("key") {
 		t.Fatalf("%q: the key parameter reached the upstream in %q", target, sent.URL.RawQuery)
+	}
+	for pair := range strings.SplitSeq(sent.URL.RawQuery, "&") {
+		name, _, _ := strings.Cut(pair, "=")
+		if n, err := url.QueryUnescape(name); pair != "" && (err != nil || !provider.Anthropic.ForwardsQueryParam(n)) {
+			t.Fatalf("%q: parameter %q, which the API does not document, reached the upstream", target, name)
+		}
 	}
 }
 
@@ -195,6 +207,31 @@ func checkRefusal(t *testing.T, target string, w *httptest.ResponseRecorder) {
 	if err := json.Unmarshal(w.Body.Bytes(), &v); err != nil || (v.Error.Type == "" && v.Error.Status == "" && len(v.Error.Code) == 0) || v.Error.Message == "" {
 		t.Fatalf("%q refused with %d and body %q (%v)", target, w.Code, w.Body, err)
 	}
+}
+
+// staysCanonical is the proxy's promise about a forwarded path, written
+// apart from its code: canonical as decoded, and once decoded again.
+func staysCanonical(p string) bool { return canonical(p) && canonical(decodeAgain(p)) }
+
+// canonical reports whether p has no dot segment, no empty segment but a
+// trailing slash's, no backslash and no control character.
+func canonical(p string) bool {
+	if hasDotSegment(p) || strings.Contains(p, "//") ||
+		strings.ContainsFunc(p, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
+		return false
+	}
+	return true
+}
+
+var escape = regexp.MustCompile(`%[0-9A-Fa-f]{2}`)
+
+// decodeAgain decodes the well-formed escapes of p, as a server that
+// decodes a path twice would.
+func decodeAgain(p string) string {
+	return escape.ReplaceAllStringFunc(p, func(e string) string {
+		s, _ := url.PathUnescape(e)
+		return s
+	})
 }
 
 // hasDotSegment reports whether p has a "." or ".." segment.

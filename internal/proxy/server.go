@@ -199,9 +199,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A pool that does not exist answers as one that refuses the token, so
-	// that callers without a token cannot probe which pools exist.
-	// (The error shape is the pool's provider's, or for no pool the one the
-	// request looks like: an SDK's request gets the same shape either way.)
+	// that callers without a token cannot probe which pools exist (see
+	// unauthorized).
 	pool, ok := s.reg.Get(rt.namespace, rt.name)
 	var acc *keypool.Access // loaded once: the request is served as it was authorised
 	if ok {
@@ -244,7 +243,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		route:  rt,
 		body:   rb,
 		header: outboundHeader(r.Header, prov),
-		url:    upstreamURL(acc.Upstream, &rt, r.URL.RawQuery),
+		url:    upstreamURL(acc.Upstream, &rt, r.URL.RawQuery, prov),
 		start:  time.Now(),
 	}
 	x.bodyRefs.Store(1)
@@ -254,15 +253,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // unauthorized answers a request no pool's token list admits. A pool that
-// does not exist (nil) answers alike. The rejections are out of ServeHTTP,
-// whose frame every request's stack keeps for as long as it is served.
+// does not exist (nil) answers alike, byte for byte: the error shape is the
+// one the request looks like (provider.Guess), never the pool's provider's,
+// which would tell a caller without a token that the pool exists and what it
+// serves. The SDK a client uses still reads its own shape. The rejections
+// are out of ServeHTTP, whose frame every request's stack keeps for as long
+// as it is served.
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, rt *route, pool *keypool.KeyPool) {
-	prov := provider.Guess(r, rt.rest)
 	if pool != nil { // no metrics otherwise: the labels would be whatever a caller puts in the path
-		prov = pool.Provider()
 		s.metrics.pool(rt.namespace, rt.name).request(keyNone, http.StatusUnauthorized)
 	}
-	prov.WriteError(w, provider.ErrUnauthorized,
+	provider.Guess(r, rt.rest).WriteError(w, provider.ErrUnauthorized,
 		fmt.Sprintf("no KeyPool %s/%s accepts this client token", rt.namespace, rt.name))
 }
 

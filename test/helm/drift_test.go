@@ -104,7 +104,7 @@ func TestDefaultValuesRenderConfigDefault(t *testing.T) {
 // config/default would add them.
 func TestOptionalPartsRenderTheirConfig(t *testing.T) {
 	want := kustomize(t, "default")
-	for _, dir := range []string{"prometheus", "network-policy", "grafana"} {
+	for _, dir := range []string{"prometheus", "network-policy", "network-policy-egress", "grafana"} {
 		for _, o := range kustomize(t, dir) {
 			o.SetName("keypool-" + o.GetName())
 			o.SetNamespace(releaseNamespace)
@@ -118,7 +118,7 @@ func TestOptionalPartsRenderTheirConfig(t *testing.T) {
 		}
 	}
 	same(t, filtered, helmTemplate(t, "--set", "prometheus.serviceMonitor.enable=true,prometheus.rules.enable=true,"+
-		"networkPolicy.enable=true,grafana.dashboard.enable=true"))
+		"networkPolicy.enable=true,networkPolicy.egress.enable=true,grafana.dashboard.enable=true"))
 }
 
 // TestNamespacedValuesRenderConfigNamespaced: namespaced mode is
@@ -161,7 +161,8 @@ func TestRedisValuesRenderTheRedisComponent(t *testing.T) {
 			want = append(want, o)
 		}
 	}
-	same(t, want, helmTemplate(t, "--set", "redis.enable=true,redis.existingSecret=redis"))
+	// The component runs two replicas (the default is one without Redis).
+	same(t, want, helmTemplate(t, "--set", "redis.enable=true,redis.existingSecret=redis,manager.replicas=2"))
 }
 
 func copyDir(t *testing.T, from, to string) {
@@ -284,6 +285,10 @@ prometheus:
   rules: {enable: true, labels: {release: kube-prometheus-stack}}
 grafana:
   dashboard: {enable: true, labels: {grafana_folder: llm}}
-networkPolicy: {enable: true}
-pdb: {enable: true, minAvailable: 2}
+networkPolicy:
+  enable: true
+  proxy: {namespaceSelector: {matchLabels: {llm-clients: "true"}}}
+  metrics: {namespaceSelector: {matchLabels: {scrapers: "true"}}}
+  egress: {enable: true, apiServerCIDRs: [10.0.0.1/32], redisCIDRs: [10.1.0.0/24], upstreamCIDRs: [203.0.113.0/24]}
+pdb: {enable: true, maxUnavailable: 2}
 `

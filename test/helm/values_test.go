@@ -95,7 +95,7 @@ func TestNonDefaultValues(t *testing.T) {
 
 	var pdb policyv1.PodDisruptionBudget
 	convert(t, find(t, objs, "PodDisruptionBudget", "keypool-controller-manager"), &pdb)
-	check("pdb minAvailable", pdb.Spec.MinAvailable.IntValue(), 2)
+	check("pdb maxUnavailable", pdb.Spec.MaxUnavailable.IntValue(), 2)
 
 	check("PrometheusRule label", find(t, objs, "PrometheusRule", "keypool-alerts").GetLabels()["release"], "kube-prometheus-stack")
 	dash := find(t, objs, "ConfigMap", "keypool-dashboard").GetLabels()
