@@ -25,6 +25,7 @@ import (
 
 	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/quota"
 )
 
 // worstKey is a key entry as large as the API lets it be: a 253-character
@@ -42,13 +43,13 @@ func worstKey(i int, state keypool.State) keypool.KeyStats {
 
 // worstClient is a client entry as large as the API lets it be.
 func worstClient(i int, requests int64) keypool.ClientStats {
-	c := keypool.ClientStats{
+	c := keypool.ClientStats{Stats: quota.Stats{
 		Name: fmt.Sprintf("%0253d", i), InputTokens: 1 << 40, OutputTokens: 1 << 40,
-		CacheReadTokens: 1 << 40, CacheWriteTokens: 1 << 40, Waiting: 1 << 20,
-		Budget: &keypool.BudgetSpent{Day: "2030-01-02", DayTokens: 1 << 40, Month: "2030-01", MonthTokens: 1 << 40},
-	}
-	c.Requests[keypool.OutcomeServed] = requests
-	c.Requests[keypool.OutcomeThrottled] = 1 << 30
+		CacheReadTokens: 1 << 40, CacheWriteTokens: 1 << 40,
+		Budget: &quota.Spent{Day: "2030-01-02", DayTokens: 1 << 40, Month: "2030-01", MonthTokens: 1 << 40},
+	}, Waiting: 1 << 20}
+	c.Requests[quota.OutcomeServed] = requests
+	c.Requests[quota.OutcomeThrottled] = 1 << 30
 	return c
 }
 
