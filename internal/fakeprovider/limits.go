@@ -141,11 +141,15 @@ func newBuckets(l Limits, now time.Time, startEmpty bool) *buckets {
 type admission struct {
 	inDim  dim   // charged with the input estimate
 	input  int64 // input token estimate
-	outDim dim   // must not be empty; charged with output later
+	outDim dim   // charged with output: reserve now, the rest later
+	// reserve is output reserved at the start (see reserve.go); zero keeps
+	// the default rule, where outDim only has to be non-empty now and
+	// output is charged after the fact.
+	reserve int64
 }
 
 // admit lets a request in if every dimension it needs has capacity, and
-// charges one request and the input estimate.
+// charges one request, the input estimate and any output reservation.
 // Otherwise it charges nothing and returns how long until the request would
 // fit and the dimension that takes longest. snap is filled either way, for
 // the rate-limit headers.
@@ -159,10 +163,10 @@ func (s *buckets) admit(now time.Time, a admission, snap *snapshot) (ok bool, re
 	s.advance(now)
 	var need [numDims]int64
 	need[dimRequests] = 1
-	need[a.outDim] = 1 // output is charged afterwards; it only has to be non-empty now
+	need[a.outDim] = max(a.reserve, 1) // without a reservation it only has to be non-empty now
 	need[a.inDim] += a.input
 	if a.inDim == a.outDim {
-		need[a.inDim] = max(a.input, 1)
+		need[a.inDim] = max(a.input+a.reserve, 1)
 	}
 	for d, n := range need {
 		b := &s.b[d]
@@ -176,6 +180,7 @@ func (s *buckets) admit(now time.Time, a admission, snap *snapshot) (ok bool, re
 	if retry == 0 {
 		s.b[dimRequests].level -= unitsPerToken
 		s.b[a.inDim].level -= a.input * unitsPerToken
+		s.b[a.outDim].level -= a.reserve * unitsPerToken
 	}
 	s.fill(now, snap)
 	return retry == 0, retry, short
@@ -191,14 +196,17 @@ func (s *buckets) advance(now time.Time) {
 }
 
 // charge takes n tokens from dimension d after the fact; the bucket may go
-// negative, which later requests then wait out.
+// negative, which later requests then wait out. A negative n is a refund
+// (an output reservation that was not used): it never fills the bucket past
+// its capacity, since the reserved tokens did stand idle while it refilled.
 func (s *buckets) charge(now time.Time, d dim, n int64) {
-	if !s.limited || n <= 0 || s.b[d].limit == 0 {
+	if !s.limited || n == 0 || s.b[d].limit == 0 {
 		return
 	}
 	s.mu.Lock()
-	s.b[d].advance(now)
-	s.b[d].level -= n * unitsPerToken
+	b := &s.b[d]
+	b.advance(now)
+	b.level = min(b.level-n*unitsPerToken, max(b.level, b.capacity()))
 	s.mu.Unlock()
 }
 

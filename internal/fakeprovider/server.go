@@ -57,6 +57,9 @@ type Provider struct {
 	keys map[string]*keyState
 	// classes maps a request's model to its class (classes.go).
 	classes classifier
+	// admitOnMaxTokens: Config.AdmitOutputOnMaxTokens, switchable at run
+	// time (reserve.go).
+	admitOnMaxTokens atomic.Bool
 
 	faults faults
 	holdMu sync.Mutex
@@ -88,6 +91,7 @@ func New(cfg Config) *Provider {
 		keys:         make(map[string]*keyState, len(cfg.Keys)),
 		classes:      newClassifier(cfg.ModelClasses),
 	}
+	p.admitOnMaxTokens.Store(cfg.AdmitOutputOnMaxTokens)
 	if p.outputTokens <= 0 {
 		p.outputTokens = DefaultOutputTokens
 	}
@@ -264,6 +268,7 @@ type call struct {
 	output   int64 // planned output tokens
 	cut      bool  // output cut short by max_tokens
 	produced int64 // output tokens actually generated so far
+	reserved int64 // output reserved at admission, settled at the end
 	status   int   // final status for stats; 0 = never completed
 	cache    cacheUse
 }
@@ -289,8 +294,10 @@ func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
 	defer func() {
 		// Runs on panic(http.ErrAbortHandler) too, so aborted streams are
 		// charged for what they produced and counted as errors.
-		if c.produced > 0 {
-			c.bk.charge(p.clock.Now(), a.admission(0).outDim, c.produced)
+		if c.produced > 0 || c.reserved > 0 {
+			// The reservation is replaced by the real output: a refund
+			// when less was produced.
+			c.bk.charge(p.clock.Now(), a.admission(0).outDim, c.produced-c.reserved)
 			ks.stats.output.Add(c.produced)
 		}
 		ks.stats.record(c.status)
@@ -343,7 +350,9 @@ func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
 			charged = max(charged-c.cache.read, 1)
 		}
 	}
-	ok, retry, short := c.bk.admit(now, a.admission(charged), &c.snap)
+	adm := a.admission(charged)
+	adm.reserve = p.outputReserve(a, &c.req)
+	ok, retry, short := c.bk.admit(now, adm, &c.snap)
 	a.rateHeaders(h, &c.snap)
 	if !ok {
 		h.Set("Retry-After", retryAfter(retry))
@@ -351,6 +360,7 @@ func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
 		a.writeError(c, http.StatusTooManyRequests, class, msg)
 		return
 	}
+	c.reserved = adm.reserve
 	ks.org.cache.commit(now, &c.cache, p.cacheTTL)
 	ks.stats.input.Add(charged)
 	ks.stats.cacheRead.Add(c.cache.read)
