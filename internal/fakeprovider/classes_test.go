@@ -113,6 +113,13 @@ func TestAnthropicModelClassBuckets(t *testing.T) {
 		t.Errorf("small class requests level %v, want 0", got)
 	}
 
+	code, out := f.admin(t, "GET", "/_fake/levels", "")
+	var levels levelsWire
+	if err := json.Unmarshal(out, &levels); err != nil || code != 200 ||
+		levels.Orgs["orgA"].Requests != 98 || levels.Classes["orgA"]["small"].OutputTokens != 500-2*DefaultOutputTokens {
+		t.Errorf("GET /_fake/levels: %d %s %v", code, out, err)
+	}
+
 	// The advised wait is enough.
 	f.clock.Advance(30 * time.Second)
 	if resp, body := post("k1", "small-haiku"); resp.StatusCode != http.StatusOK {

@@ -116,7 +116,7 @@ func TestMaxTokensAdmissionStreaming(t *testing.T) {
 }
 
 // TestMaxTokensAdmissionOff: by default the output bucket only has to be
-// non-empty; SetAdmitOutputOnMaxTokens turns the rule on at run time; OpenAI
+// non-empty; the admin endpoint turns the rule on at run time; OpenAI
 // requests never reserve.
 func TestMaxTokensAdmissionOff(t *testing.T) {
 	cfg := reserveConfig()
@@ -133,7 +133,15 @@ func TestMaxTokensAdmissionOff(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	wantHeaders(t, "off", resp.Header, map[string]string{"Anthropic-Ratelimit-Output-Tokens-Remaining": "1000"})
-	f.p.SetAdmitOutputOnMaxTokens(true)
+	if code, body := f.admin(t, "GET", "/_fake/admission", ""); code != 200 || string(body) != `{"max_tokens":false}`+"\n" {
+		t.Errorf("GET admission: %d %s", code, body)
+	}
+	if code, body := f.admin(t, "POST", "/_fake/admission?max_tokens=on", ""); code != 200 || !f.p.AdmitOutputOnMaxTokens() {
+		t.Fatalf("POST admission: %d %s", code, body)
+	}
+	if code, _ := f.admin(t, "POST", "/_fake/admission?max_tokens=maybe", ""); code != http.StatusBadRequest {
+		t.Errorf("bad switch: %d", code)
+	}
 	// 968 left: 1,000 no longer fits.
 	if resp := post(); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("with the rule on: %d", resp.StatusCode)
