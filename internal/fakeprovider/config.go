@@ -171,7 +171,7 @@ func ParseLimits(spec string) (map[string]Limits, error) {
 		org, class, isClass := strings.Cut(name, ":")
 		org, class = strings.TrimSpace(org), strings.TrimSpace(class)
 		if !found || org == "" || (isClass && class == "") {
-			return nil, fmt.Errorf("limits spec %q: want org=field:value/field:value or org:class=...", item)
+			return nil, fmt.Errorf("limits spec %q: want org=field:value/field:value or org:class=field:value", item)
 		}
 		l, err := parseLimitFields(item, fields)
 		if err != nil {

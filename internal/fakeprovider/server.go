@@ -294,12 +294,7 @@ func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
 	defer func() {
 		// Runs on panic(http.ErrAbortHandler) too, so aborted streams are
 		// charged for what they produced and counted as errors.
-		if c.produced > 0 || c.reserved > 0 {
-			// The reservation is replaced by the real output: a refund
-			// when less was produced.
-			c.bk.charge(p.clock.Now(), a.admission(0).outDim, c.produced-c.reserved)
-			ks.stats.output.Add(c.produced)
-		}
+		c.settleOutput(a)
 		ks.stats.record(c.status)
 	}()
 	a.metaHeaders(h, c.reqID, ks.org.name)
@@ -375,6 +370,17 @@ func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
 	if err := a.stream(c, s); err == nil {
 		c.status = http.StatusOK
 	}
+}
+
+// settleOutput charges the output produced to the request's buckets and
+// stats; an output reservation is replaced by it, a refund when less was
+// produced.
+func (c *call) settleOutput(a api) {
+	if c.produced == 0 && c.reserved == 0 {
+		return
+	}
+	c.bk.charge(c.p.clock.Now(), a.admission(0).outDim, c.produced-c.reserved)
+	c.ks.stats.output.Add(c.produced)
 }
 
 // applyFault acts on an injected fault; it reports whether the request is
