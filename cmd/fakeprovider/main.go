@@ -45,7 +45,17 @@ func run() error {
 	addr := flag.String("addr", "127.0.0.1:9090", "listen address")
 	keySpec := flag.String("keys", "key1=org1", "API keys and their organisations: key1=orgA,key2=orgA,key3=orgB")
 	limitSpec := flag.String("limits", "",
-		"per-organisation limits per minute: orgA=rpm:50/itpm:30000/otpm:8000,orgB=rpm:5/tpm:40000 (absent: unlimited)")
+		"per-organisation limits per minute: orgA=rpm:50/itpm:30000/otpm:8000,orgB=rpm:5/tpm:40000 (absent: unlimited); "+
+			"orgA:haiku=rpm:100/otpm:20000 gives model class haiku of orgA buckets of its own")
+	classSpec := flag.String("model-classes", "",
+		"which models share a class's buckets: sonnet=claude-sonnet-4*|claude-3-7-sonnet,haiku=claude-haiku-* "+
+			"(a model matching none is a class of its own)")
+	separateModels := flag.Bool("separate-models", false,
+		"give every model class without limits of its own separate buckets with its organisation's limits, "+
+			"instead of sharing the organisation's")
+	admitMaxTokens := flag.Bool("admit-output-on-max-tokens", false,
+		"reserve an Anthropic request's max_tokens from the output bucket at the start and refund the unused part at the end, "+
+			"as Anthropic documents (also switchable at POST /_fake/admission?max_tokens=on)")
 	outputTokens := flag.Int64("output-tokens", fakeprovider.DefaultOutputTokens, "output tokens per response, capped by max_tokens")
 	startEmpty := flag.Bool("start-empty", false, "start every bucket empty instead of full")
 	tlsCertOut := flag.String("tls-cert-out", "",
@@ -61,7 +71,12 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("parse -limits: %w", err)
 	}
-	cfg := fakeprovider.Config{Keys: keys, Limits: limits, OutputTokens: *outputTokens, StartEmpty: *startEmpty}
+	classes, err := fakeprovider.ParseModelClasses(*classSpec)
+	if err != nil {
+		return fmt.Errorf("parse -model-classes: %w", err)
+	}
+	cfg := fakeprovider.Config{Keys: keys, Limits: limits, OutputTokens: *outputTokens, StartEmpty: *startEmpty,
+		ModelClasses: classes, SeparateModels: *separateModels, AdmitOutputOnMaxTokens: *admitMaxTokens}
 	p := fakeprovider.New(cfg)
 
 	// Catch signals before announcing the address, so a test that stops the

@@ -78,6 +78,9 @@ func wireFault(f Fault) faultWire {
 //	POST   /_fake/restore?key=K      RestoreKey
 //	POST   /_fake/hold               HoldStreams
 //	POST   /_fake/release            ReleaseStreams
+//	GET    /_fake/levels             Levels and ClassLevels as JSON
+//	GET    /_fake/admission          whether output is admitted on max_tokens
+//	POST   /_fake/admission?max_tokens=on|off  SetAdmitOutputOnMaxTokens
 func (p *Provider) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	route := r.Method + " " + r.URL.Path
 	switch route {
@@ -123,9 +126,46 @@ func (p *Provider) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case "POST /_fake/release":
 		p.ReleaseStreams()
 		writeResult(w, "released")
+	case "GET /_fake/levels":
+		writeAdmin(w, http.StatusOK, levelsWire{Orgs: p.Levels(), Classes: p.ClassLevels()})
+	case "GET /_fake/admission":
+		writeAdmin(w, http.StatusOK, admissionWire{MaxTokens: p.AdmitOutputOnMaxTokens()})
+	case "POST /_fake/admission":
+		on, err := parseSwitch(r.URL.Query().Get("max_tokens"))
+		if err != nil {
+			writeAdmin(w, http.StatusBadRequest, map[string]string{errorType: err.Error()})
+			return
+		}
+		p.SetAdmitOutputOnMaxTokens(on)
+		writeAdmin(w, http.StatusOK, admissionWire{MaxTokens: on})
 	default:
 		writeAdmin(w, http.StatusNotFound, map[string]string{errorType: "no admin endpoint " + route})
 	}
+}
+
+// levelsWire is GET /_fake/levels: default bucket levels by organisation,
+// and those of model classes with buckets of their own by organisation and
+// class.
+type levelsWire struct {
+	Orgs    map[string]Levels            `json:"orgs"`
+	Classes map[string]map[string]Levels `json:"classes"`
+}
+
+// admissionWire is the admission rule on the admin endpoint.
+type admissionWire struct {
+	// MaxTokens: Anthropic output is reserved from max_tokens at the start.
+	MaxTokens bool `json:"max_tokens"`
+}
+
+// parseSwitch reads an admin on/off parameter.
+func parseSwitch(v string) (bool, error) {
+	switch v {
+	case "on", "true", "1":
+		return true, nil
+	case "off", "false", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("want on or off, got %q", v)
 }
 
 // addWireFaults adds one fault or an array of them; on any invalid entry it

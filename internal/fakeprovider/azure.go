@@ -42,7 +42,13 @@ const azureDefaultAPIVersion = "v1"
 
 func (azureAPI) apiKey(r *http.Request) string { return r.Header.Get("Api-Key") }
 
-func (a azureAPI) parse(body []byte) (request, error) { return parseOpenAI(body, a.deployment) }
+// parse reads OpenAI's body; on a deployment path the deployment, not the
+// body's model, is what Azure limits (its quota is per deployment).
+func (a azureAPI) parse(body []byte) (request, error) {
+	req, err := parseOpenAI(body, a.deployment)
+	req.limitModel = a.deployment
+	return req, err
+}
 
 func (azureAPI) metaHeaders(h http.Header, reqID, _ string) {
 	h.Set("Apim-Request-Id", reqID)

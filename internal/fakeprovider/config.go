@@ -44,9 +44,37 @@ type Config struct {
 	// first entry.
 	Keys []Key
 	// Limits are per-organisation limits, keyed by Key.Org. All keys of an
-	// organisation share one set of buckets, like real provider orgs. A key
-	// whose organisation has no entry is unlimited.
+	// organisation share its buckets, like real provider orgs. A key whose
+	// organisation has no entry is unlimited.
+	//
+	// Real providers limit per organisation *and model* (see classes.go), so
+	// a request draws on the buckets of its model's class (ModelClasses): the
+	// organisation's Limits.Classes entry for that class if there is one, a
+	// set of its own; otherwise the organisation's default set, which every
+	// model without class limits shares (or, with SeparateModels, a set of
+	// its own with the default limits). The shared default keeps configs
+	// written before classes existed behaving exactly as they did. Every
+	// answer's rate-limit headers, and a 429 with its retry-after, are about
+	// the set the request drew on and nothing else.
 	Limits map[string]Limits
+	// ModelClasses says which models share a class's buckets: keys are model
+	// names, or prefixes ending in "*" (the longest matching prefix wins),
+	// values class names. A model that matches nothing is a class of its
+	// own, named like the model. The model is the body's "model" (Anthropic,
+	// OpenAI, Azure's v1 path), the deployment in an Azure deployment path,
+	// or the model in a Gemini path.
+	ModelClasses map[string]string
+	// SeparateModels gives every class without limits of its own a bucket
+	// set of its own with the organisation's default limits, as a real
+	// provider does for every model; by default they share the default set.
+	SeparateModels bool
+	// AdmitOutputOnMaxTokens admits Anthropic requests on output as
+	// Anthropic documents it: max_tokens is reserved from the output bucket
+	// when the request starts (a request whose max_tokens does not fit is
+	// refused with 429), and the unused part is refunded when it ends (see
+	// reserve.go). By default output is charged after the fact and the
+	// output bucket only has to be non-empty at the start.
+	AdmitOutputOnMaxTokens bool
 	// OutputTokens is the number of output tokens a response carries, capped
 	// by the request's max_tokens. Zero means DefaultOutputTokens. A request
 	// whose last user message contains [[output_tokens=N]] gets N instead.
@@ -91,6 +119,10 @@ type Limits struct {
 	OTPM int64
 	// TPM is total tokens per minute (OpenAI); zero means ITPM+OTPM.
 	TPM int64
+	// Classes are limits of model classes (see Config.ModelClasses) that
+	// have their own buckets, by class name; Classes inside a class's own
+	// Limits are ignored. Nil: every model draws on the limits above.
+	Classes map[string]Limits
 }
 
 // ParseKeys parses a key spec such as "key1=orgA,key2=orgA,key3=orgB". A
@@ -121,51 +153,80 @@ func ParseKeys(spec string) ([]Key, error) {
 }
 
 // ParseLimits parses a limits spec such as
-// "orgA=rpm:50/itpm:30000/otpm:8000,orgB=rpm:5/tpm:40000". Fields are rpm,
+// "orgA=rpm:50/itpm:30000/otpm:8000,orgA:haiku=rpm:100/otpm:20000,orgB=rpm:5/tpm:40000".
+// An entry "org=..." sets the organisation's default limits, "org:class=..."
+// the limits of one model class of it (Limits.Classes). Fields are rpm,
 // itpm, otpm and tpm; omitted fields are unlimited. An empty spec yields no
 // limits.
 func ParseLimits(spec string) (map[string]Limits, error) {
 	out := make(map[string]Limits)
+	seen := make(map[string]bool) // "org" or "org:class" entries already given
 	for item := range strings.SplitSeq(spec, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
 			continue
 		}
-		org, fields, found := strings.Cut(item, "=")
-		org = strings.TrimSpace(org)
-		if !found || org == "" {
-			return nil, fmt.Errorf("limits spec %q: want org=field:value/field:value", item)
+		name, fields, found := strings.Cut(item, "=")
+		name = strings.TrimSpace(name)
+		org, class, isClass := strings.Cut(name, ":")
+		org, class = strings.TrimSpace(org), strings.TrimSpace(class)
+		if !found || org == "" || (isClass && class == "") {
+			return nil, fmt.Errorf("limits spec %q: want org=field:value/field:value or org:class=field:value", item)
 		}
-		var l Limits
-		for field := range strings.SplitSeq(fields, "/") {
-			name, value, ok := strings.Cut(strings.TrimSpace(field), ":")
-			if !ok {
-				return nil, fmt.Errorf("limits spec %q: field %q: want name:value", item, field)
-			}
-			n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("limits spec %q: field %q: %w", item, field, err)
-			}
-			if n < 0 {
-				return nil, fmt.Errorf("limits spec %q: field %q: negative limit", item, field)
-			}
-			switch strings.ToLower(strings.TrimSpace(name)) {
-			case "rpm":
-				l.RPM = n
-			case "itpm":
-				l.ITPM = n
-			case "otpm":
-				l.OTPM = n
-			case "tpm":
-				l.TPM = n
-			default:
-				return nil, fmt.Errorf("limits spec %q: unknown field %q (want rpm, itpm, otpm or tpm)", item, name)
-			}
+		l, err := parseLimitFields(item, fields)
+		if err != nil {
+			return nil, err
 		}
-		if _, dup := out[org]; dup {
-			return nil, fmt.Errorf("limits spec: organisation %q given twice", org)
+		id := org
+		if isClass {
+			id = org + ":" + class
 		}
-		out[org] = l
+		if seen[id] {
+			return nil, fmt.Errorf("limits spec: %q given twice", id)
+		}
+		seen[id] = true
+		o := out[org]
+		if !isClass {
+			l.Classes = o.Classes
+			out[org] = l
+			continue
+		}
+		if o.Classes == nil {
+			o.Classes = make(map[string]Limits)
+		}
+		o.Classes[class] = l
+		out[org] = o
 	}
 	return out, nil
+}
+
+// parseLimitFields parses "rpm:50/itpm:30000" of the limits spec entry item.
+func parseLimitFields(item, fields string) (Limits, error) {
+	var l Limits
+	for field := range strings.SplitSeq(fields, "/") {
+		name, value, ok := strings.Cut(strings.TrimSpace(field), ":")
+		if !ok {
+			return Limits{}, fmt.Errorf("limits spec %q: field %q: want name:value", item, field)
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+		if err != nil {
+			return Limits{}, fmt.Errorf("limits spec %q: field %q: %w", item, field, err)
+		}
+		if n < 0 {
+			return Limits{}, fmt.Errorf("limits spec %q: field %q: negative limit", item, field)
+		}
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "rpm":
+			l.RPM = n
+		case "itpm":
+			l.ITPM = n
+		case "otpm":
+			l.OTPM = n
+		case "tpm":
+			l.TPM = n
+		default:
+			return Limits{}, fmt.Errorf("limits spec %q: unknown field %q (want rpm, itpm, otpm or tpm)", item, name)
+		}
+	}
+	return l, nil
 }

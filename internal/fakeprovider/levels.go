@@ -26,32 +26,41 @@ type Levels struct {
 	OutputTokens float64 `json:"output_tokens"`
 }
 
-// Levels returns every organisation's bucket levels now, by organisation
-// name. A simulation reads them at the edges of its measured window: what a
-// window can admit is what the buckets held at its start plus their refill.
+// Levels returns every organisation's default bucket levels now, by
+// organisation name. A simulation reads them at the edges of its measured
+// window: what a window can admit is what the buckets held at its start
+// plus their refill. Model classes with buckets of their own are in
+// ClassLevels.
 func (p *Provider) Levels() map[string]Levels {
 	now := p.clock.Now()
 	out := map[string]Levels{}
 	for _, k := range p.keys {
-		o := k.org
-		if _, seen := out[o.name]; seen {
+		if _, seen := out[k.org.name]; !seen {
+			out[k.org.name] = k.org.shared.levels(now)
+		}
+	}
+	return out
+}
+
+// ClassLevels returns the levels of every model class that has buckets of
+// its own (Limits.Classes, or one SeparateModels created), by organisation
+// name and then class name. Organisations without such classes are absent.
+func (p *Provider) ClassLevels() map[string]map[string]Levels {
+	now := p.clock.Now()
+	out := map[string]map[string]Levels{}
+	for _, k := range p.keys {
+		if _, seen := out[k.org.name]; seen {
 			continue
 		}
-		var l Levels
-		if o.limited {
-			o.mu.Lock()
-			read := func(d dim) float64 {
-				b := &o.b[d]
-				if b.limit == 0 {
-					return 0
-				}
-				b.advance(now)
-				return float64(b.level) / unitsPerToken
-			}
-			l = Levels{Requests: read(dimRequests), InputTokens: read(dimInput), OutputTokens: read(dimOutput)}
-			o.mu.Unlock()
+		sets := k.org.classSets()
+		if len(sets) == 0 {
+			continue
 		}
-		out[o.name] = l
+		m := make(map[string]Levels, len(sets))
+		for class, s := range sets {
+			m[class] = s.levels(now)
+		}
+		out[k.org.name] = m
 	}
 	return out
 }

@@ -108,18 +108,17 @@ type snapshot struct {
 	dims [numDims]dimState
 }
 
-// org holds the buckets shared by all keys of one organisation. Each org
-// has its own mutex, so keys of different orgs never contend.
-type org struct {
-	name    string
+// buckets is one set of per-minute buckets: an organisation's default set,
+// or one model class's (see classes.go). Each set has its own mutex, so
+// requests for different orgs or classes never contend.
+type buckets struct {
 	limited bool // any dimension limited; false skips the lock entirely
 	mu      sync.Mutex
 	b       [numDims]bucket
-	cache   promptCache // the organisation's cached prompt prefixes
 }
 
-func newOrg(name string, l Limits, now time.Time, startEmpty bool) *org {
-	o := &org{name: name}
+func newBuckets(l Limits, now time.Time, startEmpty bool) *buckets {
+	s := &buckets{}
 	tpm := l.TPM
 	if tpm == 0 {
 		tpm = l.ITPM + l.OTPM
@@ -127,49 +126,50 @@ func newOrg(name string, l Limits, now time.Time, startEmpty bool) *org {
 	limits := [numDims]int64{dimRequests: l.RPM, dimInput: l.ITPM, dimOutput: l.OTPM, dimTokens: tpm}
 	for d, limit := range limits {
 		limit = min(max(limit, 0), maxLimit)
-		o.b[d] = bucket{limit: limit, last: now}
+		s.b[d] = bucket{limit: limit, last: now}
 		if limit > 0 {
-			o.limited = true
+			s.limited = true
 			if !startEmpty {
-				o.b[d].level = o.b[d].capacity()
+				s.b[d].level = s.b[d].capacity()
 			}
 		}
 	}
-	return o
+	return s
 }
 
 // admission is what a request must find in the buckets to be let in.
 type admission struct {
 	inDim  dim   // charged with the input estimate
 	input  int64 // input token estimate
-	outDim dim   // must not be empty; charged with output later
+	outDim dim   // charged with output: reserve now, the rest later
+	// reserve is output reserved at the start (see reserve.go); zero keeps
+	// the default rule, where outDim only has to be non-empty now and
+	// output is charged after the fact.
+	reserve int64
 }
 
 // admit lets a request in if every dimension it needs has capacity, and
-// charges one request and the input estimate. Otherwise it charges nothing
-// and returns how long until the request would fit and the dimension that
-// takes longest. snap is filled either way, for the rate-limit headers.
-func (o *org) admit(now time.Time, a admission, snap *snapshot) (ok bool, retry time.Duration, short dim) {
-	if !o.limited {
+// charges one request, the input estimate and any output reservation.
+// Otherwise it charges nothing and returns how long until the request would
+// fit and the dimension that takes longest. snap is filled either way, for
+// the rate-limit headers.
+func (s *buckets) admit(now time.Time, a admission, snap *snapshot) (ok bool, retry time.Duration, short dim) {
+	if !s.limited {
 		snap.now = now
 		return true, 0, 0
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for d := range o.b {
-		if o.b[d].limit > 0 {
-			o.b[d].advance(now)
-		}
-	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance(now)
 	var need [numDims]int64
 	need[dimRequests] = 1
-	need[a.outDim] = 1 // output is charged afterwards; it only has to be non-empty now
+	need[a.outDim] = max(a.reserve, 1) // without a reservation it only has to be non-empty now
 	need[a.inDim] += a.input
 	if a.inDim == a.outDim {
-		need[a.inDim] = max(a.input, 1)
+		need[a.inDim] = max(a.input+a.reserve, 1)
 	}
 	for d, n := range need {
-		b := &o.b[d]
+		b := &s.b[d]
 		if b.limit == 0 || n == 0 {
 			continue
 		}
@@ -178,51 +178,78 @@ func (o *org) admit(now time.Time, a admission, snap *snapshot) (ok bool, retry 
 		}
 	}
 	if retry == 0 {
-		o.b[dimRequests].level -= unitsPerToken
-		o.b[a.inDim].level -= a.input * unitsPerToken
+		s.b[dimRequests].level -= unitsPerToken
+		s.b[a.inDim].level -= a.input * unitsPerToken
+		s.b[a.outDim].level -= a.reserve * unitsPerToken
 	}
-	o.fill(now, snap)
+	s.fill(now, snap)
 	return retry == 0, retry, short
 }
 
+// advance refills every limited bucket up to now; the caller holds s.mu.
+func (s *buckets) advance(now time.Time) {
+	for d := range s.b {
+		if s.b[d].limit > 0 {
+			s.b[d].advance(now)
+		}
+	}
+}
+
 // charge takes n tokens from dimension d after the fact; the bucket may go
-// negative, which later requests then wait out.
-func (o *org) charge(now time.Time, d dim, n int64) {
-	if !o.limited || n <= 0 || o.b[d].limit == 0 {
+// negative, which later requests then wait out. A negative n is a refund
+// (an output reservation that was not used): it never fills the bucket past
+// its capacity, since the reserved tokens did stand idle while it refilled.
+func (s *buckets) charge(now time.Time, d dim, n int64) {
+	if !s.limited || n == 0 || s.b[d].limit == 0 {
 		return
 	}
-	o.mu.Lock()
-	o.b[d].advance(now)
-	o.b[d].level -= n * unitsPerToken
-	o.mu.Unlock()
+	s.mu.Lock()
+	b := &s.b[d]
+	b.advance(now)
+	b.level = min(b.level-n*unitsPerToken, max(b.level, b.capacity()))
+	s.mu.Unlock()
 }
 
 // peek fills snap without charging anything.
-func (o *org) peek(now time.Time, snap *snapshot) {
-	if !o.limited {
+func (s *buckets) peek(now time.Time, snap *snapshot) {
+	if !s.limited {
 		snap.now = now
 		return
 	}
-	o.mu.Lock()
-	for d := range o.b {
-		if o.b[d].limit > 0 {
-			o.b[d].advance(now)
-		}
-	}
-	o.fill(now, snap)
-	o.mu.Unlock()
+	s.mu.Lock()
+	s.advance(now)
+	s.fill(now, snap)
+	s.mu.Unlock()
 }
 
-// fill copies the buckets into snap; the caller holds o.mu and has advanced
+// fill copies the buckets into snap; the caller holds s.mu and has advanced
 // the buckets to now.
-func (o *org) fill(now time.Time, snap *snapshot) {
+func (s *buckets) fill(now time.Time, snap *snapshot) {
 	snap.now = now
-	for d := range o.b {
-		b := &o.b[d]
+	for d := range s.b {
+		b := &s.b[d]
 		if b.limit == 0 {
 			snap.dims[d] = dimState{}
 			continue
 		}
 		snap.dims[d] = dimState{limit: b.limit, remaining: b.remaining(), full: b.wait(b.limit)}
 	}
+}
+
+// levels reads the set as Levels, in tokens with fractions.
+func (s *buckets) levels(now time.Time) Levels {
+	if !s.limited {
+		return Levels{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	read := func(d dim) float64 {
+		b := &s.b[d]
+		if b.limit == 0 {
+			return 0
+		}
+		b.advance(now)
+		return float64(b.level) / unitsPerToken
+	}
+	return Levels{Requests: read(dimRequests), InputTokens: read(dimInput), OutputTokens: read(dimOutput)}
 }

@@ -88,7 +88,7 @@ func TestLevelsReportBuckets(t *testing.T) {
 	clk := clock.NewFake(time.Unix(1_000_000, 0))
 	p := New(Config{Clock: clk, Keys: []Key{{Key: "k1", Org: "o1"}},
 		Limits: map[string]Limits{"o1": {RPM: 60, ITPM: 6_000, OTPM: 600}}})
-	o := p.keys["k1"].org
+	o := p.keys["k1"].org.shared
 	var snap snapshot
 	if ok, _, _ := o.admit(clk.Now(), admission{inDim: dimInput, input: 1_000, outDim: dimOutput}, &snap); !ok {
 		t.Fatal("a full bucket refused the request")

@@ -21,13 +21,14 @@ limitations under the License.
 // /openai/v1/chat/completions) and the Gemini API
 // (/v1beta/models/{model}:generateContent and :streamGenerateContent)
 // closely enough that a proxy in front of it, and the official SDKs, are
-// tested honestly: per-organisation
+// tested honestly: per-organisation and per-model-class
 // token buckets for requests, input and output tokens, the providers' real
 // rate-limit headers, error shapes and SSE event sequences, and switchable
 // faults controlled from Go or over HTTP under /_fake/.
 package fakeprovider
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -54,6 +55,11 @@ type Provider struct {
 	chunkTokens  int64
 	// keys is fixed at New, so the hot path reads it without a lock.
 	keys map[string]*keyState
+	// classes maps a request's model to its class (classes.go).
+	classes classifier
+	// admitOnMaxTokens: Config.AdmitOutputOnMaxTokens, switchable at run
+	// time (reserve.go).
+	admitOnMaxTokens atomic.Bool
 
 	faults faults
 	holdMu sync.Mutex
@@ -83,7 +89,9 @@ func New(cfg Config) *Provider {
 		chunkTokens:  cfg.StreamChunkTokens,
 		cacheTTL:     cfg.PromptCacheTTL,
 		keys:         make(map[string]*keyState, len(cfg.Keys)),
+		classes:      newClassifier(cfg.ModelClasses),
 	}
+	p.admitOnMaxTokens.Store(cfg.AdmitOutputOnMaxTokens)
 	if p.outputTokens <= 0 {
 		p.outputTokens = DefaultOutputTokens
 	}
@@ -107,7 +115,7 @@ func New(cfg Config) *Provider {
 		}
 		o := orgs[k.Org]
 		if o == nil {
-			o = newOrg(k.Org, cfg.Limits[k.Org], now, cfg.StartEmpty)
+			o = newOrg(k.Org, cfg.Limits[k.Org], now, &cfg)
 			orgs[k.Org] = o
 		}
 		p.keys[k.Key] = &keyState{org: o}
@@ -221,6 +229,9 @@ type request struct {
 	input        int64 // estimated input tokens
 	maxTokens    int64 // 0 = no cap
 	directive    int64 // [[output_tokens=N]], or -1
+	// limitModel is what the provider limits on when it is not model: the
+	// deployment of an Azure deployment path.
+	limitModel string
 
 	// cache is where the prompt may hit the cache; nil = nowhere.
 	cache *cachePlan
@@ -249,6 +260,7 @@ type call struct {
 	w        http.ResponseWriter
 	r        *http.Request
 	ks       *keyState
+	bk       *buckets // the bucket set of the request's model class
 	reqID    string
 	req      request
 	fault    Fault // FaultResetMidStream or FaultSlowStream, else zero
@@ -256,6 +268,7 @@ type call struct {
 	output   int64 // planned output tokens
 	cut      bool  // output cut short by max_tokens
 	produced int64 // output tokens actually generated so far
+	reserved int64 // output reserved at admission, settled at the end
 	status   int   // final status for stats; 0 = never completed
 	cache    cacheUse
 }
@@ -281,10 +294,7 @@ func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
 	defer func() {
 		// Runs on panic(http.ErrAbortHandler) too, so aborted streams are
 		// charged for what they produced and counted as errors.
-		if c.produced > 0 {
-			ks.org.charge(p.clock.Now(), a.admission(0).outDim, c.produced)
-			ks.stats.output.Add(c.produced)
-		}
+		c.settleOutput(a)
 		ks.stats.record(c.status)
 	}()
 	a.metaHeaders(h, c.reqID, ks.org.name)
@@ -310,6 +320,7 @@ func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
 		a.writeError(c, http.StatusBadRequest, errInvalid, err.Error())
 		return
 	}
+	c.bk = ks.org.bucketsFor(p.clock.Now(), p.classes.classOf(cmp.Or(c.req.limitModel, c.req.model)))
 	if strings.HasPrefix(c.req.model, RestrictedModelPrefix) {
 		a.writeError(c, http.StatusForbidden, errPermission, "Your API key does not have permission to use the specified resource.")
 		return
@@ -334,7 +345,9 @@ func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
 			charged = max(charged-c.cache.read, 1)
 		}
 	}
-	ok, retry, short := ks.org.admit(now, a.admission(charged), &c.snap)
+	adm := a.admission(charged)
+	adm.reserve = p.outputReserve(a, &c.req)
+	ok, retry, short := c.bk.admit(now, adm, &c.snap)
 	a.rateHeaders(h, &c.snap)
 	if !ok {
 		h.Set("Retry-After", retryAfter(retry))
@@ -342,6 +355,7 @@ func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
 		a.writeError(c, http.StatusTooManyRequests, class, msg)
 		return
 	}
+	c.reserved = adm.reserve
 	ks.org.cache.commit(now, &c.cache, p.cacheTTL)
 	ks.stats.input.Add(charged)
 	ks.stats.cacheRead.Add(c.cache.read)
@@ -358,6 +372,17 @@ func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
 	}
 }
 
+// settleOutput charges the output produced to the request's buckets and
+// stats; an output reservation is replaced by it, a refund when less was
+// produced.
+func (c *call) settleOutput(a api) {
+	if c.produced == 0 && c.reserved == 0 {
+		return
+	}
+	c.bk.charge(c.p.clock.Now(), a.admission(0).outDim, c.produced-c.reserved)
+	c.ks.stats.output.Add(c.produced)
+}
+
 // applyFault acts on an injected fault; it reports whether the request is
 // finished. Faults that shape the response body are left on c.
 func (p *Provider) applyFault(c *call, a api, f Fault) (done bool) {
@@ -366,7 +391,7 @@ func (p *Provider) applyFault(c *call, a api, f Fault) (done bool) {
 		a.writeError(c, f.Status, classForStatus(f.Status), "injected fault: "+http.StatusText(f.Status))
 		return true
 	case FaultRateLimit:
-		c.ks.org.peek(p.clock.Now(), &c.snap)
+		c.bk.peek(p.clock.Now(), &c.snap)
 		a.rateHeaders(c.w.Header(), &c.snap)
 		if f.RetryAfter > 0 {
 			c.w.Header().Set("Retry-After", retryAfter(f.RetryAfter))
