@@ -64,7 +64,7 @@ func (l *leastLoaded) pick(a *attempt) (*keyMetadata, bool) {
 	return nil, false
 }
 
-func (l *leastLoaded) changed(s *slot, now int64) {
+func (l *leastLoaded) changed(s *slot, _ *keyMetadata, now int64) {
 	l.seq++
 	s.seq = l.seq // among equals, the least recently changed goes first
 	switch {
