@@ -45,25 +45,114 @@ type weighted struct {
 	keys    []swKey // the tier's keys, in configuration order
 }
 
-// weightClass is the keys in play of one weight.
+// weightClass is the keys in play of one weight: a binary min-heap by
+// (q, idx), the keys held in the entries. It is written out rather than an
+// indexedHeap: every pick sifts the chosen key down the heap (10 levels at
+// 1,000 keys), where calls through the generic heap's dictionary and reads
+// through a pointer per comparison cost about 100 ns a pick.
 type weightClass struct {
 	weight int64
-	heap   indexedHeap[*swKey]
+	heap   []swEntry
+}
+
+// swEntry is a key in play: its place in the order, and its record.
+type swEntry struct {
+	q   int64 // the current weight is round*weight - q
+	idx int   // in configuration order: the tie-break
+	s   *swKey
+}
+
+func (c *weightClass) less(i, j int) bool {
+	a, b := &c.heap[i], &c.heap[j]
+	return a.q < b.q || (a.q == b.q && a.idx < b.idx)
+}
+
+func (c *weightClass) swap(i, j int) {
+	h := c.heap
+	h[i], h[j] = h[j], h[i]
+	h[i].s.hi, h[j].s.hi = i, j
+}
+
+func (c *weightClass) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !c.less(j, i) {
+			return
+		}
+		c.swap(i, j)
+		j = i
+	}
+}
+
+// down sifts i down and reports whether it moved.
+func (c *weightClass) down(i0 int) bool {
+	i, n := i0, len(c.heap)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		j := l
+		if r := l + 1; r < n && c.less(r, l) {
+			j = r
+		}
+		if !c.less(j, i) {
+			break
+		}
+		c.swap(i, j)
+		i = j
+	}
+	return i > i0
+}
+
+// fix restores the order after entry i's q changed.
+func (c *weightClass) fix(i int) {
+	if !c.down(i) {
+		c.up(i)
+	}
+}
+
+func (c *weightClass) push(s *swKey, q int64) {
+	s.hi = len(c.heap)
+	c.heap = append(c.heap, swEntry{q: q, idx: s.idx, s: s})
+	c.up(s.hi)
+}
+
+// remove takes s out and returns its q.
+func (c *weightClass) remove(s *swKey) int64 {
+	i, last := s.hi, len(c.heap)-1
+	q := c.heap[i].q
+	if i != last {
+		c.swap(i, last)
+	}
+	c.heap[last] = swEntry{}
+	c.heap = c.heap[:last]
+	s.hi = -1
+	if i != last {
+		c.fix(i)
+	}
+	return q
+}
+
+// order restores the order after any number of keys' q changed.
+func (c *weightClass) order() {
+	for i := len(c.heap)/2 - 1; i >= 0; i-- {
+		c.down(i)
+	}
 }
 
 // swKey is one key's place in the rounds.
 type swKey struct {
 	k     *keyMetadata
 	class *weightClass
-	idx   int   // in configuration order: the tie-break
-	q     int64 // in play: the current weight is round*weight - q
+	idx   int   // in configuration order
 	cw    int64 // out of play: the current weight it left with
 	hi    int   // in class.heap; -1 = out of play
 	sat   bool  // sat out the round being played over every key
 }
 
-func (s *swKey) before(o *swKey) bool { return s.q < o.q || (s.q == o.q && s.idx < o.idx) }
-func (s *swKey) heapIndex() *int      { return &s.hi }
+// q is s's entry's q; s is in play.
+func (s *swKey) q() *int64 { return &s.class.heap[s.hi].q }
 
 func newWeighted(t *tier) *weighted {
 	w := &weighted{t: t, keys: make([]swKey, len(t.keys))}
@@ -86,17 +175,15 @@ func newWeighted(t *tier) *weighted {
 // Strategy implements KeySelector.
 func (*weighted) Strategy() Strategy { return StrategyWeighted }
 
-func (w *weighted) cw(s *swKey) int64 { return w.round*s.class.weight - s.q }
+func (w *weighted) cw(s *swKey) int64 { return w.round*s.class.weight - *s.q() }
 
 func (w *weighted) enter(s *swKey) {
-	s.q = w.round*s.class.weight - s.cw
-	s.class.heap.push(s)
+	s.class.push(s, w.round*s.class.weight-s.cw)
 	w.total += s.class.weight
 }
 
 func (w *weighted) leave(s *swKey) {
-	s.cw = w.cw(s)
-	s.class.heap.remove(s)
+	s.cw = w.round*s.class.weight - s.class.remove(s)
 	w.total -= s.class.weight
 }
 
@@ -109,10 +196,10 @@ func (w *weighted) pick(a *attempt) (*keyMetadata, bool) {
 	w.round++
 	var best *swKey
 	for _, c := range w.classes {
-		if c.heap.len() == 0 {
+		if len(c.heap) == 0 {
 			continue
 		}
-		s := c.heap.top()
+		s := c.heap[0].s
 		if best == nil || w.cw(s) > w.cw(best) || (w.cw(s) == w.cw(best) && s.idx < best.idx) {
 			best = s
 		}
@@ -131,8 +218,8 @@ func (w *weighted) pick(a *attempt) (*keyMetadata, bool) {
 		w.round--
 		return nil, false
 	}
-	best.q += w.total
-	best.class.heap.fix(best)
+	*best.q() += w.total
+	best.class.fix(best.hi)
 	return best.k, true
 }
 
@@ -147,7 +234,7 @@ func (w *weighted) pickEvery(a *attempt) (*keyMetadata, bool) {
 			continue
 		}
 		if s.sat = !a.candidate(s.k); s.sat {
-			s.q += s.class.weight // its current weight stays
+			*s.q() += s.class.weight // its current weight stays
 			continue
 		}
 		total += s.class.weight
@@ -157,7 +244,7 @@ func (w *weighted) pickEvery(a *attempt) (*keyMetadata, bool) {
 	}
 	ok := best != nil && a.reserve(best.k)
 	if ok {
-		best.q += total
+		*best.q() += total
 	} else {
 		w.round--
 	}
@@ -165,7 +252,7 @@ func (w *weighted) pickEvery(a *attempt) (*keyMetadata, bool) {
 		if s := &w.keys[i]; s.sat {
 			s.sat = false
 			if !ok {
-				s.q -= s.class.weight
+				*s.q() -= s.class.weight
 			}
 		}
 	}
@@ -176,7 +263,7 @@ func (w *weighted) pickEvery(a *attempt) (*keyMetadata, bool) {
 		return nil, best == nil
 	}
 	for _, c := range w.classes {
-		c.heap.init()
+		c.order()
 	}
 	return best.k, true
 }
