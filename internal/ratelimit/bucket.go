@@ -45,6 +45,7 @@ type bucket struct {
 	learned    int64   // from provider headers; 0 = none
 	limit      int64   // effective: the lower known of the two; 0 = unknown
 	perNs      float64 // refill: limit per nanosecond
+	unitNs     float64 // and its inverse, nanoseconds per unit
 	tokens     float64 // level at `at`; at most limit, negative when in debt
 	at         int64   // Unix ns of tokens; never moves back
 
@@ -168,19 +169,26 @@ func (b *bucket) setLimits(t time.Time, configured, learned int64) {
 		return
 	case eff == 0:
 		used := float64(b.limit) - b.level(t)
-		b.limit, b.perNs = 0, 0
+		b.limit, b.perNs, b.unitNs = 0, 0, 0
 		b.shadow = usageWindow{}
 		b.shadow.add(t, max(used, 0))
 	case b.limit == 0:
 		used := b.shadow.used(t)
-		b.limit, b.perNs = eff, float64(eff)/float64(Window.Nanoseconds())
+		b.setRate(eff)
 		b.tokens, b.at = float64(eff), max(b.at, t.UnixNano())
 		b.capTo(t, float64(eff)-used)
 	default:
 		l := b.level(t)
-		b.limit, b.perNs = eff, float64(eff)/float64(Window.Nanoseconds())
+		b.setRate(eff)
 		b.set(t, l)
 	}
+}
+
+// setRate makes limit the bucket's size and its refill per Window.
+func (b *bucket) setRate(limit int64) {
+	b.limit = limit
+	b.perNs = float64(limit) / float64(Window.Nanoseconds())
+	b.unitNs = float64(Window.Nanoseconds()) / float64(limit)
 }
 
 // resetSlack is how far a reported reset time may lie beyond the model's
@@ -223,9 +231,7 @@ func (b *bucket) observe(t time.Time, o Observation, inFlight float64) bool {
 }
 
 // unitNanos is how many nanoseconds one unit takes to refill.
-func (b *bucket) unitNanos() float64 {
-	return float64(Window.Nanoseconds()) / float64(b.limit)
-}
+func (b *bucket) unitNanos() float64 { return b.unitNs }
 
 // fullAt is when a bucket at level l at now (Unix ns) is full, in Unix
 // nanoseconds.
