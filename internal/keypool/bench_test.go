@@ -33,7 +33,7 @@ var benchSizes = []int{3, 100, 1000}
 // benchPool returns a pool of n keys on the wall clock. With withLimits the
 // keys have request and token limits set far above what a benchmark uses:
 // no key is ever limited, but every request goes through the limiters and
-// the least-loaded heap (the "/limits-unreached" cases).
+// the selector (the "/limits-unreached" cases).
 func benchPool(b *testing.B, n int, withLimits bool, strategy Strategy) *KeyPool {
 	b.Helper()
 	return benchPoolClock(b, n, withLimits, strategy, nil)
@@ -61,59 +61,65 @@ func benchPoolClock(b *testing.B, n int, withLimits bool, strategy Strategy, clk
 	return p
 }
 
+var benchStrategies = []Strategy{StrategyLeastLoaded, StrategyRoundRobin, StrategyRandom, StrategyWeighted}
+
+// BenchmarkGetKey is the selection matrix: every strategy, 3/100/1,000
+// keys, without limits and with local limits that are never reached
+// ("/limits-unreached": every request goes through the limiters), on one
+// goroutine ("/serial") and on GOMAXPROCS ("/parallel"), on the wall clock.
+// Every case is a leaf of the same depth, so that one can be run alone. Each case
+// should stay within 300 ns/op and 0 allocs/op, and 1,000 keys within 20%
+// of 3.
 func BenchmarkGetKey(b *testing.B) {
-	ctx := context.Background()
-	for _, tc := range []struct {
-		name       string
-		withLimits bool
-		clock      func() clock.Clock
-	}{
-		{"", false, func() clock.Clock { return nil }},
-		{"/limits-unreached", true, func() clock.Clock { return nil }},
-		{"/tickclock", false, func() clock.Clock { return &tickClock{} }},
-		{"/limits-unreached/tickclock", true, func() clock.Clock { return &tickClock{} }},
-	} {
-		for _, n := range benchSizes {
-			name, withLimits := fmt.Sprintf("keys=%d", n)+tc.name, tc.withLimits
-			b.Run(name, func(b *testing.B) {
-				p := benchPoolClock(b, n, withLimits, StrategyLeastLoaded, tc.clock())
-				b.ReportAllocs()
-				for b.Loop() {
-					if _, _, err := p.GetKey(ctx); err != nil {
-						b.Fatal(err)
-					}
+	for _, s := range benchStrategies {
+		for _, withLimits := range []bool{false, true} {
+			for _, n := range benchSizes {
+				name := fmt.Sprintf("%s/keys=%d/no-limits", s, n)
+				if withLimits {
+					name = fmt.Sprintf("%s/keys=%d/limits-unreached", s, n)
 				}
-			})
-			b.Run(name+"/parallel", func(b *testing.B) {
-				p := benchPoolClock(b, n, withLimits, StrategyLeastLoaded, tc.clock())
-				b.ReportAllocs()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, _, err := p.GetKey(ctx); err != nil {
-							b.Fatal(err)
-						}
-					}
+				b.Run(name+"/serial", func(b *testing.B) {
+					benchGetKey(b, benchPool(b, n, withLimits, s), false)
 				})
+				b.Run(name+"/parallel", func(b *testing.B) {
+					benchGetKey(b, benchPool(b, n, withLimits, s), true)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkGetKeyTickClock is BenchmarkGetKey's limits-unreached cases
+// without the cost of reading the wall clock: the engine's own share.
+func BenchmarkGetKeyTickClock(b *testing.B) {
+	for _, s := range benchStrategies {
+		for _, n := range benchSizes {
+			b.Run(fmt.Sprintf("%s/keys=%d/limits-unreached", s, n), func(b *testing.B) {
+				benchGetKey(b, benchPoolClock(b, n, true, s, &tickClock{}), false)
 			})
 		}
 	}
 }
 
-func BenchmarkGetKeyStrategies(b *testing.B) {
+func benchGetKey(b *testing.B, p *KeyPool, parallel bool) {
 	ctx := context.Background()
-	for _, s := range []Strategy{StrategyRoundRobin, StrategyRandom, StrategyWeighted} {
-		for _, n := range benchSizes {
-			b.Run(fmt.Sprintf("%s/keys=%d", s, n), func(b *testing.B) {
-				p := benchPool(b, n, true, s)
-				b.ReportAllocs()
-				for b.Loop() {
-					if _, _, err := p.GetKey(ctx); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+	b.ReportAllocs()
+	if !parallel {
+		for b.Loop() {
+			if _, _, err := p.GetKey(ctx); err != nil {
+				b.Fatal(err)
+			}
 		}
+		return
 	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, _, err := p.GetKey(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // BenchmarkOutcome is a whole request's bookkeeping: Acquire with an input

@@ -44,7 +44,7 @@ func (p *KeyPool) touch(g *group, now time.Time) {
 	g.load()
 	nowNs := now.UnixNano()
 	for _, s := range g.slots {
-		s.tier.sel.changed(s, nowNs)
+		s.tier.sel.changed(s, nil, nowNs)
 		if e := &s.tier.exhausted; e.valid {
 			e.until = min(e.until, p.slotReadyAt(s, now, e.est, nil))
 		}
@@ -88,7 +88,7 @@ func (p *KeyPool) setUsable(k *keyMetadata, was bool, now time.Time) {
 	} else {
 		s.usable--
 	}
-	s.tier.sel.changed(s, now.UnixNano())
+	s.tier.sel.changed(s, k, now.UnixNano())
 }
 
 // coolDown keeps k out of use until until (a longer cooldown already in

@@ -67,6 +67,13 @@ func (h *indexedHeap[T]) remove(x T) {
 	}
 }
 
+// init restores the order after any number of keys changed.
+func (h *indexedHeap[T]) init() {
+	for i := len(h.items)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
 func (h *indexedHeap[T]) pop() T {
 	x := h.items[0]
 	h.remove(x)

@@ -62,7 +62,7 @@ type keyMetadata struct {
 	lastErrorAt int64
 	acquired    int64 // leases handed out
 	inFlight    atomic.Int64
-	cw          int64 // current weight of smooth weighted round-robin
+	rank        int // place in its tier's keys (configuration order)
 }
 
 func newKey(c *KeyConfig) *keyMetadata {

@@ -114,9 +114,16 @@ func (p *KeyPool) Settle(l *Lease, u Usage) {
 	k.inFlight.Add(-1)
 	cu := u.counted()
 	if cu == (ratelimit.Usage{}) && res.Taken == (ratelimit.Amounts{}) {
-		// Nothing reserved, nothing used. A reservation of one request
-		// alone is still settled: the limiter counts what is in flight
-		// (see ratelimit.Syncer).
+		// Nothing reserved, nothing used.
+		return
+	}
+	if u == (Usage{}) && !res.Settles(cu) {
+		// Nothing used, and no level to change: the limiter only counts
+		// the request as no longer in flight (see ratelimit.Syncer), under
+		// its own lock. The pool's order, its waiters' prospects and what
+		// it learned stay as they are, so neither its lock nor the time
+		// is needed.
+		g.lim.Settle(time.Time{}, res, cu)
 		return
 	}
 	now := p.clock.Now()

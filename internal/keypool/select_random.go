@@ -52,4 +52,4 @@ func (r *random) pick(a *attempt) (*keyMetadata, bool) {
 	return nil, true
 }
 
-func (*random) changed(*slot, int64) {}
+func (*random) changed(*slot, *keyMetadata, int64) {}

@@ -44,4 +44,4 @@ func (r *roundRobin) pick(a *attempt) (*keyMetadata, bool) {
 	return nil, true
 }
 
-func (*roundRobin) changed(*slot, int64) {}
+func (*roundRobin) changed(*slot, *keyMetadata, int64) {}

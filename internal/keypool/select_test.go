@@ -18,6 +18,7 @@ package keypool
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -74,6 +75,65 @@ func TestWeightedDefaultWeightAndSkip(t *testing.T) {
 	c = counts(f.sequence(100))
 	if c["k0"] != 0 || c["k1"] != 50 || c["k2"] != 50 {
 		t.Fatalf("counts with k0 cooling %v", c)
+	}
+}
+
+// TestWeightedMatchesNginx plays random weights, cooldowns and exclusions
+// against nginx's smooth weighted round-robin, written out as nginx does it
+// (every key visited on every pick): the picks must be the same.
+func TestWeightedMatchesNginx(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys := keyCfgs(9)
+	for i := range keys {
+		keys[i].Weight = 1 + rng.IntN(4)
+	}
+	f := newFixture(t, provider.Anthropic, PoolConfig{Strategy: StrategyWeighted, Keys: keys})
+	cw := make([]int, len(keys))
+	coolUntil := make([]time.Time, len(keys))
+	for step := range 3000 {
+		now := f.clock.Now()
+		switch r := rng.IntN(20); {
+		case r == 0:
+			i := rng.IntN(len(keys))
+			until := now.Add(time.Duration(1+rng.IntN(5)) * time.Second)
+			if err := f.p.MarkKeyExhausted(keys[i].ID, until); err != nil {
+				t.Fatal(err)
+			}
+			if until.After(coolUntil[i]) { // a longer cooldown in place stays
+				coolUntil[i] = until
+			}
+			continue
+		case r == 1:
+			f.clock.Advance(time.Second)
+			continue
+		}
+		var exclude []string
+		if rng.IntN(10) == 0 {
+			exclude = []string{keys[rng.IntN(len(keys))].ID}
+		}
+		best, total := -1, 0
+		for i := range keys {
+			if now.Before(coolUntil[i]) || slices.Contains(exclude, keys[i].ID) {
+				continue
+			}
+			cw[i] += keys[i].Weight
+			total += keys[i].Weight
+			if best < 0 || cw[i] > cw[best] {
+				best = i
+			}
+		}
+		l, err := f.p.Acquire(context.Background(), AcquireOptions{Exclude: exclude})
+		if best < 0 {
+			if err == nil {
+				t.Fatalf("step %d: got %s, nginx has no key", step, l.KeyID)
+			}
+			continue
+		}
+		cw[best] -= total
+		if err != nil || l.KeyID != keys[best].ID {
+			t.Fatalf("step %d: got %q (%v), nginx picks %s", step, l.KeyID, err, keys[best].ID)
+		}
+		f.p.Settle(&l, Usage{})
 	}
 }
 

@@ -57,9 +57,9 @@ type KeySelector interface {
 	// When it returns nil, complete reports whether every key of the tier
 	// was tried; if not, the pool tries the rest.
 	pick(a *attempt) (k *keyMetadata, complete bool)
-	// changed tells the selector that s's limiter outlook or its number of
-	// usable keys changed at now.
-	changed(s *slot, now int64)
+	// changed tells the selector that s's limiter outlook (k nil) or the
+	// usability of s's key k changed at now.
+	changed(s *slot, k *keyMetadata, now int64)
 }
 
 // newSelector returns the selector for strategy over t.
@@ -70,7 +70,7 @@ func newSelector(strategy Strategy, t *tier) KeySelector {
 	case StrategyRandom:
 		return &random{t: t}
 	case StrategyWeighted:
-		return &weighted{t: t}
+		return newWeighted(t)
 	}
 	return newLeastLoaded(t)
 }

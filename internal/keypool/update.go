@@ -203,6 +203,7 @@ func buildTiers(strategy Strategy, keys []*keyMetadata, groupOf map[*keyMetadata
 			byPriority[k.priority] = t
 			tiers = append(tiers, t)
 		}
+		k.rank = len(t.keys)
 		t.keys = append(t.keys, k)
 	}
 	slices.SortStableFunc(tiers, func(a, b *tier) int { return cmp.Compare(b.priority, a.priority) })
@@ -226,7 +227,7 @@ func buildTiers(strategy Strategy, keys []*keyMetadata, groupOf map[*keyMetadata
 		}
 		t.sel = newSelector(strategy, t)
 		for _, s := range t.slots {
-			t.sel.changed(s, nowNs)
+			t.sel.changed(s, nil, nowNs)
 		}
 	}
 	return tiers

@@ -19,8 +19,6 @@ package ratelimit
 import (
 	"math"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // eps absorbs float rounding in refill arithmetic: a level within eps of a
@@ -31,58 +29,59 @@ const eps = 1e-6
 // of a dimension with no known limit.
 const always = math.MinInt64
 
-// bucket is one dimension: a token bucket from x/time/rate holding up to
-// one Window's worth of the effective limit and refilling over one Window.
+// bucket is one dimension: a token bucket holding up to one Window's worth
+// of the effective limit and refilling linearly over one Window. Its state
+// is a level as of a time; the level at any later time follows from the
+// rate, so nothing runs in between. The level may go negative: a request's
+// real usage is charged after it, and the debt delays the next one.
 //
-// x/time/rate has no setter for the level, so adjustments go through its
-// public API only: ReserveN (which may go into debt) takes units, and a
-// one-nanosecond burst of a temporarily raised rate returns units (see
-// credit). Both are driven with the caller's time through the *At methods.
+// It is its own rather than golang.org/x/time/rate's Limiter: the model
+// needs to set the level (to a provider's remaining count) and to return
+// unused units, which that API offers only through tricks (a rate raised
+// for one nanosecond), and each of its calls takes a lock the owning
+// Local already holds.
 type bucket struct {
-	configured int64 // from the pool's configuration; 0 = none
-	learned    int64 // from provider headers; 0 = none
-	limit      int64 // effective: the lower known of the two; 0 = unknown
-	lim        *rate.Limiter
-	resetAt    time.Time   // last reset the provider reported
-	floor      int64       // what the smallest request needs; <= 1 means one unit
-	shadow     usageWindow // consumption while the limit is unknown
+	configured int64   // from the pool's configuration; 0 = none
+	learned    int64   // from provider headers; 0 = none
+	limit      int64   // effective: the lower known of the two; 0 = unknown
+	perNs      float64 // refill: limit per nanosecond
+	unitNs     float64 // and its inverse, nanoseconds per unit
+	tokens     float64 // level at `at`; at most limit, negative when in debt
+	at         int64   // Unix ns of tokens; never moves back
 
-	// full and ready cache fullAt and readyAt (Unix ns) as of the last
-	// change. Both stay true as time passes, so they are recomputed only
-	// when the bucket changes (mark), and a minimal demand is checked
-	// against ready without reading the limiter.
-	full, ready int64
-}
-
-// mark recomputes the cached times after a change at t.
-func (b *bucket) mark(t time.Time) {
-	if !b.known() {
-		b.full, b.ready = always, always
-		return
-	}
-	l := b.level(t)
-	b.full, b.ready = b.fullAt(t, l), b.readyAt(t, l)
+	resetAt time.Time   // last reset the provider reported
+	floor   int64       // what the smallest request needs; <= 1 means one unit
+	shadow  usageWindow // consumption while the limit is unknown
 }
 
 // has reports whether the bucket holds what a demand of n units needs at t.
+// A minimal demand (n <= 1) needs the floor.
 func (b *bucket) has(t time.Time, n int64) bool {
 	if !b.known() {
 		return true
 	}
 	if n <= 1 {
-		return t.UnixNano() >= b.ready
+		n = b.floor
 	}
 	return b.level(t)+eps >= b.need(n)
 }
 
 func (b *bucket) known() bool { return b.limit > 0 }
 
-func perSecond(limit int64) rate.Limit {
-	return rate.Limit(float64(limit) / Window.Seconds())
+// level is the units in the bucket at t; negative when in debt.
+func (b *bucket) level(t time.Time) float64 {
+	l := b.tokens
+	if d := t.UnixNano() - b.at; d > 0 {
+		l += float64(d) * b.perNs
+	}
+	return min(l, float64(b.limit))
 }
 
-// level is the units in the bucket at t; negative when in debt.
-func (b *bucket) level(t time.Time) float64 { return b.lim.TokensAt(t) }
+// set makes l the level at t (or at the bucket's own time, if t is
+// earlier: a caller that read the clock before another took its turn).
+func (b *bucket) set(t time.Time, l float64) {
+	b.tokens, b.at = min(l, float64(b.limit)), max(b.at, t.UnixNano())
+}
 
 // need is what a demand of n units must find in the bucket: at least one
 // unit (an empty bucket means the provider would refuse), and at most a full
@@ -100,19 +99,10 @@ func (b *bucket) debit(t time.Time, n int64) {
 		b.shadow.add(t, float64(n))
 		return
 	}
-	// ReserveN refuses more than a burst at once, but happily goes into debt
-	// for up to a burst; larger charges go in burst-sized steps.
-	for n > 0 {
-		c := min(n, b.limit)
-		b.lim.ReserveN(t, int(c))
-		n -= c
-	}
+	b.set(t, b.level(t)-float64(n))
 }
 
-// credit returns x units (capped at a full bucket). It raises the rate so
-// that exactly x units accrue in one nanosecond, then restores it: the only
-// way to add units through x/time/rate's API without granting a full bucket.
-// The one nanosecond of ordinary refill it costs is negligible.
+// credit returns x units (capped at a full bucket).
 func (b *bucket) credit(t time.Time, x float64) {
 	if x <= 0 {
 		return
@@ -121,9 +111,7 @@ func (b *bucket) credit(t time.Time, x float64) {
 		b.shadow.add(t, -x)
 		return
 	}
-	r := b.lim.Limit()
-	b.lim.SetLimitAt(t, rate.Limit(x/time.Nanosecond.Seconds()))
-	b.lim.SetLimitAt(t.Add(time.Nanosecond), r)
+	b.set(t, b.level(t)+x)
 }
 
 // adjust charges delta units (or returns -delta units).
@@ -138,14 +126,10 @@ func (b *bucket) adjust(t time.Time, delta int64) {
 // capTo lowers the level to at most ceiling (which may be negative) and
 // reports whether it did. It never raises the level.
 func (b *bucket) capTo(t time.Time, ceiling float64) bool {
-	l := b.level(t)
-	d := l - ceiling
-	if d <= eps {
+	if b.level(t)-ceiling <= eps {
 		return false
 	}
-	n := math.Ceil(d)
-	b.debit(t, int64(n))
-	b.credit(t, n-d)
+	b.set(t, ceiling)
 	return true
 }
 
@@ -162,12 +146,10 @@ func (b *bucket) raiseTo(t time.Time, target float64) bool {
 	if !b.known() || b.learned == 0 || b.limit != b.learned {
 		return false
 	}
-	target = min(target, float64(b.limit))
-	l := b.level(t)
-	if target-l < raiseMin {
+	if min(target, float64(b.limit))-b.level(t) < raiseMin {
 		return false
 	}
-	b.credit(t, target-l)
+	b.set(t, target)
 	return true
 }
 
@@ -187,18 +169,26 @@ func (b *bucket) setLimits(t time.Time, configured, learned int64) {
 		return
 	case eff == 0:
 		used := float64(b.limit) - b.level(t)
-		b.lim, b.limit = nil, 0
+		b.limit, b.perNs, b.unitNs = 0, 0, 0
 		b.shadow = usageWindow{}
 		b.shadow.add(t, max(used, 0))
 	case b.limit == 0:
 		used := b.shadow.used(t)
-		b.lim, b.limit = rate.NewLimiter(perSecond(eff), int(eff)), eff
+		b.setRate(eff)
+		b.tokens, b.at = float64(eff), max(b.at, t.UnixNano())
 		b.capTo(t, float64(eff)-used)
 	default:
-		b.lim.SetLimitAt(t, perSecond(eff))
-		b.lim.SetBurstAt(t, int(eff))
-		b.limit = eff
+		l := b.level(t)
+		b.setRate(eff)
+		b.set(t, l)
 	}
+}
+
+// setRate makes limit the bucket's size and its refill per Window.
+func (b *bucket) setRate(limit int64) {
+	b.limit = limit
+	b.perNs = float64(limit) / float64(Window.Nanoseconds())
+	b.unitNs = float64(Window.Nanoseconds()) / float64(limit)
 }
 
 // resetSlack is how far a reported reset time may lie beyond the model's
@@ -241,30 +231,27 @@ func (b *bucket) observe(t time.Time, o Observation, inFlight float64) bool {
 }
 
 // unitNanos is how many nanoseconds one unit takes to refill.
-func (b *bucket) unitNanos() float64 {
-	return float64(Window.Nanoseconds()) / float64(b.limit)
-}
+func (b *bucket) unitNanos() float64 { return b.unitNs }
 
-// fullAt is when a bucket at level l at t is full, in Unix nanoseconds.
-func (b *bucket) fullAt(t time.Time, l float64) int64 {
+// fullAt is when a bucket at level l at now (Unix ns) is full, in Unix
+// nanoseconds.
+func (b *bucket) fullAt(now int64, l float64) int64 {
 	if !b.known() {
 		return always
 	}
-	now := t.UnixNano()
 	if l >= float64(b.limit)-eps {
 		return now
 	}
 	return now + int64(math.Ceil((float64(b.limit)-l)*b.unitNanos()))
 }
 
-// readyAt is when a bucket at level l at t holds what the smallest request
-// needs (one unit, or the floor), in Unix nanoseconds; at or before t when it
-// holds it now.
-func (b *bucket) readyAt(t time.Time, l float64) int64 {
+// readyAt is when a bucket at level l at now (Unix ns) holds what the
+// smallest request needs (one unit, or the floor), in Unix nanoseconds; at
+// or before now when it holds it then.
+func (b *bucket) readyAt(now int64, l float64) int64 {
 	if !b.known() {
 		return always
 	}
-	now := t.UnixNano()
 	need := b.need(b.floor)
 	if l+eps >= need {
 		return now - int64((l-need)*b.unitNanos())

@@ -18,9 +18,8 @@ limitations under the License.
 // keys that share an organisation's limits, in up to four per-minute
 // dimensions: requests, input tokens, output tokens and combined tokens.
 //
-// Capacity is modelled as token buckets from golang.org/x/time/rate, always
-// driven with the caller's clock through the *At methods, so that tests move
-// time instead of sleeping. Input tokens are reserved from an estimate before
+// Capacity is modelled as token buckets (bucket.go), always driven with the
+// caller's clock, so that tests move time instead of sleeping. Input tokens are reserved from an estimate before
 // a request and settled with the real usage afterwards; output tokens are
 // charged afterwards. What a provider reports in its rate-limit headers
 // adjusts the buckets in place and never refills them.

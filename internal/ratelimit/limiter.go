@@ -33,7 +33,8 @@ type Limiter interface {
 	Reserve(now time.Time, inputTokens, outputTokens int64) (Reservation, bool)
 	// Settle replaces a reservation with what the request really used: the
 	// unused part of the input estimate is returned, the excess and all
-	// output tokens are charged (a bucket may go into debt).
+	// output tokens are charged (a bucket may go into debt). When
+	// r.Settles(u) is false no level changes and now is not read.
 	Settle(now time.Time, r Reservation, u Usage)
 	// Observe applies what one response reported, per dimension, at once.
 	// It adjusts in place and never adds capacity: a reported remaining
@@ -164,6 +165,15 @@ type DimensionState struct {
 	FullAt time.Time
 	// ResetAt is the last reset time the provider reported; zero if none.
 	ResetAt time.Time
+}
+
+// Settles reports whether settling r with u changes any level. When it
+// does not (a request that used nothing, from a limiter that held no
+// output for it), Settle only counts the request as no longer in flight:
+// the limiter's outlook stays as it was.
+func (r Reservation) Settles(u Usage) bool {
+	_, _, changes := settlement(r, u)
+	return changes
 }
 
 // settlement is what settling r with u changes: per dimension, the real

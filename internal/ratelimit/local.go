@@ -62,7 +62,7 @@ func NewLocal(now time.Time, limits Amounts) (*Local, error) {
 	for d := range l.b {
 		l.b[d].setLimits(now, limits[d], 0)
 	}
-	l.refresh(now)
+	l.publish()
 	return l, nil
 }
 
@@ -105,7 +105,6 @@ func (l *Local) Reserve(now time.Time, inputTokens, outputTokens int64) (Reserva
 		b.debit(now, take[d])
 		if b.known() {
 			r.Taken[d] = take[d]
-			b.mark(now)
 		}
 	}
 	for _, d := range outputDims {
@@ -147,10 +146,7 @@ func (l *Local) Settle(now time.Time, r Reservation, u Usage) {
 		l.setFloors()
 	}
 	for d := range l.b {
-		if delta[d] != 0 || (relearned && (Dimension(d) == OutputTokens || Dimension(d) == Tokens)) {
-			l.b[d].adjust(now, delta[d])
-			l.b[d].mark(now)
-		}
+		l.b[d].adjust(now, delta[d])
 	}
 	l.publish()
 }
@@ -190,7 +186,6 @@ func (l *Local) apply(now time.Time, obs Observations, settledAt *Amounts) uint8
 			pending := l.inFlight[d] + l.settled[d] - settledAt[d]
 			l.b[d].raiseTo(now, float64(obs[d].Remaining-pending))
 		}
-		l.b[d].mark(now)
 	}
 	l.publish()
 	return lowered
@@ -203,7 +198,7 @@ func (l *Local) SetLimits(now time.Time, limits Amounts) {
 	for d := range l.b {
 		l.b[d].setLimits(now, limits[d], l.b[d].learned)
 	}
-	l.refresh(now)
+	l.publish()
 }
 
 // TimeToCapacity implements Limiter.
@@ -246,26 +241,21 @@ func (l *Local) Snapshot(now time.Time) Snapshot {
 		lv := b.level(now)
 		ds.Remaining = max(int64(lv+eps), 0)
 		ds.Wait = b.wait(lv, 1)
-		ds.FullAt = fromNanos(b.fullAt(now, lv))
+		ds.FullAt = fromNanos(b.fullAt(now.UnixNano(), lv))
 	}
 	return s
 }
 
-// refresh recomputes every dimension's cached times and publishes the
-// outlook; l.mu is held.
-func (l *Local) refresh(now time.Time) {
-	for d := range l.b {
-		l.b[d].mark(now)
-	}
-	l.publish()
-}
-
-// publish stores the outlook from the dimensions' cached times; l.mu is held.
+// publish stores the outlook; l.mu is held. A bucket's state is its level
+// at its own time, and refill is linear, so the times follow from the state
+// alone, whatever the time now.
 func (l *Local) publish() {
 	full, ready := int64(always), int64(always)
 	for d := range l.b {
-		full = max(full, l.b[d].full)
-		ready = max(ready, l.b[d].ready)
+		if b := &l.b[d]; b.known() {
+			full = max(full, b.fullAt(b.at, b.tokens))
+			ready = max(ready, b.readyAt(b.at, b.tokens))
+		}
 	}
 	l.fullAt.Store(full)
 	l.readyAt.Store(ready)
