@@ -38,7 +38,7 @@ const defaultRetryAfter = time.Minute
 // prefers. It reserves that capacity until Settle.
 //
 // When no key has capacity, or other requests already wait for it, the
-// request waits (see wait in backlog.go) up to the pool's QueueTimeout and
+// request waits (see wait in waiting.go) up to the pool's QueueTimeout and
 // no longer than ctx allows, served fairly between clients (opts.Client)
 // as capacity returns. It fails at once with ErrQueueFull as Cause when
 // the pool's MaxWaiters requests, or the client's own cap, already wait,

@@ -59,7 +59,7 @@ type attempt struct {
 	held      bool
 	reserveIn int64 // input tokens a held attempt leaves on top of its own
 
-	// Class-aware choice (route.go): which groups the attempt may take,
+	// Class-aware choice (fit.go): which groups the attempt may take,
 	// and the output tokens the request is expected to produce.
 	fit int
 	out float64
@@ -156,7 +156,7 @@ func (a *attempt) reserve(k *keyMetadata) bool {
 
 // outTokens is the output the request is expected to produce, for its
 // limiter to hold until it settles: what the pool learned prompts of its
-// size produce (route.go), or, before it learned any, the limiter's own
+// size produce (fit.go), or, before it learned any, the limiter's own
 // average. Holding the request's own expectation, rather than the
 // average of whatever the group served, keeps a group short of output
 // tokens from admitting long answers it then pays for with the requests

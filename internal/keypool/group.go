@@ -39,7 +39,7 @@ type group struct {
 	readyAt int64     // Unix ns; when a minimal request fits
 	limited bool      // readyAt was after now when last looked at
 	grants  grantRate // leases handed out lately, for its standby (standby.go)
-	fitMark uint64    // KeyPool.fitSeq of the last head it fits (route.go)
+	fitMark uint64    // KeyPool.fitSeq of the last head it fits (fit.go)
 	// limits are the limiter's effective per-minute limits, for the
 	// class-aware score, reread only when they may have changed: on
 	// SetLimits, and when a response reports a limit other than the last

@@ -50,7 +50,7 @@ type keyMetadata struct {
 	slot *slot // nil once the key has left the pool
 
 	rejected    bool
-	checking    bool  // a re-check of the key's value is running (see verify.go)
+	checking    bool  // a re-check of the key's value is running (see keystate.go)
 	checkedAt   int64 // Unix ns the last re-check of checkedKey started; 0 = never
 	checkedKey  string
 	coolUntil   int64 // Unix ns; 0 = not cooling

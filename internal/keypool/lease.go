@@ -67,7 +67,7 @@ type AcquireOptions struct {
 	// Retry is what the request says about being a retry (the proxy reads
 	// the SDKs' X-Stainless-Retry-Count). A request that may be one claims
 	// the capacity booked for its client when it was told to retry (see
-	// reservation.go).
+	// bookings.go).
 	Retry RetryHint
 
 	claim bool // it claimed a booking: it waits ahead of the fair queue
@@ -86,7 +86,7 @@ type Lease struct {
 	grp  *group // the limiter the reservation was taken from
 	res  ratelimit.Reservation
 	aff  uint64 // AcquireOptions.Affinity
-	band uint8  // input-size band, for the output learned per band (route.go)
+	band uint8  // input-size band, for the output learned per band (fit.go)
 	est  int64  // AcquireOptions.EstimatedInputTokens
 	out  int64  // the output tokens learned for band when it was granted (attempt.out)
 }

@@ -65,7 +65,7 @@ type KeyPool struct {
 	wake  chan struct{}
 
 	// bookings are the retries promised to clients turned away, and the
-	// claimants waiting (reservation.go).
+	// claimants waiting (bookings.go).
 	bookings bookings
 
 	// dispatching: a dispatch released mu for a remote reservation, so no
@@ -82,7 +82,7 @@ type KeyPool struct {
 	reserveIn int64
 	// fitMode is the class-aware choice's mode for the dispatch's next
 	// search, fitSeq numbers its heads, and bands learns the output per
-	// request by input size (route.go).
+	// request by input size (fit.go).
 	fitMode int
 	fitSeq  uint64
 	bands   outputBands

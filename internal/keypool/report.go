@@ -41,7 +41,7 @@ const maxErrorLen = 256
 //   - 401, 403: nothing. Such an answer may be about the request alone (a
 //     model the key may not use, a header the client sent), so it never
 //     retires a key by itself: a caller that has reason to blame the key
-//     calls Suspect and has the key re-checked (see verify.go).
+//     calls Suspect and has the key re-checked (see keystate.go).
 //   - 5xx: counts a health failure; 3 in a row cool the key down briefly (5s,
 //     doubling per repeated trip up to 1m).
 //   - anything else: a success, which resets the failure count.

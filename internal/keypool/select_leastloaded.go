@@ -30,7 +30,7 @@ const heapProbes = 8
 // fullAt. Neither order changes as time passes, so nothing is rescanned: a
 // slot moves only when its own capacity changes, in O(log n).
 //
-// A single scoring pass over the slots would be simpler, and route.go does
+// A single scoring pass over the slots would be simpler, and fit.go does
 // one for tiers of up to maxRouted slots; but it reads every group: about
 // 80 ns at 100 slots and 2.1 us at 1,000 on the 2-core machine where
 // BenchmarkGetKey's whole least-loaded pick with limits stays near 300 ns.

@@ -21,7 +21,7 @@ type Strategy string
 
 const (
 	// StrategyLeastLoaded picks the key whose limit group the request costs
-	// the least share of a limit, among those with capacity (see route.go),
+	// the least share of a limit, among those with capacity (see fit.go),
 	// and, without known limits or with more than 32 groups in a tier, the
 	// key with the highest remaining share of its limits (the lowest share
 	// across its known dimensions), breaking ties in turn; keys with no

@@ -134,7 +134,7 @@ func (p *KeyPool) wait(ctx context.Context, now time.Time, opts AcquireOptions, 
 // others behind it, so that a long request is not passed over forever by
 // short ones (a client that had nothing waiting still goes first, see
 // push); only a group that does not fit it may go to one of its client's
-// next requests that fits the group better (serveFit, route.go). It returns when that request expects capacity, never when nobody
+// next requests that fits the group better (serveFit, fit.go). It returns when that request expects capacity, never when nobody
 // waits. p.mu is held; a search may release it for a remote limiter's round
 // trip, and meanwhile other callers get the last prediction and are woken
 // when this dispatch ends.
