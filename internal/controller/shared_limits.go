@@ -28,6 +28,7 @@ import (
 	llmv1alpha1 "github.com/keypool-dev/keypool-operator/api/v1alpha1"
 	"github.com/keypool-dev/keypool-operator/internal/quota"
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit/shared"
 )
 
 // sharedLimitsDegraded is 1 while the Redis holding the shared limits is
@@ -45,7 +46,7 @@ type SharedLimitsOptions struct {
 	URL string
 	// Password comes from the environment (a Secret), never from a flag.
 	Password string
-	// Timeout bounds every Redis call (0: ratelimit.DefaultSharedTimeout).
+	// Timeout bounds every Redis call (0: shared.DefaultTimeout).
 	Timeout time.Duration
 	// Replicas is how many manager replicas serve: without Redis each keeps
 	// limit / Replicas.
@@ -58,7 +59,7 @@ type SharedLimitsOptions struct {
 // Redis, and turns Redis being unreachable into the pools' Degraded
 // condition (reason SharedLimitsUnavailable), a metric and a log line.
 type SharedLimits struct {
-	backend *ratelimit.RedisBackend
+	backend *shared.Backend
 	close   func() error
 }
 
@@ -66,15 +67,15 @@ type SharedLimits struct {
 // (the pools start on local limits and switch when it answers), only when
 // the options are unusable.
 func NewSharedLimits(opts SharedLimitsOptions, publisher *StatusPublisher, log logr.Logger) (*SharedLimits, error) {
-	c, err := ratelimit.NewRedisClient(opts.URL, opts.Password, opts.Timeout)
+	c, err := shared.NewClient(opts.URL, opts.Password, opts.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("shared limits: %w", err)
 	}
 	// The outage is logged once below; go-redis's own lines (one per failed
 	// dial) only at debug level.
-	ratelimit.SetRedisLogger(func(msg string) { log.V(1).Info("redis client", "message", msg) })
+	shared.SetLogger(func(msg string) { log.V(1).Info("redis client", "message", msg) })
 	s := &SharedLimits{close: c.Close}
-	s.backend = ratelimit.NewRedisBackend(c, ratelimit.SharedOptions{
+	s.backend = shared.NewBackend(c, shared.Options{
 		Timeout:       opts.Timeout,
 		Replicas:      opts.Replicas,
 		ProbeInterval: opts.ProbeInterval,

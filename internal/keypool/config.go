@@ -100,13 +100,13 @@ type PoolConfig struct {
 	Clock clock.Clock
 	// NewLimiter makes the limiter of every key and limit group; nil means
 	// ratelimit.LocalFactory (this process's memory). A shared factory (see
-	// ratelimit.RedisBackend) makes replicas share limits: it is called with
+	// shared.Backend) makes replicas share limits: it is called with
 	// "key/<key ID>" or "group/<limit group>", which name the same capacity
 	// in every replica. It is fixed when the pool is created; Update ignores
 	// it.
 	NewLimiter ratelimit.Factory
 	// Budgets keeps the clients' budget spend where every replica counts
-	// it (ratelimit.RedisBackend.Budgets); nil keeps it in this process. It
+	// it (shared.Backend.Budgets); nil keeps it in this process. It
 	// is fixed when the pool is created; Update ignores it.
 	Budgets quota.Store
 	// OnTransition is optional. It is called without the pool's lock held,

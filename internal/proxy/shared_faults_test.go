@@ -29,7 +29,7 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 	"github.com/keypool-dev/keypool-operator/internal/proxytest"
-	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit/shared"
 	"github.com/keypool-dev/keypool-operator/internal/redistest"
 )
 
@@ -198,12 +198,12 @@ func (l *faultLoad) check(t *testing.T) {
 // (faultRPM) in the Redis at url, with its outage events.
 func sharedStack(t *testing.T, url string) (*proxytest.Stack, chan bool) {
 	t.Helper()
-	c, err := ratelimit.NewRedisClient(url, "", faultTimeout)
+	c, err := shared.NewClient(url, "", faultTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	events := make(chan bool, 16)
-	b := ratelimit.NewRedisBackend(c, ratelimit.SharedOptions{
+	b := shared.NewBackend(c, shared.Options{
 		Timeout: faultTimeout, Replicas: faultReplicas, ProbeInterval: 50 * time.Millisecond,
 		OnDegraded: func(degraded bool, _ error) { events <- degraded },
 	})

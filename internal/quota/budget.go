@@ -33,7 +33,7 @@ const (
 )
 
 // Store keeps what clients spent of their token budgets where every
-// replica of a pool counts it (ratelimit.SharedBudgets: Redis, when limits
+// replica of a pool counts it (shared.Budgets: Redis, when limits
 // are shared). Without one, Clients keeps the spend in its own memory (and
 // the operator in KeyPool status, see Client.Spent).
 type Store interface {

@@ -21,13 +21,13 @@ import (
 	"time"
 )
 
-// eps absorbs float rounding in refill arithmetic: a level within eps of a
+// Epsilon absorbs float rounding in refill arithmetic: a level within Epsilon of a
 // whole unit counts as that unit.
-const eps = 1e-6
+const Epsilon = 1e-6
 
-// always is the Unix-nanosecond time used for "since forever": the outlook
+// Always is the Unix-nanosecond time used for "since forever": the outlook
 // of a dimension with no known limit.
-const always = math.MinInt64
+const Always = math.MinInt64
 
 // bucket is one dimension: a token bucket holding up to one Window's worth
 // of the effective limit and refilling linearly over one Window. Its state
@@ -63,7 +63,7 @@ func (b *bucket) has(t time.Time, n int64) bool {
 	if n <= 1 {
 		n = b.floor
 	}
-	return b.level(t)+eps >= b.need(n)
+	return b.level(t)+Epsilon >= b.need(n)
 }
 
 func (b *bucket) known() bool { return b.limit > 0 }
@@ -126,7 +126,7 @@ func (b *bucket) adjust(t time.Time, delta int64) {
 // capTo lowers the level to at most ceiling (which may be negative) and
 // reports whether it did. It never raises the level.
 func (b *bucket) capTo(t time.Time, ceiling float64) bool {
-	if b.level(t)-ceiling <= eps {
+	if b.level(t)-ceiling <= Epsilon {
 		return false
 	}
 	b.set(t, ceiling)
@@ -191,10 +191,10 @@ func (b *bucket) setRate(limit int64) {
 	b.unitNs = float64(Window.Nanoseconds()) / float64(limit)
 }
 
-// resetSlack is how far a reported reset time may lie beyond the model's
+// ResetSlack is how far a reported reset time may lie beyond the model's
 // own refill before it lowers the level: providers round reset times up to
 // the second, and clocks differ a little.
-const resetSlack = time.Second
+const ResetSlack = time.Second
 
 // observe applies what the provider reported and reports whether the level
 // was lowered. A remaining count caps the level; a limit changes the learned
@@ -223,7 +223,7 @@ func (b *bucket) observe(t time.Time, o Observation, inFlight float64) bool {
 	if o.Remaining >= 0 {
 		lowered = b.capTo(t, float64(o.Remaining)-inFlight)
 	}
-	if ahead := o.Reset.Sub(t) - resetSlack; !o.Reset.IsZero() && ahead > 0 {
+	if ahead := o.Reset.Sub(t) - ResetSlack; !o.Reset.IsZero() && ahead > 0 {
 		ceiling := float64(b.limit) - float64(ahead)/b.unitNanos() - inFlight
 		lowered = b.capTo(t, ceiling) || lowered
 	}
@@ -237,9 +237,9 @@ func (b *bucket) unitNanos() float64 { return b.unitNs }
 // nanoseconds.
 func (b *bucket) fullAt(now int64, l float64) int64 {
 	if !b.known() {
-		return always
+		return Always
 	}
-	if l >= float64(b.limit)-eps {
+	if l >= float64(b.limit)-Epsilon {
 		return now
 	}
 	return now + int64(math.Ceil((float64(b.limit)-l)*b.unitNanos()))
@@ -250,10 +250,10 @@ func (b *bucket) fullAt(now int64, l float64) int64 {
 // or before now when it holds it then.
 func (b *bucket) readyAt(now int64, l float64) int64 {
 	if !b.known() {
-		return always
+		return Always
 	}
 	need := b.need(b.floor)
-	if l+eps >= need {
+	if l+Epsilon >= need {
 		return now - int64((l-need)*b.unitNanos())
 	}
 	return now + int64(math.Ceil((need-l)*b.unitNanos()))
@@ -261,7 +261,7 @@ func (b *bucket) readyAt(now int64, l float64) int64 {
 
 // wait is how long until a bucket at level l holds need units.
 func (b *bucket) wait(l, need float64) time.Duration {
-	if !b.known() || l+eps >= need {
+	if !b.known() || l+Epsilon >= need {
 		return 0
 	}
 	return time.Duration(math.Ceil((need - l) * b.unitNanos()))

@@ -21,7 +21,7 @@ import "time"
 // Factory makes the limiter named id with the given configured limits; the
 // pool calls it for every key and limit group it creates. Limiters that one
 // Factory makes with the same id share their state (in another process too,
-// when the factory is a RedisBackend's).
+// when the factory is a shared.Backend's).
 type Factory func(id string, now time.Time, limits Amounts) (Limiter, error)
 
 // LocalFactory makes Local limiters: each one is this process's alone.
@@ -35,5 +35,3 @@ func LocalFactory(_ string, now time.Time, limits Amounts) (Limiter, error) {
 type Cooler interface {
 	CoolDown(now time.Time, d time.Duration)
 }
-
-var _ Cooler = (*Shared)(nil)

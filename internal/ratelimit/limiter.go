@@ -79,9 +79,10 @@ type Reservation struct {
 	// request's input; Settle does not settle their input share again.
 	Absorbed uint8
 
-	// shared marks a reservation a Shared limiter took in Redis rather than
-	// from its local fallback, so that Settle settles it where it was taken.
-	shared bool
+	// Remote marks a reservation a shared limiter (package shared) took in
+	// Redis rather than from its local fallback, so that its Settle settles
+	// it where it was taken.
+	Remote bool
 	// settledAt is the limiter's running total of settled takes when this
 	// reservation was taken (see Syncer): what settled since may be missing
 	// from a remaining count reported in its response.
@@ -172,15 +173,15 @@ type DimensionState struct {
 // output for it), Settle only counts the request as no longer in flight:
 // the limiter's outlook stays as it was.
 func (r Reservation) Settles(u Usage) bool {
-	_, _, changes := settlement(r, u)
+	_, _, changes := Settlement(r, u)
 	return changes
 }
 
-// settlement is what settling r with u changes: per dimension, the real
+// Settlement is what settling r with u changes: per dimension, the real
 // usage less what was taken (input not yet absorbed by a provider-reported
 // remaining count; output replacing the expected output held), and the real
 // output. changes is false when settling would change nothing.
-func settlement(r Reservation, u Usage) (delta Amounts, out int64, changes bool) {
+func Settlement(r Reservation, u Usage) (delta Amounts, out int64, changes bool) {
 	in, out := max(u.InputTokens, 0), max(u.OutputTokens, 0)
 	if r.Absorbed&(1<<InputTokens) == 0 {
 		delta[InputTokens] = in - r.Taken[InputTokens]

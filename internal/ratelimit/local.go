@@ -76,11 +76,11 @@ func ValidateLimits(limits Amounts) error {
 	return nil
 }
 
-// takes is what a request with the given input estimate and expected
+// Takes is what a request with the given input estimate and expected
 // output takes per dimension up front: one request, the input estimate from
 // both input-counting dimensions and the expected output from both
 // output-counting ones. Settle replaces the estimates with real usage.
-func takes(inputTokens, outputTokens int64) Amounts {
+func Takes(inputTokens, outputTokens int64) Amounts {
 	inputTokens, outputTokens = max(inputTokens, 0), max(outputTokens, 0)
 	return Amounts{Requests: 1, InputTokens: inputTokens, OutputTokens: outputTokens, Tokens: inputTokens + outputTokens}
 }
@@ -89,8 +89,8 @@ func takes(inputTokens, outputTokens int64) Amounts {
 func (l *Local) Reserve(now time.Time, inputTokens, outputTokens int64) (Reservation, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := outputOr(outputTokens, l.out.expect())
-	take := takes(inputTokens, out)
+	out := OutputOr(outputTokens, l.out.expect())
+	take := Takes(inputTokens, out)
 	for d := range l.b {
 		if !l.b[d].has(now, take[d]) {
 			return Reservation{}, false
@@ -123,7 +123,7 @@ func (l *Local) Reserve(now time.Time, inputTokens, outputTokens int64) (Reserva
 
 // Settle implements Limiter.
 func (l *Local) Settle(now time.Time, r Reservation, u Usage) {
-	delta, out, changes := settlement(r, u)
+	delta, out, changes := Settlement(r, u)
 	if !changes && r.Taken == (Amounts{}) {
 		return
 	}
@@ -162,7 +162,7 @@ func (l *Local) Sync(now time.Time, obs Observations, r Reservation) uint8 {
 }
 
 // apply lowers to what obs reports and, given the running total of settled
-// takes when the request it answers was taken, raises to it (see Syncer).
+// Takes when the request it answers was taken, raises to it (see Syncer).
 func (l *Local) apply(now time.Time, obs Observations, settledAt *Amounts) uint8 {
 	seen := false
 	for _, o := range obs {
@@ -204,7 +204,7 @@ func (l *Local) SetLimits(now time.Time, limits Amounts) {
 // TimeToCapacity implements Limiter.
 func (l *Local) TimeToCapacity(now time.Time, inputTokens, outputTokens int64) (time.Duration, Dimension) {
 	l.mu.Lock()
-	take := takes(inputTokens, outputOr(outputTokens, l.out.expect()))
+	take := Takes(inputTokens, OutputOr(outputTokens, l.out.expect()))
 	defer l.mu.Unlock()
 	var longest time.Duration
 	dim := Dimension(-1)
@@ -222,7 +222,7 @@ func (l *Local) TimeToCapacity(now time.Time, inputTokens, outputTokens int64) (
 
 // Outlook implements Limiter.
 func (l *Local) Outlook() Outlook {
-	return Outlook{FullAt: fromNanos(l.fullAt.Load()), ReadyAt: fromNanos(l.readyAt.Load())}
+	return Outlook{FullAt: FromNanos(l.fullAt.Load()), ReadyAt: FromNanos(l.readyAt.Load())}
 }
 
 // Snapshot implements Limiter.
@@ -239,9 +239,9 @@ func (l *Local) Snapshot(now time.Time) Snapshot {
 			continue
 		}
 		lv := b.level(now)
-		ds.Remaining = max(int64(lv+eps), 0)
+		ds.Remaining = max(int64(lv+Epsilon), 0)
 		ds.Wait = b.wait(lv, 1)
-		ds.FullAt = fromNanos(b.fullAt(now.UnixNano(), lv))
+		ds.FullAt = FromNanos(b.fullAt(now.UnixNano(), lv))
 	}
 	return s
 }
@@ -250,7 +250,7 @@ func (l *Local) Snapshot(now time.Time) Snapshot {
 // at its own time, and refill is linear, so the times follow from the state
 // alone, whatever the time now.
 func (l *Local) publish() {
-	full, ready := int64(always), int64(always)
+	full, ready := int64(Always), int64(Always)
 	for d := range l.b {
 		if b := &l.b[d]; b.known() {
 			full = max(full, b.fullAt(b.at, b.tokens))
@@ -261,8 +261,8 @@ func (l *Local) publish() {
 	l.readyAt.Store(ready)
 }
 
-func fromNanos(ns int64) time.Time {
-	if ns == always {
+func FromNanos(ns int64) time.Time {
+	if ns == Always {
 		return time.Time{}
 	}
 	return time.Unix(0, ns)

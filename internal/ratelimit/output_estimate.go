@@ -54,9 +54,9 @@ func (e *outputEstimate) expect() int64 {
 	return int64(math.Ceil(e.avg))
 }
 
-// outputOr is the output a request holds: outputTokens, or learned for
+// OutputOr is the output a request holds: outputTokens, or learned for
 // LearnedOutput (any negative value).
-func outputOr(outputTokens, learned int64) int64 {
+func OutputOr(outputTokens, learned int64) int64 {
 	if outputTokens < 0 {
 		return learned
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit/shared"
 	"github.com/keypool-dev/keypool-operator/internal/redistest"
 )
 
@@ -35,11 +36,11 @@ import (
 // overlap, because the pool does not hold its lock across them.
 func BenchmarkPoolAcquireSettle(b *testing.B) {
 	srv := redistest.Start(b)
-	c, err := ratelimit.NewRedisClient(srv.URL(), "", time.Second)
+	c, err := shared.NewClient(srv.URL(), "", time.Second)
 	if err != nil {
 		b.Fatal(err)
 	}
-	be := ratelimit.NewRedisBackend(c, ratelimit.SharedOptions{Timeout: time.Second})
+	be := shared.NewBackend(c, shared.Options{Timeout: time.Second})
 	b.Cleanup(func() {
 		be.Close()
 		_ = c.Close()

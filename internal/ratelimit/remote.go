@@ -30,5 +30,3 @@ type Remote interface {
 	// without asking Redis; true promises nothing.
 	MayReserve(now time.Time, inputTokens, outputTokens int64) bool
 }
-
-var _ Remote = (*Shared)(nil)

@@ -56,6 +56,7 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/proxy"
 	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit/shared"
 )
 
 // Namespace is the namespace of every pool proxyserver builds.
@@ -182,12 +183,12 @@ func buildRegistry(up *url.URL, keys []string, n, perPool int, clientToken strin
 // connectRedis connects the limiters to the Redis at rawURL with the
 // manager's defaults (timeout, replicas); the password, if any, comes from
 // REDIS_PASSWORD, as in the manager.
-func connectRedis(rawURL string) (*ratelimit.RedisBackend, func(), error) {
-	c, err := ratelimit.NewRedisClient(rawURL, os.Getenv("REDIS_PASSWORD"), ratelimit.DefaultSharedTimeout)
+func connectRedis(rawURL string) (*shared.Backend, func(), error) {
+	c, err := shared.NewClient(rawURL, os.Getenv("REDIS_PASSWORD"), shared.DefaultTimeout)
 	if err != nil {
 		return nil, nil, fmt.Errorf("-redis-url: %w", err)
 	}
-	b := ratelimit.NewRedisBackend(c, ratelimit.SharedOptions{OnDegraded: func(degraded bool, err error) {
+	b := shared.NewBackend(c, shared.Options{OnDegraded: func(degraded bool, err error) {
 		// The harness counts these lines: an outage means local limits.
 		if degraded {
 			fmt.Fprintf(os.Stderr, "proxyserver: redis unavailable, local limits: %v\n", err)

@@ -14,11 +14,12 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package ratelimit
+package shared
 
 import (
 	"context"
 	"errors"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,12 +29,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Defaults of SharedOptions.
+// Defaults of Options.
 const (
-	DefaultSharedTimeout = 50 * time.Millisecond
-	DefaultSharedTTL     = time.Hour
+	DefaultTimeout       = 50 * time.Millisecond
+	DefaultTTL           = time.Hour
 	DefaultProbeInterval = time.Second
-	DefaultSharedPrefix  = "keypool:"
+	DefaultPrefix        = "keypool:"
 )
 
 // asyncQueueLen bounds the settles and observations waiting for Redis.
@@ -45,19 +46,19 @@ const asyncQueueLen = 8192
 // asyncBatch is the most operations sent in one pipelined round trip.
 const asyncBatch = 128
 
-// SharedOptions configures limits shared through Redis.
-type SharedOptions struct {
+// Options configures limits shared through Redis.
+type Options struct {
 	// Timeout bounds every Redis call; a call that takes longer counts as
-	// Redis being unavailable. 0 means DefaultSharedTimeout.
+	// Redis being unavailable. 0 means DefaultTimeout.
 	Timeout time.Duration
 	// Replicas is how many replicas share the limits: while Redis is
 	// unavailable each replica keeps local limits at limit / Replicas.
 	// <= 0 means 1.
 	Replicas int
-	// Prefix starts every Redis key; "" means DefaultSharedPrefix.
+	// Prefix starts every Redis key; "" means DefaultPrefix.
 	Prefix string
 	// TTL is how long an idle limiter's state stays in Redis (at least two
-	// windows). 0 means DefaultSharedTTL.
+	// windows). 0 means DefaultTTL.
 	TTL time.Duration
 	// ProbeInterval is how often Redis is probed with PING, to see it gone
 	// while idle and back after an outage. 0 means DefaultProbeInterval.
@@ -71,10 +72,10 @@ type SharedOptions struct {
 	OnDegraded func(degraded bool, err error)
 }
 
-// RedisBackend is one connection to Redis shared by every limiter of the
+// Backend is one connection to Redis shared by every limiter of the
 // process: it runs the calls, sends settles and observations in the
 // background, and tracks whether Redis is available.
-type RedisBackend struct {
+type Backend struct {
 	client   redis.UniversalClient
 	timeout  time.Duration
 	replicas int64
@@ -99,18 +100,18 @@ type RedisBackend struct {
 
 // asyncOp is one script call the caller does not wait for.
 type asyncOp struct {
-	lim  *Shared
+	lim  *Limiter
 	now  time.Time
 	args []any
 	done chan struct{} // Flush's marker: closed when reached, nothing sent
 }
 
-// NewRedisBackend returns a backend using client. Close stops it (the
+// NewBackend returns a backend using client. Close stops it (the
 // client stays open: it is the caller's). The client should have
 // ContextTimeoutEnabled set (ParseRedisURL does) so that calls end at the
 // timeout.
-func NewRedisBackend(client redis.UniversalClient, opts SharedOptions) *RedisBackend {
-	b := &RedisBackend{
+func NewBackend(client redis.UniversalClient, opts Options) *Backend {
+	b := &Backend{
 		client:   client,
 		timeout:  opts.Timeout,
 		replicas: int64(max(opts.Replicas, 1)),
@@ -122,20 +123,20 @@ func NewRedisBackend(client redis.UniversalClient, opts SharedOptions) *RedisBac
 		stop:     make(chan struct{}),
 	}
 	if b.timeout <= 0 {
-		b.timeout = DefaultSharedTimeout
+		b.timeout = DefaultTimeout
 	}
 	if b.prefix == "" {
-		b.prefix = DefaultSharedPrefix
+		b.prefix = DefaultPrefix
 	}
 	if b.window <= 0 {
-		b.window = Window
+		b.window = ratelimit.Window
 	}
 	if b.probe <= 0 {
 		b.probe = DefaultProbeInterval
 	}
 	ttl := opts.TTL
 	if ttl <= 0 {
-		ttl = DefaultSharedTTL
+		ttl = DefaultTTL
 	}
 	ttl = max(ttl, 2*b.window)
 	b.windowArg = strconv.FormatInt(b.window.Microseconds(), 10)
@@ -153,7 +154,7 @@ const warmTimeout = 2 * time.Second
 
 // warm connects and loads the script before the first request needs them;
 // a Redis that does not answer starts an outage at once.
-func (b *RedisBackend) warm() {
+func (b *Backend) warm() {
 	ctx, cancel := context.WithTimeout(context.Background(), max(warmTimeout, b.timeout))
 	defer cancel()
 	if err := script.Load(ctx, b.client).Err(); err != nil {
@@ -163,7 +164,7 @@ func (b *RedisBackend) warm() {
 
 // Close stops the background work. Limiters made by b keep working on their
 // local fallback.
-func (b *RedisBackend) Close() {
+func (b *Backend) Close() {
 	b.once.Do(func() {
 		close(b.stop)
 		b.degraded.Store(true)
@@ -174,36 +175,36 @@ func (b *RedisBackend) Close() {
 
 // Degraded reports whether Redis is unavailable, so that limiters use their
 // local fallback.
-func (b *RedisBackend) Degraded() bool { return b.degraded.Load() }
+func (b *Backend) Degraded() bool { return b.degraded.Load() }
 
 // Dropped is the number of settles and observations that could not be sent
 // because the queue was full.
-func (b *RedisBackend) Dropped() uint64 { return b.dropped.Load() }
+func (b *Backend) Dropped() uint64 { return b.dropped.Load() }
 
 // Factory returns a Factory whose limiters keep their state in Redis under
 // scope (for instance a pool's namespace/name); ids are unique within it.
-func (b *RedisBackend) Factory(scope string) Factory {
-	return func(id string, now time.Time, limits Amounts) (Limiter, error) {
+func (b *Backend) Factory(scope string) ratelimit.Factory {
+	return func(id string, now time.Time, limits ratelimit.Amounts) (ratelimit.Limiter, error) {
 		return b.NewLimiter(scope+"/"+id, now, limits)
 	}
 }
 
 // NewLimiter returns the shared limiter named name (every replica that
 // names it alike shares it), with the given configured limits.
-func (b *RedisBackend) NewLimiter(name string, now time.Time, limits Amounts) (*Shared, error) {
-	if err := ValidateLimits(limits); err != nil {
+func (b *Backend) NewLimiter(name string, now time.Time, limits ratelimit.Amounts) (*Limiter, error) {
+	if err := ratelimit.ValidateLimits(limits); err != nil {
 		return nil, err
 	}
 	// The braces make the whole name the hash tag, so that every key of one
 	// limiter lands in one Redis Cluster slot.
-	s := &Shared{b: b, key: b.prefix + "{" + strings.ReplaceAll(name, "}", "_") + "}", configured: limits}
-	s.fullAt.Store(always)
-	s.readyAt.Store(always)
+	s := &Limiter{b: b, key: b.prefix + "{" + strings.ReplaceAll(name, "}", "_") + "}", configured: limits}
+	s.fullAt.Store(ratelimit.Always)
+	s.readyAt.Store(ratelimit.Always)
 	return s, nil
 }
 
 // call runs the script once, bounded by the timeout.
-func (b *RedisBackend) call(key string, args []any) (any, error) {
+func (b *Backend) call(key string, args []any) (any, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
 	return script.Run(ctx, b.client, []string{key}, args...).Result()
@@ -211,7 +212,7 @@ func (b *RedisBackend) call(key string, args []any) (any, error) {
 
 // fail records that Redis did not answer: the first failure starts an
 // outage and tells OnDegraded; the monitor ends it.
-func (b *RedisBackend) fail(err error) {
+func (b *Backend) fail(err error) {
 	if !b.degraded.CompareAndSwap(false, true) {
 		return
 	}
@@ -219,7 +220,7 @@ func (b *RedisBackend) fail(err error) {
 	b.notify(true, err)
 }
 
-func (b *RedisBackend) notify(degraded bool, err error) {
+func (b *Backend) notify(degraded bool, err error) {
 	if b.onChange == nil {
 		return
 	}
@@ -231,7 +232,7 @@ func (b *RedisBackend) notify(degraded bool, err error) {
 // monitor PINGs Redis every probe interval: a failure starts an outage even
 // while no request needs Redis (so that an idle replica reports it), and an
 // answer within the timeout ends one.
-func (b *RedisBackend) monitor() {
+func (b *Backend) monitor() {
 	defer b.wg.Done()
 	t := time.NewTicker(b.probe)
 	defer t.Stop()
@@ -256,7 +257,7 @@ func (b *RedisBackend) monitor() {
 // Flush waits until everything queued before it was sent to Redis (or
 // dropped because Redis is unavailable), or timeout passes; it reports
 // whether it got there.
-func (b *RedisBackend) Flush(timeout time.Duration) bool {
+func (b *Backend) Flush(timeout time.Duration) bool {
 	done := make(chan struct{})
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -274,7 +275,7 @@ func (b *RedisBackend) Flush(timeout time.Duration) bool {
 }
 
 // enqueue hands op to the background sender; a full queue drops it.
-func (b *RedisBackend) enqueue(op asyncOp) {
+func (b *Backend) enqueue(op asyncOp) {
 	select {
 	case b.queue <- op:
 	default:
@@ -284,7 +285,7 @@ func (b *RedisBackend) enqueue(op asyncOp) {
 
 // run sends queued operations, pipelining what has piled up into one round
 // trip.
-func (b *RedisBackend) run() {
+func (b *Backend) run() {
 	defer b.wg.Done()
 	batch := make([]asyncOp, 0, asyncBatch)
 	for {
@@ -321,7 +322,7 @@ func (b *RedisBackend) run() {
 
 // send runs a batch in one pipeline; scripts Redis no longer knows (after a
 // restart) are loaded and the batch sent again.
-func (b *RedisBackend) send(batch []asyncOp) {
+func (b *Backend) send(batch []asyncOp) {
 	cmds, err := b.pipeline(batch, false)
 	if err != nil && isNoScript(err) {
 		cmds, err = b.pipeline(batch, true)
@@ -342,7 +343,7 @@ func (b *RedisBackend) send(batch []asyncOp) {
 	}
 }
 
-func (b *RedisBackend) pipeline(batch []asyncOp, load bool) ([]*redis.Cmd, error) {
+func (b *Backend) pipeline(batch []asyncOp, load bool) ([]*redis.Cmd, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
 	if load {

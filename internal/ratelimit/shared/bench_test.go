@@ -14,9 +14,10 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package ratelimit
+package shared
 
 import (
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"testing"
 	"time"
 
@@ -30,18 +31,18 @@ import (
 // run shares the machine); "reserve" is the round trip alone.
 func BenchmarkSharedReserveSettle(b *testing.B) {
 	srv := redistest.Start(b)
-	be := newBackend(b, srv, SharedOptions{})
-	limits := Amounts{Requests: 1e12, InputTokens: 1e12, OutputTokens: 1e12}
+	be := newBackend(b, srv, Options{})
+	limits := ratelimit.Amounts{ratelimit.Requests: 1e12, ratelimit.InputTokens: 1e12, ratelimit.OutputTokens: 1e12}
 	b.Run("reserve+settle", func(b *testing.B) {
 		l := newShared(b, be, "bench", limits)
 		b.ReportAllocs()
 		for b.Loop() {
 			now := time.Now()
-			r, ok := l.Reserve(now, 1000, LearnedOutput)
+			r, ok := l.Reserve(now, 1000, ratelimit.LearnedOutput)
 			if !ok {
 				b.Fatal("reserve failed")
 			}
-			l.Settle(now, r, Usage{InputTokens: 900, OutputTokens: 200})
+			l.Settle(now, r, ratelimit.Usage{InputTokens: 900, OutputTokens: 200})
 		}
 		b.StopTimer()
 		flush(b, be)
@@ -50,7 +51,7 @@ func BenchmarkSharedReserveSettle(b *testing.B) {
 		l := newShared(b, be, "bench-reserve", limits)
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, ok := l.Reserve(time.Now(), 1000, LearnedOutput); !ok {
+			if _, ok := l.Reserve(time.Now(), 1000, ratelimit.LearnedOutput); !ok {
 				b.Fatal("reserve failed")
 			}
 		}
@@ -64,7 +65,7 @@ func BenchmarkSharedReserveSettle(b *testing.B) {
 // server: the floor under BenchmarkSharedReserveSettle.
 func BenchmarkRedisPing(b *testing.B) {
 	srv := redistest.Start(b)
-	c, err := NewRedisClient(srv.URL(), "", time.Second)
+	c, err := NewClient(srv.URL(), "", time.Second)
 	if err != nil {
 		b.Fatal(err)
 	}

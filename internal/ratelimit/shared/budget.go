@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package ratelimit
+package shared
 
 import (
 	"context"
@@ -47,30 +47,30 @@ const (
 	monthBudgetTTL = 62 * 24 * time.Hour
 )
 
-// ErrSharedUnavailable is returned by shared budgets while Redis is
+// ErrUnavailable is returned by shared budgets while Redis is
 // unreachable.
-var ErrSharedUnavailable = errors.New("redis unavailable")
+var ErrUnavailable = errors.New("redis unavailable")
 
-// SharedBudgets keeps clients' token spend per day and month in Redis,
+// Budgets keeps clients' token spend per day and month in Redis,
 // under one scope (a pool's namespace/name), so that every replica counts
 // the spend of all and a restarted one carries on from it.
-type SharedBudgets struct {
-	b     *RedisBackend
+type Budgets struct {
+	b     *Backend
 	scope string
 }
 
 // Budgets returns the shared budgets of scope.
-func (b *RedisBackend) Budgets(scope string) *SharedBudgets {
-	return &SharedBudgets{b: b, scope: strings.ReplaceAll(scope, "}", "_")}
+func (b *Backend) Budgets(scope string) *Budgets {
+	return &Budgets{b: b, scope: strings.ReplaceAll(scope, "}", "_")}
 }
 
 // AddSpent adds tokens (>= 0; 0 only reads) to client's spend in the day
 // and month named, and returns the spend of both since they began, by
 // every replica. While Redis is unreachable it fails at once with
-// ErrSharedUnavailable, without a round trip.
-func (s *SharedBudgets) AddSpent(client, day, month string, tokens int64) (daySpent, monthSpent int64, err error) {
+// ErrUnavailable, without a round trip.
+func (s *Budgets) AddSpent(client, day, month string, tokens int64) (daySpent, monthSpent int64, err error) {
 	if s.b.Degraded() {
-		return 0, 0, ErrSharedUnavailable
+		return 0, 0, ErrUnavailable
 	}
 	// One hash tag per client: its two counters share a Redis Cluster slot.
 	base := s.b.prefix + "{" + s.scope + "/client/" + strings.ReplaceAll(client, "}", "_") + "}"

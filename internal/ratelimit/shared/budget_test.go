@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package ratelimit_test
+package shared_test
 
 import (
 	"errors"
@@ -25,7 +25,7 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 	"github.com/keypool-dev/keypool-operator/internal/quota"
-	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit/shared"
 	"github.com/keypool-dev/keypool-operator/internal/redistest"
 	"github.com/keypool-dev/keypool-operator/internal/usage"
 )
@@ -45,11 +45,11 @@ func newBudgetReplica(t *testing.T, srv *redistest.Server, clk clock.Clock) (p *
 func newBudgetReplicaWatched(t *testing.T, srv *redistest.Server, clk clock.Clock,
 	onDegraded func(bool, error)) (p *keypool.KeyPool, closeFn func()) {
 	t.Helper()
-	c, err := ratelimit.NewRedisClient(srv.URL(), "", time.Second)
+	c, err := shared.NewClient(srv.URL(), "", time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := ratelimit.NewRedisBackend(c, ratelimit.SharedOptions{
+	b := shared.NewBackend(c, shared.Options{
 		Timeout: time.Second, ProbeInterval: 50 * time.Millisecond, OnDegraded: onDegraded,
 	})
 	closed := false

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package ratelimit
+package shared
 
 import (
 	"context"
@@ -25,13 +25,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// NewRedisClient connects to the Redis at url (redis:// or rediss:// for
+// NewClient connects to the Redis at url (redis:// or rediss:// for
 // TLS). A non-empty password replaces any in the URL, so that it can come
 // from a Secret instead of a command line. Calls end at their context's
 // deadline: the limiters' timeout is the whole budget. A call on a
 // connection found broken (Redis restarted) is retried at once on another,
 // twice at most, within that budget.
-func NewRedisClient(url, password string, timeout time.Duration) (*redis.Client, error) {
+func NewClient(url, password string, timeout time.Duration) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		// The URL may hold a password: say what is wrong without echoing it.
@@ -41,7 +41,7 @@ func NewRedisClient(url, password string, timeout time.Duration) (*redis.Client,
 		opts.Password = password
 	}
 	if timeout <= 0 {
-		timeout = DefaultSharedTimeout
+		timeout = DefaultTimeout
 	}
 	opts.ContextTimeoutEnabled = true
 	opts.MaxRetries = 2
@@ -61,7 +61,7 @@ type redisLogger func(msg string)
 // Printf implements go-redis's logging interface.
 func (l redisLogger) Printf(_ context.Context, format string, v ...any) { l(fmt.Sprintf(format, v...)) }
 
-// SetRedisLogger routes go-redis's own log lines (dial failures of its
+// SetLogger routes go-redis's own log lines (dial failures of its
 // connection pool), which otherwise go to stderr unstructured, to log. It is
 // process-wide.
-func SetRedisLogger(log func(msg string)) { redis.SetLogger(redisLogger(log)) }
+func SetLogger(log func(msg string)) { redis.SetLogger(redisLogger(log)) }

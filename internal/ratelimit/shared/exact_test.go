@@ -14,10 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package ratelimit
+package shared
 
 import (
 	"fmt"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -42,35 +43,39 @@ const (
 // request i of a replica really uses, and the dimension measured.
 type exactCase struct {
 	name   string
-	limits Amounts
+	limits ratelimit.Amounts
 	est    int64
-	use    func(r *rand.Rand) Usage
-	dim    Dimension
+	use    func(r *rand.Rand) ratelimit.Usage
+	dim    ratelimit.Dimension
 }
 
 var exactCases = []exactCase{
 	{
 		name:   "requests",
-		limits: Amounts{Requests: 200},
-		dim:    Requests,
-		use:    func(*rand.Rand) Usage { return Usage{} },
+		limits: ratelimit.Amounts{ratelimit.Requests: 200},
+		dim:    ratelimit.Requests,
+		use:    func(*rand.Rand) ratelimit.Usage { return ratelimit.Usage{} },
 	},
 	{
 		// The estimate is 1.5x the mean use: Settle refunds a third of it.
 		name:   "input-tokens",
-		limits: Amounts{InputTokens: 20000},
+		limits: ratelimit.Amounts{ratelimit.InputTokens: 20000},
 		est:    150,
-		dim:    InputTokens,
-		use:    func(r *rand.Rand) Usage { return Usage{InputTokens: 50 + r.Int64N(101), OutputTokens: 10} },
+		dim:    ratelimit.InputTokens,
+		use: func(r *rand.Rand) ratelimit.Usage {
+			return ratelimit.Usage{InputTokens: 50 + r.Int64N(101), OutputTokens: 10}
+		},
 	},
 	{
 		// Output is charged after the fact, held at Reserve from the
 		// learned mean.
 		name:   "output-tokens",
-		limits: Amounts{OutputTokens: 8000},
+		limits: ratelimit.Amounts{ratelimit.OutputTokens: 8000},
 		est:    20,
-		dim:    OutputTokens,
-		use:    func(r *rand.Rand) Usage { return Usage{InputTokens: 20, OutputTokens: 30 + r.Int64N(41)} },
+		dim:    ratelimit.OutputTokens,
+		use: func(r *rand.Rand) ratelimit.Usage {
+			return ratelimit.Usage{InputTokens: 20, OutputTokens: 30 + r.Int64N(41)}
+		},
 	},
 }
 
@@ -86,11 +91,11 @@ func TestSharedExactness(t *testing.T) {
 }
 
 func runExact(t *testing.T, srv *redistest.Server, tc exactCase, n int) {
-	backends := make([]*RedisBackend, n)
-	limiters := make([]*Shared, n)
+	backends := make([]*Backend, n)
+	limiters := make([]*Limiter, n)
 	name := fmt.Sprintf("exact/%s/%d", tc.name, n)
 	for i := range n {
-		backends[i] = newBackend(t, srv, SharedOptions{Window: exactWindow})
+		backends[i] = newBackend(t, srv, Options{Window: exactWindow})
 		limiters[i] = newShared(t, backends[i], name, tc.limits)
 	}
 	start := time.Now()
@@ -109,7 +114,7 @@ func runExact(t *testing.T, srv *redistest.Server, tc exactCase, n int) {
 					return
 				}
 				stalls.Attempt(now)
-				res, ok := l.Reserve(now, tc.est, LearnedOutput)
+				res, ok := l.Reserve(now, tc.est, ratelimit.LearnedOutput)
 				if !ok {
 					continue
 				}
@@ -121,11 +126,11 @@ func runExact(t *testing.T, srv *redistest.Server, tc exactCase, n int) {
 				}
 				admitted.Add(1)
 				switch tc.dim {
-				case Requests:
+				case ratelimit.Requests:
 					used.Add(1)
-				case InputTokens:
+				case ratelimit.InputTokens:
 					used.Add(u.InputTokens)
-				case OutputTokens:
+				case ratelimit.OutputTokens:
 					used.Add(u.OutputTokens)
 				}
 			}

@@ -14,9 +14,10 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package ratelimit
+package shared
 
 import (
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"sync"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ const (
 	faultLimit    = 12000 // requests per minute: 200/s shared, 100/s each in the fallback
 	// faultTimeout is twice the production default: -race on a busy
 	// machine makes an occasional call take 50ms.
-	faultTimeout = 2 * DefaultSharedTimeout
+	faultTimeout = 2 * DefaultTimeout
 	faultProbe   = 50 * time.Millisecond
 	// faultLatency bounds one Reserve: the timeout plus room for -race and
 	// a busy machine.
@@ -44,8 +45,8 @@ const (
 
 // replica is one hammering replica's record.
 type replica struct {
-	b      *RedisBackend
-	l      *Shared
+	b      *Backend
+	l      *Limiter
 	events chan bool // OnDegraded
 
 	mu       sync.Mutex
@@ -68,11 +69,11 @@ func startReplicas(t *testing.T, addr string) []*replica {
 	for i := range rs {
 		r := &replica{events: make(chan bool, 16), granted: make(chan struct{}, 1),
 			stop: make(chan struct{}), finished: make(chan struct{})}
-		c, err := NewRedisClient("redis://"+addr, "", faultTimeout)
+		c, err := NewClient("redis://"+addr, "", faultTimeout)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.b = NewRedisBackend(c, SharedOptions{
+		r.b = NewBackend(c, Options{
 			Timeout: faultTimeout, Replicas: faultReplicas, ProbeInterval: faultProbe,
 			OnDegraded: func(degraded bool, _ error) { r.events <- degraded },
 		})
@@ -83,12 +84,12 @@ func startReplicas(t *testing.T, addr string) []*replica {
 		if r.b.Degraded() {
 			t.Fatal("degraded at start")
 		}
-		r.l = newShared(t, r.b, "fault", Amounts{Requests: faultLimit})
+		r.l = newShared(t, r.b, "fault", ratelimit.Amounts{ratelimit.Requests: faultLimit})
 		rs[i] = r
 	}
 	// Start from an empty bucket, as under sustained load.
-	obs := NoObservations
-	obs[Requests].Remaining = 0
+	obs := ratelimit.NoObservations
+	obs[ratelimit.Requests].Remaining = 0
 	rs[0].l.Observe(time.Now(), obs)
 	flush(t, rs[0].b)
 	for _, r := range rs {
@@ -109,18 +110,18 @@ func (r *replica) hammer() {
 	defer close(r.finished)
 	for {
 		start := time.Now()
-		res, ok := r.l.Reserve(start, 0, LearnedOutput)
+		res, ok := r.l.Reserve(start, 0, ratelimit.LearnedOutput)
 		d := time.Since(start)
 		r.mu.Lock()
 		if d > r.slowest {
 			r.slowest, r.slowAt = d, start
 		}
 		if ok {
-			r.grants = append(r.grants, grant{at: start, shared: res.shared})
+			r.grants = append(r.grants, grant{at: start, shared: res.Remote})
 		}
 		r.mu.Unlock()
 		if ok {
-			r.l.Settle(time.Now(), res, Usage{})
+			r.l.Settle(time.Now(), res, ratelimit.Usage{})
 			select {
 			case r.granted <- struct{}{}:
 			default:
@@ -132,7 +133,7 @@ func (r *replica) hammer() {
 				continue
 			}
 		}
-		w, _ := r.l.TimeToCapacity(time.Now(), 0, LearnedOutput)
+		w, _ := r.l.TimeToCapacity(time.Now(), 0, ratelimit.LearnedOutput)
 		select { // pace on the limiter's advice, as the pool does
 		case <-r.stop:
 			return
@@ -193,7 +194,7 @@ func checkOutage(t *testing.T, rs []*replica, from, to time.Time) {
 		all, shared := r.count(from, to)
 		local := all - shared
 		r.l.mu.Lock()
-		handed := r.l.fbHanded[Requests]
+		handed := r.l.fbHanded[ratelimit.Requests]
 		r.l.mu.Unlock()
 		t.Logf("replica %d: %d admitted locally in %.2fs of outage (%d more in Redis, %d handed at the start), share %.0f/s",
 			i, local, secs, shared, handed, share)
@@ -333,12 +334,12 @@ func TestSharedChargesLocalUseAfterOutage(t *testing.T) {
 	const limit = 100 // per minute: the refill during the test is a few units
 	srv := redistest.Start(t)
 	events := make(chan bool, 16)
-	a := newBackend(t, srv, SharedOptions{
+	a := newBackend(t, srv, Options{
 		Timeout: faultTimeout, Replicas: 2, ProbeInterval: faultProbe,
 		OnDegraded: func(degraded bool, _ error) { events <- degraded },
 	})
-	la := newShared(t, a, "charge", Amounts{Requests: limit})
-	if _, ok := la.Reserve(time.Now(), 0, LearnedOutput); !ok {
+	la := newShared(t, a, "charge", ratelimit.Amounts{ratelimit.Requests: limit})
+	if _, ok := la.Reserve(time.Now(), 0, ratelimit.LearnedOutput); !ok {
 		t.Fatal("first reserve refused")
 	}
 
@@ -346,25 +347,25 @@ func TestSharedChargesLocalUseAfterOutage(t *testing.T) {
 	await(t, []*replica{{events: events}}, true)
 	local := 0
 	for {
-		r, ok := la.Reserve(time.Now(), 0, LearnedOutput)
+		r, ok := la.Reserve(time.Now(), 0, ratelimit.LearnedOutput)
 		if !ok {
 			break
 		}
-		if r.shared {
+		if r.Remote {
 			t.Fatal("reserved in Redis while it is frozen")
 		}
 		local++
 	}
 	srv.Cont()
 	await(t, []*replica{{events: events}}, false)
-	la.TimeToCapacity(time.Now(), 0, LearnedOutput) // the next use after the outage charges it
+	la.TimeToCapacity(time.Now(), 0, ratelimit.LearnedOutput) // the next use after the outage charges it
 	flush(t, a)
 
-	b := newBackend(t, srv, SharedOptions{})
-	lb := newShared(t, b, "charge", Amounts{Requests: limit})
+	b := newBackend(t, srv, Options{})
+	lb := newShared(t, b, "charge", ratelimit.Amounts{ratelimit.Requests: limit})
 	other := 0
 	for {
-		if _, ok := lb.Reserve(time.Now(), 0, LearnedOutput); !ok {
+		if _, ok := lb.Reserve(time.Now(), 0, ratelimit.LearnedOutput); !ok {
 			break
 		}
 		other++

@@ -14,9 +14,10 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package ratelimit
+package shared
 
 import (
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -27,7 +28,7 @@ import (
 // Redis for a fresh one (in the background: Snapshot answers from the cache).
 const snapshotMaxAge = time.Second
 
-// Shared is a Limiter whose state lives in Redis, shared by every replica
+// Limiter is a Limiter whose state lives in Redis, shared by every replica
 // that names it alike. Reserve is one script call (one round trip, bounded
 // by the backend's timeout); Settle, Observe and SetLimits are sent in the
 // background; Outlook, TimeToCapacity and Snapshot answer from the state the
@@ -37,28 +38,28 @@ const snapshotMaxAge = time.Second
 // a Local fallback holding limit / replicas, started from the last shared
 // level seen (divided likewise), and returns to Redis when the backend sees
 // it again.
-type Shared struct {
-	b   *RedisBackend
+type Limiter struct {
+	b   *Backend
 	key string
 
 	mu         sync.Mutex
-	configured Amounts
+	configured ratelimit.Amounts
 	st         sharedState
-	fb         *Local    // the local fallback, made at the first outage
-	fbSince    time.Time // when the current (or last) outage began here
-	fbHanded   Amounts   // what the fallback held when outages began, summed (for tests)
-	fbUsed     Amounts   // what the fallback admitted since the outage began, not yet charged in Redis
-	useFb      bool      // fb serves now (the outlook is its)
+	fb         *ratelimit.Local  // the local fallback, made at the first outage
+	fbSince    time.Time         // when the current (or last) outage began here
+	fbHanded   ratelimit.Amounts // what the fallback held when outages began, summed (for tests)
+	fbUsed     ratelimit.Amounts // what the fallback admitted since the outage began, not yet charged in Redis
+	useFb      bool              // fb serves now (the outlook is its)
 
 	fullAt  atomic.Int64 // Unix ns; see Local
 	readyAt atomic.Int64
 }
 
-var _ Limiter = (*Shared)(nil)
+var _ ratelimit.Limiter = (*Limiter)(nil)
 
 // args builds a script call's arguments: op, the constant ones, the
 // configured limits, then extra.
-func (s *Shared) args(op string, extra ...any) []any {
+func (s *Limiter) args(op string, extra ...any) []any {
 	a := make([]any, 0, 7+len(extra))
 	a = append(a, op, s.b.windowArg, s.b.ttlArg)
 	for _, v := range s.configured {
@@ -69,7 +70,7 @@ func (s *Shared) args(op string, extra ...any) []any {
 
 // Reserve implements Limiter. The round trip runs without the limiter's
 // lock, so that background answers are not held up behind it.
-func (s *Shared) Reserve(now time.Time, inputTokens, outputTokens int64) (Reservation, bool) {
+func (s *Limiter) Reserve(now time.Time, inputTokens, outputTokens int64) (ratelimit.Reservation, bool) {
 	s.mu.Lock()
 	if fb := s.fallback(now); fb != nil {
 		r, ok := fb.Reserve(now, inputTokens, outputTokens)
@@ -80,9 +81,9 @@ func (s *Shared) Reserve(now time.Time, inputTokens, outputTokens int64) (Reserv
 	}
 	if s.clearlyFull(now, inputTokens, outputTokens) {
 		s.mu.Unlock()
-		return Reservation{}, false
+		return ratelimit.Reservation{}, false
 	}
-	args := s.args("r", max(inputTokens, 0), max(outputTokens, LearnedOutput))
+	args := s.args("r", max(inputTokens, 0), max(outputTokens, ratelimit.LearnedOutput))
 	s.mu.Unlock()
 
 	start := time.Now()
@@ -106,17 +107,17 @@ func (s *Shared) Reserve(now time.Time, inputTokens, outputTokens int64) (Reserv
 	}
 	s.storeLocked(st)
 	if st.result != 1 {
-		return Reservation{}, false
+		return ratelimit.Reservation{}, false
 	}
-	r := Reservation{Taken: st.taken, shared: true}
-	r.Output[OutputTokens], r.Output[Tokens] = st.output[0], st.output[1]
+	r := ratelimit.Reservation{Taken: st.taken, Remote: true}
+	r.Output[ratelimit.OutputTokens], r.Output[ratelimit.Tokens] = st.output[0], st.output[1]
 	return r, true
 }
 
 // MayReserve implements Remote: false when the cached state shows that
 // Reserve cannot succeed, or, while Redis is unavailable, when the local
 // fallback has no room.
-func (s *Shared) MayReserve(now time.Time, inputTokens, outputTokens int64) bool {
+func (s *Limiter) MayReserve(now time.Time, inputTokens, outputTokens int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if fb := s.fallback(now); fb != nil {
@@ -131,7 +132,7 @@ func (s *Shared) MayReserve(now time.Time, inputTokens, outputTokens int64) bool
 // read (under a second ago) could not take the request yet, no other
 // replica can have made room (except by refunds, which are small), so the
 // round trip is saved. s.mu is held.
-func (s *Shared) clearlyFull(now time.Time, inputTokens, outputTokens int64) bool {
+func (s *Limiter) clearlyFull(now time.Time, inputTokens, outputTokens int64) bool {
 	if !s.st.valid || now.Sub(s.st.at) >= snapshotMaxAge {
 		return false
 	}
@@ -140,19 +141,19 @@ func (s *Shared) clearlyFull(now time.Time, inputTokens, outputTokens int64) boo
 }
 
 // Settle implements Limiter.
-func (s *Shared) Settle(now time.Time, r Reservation, u Usage) {
-	if !r.shared {
+func (s *Limiter) Settle(now time.Time, r ratelimit.Reservation, u ratelimit.Usage) {
+	if !r.Remote {
 		s.mu.Lock()
 		if s.fb != nil {
 			s.fb.Settle(now, r, u)
-			delta, _, _ := settlement(r, u)
+			delta, _, _ := ratelimit.Settlement(r, u)
 			s.usedLocally(delta)
 			s.publish()
 		}
 		s.mu.Unlock()
 		return
 	}
-	delta, out, changes := settlement(r, u)
+	delta, out, changes := ratelimit.Settlement(r, u)
 	if !changes {
 		return
 	}
@@ -160,8 +161,8 @@ func (s *Shared) Settle(now time.Time, r Reservation, u Usage) {
 		return // taken in Redis, which refills it on its own
 	}
 	s.mu.Lock()
-	args := s.args("s", delta[InputTokens], delta[OutputTokens], delta[Tokens],
-		r.Output[OutputTokens], r.Output[Tokens], out)
+	args := s.args("s", delta[ratelimit.InputTokens], delta[ratelimit.OutputTokens], delta[ratelimit.Tokens],
+		r.Output[ratelimit.OutputTokens], r.Output[ratelimit.Tokens], out)
 	s.mu.Unlock()
 	s.b.enqueue(asyncOp{lim: s, now: now, args: args})
 }
@@ -169,7 +170,7 @@ func (s *Shared) Settle(now time.Time, r Reservation, u Usage) {
 // Observe implements Limiter. The lowered dimensions are predicted from the
 // cached state, to which the observation is applied at once, so that the
 // pool sees its effect; Redis applies it in the background.
-func (s *Shared) Observe(now time.Time, obs Observations) uint8 {
+func (s *Limiter) Observe(now time.Time, obs ratelimit.Observations) uint8 {
 	seen := false
 	for _, o := range obs {
 		seen = seen || o.Reported()
@@ -184,7 +185,7 @@ func (s *Shared) Observe(now time.Time, obs Observations) uint8 {
 		s.publish()
 		return lowered
 	}
-	extra := make([]any, 0, 4*NumDimensions)
+	extra := make([]any, 0, 4*ratelimit.NumDimensions)
 	for _, o := range obs {
 		if !o.Reported() {
 			extra = append(extra, 0, -1, "", "")
@@ -193,7 +194,7 @@ func (s *Shared) Observe(now time.Time, obs Observations) uint8 {
 		ahead, reset := "", ""
 		if !o.Reset.IsZero() {
 			reset = strconv.FormatInt(o.Reset.UnixNano(), 10)
-			if a := o.Reset.Sub(now) - resetSlack; a > 0 {
+			if a := o.Reset.Sub(now) - ratelimit.ResetSlack; a > 0 {
 				ahead = strconv.FormatInt(a.Microseconds(), 10)
 			}
 		}
@@ -207,7 +208,7 @@ func (s *Shared) Observe(now time.Time, obs Observations) uint8 {
 
 // SetLimits implements Limiter. Every script call carries the configured
 // limits, so Redis applies them with the next call; one is sent now.
-func (s *Shared) SetLimits(now time.Time, limits Amounts) {
+func (s *Limiter) SetLimits(now time.Time, limits ratelimit.Amounts) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.configured = limits
@@ -220,7 +221,7 @@ func (s *Shared) SetLimits(now time.Time, limits Amounts) {
 }
 
 // TimeToCapacity implements Limiter, from the cached state.
-func (s *Shared) TimeToCapacity(now time.Time, inputTokens, outputTokens int64) (time.Duration, Dimension) {
+func (s *Limiter) TimeToCapacity(now time.Time, inputTokens, outputTokens int64) (time.Duration, ratelimit.Dimension) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if fb := s.fallback(now); fb != nil {
@@ -230,14 +231,14 @@ func (s *Shared) TimeToCapacity(now time.Time, inputTokens, outputTokens int64) 
 }
 
 // Outlook implements Limiter.
-func (s *Shared) Outlook() Outlook {
-	return Outlook{FullAt: fromNanos(s.fullAt.Load()), ReadyAt: fromNanos(s.readyAt.Load())}
+func (s *Limiter) Outlook() ratelimit.Outlook {
+	return ratelimit.Outlook{FullAt: ratelimit.FromNanos(s.fullAt.Load()), ReadyAt: ratelimit.FromNanos(s.readyAt.Load())}
 }
 
 // Snapshot implements Limiter, from the cached state, which it refreshes in
 // the background when it is older than a second: the status then shows the
 // cluster-wide levels, not only this replica's view.
-func (s *Shared) Snapshot(now time.Time) Snapshot {
+func (s *Limiter) Snapshot(now time.Time) ratelimit.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if fb := s.fallback(now); fb != nil {
@@ -247,9 +248,9 @@ func (s *Shared) Snapshot(now time.Time) Snapshot {
 		s.b.enqueue(asyncOp{lim: s, now: now, args: s.args("q")})
 	}
 	if !s.st.valid {
-		var snap Snapshot
+		var snap ratelimit.Snapshot
 		for d := range snap.Dimensions {
-			snap.Dimensions[d] = DimensionState{Limit: s.configured[d], Configured: s.configured[d], Remaining: -1}
+			snap.Dimensions[d] = ratelimit.DimensionState{Limit: s.configured[d], Configured: s.configured[d], Remaining: -1}
 			if s.configured[d] > 0 {
 				snap.Dimensions[d].Remaining = s.configured[d]
 			}
@@ -261,7 +262,7 @@ func (s *Shared) Snapshot(now time.Time) Snapshot {
 
 // CoolDown keeps every replica from reserving on this limiter for d: a
 // provider's 429 on one replica is news for all of them.
-func (s *Shared) CoolDown(now time.Time, d time.Duration) {
+func (s *Limiter) CoolDown(now time.Time, d time.Duration) {
 	if d <= 0 {
 		return
 	}
@@ -278,13 +279,13 @@ func (s *Shared) CoolDown(now time.Time, d time.Duration) {
 }
 
 // store keeps a state answered by Redis unless a newer one is cached.
-func (s *Shared) store(st sharedState) {
+func (s *Limiter) store(st sharedState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.storeLocked(st)
 }
 
-func (s *Shared) storeLocked(st sharedState) {
+func (s *Limiter) storeLocked(st sharedState) {
 	if s.st.valid && st.at.Before(s.st.at) {
 		return
 	}
@@ -305,7 +306,7 @@ func (s *Shared) storeLocked(st sharedState) {
 // (Redis flapping) resumes it, capped again by the shared level seen, so
 // that local admissions never exceed limit / replicas over the outages
 // together. s.mu is held.
-func (s *Shared) fallback(now time.Time) *Local {
+func (s *Limiter) fallback(now time.Time) *ratelimit.Local {
 	if !s.b.Degraded() {
 		if s.useFb {
 			s.useFb = false
@@ -322,12 +323,12 @@ func (s *Shared) fallback(now time.Time) *Local {
 		if s.st.valid {
 			limits = s.st.limit
 		}
-		s.fb, _ = NewLocal(now, s.shareLimits(limits)) // limits are never negative here
+		s.fb, _ = ratelimit.NewLocal(now, s.shareLimits(limits)) // limits are never negative here
 	}
 	if s.st.valid {
-		var obs Observations
+		var obs ratelimit.Observations
 		for d := range obs {
-			obs[d] = NoObservation
+			obs[d] = ratelimit.NoObservation
 			if s.st.known(d) {
 				obs[d].Remaining = max(int64(s.st.level[d]), 0) / s.b.replicas
 			}
@@ -344,7 +345,7 @@ func (s *Shared) fallback(now time.Time) *Local {
 
 // usedLocally counts what the fallback admitted (or, for a settlement, the
 // change), to be charged in Redis once it answers again; s.mu is held.
-func (s *Shared) usedLocally(a Amounts) {
+func (s *Limiter) usedLocally(a ratelimit.Amounts) {
 	for d, v := range a {
 		s.fbUsed[d] += v
 	}
@@ -358,20 +359,20 @@ func (s *Shared) usedLocally(a Amounts) {
 // had used the key, while the provider counted every request. Without it
 // the replicas would send a burst the provider refuses once Redis is back.
 // s.mu is held.
-func (s *Shared) chargeUsed(now time.Time) {
-	if s.fbUsed == (Amounts{}) {
+func (s *Limiter) chargeUsed(now time.Time) {
+	if s.fbUsed == (ratelimit.Amounts{}) {
 		return
 	}
-	extra := make([]any, 0, NumDimensions)
+	extra := make([]any, 0, ratelimit.NumDimensions)
 	for _, v := range s.fbUsed {
 		extra = append(extra, v)
 	}
-	s.fbUsed = Amounts{}
+	s.fbUsed = ratelimit.Amounts{}
 	s.b.enqueue(asyncOp{lim: s, now: now, args: s.args("u", extra...)})
 }
 
 // shareLimits is this replica's share of limits.
-func (s *Shared) shareLimits(limits Amounts) Amounts {
+func (s *Limiter) shareLimits(limits ratelimit.Amounts) ratelimit.Amounts {
 	for d, v := range limits {
 		if v > 0 {
 			limits[d] = max(v/s.b.replicas, 1)
@@ -382,7 +383,7 @@ func (s *Shared) shareLimits(limits Amounts) Amounts {
 
 // share is this replica's share of what a provider reported about the
 // whole key.
-func (s *Shared) share(obs Observations) Observations {
+func (s *Limiter) share(obs ratelimit.Observations) ratelimit.Observations {
 	for d := range obs {
 		if obs[d].Limit > 0 {
 			obs[d].Limit = max(obs[d].Limit/s.b.replicas, 1)
@@ -395,8 +396,8 @@ func (s *Shared) share(obs Observations) Observations {
 }
 
 // publish stores the outlook of whichever state serves now; s.mu is held.
-func (s *Shared) publish() {
-	var o Outlook
+func (s *Limiter) publish() {
+	var o ratelimit.Outlook
 	if s.useFb {
 		o = s.fb.Outlook()
 	} else {
@@ -408,7 +409,7 @@ func (s *Shared) publish() {
 
 func nanosOf(t time.Time) int64 {
 	if t.IsZero() {
-		return always
+		return ratelimit.Always
 	}
 	return t.UnixNano()
 }

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package ratelimit_test
+package shared_test
 
 import (
 	"context"
@@ -27,7 +27,7 @@ import (
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
-	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit/shared"
 	"github.com/keypool-dev/keypool-operator/internal/redistest"
 )
 
@@ -38,13 +38,13 @@ const poolWindow = time.Second
 
 // newReplicaPool is one replica: its own Redis connection and pool.
 func newReplicaPool(t *testing.T, srv *redistest.Server, rpm int64, replicas int,
-	onDegraded func(bool, error)) (*keypool.KeyPool, *ratelimit.RedisBackend) {
+	onDegraded func(bool, error)) (*keypool.KeyPool, *shared.Backend) {
 	t.Helper()
-	c, err := ratelimit.NewRedisClient(srv.URL(), "", time.Second)
+	c, err := shared.NewClient(srv.URL(), "", time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := ratelimit.NewRedisBackend(c, ratelimit.SharedOptions{
+	b := shared.NewBackend(c, shared.Options{
 		Timeout: time.Second, Window: poolWindow, Replicas: replicas, ProbeInterval: 50 * time.Millisecond,
 		OnDegraded: onDegraded,
 	})
@@ -69,7 +69,7 @@ func TestPoolsShareOneLimit(t *testing.T) {
 		t.Run(fmt.Sprintf("replicas=%d", n), func(t *testing.T) {
 			const limit = 100 // per poolWindow
 			pools := make([]*keypool.KeyPool, n)
-			backends := make([]*ratelimit.RedisBackend, n)
+			backends := make([]*shared.Backend, n)
 			for i := range n {
 				pools[i], backends[i] = newReplicaPool(t, srv, limit, n, nil)
 			}

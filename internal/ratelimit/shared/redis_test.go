@@ -14,10 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package ratelimit
+package shared
 
 import (
 	"context"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"strings"
 	"testing"
 	"time"
@@ -34,16 +35,16 @@ const flushTimeout = 5 * time.Second
 const testTimeout = time.Second
 
 // newBackend connects one "replica" to srv.
-func newBackend(t testing.TB, srv *redistest.Server, opts SharedOptions) *RedisBackend {
+func newBackend(t testing.TB, srv *redistest.Server, opts Options) *Backend {
 	t.Helper()
 	if opts.Timeout == 0 {
 		opts.Timeout = testTimeout
 	}
-	c, err := NewRedisClient(srv.URL(), "", opts.Timeout)
+	c, err := NewClient(srv.URL(), "", opts.Timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := NewRedisBackend(c, opts)
+	b := NewBackend(c, opts)
 	t.Cleanup(func() {
 		b.Close()
 		_ = c.Close()
@@ -54,7 +55,7 @@ func newBackend(t testing.TB, srv *redistest.Server, opts SharedOptions) *RedisB
 	return b
 }
 
-func newShared(t testing.TB, b *RedisBackend, name string, limits Amounts) *Shared {
+func newShared(t testing.TB, b *Backend, name string, limits ratelimit.Amounts) *Limiter {
 	t.Helper()
 	s, err := b.NewLimiter(name, time.Now(), limits)
 	if err != nil {
@@ -63,7 +64,7 @@ func newShared(t testing.TB, b *RedisBackend, name string, limits Amounts) *Shar
 	return s
 }
 
-func flush(t testing.TB, bs ...*RedisBackend) {
+func flush(t testing.TB, bs ...*Backend) {
 	t.Helper()
 	for _, b := range bs {
 		if !b.Flush(flushTimeout) {
@@ -74,8 +75,8 @@ func flush(t testing.TB, bs ...*RedisBackend) {
 
 func TestSharedLimitAcrossReplicas(t *testing.T) {
 	srv := redistest.Start(t)
-	a, b := newBackend(t, srv, SharedOptions{}), newBackend(t, srv, SharedOptions{})
-	la, lb := newShared(t, a, "k", Amounts{Requests: 10}), newShared(t, b, "k", Amounts{Requests: 10})
+	a, b := newBackend(t, srv, Options{}), newBackend(t, srv, Options{})
+	la, lb := newShared(t, a, "k", ratelimit.Amounts{ratelimit.Requests: 10}), newShared(t, b, "k", ratelimit.Amounts{ratelimit.Requests: 10})
 	now := time.Now()
 	got := 0
 	for i := range 20 {
@@ -83,10 +84,10 @@ func TestSharedLimitAcrossReplicas(t *testing.T) {
 		if i%2 == 1 {
 			l = lb
 		}
-		r, ok := l.Reserve(now, 0, LearnedOutput)
+		r, ok := l.Reserve(now, 0, ratelimit.LearnedOutput)
 		if ok {
 			got++
-			if !r.shared || r.Taken[Requests] != 1 {
+			if !r.Remote || r.Taken[ratelimit.Requests] != 1 {
 				t.Fatalf("reservation %+v, want one request taken in Redis", r)
 			}
 		}
@@ -101,15 +102,15 @@ func TestSharedLimitAcrossReplicas(t *testing.T) {
 	if o := la.Outlook(); o.ReadyAt.Before(now.Add(5*time.Second)) || o.ReadyAt.After(now.Add(7*time.Second)) {
 		t.Fatalf("ReadyAt %v after now, want about 6s", o.ReadyAt.Sub(now))
 	}
-	if d, dim := lb.TimeToCapacity(now, 0, LearnedOutput); dim != Requests || d < 5*time.Second {
+	if d, dim := lb.TimeToCapacity(now, 0, ratelimit.LearnedOutput); dim != ratelimit.Requests || d < 5*time.Second {
 		t.Fatalf("TimeToCapacity = %v %v, want about 6s on requests", d, dim)
 	}
 }
 
 func TestSharedUsesRedisClock(t *testing.T) {
 	srv := redistest.Start(t)
-	a, b := newBackend(t, srv, SharedOptions{}), newBackend(t, srv, SharedOptions{})
-	la, lb := newShared(t, a, "k", Amounts{Requests: 5}), newShared(t, b, "k", Amounts{Requests: 5})
+	a, b := newBackend(t, srv, Options{}), newBackend(t, srv, Options{})
+	la, lb := newShared(t, a, "k", ratelimit.Amounts{ratelimit.Requests: 5}), newShared(t, b, "k", ratelimit.Amounts{ratelimit.Requests: 5})
 	now := time.Now()
 	if got := reserveShared(la, now, 5, 0); got != 5 {
 		t.Fatalf("admitted %d of 5", got)
@@ -124,10 +125,10 @@ func TestSharedUsesRedisClock(t *testing.T) {
 	}
 }
 
-func reserveShared(l Limiter, now time.Time, n int, input int64) int {
+func reserveShared(l ratelimit.Limiter, now time.Time, n int, input int64) int {
 	got := 0
 	for range n {
-		if _, ok := l.Reserve(now, input, LearnedOutput); ok {
+		if _, ok := l.Reserve(now, input, ratelimit.LearnedOutput); ok {
 			got++
 		}
 	}
@@ -136,69 +137,69 @@ func reserveShared(l Limiter, now time.Time, n int, input int64) int {
 
 func TestSharedSettleReturnsUnusedInput(t *testing.T) {
 	srv := redistest.Start(t)
-	b := newBackend(t, srv, SharedOptions{})
-	l := newShared(t, b, "k", Amounts{InputTokens: 1000})
+	b := newBackend(t, srv, Options{})
+	l := newShared(t, b, "k", ratelimit.Amounts{ratelimit.InputTokens: 1000})
 	now := time.Now()
-	r, ok := l.Reserve(now, 800, LearnedOutput)
-	if !ok || r.Taken[InputTokens] != 800 {
+	r, ok := l.Reserve(now, 800, ratelimit.LearnedOutput)
+	if !ok || r.Taken[ratelimit.InputTokens] != 800 {
 		t.Fatalf("reserve: %+v %v", r, ok)
 	}
-	if _, ok := l.Reserve(now, 800, LearnedOutput); ok {
+	if _, ok := l.Reserve(now, 800, ratelimit.LearnedOutput); ok {
 		t.Fatal("second 800 fit in 200 left")
 	}
-	l.Settle(now, r, Usage{InputTokens: 100})
+	l.Settle(now, r, ratelimit.Usage{InputTokens: 100})
 	flush(t, b)
-	if _, ok := l.Reserve(now, 800, LearnedOutput); !ok {
+	if _, ok := l.Reserve(now, 800, ratelimit.LearnedOutput); !ok {
 		t.Fatal("the 700 returned by Settle did not come back")
 	}
 	// Excess is charged: the bucket goes into debt.
-	r2, ok := l.Reserve(now, 0, LearnedOutput)
+	r2, ok := l.Reserve(now, 0, ratelimit.LearnedOutput)
 	if !ok {
 		t.Fatal("a request without estimate needs one unit")
 	}
-	l.Settle(now, r2, Usage{InputTokens: 2000})
+	l.Settle(now, r2, ratelimit.Usage{InputTokens: 2000})
 	flush(t, b)
-	if rem := l.Snapshot(time.Now()).Dimensions[InputTokens].Remaining; rem != 0 {
+	if rem := l.Snapshot(time.Now()).Dimensions[ratelimit.InputTokens].Remaining; rem != 0 {
 		t.Fatalf("remaining after debt = %d, want 0", rem)
 	}
 }
 
 func TestSharedLearnsOutputAndHoldsIt(t *testing.T) {
 	srv := redistest.Start(t)
-	a, b := newBackend(t, srv, SharedOptions{}), newBackend(t, srv, SharedOptions{})
-	la := newShared(t, a, "k", Amounts{OutputTokens: 1000})
-	lb := newShared(t, b, "k", Amounts{OutputTokens: 1000})
+	a, b := newBackend(t, srv, Options{}), newBackend(t, srv, Options{})
+	la := newShared(t, a, "k", ratelimit.Amounts{ratelimit.OutputTokens: 1000})
+	lb := newShared(t, b, "k", ratelimit.Amounts{ratelimit.OutputTokens: 1000})
 	now := time.Now()
-	r, ok := la.Reserve(now, 10, LearnedOutput)
-	if !ok || r.Output != (Amounts{}) {
+	r, ok := la.Reserve(now, 10, ratelimit.LearnedOutput)
+	if !ok || r.Output != (ratelimit.Amounts{}) {
 		t.Fatalf("first reservation %+v %v, want no output held yet", r, ok)
 	}
-	la.Settle(now, r, Usage{InputTokens: 10, OutputTokens: 300})
+	la.Settle(now, r, ratelimit.Usage{InputTokens: 10, OutputTokens: 300})
 	flush(t, a)
 	// The other replica expects 300 output tokens per request now.
-	r, ok = lb.Reserve(now, 10, LearnedOutput)
-	if !ok || r.Output[OutputTokens] != 300 || r.Taken[OutputTokens] != 300 {
+	r, ok = lb.Reserve(now, 10, ratelimit.LearnedOutput)
+	if !ok || r.Output[ratelimit.OutputTokens] != 300 || r.Taken[ratelimit.OutputTokens] != 300 {
 		t.Fatalf("reservation %+v %v, want 300 output tokens held", r, ok)
 	}
 	// 1000 - 300 charged - 300 held = 400: one more fits, then not.
-	if _, ok := lb.Reserve(now, 10, LearnedOutput); !ok {
+	if _, ok := lb.Reserve(now, 10, ratelimit.LearnedOutput); !ok {
 		t.Fatal("second reservation refused with 400 left")
 	}
-	if _, ok := la.Reserve(now, 10, LearnedOutput); ok {
+	if _, ok := la.Reserve(now, 10, ratelimit.LearnedOutput); ok {
 		t.Fatal("third reservation fit with 100 left, 300 expected")
 	}
 }
 
 func TestSharedHoldsTheCallersExpectedOutput(t *testing.T) {
 	srv := redistest.Start(t)
-	b := newBackend(t, srv, SharedOptions{})
-	l := newShared(t, b, "k", Amounts{OutputTokens: 1000})
+	b := newBackend(t, srv, Options{})
+	l := newShared(t, b, "k", ratelimit.Amounts{ratelimit.OutputTokens: 1000})
 	now := time.Now()
-	r, _ := l.Reserve(now, 10, LearnedOutput)
-	l.Settle(now, r, Usage{InputTokens: 10, OutputTokens: 100}) // average 100
+	r, _ := l.Reserve(now, 10, ratelimit.LearnedOutput)
+	l.Settle(now, r, ratelimit.Usage{InputTokens: 10, OutputTokens: 100}) // average 100
 	flush(t, b)
 	r, ok := l.Reserve(now, 10, 700)
-	if !ok || r.Output[OutputTokens] != 700 || r.Taken[OutputTokens] != 700 {
+	if !ok || r.Output[ratelimit.OutputTokens] != 700 || r.Taken[ratelimit.OutputTokens] != 700 {
 		t.Fatalf("reservation %+v %v, want 700 output tokens held", r, ok)
 	}
 	// 200 left: the cached state already says a second one cannot fit, and
@@ -209,52 +210,52 @@ func TestSharedHoldsTheCallersExpectedOutput(t *testing.T) {
 	if _, ok := l.Reserve(now, 10, 700); ok {
 		t.Fatal("reserved 700 output tokens with 200 left")
 	}
-	if _, ok := l.Reserve(now, 10, LearnedOutput); !ok {
+	if _, ok := l.Reserve(now, 10, ratelimit.LearnedOutput); !ok {
 		t.Fatal("a request of the average output (100) refused with 200 left")
 	}
 }
 
 func TestSharedObserveIsShared(t *testing.T) {
 	srv := redistest.Start(t)
-	a, b := newBackend(t, srv, SharedOptions{}), newBackend(t, srv, SharedOptions{})
-	la, lb := newShared(t, a, "k", Amounts{}), newShared(t, b, "k", Amounts{})
+	a, b := newBackend(t, srv, Options{}), newBackend(t, srv, Options{})
+	la, lb := newShared(t, a, "k", ratelimit.Amounts{}), newShared(t, b, "k", ratelimit.Amounts{})
 	now := time.Now()
-	if _, ok := lb.Reserve(now, 0, LearnedOutput); !ok { // b caches the state
+	if _, ok := lb.Reserve(now, 0, ratelimit.LearnedOutput); !ok { // b caches the state
 		t.Fatal("unknown limits refused")
 	}
-	obs := NoObservations
-	obs[Requests] = Observation{Limit: 50, Remaining: 3}
+	obs := ratelimit.NoObservations
+	obs[ratelimit.Requests] = ratelimit.Observation{Limit: 50, Remaining: 3}
 	la.Observe(now, obs)
 	flush(t, a)
 	if got := reserveShared(lb, now, 10, 0); got != 3 {
 		t.Fatalf("admitted %d after the provider said 3 remain, want 3", got)
 	}
 	snap := lb.Snapshot(now)
-	if d := snap.Dimensions[Requests]; d.Learned != 50 || d.Limit != 50 || d.Remaining != 0 {
+	if d := snap.Dimensions[ratelimit.Requests]; d.Learned != 50 || d.Limit != 50 || d.Remaining != 0 {
 		t.Fatalf("snapshot %+v, want the learned limit 50 and nothing left", d)
 	}
 }
 
 func TestSharedCoolDownIsShared(t *testing.T) {
 	srv := redistest.Start(t)
-	a, b := newBackend(t, srv, SharedOptions{}), newBackend(t, srv, SharedOptions{})
-	la, lb := newShared(t, a, "k", Amounts{Requests: 100}), newShared(t, b, "k", Amounts{Requests: 100})
+	a, b := newBackend(t, srv, Options{}), newBackend(t, srv, Options{})
+	la, lb := newShared(t, a, "k", ratelimit.Amounts{ratelimit.Requests: 100}), newShared(t, b, "k", ratelimit.Amounts{ratelimit.Requests: 100})
 	now := time.Now()
 	la.CoolDown(now, time.Minute)
 	flush(t, a)
-	if _, ok := lb.Reserve(now, 0, LearnedOutput); ok {
+	if _, ok := lb.Reserve(now, 0, ratelimit.LearnedOutput); ok {
 		t.Fatal("reserved on a limiter another replica cooled down")
 	}
-	if d, _ := lb.TimeToCapacity(now, 0, LearnedOutput); d < 55*time.Second {
+	if d, _ := lb.TimeToCapacity(now, 0, ratelimit.LearnedOutput); d < 55*time.Second {
 		t.Fatalf("TimeToCapacity %v, want about the minute of cooldown", d)
 	}
 }
 
 func TestSharedKeysAreHashTaggedAndExpire(t *testing.T) {
 	srv := redistest.Start(t)
-	b := newBackend(t, srv, SharedOptions{TTL: 5 * time.Minute})
-	l := newShared(t, b, "ns/pool/key:secret/k1", Amounts{Requests: 10})
-	if _, ok := l.Reserve(time.Now(), 0, LearnedOutput); !ok {
+	b := newBackend(t, srv, Options{TTL: 5 * time.Minute})
+	l := newShared(t, b, "ns/pool/key:secret/k1", ratelimit.Amounts{ratelimit.Requests: 10})
+	if _, ok := l.Reserve(time.Now(), 0, ratelimit.LearnedOutput); !ok {
 		t.Fatal("reserve failed")
 	}
 	c := srv.Client()
@@ -273,21 +274,21 @@ func TestSharedKeysAreHashTaggedAndExpire(t *testing.T) {
 
 func TestSharedFactoryScopes(t *testing.T) {
 	srv := redistest.Start(t)
-	b := newBackend(t, srv, SharedOptions{})
+	b := newBackend(t, srv, Options{})
 	f1, f2 := b.Factory("ns/a"), b.Factory("ns/b")
 	now := time.Now()
-	l1, err := f1("k", now, Amounts{Requests: 1})
+	l1, err := f1("k", now, ratelimit.Amounts{ratelimit.Requests: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l2, _ := f2("k", now, Amounts{Requests: 1})
-	if _, ok := l1.Reserve(now, 0, LearnedOutput); !ok {
+	l2, _ := f2("k", now, ratelimit.Amounts{ratelimit.Requests: 1})
+	if _, ok := l1.Reserve(now, 0, ratelimit.LearnedOutput); !ok {
 		t.Fatal("first scope refused")
 	}
-	if _, ok := l2.Reserve(now, 0, LearnedOutput); !ok {
+	if _, ok := l2.Reserve(now, 0, ratelimit.LearnedOutput); !ok {
 		t.Fatal("another scope shares the first one's state")
 	}
-	if _, err := f1("neg", now, Amounts{Requests: -1}); err == nil {
+	if _, err := f1("neg", now, ratelimit.Amounts{ratelimit.Requests: -1}); err == nil {
 		t.Fatal("negative limit accepted")
 	}
 }

@@ -14,10 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package ratelimit
+package shared
 
 import (
 	"fmt"
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"math"
 	"strconv"
 	"time"
@@ -33,19 +34,19 @@ type sharedState struct {
 	valid   bool      // a script answer was seen
 	window  time.Duration
 	result  int64
-	taken   Amounts
+	taken   ratelimit.Amounts
 	output  [2]int64 // held output of dims OutputTokens and Tokens
 	expect  int64
 	blocked time.Time // cooling down until; zero when not
 
-	limit, configured, learned Amounts
-	level                      [NumDimensions]float64
+	limit, configured, learned ratelimit.Amounts
+	level                      [ratelimit.NumDimensions]float64
 	held                       [2]int64
-	resetAt                    [NumDimensions]time.Time
+	resetAt                    [ratelimit.NumDimensions]time.Time
 }
 
 // scriptResultLen is the number of values the script returns.
-const scriptResultLen = 9 + 4*NumDimensions + 2 + NumDimensions
+const scriptResultLen = 9 + 4*ratelimit.NumDimensions + 2 + ratelimit.NumDimensions
 
 // parseState reads a script answer received for a call made at at.
 func parseState(v any, at time.Time, window time.Duration) (sharedState, error) {
@@ -63,7 +64,7 @@ func parseState(v any, at time.Time, window time.Duration) (sharedState, error) 
 		return n
 	}
 	st.result = ints(0)
-	for d := range NumDimensions {
+	for d := range ratelimit.NumDimensions {
 		st.taken[d] = ints(1 + d)
 	}
 	st.output = [2]int64{ints(5), ints(6)}
@@ -71,7 +72,7 @@ func parseState(v any, at time.Time, window time.Duration) (sharedState, error) 
 	if b := ints(8); b > 0 {
 		st.blocked = at.Add(time.Duration(b) * time.Microsecond)
 	}
-	for d := range NumDimensions {
+	for d := range ratelimit.NumDimensions {
 		i := 9 + 4*d
 		st.limit[d], st.configured[d], st.learned[d] = ints(i), ints(i+1), ints(i+2)
 		s, _ := vals[i+3].(string)
@@ -81,9 +82,9 @@ func parseState(v any, at time.Time, window time.Duration) (sharedState, error) 
 		}
 		st.level[d] = f
 	}
-	i := 9 + 4*NumDimensions
+	i := 9 + 4*ratelimit.NumDimensions
 	st.held = [2]int64{ints(i), ints(i + 1)}
-	for d := range NumDimensions {
+	for d := range ratelimit.NumDimensions {
 		s, _ := vals[i+2+d].(string)
 		if ns, perr := strconv.ParseInt(s, 10, 64); perr == nil && s != "" {
 			st.resetAt[d] = time.Unix(0, ns)
@@ -114,7 +115,7 @@ func (st *sharedState) need(d int, n int64) float64 {
 // floor is what the smallest request takes from d: the expected output in
 // the output dimensions, one unit elsewhere.
 func (st *sharedState) floor(d int) int64 {
-	if Dimension(d) == OutputTokens || Dimension(d) == Tokens {
+	if ratelimit.Dimension(d) == ratelimit.OutputTokens || ratelimit.Dimension(d) == ratelimit.Tokens {
 		return st.expect
 	}
 	return 1
@@ -123,7 +124,7 @@ func (st *sharedState) floor(d int) int64 {
 // wait is how long after t until d holds need units.
 func (st *sharedState) wait(d int, t time.Time, need float64) time.Duration {
 	l := st.levelAt(d, t)
-	if l+eps >= need {
+	if l+ratelimit.Epsilon >= need {
 		return 0
 	}
 	return time.Duration(math.Ceil((need - l) * st.unitNanos(d)))
@@ -131,13 +132,13 @@ func (st *sharedState) wait(d int, t time.Time, need float64) time.Duration {
 
 // outlook derives the Outlook: the times are those of a bucket left alone
 // since the call, plus the cooldown.
-func (st *sharedState) outlook() Outlook {
-	var o Outlook
+func (st *sharedState) outlook() ratelimit.Outlook {
+	var o ratelimit.Outlook
 	if !st.valid {
 		return o
 	}
-	full, ready := int64(always), int64(always)
-	for d := range NumDimensions {
+	full, ready := int64(ratelimit.Always), int64(ratelimit.Always)
+	for d := range ratelimit.NumDimensions {
 		if !st.known(d) {
 			continue
 		}
@@ -145,12 +146,12 @@ func (st *sharedState) outlook() Outlook {
 		l := st.level[d]
 		u := st.unitNanos(d)
 		f := at
-		if l < float64(st.limit[d])-eps {
+		if l < float64(st.limit[d])-ratelimit.Epsilon {
 			f = at + int64(math.Ceil((float64(st.limit[d])-l)*u))
 		}
 		need := st.need(d, st.floor(d))
 		r := at - int64((l-need)*u)
-		if l+eps < need {
+		if l+ratelimit.Epsilon < need {
 			r = at + int64(math.Ceil((need-l)*u))
 		}
 		full, ready = max(full, f), max(ready, r)
@@ -158,32 +159,32 @@ func (st *sharedState) outlook() Outlook {
 	if !st.blocked.IsZero() {
 		ready = max(ready, st.blocked.UnixNano())
 	}
-	return Outlook{FullAt: fromNanos(full), ReadyAt: fromNanos(ready)}
+	return ratelimit.Outlook{FullAt: ratelimit.FromNanos(full), ReadyAt: ratelimit.FromNanos(ready)}
 }
 
 // timeToCapacity is TimeToCapacity from the cached state.
-func (st *sharedState) timeToCapacity(now time.Time, inputTokens, outputTokens int64) (time.Duration, Dimension) {
-	take := takes(inputTokens, outputOr(outputTokens, st.expect))
+func (st *sharedState) timeToCapacity(now time.Time, inputTokens, outputTokens int64) (time.Duration, ratelimit.Dimension) {
+	take := ratelimit.Takes(inputTokens, ratelimit.OutputOr(outputTokens, st.expect))
 	var longest time.Duration
-	dim := Dimension(-1)
-	for d := range NumDimensions {
+	dim := ratelimit.Dimension(-1)
+	for d := range ratelimit.NumDimensions {
 		if !st.known(d) {
 			continue
 		}
 		if w := st.wait(d, now, st.need(d, take[d])); w > longest {
-			longest, dim = w, Dimension(d)
+			longest, dim = w, ratelimit.Dimension(d)
 		}
 	}
 	if w := st.blocked.Sub(now); !st.blocked.IsZero() && w > longest {
-		longest, dim = w, Requests
+		longest, dim = w, ratelimit.Requests
 	}
 	return longest, dim
 }
 
 // snapshot is Snapshot from the cached state.
-func (st *sharedState) snapshot(now time.Time) Snapshot {
-	var s Snapshot
-	for d := range NumDimensions {
+func (st *sharedState) snapshot(now time.Time) ratelimit.Snapshot {
+	var s ratelimit.Snapshot
+	for d := range ratelimit.NumDimensions {
 		ds := &s.Dimensions[d]
 		ds.Limit, ds.Configured, ds.Learned, ds.ResetAt = st.limit[d], st.configured[d], st.learned[d], st.resetAt[d]
 		ds.Remaining = -1
@@ -191,10 +192,10 @@ func (st *sharedState) snapshot(now time.Time) Snapshot {
 			continue
 		}
 		l := st.levelAt(d, now)
-		ds.Remaining = max(int64(l+eps), 0)
+		ds.Remaining = max(int64(l+ratelimit.Epsilon), 0)
 		ds.Wait = st.wait(d, now, 1)
 		f := now
-		if l < float64(st.limit[d])-eps {
+		if l < float64(st.limit[d])-ratelimit.Epsilon {
 			f = now.Add(time.Duration(math.Ceil((float64(st.limit[d]) - l) * st.unitNanos(d))))
 		}
 		ds.FullAt = f
@@ -207,7 +208,7 @@ func (st *sharedState) advance(t time.Time) {
 	if !st.valid || !t.After(st.at) {
 		return
 	}
-	for d := range NumDimensions {
+	for d := range ratelimit.NumDimensions {
 		if st.known(d) {
 			st.level[d] = st.levelAt(d, t)
 		}
@@ -218,10 +219,10 @@ func (st *sharedState) advance(t time.Time) {
 // heldOf is the output held in flight in d, which a provider's remaining
 // count does not include yet.
 func (st *sharedState) heldOf(d int) float64 {
-	switch Dimension(d) {
-	case OutputTokens:
+	switch ratelimit.Dimension(d) {
+	case ratelimit.OutputTokens:
 		return float64(st.held[0])
-	case Tokens:
+	case ratelimit.Tokens:
 		return float64(st.held[1])
 	}
 	return 0
@@ -229,7 +230,7 @@ func (st *sharedState) heldOf(d int) float64 {
 
 // observe applies obs to the cached state as the script will apply it to
 // the shared one, and returns the dimensions it lowered.
-func (st *sharedState) observe(now time.Time, obs Observations) uint8 {
+func (st *sharedState) observe(now time.Time, obs ratelimit.Observations) uint8 {
 	if !st.valid {
 		return 0
 	}
@@ -261,11 +262,11 @@ func (st *sharedState) observe(now time.Time, obs Observations) uint8 {
 		if o.Remaining >= 0 {
 			ceilings[0] = float64(o.Remaining) - st.heldOf(d)
 		}
-		if ahead := o.Reset.Sub(now) - resetSlack; !o.Reset.IsZero() && ahead > 0 {
+		if ahead := o.Reset.Sub(now) - ratelimit.ResetSlack; !o.Reset.IsZero() && ahead > 0 {
 			ceilings[1] = float64(st.limit[d]) - float64(ahead)/st.unitNanos(d) - st.heldOf(d)
 		}
 		for _, c := range ceilings {
-			if st.level[d]-c > eps {
+			if st.level[d]-c > ratelimit.Epsilon {
 				st.level[d] = c
 				lowered |= 1 << d
 			}
