@@ -92,8 +92,8 @@ func TestWeightedMatchesNginx(t *testing.T) {
 	coolUntil := make([]time.Time, len(keys))
 	for step := range 3000 {
 		now := f.clock.Now()
-		switch r := rng.IntN(20); {
-		case r == 0:
+		switch rng.IntN(20) {
+		case 0:
 			i := rng.IntN(len(keys))
 			until := now.Add(time.Duration(1+rng.IntN(5)) * time.Second)
 			if err := f.p.MarkKeyExhausted(keys[i].ID, until); err != nil {
@@ -103,7 +103,7 @@ func TestWeightedMatchesNginx(t *testing.T) {
 				coolUntil[i] = until
 			}
 			continue
-		case r == 1:
+		case 1:
 			f.clock.Advance(time.Second)
 			continue
 		}

@@ -19,7 +19,6 @@ package shared
 import (
 	"context"
 	"errors"
-	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +26,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
 // Defaults of Options.

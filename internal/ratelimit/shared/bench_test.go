@@ -17,10 +17,10 @@ limitations under the License.
 package shared
 
 import (
-	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"github.com/keypool-dev/keypool-operator/internal/redistest"
 )
 

@@ -18,13 +18,13 @@ package shared
 
 import (
 	"fmt"
-	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"github.com/keypool-dev/keypool-operator/internal/redistest"
 )
 

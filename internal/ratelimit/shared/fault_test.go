@@ -17,11 +17,11 @@ limitations under the License.
 package shared
 
 import (
-	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"github.com/keypool-dev/keypool-operator/internal/redistest"
 )
 

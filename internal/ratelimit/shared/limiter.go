@@ -17,11 +17,12 @@ limitations under the License.
 package shared
 
 import (
-	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
 // snapshotMaxAge is how old the cached state may be before Snapshot asks

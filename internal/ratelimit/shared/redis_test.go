@@ -18,11 +18,11 @@ package shared
 
 import (
 	"context"
-	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"github.com/keypool-dev/keypool-operator/internal/redistest"
 )
 

@@ -18,10 +18,11 @@ package shared
 
 import (
 	"fmt"
-	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/ratelimit"
 )
 
 // sharedState is what the script last returned about one limiter: the
