@@ -23,7 +23,7 @@ import (
 )
 
 // acquireRemote completes a search that chose a key (p.scratch.key) whose
-// limiter needs a network round trip (ratelimit.Remote, the limits shared
+// limiter needs a network round trip (ratelimit.Limiter.RoundTrips, the limits shared
 // through Redis), in two phases so that the pool's lock is never held across
 // the round trip: the key was chosen under the lock (search, which skips
 // limiters that are clearly out of capacity without asking); the lock is

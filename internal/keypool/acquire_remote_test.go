@@ -27,8 +27,8 @@ import (
 )
 
 // gatedLimiter is a real Local limiter whose Reserve waits at a gate, the
-// way a Shared one waits for Redis; it is Remote, so the pool reserves on it
-// without its lock.
+// way a shared one waits for Redis; it makes round trips, so the pool
+// reserves on it without its lock.
 type gatedLimiter struct {
 	*ratelimit.Local
 	entered chan struct{} // a Reserve reached the gate
@@ -37,7 +37,11 @@ type gatedLimiter struct {
 	calls   int
 }
 
-var _ ratelimit.Remote = (*gatedLimiter)(nil)
+var _ ratelimit.Limiter = (*gatedLimiter)(nil)
+
+// RoundTrips makes the pool reserve on it without its lock, as on a shared
+// limiter.
+func (*gatedLimiter) RoundTrips() bool { return true }
 
 func (g *gatedLimiter) MayReserve(now time.Time, inputTokens, outputTokens int64) bool {
 	w, _ := g.TimeToCapacity(now, inputTokens, outputTokens)

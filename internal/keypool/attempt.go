@@ -138,9 +138,9 @@ func (a *attempt) reserve(k *keyMetadata) bool {
 	if g.limited && g.readyAt <= a.nowNs {
 		a.p.setLimited(g, false, a.now) // refilled since last looked at
 	}
-	if g.remote != nil {
+	if g.remote {
 		// Only chosen here; the pool reserves without its lock.
-		if a.wasRefused(g) || !g.remote.MayReserve(a.now, a.est, a.outTokens()) {
+		if a.wasRefused(g) || !g.lim.MayReserve(a.now, a.est, a.outTokens()) {
 			return false
 		}
 		a.key, a.chosen = k, true

@@ -27,7 +27,7 @@ import (
 type group struct {
 	name       string // "" for a key's own limiter
 	lim        ratelimit.Limiter
-	remote     ratelimit.Remote // lim, when its Reserve makes a round trip; else nil
+	remote     bool // lim's Reserve makes a round trip (see acquire_remote.go)
 	configured ratelimit.Amounts
 	live       bool    // part of the pool (false once an Update dropped it)
 	slots      []*slot // one per priority tier the group's keys are in
@@ -57,8 +57,7 @@ func (p *KeyPool) newGroup(id, name string, now time.Time) *group {
 		// key must still be served.
 		lim, _ = ratelimit.NewLocal(now, ratelimit.Amounts{})
 	}
-	remote, _ := lim.(ratelimit.Remote)
-	return &group{name: name, lim: lim, remote: remote}
+	return &group{name: name, lim: lim, remote: lim.RoundTrips()}
 }
 
 // loadLimits rereads the limiter's effective limits.

@@ -119,7 +119,7 @@ func (p *KeyPool) Settle(l *Lease, u Usage) {
 	}
 	if u == (Usage{}) && !res.Settles(cu) {
 		// Nothing used, and no level to change: the limiter only counts
-		// the request as no longer in flight (see ratelimit.Syncer), under
+		// the request as no longer in flight (see ratelimit.Limiter.Sync), under
 		// its own lock. The pool's order, its waiters' prospects and what
 		// it learned stay as they are, so neither its lock nor the time
 		// is needed.
@@ -182,14 +182,14 @@ func (p *KeyPool) MarkKeyExhausted(keyID string, until time.Time) error {
 
 // observe feeds what the headers of res's response reported into g's
 // limiter, which may raise its levels to them when it alone holds them (see
-// ratelimit.Syncer), and returns the dimensions whose level it lowered.
+// ratelimit.Limiter.Sync), and returns the dimensions whose level it lowered.
 // p.mu is held.
 func (p *KeyPool) observe(g *group, hl *provider.Limits, now time.Time, res *ratelimit.Reservation) uint8 {
 	for _, o := range hl.Dimensions {
 		if o.Reported() {
 			var lowered uint8
-			if s, ok := g.lim.(ratelimit.Syncer); ok && res != nil {
-				lowered = s.Sync(now, hl.Dimensions, *res)
+			if res != nil {
+				lowered = g.lim.Sync(now, hl.Dimensions, *res)
 			} else {
 				lowered = g.lim.Observe(now, hl.Dimensions)
 			}
@@ -226,9 +226,7 @@ func (p *KeyPool) rateLimited(k *keyMetadata, g *group, retryAfter time.Duration
 		p.coolDown(k, until, now, reason)
 		return
 	}
-	if c, ok := g.lim.(ratelimit.Cooler); ok {
-		c.CoolDown(now, d) // other replicas draw on the same capacity
-	}
+	g.lim.CoolDown(now, d) // other replicas may draw on the same capacity
 	for _, s := range g.slots {
 		for _, m := range s.keys {
 			p.coolDown(m, until, now, reason)

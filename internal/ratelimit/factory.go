@@ -28,10 +28,3 @@ type Factory func(id string, now time.Time, limits Amounts) (Limiter, error)
 func LocalFactory(_ string, now time.Time, limits Amounts) (Limiter, error) {
 	return NewLocal(now, limits)
 }
-
-// Cooler is implemented by limiters shared with other processes: CoolDown
-// keeps every one of them from reserving for d, when the provider answered
-// 429 to one of them. (A pool cools its own keys down itself.)
-type Cooler interface {
-	CoolDown(now time.Time, d time.Duration)
-}

@@ -55,6 +55,35 @@ type Limiter interface {
 	Outlook() Outlook
 	// Snapshot reports every dimension at now.
 	Snapshot(now time.Time) Snapshot
+	// Sync is Observe for the response to the request of r, and may also
+	// raise a dimension whose reported remaining count, less everything
+	// this limiter has in flight (r's request included) and everything
+	// settled since r was taken, exceeds the local level: the provider's
+	// bucket refilled sooner than modelled (a reset passed, a limit was
+	// raised, usage was over-estimated), in a dimension whose limit is the
+	// provider's (a lower configured limit is the operator's cap, and is
+	// never raised past). Those deductions cover every request the
+	// provider may not have counted yet when it answered r, so a raise
+	// never admits more than the provider holds. Only a limiter that alone
+	// holds the capacity it models raises (Local); a shared one, whose
+	// other replicas have requests in flight it cannot see, only observes.
+	// It returns the dimensions whose level it lowered, as Observe does.
+	Sync(now time.Time, obs Observations, r Reservation) (lowered uint8)
+	// CoolDown keeps every process that shares this limiter from reserving
+	// for d, when the provider answered 429 to one of them. A limiter of
+	// this process alone does nothing: the pool cools its own keys.
+	CoolDown(now time.Time, d time.Duration)
+	// RoundTrips reports whether Reserve makes a network round trip. A pool
+	// does not hold its own lock across such a Reserve: it chooses a key
+	// under the lock, asking MayReserve, reserves without the lock, and
+	// takes the lock again to hand the key out or try the next one.
+	RoundTrips() bool
+	// MayReserve reports, from what the limiter knows without a round
+	// trip, whether Reserve(now, inputTokens, outputTokens) could succeed.
+	// false means it clearly cannot (no capacity even if nobody else took
+	// any since the state was last read), so that the pool skips the key
+	// without a round trip; true promises nothing.
+	MayReserve(now time.Time, inputTokens, outputTokens int64) bool
 }
 
 // LearnedOutput, as Reserve's outputTokens, stands for the output the
@@ -84,28 +113,9 @@ type Reservation struct {
 	// it where it was taken.
 	Remote bool
 	// settledAt is the limiter's running total of settled takes when this
-	// reservation was taken (see Syncer): what settled since may be missing
+	// reservation was taken (see Limiter.Sync): what settled since may be missing
 	// from a remaining count reported in its response.
 	settledAt Amounts
-}
-
-// Syncer is a Limiter that can also raise its level to what a provider
-// reports, where Observe only ever lowers it. Only a limiter that alone
-// holds the capacity it models can (Local): a shared limiter's other
-// replicas have requests in flight it cannot see.
-type Syncer interface {
-	// Sync applies what the response to the request of r reported, like
-	// Observe, and also raises a dimension whose reported remaining count,
-	// less everything this limiter has in flight (r's request included)
-	// and everything settled since r was taken, exceeds the local level:
-	// the provider's bucket refilled sooner than modelled (a reset passed,
-	// a limit was raised, usage was over-estimated), in a dimension whose
-	// limit is the provider's (a lower configured limit is the operator's
-	// cap, and is never raised past). Those deductions
-	// cover every request the provider may not have counted yet when it
-	// answered r, so a raise never admits more than the provider holds. It
-	// returns the dimensions whose level it lowered, as Observe does.
-	Sync(now time.Time, obs Observations, r Reservation) (lowered uint8)
 }
 
 // Observation is what one response said about one dimension.

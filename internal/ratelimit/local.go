@@ -45,10 +45,7 @@ type Local struct {
 	readyAt atomic.Int64
 }
 
-var (
-	_ Limiter = (*Local)(nil)
-	_ Syncer  = (*Local)(nil)
-)
+var _ Limiter = (*Local)(nil)
 
 // NewLocal returns a limiter with the given configured per-minute limits
 // (0 = unknown), every known dimension starting full.
@@ -156,13 +153,13 @@ func (l *Local) Observe(now time.Time, obs Observations) uint8 {
 	return l.apply(now, obs, nil)
 }
 
-// Sync implements Syncer.
+// Sync implements Limiter.
 func (l *Local) Sync(now time.Time, obs Observations, r Reservation) uint8 {
 	return l.apply(now, obs, &r.settledAt)
 }
 
 // apply lowers to what obs reports and, given the running total of settled
-// Takes when the request it answers was taken, raises to it (see Syncer).
+// Takes when the request it answers was taken, raises to it (see Limiter.Sync).
 func (l *Local) apply(now time.Time, obs Observations, settledAt *Amounts) uint8 {
 	seen := false
 	for _, o := range obs {
@@ -274,4 +271,17 @@ func (l *Local) setFloors() {
 	for _, d := range outputDims {
 		l.b[d].floor = l.out.expect()
 	}
+}
+
+// CoolDown implements Limiter: a Local limiter is this process's alone, and
+// the pool cools its own keys.
+func (*Local) CoolDown(time.Time, time.Duration) {}
+
+// RoundTrips implements Limiter: Reserve takes the limiter's mutex only.
+func (*Local) RoundTrips() bool { return false }
+
+// MayReserve implements Limiter.
+func (l *Local) MayReserve(now time.Time, inputTokens, outputTokens int64) bool {
+	d, _ := l.TimeToCapacity(now, inputTokens, outputTokens)
+	return d <= 0
 }

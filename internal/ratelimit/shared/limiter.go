@@ -414,3 +414,13 @@ func nanosOf(t time.Time) int64 {
 	}
 	return t.UnixNano()
 }
+
+// Sync implements ratelimit.Limiter: other replicas have requests in
+// flight that this one cannot see, so a shared limiter never raises a
+// level to a reported count; it only observes.
+func (s *Limiter) Sync(now time.Time, obs ratelimit.Observations, _ ratelimit.Reservation) uint8 {
+	return s.Observe(now, obs)
+}
+
+// RoundTrips implements ratelimit.Limiter: Reserve is a Redis call.
+func (*Limiter) RoundTrips() bool { return true }
