@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"strconv"
 )
 
 // The input-token estimate Acquire reserves before a request is sent;
@@ -137,6 +138,13 @@ const (
 )
 
 func classifyKey(k []byte) keyKind {
+	if bytes.IndexByte(k, '\\') >= 0 {
+		// An escaped spelling ("mod\u0065l") is the same key to a JSON
+		// decoder; rare enough to unquote.
+		if u, err := strconv.Unquote(`"` + string(k) + `"`); err == nil {
+			k = []byte(u)
+		}
+	}
 	switch string(k) {
 	case "model":
 		return keyModel
@@ -164,6 +172,22 @@ type estimator struct {
 	model    []byte
 	stack    [maxScanDepth]scanFrame
 	depth    int // open containers; frames beyond maxScanDepth are not kept
+}
+
+// RequestModel is the model a JSON request body names in its top-level
+// "model" field, found by the scan that estimates its input; "" when it
+// names none (a "model" deeper in the body is the client's content).
+func RequestModel(body []byte) string {
+	e := estimator{rules: &anthropicEstimate} // the rules only price media
+	e.scan(bytes.TrimLeft(body, " \t\r\n"))
+	if bytes.IndexByte(e.model, '\\') < 0 {
+		return string(e.model)
+	}
+	m, err := strconv.Unquote(`"` + string(e.model) + `"`)
+	if err != nil {
+		return ""
+	}
+	return m
 }
 
 // estimateInputTokens is the input-token estimate for body under rules.
@@ -237,7 +261,7 @@ func (e *estimator) scan(b []byte) {
 					f.key = classifyKey(s)
 				}
 			} else {
-				e.value(s)
+				e.value(s, end < len(b))
 			}
 			i = end + 1
 		default:
@@ -268,8 +292,9 @@ func stringEnd(b []byte, i int) int {
 	return len(b)
 }
 
-// value accounts for one string value.
-func (e *estimator) value(s []byte) {
+// value accounts for one string value; closed says it ended with its
+// quote (an unterminated string is no model name).
+func (e *estimator) value(s []byte, closed bool) {
 	f := e.top()
 	key := keyOther
 	if f != nil {
@@ -277,7 +302,9 @@ func (e *estimator) value(s []byte) {
 	}
 	switch {
 	case key == keyModel && e.depth == 1:
-		e.model = s
+		if closed {
+			e.model = s
+		}
 		e.quarters += textQuarters(s)
 	case key == keyDetail && f != nil:
 		if string(s) == "low" && !f.low {

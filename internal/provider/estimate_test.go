@@ -173,3 +173,23 @@ func BenchmarkEstimate(b *testing.B) {
 		})
 	}
 }
+
+// TestRequestModel: only the top-level "model" string names the model.
+func TestRequestModel(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`{"model": "claude-x", "messages": []}`, "claude-x"},
+		{` { "a" : [1, {"model":"n"}, "]}"] , "b":{"c":"}"}, "n":-1.5e3, "t":true, "model" : "top" }`, "top"},
+		{`{"mod\u0065l":"escaped-key"}`, "escaped-key"},
+		{`{"model":"m\"q"}`, `m"q`},
+		{`{"messages":[{"model":"nested"}]}`, ""},
+		{`{"model": 3}`, ""},
+		{`{"model":"unterminated`, ""},
+		{`{"a":[1,2}`, ""},
+		{`["model","x"]`, ""},
+		{``, ""},
+	} {
+		if got := RequestModel([]byte(c.in)); got != c.want {
+			t.Errorf("RequestModel(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

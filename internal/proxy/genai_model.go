@@ -17,9 +17,10 @@ limitations under the License.
 package proxy
 
 import (
-	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // genaiModelCap is how many distinct gen_ai.request.model values one pool
@@ -86,15 +87,15 @@ func (m *modelSets) forget(pool poolRef) { m.pools.Delete(pool) }
 // others, and Azure's /openai/v1/ paths, in the body's top-level "model".
 // A "model" anywhere else in the body (a tool's schema, a message's text) is
 // the client's content, not the request's model.
-func requestModel(provider, rest string, body []byte) string {
+func requestModel(prov, rest string, body []byte) string {
 	switch {
-	case provider == "gemini":
+	case prov == "gemini":
 		return geminiModel(rest)
-	case provider == "azure" && strings.HasPrefix(rest, azureDeployments):
+	case prov == "azure" && strings.HasPrefix(rest, azureDeployments):
 		d, _, _ := strings.Cut(rest[len(azureDeployments):], "/")
 		return d
 	}
-	return topLevelString(body, "model")
+	return provider.RequestModel(body)
 }
 
 const azureDeployments = "/openai/deployments/"
@@ -111,126 +112,4 @@ func geminiModel(rest string) string {
 		return ""
 	}
 	return m
-}
-
-// topLevelString returns the string value of key in the JSON object b, only
-// at its top level; "" when b is no object, the key is missing or its value
-// is not a string. The body is scanned, not decoded (it can be megabytes of
-// prompt), and the scan stops at the key.
-func topLevelString(b []byte, key string) string {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return ""
-	}
-	i++
-	for {
-		i = skipSpace(b, i)
-		if i >= len(b) || b[i] != '"' {
-			return ""
-		}
-		end := jsonStringEnd(b, i)
-		if end < 0 {
-			return ""
-		}
-		k := b[i:end]
-		i = skipSpace(b, end)
-		if i >= len(b) || b[i] != ':' {
-			return ""
-		}
-		i = skipSpace(b, i+1)
-		if jsonKeyIs(k, key) {
-			if i >= len(b) || b[i] != '"' {
-				return ""
-			}
-			vend := jsonStringEnd(b, i)
-			if vend < 0 {
-				return ""
-			}
-			s, err := strconv.Unquote(string(b[i:vend]))
-			if err != nil {
-				return ""
-			}
-			return s
-		}
-		if i = skipValue(b, i); i < 0 {
-			return ""
-		}
-		i = skipSpace(b, i)
-		if i >= len(b) || b[i] != ',' {
-			return ""
-		}
-		i++
-	}
-}
-
-// jsonKeyIs reports whether the quoted JSON string k is key; an escaped
-// spelling ("mod\u0065l") is the same key to a JSON decoder.
-func jsonKeyIs(k []byte, key string) bool {
-	if len(k) == len(key)+2 && string(k[1:len(k)-1]) == key {
-		return true
-	}
-	if strings.IndexByte(string(k), '\\') < 0 {
-		return false
-	}
-	s, err := strconv.Unquote(string(k))
-	return err == nil && s == key
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
-	}
-	return i
-}
-
-// jsonStringEnd returns the index after the string that starts at b[i]
-// (a quote), or -1 when it does not end.
-func jsonStringEnd(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return -1
-}
-
-// skipValue returns the index after the JSON value that starts at b[i], or
-// -1 when it does not end. Nested objects and arrays are skipped by depth,
-// strings by their quotes.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return jsonStringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				if j = jsonStringEnd(b, j); j < 0 {
-					return -1
-				}
-				j-- // the loop's j++ lands after the string
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	}
-	for j := i; j < len(b); j++ { // a number, true, false or null
-		switch b[j] {
-		case ',', '}', ']', ' ', '\t', '\r', '\n':
-			return j
-		}
-	}
-	return len(b)
 }

@@ -138,22 +138,3 @@ func TestGenAIModelCardinalityBounded(t *testing.T) {
 		t.Errorf("%d model values %v, want the first %d and %q", len(got), got, genaiModelCap, modelOther)
 	}
 }
-
-func TestTopLevelString(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{`{"model": "claude-x", "messages": []}`, "claude-x"},
-		{` { "a" : [1, {"model":"n"}, "]}"] , "b":{"c":"}"}, "n":-1.5e3, "t":true, "model" : "top" }`, "top"},
-		{`{"mod\u0065l":"escaped-key"}`, "escaped-key"},
-		{`{"model":"m\"q"}`, `m"q`},
-		{`{"messages":[{"model":"nested"}]}`, ""},
-		{`{"model": 3}`, ""},
-		{`{"model":"unterminated`, ""},
-		{`{"a":[1,2}`, ""},
-		{`["model","x"]`, ""},
-		{``, ""},
-	} {
-		if got := topLevelString([]byte(c.in), "model"); got != c.want {
-			t.Errorf("topLevelString(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-}
