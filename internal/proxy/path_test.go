@@ -91,3 +91,11 @@ func TestNonCanonicalPathsRefused(t *testing.T) {
 	}
 	e.waitIdle()
 }
+
+// TestPathCheckDoesNotAllocate: the check runs on every request, so a
+// canonical path costs no allocation.
+func TestPathCheckDoesNotAllocate(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { _ = validRest("/v1/messages/batches/msgbatch_1/results") }); n != 0 {
+		t.Fatalf("%v allocations", n)
+	}
+}

@@ -40,13 +40,17 @@ func canonicalPath(p string) bool {
 			return false
 		}
 	}
-	segs := strings.Split(p[1:], "/")
-	for i, seg := range segs {
-		if seg == "." || seg == ".." || (seg == "" && i < len(segs)-1) {
+	// Segment by segment, without splitting: this runs on every request.
+	for rest := p[1:]; ; {
+		seg, after, more := strings.Cut(rest, "/")
+		if seg == "." || seg == ".." || (seg == "" && more) {
 			return false
 		}
+		if !more {
+			return true
+		}
+		rest = after
 	}
-	return true
 }
 
 // unescapeValid decodes every well-formed %XX of s and leaves anything else
