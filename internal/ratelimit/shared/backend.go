@@ -71,7 +71,26 @@ type Options struct {
 	// error) and when it is back (false, nil), in that order, never
 	// concurrently with itself. It must return quickly.
 	OnDegraded func(degraded bool, err error)
+	// OnCallError is called when Redis answers one limiter's call with an
+	// error about that call (a corrupt value, WRONGTYPE, a script error):
+	// that limiter alone serves from its fallback until the next probe
+	// interval, while Redis stays available to every other one. It is
+	// called at most once per limiter and CallErrorInterval, with the
+	// limiter's Redis key. It must return quickly.
+	OnCallError func(key string, err error)
 }
+
+// Outage detection has hysteresis, so that one slow or failed call does not
+// flip every pool's status: an outage starts after outageAfter failures in a
+// row (calls and probes; any success in between starts the count again)
+// and ends after recoverAfter probes in a row answered.
+const (
+	outageAfter  = 3
+	recoverAfter = 3
+)
+
+// CallErrorInterval is how often at most OnCallError reports one limiter.
+const CallErrorInterval = time.Minute
 
 // Backend is one connection to Redis shared by every limiter of the
 // process: it runs the calls, sends settles and observations in the
@@ -84,13 +103,16 @@ type Backend struct {
 	window   time.Duration
 	probe    time.Duration
 	onChange func(bool, error)
+	onCall   func(string, error)
 
 	// The constant script arguments, formatted once.
 	windowArg, ttlArg string
 
-	degraded atomic.Bool
-	outages  atomic.Uint64 // incremented when an outage starts
-	dropped  atomic.Uint64
+	degraded   atomic.Bool
+	failures   atomic.Int32  // outage-class failures in a row
+	outages    atomic.Uint64 // incremented when an outage starts
+	dropped    atomic.Uint64
+	callErrors atomic.Uint64
 	notifyMu sync.Mutex
 
 	queue chan asyncOp
@@ -120,6 +142,7 @@ func NewBackend(client redis.UniversalClient, opts Options) *Backend {
 		window:   opts.Window,
 		probe:    opts.ProbeInterval,
 		onChange: opts.OnDegraded,
+		onCall:   opts.OnCallError,
 		queue:    make(chan asyncOp, asyncQueueLen),
 		stop:     make(chan struct{}),
 	}
@@ -159,7 +182,7 @@ func (b *Backend) warm() {
 	ctx, cancel := context.WithTimeout(context.Background(), max(warmTimeout, b.timeout))
 	defer cancel()
 	if err := script.Load(ctx, b.client).Err(); err != nil {
-		b.fail(err)
+		b.startOutage(err)
 	}
 }
 
@@ -177,6 +200,10 @@ func (b *Backend) Close() {
 // Degraded reports whether Redis is unavailable, so that limiters use their
 // local fallback.
 func (b *Backend) Degraded() bool { return b.degraded.Load() }
+
+// CallErrors is the number of calls Redis answered with an error about
+// that call alone (see Options.OnCallError).
+func (b *Backend) CallErrors() uint64 { return b.callErrors.Load() }
 
 // Dropped is the number of settles and observations that could not be sent
 // because the queue was full.
@@ -208,17 +235,53 @@ func (b *Backend) NewLimiter(name string, now time.Time, limits ratelimit.Amount
 func (b *Backend) call(key string, args []any) (any, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
-	return script.Run(ctx, b.client, []string{key}, args...).Result()
+	v, err := script.Run(ctx, b.client, []string{key}, args...).Result()
+	if err == nil {
+		b.answered()
+	}
+	return v, err
 }
 
-// fail records that Redis did not answer: the first failure starts an
-// outage and tells OnDegraded; the monitor ends it.
+// answered records that Redis answered: the failures counted towards an
+// outage start again from zero.
+func (b *Backend) answered() {
+	if b.failures.Load() != 0 {
+		b.failures.Store(0)
+	}
+}
+
+// fail records a failed call or probe. An error about the call alone
+// (isCallError) is not Redis failing and counts for nothing here; other
+// failures start an outage once outageAfter of them came in a row.
 func (b *Backend) fail(err error) {
+	if isCallError(err) {
+		return
+	}
+	if b.failures.Add(1) >= outageAfter {
+		b.startOutage(err)
+	}
+}
+
+// startOutage marks Redis unavailable, telling OnDegraded once; the monitor
+// ends it.
+func (b *Backend) startOutage(err error) {
 	if !b.degraded.CompareAndSwap(false, true) {
 		return
 	}
 	b.outages.Add(1)
 	b.notify(true, err)
+}
+
+// callError counts an error Redis answered about one limiter's call and
+// reports it, at most once per CallErrorInterval for that limiter (last is
+// when it was last reported; the caller holds the limiter's lock).
+func (b *Backend) callError(key string, err error, now time.Time, last *time.Time) {
+	b.callErrors.Add(1)
+	if b.onCall == nil || (!last.IsZero() && now.Sub(*last) < CallErrorInterval) {
+		return
+	}
+	*last = now
+	b.onCall(key, err)
 }
 
 func (b *Backend) notify(degraded bool, err error) {
@@ -230,13 +293,14 @@ func (b *Backend) notify(degraded bool, err error) {
 	b.onChange(degraded, err)
 }
 
-// monitor PINGs Redis every probe interval: a failure starts an outage even
-// while no request needs Redis (so that an idle replica reports it), and an
-// answer within the timeout ends one.
+// monitor PINGs Redis every probe interval: failures start an outage even
+// while no request needs Redis (so that an idle replica reports it), and
+// recoverAfter answers in a row within the timeout end one.
 func (b *Backend) monitor() {
 	defer b.wg.Done()
 	t := time.NewTicker(b.probe)
 	defer t.Stop()
+	answers := 0
 	for {
 		select {
 		case <-b.stop:
@@ -246,10 +310,13 @@ func (b *Backend) monitor() {
 		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 		err := b.client.Ping(ctx).Err()
 		cancel()
-		switch {
-		case err != nil:
+		if err != nil {
+			answers = 0
 			b.fail(err)
-		case b.degraded.CompareAndSwap(true, false):
+			continue
+		}
+		b.answered()
+		if answers++; answers >= recoverAfter && b.degraded.CompareAndSwap(true, false) {
 			b.notify(false, nil)
 		}
 	}
@@ -328,19 +395,24 @@ func (b *Backend) send(batch []asyncOp) {
 	if err != nil && isNoScript(err) {
 		cmds, err = b.pipeline(batch, true)
 	}
-	if err != nil && !isScriptError(err) {
+	if err != nil && !isCallError(err) {
 		b.fail(err)
 		return
 	}
+	b.answered()
 	for i, c := range cmds {
-		v, cerr := c.Result()
-		if cerr != nil {
-			continue
-		}
 		op := batch[i]
-		if st, perr := parseState(v, op.now, b.window); perr == nil {
-			op.lim.store(st)
+		v, cerr := c.Result()
+		if cerr == nil {
+			var st sharedState
+			if st, cerr = parseState(v, op.now, b.window); cerr == nil {
+				op.lim.store(st)
+				continue
+			}
+		} else if !isCallError(cerr) {
+			continue // Exec's error, counted above
 		}
+		op.lim.callFailed(op.now, cerr)
 	}
 }
 
@@ -365,9 +437,27 @@ func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
 
-// isScriptError reports an error Redis answered (the call reached it), as
-// opposed to a timeout or a broken connection.
-func isScriptError(err error) bool {
+// isCallError reports an error about one call alone, which Redis answered
+// (a script error on a corrupt value, WRONGTYPE), as opposed to Redis failing as a whole (no answer, a broken
+// connection, a timeout, a server loading, read-only, out of memory or
+// refusing our credentials, a cluster down or redirecting a client not in
+// cluster mode), which is an outage.
+func isCallError(err error) bool {
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false
+	}
 	var re redis.Error
-	return errors.As(err, &re) && !isNoScript(err)
+	if !errors.As(err, &re) {
+		return false
+	}
+	if _, moved := redis.IsMovedError(err); moved {
+		return false
+	}
+	if _, ask := redis.IsAskError(err); ask {
+		return false
+	}
+	return !isNoScript(err) && !redis.IsLoadingError(err) && !redis.IsReadOnlyError(err) &&
+		!redis.IsClusterDownError(err) && !redis.IsTryAgainError(err) && !redis.IsMasterDownError(err) &&
+		!redis.IsMaxClientsError(err) && !redis.IsAuthError(err) && !redis.IsPermissionError(err) &&
+		!redis.IsOOMError(err) && !redis.HasErrorPrefix(err, "BUSY")
 }

@@ -80,9 +80,7 @@ func (s *Budgets) AddSpent(client, day, month string, tokens int64) (daySpent, m
 	v, err := budgets.Run(ctx, s.b.client, keys, max(tokens, 0), dayBudgetTTL.Milliseconds(),
 		monthBudgetTTL.Milliseconds()).Int64Slice()
 	if err != nil {
-		if !isScriptError(err) {
-			s.b.fail(err)
-		}
+		s.b.fail(err) // an outage only when Redis failed, not this call
 		return 0, 0, fmt.Errorf("budget of client %s: %w", client, err)
 	}
 	if len(v) != 2 {

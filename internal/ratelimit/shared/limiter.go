@@ -51,6 +51,8 @@ type Limiter struct {
 	fbHanded   ratelimit.Amounts // what the fallback held when outages began, summed (for tests)
 	fbUsed     ratelimit.Amounts // what the fallback admitted since the outage began, not yet charged in Redis
 	useFb      bool              // fb serves now (the outlook is its)
+	localUntil time.Time         // a failed call keeps this limiter on fb until then
+	errLogged  time.Time         // when a call error of this limiter was last reported
 
 	fullAt  atomic.Int64 // Unix ns; see Local
 	readyAt atomic.Int64
@@ -89,17 +91,22 @@ func (s *Limiter) Reserve(now time.Time, inputTokens, outputTokens int64) (ratel
 
 	start := time.Now()
 	v, err := s.b.call(s.key, args)
+	callErr := isCallError(err)
 	var st sharedState
 	if err == nil {
 		st, err = parseState(v, now, s.b.window)
+		callErr = err != nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
-		s.b.fail(err)
+		if !callErr {
+			s.b.fail(err)
+		}
 		// The fallback starts when the failure is known, up to a timeout
 		// after now: refill before that may have gone to other replicas.
 		at := now.Add(time.Since(start))
+		s.failedLocked(at, err, callErr)
 		fb := s.fallback(at)
 		r, ok := fb.Reserve(at, inputTokens, outputTokens)
 		s.usedLocally(r.Taken)
@@ -291,7 +298,7 @@ func (s *Limiter) storeLocked(st sharedState) {
 		return
 	}
 	s.st = st
-	if s.useFb && !st.at.Before(s.fbSince) && !s.b.Degraded() {
+	if s.useFb && !st.at.Before(s.fbSince) && !s.local(st.at) {
 		s.useFb = false // Redis answered: the outage is over here
 		s.chargeUsed(st.at)
 	}
@@ -308,7 +315,7 @@ func (s *Limiter) storeLocked(st sharedState) {
 // that local admissions never exceed limit / replicas over the outages
 // together. s.mu is held.
 func (s *Limiter) fallback(now time.Time) *ratelimit.Local {
-	if !s.b.Degraded() {
+	if !s.local(now) {
 		if s.useFb {
 			s.useFb = false
 			s.chargeUsed(now)
@@ -344,14 +351,40 @@ func (s *Limiter) fallback(now time.Time) *ratelimit.Local {
 	return s.fb
 }
 
+// local reports whether s serves from its fallback at now: while Redis is
+// unavailable, and after a call of s failed, until the next probe. s.mu is
+// held.
+func (s *Limiter) local(now time.Time) bool {
+	return s.b.Degraded() || now.Before(s.localUntil)
+}
+
+// failedLocked keeps s on its fallback for a probe interval after a failed
+// call, so that its requests neither wait for a Redis that may be going
+// away nor hit the same error again at once; an error about this call
+// alone (callErr: a corrupt value, WRONGTYPE) is counted and reported.
+// s.mu is held.
+func (s *Limiter) failedLocked(now time.Time, err error, callErr bool) {
+	s.localUntil = now.Add(s.b.probe)
+	if callErr {
+		s.b.callError(s.key, err, now, &s.errLogged)
+	}
+}
+
+// callFailed is failedLocked for an answer of the background sender.
+func (s *Limiter) callFailed(now time.Time, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failedLocked(now, err, true)
+}
+
 // usedLocally counts what the fallback admitted (or, for a settlement, the
 // change), to be charged in Redis once it answers again; s.mu is held.
 func (s *Limiter) usedLocally(a ratelimit.Amounts) {
 	for d, v := range a {
 		s.fbUsed[d] += v
 	}
-	if !s.useFb && !s.b.Degraded() {
-		s.chargeUsed(time.Now()) // a local reservation settled after the outage
+	if now := time.Now(); !s.useFb && !s.local(now) {
+		s.chargeUsed(now) // a local reservation settled after the outage
 	}
 }
 

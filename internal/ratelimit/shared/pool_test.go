@@ -164,8 +164,18 @@ func TestPoolKeepsServingWithoutRedis(t *testing.T) {
 		granted++
 		p.Settle(&l, keypool.Usage{})
 	}
-	if !b.Degraded() {
+	// The outage is declared once failures came in a row (the probes'
+	// too), not at the first one.
+	select {
+	case d := <-events:
+		if !d {
+			t.Fatal("recovered before the outage was declared")
+		}
+	case <-time.After(10 * time.Second):
 		t.Fatal("not degraded with Redis killed")
+	}
+	if !b.Degraded() {
+		t.Fatal("not degraded after the outage was declared")
 	}
 	if granted == 0 {
 		t.Fatal("nothing granted without Redis: the fallback must serve")
