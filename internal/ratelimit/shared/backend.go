@@ -113,7 +113,7 @@ type Backend struct {
 	outages    atomic.Uint64 // incremented when an outage starts
 	dropped    atomic.Uint64
 	callErrors atomic.Uint64
-	notifyMu sync.Mutex
+	notifyMu   sync.Mutex
 
 	queue chan asyncOp
 	stop  chan struct{}
