@@ -26,6 +26,7 @@ package redistest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os/exec"
@@ -50,6 +51,11 @@ type Server struct {
 	dir     string
 	port    int
 	persist bool
+	extra   []string    // more redis-server arguments
+	conf    string      // a config file to start from (Sentinel needs one)
+	ready   string      // the log line that says the server accepts connections
+	tls     *tls.Config // for the server's own checks; nil: plain TCP
+	caFile  string
 
 	mu      sync.Mutex
 	proc    *testproc.Process
@@ -78,7 +84,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	_, portStr, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portStr)
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: port}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: port, ready: "Ready to accept connections"}
 	for _, o := range opts {
 		o(s)
 	}
@@ -92,28 +98,51 @@ func Start(t testing.TB, opts ...Option) *Server {
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
-// URL is the server's redis:// URL.
-func (s *Server) URL() string { return "redis://" + s.Addr() }
+// Port is the server's port.
+func (s *Server) Port() int { return s.port }
+
+// URL is the server's redis:// URL (rediss:// WithTLS).
+func (s *Server) URL() string {
+	if s.tls != nil {
+		return "rediss://" + s.Addr()
+	}
+	return "redis://" + s.Addr()
+}
 
 // Client returns a go-redis client for the server, closed when the test ends.
 func (s *Server) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), TLSConfig: s.tls})
 	s.t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
+// WithArgs passes more arguments to redis-server.
+func WithArgs(args ...string) Option { return func(s *Server) { s.extra = append(s.extra, args...) } }
+
 func (s *Server) args() []string {
-	args := []string{
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	port := []string{"--port", strconv.Itoa(s.port)}
+	if s.tls != nil {
+		port = []string{"--port", "0", "--tls-port", strconv.Itoa(s.port)}
+	}
+	args = append(args, port...)
+	args = append(args,
+		"--bind", "127.0.0.1", "--dir", s.dir,
 		"--daemonize", "no", "--protected-mode", "no", "--save", "",
 		"--loglevel", "notice",
+	)
+	if s.conf != "" {
+		return append(args, s.extra...) // a Sentinel keeps no data
 	}
 	if s.persist {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
-	return args
+	return append(args, s.extra...)
 }
 
 // start runs the process and waits for it to answer PING.
@@ -126,10 +155,10 @@ func (s *Server) start() error {
 	s.proc, s.stopped = p, false
 	s.mu.Unlock()
 	// The log line is the event; PING then proves the port answers.
-	if err := p.WaitFor("Ready to accept connections", startTimeout); err != nil {
+	if err := p.WaitFor(s.ready, startTimeout); err != nil {
 		return err
 	}
-	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, TLSConfig: s.tls})
 	defer func() { _ = c.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()

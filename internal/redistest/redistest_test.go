@@ -19,6 +19,8 @@ package redistest
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +81,23 @@ func TestKilledServerRefuses(t *testing.T) {
 	defer func() { _ = c.Close() }()
 	if err := c.Ping(context.Background()).Err(); err == nil {
 		t.Fatal("ping of a killed server succeeded")
+	}
+}
+
+func TestClusterAndSentinelStart(t *testing.T) {
+	c := StartCluster(t, 3)
+	if len(c.Nodes) != 3 || !strings.Contains(c.URL(), "addr=") {
+		t.Fatalf("cluster URL %s", c.URL())
+	}
+	m := Start(t)
+	s := StartSentinel(t, m, "keypool")
+	addr, err := redis.NewSentinelClient(&redis.Options{Addr: s.Addr()}).
+		GetMasterAddrByName(context.Background(), "keypool").Result()
+	if err != nil || addr[1] != strconv.Itoa(m.Port()) {
+		t.Fatalf("sentinel's master: %v %v, want port %d", addr, err, m.Port())
+	}
+	tl := Start(t, WithTLS())
+	if err := tl.Client().Ping(context.Background()).Err(); err != nil || tl.CAFile() == "" {
+		t.Fatalf("ping over TLS: %v", err)
 	}
 }
