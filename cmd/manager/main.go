@@ -64,9 +64,8 @@ func main() {
 		logLevel, logFormat, leaderElectionNamespace       string
 		allowedUpstreams, watchNamespaces                  string
 		enableLeaderElection, secureMetrics, enableHTTP2   bool
-		statusInterval, shutdownGrace, redisTimeout        time.Duration
-		redisURL                                           string
-		replicas                                           int
+		statusInterval, shutdownGrace                      time.Duration
+		redisOpts                                          controller.SharedLimitsOptions
 		proxyOpts                                          proxy.Options
 		maxQueuedPerPool                                   int
 	)
@@ -97,13 +96,7 @@ func main() {
 			"empty: the whole cluster (needs the ClusterRoleBinding).")
 	flag.StringVar(&logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	flag.StringVar(&logFormat, "log-format", "json", "Log format: json or console.")
-	flag.StringVar(&redisURL, "redis-url", "", "Share the pools' limits among replicas through this Redis "+
-		"(redis://host:port or rediss://host:port for TLS; the password comes from the REDIS_PASSWORD "+
-		"environment variable, never from the URL). Empty: limits are local to each replica.")
-	flag.DurationVar(&redisTimeout, "redis-timeout", 50*time.Millisecond,
-		"How long a request may wait for Redis before this replica falls back to local limits.")
-	flag.IntVar(&replicas, "replicas", 2, "Manager replicas serving the proxy: while Redis is unreachable, "+
-		"each keeps limit/replicas of every key. Only used with --redis-url.")
+	bindRedisFlags(flag.CommandLine, &redisOpts)
 	flag.Parse()
 
 	log := newLogger(logLevel, logFormat)
@@ -178,17 +171,17 @@ func main() {
 		os.Exit(1)
 	}
 	var shared *controller.SharedLimits
-	if redisURL != "" {
-		shared, err = controller.NewSharedLimits(controller.SharedLimitsOptions{
-			URL: redisURL, Password: os.Getenv("REDIS_PASSWORD"), Timeout: redisTimeout, Replicas: replicas,
-		}, publisher, log.WithName("shared-limits"))
+	if redisOpts.URL != "" {
+		redisOpts.Password = os.Getenv("REDIS_PASSWORD")
+		redisOpts.PoolSize = redisPoolSize(redisOpts.PoolSize, proxyOpts.MaxInFlight)
+		shared, err = controller.NewSharedLimits(redisOpts, publisher, log.WithName("shared-limits"))
 		if err != nil {
 			setupLog.Error(err, "unable to set up shared limits")
 			os.Exit(1)
 		}
 		defer func() { _ = shared.Close() }()
 		publisher.UseSharedLimits(shared)
-		setupLog.Info("limits shared through Redis", "replicas", replicas, "degraded", shared.Degraded())
+		setupLog.Info("limits shared through Redis", "mode", redisOpts.Mode, "replicas", redisOpts.Replicas, "poolSize", redisOpts.PoolSize, "degraded", shared.Degraded())
 	}
 	proxyOpts.Addr = proxyAddr
 	proxyOpts.Logger = log.WithName("proxy")

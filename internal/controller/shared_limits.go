@@ -18,6 +18,7 @@ package controller
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -38,12 +39,34 @@ var sharedLimitsDegraded = prometheus.NewGauge(prometheus.GaugeOpts{
 	Help: "1 while Redis (shared limits) is unreachable and this replica uses local limits at limit/replicas.",
 })
 
-func init() { ctrlmetrics.Registry.MustRegister(sharedLimitsDegraded) }
+// sharedLimitsCallErrors counts calls Redis answered with an error about
+// one limiter (a corrupt value, WRONGTYPE): that limiter alone served from
+// local limits for a probe interval.
+var sharedLimitsCallErrors = prometheus.NewCounterFunc(prometheus.CounterOpts{
+	Name: "keypool_shared_limits_call_errors_total",
+	Help: "Redis calls answered with an error about one limiter (a corrupt value); that limiter used local limits meanwhile.",
+}, func() float64 {
+	if b := metricsBackend.Load(); b != nil {
+		return float64(b.CallErrors())
+	}
+	return 0
+})
+
+// metricsBackend is the backend the process's metrics read.
+var metricsBackend atomic.Pointer[shared.Backend]
+
+func init() { ctrlmetrics.Registry.MustRegister(sharedLimitsDegraded, sharedLimitsCallErrors) }
 
 // SharedLimitsOptions configures limits shared through Redis.
 type SharedLimitsOptions struct {
 	// URL is redis://host:port or rediss://host:port (TLS); without password.
 	URL string
+	// Mode is shared.ModeSingle (""), shared.ModeCluster or shared.ModeSentinel.
+	Mode string
+	// PoolSize is the connections per Redis node (0: shared.DefaultPoolSize).
+	PoolSize int
+	// CAFile is a PEM bundle of the CAs that sign Redis's certificate.
+	CAFile string
 	// Password comes from the environment (a Secret), never from a flag.
 	Password string
 	// Timeout bounds every Redis call (0: shared.DefaultTimeout).
@@ -67,7 +90,8 @@ type SharedLimits struct {
 // (the pools start on local limits and switch when it answers), only when
 // the options are unusable.
 func NewSharedLimits(opts SharedLimitsOptions, publisher *StatusPublisher, log logr.Logger) (*SharedLimits, error) {
-	c, err := shared.NewClient(opts.URL, opts.Password, opts.Timeout)
+	c, err := shared.Connect(shared.ClientOptions{URL: opts.URL, Mode: opts.Mode, Password: opts.Password,
+		Timeout: opts.Timeout, PoolSize: opts.PoolSize, CAFile: opts.CAFile})
 	if err != nil {
 		return nil, fmt.Errorf("shared limits: %w", err)
 	}
@@ -91,7 +115,13 @@ func NewSharedLimits(opts SharedLimitsOptions, publisher *StatusPublisher, log l
 				publisher.refreshAll()
 			}
 		},
+		OnCallError: func(key string, err error) {
+			log.Error(err, "Redis answered an error for one limiter: it serves with local limits at "+
+				"limit/replicas until Redis answers it (a corrupt value there heals when the key is deleted)",
+				"redisKey", key)
+		},
 	})
+	metricsBackend.Store(s.backend)
 	return s, nil
 }
 
