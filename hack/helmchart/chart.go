@@ -67,7 +67,14 @@ var tpl = templates{
 		"watchNamespaces": "{{- if $.Values.namespaced.enable }}\n" +
 			`- --watch-namespaces={{ join "," $.Values.namespaced.namespaces }}` + "\n{{- end }}",
 		"redisArgs": "{{- if $.Values.redis.enable }}\n- --redis-url=$(REDIS_URL)\n" +
-			"- --replicas={{ $.Values.manager.replicas }}\n{{- end }}",
+			"- --redis-mode={{ $.Values.redis.mode }}\n" +
+			"- --replicas={{ $.Values.manager.replicas }}\n" +
+			"{{- with $.Values.redis.caSecret }}\n- --redis-ca-file=" + redisCADir + "/{{ $.Values.redis.caKey }}\n{{- end }}\n" +
+			"{{- end }}",
+		"redisVolumes": "{{- if and $.Values.redis.enable $.Values.redis.caSecret }}\n" +
+			"volumes:\n- name: redis-ca\n  secret:\n    secretName: {{ $.Values.redis.caSecret }}\n{{- end }}",
+		"redisMounts": "{{- if and $.Values.redis.enable $.Values.redis.caSecret }}\n" +
+			"volumeMounts:\n- name: redis-ca\n  mountPath: " + redisCADir + "\n  readOnly: true\n{{- end }}",
 		"extraArgs": "{{- range $.Values.manager.extraArgs }}\n- {{ . | quote }}\n{{- end }}",
 		"redisEnv": "{{- if $.Values.redis.enable }}\n" +
 			"- name: REDIS_URL\n  valueFrom:\n    secretKeyRef:\n" +
@@ -92,6 +99,10 @@ var tpl = templates{
 		"monitorLabels":   "{{- with $.Values.prometheus.serviceMonitor.labels }}\n{{- toYaml . | nindent %I% }}\n{{- end }}",
 	},
 }
+
+// redisCADir is where the chart mounts the Secret holding Redis's CA bundle,
+// as config/components/redis-ca does.
+const redisCADir = "/etc/keypool/redis-ca"
 
 // ipBlocks writes the egress peers of the CIDRs of a value as a flow list;
 // an empty list fails the render, as "to: []" would allow every address.

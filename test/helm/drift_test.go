@@ -18,6 +18,7 @@ package helm
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -143,6 +144,27 @@ func TestNamespacedValuesRenderConfigNamespaced(t *testing.T) {
 // config/components/redis gives it (the component's own example Secret,
 // with a placeholder password, is not part of the chart).
 func TestRedisValuesRenderTheRedisComponent(t *testing.T) {
+	// The component runs two replicas (the default is one without Redis).
+	same(t, redisOverlay(t, "../components/redis"),
+		helmTemplate(t, "--set", "redis.enable=true,redis.existingSecret=redis,manager.replicas=2"))
+}
+
+// TestRedisCAValuesRenderTheRedisCAComponent: redis.caSecret mounts the CA
+// bundle and passes --redis-ca-file as config/components/redis-ca does.
+func TestRedisCAValuesRenderTheRedisCAComponent(t *testing.T) {
+	want := redisOverlay(t, "../components/redis", "../components/redis-ca")
+	got := helmTemplate(t, "--set", "redis.enable=true,redis.existingSecret=redis,manager.replicas=2,redis.caSecret=redis-ca")
+	if raw, _ := json.Marshal(got); !strings.Contains(string(raw), "--redis-ca-file=/etc/keypool/redis-ca/ca.crt") {
+		t.Fatal("redis.caSecret renders no --redis-ca-file")
+	}
+	same(t, want, got)
+}
+
+// redisOverlay builds config/default with the components, less the
+// Namespace and the redis component's example Secret, which the chart
+// leaves out (the chart uses an existing Secret).
+func redisOverlay(t *testing.T, components ...string) []*unstructured.Unstructured {
+	t.Helper()
 	// The overlay must live next to config/ to reach it: build it in a copy.
 	root := t.TempDir()
 	copyDir(t, filepath.Join(testenv.RepoRoot(), "config"), filepath.Join(root, "config"))
@@ -150,19 +172,17 @@ func TestRedisValuesRenderTheRedisComponent(t *testing.T) {
 	if err := os.MkdirAll(overlay, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"),
-		[]byte("resources:\n- ../default\ncomponents:\n- ../components/redis\n"), 0o644); err != nil {
+	k := "resources:\n- ../default\ncomponents:\n- " + strings.Join(components, "\n- ") + "\n"
+	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(k), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	built := decode(t, run(t, kubectl(), "kustomize", overlay))
 	var want []*unstructured.Unstructured
-	for _, o := range built {
+	for _, o := range decode(t, run(t, kubectl(), "kustomize", overlay)) {
 		if o.GetKind() != "Namespace" && (o.GetKind() != "Secret" || o.GetName() != "redis") {
 			want = append(want, o)
 		}
 	}
-	// The component runs two replicas (the default is one without Redis).
-	same(t, want, helmTemplate(t, "--set", "redis.enable=true,redis.existingSecret=redis,manager.replicas=2"))
+	return want
 }
 
 func copyDir(t *testing.T, from, to string) {
