@@ -32,7 +32,7 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultTimeout       = 50 * time.Millisecond
+	DefaultTimeout       = 250 * time.Millisecond
 	DefaultTTL           = time.Hour
 	DefaultProbeInterval = time.Second
 	DefaultPrefix        = "keypool:"
@@ -80,10 +80,11 @@ type Options struct {
 	OnCallError func(key string, err error)
 }
 
-// Outage detection has hysteresis, so that one slow or failed call does not
-// flip every pool's status: an outage starts after outageAfter failures in a
-// row (calls and probes; any success in between starts the count again)
-// and ends after recoverAfter probes in a row answered.
+// Outage detection has hysteresis, so that a burst of slow or failed calls
+// does not flip every pool's status: an outage starts after outageAfter
+// failures in a row (calls and probes; any answer in between starts the
+// count again) spanning at least one probe interval, and ends after
+// recoverAfter probes in a row answered.
 const (
 	outageAfter  = 3
 	recoverAfter = 3
@@ -110,6 +111,7 @@ type Backend struct {
 
 	degraded   atomic.Bool
 	failures   atomic.Int32  // outage-class failures in a row
+	failSince  atomic.Int64  // Unix ns of the first of them; 0: none
 	outages    atomic.Uint64 // incremented when an outage starts
 	dropped    atomic.Uint64
 	callErrors atomic.Uint64
@@ -247,17 +249,21 @@ func (b *Backend) call(key string, args []any) (any, error) {
 func (b *Backend) answered() {
 	if b.failures.Load() != 0 {
 		b.failures.Store(0)
+		b.failSince.Store(0)
 	}
 }
 
 // fail records a failed call or probe. An error about the call alone
 // (isCallError) is not Redis failing and counts for nothing here; other
-// failures start an outage once outageAfter of them came in a row.
+// failures start an outage once outageAfter of them came in a row over a
+// probe interval at least.
 func (b *Backend) fail(err error) {
 	if isCallError(err) {
 		return
 	}
-	if b.failures.Add(1) >= outageAfter {
+	now := time.Now().UnixNano()
+	b.failSince.CompareAndSwap(0, now)
+	if b.failures.Add(1) >= outageAfter && now-b.failSince.Load() >= int64(b.probe) {
 		b.startOutage(err)
 	}
 }

@@ -33,9 +33,10 @@ import (
 const (
 	faultReplicas = 2
 	faultLimit    = 12000 // requests per minute: 200/s shared, 100/s each in the fallback
-	// faultTimeout is twice the production default: -race on a busy
-	// machine makes an occasional call take 50ms.
-	faultTimeout = 2 * DefaultTimeout
+	// faultTimeout is short, so that the tests see many calls time out,
+	// but not so short that -race on a busy machine makes calls to a
+	// healthy Redis take as long.
+	faultTimeout = 100 * time.Millisecond
 	faultProbe   = 50 * time.Millisecond
 	// faultLatency bounds one Reserve: the timeout plus room for -race and
 	// a busy machine.

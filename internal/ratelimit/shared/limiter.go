@@ -358,16 +358,20 @@ func (s *Limiter) local(now time.Time) bool {
 	return s.b.Degraded() || now.Before(s.localUntil)
 }
 
-// failedLocked keeps s on its fallback for a probe interval after a failed
-// call, so that its requests neither wait for a Redis that may be going
-// away nor hit the same error again at once; an error about this call
-// alone (callErr: a corrupt value, WRONGTYPE) is counted and reported.
-// s.mu is held.
+// failedLocked keeps s on its fallback for a while after a failed call, so
+// that its requests neither wait for a Redis that may be going away nor hit
+// the same error again at once: one timeout after a failure that may be an
+// outage beginning (the backend declares it, or the next call finds Redis
+// well), one probe interval after an error about this call alone (callErr:
+// a corrupt value, WRONGTYPE), which is also counted and reported. s.mu is
+// held.
 func (s *Limiter) failedLocked(now time.Time, err error, callErr bool) {
-	s.localUntil = now.Add(s.b.probe)
-	if callErr {
-		s.b.callError(s.key, err, now, &s.errLogged)
+	if !callErr {
+		s.localUntil = now.Add(s.b.timeout)
+		return
 	}
+	s.localUntil = now.Add(s.b.probe)
+	s.b.callError(s.key, err, now, &s.errLogged)
 }
 
 // callFailed is failedLocked for an answer of the background sender.
