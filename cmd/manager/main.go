@@ -181,7 +181,8 @@ func main() {
 		}
 		defer func() { _ = shared.Close() }()
 		publisher.UseSharedLimits(shared)
-		setupLog.Info("limits shared through Redis", "mode", redisOpts.Mode, "replicas", redisOpts.Replicas, "poolSize", redisOpts.PoolSize, "degraded", shared.Degraded())
+		setupLog.Info("limits shared through Redis", "mode", redisOpts.Mode, "replicas", redisOpts.Replicas,
+			"poolSize", redisOpts.PoolSize, "degraded", shared.Degraded())
 	}
 	proxyOpts.Addr = proxyAddr
 	proxyOpts.Logger = log.WithName("proxy")

@@ -43,11 +43,12 @@ const (
 	ModeSentinel = "sentinel"
 )
 
-// DefaultPoolSize is the connections kept per Redis node: every request in
+// DefaultPoolSize is the most connections per Redis node: every request in
 // flight (the proxy's default cap is 512) may wait for a Reserve at once,
 // and one that waits for a free connection instead spends its timeout in
-// the queue (measured: BenchmarkSharedReserveKnee).
-const DefaultPoolSize = 600
+// that queue; 64 more serve the background sender and the probe. They are
+// opened as needed (BenchmarkSharedReserveKnee measures the load).
+const DefaultPoolSize = 512 + 64
 
 // ClientOptions says how to reach Redis.
 type ClientOptions struct {
