@@ -43,7 +43,7 @@ import (
 const (
 	faultRPM      = 3000 // 50/s shared; 25/s for this replica without Redis
 	faultReplicas = 2
-	// faultTimeout is the Redis timeout: five times the default, so that a
+	// faultTimeout is the Redis timeout, the default: long enough that a
 	// busy machine running the whole suite does not start outages of its
 	// own; still far under faultOutage.
 	faultTimeout = 250 * time.Millisecond
