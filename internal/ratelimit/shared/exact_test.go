@@ -84,18 +84,48 @@ func TestSharedExactness(t *testing.T) {
 	for _, tc := range exactCases {
 		for _, n := range []int{1, 3, 10} {
 			t.Run(fmt.Sprintf("%s/replicas=%d", tc.name, n), func(t *testing.T) {
-				runExact(t, srv, tc, n)
+				runExact(t, func() *Backend { return newBackend(t, srv, Options{Window: exactWindow}) }, tc, n)
 			})
 		}
 	}
 }
 
-func runExact(t *testing.T, srv *redistest.Server, tc exactCase, n int) {
+// TestSharedExactnessOnClusterAndSentinel: three replicas share a limit as
+// exactly through a Redis Cluster of three masters and through a Sentinel
+// as through one Redis.
+func TestSharedExactnessOnClusterAndSentinel(t *testing.T) {
+	cl := redistest.StartCluster(t, 3)
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, master, "keypool")
+	for _, o := range []ClientOptions{
+		{URL: cl.URL(), Mode: ModeCluster},
+		{URL: "redis://" + sentinel.Addr() + "?master_name=keypool", Mode: ModeSentinel},
+	} {
+		for _, tc := range exactCases {
+			t.Run(o.Mode+"/"+tc.name, func(t *testing.T) {
+				runExact(t, func() *Backend {
+					o.Timeout = testTimeout
+					c, err := Connect(o)
+					if err != nil {
+						t.Fatal(err)
+					}
+					b := NewBackend(c, Options{Timeout: testTimeout, Window: exactWindow})
+					t.Cleanup(func() { b.Close(); _ = c.Close() })
+					return b
+				}, tc, 3)
+			})
+		}
+	}
+}
+
+// runExact has n replicas, each with a backend of its own from newBackend,
+// hammer one limiter of tc's limits.
+func runExact(t *testing.T, newBackend func() *Backend, tc exactCase, n int) {
 	backends := make([]*Backend, n)
 	limiters := make([]*Limiter, n)
 	name := fmt.Sprintf("exact/%s/%d", tc.name, n)
 	for i := range n {
-		backends[i] = newBackend(t, srv, Options{Window: exactWindow})
+		backends[i] = newBackend()
 		limiters[i] = newShared(t, backends[i], name, tc.limits)
 	}
 	start := time.Now()
