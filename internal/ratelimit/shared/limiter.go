@@ -352,8 +352,8 @@ func (s *Limiter) fallback(now time.Time) *ratelimit.Local {
 }
 
 // local reports whether s serves from its fallback at now: while Redis is
-// unavailable, and after a call of s failed, until the next probe. s.mu is
-// held.
+// unavailable, and for a while after a call of s failed (failedLocked).
+// s.mu is held.
 func (s *Limiter) local(now time.Time) bool {
 	return s.b.Degraded() || now.Before(s.localUntil)
 }
