@@ -1,5 +1,8 @@
+# VERSION is the release being built: the chart's appVersion, which is also
+# the chart's default image tag (hack/helmchart/static/Chart.yaml).
+VERSION ?= $(shell sed -n 's/^appVersion: "\(.*\)"$$/\1/p' hack/helmchart/static/Chart.yaml)
 # Image URL to use all building/pushing image targets
-IMG ?= ghcr.io/keypool-dev/keypool-operator:latest
+IMG ?= ghcr.io/keypool-dev/keypool-operator:$(VERSION)
 
 # Get the currently used golang install path (in GOPATH/bin, unless GOBIN is set)
 ifeq (,$(shell go env GOBIN))
@@ -75,11 +78,12 @@ vet: ## Run go vet against code (both modules).
 
 # Every package runs under the race detector, including the envtest suites and
 # the end-to-end test (which builds and drives the real manager binary).
-# test/helm needs helm, test/monitoring promtool (both built from Go modules).
+# test/helm needs helm, test/monitoring promtool (both built from Go modules),
+# test/release actionlint.
 # The bench module's tests are unit tests of the measuring programs: they
 # start no control plane.
 .PHONY: test
-test: manifests generate fmt vet envtest redis-server crd-ref-docs helm-docs helm-bin promtool ## Run all tests (unit, envtest, end to end, doc, chart and alert checks) with -race.
+test: manifests generate fmt vet envtest redis-server crd-ref-docs helm-docs helm-bin promtool actionlint ## Run all tests (unit, envtest, end to end, doc, chart and alert checks) with -race.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -race -count=1 -timeout 20m ./...
 	cd bench && go test -race -count=1 -timeout 20m ./...
 
@@ -208,6 +212,27 @@ FAKE_PROVIDER_ARGS ?= -addr 127.0.0.1:9090 -keys demo-key-1=org-a,demo-key-2=org
 fake-provider: ## Run the fake Anthropic/OpenAI provider for the demo on 127.0.0.1:9090.
 	go run ./cmd/fakeprovider $(FAKE_PROVIDER_ARGS)
 
+# IMAGE_ARCHIVE is where `make image` writes the manager's OCI image: a tar of
+# an OCI image layout (load it with `skopeo copy oci-archive:...`, `crane
+# push` or `podman load`). SOURCE_DATE_EPOCH stamps it; the same sources, Go
+# toolchain and CA bundle give the same digest.
+IMAGE_ARCHIVE ?= dist/keypool-operator-$(VERSION).oci.tar
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+
+.PHONY: print-version
+print-version: ## Print VERSION (the chart's appVersion), for the release workflow.
+	@echo "$(VERSION)"
+
+.PHONY: image
+image: ## Build the manager's OCI image archive offline, without Docker (IMAGE_ARCHIVE; static binary, CA bundle, non-root, no shell).
+	@mkdir -p "$(dir $(IMAGE_ARCHIVE))"
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -buildvcs=false -ldflags="-s -w -buildid=" -o "$(IMAGE_ARCHIVE).manager" ./cmd/manager
+	go -C hack/image run . -binary "$(abspath $(IMAGE_ARCHIVE).manager)" -ca "$(CA_BUNDLE)" -out "$(abspath $(IMAGE_ARCHIVE))" \
+		-ref "$(IMG)" -revision "$$(git rev-parse HEAD 2>/dev/null)" -created "$(SOURCE_DATE_EPOCH)"
+	@rm -f "$(IMAGE_ARCHIVE).manager"
+	@echo "image: $(IMG) in $(IMAGE_ARCHIVE)"
+
 .PHONY: docker-build
 docker-build: ## Build docker image with the manager.
 	$(CONTAINER_TOOL) build -t ${IMG} .
@@ -276,6 +301,7 @@ CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
 HELM ?= $(LOCALBIN)/helm
 PROMTOOL ?= $(LOCALBIN)/promtool
 HELM_DOCS ?= $(LOCALBIN)/helm-docs
+ACTIONLINT ?= $(LOCALBIN)/actionlint
 
 ## Tool Versions
 KUSTOMIZE_VERSION ?= v5.8.1
@@ -286,6 +312,7 @@ CRD_REF_DOCS_VERSION ?= v0.3.0
 HELM_VERSION ?= v4.3.1
 PROMTOOL_VERSION ?= v0.316.0
 HELM_DOCS_VERSION ?= v1.14.2
+ACTIONLINT_VERSION ?= v1.7.12
 
 # ENVTEST_K8S_VERSION is the Kubernetes version of the envtest control plane
 # (kube-apiserver, etcd, kubectl). hack/envtest/go.mod pins the same version
@@ -360,6 +387,12 @@ $(CRD_REF_DOCS): $(LOCALBIN)
 helm-docs: $(HELM_DOCS) ## Download helm-docs locally if necessary.
 $(HELM_DOCS): $(LOCALBIN)
 	$(call go-install-tool,$(HELM_DOCS),github.com/norwoodj/helm-docs/cmd/helm-docs,$(HELM_DOCS_VERSION))
+
+# actionlint checks the forge's workflows (.github/workflows, test/release).
+.PHONY: actionlint
+actionlint: $(ACTIONLINT) ## Download actionlint locally if necessary.
+$(ACTIONLINT): $(LOCALBIN)
+	$(call go-install-tool,$(ACTIONLINT),github.com/rhysd/actionlint/cmd/actionlint,$(ACTIONLINT_VERSION))
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT) ## Download golangci-lint locally if necessary.
