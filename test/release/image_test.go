@@ -68,7 +68,7 @@ func TestImageArchive(t *testing.T) {
 		t.Errorf("image %q: want the tag to be the chart's appVersion %q (never latest)", ref, version)
 	}
 	var manifest struct {
-		Config struct{ Digest string } `json:"config"`
+		Config struct{ Digest string }   `json:"config"`
 		Layers []struct{ Digest string } `json:"layers"`
 	}
 	unmarshal(t, blob(t, blobs, index.Manifests[0].Digest), &manifest)
