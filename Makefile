@@ -41,14 +41,14 @@ generate: controller-gen ## Generate code containing DeepCopy, DeepCopyInto, and
 # API_REFERENCE is where `make docs` writes the KeyPool API reference, and
 # HELM_VALUES the Helm chart's values table; test/docs regenerates each
 # elsewhere and compares.
-API_REFERENCE ?= docs/api-reference.md
-HELM_VALUES ?= docs/helm-values.md
+API_REFERENCE ?= docs/reference/api-reference.md
+HELM_VALUES ?= docs/reference/helm-values.md
 
 .PHONY: docs
-docs: api-reference helm-values ## Generate the API reference and the Helm values table (docs/api-reference.md, docs/helm-values.md).
+docs: api-reference helm-values ## Generate the API reference and the Helm values table (docs/reference/api-reference.md, docs/reference/helm-values.md).
 
 .PHONY: api-reference
-api-reference: crd-ref-docs ## Generate docs/api-reference.md from the Go types in api/ (crd-ref-docs).
+api-reference: crd-ref-docs ## Generate docs/reference/api-reference.md from the Go types in api/ (crd-ref-docs).
 	@"$(CRD_REF_DOCS)" --source-path=./api --config=hack/crd-ref-docs/config.yaml \
 		--renderer=markdown --log-level=ERROR --output-path="$(API_REFERENCE)"
 
@@ -56,7 +56,7 @@ api-reference: crd-ref-docs ## Generate docs/api-reference.md from the Go types 
 # docs/; it exits 0 even when it skips the chart, so an output without the
 # table is an error.
 .PHONY: helm-values
-helm-values: helm-docs ## Generate docs/helm-values.md from dist/chart/values.yaml's "# --" comments (helm-docs).
+helm-values: helm-docs ## Generate docs/reference/helm-values.md from dist/chart/values.yaml's "# --" comments (helm-docs).
 	@"$(HELM_DOCS)" --chart-search-root=dist/chart --template-files="$(CURDIR)/hack/helm-docs/values.md.gotmpl" \
 		--sort-values-order=file --log-level=warning --dry-run > "$(HELM_VALUES).tmp"
 	@grep -q '^| Key | Type | Default | Description |' "$(HELM_VALUES).tmp" || \
@@ -251,7 +251,7 @@ build-installer: manifests generate kustomize ## Generate a consolidated YAML wi
 # hack/helmchart for the values), then run `make helm`. test/helm fails when
 # dist/chart and config/ drift apart.
 .PHONY: helm
-helm: manifests kustomize ## Regenerate the Helm chart in dist/chart from config/ (and its values table, docs/helm-values.md, with helm-docs).
+helm: manifests kustomize ## Regenerate the Helm chart in dist/chart from config/ (and its values table, docs/reference/helm-values.md, with helm-docs).
 	go run ./hack/helmchart -root . -out dist/chart -kustomize "$(KUSTOMIZE) build"
 	@$(MAKE) --no-print-directory helm-values
 

@@ -116,12 +116,12 @@ func TestKubectlExplainIsComplete(t *testing.T) {
 	}
 }
 
-// TestPrintColumnsAreDocumented: the print-columns table of docs/api.md
+// TestPrintColumnsAreDocumented: the print-columns table of docs/concepts/keypool.md
 // lists exactly the CRD's columns (`kubectl get kp`, and with `-o wide` the
 // priority-1 ones), each with its JSONPath (the Source cell's first code
 // span) and whether only -o wide shows it.
 func TestPrintColumnsAreDocumented(t *testing.T) {
-	const doc = "docs/api.md"
+	const doc = "docs/concepts/keypool.md"
 	crd := loadCRD(t)
 	type col struct{ path, wide string }
 	want := map[string]col{}

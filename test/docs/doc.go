@@ -16,10 +16,10 @@ limitations under the License.
 
 // Package docs holds the checks that keep the documentation true to the
 // code, in `make test`: the generated API reference and Helm values table
-// are fresh (docs/api-reference.md and docs/helm-values.md, `make docs`),
+// are fresh (docs/reference/api-reference.md and docs/reference/helm-values.md, `make docs`),
 // every chart value is described, the flags table of
-// docs/architecture.md is the manager's --help, the metrics table of
-// docs/metrics.md is what the proxy and the controller register, and the
-// condition and Event reasons of docs/api.md are the code's. Each failure
+// docs/concepts/architecture.md is the manager's --help, the metrics table of
+// docs/reference/metrics.md is what the proxy and the controller register, and the
+// condition and Event reasons of docs/concepts/keypool.md are the code's. Each failure
 // names the doc line and the missing or extra item.
 package docs

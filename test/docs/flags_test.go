@@ -84,12 +84,12 @@ var (
 		"uint": "0", "uint64": "0", "float": "0", "duration": "0s", "value": ""}
 )
 
-// TestFlagsTableIsTheManagersHelp: every row of docs/architecture.md's
+// TestFlagsTableIsTheManagersHelp: every row of docs/concepts/architecture.md's
 // "## Flags" table names a flag of the manager with its default (the first
 // code span of the Default cell; no code span means an empty or zero
 // default), and every flag of the manager has a row.
 func TestFlagsTableIsTheManagersHelp(t *testing.T) {
-	const doc = "docs/architecture.md"
+	const doc = "docs/concepts/architecture.md"
 	flags := managerFlags(t)
 	rows, headers := sectionTables(t, doc, "## Flags")
 	seen := map[string]bool{}
