@@ -43,9 +43,15 @@ generate: controller-gen ## Generate code containing DeepCopy, DeepCopyInto, and
 # elsewhere and compares.
 API_REFERENCE ?= docs/reference/api-reference.md
 HELM_VALUES ?= docs/reference/helm-values.md
+FLAGS_REFERENCE ?= docs/reference/flags.md
 
 .PHONY: docs
-docs: api-reference helm-values ## Generate the API reference and the Helm values table (docs/reference/api-reference.md, docs/reference/helm-values.md).
+docs: api-reference helm-values flags-reference ## Generate the API reference, the Helm values table and the flags reference (docs/reference/).
+
+.PHONY: flags-reference
+flags-reference: ## Generate docs/reference/flags.md from the manager's --help (hack/flagsdoc).
+	@go run ./cmd/manager --help 2>&1 | go run ./hack/flagsdoc > "$(FLAGS_REFERENCE).tmp"
+	@mv "$(FLAGS_REFERENCE).tmp" "$(FLAGS_REFERENCE)"
 
 .PHONY: api-reference
 api-reference: crd-ref-docs ## Generate docs/reference/api-reference.md from the Go types in api/ (crd-ref-docs).
