@@ -18,14 +18,11 @@ package docs
 
 import (
 	"bufio"
-	"maps"
 	"os/exec"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/testenv"
 	"github.com/keypool-dev/keypool-operator/internal/testproc"
