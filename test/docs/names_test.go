@@ -31,7 +31,7 @@ var (
 	fieldSpan = regexp.MustCompile(`^(spec|status)((?:\.[A-Za-z]+(?:\[\])?)+)(?:[:= ].*)?$`)
 	// metricName is a metric of this project, anywhere in a line.
 	// (keypool_proxy_* and keypool_rules.yaml are not names of one.)
-	metricName = regexp.MustCompile(`\b(keypool_[a-z0-9_]*[a-z0-9])(?:[^a-z0-9_.*-]|$)`)
+	metricName = regexp.MustCompile(`\b(keypool_[a-z0-9_]*[a-z0-9])(?:[^a-z0-9_.*-]|\.(?:[^a-z]|$)|$)`)
 	// conditionSpan is a condition with its status: `Ready=False`.
 	conditionSpan = regexp.MustCompile(`^([A-Z][A-Za-z]+)=(True|False|Unknown)$`)
 	// reasonSpan is a CamelCase code span on a line that speaks of reasons.
