@@ -17,11 +17,16 @@ limitations under the License.
 package docs
 
 import (
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/keypool-dev/keypool-operator/internal/testenv"
 )
 
 var (
@@ -34,6 +39,9 @@ var (
 	metricName = regexp.MustCompile(`\b(keypool_[a-z0-9_]*[a-z0-9])(?:[^a-z0-9_.*-]|\.(?:[^a-z]|$)|$)`)
 	// conditionSpan is a condition with its status: `Ready=False`.
 	conditionSpan = regexp.MustCompile(`^([A-Z][A-Za-z]+)=(True|False|Unknown)$`)
+	// testSpan is a Go test, fuzz target or benchmark: `TestFaults`, `FuzzParse*`.
+	testSpan = regexp.MustCompile(`^((?:Test|Fuzz|Benchmark)[A-Z][A-Za-z0-9_]*)(\*?)$`)
+	testFunc = regexp.MustCompile(`(?m)^func ((?:Test|Fuzz|Benchmark)[A-Z][A-Za-z0-9_]*)\(`)
 	// reasonSpan is a CamelCase code span on a line that speaks of reasons.
 	reasonSpan = regexp.MustCompile(`^[A-Z][a-z]+(?:[A-Z][a-z]+)+$`)
 )
@@ -47,8 +55,10 @@ var otherFlags = map[string]bool{"help": true, "set": true, "reuse-values": true
 // (`--name`) in its --help, a KeyPool field (`spec.x.y`, `status.x`) in the
 // CRD's schema, a chart value (`manager.image.tag`) in values.yaml, a metric
 // (keypool_*) among those registered, a condition (`Ready=False`) and the
-// reasons on a line that speaks of a reason among the API's constants.
+// reasons on a line that speaks of a reason among the API's constants, and
+// a test (`TestX`, `FuzzX*`, `BenchmarkX`) among the _test.go files.
 func TestMentionedNamesExist(t *testing.T) {
+	tests := testFuncs(t)
 	flags := managerFlags(t)
 	fields := schemaPaths(loadCRD(t).Spec.Versions[0].Schema.OpenAPIV3Schema, "")
 	values := helmValuePaths(t)
@@ -98,6 +108,9 @@ func TestMentionedNamesExist(t *testing.T) {
 			}
 			if top, rest, ok := strings.Cut(span, "."); ok && values[top] && !values[span] && !strings.ContainsAny(span, " =*/") && rest == strings.ToLower(rest[:1])+rest[1:] {
 				t.Errorf("%s: `%s`: the chart has no value %s", l.where(), span, span)
+			}
+			if m := testSpan.FindStringSubmatch(span); m != nil && !hasTest(tests, m[1], m[2] == "*") {
+				t.Errorf("%s: `%s`: no _test.go declares it", l.where(), span)
 			}
 			if m := conditionSpan.FindStringSubmatch(span); m != nil && !contains(conditions, m[1]) {
 				t.Errorf("%s: `%s`: the API has no condition type %s", l.where(), span, m[1])
@@ -184,4 +197,45 @@ func keyStates(t *testing.T) []string {
 		t.Fatal("the CRD has no enum for status.keys[].state")
 	}
 	return out
+}
+
+// testFuncs are the Test, Fuzz and Benchmark functions of every _test.go
+// file of the repository (the bench module's included).
+func testFuncs(t *testing.T) map[string]bool {
+	t.Helper()
+	root := testenv.RepoRoot()
+	out := map[string]bool{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "bin" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		for _, m := range testFunc.FindAllSubmatch(b, -1) {
+			out[string(m[1])] = true
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// hasTest: the test exists, or with prefix, one whose name starts so.
+func hasTest(tests map[string]bool, name string, prefix bool) bool {
+	if !prefix {
+		return tests[name]
+	}
+	for n := range tests {
+		if strings.HasPrefix(n, name) {
+			return true
+		}
+	}
+	return false
 }
