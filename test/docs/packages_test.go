@@ -58,7 +58,6 @@ func TestPackageMapIsGoList(t *testing.T) {
 		line      int
 		left      []string
 		right     string
-		stdlibOne bool
 	}
 	var entries []*entry
 	for i := start + 1; i < len(lines) && !strings.HasPrefix(lines[i], "## "); i++ {
