@@ -169,11 +169,13 @@ SIM_ARGS ?=
 sim: ## Simulate pooling efficiency (fake provider + real proxy, scaled clock); writes bench/results/sim.{md,json}.
 	cd bench && go run ./cmd/sim $(SIM_ARGS)
 
-# The bench module is linted from its own folder with the root's rules.
+# The bench and hack/image modules are linted from their folders with the
+# root's rules.
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint linter (both modules).
+lint: golangci-lint ## Run golangci-lint linter (the product, bench/ and hack/image modules).
 	"$(GOLANGCI_LINT)" run
 	cd bench && "$(GOLANGCI_LINT)" run --config ../.golangci.yml
+	cd hack/image && "$(GOLANGCI_LINT)" run --config ../../.golangci.yml
 
 .PHONY: lint-fix
 lint-fix: golangci-lint ## Run golangci-lint linter and perform fixes (both modules).

@@ -130,7 +130,8 @@ func labels(ref, revision string, created time.Time) map[string]string {
 // rootFS is the image's one layer: /manager, the CA bundle, and /etc/passwd
 // and /etc/group naming the nonroot user. No shell, no package manager.
 func rootFS(manager, ca []byte, mtime time.Time) ([]byte, error) {
-	passwd := fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", nonroot, nonroot)
+	passwd := fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\n"+
+		"nonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", nonroot, nonroot)
 	group := fmt.Sprintf("root:x:0:\nnonroot:x:%d:\n", nonroot)
 	entries := []struct {
 		name string

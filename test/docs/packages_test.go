@@ -55,9 +55,9 @@ func TestPackageMapIsGoList(t *testing.T) {
 		t.Fatalf("%s: no \"## Packages\" section", packagesDoc)
 	}
 	type entry struct {
-		line      int
-		left      []string
-		right     string
+		line  int
+		left  []string
+		right string
 	}
 	var entries []*entry
 	for i := start + 1; i < len(lines) && !strings.HasPrefix(lines[i], "## "); i++ {
