@@ -91,7 +91,7 @@ func TestCompatibleHostsTable(t *testing.T) {
 // "## Compatible hosts" in docs/guides/clients.md.
 func compatibleHostsRows(t *testing.T) map[string]string {
 	t.Helper()
-	doc, err := os.ReadFile("../../docs/clients.md")
+	doc, err := os.ReadFile("../../docs/guides/clients.md")
 	if err != nil {
 		t.Fatal(err)
 	}
