@@ -226,6 +226,7 @@ fake-provider: ## Run the fake Anthropic/OpenAI provider for the demo on 127.0.0
 # toolchain and CA bundle give the same digest.
 IMAGE_ARCHIVE ?= dist/keypool-operator-$(VERSION).oci.tar
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
 .PHONY: print-version
@@ -237,7 +238,7 @@ image: ## Build the manager's OCI image archive offline, without Docker (IMAGE_A
 	@mkdir -p "$(dir $(IMAGE_ARCHIVE))"
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -buildvcs=false -ldflags="-s -w -buildid=" -o "$(IMAGE_ARCHIVE).manager" ./cmd/manager
 	go -C hack/image run . -binary "$(abspath $(IMAGE_ARCHIVE).manager)" -ca "$(CA_BUNDLE)" -out "$(abspath $(IMAGE_ARCHIVE))" \
-		-ref "$(IMG)" -revision "$$(git rev-parse HEAD 2>/dev/null)" -created "$(SOURCE_DATE_EPOCH)"
+		-ref "$(IMG)" -revision "$(IMAGE_REVISION)" -created "$(SOURCE_DATE_EPOCH)"
 	@rm -f "$(IMAGE_ARCHIVE).manager"
 	@echo "image: $(IMG) in $(IMAGE_ARCHIVE)"
 

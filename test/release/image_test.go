@@ -133,10 +133,13 @@ func TestImageArchive(t *testing.T) {
 	}
 }
 
-// makeImage runs `make image` into archive.
+// makeImage runs `make image` into archive. The revision and the time
+// stamp are pinned, so that a commit between the two builds does not count
+// as a difference.
 func makeImage(t *testing.T, archive string) {
 	t.Helper()
-	cmd := exec.Command("make", "--no-print-directory", "image", "IMAGE_ARCHIVE="+archive)
+	cmd := exec.Command("make", "--no-print-directory", "image", "IMAGE_ARCHIVE="+archive,
+		"IMAGE_REVISION=0123456789abcdef0123456789abcdef01234567", "SOURCE_DATE_EPOCH=1700000000")
 	cmd.Dir = testenv.RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make image: %v\n%s", err, out)
