@@ -1,5 +1,8 @@
+# VERSION is the release being built: the chart's appVersion, which is also
+# the chart's default image tag (hack/helmchart/static/Chart.yaml).
+VERSION ?= $(shell sed -n 's/^appVersion: "\(.*\)"$$/\1/p' hack/helmchart/static/Chart.yaml)
 # Image URL to use all building/pushing image targets
-IMG ?= ghcr.io/keypool-dev/keypool-operator:latest
+IMG ?= ghcr.io/keypool-dev/keypool-operator:$(VERSION)
 
 # Get the currently used golang install path (in GOPATH/bin, unless GOBIN is set)
 ifeq (,$(shell go env GOBIN))
@@ -38,14 +41,20 @@ generate: controller-gen ## Generate code containing DeepCopy, DeepCopyInto, and
 # API_REFERENCE is where `make docs` writes the KeyPool API reference, and
 # HELM_VALUES the Helm chart's values table; test/docs regenerates each
 # elsewhere and compares.
-API_REFERENCE ?= docs/api-reference.md
-HELM_VALUES ?= docs/helm-values.md
+API_REFERENCE ?= docs/reference/api-reference.md
+HELM_VALUES ?= docs/reference/helm-values.md
+FLAGS_REFERENCE ?= docs/reference/flags.md
 
 .PHONY: docs
-docs: api-reference helm-values ## Generate the API reference and the Helm values table (docs/api-reference.md, docs/helm-values.md).
+docs: api-reference helm-values flags-reference ## Generate the API reference, the Helm values table and the flags reference (docs/reference/).
+
+.PHONY: flags-reference
+flags-reference: ## Generate docs/reference/flags.md from the manager's --help (hack/flagsdoc).
+	@go run ./cmd/manager --help 2>&1 | go run ./hack/flagsdoc > "$(FLAGS_REFERENCE).tmp"
+	@mv "$(FLAGS_REFERENCE).tmp" "$(FLAGS_REFERENCE)"
 
 .PHONY: api-reference
-api-reference: crd-ref-docs ## Generate docs/api-reference.md from the Go types in api/ (crd-ref-docs).
+api-reference: crd-ref-docs ## Generate docs/reference/api-reference.md from the Go types in api/ (crd-ref-docs).
 	@"$(CRD_REF_DOCS)" --source-path=./api --config=hack/crd-ref-docs/config.yaml \
 		--renderer=markdown --log-level=ERROR --output-path="$(API_REFERENCE)"
 
@@ -53,7 +62,7 @@ api-reference: crd-ref-docs ## Generate docs/api-reference.md from the Go types 
 # docs/; it exits 0 even when it skips the chart, so an output without the
 # table is an error.
 .PHONY: helm-values
-helm-values: helm-docs ## Generate docs/helm-values.md from dist/chart/values.yaml's "# --" comments (helm-docs).
+helm-values: helm-docs ## Generate docs/reference/helm-values.md from dist/chart/values.yaml's "# --" comments (helm-docs).
 	@"$(HELM_DOCS)" --chart-search-root=dist/chart --template-files="$(CURDIR)/hack/helm-docs/values.md.gotmpl" \
 		--sort-values-order=file --log-level=warning --dry-run > "$(HELM_VALUES).tmp"
 	@grep -q '^| Key | Type | Default | Description |' "$(HELM_VALUES).tmp" || \
@@ -75,11 +84,12 @@ vet: ## Run go vet against code (both modules).
 
 # Every package runs under the race detector, including the envtest suites and
 # the end-to-end test (which builds and drives the real manager binary).
-# test/helm needs helm, test/monitoring promtool (both built from Go modules).
+# test/helm needs helm, test/monitoring promtool (both built from Go modules),
+# test/release actionlint.
 # The bench module's tests are unit tests of the measuring programs: they
 # start no control plane.
 .PHONY: test
-test: manifests generate fmt vet envtest redis-server crd-ref-docs helm-docs helm-bin promtool ## Run all tests (unit, envtest, end to end, doc, chart and alert checks) with -race.
+test: manifests generate fmt vet envtest redis-server crd-ref-docs helm-docs helm-bin promtool actionlint ## Run all tests (unit, envtest, end to end, doc, chart and alert checks) with -race.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -race -count=1 -timeout 20m ./...
 	cd bench && go test -race -count=1 -timeout 20m ./...
 
@@ -159,11 +169,13 @@ SIM_ARGS ?=
 sim: ## Simulate pooling efficiency (fake provider + real proxy, scaled clock); writes bench/results/sim.{md,json}.
 	cd bench && go run ./cmd/sim $(SIM_ARGS)
 
-# The bench module is linted from its own folder with the root's rules.
+# The bench and hack/image modules are linted from their folders with the
+# root's rules.
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint linter (both modules).
+lint: golangci-lint ## Run golangci-lint linter (the product, bench/ and hack/image modules).
 	"$(GOLANGCI_LINT)" run
 	cd bench && "$(GOLANGCI_LINT)" run --config ../.golangci.yml
+	cd hack/image && "$(GOLANGCI_LINT)" run --config ../../.golangci.yml
 
 .PHONY: lint-fix
 lint-fix: golangci-lint ## Run golangci-lint linter and perform fixes (both modules).
@@ -208,6 +220,28 @@ FAKE_PROVIDER_ARGS ?= -addr 127.0.0.1:9090 -keys demo-key-1=org-a,demo-key-2=org
 fake-provider: ## Run the fake Anthropic/OpenAI provider for the demo on 127.0.0.1:9090.
 	go run ./cmd/fakeprovider $(FAKE_PROVIDER_ARGS)
 
+# IMAGE_ARCHIVE is where `make image` writes the manager's OCI image: a tar of
+# an OCI image layout (load it with `skopeo copy oci-archive:...`, `crane
+# push` or `podman load`). SOURCE_DATE_EPOCH stamps it; the same sources, Go
+# toolchain and CA bundle give the same digest.
+IMAGE_ARCHIVE ?= dist/keypool-operator-$(VERSION).oci.tar
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+
+.PHONY: print-version
+print-version: ## Print VERSION (the chart's appVersion), for the release workflow.
+	@echo "$(VERSION)"
+
+.PHONY: image
+image: ## Build the manager's OCI image archive offline, without Docker (IMAGE_ARCHIVE; static binary, CA bundle, non-root, no shell).
+	@mkdir -p "$(dir $(IMAGE_ARCHIVE))"
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -buildvcs=false -ldflags="-s -w -buildid=" -o "$(IMAGE_ARCHIVE).manager" ./cmd/manager
+	go -C hack/image run . -binary "$(abspath $(IMAGE_ARCHIVE).manager)" -ca "$(CA_BUNDLE)" -out "$(abspath $(IMAGE_ARCHIVE))" \
+		-ref "$(IMG)" -revision "$(IMAGE_REVISION)" -created "$(SOURCE_DATE_EPOCH)"
+	@rm -f "$(IMAGE_ARCHIVE).manager"
+	@echo "image: $(IMG) in $(IMAGE_ARCHIVE)"
+
 .PHONY: docker-build
 docker-build: ## Build docker image with the manager.
 	$(CONTAINER_TOOL) build -t ${IMG} .
@@ -226,7 +260,7 @@ build-installer: manifests generate kustomize ## Generate a consolidated YAML wi
 # hack/helmchart for the values), then run `make helm`. test/helm fails when
 # dist/chart and config/ drift apart.
 .PHONY: helm
-helm: manifests kustomize ## Regenerate the Helm chart in dist/chart from config/ (and its values table, docs/helm-values.md, with helm-docs).
+helm: manifests kustomize ## Regenerate the Helm chart in dist/chart from config/ (and its values table, docs/reference/helm-values.md, with helm-docs).
 	go run ./hack/helmchart -root . -out dist/chart -kustomize "$(KUSTOMIZE) build"
 	@$(MAKE) --no-print-directory helm-values
 
@@ -276,6 +310,7 @@ CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
 HELM ?= $(LOCALBIN)/helm
 PROMTOOL ?= $(LOCALBIN)/promtool
 HELM_DOCS ?= $(LOCALBIN)/helm-docs
+ACTIONLINT ?= $(LOCALBIN)/actionlint
 
 ## Tool Versions
 KUSTOMIZE_VERSION ?= v5.8.1
@@ -286,6 +321,7 @@ CRD_REF_DOCS_VERSION ?= v0.3.0
 HELM_VERSION ?= v4.3.1
 PROMTOOL_VERSION ?= v0.316.0
 HELM_DOCS_VERSION ?= v1.14.2
+ACTIONLINT_VERSION ?= v1.7.12
 
 # ENVTEST_K8S_VERSION is the Kubernetes version of the envtest control plane
 # (kube-apiserver, etcd, kubectl). hack/envtest/go.mod pins the same version
@@ -360,6 +396,12 @@ $(CRD_REF_DOCS): $(LOCALBIN)
 helm-docs: $(HELM_DOCS) ## Download helm-docs locally if necessary.
 $(HELM_DOCS): $(LOCALBIN)
 	$(call go-install-tool,$(HELM_DOCS),github.com/norwoodj/helm-docs/cmd/helm-docs,$(HELM_DOCS_VERSION))
+
+# actionlint checks the forge's workflows (.github/workflows, test/release).
+.PHONY: actionlint
+actionlint: $(ACTIONLINT) ## Download actionlint locally if necessary.
+$(ACTIONLINT): $(LOCALBIN)
+	$(call go-install-tool,$(ACTIONLINT),github.com/rhysd/actionlint/cmd/actionlint,$(ACTIONLINT_VERSION))
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT) ## Download golangci-lint locally if necessary.

@@ -26,7 +26,7 @@ import (
 // bindProxyLimits binds the flags that bound a replica's memory under
 // hostile clients straight into the proxy's options, and the per-pool queue
 // cap into maxQueuedPerPool. The defaults fit the Deployment's memory limit;
-// see "Memory bound" in docs/architecture.md.
+// see "Memory bound" in docs/concepts/architecture.md.
 func bindProxyLimits(fs *flag.FlagSet, o *proxy.Options, maxQueuedPerPool *int) {
 	fs.Int64Var(&o.MaxRequestBodyBytes, "proxy-max-body-bytes", proxy.DefaultMaxRequestBodyBytes,
 		"Largest request body the proxy accepts (it is buffered for failover); larger ones get 413.")

@@ -211,7 +211,7 @@ func common(o object) {
 // values are the defaults values.yaml takes from the kustomize tree.
 type values struct {
 	Replicas         any
-	Repository, Tag  string
+	Repository       string
 	Resources        string
 	AllowedUpstreams []string
 }

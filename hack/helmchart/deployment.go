@@ -47,7 +47,7 @@ func defaults(o object) (values, error) {
 	if at < 0 {
 		return values{}, fmt.Errorf("image %q has no tag", image)
 	}
-	v.Repository, v.Tag = image[:at], image[at+1:]
+	v.Repository = image[:at]
 	if v.Resources, err = toYAML(c["resources"], "    "); err != nil {
 		return values{}, err
 	}

@@ -23,7 +23,7 @@ limitations under the License.
 // values gives back what `kustomize build config/default` gives (test/helm
 // checks it), so the two cannot drift apart unnoticed. values.yaml carries
 // helm-docs' "# --" comments, from which `make helm` then writes the values
-// table of docs/helm-values.md with helm-docs.
+// table of docs/reference/helm-values.md with helm-docs.
 package main
 
 import (

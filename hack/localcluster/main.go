@@ -70,7 +70,7 @@ func run(assets, manager, kubeconfig string, managerArgs []string) error {
 Try the operator from another terminal:
   %[2]s --kubeconfig %[1]s apply -f config/samples/demo/
   %[2]s --kubeconfig %[1]s get keypools -A
-(see the README's demo: the sample pool's upstream is the fake provider, `+"`make fake-provider`"+`)
+(see docs/getting-started.md: the sample pool's upstream is the fake provider, `+"`make fake-provider`"+`)
 `, abs, kubectl)
 
 	cmd := exec.CommandContext(ctx, manager, managerArgs...)

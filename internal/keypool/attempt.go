@@ -161,7 +161,7 @@ func (a *attempt) reserve(k *keyMetadata) bool {
 // average of whatever the group served, keeps a group short of output
 // tokens from admitting long answers it then pays for with the requests
 // that would have fitted (measured with cmd/sim: the largest gain in
-// served/bound at 150% demand, see docs/performance.md).
+// served/bound at 150% demand, see bench/performance.md).
 func (a *attempt) outTokens() int64 {
 	if a.out <= 0 {
 		return ratelimit.LearnedOutput

@@ -26,7 +26,7 @@ import (
 )
 
 // compatibleHostHeaders are the rate-limit headers each OpenAI-compatible
-// host of docs/clients.md sends on a 200, as the hosts document them.
+// host of docs/guides/clients.md sends on a 200, as the hosts document them.
 var compatibleHostHeaders = map[string]map[string]string{
 	"OpenAI": {
 		"x-ratelimit-limit-requests": "10000", "x-ratelimit-remaining-requests": "9999", "x-ratelimit-reset-requests": "6ms",
@@ -50,7 +50,7 @@ var compatibleHostHeaders = map[string]map[string]string{
 	"Ollama (OpenAI endpoint)": {},
 }
 
-// TestCompatibleHostsTable checks docs/clients.md's table of compatible
+// TestCompatibleHostsTable checks docs/guides/clients.md's table of compatible
 // hosts: every host listed has its headers here, and what the OpenAI
 // provider learns from them is what the table's last column says.
 func TestCompatibleHostsTable(t *testing.T) {
@@ -82,22 +82,22 @@ func TestCompatibleHostsTable(t *testing.T) {
 			got = []string{"nothing"}
 		}
 		if strings.Join(got, ", ") != learned {
-			t.Errorf("%s: the pool learns %q, docs/clients.md says %q", host, strings.Join(got, ", "), learned)
+			t.Errorf("%s: the pool learns %q, docs/guides/clients.md says %q", host, strings.Join(got, ", "), learned)
 		}
 	}
 }
 
 // compatibleHostsRows reads the Host and Learned columns of the table under
-// "## Compatible hosts" in docs/clients.md.
+// "## Compatible hosts" in docs/guides/clients.md.
 func compatibleHostsRows(t *testing.T) map[string]string {
 	t.Helper()
-	doc, err := os.ReadFile("../../docs/clients.md")
+	doc, err := os.ReadFile("../../docs/guides/clients.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, section, ok := strings.Cut(string(doc), "\n## Compatible hosts\n")
 	if !ok {
-		t.Fatal(`docs/clients.md has no "## Compatible hosts" section`)
+		t.Fatal(`docs/guides/clients.md has no "## Compatible hosts" section`)
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
 	rows := map[string]string{}
@@ -113,7 +113,7 @@ func compatibleHostsRows(t *testing.T) map[string]string {
 		rows[host] = learned
 	}
 	if len(rows) == 0 {
-		t.Fatal("no rows in docs/clients.md's compatible hosts table")
+		t.Fatal("no rows in docs/guides/clients.md's compatible hosts table")
 	}
 	return rows
 }

@@ -40,7 +40,7 @@ func (discardSpans) Shutdown(context.Context) error                             
 // BenchmarkProxyTracing is BenchmarkProxy with tracing off (Options.GenAI
 // nil, the default without OTEL_EXPORTER_OTLP_*) and on (the SDK with a
 // batching span processor and a metric reader, as the manager sets up).
-// Results: bench/results/tracing-bench.txt, docs/tracing.md.
+// Results: bench/results/tracing-bench.txt, docs/guides/tracing.md.
 func BenchmarkProxyTracing(b *testing.B) {
 	prompt := strings.Repeat("benchmark prompt text ", 50) + "[[output_tokens=64]]"
 	for _, on := range []bool{false, true} {

@@ -33,7 +33,7 @@ const (
 	DefaultShutdownGrace       = 30 * time.Second
 
 	// The defaults below bound a replica's memory under hostile clients; see
-	// "Memory bound" in docs/architecture.md for how they add up to less
+	// "Memory bound" in docs/concepts/architecture.md for how they add up to less
 	// than the Deployment's memory limit.
 	DefaultMaxHeaderBytes       = 64 << 10
 	DefaultReadHeaderTimeout    = 10 * time.Second

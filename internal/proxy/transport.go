@@ -28,7 +28,7 @@ import (
 // one fails the attempt (a 502 for the client) after that many bytes were
 // read. Providers send a few KiB. net/http's own default is 10 MiB, which
 // MaxInFlight requests could hold at once; at 64 KiB they hold 32 MiB
-// ("Memory bound" in docs/architecture.md).
+// ("Memory bound" in docs/concepts/architecture.md).
 const MaxResponseHeaderBytes = 64 << 10
 
 var (

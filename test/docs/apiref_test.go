@@ -21,7 +21,7 @@ import (
 )
 
 // apiReference is the generated API reference; `make docs` writes it.
-const apiReference = "docs/api-reference.md"
+const apiReference = "docs/reference/api-reference.md"
 
 // TestAPIReferenceIsGenerated regenerates the API reference from api/ into
 // a temporary file with `make api-reference API_REFERENCE=...` (crd-ref-docs

@@ -116,12 +116,12 @@ func TestKubectlExplainIsComplete(t *testing.T) {
 	}
 }
 
-// TestPrintColumnsAreDocumented: the print-columns table of docs/api.md
+// TestPrintColumnsAreDocumented: the print-columns table of docs/reference/status.md
 // lists exactly the CRD's columns (`kubectl get kp`, and with `-o wide` the
 // priority-1 ones), each with its JSONPath (the Source cell's first code
 // span) and whether only -o wide shows it.
 func TestPrintColumnsAreDocumented(t *testing.T) {
-	const doc = "docs/api.md"
+	const doc = "docs/reference/status.md"
 	crd := loadCRD(t)
 	type col struct{ path, wide string }
 	want := map[string]col{}
@@ -132,7 +132,7 @@ func TestPrintColumnsAreDocumented(t *testing.T) {
 		}
 		want[c.Name] = col{c.JSONPath, w}
 	}
-	rows, headers := sectionTables(t, doc, "### Print columns")
+	rows, headers := sectionTables(t, doc, "## Print columns")
 	seen := map[string]bool{}
 	for i, r := range rows {
 		name := r.cells[column(t, r, headers[i], "Column")]

@@ -15,11 +15,11 @@ limitations under the License.
 */
 
 // Package docs holds the checks that keep the documentation true to the
-// code, in `make test`: the generated API reference and Helm values table
-// are fresh (docs/api-reference.md and docs/helm-values.md, `make docs`),
-// every chart value is described, the flags table of
-// docs/architecture.md is the manager's --help, the metrics table of
-// docs/metrics.md is what the proxy and the controller register, and the
-// condition and Event reasons of docs/api.md are the code's. Each failure
-// names the doc line and the missing or extra item.
+// code, in `make test`: the generated references are fresh (API reference,
+// Helm values, manager flags: `make docs`), every chart value is described,
+// the metrics table is what the proxy and the controller register, the
+// condition and Event reasons are the code's, the package map is `go list`'s,
+// and every name a page mentions (flag, field, metric, condition, error
+// message, command, file path, link) exists. Each failure names the doc line
+// and the missing or extra item.
 package docs

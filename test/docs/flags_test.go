@@ -18,14 +18,11 @@ package docs
 
 import (
 	"bufio"
-	"maps"
 	"os/exec"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/keypool-dev/keypool-operator/internal/testenv"
 	"github.com/keypool-dev/keypool-operator/internal/testproc"
@@ -84,56 +81,10 @@ var (
 		"uint": "0", "uint64": "0", "float": "0", "duration": "0s", "value": ""}
 )
 
-// TestFlagsTableIsTheManagersHelp: every row of docs/architecture.md's
-// "## Flags" table names a flag of the manager with its default (the first
-// code span of the Default cell; no code span means an empty or zero
-// default), and every flag of the manager has a row.
-func TestFlagsTableIsTheManagersHelp(t *testing.T) {
-	const doc = "docs/architecture.md"
-	flags := managerFlags(t)
-	rows, headers := sectionTables(t, doc, "## Flags")
-	seen := map[string]bool{}
-	for i, r := range rows {
-		flagCol, defCol := column(t, r, headers[i], "Flag"), column(t, r, headers[i], "Default")
-		names := codeSpans(r.cells[flagCol])
-		if len(names) != 1 || !strings.HasPrefix(names[0], "--") {
-			t.Errorf("%s: the Flag cell %q must be one code span `--name`", r.where(), r.cells[flagCol])
-			continue
-		}
-		name := strings.TrimPrefix(names[0], "--")
-		seen[name] = true
-		f, ok := flags[name]
-		if !ok {
-			t.Errorf("%s: --%s is documented but the manager has no such flag (its --help does not list it)", r.where(), name)
-			continue
-		}
-		documented := ""
-		if spans := codeSpans(r.cells[defCol]); len(spans) > 0 {
-			documented = spans[0]
-		}
-		if !sameDefault(f, documented) {
-			t.Errorf("%s: --%s default is documented as %q, the manager's is %q", r.where(), name, documented, f.def)
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(flags)) {
-		if !seen[name] {
-			t.Errorf("%s: the manager's flag --%s (default %q) has no row in the \"## Flags\" table", doc, name, flags[name].def)
-		}
-	}
-}
-
-// sameDefault compares a documented default with the flag's: equal text,
-// an empty cell for a zero default, or equal durations ("2m" and "2m0s").
-func sameDefault(f flagInfo, documented string) bool {
-	switch {
-	case documented == f.def:
-		return true
-	case documented == "":
-		return f.def == zeroValue[f.typ]
-	case f.typ == "duration":
-		d1, err1 := time.ParseDuration(documented)
-		d2, err2 := time.ParseDuration(f.def)
-		return err1 == nil && err2 == nil && d1 == d2
-	}
-	return false
+// TestFlagsReferenceIsGenerated regenerates docs/reference/flags.md from
+// the manager's --help with `make flags-reference FLAGS_REFERENCE=...` and
+// fails when the committed page differs: a flag was added, removed or
+// reworded and `make docs` was not run, or the page was edited by hand.
+func TestFlagsReferenceIsGenerated(t *testing.T) {
+	sameAsGenerated(t, "docs/reference/flags.md", "flags-reference", "FLAGS_REFERENCE")
 }

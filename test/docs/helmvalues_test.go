@@ -25,11 +25,11 @@ import (
 
 // helmValues is the Helm chart's values table; `make docs` (and `make
 // helm`) write it with helm-docs from dist/chart/values.yaml.
-const helmValues = "docs/helm-values.md"
+const helmValues = "docs/reference/helm-values.md"
 
 // TestHelmValuesAreGenerated regenerates the values table with `make
 // helm-values HELM_VALUES=...` (helm-docs from bin/) and fails when the
-// committed docs/helm-values.md differs: values.yaml changed and `make
+// committed docs/reference/helm-values.md differs: values.yaml changed and `make
 // helm` was not run, or the table was edited by hand. Then every value has
 // a description: helm-docs lists a value without a "# --" comment (or with
 // one it misreads) with an empty one, which users would find unexplained.

@@ -29,7 +29,7 @@ import (
 
 // row is one body row of a Markdown table: its cells and where it is.
 type row struct {
-	file  string // relative to the repository root, e.g. docs/metrics.md
+	file  string // relative to the repository root, e.g. docs/reference/metrics.md
 	line  int    // 1-based
 	cells []string
 }

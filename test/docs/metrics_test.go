@@ -208,10 +208,10 @@ func sourceMetricNames(t *testing.T) map[string]string {
 	return out
 }
 
-// docMetrics reads the table of docs/metrics.md's "## KeyPool metrics".
+// docMetrics reads the table of docs/reference/metrics.md's "## KeyPool metrics".
 func docMetrics(t *testing.T) map[string]metric {
 	t.Helper()
-	rows, headers := sectionTables(t, "docs/metrics.md", "## KeyPool metrics")
+	rows, headers := sectionTables(t, "docs/reference/metrics.md", "## KeyPool metrics")
 	out := map[string]metric{}
 	for i, r := range rows {
 		nameCol := column(t, r, headers[i], "Name")
@@ -234,7 +234,7 @@ func docMetrics(t *testing.T) map[string]metric {
 	return out
 }
 
-// TestMetricsTableIsWhatIsRegistered: every metric of docs/metrics.md's
+// TestMetricsTableIsWhatIsRegistered: every metric of docs/reference/metrics.md's
 // table is registered with the documented type and labels, and every
 // keypool_* metric of the code has a row.
 func TestMetricsTableIsWhatIsRegistered(t *testing.T) {
@@ -256,7 +256,7 @@ func TestMetricsTableIsWhatIsRegistered(t *testing.T) {
 	for _, name := range slices.Sorted(maps.Keys(code)) {
 		if _, ok := doc[name]; !ok {
 			c := code[name]
-			t.Errorf("docs/metrics.md: %s (a %s with labels %q, %s) has no row in the \"## KeyPool metrics\" table", name, c.typ, c.labels, c.where)
+			t.Errorf("docs/reference/metrics.md: %s (a %s with labels %q, %s) has no row in the \"## KeyPool metrics\" table", name, c.typ, c.labels, c.where)
 		}
 	}
 	for name, where := range sourceMetricNames(t) {

@@ -159,11 +159,11 @@ func problemEventReasons(t *testing.T, consts map[string]goConst) map[string]str
 var reasonWord = regexp.MustCompile(`^[A-Z][A-Za-z]+$`)
 
 // docColumn returns the reason-like code spans in the column col of the
-// tables of a section of docs/api.md (tables without that column are
+// tables of a section of docs/reference/status.md (tables without that column are
 // skipped), with the line of their first mention.
 func docColumn(t *testing.T, heading, col string) map[string]string {
 	t.Helper()
-	rows, headers := sectionTables(t, "docs/api.md", heading)
+	rows, headers := sectionTables(t, "docs/reference/status.md", heading)
 	out := map[string]string{}
 	for i, r := range rows {
 		for j, h := range headers[i] {
@@ -196,22 +196,22 @@ func compareSets(t *testing.T, what string, doc, code map[string]string, docWher
 }
 
 // TestConditionReasonsAreTheCodes: the condition types and reasons in
-// docs/api.md's "## Conditions" tables are the Condition* and Reason*
+// docs/reference/status.md's "## Conditions" tables are the Condition* and Reason*
 // constants of api/v1alpha1, both ways.
 func TestConditionReasonsAreTheCodes(t *testing.T) {
 	consts := apiConsts(t)
 	compareSets(t, "condition type", docColumn(t, "## Conditions", "Type"),
-		withPrefix(consts, "Condition"), `docs/api.md "## Conditions" (Type column)`)
+		withPrefix(consts, "Condition"), `docs/reference/status.md "## Conditions" (Type column)`)
 	compareSets(t, "condition reason", docColumn(t, "## Conditions", "Reason"),
-		withPrefix(consts, "Reason"), `docs/api.md "## Conditions" (Reason columns)`)
+		withPrefix(consts, "Reason"), `docs/reference/status.md "## Conditions" (Reason columns)`)
 }
 
-// TestEventReasonsAreTheCodes: the Event reasons in docs/api.md's
+// TestEventReasonsAreTheCodes: the Event reasons in docs/reference/status.md's
 // "## Events" table are the EventReason* constants of api/v1alpha1 plus the
 // reasons of the problems a reconcile reports, both ways.
 func TestEventReasonsAreTheCodes(t *testing.T) {
 	consts := apiConsts(t)
 	code := withPrefix(consts, "EventReason")
 	maps.Copy(code, problemEventReasons(t, consts))
-	compareSets(t, "Event reason", docColumn(t, "## Events", "Reason"), code, `docs/api.md "## Events"`)
+	compareSets(t, "Event reason", docColumn(t, "## Events", "Reason"), code, `docs/reference/status.md "## Events"`)
 }

@@ -26,10 +26,10 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/testenv"
 )
 
-// walkHeading is the section of docs/architecture.md that follows one
+// walkHeading is the section of docs/concepts/architecture.md that follows one
 // request and one reconcile through the code, one function a step.
 const (
-	walkDoc     = "docs/architecture.md"
+	walkDoc     = "docs/concepts/architecture.md"
 	walkHeading = "## One request, one reconcile"
 )
 

@@ -33,7 +33,7 @@ import (
 
 // TestChartIsGenerated: dist/chart is exactly what `make helm` writes from
 // config/ now; an edit of config/ without `make helm` (or of the chart by
-// hand) fails here. (Its values table, docs/helm-values.md, is checked by
+// hand) fails here. (Its values table, docs/reference/helm-values.md, is checked by
 // test/docs.)
 func TestChartIsGenerated(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "chart")

@@ -63,7 +63,7 @@ func serveBare(ctx context.Context, ln net.Listener, up *url.URL, rt http.RoundT
 // closes it as the handler writes its header, while net/http's transport
 // may still be reading it for its end; the read fails and the transport
 // closes the upstream connection under the streaming answer, cutting about
-// 1% of streams (docs/performance.md). The proxy reads bodies whole first.
+// 1% of streams (bench/performance.md). The proxy reads bodies whole first.
 func fullDuplex(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).EnableFullDuplex() // HTTP/2 is full duplex already

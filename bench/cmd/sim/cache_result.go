@@ -175,7 +175,7 @@ func (r *cacheReport) markdown() string {
 	return sb.String()
 }
 
-// docsSection is the part meant for docs/performance.md.
+// docsSection is the part meant for bench/performance.md.
 func (r *cacheReport) docsSection(aggs []*cacheAgg) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "Workload: conversations of %d-%d turns (mean %.1f) under %d applications' %d-token system prompts, "+

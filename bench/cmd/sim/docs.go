@@ -23,7 +23,7 @@ import (
 	"strings"
 )
 
-// docsSection is the part of the results meant for docs/performance.md:
+// docsSection is the part of the results meant for bench/performance.md:
 // per configuration and demand, the mean over seeds (and the range) of
 // served/bound, upstream 429s and Retry-After success, beside an earlier
 // engine's when one is given, then what this run measured in sentences
@@ -31,7 +31,7 @@ import (
 func (r *report) docsSection() string {
 	var b strings.Builder
 	demands := r.demands()
-	b.WriteString("## Section for docs/performance.md: pooling efficiency\n\n")
+	b.WriteString("## Section for bench/performance.md: pooling efficiency\n\n")
 	fmt.Fprintf(&b, "`make sim` drives the real proxy and pool against the fake provider (six keys: two organisations "+
 		"of two keys sharing one limit, two independent keys; different RPM/ITPM/OTPM per organisation; buckets "+
 		"start empty) with a mixed workload at %s of the nominal mix bound (%.1f requests/min), and compares it "+
