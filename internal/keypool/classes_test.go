@@ -1,0 +1,162 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package keypool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+)
+
+// spent is what the provider answers for a model whose requests bucket is
+// empty until a minute from now.
+func spent() http.Header {
+	return hdr("anthropic-ratelimit-requests-limit", "50", "anthropic-ratelimit-requests-remaining", "0",
+		"anthropic-ratelimit-requests-reset", t0.Add(time.Minute).Format(time.RFC3339))
+}
+
+// serve acquires a key for model, reports status and h for it and settles
+// it; it returns the key's ID.
+func (f *fixture) serve(model string, status int, h http.Header) string {
+	f.t.Helper()
+	l := f.acquire(AcquireOptions{Model: model})
+	f.p.ReportResponse(&l, status, h)
+	f.p.Settle(&l, Usage{InputTokens: 10, OutputTokens: 10})
+	return l.KeyID
+}
+
+func TestModelClassHeadersTeachOnlyTheirClass(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2)})
+	// Model A's bucket is empty on both keys, as each key's answer says.
+	if a, b := f.serve("model-a", 200, spent()), f.serve("model-a", 200, spent()); a == b {
+		t.Fatalf("both requests went to %s, want one per key", a)
+	}
+	f.exhausted(AcquireOptions{Model: "model-a"})
+	// Model B's buckets are untouched: its requests are served at once.
+	for i := range 10 {
+		f.serve("model-b", 200, hdr("anthropic-ratelimit-requests-limit", "50",
+			"anthropic-ratelimit-requests-remaining", fmt.Sprint(48-i)))
+	}
+	f.exhausted(AcquireOptions{Model: "model-a"})
+	if _, _, err := f.p.GetKey(context.Background()); err != nil {
+		t.Fatalf("GetKey (no model): %v", err)
+	}
+}
+
+func TestModelClass429CoolsOnlyItsClass(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1)})
+	f.serve("model-a", http.StatusTooManyRequests, hdr("retry-after", "30"))
+	e := f.exhausted(AcquireOptions{Model: "model-a"})
+	if e.RetryAfter != 30*time.Second {
+		t.Errorf("RetryAfter = %s, want 30s (the 429's retry-after)", e.RetryAfter)
+	}
+	if id := f.serve("model-b", 200, nil); id != "k0" {
+		t.Fatalf("model-b went to %s", id)
+	}
+	if s := f.state("k0"); s != StateAvailable {
+		t.Errorf("key state = %s, want Available: only model-a's class is cooling", s)
+	}
+	f.clock.Advance(30 * time.Second)
+	f.serve("model-a", 200, nil)
+}
+
+func TestModelClassFailoverGoesToAKeyWithRoomForTheModel(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(3)})
+	// model-a is spent on k0 and k1 (one 429, one empty bucket); k2 has
+	// only served model-b, and k0 still has room for model-b.
+	l := f.acquire(AcquireOptions{Model: "model-a"})
+	f.p.ReportResponse(&l, http.StatusTooManyRequests, hdr("retry-after", "20"))
+	f.p.Settle(&l, Usage{})
+	first := l.KeyID
+	l = f.acquire(AcquireOptions{Model: "model-a", Exclude: []string{first}})
+	f.p.ReportResponse(&l, 200, spent())
+	f.p.Settle(&l, Usage{InputTokens: 1})
+	second := l.KeyID
+	l = f.acquire(AcquireOptions{Model: "model-a", Exclude: []string{first, second}})
+	if l.KeyID == first || l.KeyID == second {
+		t.Fatalf("failover went to %s, spent for model-a", l.KeyID)
+	}
+	f.p.ReportResponse(&l, 200, spent())
+	f.p.Settle(&l, Usage{InputTokens: 1})
+	f.exhausted(AcquireOptions{Model: "model-a"})
+	for range 6 {
+		f.serve("model-b", 200, nil)
+	}
+}
+
+func TestModelClassesDeclaredShareLimits(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1), ModelClasses: []ModelClass{
+		{Name: "sonnet", Models: []string{"claude-sonnet-4*", "sonnet-latest"}, RPMLimit: 2},
+	}})
+	f.serve("claude-sonnet-4-5", 200, nil)
+	f.serve("sonnet-latest", 200, nil)
+	f.exhausted(AcquireOptions{Model: "claude-sonnet-4-0"})
+	f.serve("claude-haiku-4-5", 200, nil) // a class of its own, no limit known
+	classes := f.stats("k0").Classes
+	want := map[string]int64{"sonnet": 0, "claude-haiku-4-5": -1}
+	if len(classes) != len(want) {
+		t.Fatalf("classes = %+v, want %v", classes, want)
+	}
+	for _, c := range classes {
+		if r, ok := want[c.Name]; !ok || c.RPMRemaining != r {
+			t.Errorf("class %+v, want remaining %v", c, want)
+		}
+	}
+}
+
+func TestModelClassesBeyondTheBoundShareOneClass(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1)})
+	for i := range MaxLearnedClasses {
+		f.serve(fmt.Sprintf("m%d", i), 200, nil)
+	}
+	// Every further model draws on OverflowClass: a 429 for one cools
+	// the others past the bound, not the learned ones.
+	f.serve("beyond-1", http.StatusTooManyRequests, hdr("retry-after", "10"))
+	f.exhausted(AcquireOptions{Model: "beyond-2"})
+	f.serve("m0", 200, nil)
+	classes := f.stats("k0").Classes
+	if len(classes) != MaxLearnedClasses+1 || classes[len(classes)-1].Name != OverflowClass {
+		t.Fatalf("%d classes, last %+v; want %d, the last %q", len(classes), classes[len(classes)-1],
+			MaxLearnedClasses+1, OverflowClass)
+	}
+}
+
+func TestModelClassRequestLargerThanItsLimitFailsAtOnce(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(2), QueueTimeout: time.Minute,
+		ModelClasses: []ModelClass{{Name: "small", Models: []string{"tiny"}, ITPMLimit: 1000}}})
+	_, err := f.p.Acquire(context.Background(), AcquireOptions{Model: "tiny", EstimatedInputTokens: 5000})
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || tl.Class != "small" || tl.InputTokens != 5000 {
+		t.Fatalf("err = %v, want a *TooLargeError for class small", err)
+	}
+	// A request of a size that fits is served: nothing was cooled.
+	f.serve("tiny", 200, nil)
+}
+
+func TestModelClass429ForARequestLargerThanTheLimitCoolsNothing(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1)})
+	l := f.acquire(AcquireOptions{Model: "model-a", EstimatedInputTokens: 50_000})
+	f.p.ReportResponse(&l, http.StatusTooManyRequests, hdr("retry-after", "60",
+		"anthropic-ratelimit-input-tokens-limit", "30000", "anthropic-ratelimit-input-tokens-remaining", "30000"))
+	f.p.Settle(&l, Usage{})
+	f.serve("model-a", 200, nil)
+}
