@@ -25,10 +25,10 @@ import (
 // group is one limiter and the keys that draw on it: a single key, or every
 // key of a limit group. Its fields are guarded by the pool's lock.
 type group struct {
-	name       string // "" for a key's own limiter
-	id         string // the limiter's ID (see PoolConfig.NewLimiter)
+	name       string            // "" for a key's own limiter
+	id         string            // the limiter's ID (see PoolConfig.NewLimiter)
 	lim        ratelimit.Limiter // the default class's (classes.go)
-	remote     bool // lim's Reserve makes a round trip (see acquire_remote.go)
+	remote     bool              // lim's Reserve makes a round trip (see acquire_remote.go)
 	configured ratelimit.Amounts
 	live       bool    // part of the pool (false once an Update dropped it)
 	slots      []*slot // one per priority tier the group's keys are in
