@@ -152,8 +152,27 @@ func keyStatus(k keypool.KeyStats) llmv1alpha1.KeyStatus {
 		OTPMRemaining: known(k.OTPMRemaining),
 		ResetAt:       timeOrNil(k.ResetAt),
 		CooldownUntil: timeOrNil(k.CooldownUntil),
+		Classes:       classStatus(k.Classes),
 		LastError:     k.LastError,
 	}
+}
+
+// classStatus is a key's model classes as the status shows them.
+func classStatus(cs []keypool.ClassStats) []llmv1alpha1.ClassStatus {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]llmv1alpha1.ClassStatus, len(cs))
+	for i, c := range cs {
+		out[i] = llmv1alpha1.ClassStatus{
+			Name:          c.Name,
+			RPMRemaining:  known(c.RPMRemaining),
+			ITPMRemaining: known(c.ITPMRemaining),
+			OTPMRemaining: known(c.OTPMRemaining),
+			CooldownUntil: timeOrNil(c.CooldownUntil),
+		}
+	}
+	return out
 }
 
 // known maps the engine's -1 (unknown) to an absent field.
