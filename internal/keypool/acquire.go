@@ -54,8 +54,10 @@ func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, erro
 	if p.bookings.n > 0 {
 		opts.claim = p.claim(now.UnixNano(), &opts)
 	}
-	if p.queue.n == 0 {
-		// Nobody waits: first come, first served, without allocating.
+	if p.queue.n == 0 || p.queue.waiting(opts.class) == 0 {
+		// Nobody waits, or only requests of other model classes, whose
+		// capacity is not this one's: first come, first served, without
+		// allocating.
 		l, at, ok := p.tryAcquire(now, &opts)
 		p.queue.note(opts.Client, opts.EstimatedInputTokens, now.UnixNano(), ok)
 		if ok {

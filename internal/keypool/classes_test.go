@@ -160,3 +160,52 @@ func TestModelClass429ForARequestLargerThanTheLimitCoolsNothing(t *testing.T) {
 	f.p.Settle(&l, Usage{})
 	f.serve("model-a", 200, nil)
 }
+
+// classQueueFixture is one key with two declared classes, a at 1 request
+// per minute and b at 2, both spent, and a queue timeout.
+func classQueueFixture(t *testing.T) *fixture {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: time.Minute,
+		ModelClasses: []ModelClass{
+			{Name: "a", Models: []string{"model-a"}, RPMLimit: 1},
+			{Name: "b", Models: []string{"model-b"}, RPMLimit: 2},
+		}})
+	f.serve("model-a", 200, nil)
+	f.serve("model-b", 200, nil)
+	f.serve("model-b", 200, nil)
+	return f
+}
+
+func TestModelClassWaitersDoNotHoldBackAnotherClassWithRoom(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: time.Minute,
+		ModelClasses: []ModelClass{{Name: "a", Models: []string{"model-a"}, RPMLimit: 1}}})
+	f.serve("model-a", 200, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// More model-a requests wait than a queue looks ahead past its head.
+	var as []<-chan result
+	for i := range fitLookAhead + 1 {
+		as = append(as, f.acquireAsync(ctx, AcquireOptions{Model: "model-a"}, i+1))
+	}
+	// model-b has room: it is served at once, not queued behind model-a.
+	f.serve("model-b", 200, nil)
+	cancel()
+	for _, a := range as {
+		f.await(a)
+	}
+}
+
+func TestModelClassWaiterIsServedWhenItsClassRefillsBeforeTheHeads(t *testing.T) {
+	f := classQueueFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := f.acquireAsync(ctx, AcquireOptions{Model: "model-a"}, 1)
+	b := f.acquireAsync(context.Background(), AcquireOptions{Model: "model-b"}, 2)
+	// b's class has a request again after 30s, a's only after a minute.
+	f.clock.Advance(30 * time.Second)
+	if r := f.await(b); r.err != nil {
+		t.Fatalf("model-b: %v", r.err)
+	}
+	assertQueued(t, a)
+	cancel()
+	f.await(a)
+}
