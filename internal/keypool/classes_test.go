@@ -186,8 +186,15 @@ func TestModelClassWaitersDoNotHoldBackAnotherClassWithRoom(t *testing.T) {
 	for i := range fitLookAhead + 1 {
 		as = append(as, f.acquireAsync(ctx, AcquireOptions{Model: "model-a"}, i+1))
 	}
-	// model-b has room: it is served at once, not queued behind model-a.
-	f.serve("model-b", 200, nil)
+	// model-b has room: it is served at once, not queued behind model-a
+	// (a real-time deadline, so that a request that queues fails).
+	bctx, bcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer bcancel()
+	l, err := f.p.Acquire(bctx, AcquireOptions{Model: "model-b"})
+	if err != nil {
+		t.Fatalf("model-b: %v", err)
+	}
+	f.p.Settle(&l, Usage{})
 	cancel()
 	for _, a := range as {
 		f.await(a)
