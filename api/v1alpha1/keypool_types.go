@@ -444,8 +444,9 @@ type KeyStatus struct {
 	CooldownUntil *metav1.Time `json:"cooldownUntil,omitempty"`
 
 	// classes lists the key's model classes once it served a request that
-	// named a model (a limit group's, repeated on each member).
-	// +kubebuilder:validation:MaxItems=66
+	// named a model (a limit group's, repeated on each member): at most 8,
+	// those cooling down first, then in the order the key first served them.
+	// +kubebuilder:validation:MaxItems=8
 	// +listType=atomic
 	// +optional
 	Classes []ClassStatus `json:"classes,omitempty"`
