@@ -19,13 +19,16 @@ package resilience
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/apitest"
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
+	"github.com/keypool-dev/keypool-operator/internal/provider"
 	"github.com/keypool-dev/keypool-operator/internal/redistest"
 )
 
@@ -39,7 +42,7 @@ const classKeys = 3
 // classFake is a fake provider with classKeys keys in organisations of
 // their own, rpm requests per minute for every model, each model on
 // buckets of its own, and a KeyPool named pool in front of it.
-func (c *cluster) classFake(t *testing.T, pool string, rpm int64) (*fakeprovider.Provider, string) {
+func (c *cluster) classFake(t *testing.T, pool string, rpm int64, extraSpec string) (*fakeprovider.Provider, string) {
 	t.Helper()
 	keys := make([]fakeprovider.Key, classKeys)
 	limits := map[string]fakeprovider.Limits{}
@@ -66,7 +69,7 @@ spec:
   keys: [{secretRef: {name: %[1]s}}]
   clientAuth: {secretRef: {name: clients}}
   failover: {maxAttempts: %[4]d}
-`, pool, strings.Join(data, ", "), srv.URL, classKeys)
+%[5]s`, pool, strings.Join(data, ", "), srv.URL, classKeys, extraSpec)
 	if _, err := c.kubectl.Run(manifest, "apply", "-f", "-"); err != nil {
 		t.Fatal(err)
 	}
@@ -79,13 +82,21 @@ type answer struct {
 	status            int
 	retryAfter, tries string
 	took              time.Duration
+	header            http.Header
+	body              []byte
 }
 
 // ask sends one request for model through m's proxy.
 func (m *manager) ask(t *testing.T, pool, model string) answer {
 	t.Helper()
+	return m.askWith(t, pool, model, "hi")
+}
+
+// askWith sends one request for model with prompt through m's proxy.
+func (m *manager) askWith(t *testing.T, pool, model, prompt string) answer {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, m.proxyURL+"/pools/"+namespace+"/"+pool+"/v1/messages",
-		strings.NewReader(`{"model":"`+model+`","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`))
+		strings.NewReader(`{"model":"`+model+`","max_tokens":16,"messages":[{"role":"user","content":"`+prompt+`"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,9 +108,13 @@ func (m *manager) ask(t *testing.T, pool, model string) answer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"),
-		tries: resp.Header.Get("X-Keypool-Attempts"), took: time.Since(start)}
+		tries: resp.Header.Get("X-Keypool-Attempts"), took: time.Since(start), header: resp.Header, body: body}
 }
 
 // upstreamRequests reads how many requests the fake provider at url
@@ -126,7 +141,7 @@ func upstreamRequests(t *testing.T, url string) int64 {
 func TestModelClassesOneModelsEmptyBucketLeavesAnotherServed(t *testing.T) {
 	c := getCluster(t)
 	const pool, rpm = "classes", 6
-	_, url := c.classFake(t, pool, rpm)
+	_, url := c.classFake(t, pool, rpm, "")
 	m := c.startManager(t, "manager-classes", "--allowed-upstreams="+c.fakeURL+","+url)
 	waitPoolServed(t, m, pool)
 
@@ -164,7 +179,7 @@ func TestModelClasses429OnOneReplicaLeavesAnotherModelServedOnAnother(t *testing
 	requireFlag(t, c.manager, "redis-url")
 	srv := redistest.Start(t)
 	const pool = "classes-shared"
-	fake, url := c.classFake(t, pool, 600)
+	fake, url := c.classFake(t, pool, 600, "")
 	flags := []string{"--allowed-upstreams=" + c.fakeURL + "," + url, "--redis-url=" + srv.URL(),
 		"--replicas=2", "--redis-timeout=1s"}
 	m1 := c.startManager(t, "manager-classes-1", flags...)
@@ -194,5 +209,32 @@ func TestModelClasses429OnOneReplicaLeavesAnotherModelServedOnAnother(t *testing
 	}
 	if n := upstreamRequests(t, url) - before; n != 10 {
 		t.Errorf("%d requests reached the provider, want the 10 for model-b", n)
+	}
+}
+
+// TestModelClassesRequestLargerThanItsClassIsRefusedAtOnce: a KeyPool
+// declares a class with an input limit; a request larger than it is
+// answered 400 in Anthropic's error shape without reaching the provider,
+// and the class is not cooled: a request that fits is served.
+func TestModelClassesRequestLargerThanItsClassIsRefusedAtOnce(t *testing.T) {
+	c := getCluster(t)
+	const pool = "classes-large"
+	_, url := c.classFake(t, pool, 600, `  modelClasses: [{name: tiny, models: [model-tiny*], itpmLimit: 100}]
+`)
+	m := c.startManager(t, "manager-classes-large", "--allowed-upstreams="+c.fakeURL+","+url)
+	waitPoolServed(t, m, pool)
+	before := upstreamRequests(t, url)
+	a := m.askWith(t, pool, "model-tiny-1", strings.Repeat("lorem ipsum dolor sit amet ", 100))
+	if a.status != http.StatusBadRequest || a.tries != "0" {
+		t.Fatalf("a request larger than its class: %d after %s attempts (%s), want 400 at once", a.status, a.tries, a.body)
+	}
+	if err := apitest.WellFormedError(provider.Anthropic, a.header, a.body); err != nil {
+		t.Errorf("error body: %v", err)
+	}
+	if n := upstreamRequests(t, url) - before; n != 0 {
+		t.Errorf("%d requests reached the provider, want none", n)
+	}
+	if a := m.ask(t, pool, "model-tiny-1"); a.status != http.StatusOK {
+		t.Errorf("a request that fits: %d, want 200", a.status)
 	}
 }
