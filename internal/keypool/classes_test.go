@@ -50,13 +50,13 @@ func TestModelClassHeadersTeachOnlyTheirClass(t *testing.T) {
 	if a, b := f.serve("model-a", 200, spent()), f.serve("model-a", 200, spent()); a == b {
 		t.Fatalf("both requests went to %s, want one per key", a)
 	}
-	f.exhausted(AcquireOptions{Model: "model-a"})
+	_ = f.exhausted(AcquireOptions{Model: "model-a"})
 	// Model B's buckets are untouched: its requests are served at once.
 	for i := range 10 {
 		f.serve("model-b", 200, hdr("anthropic-ratelimit-requests-limit", "50",
 			"anthropic-ratelimit-requests-remaining", fmt.Sprint(48-i)))
 	}
-	f.exhausted(AcquireOptions{Model: "model-a"})
+	_ = f.exhausted(AcquireOptions{Model: "model-a"})
 	if _, _, err := f.p.GetKey(context.Background()); err != nil {
 		t.Fatalf("GetKey (no model): %v", err)
 	}
@@ -97,7 +97,7 @@ func TestModelClassFailoverGoesToAKeyWithRoomForTheModel(t *testing.T) {
 	}
 	f.p.ReportResponse(&l, 200, spent())
 	f.p.Settle(&l, Usage{InputTokens: 1})
-	f.exhausted(AcquireOptions{Model: "model-a"})
+	_ = f.exhausted(AcquireOptions{Model: "model-a"})
 	for range 6 {
 		f.serve("model-b", 200, nil)
 	}
@@ -109,7 +109,7 @@ func TestModelClassesDeclaredShareLimits(t *testing.T) {
 	}})
 	f.serve("claude-sonnet-4-5", 200, nil)
 	f.serve("sonnet-latest", 200, nil)
-	f.exhausted(AcquireOptions{Model: "claude-sonnet-4-0"})
+	_ = f.exhausted(AcquireOptions{Model: "claude-sonnet-4-0"})
 	f.serve("claude-haiku-4-5", 200, nil) // a class of its own, no limit known
 	classes := f.stats("k0").Classes
 	want := map[string]int64{"sonnet": 0, "claude-haiku-4-5": -1}
@@ -131,7 +131,7 @@ func TestModelClassesBeyondTheBoundShareOneClass(t *testing.T) {
 	// Every further model draws on OverflowClass: a 429 for one cools
 	// the others past the bound, not the learned ones.
 	f.serve("beyond-1", http.StatusTooManyRequests, hdr("retry-after", "10"))
-	f.exhausted(AcquireOptions{Model: "beyond-2"})
+	_ = f.exhausted(AcquireOptions{Model: "beyond-2"})
 	f.serve("m0", 200, nil)
 	classes := f.stats("k0").Classes
 	if len(classes) != MaxLearnedClasses+1 || classes[len(classes)-1].Name != OverflowClass {

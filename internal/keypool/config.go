@@ -155,19 +155,8 @@ func (cfg *PoolConfig) validate() (Strategy, error) {
 		}
 		names[c.Name] = struct{}{}
 	}
-	classes := make(map[string]struct{}, len(cfg.ModelClasses))
-	for i := range cfg.ModelClasses {
-		c := &cfg.ModelClasses[i]
-		if c.Name == "" || c.Name == DefaultClass || c.Name == OverflowClass {
-			return "", fmt.Errorf("%w: model class %d: the name %q is empty or reserved", ErrInvalidConfig, i, c.Name)
-		}
-		if _, dup := classes[c.Name]; dup {
-			return "", fmt.Errorf("%w: duplicate model class %q", ErrInvalidConfig, c.Name)
-		}
-		classes[c.Name] = struct{}{}
-		if err := ratelimit.ValidateLimits(c.limits()); err != nil {
-			return "", fmt.Errorf("%w: model class %q: %w", ErrInvalidConfig, c.Name, err)
-		}
+	if err := validateClasses(cfg.ModelClasses); err != nil {
+		return "", err
 	}
 	seen := make(map[string]struct{}, len(cfg.Keys))
 	for i := range cfg.Keys {
@@ -187,4 +176,23 @@ func (cfg *PoolConfig) validate() (Strategy, error) {
 		}
 	}
 	return strategy, nil
+}
+
+// validateClasses checks the declared model classes.
+func validateClasses(classes []ModelClass) error {
+	names := make(map[string]struct{}, len(classes))
+	for i := range classes {
+		c := &classes[i]
+		if c.Name == "" || c.Name == DefaultClass || c.Name == OverflowClass {
+			return fmt.Errorf("%w: model class %d: the name %q is empty or reserved", ErrInvalidConfig, i, c.Name)
+		}
+		if _, dup := names[c.Name]; dup {
+			return fmt.Errorf("%w: duplicate model class %q", ErrInvalidConfig, c.Name)
+		}
+		names[c.Name] = struct{}{}
+		if err := ratelimit.ValidateLimits(c.limits()); err != nil {
+			return fmt.Errorf("%w: model class %q: %w", ErrInvalidConfig, c.Name, err)
+		}
+	}
+	return nil
 }
