@@ -123,10 +123,10 @@ func (c *modelCounter) setCounting(on bool) {
 	c.mu.Unlock()
 }
 
-// runModels runs the mixed-model scenario with seed and writes mdPath.
-func runModels(ctx context.Context, p params, hc *http.Client, seed uint64, mdPath string) error {
-	clk := scaledclock.New(p.scale)
-	var keys []fakeprovider.Key
+// modelsWorld starts the fake provider (buckets empty), counted per model,
+// and the real proxy over one pool of its keys, which knows no limit.
+func modelsWorld(p params, clk *scaledclock.Clock) (*servers, *modelCounter, error) {
+	keys := make([]fakeprovider.Key, 0, modelKeys)
 	limits := map[string]fakeprovider.Limits{}
 	classOf := map[string]string{}
 	for _, mc := range modelClasses {
@@ -145,17 +145,39 @@ func runModels(ctx context.Context, p params, hc *http.Client, seed uint64, mdPa
 		StartEmpty: true, Clock: clk})
 	counter := &modelCounter{next: fake, total: map[string]int{}, ok: map[string]int{}, limited: map[string]int{}}
 	w := &servers{fake: fake, fakeSrv: httptest.NewServer(counter)}
-	defer w.close()
 	cfg, err := w.poolConfig(keypool.StrategyLeastLoaded, p, clk)
+	if err == nil {
+		for _, k := range keys {
+			cfg.Keys = append(cfg.Keys, keypool.KeyConfig{ID: "sim/" + k.Key, APIKey: k.Key})
+		}
+		err = w.servePool(cfg)
+	}
+	if err != nil {
+		w.close()
+		return nil, nil, err
+	}
+	return w, counter, nil
+}
+
+// pickModel is the class of an arrival: each with its share of rate.
+func pickModel(rng *rand.Rand, rate float64) int {
+	i, x := 0, rng.Float64()*rate
+	for ; i < len(modelClasses)-1; i++ {
+		if x -= modelClasses[i].demand * float64(modelClasses[i].rpm*modelKeys) / 60; x < 0 {
+			break
+		}
+	}
+	return i
+}
+
+// runModels runs the mixed-model scenario with seed and writes mdPath.
+func runModels(ctx context.Context, p params, hc *http.Client, seed uint64, mdPath string) error {
+	clk := scaledclock.New(p.scale)
+	w, counter, err := modelsWorld(p, clk)
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
-		cfg.Keys = append(cfg.Keys, keypool.KeyConfig{ID: "sim/" + k.Key, APIKey: k.Key})
-	}
-	if err := w.servePool(cfg); err != nil {
-		return err
-	}
+	defer w.close()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -200,13 +222,7 @@ func runModels(ctx context.Context, p params, hc *http.Client, seed uint64, mdPa
 			continue
 		}
 		next = next.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second)))
-		// Each arrival is of class i with the class's share of the rate.
-		i, x := 0, rng.Float64()*rate
-		for ; i < len(modelClasses)-1; i++ {
-			if x -= modelClasses[i].demand * float64(modelClasses[i].rpm*modelKeys) / 60; x < 0 {
-				break
-			}
-		}
+		i := pickModel(rng, rate)
 		target, h := w.target(rng)
 		counted := !now.Before(winStart) && now.Before(winEnd)
 		wg.Add(1)
@@ -253,9 +269,10 @@ func modelsMarkdown(rs []modelResult, p params, seed uint64) string {
 	b.WriteString("| class | RPM per key | demand | offered | served (of offered) | upstream 200 / bound | upstream 429 |\n")
 	b.WriteString("|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
+		served, limited := ratio(float64(r.Served), float64(r.Offered)), ratio(float64(r.Up429), float64(r.Upstream))
 		fmt.Fprintf(&b, "| %s | %.0f | %.0f%% | %d | %d (%.1f%%) | %d / %.0f (%.1f%%) | %d of %d (%.1f%%) |\n",
-			r.Class, r.BoundPerMin/modelKeys, r.Demand*100, r.Offered, r.Served, 100*ratio(float64(r.Served), float64(r.Offered)),
-			r.UpstreamOK, r.Bound, 100*float64(r.UpstreamOK)/r.Bound, r.Up429, r.Upstream, 100*ratio(float64(r.Up429), float64(r.Upstream)))
+			r.Class, r.BoundPerMin/modelKeys, r.Demand*100, r.Offered, r.Served, 100*served,
+			r.UpstreamOK, r.Bound, 100*float64(r.UpstreamOK)/r.Bound, r.Up429, r.Upstream, 100*limited)
 	}
 	return b.String()
 }
