@@ -221,6 +221,38 @@ func (p *KeyPool) configureClasses(declared []ModelClass, now time.Time) {
 	}
 }
 
+// classCoolUntil is when the last cooldown of g's model classes ends (Unix
+// ns; 0 when none was cooled).
+func (g *group) classCoolUntil() int64 {
+	var at int64
+	for _, c := range g.classes {
+		if c != nil {
+			at = max(at, c.coolUntil)
+		}
+	}
+	return at
+}
+
+// classLimited reports whether one of g's model classes is spent at now.
+func (g *group) classLimited(now int64) bool {
+	for _, c := range g.classes {
+		if c != nil && c.readyAt > now {
+			return true
+		}
+	}
+	return false
+}
+
+// refreshGroup reports the state of g's keys, which one of its model
+// classes changed. p.mu is held.
+func (p *KeyPool) refreshGroup(g *group, now int64, reason string) {
+	for _, s := range g.slots {
+		for _, k := range s.keys {
+			p.refresh(k, now, reason)
+		}
+	}
+}
+
 // classReady reports whether g's class of a may take a minimal request now.
 func (a *attempt) classReady(g *group) bool {
 	c := a.p.class(g, a.cls, a.now)

@@ -261,6 +261,10 @@ func (p *KeyPool) classRateLimited(k *keyMetadata, c *classState, hl *provider.L
 	}
 	c.coolUntil = max(c.coolUntil, now.Add(d).UnixNano())
 	c.lim.CoolDown(now, d) // other replicas may draw on the same capacity
+	if g := k.slot.grp; g.live {
+		p.refreshGroup(g, now.UnixNano(), fmt.Sprintf("rate limited by provider (429), retry after %s (model class %s)",
+			d, p.classes.names[c.id]))
+	}
 }
 
 // rateLimited handles a 429 on k: the provider's limit, which every key of

@@ -127,8 +127,8 @@ func (p *KeyPool) GetStats() PoolStats {
 		if at := fullAt[g]; at > nowNs {
 			ks.ResetAt = time.Unix(0, at)
 		}
-		if k.coolUntil > nowNs {
-			ks.CooldownUntil = time.Unix(0, k.coolUntil)
+		if at := max(k.coolUntil, g.classCoolUntil()); at > nowNs {
+			ks.CooldownUntil = time.Unix(0, at)
 		}
 		if k.lastErrorAt != 0 {
 			ks.LastErrorAt = time.Unix(0, k.lastErrorAt)

@@ -63,18 +63,6 @@ func refusingTransport(t *testing.T, refused *atomic.Int64) func(http.RoundTripp
 	}
 }
 
-// cooldown is when the key, or the model class of its last 429, stops
-// cooling: a 429 cools the key's limits for the request's model only.
-func cooldown(ks keypool.KeyStats) time.Time {
-	latest := ks.CooldownUntil
-	for _, c := range ks.Classes {
-		if c.CooldownUntil.After(latest) {
-			latest = c.CooldownUntil
-		}
-	}
-	return latest
-}
-
 func TestFailover(t *testing.T) {
 	k1 := keyValue(1)
 	cases := []struct {
@@ -86,8 +74,7 @@ func TestFailover(t *testing.T) {
 		k1Upstrm  int64 // requests the upstream saw with k1
 		streaming bool
 	}{
-		// A 429 cools the key's limits for the request's model only.
-		{name: "429", reason: "rate_limited", k1State: keypool.StateAvailable, k1Upstrm: 1,
+		{name: "429", reason: "rate_limited", k1State: keypool.StateCoolingDown, k1Upstrm: 1,
 			fault: func(p *fakeprovider.Provider) error {
 				return p.SetFault(fakeprovider.Fault{Kind: fakeprovider.FaultRateLimit, Key: k1, RetryAfter: 30 * time.Second})
 			}},
@@ -153,8 +140,8 @@ func TestFailover(t *testing.T) {
 				if ks.State != tc.k1State {
 					t.Errorf("keys/k1 is %s, want %s (%+v)", ks.State, tc.k1State, ks)
 				}
-				if tc.name == "429" && !cooldown(ks).Equal(t0.Add(30*time.Second)) {
-					t.Errorf("keys/k1 cools down until %s, want retry-after 30s from %s", cooldown(ks), t0)
+				if tc.name == "429" && !ks.CooldownUntil.Equal(t0.Add(30*time.Second)) {
+					t.Errorf("keys/k1 cools down until %s, want retry-after 30s from %s", ks.CooldownUntil, t0)
 				}
 				if n := testutil.ToFloat64(e.proxy.metrics.failovers.WithLabelValues(namespace, e.poolName(), tc.reason)); n != 1 {
 					t.Errorf("failovers{reason=%s} = %v, want 1", tc.reason, n)

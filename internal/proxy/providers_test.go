@@ -63,8 +63,8 @@ func TestGeminiRetryInfoCoolsTheKey(t *testing.T) {
 	}
 	e.waitIdle()
 	k1 := e.keyStats("keys/k1")
-	if !cooldown(k1).Equal(t0.Add(37 * time.Second)) {
-		t.Errorf("keys/k1 %v until %v, want its model cooling until t0+37s (the RetryInfo)", k1.State, cooldown(k1))
+	if k1.State != keypool.StateCoolingDown || !k1.CooldownUntil.Equal(t0.Add(37*time.Second)) {
+		t.Errorf("keys/k1 %v until %v, want CoolingDown until t0+37s (the RetryInfo)", k1.State, k1.CooldownUntil)
 	}
 	// The 429's body had no Retry-After header for the key's own use: the
 	// pool learned it from the body alone.
@@ -153,8 +153,8 @@ func TestAzureThroughPool(t *testing.T) {
 		t.Fatalf("answer headers %v", resp.Header)
 	}
 	e.waitIdle()
-	if k1 := e.keyStats("keys/k1"); !cooldown(k1).Equal(t0.Add(37 * time.Second)) {
-		t.Errorf("keys/k1 cooling until %v, want t0+37s", cooldown(k1))
+	if k1 := e.keyStats("keys/k1"); !k1.CooldownUntil.Equal(t0.Add(37 * time.Second)) {
+		t.Errorf("keys/k1 cooling until %v, want t0+37s", k1.CooldownUntil)
 	}
 	for _, r := range e.requests() {
 		if r.RawQuery != "api-version=2024-10-21" || r.Path != "/openai/deployments/gpt-4o/chat/completions" ||
