@@ -288,6 +288,20 @@ type KeyPoolSpec struct {
 	// +required
 	Keys []KeySource `json:"keys"`
 
+	// modelClasses say which models share one set of limits at the
+	// provider, and optionally that class's limits. Providers limit a key
+	// per model (Anthropic per model class, OpenAI per model, Azure per
+	// deployment, Gemini per model): the pool admits, learns and cools each
+	// request against the limits of its model's class. A model listed in no
+	// class gets a class of its own, learned from the provider's headers
+	// (at most 32 per pool; further unknown models share the class
+	// "other"). Requests that name no model use the class "default".
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	ModelClasses []ModelClass `json:"modelClasses,omitempty"`
+
 	// clientAuth says who may use the pool through the proxy.
 	// +required
 	ClientAuth ClientAuth `json:"clientAuth"`
@@ -320,6 +334,71 @@ type KeyPoolSpec struct {
 // +kubebuilder:validation:Enum=Available;CoolingDown;RateLimited;Rejected
 type KeyState string
 
+// ModelClass is a set of models that share one set of limits per key (or
+// limit group).
+type ModelClass struct {
+	// name names the class in the status.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self != 'default' && self != 'other'",message="default and other are reserved class names"
+	// +required
+	Name string `json:"name"`
+
+	// models are the model (or Azure deployment) names in the class, as
+	// requests name them; an entry ending in * matches every name with
+	// that prefix (claude-sonnet-4*). The longest matching prefix wins.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=256
+	// +listType=set
+	// +required
+	Models []string `json:"models"`
+
+	// rpmLimit is the class's requests per minute on each key (or limit
+	// group). 0 or absent: the key's rpmLimit, until learned from headers.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	RPMLimit int64 `json:"rpmLimit,omitempty"`
+
+	// itpmLimit is the class's input tokens per minute on each key (or
+	// limit group); 0 or absent: the key's itpmLimit. A request whose
+	// input is larger is answered 400 at once: it could never be served.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	ITPMLimit int64 `json:"itpmLimit,omitempty"`
+
+	// otpmLimit is the class's output tokens per minute on each key (or
+	// limit group); 0 or absent: the key's otpmLimit.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	OTPMLimit int64 `json:"otpmLimit,omitempty"`
+}
+
+// ClassStatus is one model class of a key's limits.
+type ClassStatus struct {
+	// name is the class: a modelClasses name, a model the pool learned a
+	// class for, "other" or "default".
+	Name string `json:"name"`
+
+	// rpmRemaining is the whole requests left now in the class's bucket,
+	// when its limit is known.
+	// +optional
+	RPMRemaining *int64 `json:"rpmRemaining,omitempty"`
+
+	// itpmRemaining is the class's input tokens left, when known.
+	// +optional
+	ITPMRemaining *int64 `json:"itpmRemaining,omitempty"`
+
+	// otpmRemaining is the class's output tokens left, when known.
+	// +optional
+	OTPMRemaining *int64 `json:"otpmRemaining,omitempty"`
+
+	// cooldownUntil is when the class is tried again after the provider
+	// answered 429 for one of its models.
+	// +optional
+	CooldownUntil *metav1.Time `json:"cooldownUntil,omitempty"`
+}
+
 // KeyStatus is the observed state of one key, named by secret/dataKey.
 type KeyStatus struct {
 	// name is "secret/dataKey"; a key's value never appears in the status.
@@ -340,7 +419,9 @@ type KeyStatus struct {
 	LimitGroup string `json:"limitGroup,omitempty"`
 
 	// rpmRemaining is the whole requests left now in the key's buckets (a
-	// limit group's, repeated on each member), when the limit is known.
+	// limit group's, repeated on each member), when the limit is known;
+	// with several model classes, those of its busiest class (the least
+	// share left), as itpmRemaining, otpmRemaining and resetAt are.
 	// +optional
 	RPMRemaining *int64 `json:"rpmRemaining,omitempty"`
 
@@ -361,6 +442,14 @@ type KeyStatus struct {
 	// cooldownUntil is when a cooling-down key is tried again.
 	// +optional
 	CooldownUntil *metav1.Time `json:"cooldownUntil,omitempty"`
+
+	// classes lists the key's model classes once it served a request that
+	// named a model (a limit group's, repeated on each member): at most 8,
+	// those cooling down first, then in the order the key first served them.
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=atomic
+	// +optional
+	Classes []ClassStatus `json:"classes,omitempty"`
 
 	// lastError is the last failure seen for the key, such as
 	// "429 Too Many Requests" or a transport error with the key redacted (at
@@ -469,7 +558,9 @@ type KeyPoolStatus struct {
 
 	// remainingRPM is the requests left now, summed over the same buckets as
 	// totalRPM. It is 0 both when the requests are spent and when no request
-	// limit is known.
+	// limit is known. With several model classes, each key (or limit group)
+	// counts its busiest class, the one with the least share left, for
+	// totalRPM too: the requests the busiest model can still send.
 	// +optional
 	RemainingRPM int64 `json:"remainingRPM"`
 

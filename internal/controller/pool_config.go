@@ -100,6 +100,10 @@ func loadPoolConfig(ctx context.Context, reader client.Reader, kp *llmv1alpha1.K
 	if kp.Spec.QueueTimeout != nil {
 		cfg.QueueTimeout = kp.Spec.QueueTimeout.Duration
 	}
+	for _, c := range kp.Spec.ModelClasses {
+		cfg.ModelClasses = append(cfg.ModelClasses, keypool.ModelClass{Name: c.Name, Models: c.Models,
+			RPMLimit: c.RPMLimit, ITPMLimit: c.ITPMLimit, OTPMLimit: c.OTPMLimit})
+	}
 	for _, c := range kp.Spec.Clients {
 		cc := keypool.ClientConfig{Name: c.Name, Weight: int(c.Weight), MaxWaiters: int(c.MaxWaiting)}
 		if q := c.Quota; q != nil {

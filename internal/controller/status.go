@@ -17,7 +17,9 @@ limitations under the License.
 package controller
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -152,8 +154,45 @@ func keyStatus(k keypool.KeyStats) llmv1alpha1.KeyStatus {
 		OTPMRemaining: known(k.OTPMRemaining),
 		ResetAt:       timeOrNil(k.ResetAt),
 		CooldownUntil: timeOrNil(k.CooldownUntil),
+		Classes:       classStatus(k.Classes),
 		LastError:     k.LastError,
 	}
+}
+
+// maxStatusClasses bounds status.keys[].classes, so that 250 keys with
+// many classes each keep the status far below etcd's object limit.
+const maxStatusClasses = 8
+
+// classStatus is a key's model classes as the status shows them: at most
+// maxStatusClasses, those cooling down first, then in the order the key
+// first served them.
+func classStatus(cs []keypool.ClassStats) []llmv1alpha1.ClassStatus {
+	if len(cs) == 0 {
+		return nil
+	}
+	cs = slices.Clone(cs)
+	slices.SortStableFunc(cs, func(a, b keypool.ClassStats) int {
+		return cmp.Compare(boolRank(a.CooldownUntil.IsZero()), boolRank(b.CooldownUntil.IsZero()))
+	})
+	cs = cs[:min(len(cs), maxStatusClasses)]
+	out := make([]llmv1alpha1.ClassStatus, len(cs))
+	for i, c := range cs {
+		out[i] = llmv1alpha1.ClassStatus{
+			Name:          c.Name,
+			RPMRemaining:  known(c.RPMRemaining),
+			ITPMRemaining: known(c.ITPMRemaining),
+			OTPMRemaining: known(c.OTPMRemaining),
+			CooldownUntil: timeOrNil(c.CooldownUntil),
+		}
+	}
+	return out
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // known maps the engine's -1 (unknown) to an absent field.

@@ -49,12 +49,15 @@ const defaultRetryAfter = time.Minute
 func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, error) {
 	now := p.clock.Now()
 	p.mu.Lock()
+	opts.class = p.classes.of(opts.Model)
 	retryAt := never
 	if p.bookings.n > 0 {
 		opts.claim = p.claim(now.UnixNano(), &opts)
 	}
-	if p.queue.n == 0 {
-		// Nobody waits: first come, first served, without allocating.
+	if p.queue.n == 0 || p.queue.waiting(opts.class) == 0 {
+		// Nobody waits, or only requests of other model classes, whose
+		// capacity is not this one's: first come, first served, without
+		// allocating.
 		l, at, ok := p.tryAcquire(now, &opts)
 		p.queue.note(opts.Client, opts.EstimatedInputTokens, now.UnixNano(), ok)
 		if ok {
@@ -66,6 +69,10 @@ func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, erro
 			return l, nil
 		}
 		retryAt = at
+	}
+	if err := p.neverFitsError(now, &opts); err != nil {
+		p.mu.Unlock()
+		return Lease{}, err
 	}
 	return p.wait(ctx, now, opts, retryAt) // unlocks p.mu; opts by value, so that only waiting allocates
 }
@@ -130,11 +137,14 @@ func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) 
 			opts.affinityWaitUntil = a.affWaitUntil
 			return Lease{}, a.affWaitAt, false // holding its turn for its group
 		}
-		if k == nil && t.skip(a) {
+		if k == nil && a.cls == 0 && t.skip(a) {
 			continue
 		}
 		if k == nil {
 			k, complete = t.sel.pick(a)
+			// The selectors order slots by the default class's
+			// capacity, which says nothing about another class.
+			complete = complete && a.cls == 0
 		}
 		if k == nil && !complete {
 			k = p.scan(t, a)
@@ -145,12 +155,24 @@ func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) 
 		if k != nil {
 			return p.grant(a), 0, true
 		}
-		if len(a.exclude) == 0 && len(a.refused) == 0 && !a.held && a.fit == fitAny && p.keptFor == nil {
+		if len(a.exclude) == 0 && len(a.refused) == 0 && !a.held && a.fit == fitAny && p.keptFor == nil && a.cls == 0 {
 			e := &t.exhausted
 			e.valid, e.until, e.est, e.out = true, p.tierReadyAt(t, a), a.est, a.outTokens()
 		}
 	}
 	return Lease{}, p.retryAt(a), false
+}
+
+// neverFitsError is the error for a request that no key could ever take
+// (see neverFits); nil for any other. p.mu is held.
+func (p *KeyPool) neverFitsError(now time.Time, opts *AcquireOptions) error {
+	a := &p.scratch
+	a.reset(now, opts)
+	defer func() { a.exclude = nil }()
+	if !p.neverFits(a) {
+		return nil
+	}
+	return &TooLargeError{InputTokens: a.est, Class: p.classes.names[a.cls]}
 }
 
 // scan tries every slot of t; the fallback when a selector's fast path
@@ -172,8 +194,9 @@ func (p *KeyPool) grant(a *attempt) Lease {
 	p.grants.add(a.nowNs, grantRateTau)
 	g := k.slot.grp
 	g.grants.add(a.nowNs, grantRateTau)
+	g.defaultUsed = g.defaultUsed || a.cs == nil
 	p.touch(g, a.now)
 	p.rememberAffinity(a, g)
-	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, res: a.res, aff: a.affinity, band: bandOf(a.est),
+	return Lease{KeyID: k.id, APIKey: k.apiKey, key: k, grp: g, cls: a.cs, res: a.res, aff: a.affinity, band: bandOf(a.est),
 		est: a.est, out: int64(math.Ceil(a.out))}
 }

@@ -38,25 +38,32 @@ import (
 // entry and on return.
 func (p *KeyPool) acquireRemote(now time.Time, opts *AcquireOptions, refused []*group) (Lease, int64, bool) {
 	a := &p.scratch
-	k, est, out := a.key, a.est, a.outTokens()
+	k, est, out, c := a.key, a.est, a.outTokens(), a.cs
 	g := k.slot.grp
+	lim := g.lim
+	if c != nil {
+		lim = c.lim
+	}
 	// Repositioning the slot lets concurrent searches prefer the next
 	// equally good key (least-loaded takes full slots in turn).
 	p.touch(g, now)
 	p.mu.Unlock()
-	r, ok := g.lim.Reserve(now, est, out)
+	r, ok := lim.Reserve(now, est, out)
 	p.mu.Lock()
+	if c != nil {
+		c.load()
+	}
 	if ok {
 		if k.usable() && k.slot.grp == g && g.live {
 			aff := a.affGroup
 			a.reset(now, opts)
-			a.key, a.res, a.affGroup = k, r, aff
+			a.key, a.res, a.affGroup, a.cs = k, r, aff, c
 			l := p.grant(a)
 			a.exclude = nil
 			return l, 0, true
 		}
 		// The key left, was rejected or cooled down meanwhile.
-		g.lim.Settle(now, r, ratelimit.Usage{})
+		lim.Settle(now, r, ratelimit.Usage{})
 	}
 	p.touch(g, now)
 	return p.search(now, opts, append(refused, g))

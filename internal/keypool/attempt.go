@@ -63,6 +63,12 @@ type attempt struct {
 	// and the output tokens the request is expected to produce.
 	fit int
 	out float64
+
+	// cls is the request's model class (classes.go); 0, the default,
+	// draws on the groups' own limiters. cs is the class state key's
+	// reservation was taken from (nil for the default class).
+	cls int
+	cs  *classState
 }
 
 func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
@@ -74,6 +80,7 @@ func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
 	a.key, a.res, a.chosen = nil, ratelimit.Reservation{}, false
 	a.held, a.reserveIn = false, 0
 	a.fit, a.out = fitAny, 0
+	a.cls, a.cs = opts.class, nil
 	if a.p != nil {
 		if a.p.holding {
 			a.held, a.reserveIn = true, a.p.reserveIn
@@ -135,6 +142,9 @@ func (a *attempt) reserve(k *keyMetadata) bool {
 	if g == a.p.keptFor {
 		return false // a queue's head holds its turn for it
 	}
+	if a.cls != 0 {
+		return a.reserveClass(k, g)
+	}
 	if g.limited && g.readyAt <= a.nowNs {
 		a.p.setLimited(g, false, a.now) // refilled since last looked at
 	}
@@ -151,6 +161,29 @@ func (a *attempt) reserve(k *keyMetadata) bool {
 		return false
 	}
 	a.key, a.res = k, r
+	return true
+}
+
+// reserveClass is reserve for a request of a model class: the class's
+// limiter of g, alone, takes it.
+func (a *attempt) reserveClass(k *keyMetadata, g *group) bool {
+	c := a.p.class(g, a.cls, a.now)
+	if fitsNever(&c.limits, a.est) {
+		return false // it can never fit here (neverFits)
+	}
+	if c.remote {
+		if a.wasRefused(g) || !c.lim.MayReserve(a.now, a.est, a.outTokens()) {
+			return false
+		}
+		a.key, a.cs, a.chosen = k, c, true
+		return true
+	}
+	r, ok := c.lim.Reserve(a.now, a.est, a.outTokens())
+	c.load()
+	if !ok {
+		return false
+	}
+	a.key, a.cs, a.res = k, c, r
 	return true
 }
 

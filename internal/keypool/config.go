@@ -87,6 +87,10 @@ type PoolConfig struct {
 	// named only in Access.ClientNames has weight 1.
 	Clients []ClientConfig
 	Access  Access
+	// ModelClasses declare which models share one class of limits, and
+	// optionally the class's limits; any other model gets a class of its
+	// own, learned from the provider's headers (see MaxLearnedClasses).
+	ModelClasses []ModelClass
 	// Affinity routes requests with the same AcquireOptions.Affinity to
 	// the limit group that served it last while that group has capacity,
 	// so that the provider's per-organisation prompt cache is hit.
@@ -151,6 +155,9 @@ func (cfg *PoolConfig) validate() (Strategy, error) {
 		}
 		names[c.Name] = struct{}{}
 	}
+	if err := validateClasses(cfg.ModelClasses); err != nil {
+		return "", err
+	}
 	seen := make(map[string]struct{}, len(cfg.Keys))
 	for i := range cfg.Keys {
 		k := &cfg.Keys[i]
@@ -169,4 +176,23 @@ func (cfg *PoolConfig) validate() (Strategy, error) {
 		}
 	}
 	return strategy, nil
+}
+
+// validateClasses checks the declared model classes.
+func validateClasses(classes []ModelClass) error {
+	names := make(map[string]struct{}, len(classes))
+	for i := range classes {
+		c := &classes[i]
+		if c.Name == "" || c.Name == DefaultClass || c.Name == OverflowClass {
+			return fmt.Errorf("%w: model class %d: the name %q is empty or reserved", ErrInvalidConfig, i, c.Name)
+		}
+		if _, dup := names[c.Name]; dup {
+			return fmt.Errorf("%w: duplicate model class %q", ErrInvalidConfig, c.Name)
+		}
+		names[c.Name] = struct{}{}
+		if err := ratelimit.ValidateLimits(c.limits()); err != nil {
+			return fmt.Errorf("%w: model class %q: %w", ErrInvalidConfig, c.Name, err)
+		}
+	}
+	return nil
 }

@@ -35,6 +35,21 @@ var (
 	ErrInvalidConfig = errors.New("invalid pool config")
 )
 
+// TooLargeError is Acquire's error for a request that no key could ever
+// take: its input estimate is larger than the per-minute input limit of its
+// model class on every key. The provider would refuse it however long it
+// waited, so it is not queued and cools nothing.
+type TooLargeError struct {
+	InputTokens int64  // the request's input estimate
+	Class       string // its model class
+}
+
+// Error implements error.
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("the request's estimated %d input tokens exceed the per-minute input limit of model class %q on every key",
+		e.InputTokens, e.Class)
+}
+
 // ExhaustedError says when the pool expects to have capacity again.
 // errors.Is(err, ErrAllKeysExhausted) holds for it, and so does
 // errors.Is(err, ctx.Err()) when the wait ended because ctx did.

@@ -69,6 +69,33 @@ type fairQueue struct {
 	weight  int64                   // sum of the weights of the clients in ring
 	grants  uint64                  // requests served, for how often a client may go to the front
 	rounds  uint64                  // dispatch rounds that served out of turn (see under)
+	// byClass counts the waiters of each model class, classes how many
+	// classes have any: capacity of one class is none of another's, so
+	// their waiters need not wait in one line (see serveOtherClasses).
+	byClass []int
+	classes int
+}
+
+// countClass adds d to the waiters of class.
+func (q *fairQueue) countClass(class, d int) {
+	for len(q.byClass) <= class {
+		q.byClass = append(q.byClass, 0)
+	}
+	q.byClass[class] += d
+	switch {
+	case d > 0 && q.byClass[class] == d:
+		q.classes++
+	case d < 0 && q.byClass[class] == 0:
+		q.classes--
+	}
+}
+
+// waiting reports how many requests of class wait.
+func (q *fairQueue) waiting(class int) int {
+	if class < len(q.byClass) {
+		return q.byClass[class]
+	}
+	return 0
 }
 
 // configure sets the clients' weights (a weight <= 0 means 1). Queues of
@@ -137,6 +164,7 @@ func (q *fairQueue) push(w *waiter) {
 	cq.tail = w
 	cq.n++
 	q.n++
+	q.countClass(w.opts.class, 1)
 	if cq.active {
 		return
 	}
@@ -176,6 +204,7 @@ func (q *fairQueue) remove(w *waiter) {
 	w.prev, w.next = nil, nil
 	cq.n--
 	q.n--
+	q.countClass(w.opts.class, -1)
 	if cq.n > 0 {
 		return
 	}

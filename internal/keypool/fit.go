@@ -122,7 +122,11 @@ func (o *outputBands) expect(band uint8) float64 {
 // fewer requests in cmd/sim than the largest share.
 func (a *attempt) fitCost(g *group) (cost float64, ok bool) {
 	take := [ratelimit.NumDimensions]float64{1, float64(a.est), a.out, float64(a.est) + a.out}
-	for d, l := range g.limits {
+	limits := &g.limits
+	if a.cls != 0 {
+		limits = &a.p.class(g, a.cls, a.now).limits
+	}
+	for d, l := range limits {
 		if l > 0 {
 			ok = true
 			cost = max(cost, take[d]/float64(l))

@@ -25,9 +25,10 @@ import (
 // group is one limiter and the keys that draw on it: a single key, or every
 // key of a limit group. Its fields are guarded by the pool's lock.
 type group struct {
-	name       string // "" for a key's own limiter
-	lim        ratelimit.Limiter
-	remote     bool // lim's Reserve makes a round trip (see acquire_remote.go)
+	name       string            // "" for a key's own limiter
+	id         string            // the limiter's ID (see PoolConfig.NewLimiter)
+	lim        ratelimit.Limiter // the default class's (classes.go)
+	remote     bool              // lim's Reserve makes a round trip (see acquire_remote.go)
 	configured ratelimit.Amounts
 	live       bool    // part of the pool (false once an Update dropped it)
 	slots      []*slot // one per priority tier the group's keys are in
@@ -46,6 +47,12 @@ type group struct {
 	// reported one (reported).
 	limits   ratelimit.Amounts
 	reported ratelimit.Amounts
+
+	// classes are the model classes it served, by class ID (classes.go);
+	// classes[0] stays nil: the default class is lim. defaultUsed says a
+	// request without a model was granted here.
+	classes     []*classState
+	defaultUsed bool
 }
 
 // newGroup makes a group with a fresh limiter named id (see
@@ -57,7 +64,7 @@ func (p *KeyPool) newGroup(id, name string, now time.Time) *group {
 		// key must still be served.
 		lim, _ = ratelimit.NewLocal(now, ratelimit.Amounts{})
 	}
-	return &group{name: name, lim: lim, remote: lim.RoundTrips()}
+	return &group{name: name, id: id, lim: lim, remote: lim.RoundTrips()}
 }
 
 // loadLimits rereads the limiter's effective limits.

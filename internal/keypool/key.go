@@ -78,13 +78,20 @@ func (k *keyMetadata) usable() bool {
 }
 
 // derive is the key's state at now; expired cooldowns are cleared before.
+// A model class of its group that cools down or is spent shows too (the
+// key's figures are its busiest class's), though the key still serves its
+// other classes.
 func (k *keyMetadata) derive(now int64) State {
 	switch {
 	case k.rejected:
 		return StateRejected
 	case k.coolUntil > now:
 		return StateCoolingDown
-	case k.slot != nil && k.slot.grp.readyAt > now:
+	case k.slot == nil:
+		return StateAvailable
+	case k.slot.grp.classCoolUntil() > now:
+		return StateCoolingDown
+	case k.slot.grp.readyAt > now || k.slot.grp.classLimited(now):
 		return StateRateLimited
 	}
 	return StateAvailable

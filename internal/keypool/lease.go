@@ -71,6 +71,13 @@ type AcquireOptions struct {
 	Retry RetryHint
 
 	claim bool // it claimed a booking: it waits ahead of the fair queue
+
+	// Model is the model (or deployment) the request asks for, as the
+	// provider's rate limits name it (provider.Provider.Model); "" for
+	// none. It selects the class of limits the request is admitted
+	// against, learned from and cooled by (classes.go).
+	Model string
+	class int // Model's class ID, resolved by Acquire
 }
 
 // Lease is one request's hold on a key. Every Lease obtained from Acquire
@@ -83,12 +90,21 @@ type Lease struct {
 	APIKey string
 
 	key  *keyMetadata
-	grp  *group // the limiter the reservation was taken from
+	grp  *group      // the group the reservation was taken from
+	cls  *classState // its model class's limits; nil for the default class
 	res  ratelimit.Reservation
 	aff  uint64 // AcquireOptions.Affinity
 	band uint8  // input-size band, for the output learned per band (fit.go)
 	est  int64  // AcquireOptions.EstimatedInputTokens
 	out  int64  // the output tokens learned for band when it was granted (attempt.out)
+}
+
+// limiter is the limiter the reservation was taken from.
+func (l *Lease) limiter() ratelimit.Limiter {
+	if l.cls != nil {
+		return l.cls.lim
+	}
+	return l.grp.lim
 }
 
 // Estimated is what the pool expected the request to use: its input

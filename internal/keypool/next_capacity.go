@@ -28,7 +28,7 @@ import (
 func (p *KeyPool) retryAt(a *attempt) int64 {
 	at := never
 	for _, t := range p.tiers {
-		if e := &t.exhausted; len(a.exclude) == 0 && !a.held && p.keptFor == nil && e.valid && e.est == a.est &&
+		if e := &t.exhausted; len(a.exclude) == 0 && !a.held && p.keptFor == nil && a.cls == 0 && e.valid && e.est == a.est &&
 			e.out == a.outTokens() {
 			at = min(at, e.until)
 		} else {
@@ -74,6 +74,11 @@ func (p *KeyPool) slotReadyAt(s *slot, now time.Time, est int64, a *attempt) int
 		out = a.outTokens()
 	}
 	room := s.grp.readyAt // for a minimal request with the learned output
+	if a != nil && a.cls != 0 {
+		c := p.class(s.grp, a.cls, now)
+		d, _ := c.lim.TimeToCapacity(now, est, out)
+		return max(member, nowNs+int64(d), c.coolUntil)
+	}
 	if est > 1 || out >= 0 {
 		d, _ := s.grp.lim.TimeToCapacity(now, est, out)
 		room = nowNs + int64(d)

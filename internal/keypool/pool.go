@@ -54,6 +54,7 @@ type KeyPool struct {
 	groups       []*group
 	named        map[string]*group // groups by LimitGroup
 	tiers        []*tier           // highest priority first
+	classes      classTable        // model classes (classes.go)
 	cooling      indexedHeap[*keyMetadata]
 	epoch        uint64
 	scratch      attempt   // reused by Acquire under mu

@@ -56,9 +56,15 @@ func (p *KeyPool) ReportResponse(l *Lease, status int, h http.Header) {
 	hl := p.provider.ParseLimits(h, now)
 	p.mu.Lock()
 	k, g := l.key, l.grp
-	l.res.Absorbed |= p.observe(g, &hl, now, &l.res)
+	if l.cls != nil {
+		l.res.Absorbed |= p.observeClass(l.cls, &hl, now, &l.res)
+	} else {
+		l.res.Absorbed |= p.observe(g, &hl, now, &l.res)
+	}
 	if k.slot != nil {
 		switch {
+		case status == http.StatusTooManyRequests && l.cls != nil:
+			p.classRateLimited(k, l.cls, &hl, l.est, now)
 		case status == http.StatusTooManyRequests:
 			p.rateLimited(k, g, hl.RetryAfter, now)
 		case status == http.StatusUnauthorized || status == http.StatusForbidden:
@@ -109,8 +115,9 @@ func (p *KeyPool) Settle(l *Lease, u Usage) {
 	if l == nil || l.key == nil {
 		return
 	}
-	k, g, res, aff := l.key, l.grp, l.res, l.aff
-	l.key, l.grp = nil, nil
+	k, g, res, aff, lim := l.key, l.grp, l.res, l.aff, l.limiter()
+	c := l.cls
+	l.key, l.grp, l.cls = nil, nil, nil
 	k.inFlight.Add(-1)
 	cu := u.counted()
 	if cu == (ratelimit.Usage{}) && res.Taken == (ratelimit.Amounts{}) {
@@ -123,12 +130,15 @@ func (p *KeyPool) Settle(l *Lease, u Usage) {
 		// its own lock. The pool's order, its waiters' prospects and what
 		// it learned stay as they are, so neither its lock nor the time
 		// is needed.
-		g.lim.Settle(time.Time{}, res, cu)
+		lim.Settle(time.Time{}, res, cu)
 		return
 	}
 	now := p.clock.Now()
 	p.mu.Lock()
-	g.lim.Settle(now, res, cu)
+	lim.Settle(now, res, cu)
+	if c != nil {
+		c.load()
+	}
 	p.bands.learn(l.band, cu.OutputTokens)
 	p.settleAffinity(aff, g, &u, now.UnixNano())
 	p.touch(g, now)
@@ -207,6 +217,54 @@ func (p *KeyPool) observe(g *group, hl *provider.Limits, now time.Time, res *rat
 		}
 	}
 	return 0
+}
+
+// observeClass is observe for a request of model class c.
+// p.mu is held.
+func (p *KeyPool) observeClass(c *classState, hl *provider.Limits, now time.Time, res *ratelimit.Reservation) uint8 {
+	for _, o := range hl.Dimensions {
+		if o.Reported() {
+			lowered := c.lim.Sync(now, hl.Dimensions, *res)
+			learned := false
+			for d, o := range hl.Dimensions {
+				if o.Limit > 0 && o.Limit != c.reported[d] {
+					c.reported[d], learned = o.Limit, true
+				}
+			}
+			if learned {
+				c.loadLimits(now)
+			}
+			c.load()
+			p.notify()
+			return lowered
+		}
+	}
+	return 0
+}
+
+// classRateLimited handles a 429 on k for a request of model class c: the
+// provider's limit for that class, which every key of k's limit group
+// shares, is spent; the group's other classes are not. A request larger
+// than the class's input limit the answer reports cools nothing: it says
+// nothing about the requests that fit.
+func (p *KeyPool) classRateLimited(k *keyMetadata, c *classState, hl *provider.Limits, est int64, now time.Time) {
+	k.noteError(statusError(http.StatusTooManyRequests), now)
+	if in := hl.Dimensions[ratelimit.InputTokens].Limit; in > 0 && est > in {
+		return
+	}
+	d := hl.RetryAfter
+	if d <= 0 {
+		d, _ = c.lim.TimeToCapacity(now, 0, ratelimit.LearnedOutput)
+	}
+	if d <= 0 {
+		d = defaultRateLimitCooldown
+	}
+	c.coolUntil = max(c.coolUntil, now.Add(d).UnixNano())
+	c.lim.CoolDown(now, d) // other replicas may draw on the same capacity
+	if g := k.slot.grp; g.live {
+		p.refreshGroup(g, now.UnixNano(), fmt.Sprintf("rate limited by provider (429), retry after %s (model class %s)",
+			d, p.classes.names[c.id]))
+	}
 }
 
 // rateLimited handles a 429 on k: the provider's limit, which every key of

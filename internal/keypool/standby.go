@@ -73,6 +73,9 @@ func (g *group) standby(nowNs int64) int64 {
 // readiness is due; for a held attempt, by g's standby ahead of now, and
 // with room for the reserved input tokens on top of its own.
 func (a *attempt) ready(g *group) bool {
+	if a.cls != 0 {
+		return a.classReady(g)
+	}
 	if !a.held {
 		return g.readyAt <= a.nowNs
 	}

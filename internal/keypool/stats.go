@@ -24,7 +24,8 @@ import (
 
 // KeyStats is a snapshot of one key, safe to publish (no secret). Limits
 // and remaining counts are those of the key's limiter, which keys of one
-// limit group share.
+// limit group share; with several model classes, of its busiest class (the
+// one with the least share left, see Classes).
 type KeyStats struct {
 	ID            string
 	State         State
@@ -50,6 +51,9 @@ type KeyStats struct {
 	// Acquired counts the leases handed out for the key since it joined the
 	// pool (or its value last changed).
 	Acquired int64
+	// Classes lists the model classes the key's limiter served, when it
+	// served a request that named a model; nil otherwise.
+	Classes []ClassStats
 }
 
 // PoolStats is a snapshot of the whole pool.
@@ -58,7 +62,8 @@ type PoolStats struct {
 	AvailableKeys int
 	ExhaustedKeys int // TotalKeys - AvailableKeys
 	// TotalRPM and RemainingRPM add up the known request limits, counting a
-	// limit group once, however many keys it has.
+	// limit group once, however many keys it has; with several model
+	// classes, each group's busiest class (the least share left).
 	TotalRPM     int64
 	RemainingRPM int64
 	// RemainingTokens adds up the tokens left this minute (input, output or
@@ -77,10 +82,13 @@ func (p *KeyPool) GetStats() PoolStats {
 	p.mu.Lock()
 	p.expire(now)
 	snaps := make(map[*group]*ratelimit.Snapshot, len(p.groups))
+	classes := make(map[*group][]ClassStats, len(p.groups))
+	fullAt := make(map[*group]int64, len(p.groups))
 	st := PoolStats{TotalKeys: len(p.keys), Keys: make([]KeyStats, 0, len(p.keys))}
 	for _, g := range p.groups {
-		s := g.lim.Snapshot(now)
-		snaps[g] = &s
+		s, at := p.busiest(g, now)
+		snaps[g], fullAt[g] = &s, at
+		classes[g] = p.classStats(g, now)
 		if limited := g.readyAt > nowNs; limited != g.limited {
 			p.setLimited(g, limited, now)
 		}
@@ -114,12 +122,13 @@ func (p *KeyPool) GetStats() PoolStats {
 			Priority:      k.priority,
 			LimitGroup:    k.groupName,
 			Acquired:      k.acquired,
+			Classes:       classes[g],
 		}
-		if g.fullAt > nowNs {
-			ks.ResetAt = time.Unix(0, g.fullAt)
+		if at := fullAt[g]; at > nowNs {
+			ks.ResetAt = time.Unix(0, at)
 		}
-		if k.coolUntil > nowNs {
-			ks.CooldownUntil = time.Unix(0, k.coolUntil)
+		if at := max(k.coolUntil, g.classCoolUntil()); at > nowNs {
+			ks.CooldownUntil = time.Unix(0, at)
 		}
 		if k.lastErrorAt != 0 {
 			ks.LastErrorAt = time.Unix(0, k.lastErrorAt)

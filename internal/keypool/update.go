@@ -80,6 +80,7 @@ func (p *KeyPool) apply(strategy Strategy, cfg *PoolConfig, now time.Time) {
 		}
 	}
 	p.keys, p.byID, p.groups, p.named, p.tiers = keys, byID, groups, named, tiers
+	p.configureClasses(cfg.ModelClasses, now)
 
 	// Report what changed; new keys start without a transition.
 	nowNs := now.UnixNano()

@@ -177,6 +177,11 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 				w = u
 			}
 		}
+		if !ok && p.queue.classes > 1 {
+			var cat int64
+			l, cat, ok, w = p.serveOtherClasses(now, w)
+			at = min(at, cat)
+		}
 		if !ok {
 			p.dispatchAt = at
 			return at
@@ -186,6 +191,40 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 		w.lease, w.granted = l, true
 		close(w.done)
 	}
+}
+
+// serveOtherClasses serves, when the turn's waiter head found no capacity,
+// the first waiter in fair order of each other model class: a class's
+// capacity is not another's, so one class's line must not hold back the
+// others. It returns the waiter served (head if none), or when the first of
+// them expects capacity. p.mu is held.
+func (p *KeyPool) serveOtherClasses(now time.Time, head *waiter) (Lease, int64, bool, *waiter) {
+	at := never
+	var tried uint64 // classes tried, for the first 64 class IDs
+	mark := func(c int) bool {
+		if c >= 64 {
+			return true
+		}
+		if tried&(1<<c) != 0 {
+			return false
+		}
+		tried |= 1 << c
+		return true
+	}
+	mark(head.opts.class)
+	for _, cq := range p.queue.ring {
+		for x := cq.head; x != nil; x = x.next {
+			if x == head || x.opts.class == head.opts.class || !mark(x.opts.class) {
+				continue
+			}
+			l, xat, ok := p.serve(now, x, false, 0)
+			if ok {
+				return l, at, true, x
+			}
+			at = min(at, xat)
+		}
+	}
+	return Lease{}, at, false, head
 }
 
 // serve searches for a lease for w, a queued waiter, held to the groups'

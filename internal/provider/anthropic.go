@@ -159,6 +159,9 @@ func (anthropic) SafeToRepeat(method, path string) bool {
 // about w*h/750 tokens.
 var anthropicEstimate = estimateRules{defaultWindow: 200_000, images: imagesByArea}
 
+// Model is the body's top-level "model".
+func (anthropic) Model(_ string, body []byte) string { return RequestModel(body) }
+
 func (anthropic) EstimateInputTokens(body []byte) int64 {
 	return estimateInputTokens(body, &anthropicEstimate)
 }

@@ -158,6 +158,20 @@ func azureOperation(path string) (string, bool) {
 	return rest[i:], true
 }
 
+// Model is the deployment of /openai/deployments/{deployment}/...: Azure
+// limits each deployment; on the /openai/v1/ paths, the body's "model",
+// which names the deployment there.
+func (azureOpenAI) Model(path string, body []byte) string {
+	rest, ok := strings.CutPrefix(path, "/openai/deployments/")
+	if !ok {
+		return RequestModel(body)
+	}
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
+}
+
 // Azure counts input tokens as OpenAI does; a deployment's model name is
 // often absent from the body, so the unknown-model window applies.
 func (azureOpenAI) EstimateInputTokens(body []byte) int64 {

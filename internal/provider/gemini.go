@@ -174,6 +174,19 @@ func (gemini) SafeToRepeat(method, path string) bool {
 // 768-px tile.
 var geminiEstimate = estimateRules{defaultWindow: 1_048_576, images: imagesByGeminiTiles}
 
+// Model is the {model} of .../models/{model}:method (or /models/{model}
+// followed by a path): Gemini names the model in the path, not the body.
+func (gemini) Model(path string, _ []byte) string {
+	_, rest, ok := strings.Cut(path, "/models/")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(rest, ":/"); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
+}
+
 func (gemini) EstimateInputTokens(body []byte) int64 {
 	return estimateInputTokens(body, &geminiEstimate)
 }

@@ -199,6 +199,9 @@ func (openAI) SafeToRepeat(method, path string) bool {
 // images cost by detail and tiles.
 var openAIEstimate = estimateRules{defaultWindow: 128_000, images: imagesByTiles}
 
+// Model is the body's top-level "model".
+func (openAI) Model(_ string, body []byte) string { return RequestModel(body) }
+
 func (openAI) EstimateInputTokens(body []byte) int64 {
 	return estimateInputTokens(body, &openAIEstimate)
 }

@@ -82,6 +82,11 @@ type Provider interface {
 	// model's context window; the pool reserves it until the real count
 	// settles. It must not allocate.
 	EstimateInputTokens(body []byte) int64
+	// Model is the model (or deployment) a request asks for, as the
+	// provider's rate limits name it: limits are per key and model, and
+	// the answer's rate-limit headers describe that model's bucket. ""
+	// when the request names none.
+	Model(path string, body []byte) string
 }
 
 // The providers built in, by name.

@@ -119,6 +119,8 @@ func (x *exchange) run(maxAttempts int) {
 		return
 	}
 	affinity := x.affinityKey()
+	// Limits are per key and model: the model picks the limits admitted against.
+	model := x.prov.Model(x.route.rest, x.body.buf)
 	exclude := x.tried[:0]
 	var (
 		pending *failedResponse // last retryable answer, returned if no key is left
@@ -127,7 +129,7 @@ func (x *exchange) run(maxAttempts int) {
 	for attempt := 1; ; attempt++ {
 		waitStart := time.Now()
 		lease, err := x.req.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate, Exclude: exclude,
-			Affinity: affinity, Retry: retryHint(x.header)})
+			Affinity: affinity, Retry: retryHint(x.header), Model: model})
 		x.pm.queueWait.Observe(time.Since(waitStart).Seconds())
 		if err != nil {
 			x.noKey(err, attempt-1, pending, lastErr)
@@ -229,9 +231,16 @@ func (x *exchange) noKey(err error, attempts int, pending *failedResponse, lastE
 	ctx := x.r.Context()
 	var exhausted *keypool.ExhaustedError
 	isExhausted := errors.As(err, &exhausted) || errors.Is(err, keypool.ErrAllKeysExhausted)
+	var tooLarge *keypool.TooLargeError
 	switch {
 	case ctx.Err() != nil:
 		x.finish(keyNone, statusClientClosed, attempts, err)
+	case errors.As(err, &tooLarge):
+		// Waiting or retrying cannot help; nothing was sent or cooled.
+		x.w.Header()[HeaderAttempts] = attemptsValue(attempts)
+		x.prov.WriteError(x.w, provider.ErrBadRequest, tooLarge.Error()+" of KeyPool "+
+			x.route.namespace+"/"+x.route.name)
+		x.finish(keyNone, http.StatusBadRequest, attempts, err)
 	case pending != nil && (pending.status != http.StatusTooManyRequests || !isExhausted):
 		// A 429 is better answered with the pool's own Retry-After below,
 		// which knows when any key has capacity; other errors are the

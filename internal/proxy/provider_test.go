@@ -58,6 +58,7 @@ func (acme) Usage() *usage.Schema                                   { return acm
 func (acme) ForwardsQueryParam(k string) bool                       { return k == "page" }
 func (acme) KeyInvalid(status int, _ []byte) bool                   { return status == http.StatusUnauthorized }
 func (acme) EstimateInputTokens(b []byte) int64                     { return int64(len(b) / 4) }
+func (acme) Model(_ string, b []byte) string                        { return provider.RequestModel(b) }
 func (acme) SafeToRepeat(method, _ string) bool                     { return method == http.MethodGet }
 func (acme) Authenticate(base http.RoundTripper, key string) http.RoundTripper {
 	return provider.HeaderAuth(base, "X-Acme-Key", key)

@@ -221,13 +221,17 @@ func sharedStack(t *testing.T, url string) (*proxytest.Stack, chan bool) {
 		return New(w.Registry, Options{Logger: w.Logger, Transport: w.Transport, Metrics: w.Metrics})
 	})
 	// Start from an empty bucket, as under sustained load: the provider
-	// says nothing is left.
+	// says nothing is left for the load's model.
 	h := http.Header{}
 	h.Set("Anthropic-Ratelimit-Requests-Limit", strconv.Itoa(faultRPM))
 	h.Set("Anthropic-Ratelimit-Requests-Remaining", "0")
-	if err := s.Pool.UpdateKeyFromHeaders(proxytest.KeyID(1), h); err != nil {
+	model := provider.Anthropic.Model("/v1/messages", []byte(apitest.Body(provider.Anthropic, "hello", false)))
+	l, err := s.Pool.Acquire(t.Context(), keypool.AcquireOptions{Model: model})
+	if err != nil {
 		t.Fatal(err)
 	}
+	s.Pool.ReportResponse(&l, http.StatusOK, h)
+	s.Pool.Settle(&l, keypool.Usage{})
 	if !b.Flush(waitLimit) {
 		t.Fatal("the empty bucket did not reach Redis")
 	}

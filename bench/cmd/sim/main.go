@@ -66,6 +66,8 @@ func mainErr() error {
 	cacheSeeds := flag.Int("cache-seeds", 3, "seeds per cache scenario")
 	cacheJSON := flag.String("cache-json", "results/sim-cache.json", "JSON results file of -cache")
 	cacheMD := flag.String("cache-md", "results/sim-cache.md", "Markdown results file of -cache")
+	models := flag.Bool("models", false, "run the mixed-model scenario instead (two model classes at 50% and 150%); see models.go")
+	modelsMD := flag.String("models-md", "results/sim-models.md", "Markdown results file of -models")
 	compareFairRuns := flag.String("compare-fair", "",
 		"only write to -md the fairness runs of two JSON results files side by side: before.json,after.json")
 	flag.Parse()
@@ -87,6 +89,9 @@ func mainErr() error {
 	tr := &http.Transport{MaxIdleConns: 2048, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
+	if *models {
+		return runModels(context.Background(), p, hc, 1, *modelsMD)
+	}
 	if *cache {
 		return runCache(context.Background(), p, hc, *cacheSeeds, only, *cacheJSON, *cacheMD)
 	}
