@@ -130,9 +130,17 @@ func (openAI) WriteError(w http.ResponseWriter, e Error, msg string) {
 // openAIUsage: chat completions, completions and embeddings report
 // prompt/completion tokens under usage; the Responses API reports
 // input/output tokens under usage, or response.usage in its stream events.
-var openAIUsage = usage.MustSchema(append(
+var openAIUsage = usage.MustSchema(append(append(
 	usage.Under(usageObject, openAIUsageLeaves...),
-	usage.Under([]string{"response", usageKey}, openAIUsageLeaves...)...)...)
+	usage.Under([]string{"response", usageKey}, openAIUsageLeaves...)...),
+	// What a stream delivers: chat chunks' content, refusal and tool-call
+	// arguments, the Responses API's delta events and legacy completions.
+	usage.Path{Keys: []string{"delta", "content"}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{"delta", "refusal"}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{"delta", "reasoning_content"}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{"function", "arguments"}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{"delta"}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{"choices", "text"}, Field: usage.FieldStreamed})...)
 
 var openAIUsageLeaves = []usage.Path{
 	{Keys: []string{"prompt_tokens"}, Field: usage.FieldInput},
@@ -201,4 +209,28 @@ var openAIEstimate = estimateRules{defaultWindow: 128_000, images: imagesByTiles
 
 func (openAI) EstimateInputTokens(body []byte) int64 {
 	return estimateInputTokens(body, &openAIEstimate)
+}
+
+func (openAI) ReadRequest(method, path string, body []byte) RequestFacts {
+	return openAIRequest(method, path, body)
+}
+
+// openAIRequest reads an OpenAI-shaped request to the operation path
+// (after /v1 or Azure's deployment prefix): chat and text completions and
+// the Responses API generate. A completion stream reports usage only when
+// asked with stream_options.include_usage, so the proxy asks for a client
+// that did not (and passes the stream on as the client asked for it).
+func openAIRequest(method, op string, body []byte) RequestFacts {
+	f := readRequest(body, &openAIEstimate)
+	if method != http.MethodPost {
+		return f
+	}
+	switch op {
+	case "/v1/chat/completions", "/v1/completions":
+		f.Generates = true
+		f.AskUsage = f.Stream && !f.streamOptions
+	case "/v1/responses":
+		f.Generates = true
+	}
+	return f
 }

@@ -82,6 +82,12 @@ type Provider interface {
 	// model's context window; the pool reserves it until the real count
 	// settles. It must not allocate.
 	EstimateInputTokens(body []byte) int64
+	// ReadRequest is what the pool needs to know of a request to method
+	// path (the API path, without the pool prefix) with body: the input
+	// estimate, the client's own output cap, whether the operation
+	// generates output, and whether the proxy should ask for a stream's
+	// usage. It reads the body once and must not allocate.
+	ReadRequest(method, path string, body []byte) RequestFacts
 }
 
 // The providers built in, by name.
