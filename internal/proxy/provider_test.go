@@ -59,6 +59,9 @@ func (acme) ForwardsQueryParam(k string) bool                       { return k =
 func (acme) KeyInvalid(status int, _ []byte) bool                   { return status == http.StatusUnauthorized }
 func (acme) EstimateInputTokens(b []byte) int64                     { return int64(len(b) / 4) }
 func (acme) SafeToRepeat(method, _ string) bool                     { return method == http.MethodGet }
+func (acme) ReadRequest(method, _ string, b []byte) provider.RequestFacts {
+	return provider.RequestFacts{InputTokens: int64(len(b) / 4), Generates: method == http.MethodPost}
+}
 func (acme) Authenticate(base http.RoundTripper, key string) http.RoundTripper {
 	return provider.HeaderAuth(base, "X-Acme-Key", key)
 }
