@@ -46,6 +46,12 @@ type AcquireOptions struct {
 	// EstimatedInputTokens is reserved now from the key's input limits and
 	// settled by Settle.
 	EstimatedInputTokens int64
+	// ReserveOutputTokens, when positive, is the output reserved now from
+	// the key's output limits in place of what the pool learned prompts of
+	// this size produce, and settled by Settle to the real output: the
+	// request's max_tokens, where the provider admits output that way
+	// (Anthropic, see provider.RequestFacts.ReserveOutput).
+	ReserveOutputTokens int64
 	// Exclude lists key IDs this request already tried: Acquire does not
 	// return them, and falls back to a lower priority tier if they were the
 	// only keys with capacity in a higher one.

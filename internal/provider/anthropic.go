@@ -173,5 +173,8 @@ func (anthropic) EstimateInputTokens(body []byte) int64 {
 func (anthropic) ReadRequest(method, path string, body []byte) RequestFacts {
 	f := readRequest(body, &anthropicEstimate)
 	f.Generates = method == http.MethodPost && (path == "/v1/messages" || path == "/v1/complete")
+	if f.Generates {
+		f.ReserveOutput = f.MaxOutputTokens // OTPM is admitted on max_tokens
+	}
 	return f
 }

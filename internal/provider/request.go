@@ -26,6 +26,21 @@ type RequestFacts struct {
 	// max_completion_tokens, max_output_tokens or Gemini's
 	// generationConfig.maxOutputTokens); 0 when the request sets none.
 	MaxOutputTokens int64
+	// ReserveOutput is the output the provider holds from the key's output
+	// limit when it admits the request, refunded to the real output at the
+	// end; the pool reserves the same (0: the provider does not say, and
+	// the pool holds what it learned answers of this size produce). Known
+	// per provider:
+	//   - Anthropic documents that OTPM is estimated from max_tokens at the
+	//     start of each request and adjusted to the real output at the end:
+	//     its max_tokens.
+	//   - OpenAI's guide says a request counts the maximum of max_tokens and
+	//     its estimated input against the limit; how it settles afterwards
+	//     is not stated: 0 (not modelled).
+	//   - Azure OpenAI is believed to estimate a deployment's TPM from the
+	//     prompt and max_tokens; not confirmed: 0.
+	//   - Gemini: nothing is documented: 0.
+	ReserveOutput int64
 	// Generates says the operation generates output (a message, a
 	// completion). One that does not (a token count, a model list, a file)
 	// is never charged output it did not report.

@@ -57,6 +57,9 @@ func TestReadRequest(t *testing.T) {
 			if f.MaxOutputTokens != c.max || f.Generates != c.generates || f.Stream != c.stream || f.AskUsage != c.askUsage {
 				t.Errorf("ReadRequest = %+v, want max %d generates %v stream %v askUsage %v", f, c.max, c.generates, c.stream, c.askUsage)
 			}
+			if reserve := map[bool]int64{true: c.max}[c.p == Anthropic && c.generates]; f.ReserveOutput != reserve {
+				t.Errorf("ReserveOutput %d, want %d (Anthropic admits output on max_tokens)", f.ReserveOutput, reserve)
+			}
 			if want := c.p.EstimateInputTokens([]byte(c.body)); f.InputTokens != want {
 				t.Errorf("InputTokens %d, want the estimate %d", f.InputTokens, want)
 			}

@@ -229,3 +229,35 @@ func TestBudgetHoldsUnderConcurrency(t *testing.T) {
 	}
 	t.Logf("%d of %d served, %d tokens spent of %d (estimate %d per request)", served, n, e.spent("team-a"), budget, est)
 }
+
+// TestOutputReservedOnMaxTokens: Anthropic admits output on max_tokens and
+// refunds what was not used at the end; the pool holds the request's
+// max_tokens on the key's output bucket while it is in flight, and settles
+// to the real output.
+func TestOutputReservedOnMaxTokens(t *testing.T) {
+	const maxTokens, output = 8000, 120
+	inFlight, release := make(chan struct{}), make(chan struct{})
+	keys := limitedKeys()
+	e := newEnv(t, envConfig{keys: keys, upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(inFlight)
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"type":"message","usage":{"input_tokens":10,"output_tokens":%d}}`, output)
+	})})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp := e.post(apitest.BodyWithMax(provider.Anthropic, "hi", false, maxTokens))
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}()
+	<-inFlight
+	if held := tokenLimit - e.keyStats("keys/k1").OTPMRemaining; held != maxTokens {
+		t.Errorf("in flight, the key's output bucket holds %d, want max_tokens %d", held, maxTokens)
+	}
+	close(release)
+	<-done
+	e.waitIdle()
+	if used := tokenLimit - e.keyStats("keys/k1").OTPMRemaining; used != output {
+		t.Errorf("settled, the key's output bucket is charged %d, want the real %d", used, output)
+	}
+}

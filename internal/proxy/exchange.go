@@ -84,8 +84,8 @@ type exchange struct {
 	// the proxy asked for nothing (usage_option.go).
 	usageFilter *usageChunkFilter
 	scan        usage.Scanner
-	tried     [4]string  // backing array of the Exclude list for the usual attempt counts
-	genai     *genaiCall // OpenTelemetry span and measurements; nil when off
+	tried       [4]string  // backing array of the Exclude list for the usual attempt counts
+	genai       *genaiCall // OpenTelemetry span and measurements; nil when off
 
 	// bodyRefs counts the bodies given to the transport and not closed yet,
 	// plus one until letGoOfBody; bodyReleased: the budget share went back.
@@ -137,7 +137,8 @@ func (x *exchange) run(maxAttempts int) {
 	)
 	for attempt := 1; ; attempt++ {
 		waitStart := time.Now()
-		lease, err := x.req.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate, Exclude: exclude,
+		lease, err := x.req.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate,
+			ReserveOutputTokens: x.facts.ReserveOutput, Exclude: exclude,
 			Affinity: affinity, Retry: retryHint(x.header)})
 		x.pm.queueWait.Observe(time.Since(waitStart).Seconds())
 		if err != nil {
