@@ -120,9 +120,9 @@ func (anthropic) WriteError(w http.ResponseWriter, e Error, msg string) {
 var anthropicUsage = usage.MustSchema(append(append(
 	usage.Under(usageObject, anthropicUsageLeaves...),
 	usage.Interim(usage.Under([]string{"message", usageKey}, anthropicUsageLeaves...))...),
-	usage.Path{Keys: []string{"delta", "text"}, Field: usage.FieldStreamed},
-	usage.Path{Keys: []string{"delta", "partial_json"}, Field: usage.FieldStreamed},
-	usage.Path{Keys: []string{"delta", "thinking"}, Field: usage.FieldStreamed})...)
+	usage.Path{Keys: []string{deltaKey, textKey}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{deltaKey, "partial_json"}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{deltaKey, "thinking"}, Field: usage.FieldStreamed})...)
 
 var anthropicUsageLeaves = []usage.Path{
 	{Keys: []string{"input_tokens"}, Field: usage.FieldInput},

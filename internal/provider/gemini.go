@@ -115,7 +115,7 @@ var geminiUsage = usage.MustSchema(append(usage.Under([]string{"usageMetadata"},
 	usage.Path{Keys: []string{"promptTokenCount"}, Field: usage.FieldInput},
 	usage.Path{Keys: []string{"candidatesTokenCount"}, Field: usage.FieldOutput},
 	usage.Path{Keys: []string{"cachedContentTokenCount"}, Field: usage.FieldCacheRead},
-), usage.Path{Keys: []string{"parts", "text"}, Field: usage.FieldStreamed})...)
+), usage.Path{Keys: []string{"parts", textKey}, Field: usage.FieldStreamed})...)
 
 func (gemini) Usage() *usage.Schema { return geminiUsage }
 

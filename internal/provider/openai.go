@@ -135,12 +135,12 @@ var openAIUsage = usage.MustSchema(append(append(
 	usage.Under([]string{"response", usageKey}, openAIUsageLeaves...)...),
 	// What a stream delivers: chat chunks' content, refusal and tool-call
 	// arguments, the Responses API's delta events and legacy completions.
-	usage.Path{Keys: []string{"delta", "content"}, Field: usage.FieldStreamed},
-	usage.Path{Keys: []string{"delta", "refusal"}, Field: usage.FieldStreamed},
-	usage.Path{Keys: []string{"delta", "reasoning_content"}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{deltaKey, "content"}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{deltaKey, "refusal"}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{deltaKey, "reasoning_content"}, Field: usage.FieldStreamed},
 	usage.Path{Keys: []string{"function", "arguments"}, Field: usage.FieldStreamed},
-	usage.Path{Keys: []string{"delta"}, Field: usage.FieldStreamed},
-	usage.Path{Keys: []string{"choices", "text"}, Field: usage.FieldStreamed})...)
+	usage.Path{Keys: []string{deltaKey}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{"choices", textKey}, Field: usage.FieldStreamed})...)
 
 var openAIUsageLeaves = []usage.Path{
 	{Keys: []string{"prompt_tokens"}, Field: usage.FieldInput},
@@ -155,8 +155,11 @@ func (openAI) Usage() *usage.Schema { return openAIUsage }
 
 // openAIOnlyPaths start paths that exist in OpenAI's API and not in
 // Anthropic's (/v1/models exists in both).
+// pathCompletions is the legacy text completions endpoint.
+const pathCompletions = "/v1/completions"
+
 var openAIOnlyPaths = []string{
-	"/v1/chat/", "/v1/completions", "/v1/embeddings", "/v1/responses",
+	"/v1/chat/", pathCompletions, "/v1/embeddings", "/v1/responses",
 	"/v1/audio/", "/v1/images/", "/v1/moderations", "/v1/assistants",
 	"/v1/threads", "/v1/vector_stores", "/v1/fine_tuning/", "/v1/realtime",
 }
@@ -197,7 +200,7 @@ func (openAI) SafeToRepeat(method, path string) bool {
 		return true
 	}
 	switch path {
-	case "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/moderations":
+	case "/v1/chat/completions", pathCompletions, "/v1/embeddings", "/v1/moderations":
 		return method == http.MethodPost
 	}
 	return false
@@ -226,7 +229,7 @@ func openAIRequest(method, op string, body []byte) RequestFacts {
 		return f
 	}
 	switch op {
-	case "/v1/chat/completions", "/v1/completions":
+	case "/v1/chat/completions", pathCompletions:
 		f.Generates = true
 		f.AskUsage = f.Stream && !f.streamOptions
 	case "/v1/responses":

@@ -124,3 +124,9 @@ func Lookup(name string) (Provider, bool) {
 const usageKey = "usage"
 
 var usageObject = []string{usageKey}
+
+// Keys of the streamed content deltas the usage schemas count.
+const (
+	deltaKey = "delta"
+	textKey  = "text"
+)

@@ -69,14 +69,14 @@ func TestHangUpChargesWhatWasStreamed(t *testing.T) {
 	const streamed = deltas * 5
 	events := map[provider.Provider]func(w io.Writer){
 		provider.Anthropic: func(w io.Writer) {
-			fmt.Fprintf(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":%d,\"output_tokens\":1}}}\n\n", input)
+			_, _ = fmt.Fprintf(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":%d,\"output_tokens\":1}}}\n\n", input)
 			for range deltas {
-				fmt.Fprintf(w, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":%q}}\n\n", delta)
+				_, _ = fmt.Fprintf(w, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":%q}}\n\n", delta)
 			}
 		},
 		provider.OpenAI: func(w io.Writer) {
 			for range deltas {
-				fmt.Fprintf(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":%q}}],\"usage\":null}\n\n", delta)
+				_, _ = fmt.Fprintf(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":%q}}],\"usage\":null}\n\n", delta)
 			}
 		},
 	}
@@ -141,7 +141,7 @@ func TestNoCrossClientEstimate(t *testing.T) {
 	est := provider.OpenAI.EstimateInputTokens([]byte(short))
 	// Each short answer streamed 2 tokens ("the fox "): its input estimate
 	// and those are charged, give or take a token of rounding.
-	if got, most := e.spent("team-b"), int64(20*(est+3)); got > most || got < 20*(est+2) {
+	if got, most := e.spent("team-b"), 20*(est+3); got > most || got < 20*(est+2) {
 		t.Errorf("team-b charged %d tokens for 20 two-token streams, want about %d (its own input and output)", got, 20*(est+2))
 	}
 }
@@ -193,7 +193,7 @@ func TestBudgetHoldsUnderConcurrency(t *testing.T) {
 			placed <- struct{}{}
 			<-gate
 			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"type":"message","usage":{"input_tokens":%d,"output_tokens":%d}}`, realInput, maxTokens)
+			_, _ = fmt.Fprintf(w, `{"type":"message","usage":{"input_tokens":%d,"output_tokens":%d}}`, realInput, maxTokens)
 		})})
 	budgeted(t, e, keys, budget)
 	body := apitest.BodyWithMax(provider.Anthropic, "hi", false, maxTokens)
@@ -242,7 +242,7 @@ func TestOutputReservedOnMaxTokens(t *testing.T) {
 		close(inFlight)
 		<-release
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"type":"message","usage":{"input_tokens":10,"output_tokens":%d}}`, output)
+		_, _ = fmt.Fprintf(w, `{"type":"message","usage":{"input_tokens":10,"output_tokens":%d}}`, output)
 	})})
 	done := make(chan struct{})
 	go func() {
