@@ -45,6 +45,11 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 		format = usage.FormatOf(resp.Header.Get("Content-Type"))
 	}
 	x.scan.Reset(format, x.prov.Usage())
+	if format != usage.FormatSSE {
+		// Not an event stream the filter can read (an error body, an
+		// encoded stream): passed on as it comes.
+		x.usageFilter = nil
+	}
 	flush := format == usage.FormatSSE || resp.ContentLength < 0
 
 	x.letGoOfBody() // no attempt sends it again
