@@ -94,14 +94,13 @@ type Lease struct {
 	aff  uint64 // AcquireOptions.Affinity
 	band uint8  // input-size band, for the output learned per band (fit.go)
 	est  int64  // AcquireOptions.EstimatedInputTokens
-	out  int64  // the output tokens learned for band when it was granted (attempt.out)
+	out  int64  // the output held when it was granted (attempt.out)
 }
 
-// Estimated is what the pool expected the request to use: its input
-// estimate and the output tokens learned for prompts of its size (0 until
-// some answer in the pool reported usage). The proxy settles a served answer
-// that reports no usage with it, on the key and on the client's quota, so
-// that leaving usage out (an OpenAI stream without
-// stream_options.include_usage, a compressed body) does not make a request
-// free.
+// Estimated is what the pool reserved for the request: its input estimate
+// and the output it held (AcquireOptions.ReserveOutputTokens, or what
+// prompts of its size produced, learned from every client's answers, 0
+// until some answer reported usage). It is the pool's bookkeeping, never a
+// client's bill: an answer without usage is charged from the request
+// itself (see the proxy's charge.go).
 func (l *Lease) Estimated() Usage { return Usage{InputTokens: l.est, OutputTokens: l.out} }
