@@ -185,9 +185,11 @@ type ClientSpec struct {
 // limit. Per-minute quotas are buckets that refill over a minute, like a
 // key's limits. Budgets count tokens as the provider reports them: input,
 // cache writes and output (cache reads are free, as in the keys' limits),
-// per UTC calendar day and month; an answer that reports none is charged
-// the pool's estimate of it. A request is refused once a budget is
-// spent; the request that crosses it is not cut off.
+// per UTC calendar day and month; an answer that does not report them is
+// charged from the request itself. A request reserves its estimated cost
+// (input estimate plus its max_tokens) at admission and is refused when
+// that does not fit in what is left; a budget is overdrawn at most by what
+// the requests in flight use beyond their estimates.
 // +kubebuilder:validation:XValidation:rule="!has(self.dailyTokens) || !has(self.monthlyTokens) || self.dailyTokens <= self.monthlyTokens",message="quota.dailyTokens must not exceed quota.monthlyTokens"
 type ClientQuota struct {
 	// rpm is the client's requests per minute.

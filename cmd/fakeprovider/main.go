@@ -53,9 +53,9 @@ func run() error {
 	separateModels := flag.Bool("separate-models", false,
 		"give every model class without limits of its own separate buckets with its organisation's limits, "+
 			"instead of sharing the organisation's")
-	admitMaxTokens := flag.Bool("admit-output-on-max-tokens", false,
+	admitMaxTokens := flag.Bool("admit-output-on-max-tokens", true,
 		"reserve an Anthropic request's max_tokens from the output bucket at the start and refund the unused part at the end, "+
-			"as Anthropic documents (also switchable at POST /_fake/admission?max_tokens=on)")
+			"as Anthropic documents (false: charge output after the fact; also switchable at POST /_fake/admission?max_tokens=on)")
 	outputTokens := flag.Int64("output-tokens", fakeprovider.DefaultOutputTokens, "output tokens per response, capped by max_tokens")
 	startEmpty := flag.Bool("start-empty", false, "start every bucket empty instead of full")
 	tlsCertOut := flag.String("tls-cert-out", "",
@@ -76,7 +76,7 @@ func run() error {
 		return fmt.Errorf("parse -model-classes: %w", err)
 	}
 	cfg := fakeprovider.Config{Keys: keys, Limits: limits, OutputTokens: *outputTokens, StartEmpty: *startEmpty,
-		ModelClasses: classes, SeparateModels: *separateModels, AdmitOutputOnMaxTokens: *admitMaxTokens}
+		ModelClasses: classes, SeparateModels: *separateModels, OutputAfterTheFact: !*admitMaxTokens}
 	p := fakeprovider.New(cfg)
 
 	// Catch signals before announcing the address, so a test that stops the

@@ -31,11 +31,18 @@ func orgAConfig(l Limits) Config {
 	}
 }
 
+// afterTheFact is cfg with output charged after the fact, for tests about
+// headers and buckets rather than max_tokens admission (reserve_test.go).
+func afterTheFact(cfg Config) Config {
+	cfg.OutputAfterTheFact = true
+	return cfg
+}
+
 // prompt40 is 40 bytes: an input estimate of 10 tokens.
 var prompt40 = strings.Repeat("abcd", 10)
 
 func TestAnthropicNonStreaming(t *testing.T) {
-	f := newFixture(t, orgAConfig(Limits{RPM: 50, ITPM: 1000, OTPM: 500}))
+	f := newFixture(t, afterTheFact(orgAConfig(Limits{RPM: 50, ITPM: 1000, OTPM: 500})))
 	resp, body := mustDo(t)(f.postAnthropic(t, t.Context(), "k1", anthropicBody(prompt40, 1024, false)))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
@@ -112,7 +119,7 @@ func checkHeaders(t *testing.T, h http.Header, want map[string]string) {
 }
 
 func TestAnthropicStreaming(t *testing.T) {
-	f := newFixture(t, orgAConfig(Limits{RPM: 50, ITPM: 1000, OTPM: 500}))
+	f := newFixture(t, afterTheFact(orgAConfig(Limits{RPM: 50, ITPM: 1000, OTPM: 500})))
 	resp, err := f.postAnthropic(t, t.Context(), "k1", anthropicBody(prompt40, 1024, true))
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +355,7 @@ func TestTokenLimits(t *testing.T) {
 		}
 	})
 	t.Run("output is charged after the response", func(t *testing.T) {
-		f := newFixture(t, orgAConfig(Limits{OTPM: 10}))
+		f := newFixture(t, afterTheFact(orgAConfig(Limits{OTPM: 10})))
 		// The bucket has 10 but the response uses 32: let in, then the bucket is at -22.
 		resp, _ := mustDo(t)(f.postAnthropic(t, t.Context(), "k1", anthropicBody("hi", 1000, false)))
 		if resp.StatusCode != http.StatusOK {

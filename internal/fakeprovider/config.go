@@ -68,13 +68,14 @@ type Config struct {
 	// set of its own with the organisation's default limits, as a real
 	// provider does for every model; by default they share the default set.
 	SeparateModels bool
-	// AdmitOutputOnMaxTokens admits Anthropic requests on output as
-	// Anthropic documents it: max_tokens is reserved from the output bucket
-	// when the request starts (a request whose max_tokens does not fit is
-	// refused with 429), and the unused part is refunded when it ends (see
-	// reserve.go). By default output is charged after the fact and the
-	// output bucket only has to be non-empty at the start.
-	AdmitOutputOnMaxTokens bool
+	// OutputAfterTheFact turns off the admission of Anthropic requests on
+	// output as Anthropic documents it, which is the default: max_tokens is
+	// reserved from the output bucket when the request starts (a request
+	// whose max_tokens does not fit is refused with 429), and the unused
+	// part is refunded when it ends (see reserve.go). With it, output is
+	// charged after the fact and the output bucket only has to be non-empty
+	// at the start, as for the other APIs.
+	OutputAfterTheFact bool
 	// OutputTokens is the number of output tokens a response carries, capped
 	// by the request's max_tokens. Zero means DefaultOutputTokens. A request
 	// whose last user message contains [[output_tokens=N]] gets N instead.

@@ -17,10 +17,10 @@ limitations under the License.
 package fakeprovider
 
 // How each provider admits a request on output tokens, as far as is known.
-// Config.AdmitOutputOnMaxTokens turns on the documented rule for Anthropic
-// only; the others keep the fake's default (output charged after the fact,
-// the bucket only has to be non-empty at the start) until the pool admits
-// the same way and someone checks them.
+// The documented rule is on for Anthropic by default (Config.OutputAfterTheFact
+// turns it off), as the pool admits the same way (provider.RequestFacts.ReserveOutput);
+// the others charge output after the fact (the bucket only has to be
+// non-empty at the start) until someone finds how they admit.
 //
 //   - Anthropic: the rate-limit page (docs.claude.com/en/api/rate-limits;
 //     the stored copies found were its es/fr/it translations of
@@ -58,7 +58,7 @@ func (p *Provider) outputReserve(a api, req *request) int64 {
 	return req.maxTokens
 }
 
-// SetAdmitOutputOnMaxTokens turns Config.AdmitOutputOnMaxTokens on or off
+// SetAdmitOutputOnMaxTokens turns the max_tokens rule on or off
 // for requests that arrive from now on; requests in flight settle as they
 // were admitted.
 func (p *Provider) SetAdmitOutputOnMaxTokens(on bool) { p.admitOnMaxTokens.Store(on) }

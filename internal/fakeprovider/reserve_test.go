@@ -22,11 +22,10 @@ import (
 	"time"
 )
 
-// reserveConfig is orgA with an OTPM of 1,000 and max_tokens admission on.
+// reserveConfig is orgA with an OTPM of 1,000 and max_tokens admission on
+// (the default).
 func reserveConfig() Config {
-	cfg := orgAConfig(Limits{RPM: 100, ITPM: 100_000, OTPM: 1_000})
-	cfg.AdmitOutputOnMaxTokens = true
-	return cfg
+	return orgAConfig(Limits{RPM: 100, ITPM: 100_000, OTPM: 1_000})
 }
 
 // TestMaxTokensAdmission: max_tokens is reserved at the start, a request
@@ -115,12 +114,12 @@ func TestMaxTokensAdmissionStreaming(t *testing.T) {
 	wantHeaders(t, "after the stream", resp.Header, map[string]string{"Anthropic-Ratelimit-Output-Tokens-Remaining": "68"})
 }
 
-// TestMaxTokensAdmissionOff: by default the output bucket only has to be
-// non-empty; the admin endpoint turns the rule on at run time; OpenAI
-// requests never reserve.
+// TestMaxTokensAdmissionOff: with OutputAfterTheFact the output bucket only
+// has to be non-empty; the admin endpoint turns the rule on at run time;
+// OpenAI requests never reserve.
 func TestMaxTokensAdmissionOff(t *testing.T) {
 	cfg := reserveConfig()
-	cfg.AdmitOutputOnMaxTokens = false
+	cfg.OutputAfterTheFact = true
 	f := newFixture(t, cfg)
 	post := func() *http.Response {
 		t.Helper()
@@ -148,7 +147,7 @@ func TestMaxTokensAdmissionOff(t *testing.T) {
 	}
 
 	g := newFixture(t, Config{Keys: []Key{{Key: "k1", Org: "orgA"}},
-		Limits: map[string]Limits{"orgA": {RPM: 100, TPM: 1_000}}, AdmitOutputOnMaxTokens: true})
+		Limits: map[string]Limits{"orgA": {RPM: 100, TPM: 1_000}}})
 	body := `{"model":"gpt-test","max_tokens":900,"messages":[{"role":"user","content":"` + prompt40 + `"}]}`
 	resp, _ = mustDo(t)(g.postOpenAI(t, t.Context(), "k1", body))
 	if resp.StatusCode != http.StatusOK {

@@ -57,7 +57,7 @@ type Provider struct {
 	keys map[string]*keyState
 	// classes maps a request's model to its class (classes.go).
 	classes classifier
-	// admitOnMaxTokens: Config.AdmitOutputOnMaxTokens, switchable at run
+	// admitOnMaxTokens: not Config.OutputAfterTheFact, switchable at run
 	// time (reserve.go).
 	admitOnMaxTokens atomic.Bool
 
@@ -91,7 +91,7 @@ func New(cfg Config) *Provider {
 		keys:         make(map[string]*keyState, len(cfg.Keys)),
 		classes:      newClassifier(cfg.ModelClasses),
 	}
-	p.admitOnMaxTokens.Store(cfg.AdmitOutputOnMaxTokens)
+	p.admitOnMaxTokens.Store(!cfg.OutputAfterTheFact)
 	if p.outputTokens <= 0 {
 		p.outputTokens = DefaultOutputTokens
 	}

@@ -87,6 +87,9 @@ func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
 		}
 		a.fit, a.out = a.p.fitMode, a.p.bands.expect(bandOf(a.est))
 	}
+	if opts.ReserveOutputTokens > 0 {
+		a.out = float64(opts.ReserveOutputTokens)
+	}
 }
 
 func (a *attempt) excluded(k *keyMetadata) bool {

@@ -46,6 +46,12 @@ type AcquireOptions struct {
 	// EstimatedInputTokens is reserved now from the key's input limits and
 	// settled by Settle.
 	EstimatedInputTokens int64
+	// ReserveOutputTokens, when positive, is the output reserved now from
+	// the key's output limits in place of what the pool learned prompts of
+	// this size produce, and settled by Settle to the real output: the
+	// request's max_tokens, where the provider admits output that way
+	// (Anthropic, see provider.RequestFacts.ReserveOutput).
+	ReserveOutputTokens int64
 	// Exclude lists key IDs this request already tried: Acquire does not
 	// return them, and falls back to a lower priority tier if they were the
 	// only keys with capacity in a higher one.
@@ -96,7 +102,7 @@ type Lease struct {
 	aff  uint64 // AcquireOptions.Affinity
 	band uint8  // input-size band, for the output learned per band (fit.go)
 	est  int64  // AcquireOptions.EstimatedInputTokens
-	out  int64  // the output tokens learned for band when it was granted (attempt.out)
+	out  int64  // the output held when it was granted (attempt.out)
 }
 
 // limiter is the limiter the reservation was taken from.
@@ -107,11 +113,10 @@ func (l *Lease) limiter() ratelimit.Limiter {
 	return l.grp.lim
 }
 
-// Estimated is what the pool expected the request to use: its input
-// estimate and the output tokens learned for prompts of its size (0 until
-// some answer in the pool reported usage). The proxy settles a served answer
-// that reports no usage with it, on the key and on the client's quota, so
-// that leaving usage out (an OpenAI stream without
-// stream_options.include_usage, a compressed body) does not make a request
-// free.
+// Estimated is what the pool reserved for the request: its input estimate
+// and the output it held (AcquireOptions.ReserveOutputTokens, or what
+// prompts of its size produced, learned from every client's answers, 0
+// until some answer reported usage). It is the pool's bookkeeping, never a
+// client's bill: an answer without usage is charged from the request
+// itself (see the proxy's charge.go).
 func (l *Lease) Estimated() Usage { return Usage{InputTokens: l.est, OutputTokens: l.out} }

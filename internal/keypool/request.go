@@ -45,12 +45,13 @@ type Request struct {
 }
 
 // Begin admits a request of client (its name; "" for an unnamed client)
-// with estInput input tokens against the client's own quotas, before any
-// key is touched. It fails with a *quota.Error naming the quota the
+// with estInput input tokens and maxOutput output tokens at most (0: the
+// request sets no cap) against the client's own quotas and budgets, before
+// any key is touched (see quota.Clients.Admit). It fails with a *quota.Error naming the quota the
 // request is over; the Request then holds nothing, and its Finish only
 // counts the outcome.
-func (p *KeyPool) Begin(client string, estInput int64) (Request, error) {
-	q, err := p.clients.Admit(client, estInput)
+func (p *KeyPool) Begin(client string, estInput, maxOutput int64) (Request, error) {
+	q, err := p.clients.Admit(client, estInput, maxOutput)
 	return Request{pool: p, client: client, quota: q}, err
 }
 

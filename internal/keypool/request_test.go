@@ -47,7 +47,7 @@ func TestRequestSettlesEverythingOnce(t *testing.T) {
 		Clients: []ClientConfig{{Name: "team", Quota: quota.Limits{DailyTokens: 1000}}}}
 	cfg.Keys[0].ITPMLimit, cfg.Keys[1].ITPMLimit = 10_000, 10_000
 	f := newFixture(t, provider.Anthropic, cfg)
-	r, err := f.p.Begin("team", 100)
+	r, err := f.p.Begin("team", 100, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,12 +96,12 @@ func TestRequestSettlesEverythingOnce(t *testing.T) {
 func TestRequestOverQuotaHoldsNothing(t *testing.T) {
 	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1),
 		Clients: []ClientConfig{{Name: "team", Quota: quota.Limits{RPM: 1}}}})
-	r, err := f.p.Begin("team", 0)
+	r, err := f.p.Begin("team", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.Finish(quota.OutcomeServed, usage.Tokens{}, usage.Tokens{})
-	refused, err := f.p.Begin("team", 0)
+	refused, err := f.p.Begin("team", 0, 0)
 	var qe *quota.Error
 	if !errors.As(err, &qe) || qe.Quota != quota.NameRPM {
 		t.Fatalf("second Begin: %v, want over rpm", err)

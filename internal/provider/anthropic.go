@@ -114,11 +114,15 @@ func (anthropic) WriteError(w http.ResponseWriter, e Error, msg string) {
 		Error: anthropicErrorBody{Type: errorName(anthropicErrorTypes[:], e), Message: msg}})
 }
 
-// anthropicUsage: the message's usage (also in message_delta events) and the
-// message_start event's message.usage.
-var anthropicUsage = usage.MustSchema(append(
+// anthropicUsage: the message's usage (also in message_delta events, the
+// final count), the message_start event's message.usage (an interim one),
+// and the content deltas a stream delivers (text, tool input, thinking).
+var anthropicUsage = usage.MustSchema(append(append(
 	usage.Under(usageObject, anthropicUsageLeaves...),
-	usage.Under([]string{"message", usageKey}, anthropicUsageLeaves...)...)...)
+	usage.Interim(usage.Under([]string{"message", usageKey}, anthropicUsageLeaves...))...),
+	usage.Path{Keys: []string{deltaKey, textKey}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{deltaKey, "partial_json"}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{deltaKey, "thinking"}, Field: usage.FieldStreamed})...)
 
 var anthropicUsageLeaves = []usage.Path{
 	{Keys: []string{"input_tokens"}, Field: usage.FieldInput},
@@ -164,4 +168,16 @@ func (anthropic) Model(_ string, body []byte) string { return RequestModel(body)
 
 func (anthropic) EstimateInputTokens(body []byte) int64 {
 	return estimateInputTokens(body, &anthropicEstimate)
+}
+
+// ReadRequest: messages and legacy completions generate; count_tokens,
+// models, batches and files do not (a batch's results are charged by its
+// own answers).
+func (anthropic) ReadRequest(method, path string, body []byte) RequestFacts {
+	f := readRequest(body, &anthropicEstimate)
+	f.Generates = method == http.MethodPost && (path == "/v1/messages" || path == "/v1/complete")
+	if f.Generates {
+		f.ReserveOutput = f.MaxOutputTokens // OTPM is admitted on max_tokens
+	}
+	return f
 }

@@ -177,3 +177,13 @@ func (azureOpenAI) Model(path string, body []byte) string {
 func (azureOpenAI) EstimateInputTokens(body []byte) int64 {
 	return estimateInputTokens(body, &openAIEstimate)
 }
+
+// ReadRequest: Azure's operations are OpenAI's, under a deployment or
+// /openai/v1.
+func (azureOpenAI) ReadRequest(method, path string, body []byte) RequestFacts {
+	op, ok := azureOperation(path)
+	if !ok {
+		return readRequest(body, &openAIEstimate)
+	}
+	return openAIRequest(method, "/v1"+op, body)
+}

@@ -135,6 +135,13 @@ const (
 	keyModel
 	keyDetail
 	keyMedia // data, url, image_url, file_data: may hold an image or a document
+	// Keys whose number or literal value is a request fact (readRequest);
+	// keyFact is the first of them.
+	keyMaxTokens // max_tokens, max_completion_tokens, max_output_tokens, maxOutputTokens
+	keyStream
+	keyFact          = keyMaxTokens
+	keyStreamOptions = keyStream + 1 // its value is an object
+	keyGenConfig     = keyStream + 2 // Gemini's generationConfig
 )
 
 func classifyKey(k []byte) keyKind {
@@ -152,6 +159,14 @@ func classifyKey(k []byte) keyKind {
 		return keyDetail
 	case "data", "url", "image_url", "file_data":
 		return keyMedia
+	case "max_tokens", "max_completion_tokens", "max_output_tokens", "maxOutputTokens":
+		return keyMaxTokens
+	case "stream":
+		return keyStream
+	case "stream_options":
+		return keyStreamOptions
+	case "generationConfig":
+		return keyGenConfig
 	}
 	return keyOther
 }
@@ -172,6 +187,7 @@ type estimator struct {
 	model    []byte
 	stack    [maxScanDepth]scanFrame
 	depth    int // open containers; frames beyond maxScanDepth are not kept
+	facts    RequestFacts
 }
 
 // RequestModel is the model a JSON request body names in its top-level
@@ -192,15 +208,22 @@ func RequestModel(body []byte) string {
 
 // estimateInputTokens is the input-token estimate for body under rules.
 func estimateInputTokens(body []byte, rules *estimateRules) int64 {
+	return readRequest(body, rules).InputTokens
+}
+
+// readRequest reads body's facts in the estimate's one scan; the provider
+// adds what depends on the path.
+func readRequest(body []byte, rules *estimateRules) RequestFacts {
 	var e estimator
 	e.rules = rules
 	t := bytes.TrimLeft(body, " \t\r\n")
 	if len(t) == 0 || (t[0] != '{' && t[0] != '[') {
-		return min(int64(len(body))/quartersPerToken, windowFor(rules, nil))
+		return RequestFacts{InputTokens: min(int64(len(body))/quartersPerToken, windowFor(rules, nil))}
 	}
 	e.scan(t)
 	total := e.quarters/quartersPerToken + e.media
-	return max(min(total, windowFor(rules, e.model)), 0)
+	e.facts.InputTokens = max(min(total, windowFor(rules, e.model)), 0)
+	return e.facts
 }
 
 func (e *estimator) top() *scanFrame {
@@ -259,15 +282,48 @@ func (e *estimator) scan(b []byte) {
 				e.quarters += textQuarters(s)
 				if f := e.top(); f != nil {
 					f.key = classifyKey(s)
+					if f.key == keyStreamOptions && e.depth == 1 {
+						e.facts.streamOptions = true
+					}
 				}
 			} else {
 				e.value(s, end < len(b))
 			}
 			i = end + 1
 		default:
+			if c := b[i]; !expectKey && (c >= '0' && c <= '9' || c == 't') {
+				if f := e.top(); f != nil && f.key >= keyFact && f.key < keyStreamOptions {
+					i = e.fact(b, i, f.key)
+					continue
+				}
+			}
 			i++ // numbers, literals, whitespace
 		}
 	}
+}
+
+// fact reads the number or literal at b[i:], the value of a key of kind k,
+// into the request's facts where it sits where the API reads it, and
+// returns the index after it.
+func (e *estimator) fact(b []byte, i int, k keyKind) int {
+	j := i
+	for j < len(b) && (b[j] >= '0' && b[j] <= '9' || b[j] >= 'a' && b[j] <= 'z') {
+		j++
+	}
+	v := b[i:j]
+	parent := keyOther
+	if e.depth == 2 {
+		parent = e.stack[0].key
+	}
+	switch {
+	case k == keyMaxTokens && (e.depth == 1 || parent == keyGenConfig):
+		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil && n > 0 {
+			e.facts.MaxOutputTokens = n
+		}
+	case k == keyStream && e.depth == 1:
+		e.facts.Stream = string(v) == "true"
+	}
+	return j
 }
 
 // stringEnd returns the index of the quote closing the string that starts

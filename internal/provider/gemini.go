@@ -109,12 +109,13 @@ func (gemini) WriteError(w http.ResponseWriter, e Error, msg string) {
 
 // geminiUsage: usageMetadata at the root of a response and of every
 // streamed chunk (cumulative, so the last one wins). promptTokenCount
-// includes the cached tokens, as OpenAI's prompt_tokens does.
-var geminiUsage = usage.MustSchema(usage.Under([]string{"usageMetadata"},
+// includes the cached tokens, as OpenAI's prompt_tokens does. A candidate's
+// parts[].text is what a stream delivered.
+var geminiUsage = usage.MustSchema(append(usage.Under([]string{"usageMetadata"},
 	usage.Path{Keys: []string{"promptTokenCount"}, Field: usage.FieldInput},
 	usage.Path{Keys: []string{"candidatesTokenCount"}, Field: usage.FieldOutput},
 	usage.Path{Keys: []string{"cachedContentTokenCount"}, Field: usage.FieldCacheRead},
-)...)
+), usage.Path{Keys: []string{"parts", textKey}, Field: usage.FieldStreamed})...)
 
 func (gemini) Usage() *usage.Schema { return geminiUsage }
 
@@ -189,6 +190,15 @@ func (gemini) Model(path string, _ []byte) string {
 
 func (gemini) EstimateInputTokens(body []byte) int64 {
 	return estimateInputTokens(body, &geminiEstimate)
+}
+
+// ReadRequest: generateContent and streamGenerateContent generate;
+// counting, embedding and the rest do not.
+func (gemini) ReadRequest(method, path string, body []byte) RequestFacts {
+	f := readRequest(body, &geminiEstimate)
+	f.Generates = method == http.MethodPost &&
+		(strings.HasSuffix(path, ":generateContent") || strings.HasSuffix(path, ":streamGenerateContent"))
+	return f
 }
 
 // RetryDelay reads the wait a Google-shaped error body asks for

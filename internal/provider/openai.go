@@ -130,9 +130,17 @@ func (openAI) WriteError(w http.ResponseWriter, e Error, msg string) {
 // openAIUsage: chat completions, completions and embeddings report
 // prompt/completion tokens under usage; the Responses API reports
 // input/output tokens under usage, or response.usage in its stream events.
-var openAIUsage = usage.MustSchema(append(
+var openAIUsage = usage.MustSchema(append(append(
 	usage.Under(usageObject, openAIUsageLeaves...),
-	usage.Under([]string{"response", usageKey}, openAIUsageLeaves...)...)...)
+	usage.Under([]string{"response", usageKey}, openAIUsageLeaves...)...),
+	// What a stream delivers: chat chunks' content, refusal and tool-call
+	// arguments, the Responses API's delta events and legacy completions.
+	usage.Path{Keys: []string{deltaKey, "content"}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{deltaKey, "refusal"}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{deltaKey, "reasoning_content"}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{"function", "arguments"}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{deltaKey}, Field: usage.FieldStreamed},
+	usage.Path{Keys: []string{"choices", textKey}, Field: usage.FieldStreamed})...)
 
 var openAIUsageLeaves = []usage.Path{
 	{Keys: []string{"prompt_tokens"}, Field: usage.FieldInput},
@@ -147,8 +155,11 @@ func (openAI) Usage() *usage.Schema { return openAIUsage }
 
 // openAIOnlyPaths start paths that exist in OpenAI's API and not in
 // Anthropic's (/v1/models exists in both).
+// pathCompletions is the legacy text completions endpoint.
+const pathCompletions = "/v1/completions"
+
 var openAIOnlyPaths = []string{
-	"/v1/chat/", "/v1/completions", "/v1/embeddings", "/v1/responses",
+	"/v1/chat/", pathCompletions, "/v1/embeddings", "/v1/responses",
 	"/v1/audio/", "/v1/images/", "/v1/moderations", "/v1/assistants",
 	"/v1/threads", "/v1/vector_stores", "/v1/fine_tuning/", "/v1/realtime",
 }
@@ -189,7 +200,7 @@ func (openAI) SafeToRepeat(method, path string) bool {
 		return true
 	}
 	switch path {
-	case "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/moderations":
+	case "/v1/chat/completions", pathCompletions, "/v1/embeddings", "/v1/moderations":
 		return method == http.MethodPost
 	}
 	return false
@@ -204,4 +215,28 @@ func (openAI) Model(_ string, body []byte) string { return RequestModel(body) }
 
 func (openAI) EstimateInputTokens(body []byte) int64 {
 	return estimateInputTokens(body, &openAIEstimate)
+}
+
+func (openAI) ReadRequest(method, path string, body []byte) RequestFacts {
+	return openAIRequest(method, path, body)
+}
+
+// openAIRequest reads an OpenAI-shaped request to the operation path
+// (after /v1 or Azure's deployment prefix): chat and text completions and
+// the Responses API generate. A completion stream reports usage only when
+// asked with stream_options.include_usage, so the proxy asks for a client
+// that did not (and passes the stream on as the client asked for it).
+func openAIRequest(method, op string, body []byte) RequestFacts {
+	f := readRequest(body, &openAIEstimate)
+	if method != http.MethodPost {
+		return f
+	}
+	switch op {
+	case "/v1/chat/completions", pathCompletions:
+		f.Generates = true
+		f.AskUsage = f.Stream && !f.streamOptions
+	case "/v1/responses":
+		f.Generates = true
+	}
+	return f
 }

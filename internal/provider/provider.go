@@ -87,6 +87,12 @@ type Provider interface {
 	// the answer's rate-limit headers describe that model's bucket. ""
 	// when the request names none.
 	Model(path string, body []byte) string
+	// ReadRequest is what the pool needs to know of a request to method
+	// path (the API path, without the pool prefix) with body: the input
+	// estimate, the client's own output cap, whether the operation
+	// generates output, and whether the proxy should ask for a stream's
+	// usage. It reads the body once and must not allocate.
+	ReadRequest(method, path string, body []byte) RequestFacts
 }
 
 // The providers built in, by name.
@@ -123,3 +129,9 @@ func Lookup(name string) (Provider, bool) {
 const usageKey = "usage"
 
 var usageObject = []string{usageKey}
+
+// Keys of the streamed content deltas the usage schemas count.
+const (
+	deltaKey = "delta"
+	textKey  = "text"
+)

@@ -76,9 +76,16 @@ type exchange struct {
 	firstBody replayBody
 	out       http.Request // the upstream request, before WithContext
 	start     time.Time
-	scan      usage.Scanner
-	tried     [4]string  // backing array of the Exclude list for the usual attempt counts
-	genai     *genaiCall // OpenTelemetry span and measurements; nil when off
+	// facts are what the request says of itself (input estimate, max
+	// tokens, whether it generates); charge.go charges by them.
+	facts provider.RequestFacts
+	// usageFilter holds back the stream to event boundaries to drop the
+	// usage chunk the proxy asked for and the client did not; nil when
+	// the proxy asked for nothing (usage_option.go).
+	usageFilter *usageChunkFilter
+	scan        usage.Scanner
+	tried       [4]string  // backing array of the Exclude list for the usual attempt counts
+	genai       *genaiCall // OpenTelemetry span and measurements; nil when off
 
 	// bodyRefs counts the bodies given to the transport and not closed yet,
 	// plus one until letGoOfBody; bodyReleased: the budget share went back.
@@ -110,11 +117,15 @@ func (x *exchange) run(maxAttempts int) {
 		maxAttempts = 1
 	}
 	ctx := x.r.Context()
+	x.facts = x.prov.ReadRequest(x.r.Method, x.route.rest, x.body.buf)
+	if x.facts.AskUsage {
+		x.askUsage()
+	}
 	// Acquire reserves this; Settle replaces it with the real count.
-	estimate := x.prov.EstimateInputTokens(x.body.buf)
+	estimate := x.facts.InputTokens
 	// The client's own quotas come first: a client over them touches no key.
 	var err error
-	if x.req, err = x.pool.Begin(x.client, estimate); err != nil {
+	if x.req, err = x.pool.Begin(x.client, estimate, x.facts.MaxOutputTokens); err != nil {
 		x.quotaExceeded(err)
 		return
 	}
@@ -128,7 +139,8 @@ func (x *exchange) run(maxAttempts int) {
 	)
 	for attempt := 1; ; attempt++ {
 		waitStart := time.Now()
-		lease, err := x.req.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate, Exclude: exclude,
+		lease, err := x.req.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate,
+			ReserveOutputTokens: x.facts.ReserveOutput, Exclude: exclude,
 			Affinity: affinity, Retry: retryHint(x.header), Model: model})
 		x.pm.queueWait.Observe(time.Since(waitStart).Seconds())
 		if err != nil {

@@ -60,6 +60,9 @@ func (acme) KeyInvalid(status int, _ []byte) bool                   { return sta
 func (acme) EstimateInputTokens(b []byte) int64                     { return int64(len(b) / 4) }
 func (acme) Model(_ string, b []byte) string                        { return provider.RequestModel(b) }
 func (acme) SafeToRepeat(method, _ string) bool                     { return method == http.MethodGet }
+func (acme) ReadRequest(method, _ string, b []byte) provider.RequestFacts {
+	return provider.RequestFacts{InputTokens: int64(len(b) / 4), Generates: method == http.MethodPost}
+}
 func (acme) Authenticate(base http.RoundTripper, key string) http.RoundTripper {
 	return provider.HeaderAuth(base, "X-Acme-Key", key)
 }

@@ -45,6 +45,11 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 		format = usage.FormatOf(resp.Header.Get("Content-Type"))
 	}
 	x.scan.Reset(format, x.prov.Usage())
+	if format != usage.FormatSSE {
+		// Not an event stream the filter can read (an error body, an
+		// encoded stream): passed on as it comes.
+		x.usageFilter = nil
+	}
 	flush := format == usage.FormatSSE || resp.ContentLength < 0
 
 	x.letGoOfBody() // no attempt sends it again
@@ -65,15 +70,13 @@ func (x *exchange) respond(resp *http.Response, lease *keypool.Lease, attempt in
 		// though its headers said 200: count it for the circuit breaker.
 		x.req.Failed(upstreamErr)
 	}
-	t := x.scan.Tokens()
-	charged := t
-	if !x.scan.Found() && resp.StatusCode/100 == 2 {
-		// Served, but the answer says nothing of its usage: what the pool
-		// expected is charged, on the key and the client's quota, rather
-		// than nothing (metrics count only reported usage).
-		e := lease.Estimated()
-		charged = usage.Tokens{Input: e.InputTokens, Output: e.OutputTokens}
+	if x.usageFilter != nil && clientErr == nil {
+		if err := x.usageFilter.flush(x.w); err == nil && fl != nil {
+			_ = fl.FlushError()
+		}
 	}
+	t := x.scan.Tokens()
+	charged := x.charged(format, resp.StatusCode)
 	err := upstreamErr
 	if clientErr != nil {
 		err = clientErr
@@ -123,7 +126,11 @@ func (x *exchange) forward(p []byte, fl errFlusher) error {
 		x.genai.chunk(p)
 	}
 	_, _ = x.scan.Write(p)
-	if _, err := x.w.Write(p); err != nil {
+	if x.usageFilter != nil {
+		if err := x.usageFilter.write(x.w, p); err != nil {
+			return err
+		}
+	} else if _, err := x.w.Write(p); err != nil {
 		return err
 	}
 	if fl != nil {

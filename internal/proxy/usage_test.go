@@ -29,7 +29,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
-	"github.com/keypool-dev/keypool-operator/internal/quota"
 )
 
 const tokenLimit = 100_000
@@ -94,54 +93,37 @@ func TestUsageSettled(t *testing.T) {
 	}
 }
 
-// TestUnreportedUsageIsChargedTheEstimate: an OpenAI stream without
-// stream_options.include_usage reports no usage. The request is not free:
-// the key and the client's token budget are charged the input estimate and
-// the output the pool learned for prompts of that size, while the token
-// metrics count only what was reported.
-func TestUnreportedUsageIsChargedTheEstimate(t *testing.T) {
+// TestStreamUsageAskedForTheClient: an OpenAI stream request without
+// stream_options reports no usage; the proxy asks the upstream for it, the
+// key and the client's budget are charged the real usage, and the client's
+// stream has no usage chunk it did not ask for.
+func TestStreamUsageAskedForTheClient(t *testing.T) {
 	keys := limitedKeys()
 	e := newEnv(t, envConfig{provider: provider.OpenAI, keys: keys, clientNames: []string{"team-b", "team-a"}})
-	if err := e.pool.Update(keypool.PoolConfig{Keys: keys, Access: *e.pool.Access(),
-		Clients: []keypool.ClientConfig{{Name: "team-a", Quota: quota.Limits{DailyTokens: 10 * tokenLimit}}}}); err != nil {
-		t.Fatal(err)
-	}
+	budgeted(t, e, keys, 10*tokenLimit)
 	prompt := strings.Repeat("count me ", 40) + "[[output_tokens=57]]"
 	reported := apitest.OpenAIBody(prompt, true)
-	unreported := strings.Replace(reported, `,"stream_options":{"include_usage":true}`, "", 1)
-	if unreported == reported {
+	unasked := strings.Replace(reported, `,"stream_options":{"include_usage":true}`, "", 1)
+	if unasked == reported {
 		t.Fatalf("no stream_options to drop in %s", reported)
 	}
-
-	// The first answer reports its usage; the pool learns 57 output tokens
-	// for prompts of this size.
-	wantStatus(t, e.post(reported), http.StatusOK)
-	e.waitIdle()
-	in1 := e.fake.Stats().Keys[keyValue(1)].InputTokens
-	got := wantStatus(t, e.post(unreported), http.StatusOK)
-	if strings.Contains(got, `"usage":{`) {
-		t.Fatalf("the fake reported usage without include_usage: %s", got)
+	got := wantStatus(t, e.post(unasked), http.StatusOK)
+	if strings.Contains(got, `"usage":{`) || !strings.Contains(got, "[DONE]") || !strings.Contains(got, `"finish_reason":"stop"`) {
+		t.Fatalf("the client's stream, which asked for no usage: %s", got)
 	}
 	e.waitIdle()
-
-	est := provider.OpenAI.EstimateInputTokens([]byte(unreported))
+	fs := e.fake.Stats().Keys[keyValue(1)]
 	ks := e.keyStats("keys/k1")
-	if ks.ITPMRemaining != tokenLimit-in1-est || ks.OTPMRemaining != tokenLimit-2*57 {
-		t.Errorf("pool remaining ITPM %d OTPM %d, want %d %d (the second request charged its estimate %d and 57)",
-			ks.ITPMRemaining, ks.OTPMRemaining, tokenLimit-in1-est, tokenLimit-2*57, est)
+	if fs.OutputTokens != 57 || ks.ITPMRemaining != tokenLimit-fs.InputTokens || ks.OTPMRemaining != tokenLimit-57 {
+		t.Errorf("pool remaining ITPM %d OTPM %d, want %d %d (the real usage)", ks.ITPMRemaining, ks.OTPMRemaining,
+			tokenLimit-fs.InputTokens, tokenLimit-57)
 	}
-	var spent int64 = -1
-	for _, c := range e.pool.ClientStats() {
-		if c.Name == "team-a" && c.Budget != nil {
-			spent = c.Budget.DayTokens
-		}
+	if spent := e.spent("team-a"); spent != fs.InputTokens+57 {
+		t.Errorf("team-a's budget spent %d tokens, want %d", spent, fs.InputTokens+57)
 	}
-	if want := in1 + 57 + est + 57; spent != want {
-		t.Errorf("team-a's budget spent %d tokens, want %d (reported %d+57, then estimated %d+57)", spent, want, in1, est)
-	}
-	m := e.proxy.metrics.tokens
-	if out := testutil.ToFloat64(m.WithLabelValues(namespace, e.poolName(), "output")); out != 57 {
-		t.Errorf("output tokens metric %v, want 57 (only what was reported)", out)
+	// The metric counts only reported usage: the upstream was asked.
+	if out := testutil.ToFloat64(e.proxy.metrics.tokens.WithLabelValues(namespace, e.poolName(), "output")); out != 57 {
+		t.Errorf("output tokens metric %v, want 57 (reported)", out)
 	}
 }
 

@@ -60,6 +60,20 @@ type account struct {
 	buckets  [numBuckets]totals
 	starts   [numBuckets]int64 // Unix ns at which each bucket's span began
 	quota    state
+	// outAvg is the output the client's answers reported, a moving
+	// average over about outAvgWeight answers (see OutputEstimate).
+	outAvg atomic.Int64
+}
+
+// outAvgWeight is how many answers the output average mostly reflects.
+const outAvgWeight = 8
+
+// outputEstimate is Clients.OutputEstimate for a's client.
+func (a *account) outputEstimate(maxOutput int64) int64 {
+	if maxOutput > 0 {
+		return maxOutput
+	}
+	return a.outAvg.Load()
 }
 
 // state is the quota state of one account; the account's mu guards it.
@@ -71,6 +85,10 @@ type state struct {
 	monthEnd   time.Time
 	daySpent   int64
 	monthSpent int64
+	// reserved is what the requests in flight (inFlight of them) reserved
+	// against the budgets at admission and have not settled yet.
+	reserved int64
+	inFlight int
 	// With a Store (budget.go): spend not yet added to it, whether a
 	// round trip to it is in flight, and when it was last read.
 	pending  int64
@@ -92,6 +110,13 @@ func (a *account) record(nowNs int64, o Outcome, t *usage.Tokens) {
 	b.output += t.Output
 	b.cacheRead += t.CacheRead
 	b.write += t.CacheCreation
+	if o == OutcomeServed && t.Output > 0 {
+		avg := a.outAvg.Load()
+		if avg == 0 {
+			avg = t.Output
+		}
+		a.outAvg.Store(avg + (t.Output-avg)/outAvgWeight)
+	}
 	a.mu.Unlock()
 }
 

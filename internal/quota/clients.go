@@ -100,20 +100,38 @@ func (c *Clients) account(client string) *account {
 // Lease is a request's hold on its client's quota, settled with what it
 // used by Clients.Settle. The zero value holds nothing.
 type Lease struct {
-	a   *account
-	res ratelimit.Reservation
+	a    *account
+	res  ratelimit.Reservation
+	cost int64 // reserved against the budgets until Settle
 }
 
-// Admit checks client's quotas for a request with estInput input tokens,
-// before any key is touched, and takes the request's share of the
-// per-minute quotas. It fails with an *Error naming the first quota the
-// request is over. A client without quotas (or an unnamed one) is admitted
-// with a zero Lease.
-func (c *Clients) Admit(client string, estInput int64) (Lease, error) {
+// budgetBusyRetry is the Retry-After of a request refused because the
+// client's requests in flight hold what is left of its budget: they settle
+// within about that long, and their real usage is usually below what they
+// reserved.
+const budgetBusyRetry = time.Second
+
+// Admit checks client's quotas for a request with estInput input tokens
+// and maxOutput output tokens at most (the request's own max_tokens; 0 if
+// it sets none), before any key is touched, and takes the request's share
+// of the per-minute quotas. It fails with an *Error naming the first quota
+// the request is over. A client without quotas (or an unnamed one) is
+// admitted with a zero Lease.
+//
+// Against the daily and monthly budgets the request reserves its estimated
+// cost, estInput plus its output estimate (OutputEstimate), until Settle
+// replaces it with what it used. It is admitted when that fits in what is
+// left after the spend and the reservations of the client's requests in
+// flight; a request larger than what is left is admitted only alone (none
+// in flight, some budget left), so that a budget smaller than one request
+// is still usable. A budget is thus overdrawn at most by what requests use
+// beyond their estimates, plus that one lone request.
+func (c *Clients) Admit(client string, estInput, maxOutput int64) (Lease, error) {
 	a := c.account(client)
 	if a == nil || !a.hasQuota.Load() {
 		return Lease{}, nil
 	}
+	estInput = max(estInput, 0)
 	now := c.clock.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -122,36 +140,75 @@ func (c *Clients) Admit(client string, estInput int64) (Lease, error) {
 	if c.shared(s) && now.Sub(s.syncedAt) >= storeRefresh {
 		c.sync(a, now) // what the other replicas spent
 	}
-	if b := s.limits.DailyTokens; b > 0 && s.daySpent >= b {
-		return Lease{}, &Error{Client: client, Quota: NameDailyTokens, Limit: b, RetryAfter: s.dayEnd.Sub(now)}
-	}
-	if b := s.limits.MonthlyTokens; b > 0 && s.monthSpent >= b {
-		return Lease{}, &Error{Client: client, Quota: NameMonthlyTokens, Limit: b, RetryAfter: s.monthEnd.Sub(now)}
-	}
-	if s.lim == nil {
-		return Lease{a: a}, nil
-	}
-	res, ok := s.lim.Reserve(now, max(estInput, 0), ratelimit.LearnedOutput)
-	if !ok {
-		d, dim := s.lim.TimeToCapacity(now, max(estInput, 0), ratelimit.LearnedOutput)
-		e := &Error{Client: client, RetryAfter: max(d, time.Millisecond)}
-		switch dim {
-		case ratelimit.InputTokens:
-			e.Quota, e.Limit = NameITPM, s.limits.ITPM
-		case ratelimit.OutputTokens:
-			e.Quota, e.Limit = NameOTPM, s.limits.OTPM
-		default:
-			e.Quota, e.Limit = NameRPM, s.limits.RPM
+	var cost int64
+	if s.limits.budgeted() {
+		cost = estInput + a.outputEstimate(maxOutput)
+		if e := s.overBudget(client, now, cost); e != nil {
+			return Lease{}, e
 		}
-		return Lease{}, e
 	}
-	return Lease{a: a, res: res}, nil
+	l := Lease{a: a, cost: cost}
+	if s.lim != nil {
+		res, ok := s.lim.Reserve(now, estInput, ratelimit.LearnedOutput)
+		if !ok {
+			d, dim := s.lim.TimeToCapacity(now, estInput, ratelimit.LearnedOutput)
+			e := &Error{Client: client, RetryAfter: max(d, time.Millisecond)}
+			switch dim {
+			case ratelimit.InputTokens:
+				e.Quota, e.Limit = NameITPM, s.limits.ITPM
+			case ratelimit.OutputTokens:
+				e.Quota, e.Limit = NameOTPM, s.limits.OTPM
+			default:
+				e.Quota, e.Limit = NameRPM, s.limits.RPM
+			}
+			return Lease{}, e
+		}
+		l.res = res
+	}
+	s.reserved += cost
+	s.inFlight++
+	return l, nil
+}
+
+// overBudget is the error for a request of cost that a budget of s cannot
+// take now (see Admit); nil if every budget can. The account's mu is held.
+func (s *state) overBudget(client string, now time.Time, cost int64) *Error {
+	check := func(name string, budget, spent int64, end time.Time) *Error {
+		if budget <= 0 {
+			return nil
+		}
+		left := budget - spent - s.reserved
+		switch {
+		case spent >= budget:
+			return &Error{Client: client, Quota: name, Limit: budget, RetryAfter: end.Sub(now)}
+		case cost <= left || (s.inFlight == 0 && left > 0):
+			return nil
+		}
+		return &Error{Client: client, Quota: name, Limit: budget, RetryAfter: budgetBusyRetry}
+	}
+	if e := check(NameDailyTokens, s.limits.DailyTokens, s.daySpent, s.dayEnd); e != nil {
+		return e
+	}
+	return check(NameMonthlyTokens, s.limits.MonthlyTokens, s.monthSpent, s.monthEnd)
+}
+
+// OutputEstimate is what a request of client is expected to generate when
+// its answer does not say: maxOutput, the request's own max_tokens, when it
+// sets one, else the output of this client's own answers (a moving
+// average), never what other clients' answers were; 0 for an unnamed
+// client or one without reported usage yet.
+func (c *Clients) OutputEstimate(client string, maxOutput int64) int64 {
+	if maxOutput > 0 {
+		return maxOutput
+	}
+	if a := c.account(client); a != nil {
+		return a.outputEstimate(0)
+	}
+	return 0
 }
 
 // Settle charges what the request really used to its client's quotas and
-// budgets. A budget may be overdrawn by the request that crosses it (its
-// usage is known only afterwards); the next request is refused. A second
-// call is a no-op.
+// budgets, in place of what Admit reserved. A second call is a no-op.
 func (c *Clients) Settle(l *Lease, t usage.Tokens) {
 	a := l.a
 	if a == nil {
@@ -166,6 +223,8 @@ func (c *Clients) Settle(l *Lease, t usage.Tokens) {
 	if s.lim != nil {
 		s.lim.Settle(now, l.res, cu)
 	}
+	s.reserved -= l.cost
+	s.inFlight--
 	s.roll(now)
 	spent := cu.InputTokens + cu.OutputTokens
 	s.daySpent += spent

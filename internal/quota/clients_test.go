@@ -46,7 +46,7 @@ func newFixture(t *testing.T, q Limits, spent *Spent) *fixture {
 // on quota name, with a Retry-After within [lo, hi].
 func overQuota(t *testing.T, f *fixture, est int64, name string, lo, hi time.Duration) {
 	t.Helper()
-	_, err := f.c.Admit("team", est)
+	_, err := f.c.Admit("team", est, 0)
 	var qe *Error
 	if !errors.As(err, &qe) || qe.Quota != name || qe.Client != "team" {
 		t.Fatalf("admit: %v, want over %s", err, name)
@@ -58,7 +58,7 @@ func overQuota(t *testing.T, f *fixture, est int64, name string, lo, hi time.Dur
 
 func admit(t *testing.T, f *fixture, est int64, u usage.Tokens) {
 	t.Helper()
-	l, err := f.c.Admit("team", est)
+	l, err := f.c.Admit("team", est, 0)
 	if err != nil {
 		t.Fatalf("admit: %v", err)
 	}
@@ -71,7 +71,7 @@ func TestQuotaRPM(t *testing.T) {
 	admit(t, f, 0, usage.Tokens{})
 	overQuota(t, f, 0, NameRPM, 29*time.Second, 31*time.Second) // one request refills in 30s
 	// Another client is not affected.
-	if _, err := f.c.Admit("other", 0); err != nil {
+	if _, err := f.c.Admit("other", 0, 0); err != nil {
 		t.Fatalf("other client: %v", err)
 	}
 	f.clock.Advance(30 * time.Second)
@@ -147,7 +147,7 @@ func TestQuotaBudgetSeededFromAPreviousProcess(t *testing.T) {
 func TestAdmitWithoutQuotaDoesNotAllocate(t *testing.T) {
 	f := newFixture(t, Limits{}, nil)
 	if n := testing.AllocsPerRun(100, func() {
-		l, _ := f.c.Admit("team", 100)
+		l, _ := f.c.Admit("team", 100, 0)
 		f.c.Settle(&l, usage.Tokens{})
 	}); n != 0 {
 		t.Fatalf("%v allocations", n)

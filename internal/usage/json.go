@@ -20,8 +20,9 @@ import "bytes"
 
 const (
 	// trackedLevels is how many nesting levels keep their current key: enough
-	// for the deepest path we read, response.usage.input_tokens_details.cached_tokens.
-	trackedLevels = 4
+	// for the deepest path we read, an OpenAI chunk's
+	// choices[].delta.tool_calls[].function.arguments.
+	trackedLevels = 8
 	// maxKeyLen bounds a remembered key; longer keys cannot name a usage field.
 	maxKeyLen = 32
 	// maxCount guards against overflow; no real token count comes near it.
@@ -42,8 +43,12 @@ type jsonScanner struct {
 	inNumber  bool
 	numValid  bool // the number so far is a non-negative integer in range
 	num       int64
-	keyLen    [trackedLevels]int8 // -1: no usable key at that level
-	keys      [trackedLevels][maxKeyLen]byte
+	// counting: the current string is generated content (FieldStreamed);
+	// quarters is its length so far in quarter tokens.
+	counting bool
+	quarters int64
+	keyLen   [trackedLevels]int8 // -1: no usable key at that level
+	keys     [trackedLevels][maxKeyLen]byte
 }
 
 func (j *jsonScanner) reset() { *j = jsonScanner{} }
@@ -52,25 +57,28 @@ func (j *jsonScanner) reset() { *j = jsonScanner{} }
 func (j *jsonScanner) write(p []byte, s *Scanner) {
 	for i := 0; i < len(p); i++ {
 		if j.inString {
-			i = j.stringBytes(p, i)
+			i = j.stringBytes(p, i, s)
 			continue
 		}
 		c := p[i]
 		if j.inNumber && j.numberByte(c, s) {
 			continue
 		}
-		j.structural(c)
+		j.structural(c, s)
 	}
 }
 
 // stringBytes consumes string contents from p[i:] and returns the index of
 // the last byte it consumed.
-func (j *jsonScanner) stringBytes(p []byte, i int) int {
+func (j *jsonScanner) stringBytes(p []byte, i int, s *Scanner) int {
 	if j.escape {
 		j.escape = false
 		if j.isKey {
 			// Usage keys have no escapes; an escaped key can never match.
 			j.keyLen[j.depth-1] = -1
+		}
+		if j.counting {
+			j.quarters++
 		}
 		return i
 	}
@@ -78,24 +86,33 @@ func (j *jsonScanner) stringBytes(p []byte, i int) int {
 		// Skip string contents with vectorised searches: strings are most
 		// of a response.
 		rest := p[i:]
-		q := bytes.IndexByte(rest, '"')
-		if q >= 0 {
+		if q := bytes.IndexByte(rest, '"'); q >= 0 {
 			rest = rest[:q]
 		}
 		if e := bytes.IndexByte(rest, '\\'); e >= 0 {
-			i += e
-		} else if q >= 0 {
-			i += q
-		} else {
-			return len(p) - 1
+			rest = rest[:e]
+		}
+		if j.counting {
+			j.quarters += textQuarters(rest)
+		}
+		i += len(rest)
+		if i == len(p) {
+			return i - 1
 		}
 	}
 	switch c := p[i]; c {
 	case '\\':
 		j.escape = true
+		if j.counting {
+			j.quarters++
+		}
 	case '"':
 		j.inString = false
 		j.isKey = false
+		if j.counting {
+			s.streamed += streamedTokens(j.quarters)
+			j.counting = false
+		}
 	default:
 		l := j.depth - 1
 		if n := j.keyLen[l]; n >= 0 {
@@ -132,7 +149,7 @@ func (j *jsonScanner) numberByte(c byte, s *Scanner) bool {
 }
 
 // structural handles a byte outside strings and numbers.
-func (j *jsonScanner) structural(c byte) {
+func (j *jsonScanner) structural(c byte, s *Scanner) {
 	switch c {
 	case '"':
 		j.inString = true
@@ -140,6 +157,9 @@ func (j *jsonScanner) structural(c byte) {
 		j.isKey = j.expectKey && l >= 0 && l < trackedLevels
 		if j.isKey {
 			j.keyLen[l] = 0
+		} else if !j.expectKey && l >= 0 && l < trackedLevels && !j.isArray(l) && j.keyLen[l] > 0 &&
+			s.schema.streamed(j, l) {
+			j.counting, j.quarters = true, 0
 		}
 	case '{':
 		j.push(false)
@@ -200,5 +220,41 @@ func (j *jsonScanner) number(s *Scanner) {
 	if j.arrays&(1<<(l+1)-1) != 0 {
 		return
 	}
-	s.set(s.schema.match(j, l), j.num)
+	if p := s.schema.match(j, l); p != nil {
+		s.set(p.Field, p.Interim, j.num)
+	}
 }
+
+// endsWith reports whether keys are the keys of the levels up to l (the
+// innermost last), arrays in between skipped; level l itself is an object.
+func (j *jsonScanner) endsWith(l int, keys []string) bool {
+	for k := len(keys) - 1; k >= 0; k-- {
+		for l >= 0 && j.isArray(l) {
+			l--
+		}
+		if l < 0 || l >= trackedLevels || !j.eq(l, keys[k]) {
+			return false
+		}
+		l--
+	}
+	return true
+}
+
+// textQuarters is p's length in quarter tokens: one per ASCII byte, four
+// per non-ASCII character (its first byte), as the input estimate counts.
+func textQuarters(p []byte) int64 {
+	var q int64
+	for _, c := range p {
+		switch {
+		case c < 0x80:
+			q++
+		case c >= 0xC0:
+			q += 4
+		}
+	}
+	return q
+}
+
+// streamedTokens is what one content delta of q quarter tokens is charged:
+// its text rounded up to whole tokens (a delta carries at least one token).
+func streamedTokens(q int64) int64 { return (q + 3) / 4 }

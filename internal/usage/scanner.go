@@ -80,6 +80,9 @@ type Scanner struct {
 	js     jsonScanner
 	tokens Tokens
 	found  bool
+	final  bool // an output count that is not Interim was read
+	// streamed is the output counted from content deltas (FieldStreamed).
+	streamed int64
 }
 
 // NewScanner returns a Scanner for the given format that reads the counters
@@ -117,13 +120,34 @@ func (s *Scanner) Tokens() Tokens { return s.tokens }
 // Found reports whether any usage field was seen.
 func (s *Scanner) Found() bool { return s.found }
 
+// Final reports whether the body reported its output count as complete:
+// a JSON body's usage, or a stream's closing usage event (Anthropic's
+// message_delta, OpenAI's include_usage chunk). A stream that ends without
+// it was cut off (the client or the upstream left); Streamed is then what
+// it delivered.
+func (s *Scanner) Final() bool { return s.final }
+
+// Streamed is the output the content deltas seen so far carried, counted
+// by the input estimate's rule (one token per four ASCII bytes, one per
+// non-ASCII character) rounded up per delta, so at least one token per
+// delta: never less than a provider that sends whole tokens charged for
+// them.
+func (s *Scanner) Streamed() int64 {
+	n := s.streamed
+	if s.js.counting { // a delta cut off in the middle
+		n += streamedTokens(s.js.quarters)
+	}
+	return n
+}
+
 // set records one counter; the last report of a field wins.
-func (s *Scanner) set(f Field, v int64) {
+func (s *Scanner) set(f Field, interim bool, v int64) {
 	switch f {
 	case FieldInput:
 		s.tokens.Input = v
 	case FieldOutput:
 		s.tokens.Output = v
+		s.final = s.final || !interim
 	case FieldCacheCreation:
 		s.tokens.CacheCreation = v
 	case FieldCacheRead:

@@ -32,6 +32,12 @@ const (
 	FieldCacheCreation
 	// FieldCacheRead is tokens read from the prompt cache.
 	FieldCacheRead
+	// FieldStreamed marks a string of generated content (a text or
+	// tool-argument delta) rather than a counter: its path is a suffix,
+	// matched from the string's own key outwards (arrays in between are
+	// skipped), and the scanner counts the output it carries (see
+	// Scanner.Streamed).
+	FieldStreamed
 )
 
 // Path is where one counter sits: the object keys from the root of a JSON
@@ -39,6 +45,10 @@ const (
 type Path struct {
 	Keys  []string
 	Field Field
+	// Interim marks an output count reported before the answer is complete
+	// (Anthropic's message_start): it is read, but does not make the
+	// output final (see Scanner.Final).
+	Interim bool
 }
 
 // Schema is where one provider reports usage. Its paths run through objects
@@ -61,7 +71,7 @@ func NewSchema(paths ...Path) (*Schema, error) {
 				return nil, fmt.Errorf("usage path %v: key %q longer than %d bytes", p.Keys, k, maxKeyLen)
 			}
 		}
-		if p.Field == FieldNone || p.Field > FieldCacheRead {
+		if p.Field == FieldNone || p.Field > FieldStreamed {
 			return nil, fmt.Errorf("usage path %v: unknown field %d", p.Keys, p.Field)
 		}
 	}
@@ -89,11 +99,20 @@ func Under(prefix []string, leaves ...Path) []Path {
 	return paths
 }
 
-// match returns the field at the path j is at, whose innermost level is l.
-func (s *Schema) match(j *jsonScanner, l int) Field {
+// Interim returns paths marked Interim.
+func Interim(paths []Path) []Path {
+	for i := range paths {
+		paths[i].Interim = true
+	}
+	return paths
+}
+
+// match returns the counter path j is at, whose innermost level is l; nil
+// if none.
+func (s *Schema) match(j *jsonScanner, l int) *Path {
 	for i := range s.paths {
 		p := &s.paths[i]
-		if len(p.Keys) != l+1 {
+		if len(p.Keys) != l+1 || p.Field == FieldStreamed {
 			continue
 		}
 		ok := true
@@ -101,8 +120,20 @@ func (s *Schema) match(j *jsonScanner, l int) Field {
 			ok = j.eq(lvl, p.Keys[lvl])
 		}
 		if ok {
-			return p.Field
+			return p
 		}
 	}
-	return FieldNone
+	return nil
+}
+
+// streamed reports whether the string value j is at, whose key is at level
+// l, is generated content: a FieldStreamed path is a suffix of its keys.
+func (s *Schema) streamed(j *jsonScanner, l int) bool {
+	for i := range s.paths {
+		p := &s.paths[i]
+		if p.Field == FieldStreamed && j.endsWith(l, p.Keys) {
+			return true
+		}
+	}
+	return false
 }

@@ -53,7 +53,7 @@ func mainErr() error {
 	flag.DurationVar(&p.drain, "drain", time.Minute, "demand continues after the window while retries finish (simulated)")
 	flag.DurationVar(&p.queueTimeout, "queue-timeout", 30*time.Second, "the pool's queueTimeout (simulated)")
 	flag.Uint64Var(&seeds, "seeds", 3, "run every configuration with workload seeds 1..N")
-	flag.StringVar(&modes, "modes", "pinned,learned,grouped,halved", "configurations: pinned, learned, grouped, halved")
+	flag.StringVar(&modes, "modes", "pinned,learned,grouped,halved", "configurations: pinned, learned, grouped, halved, named")
 	flag.StringVar(&strategies, "strategies", "least-loaded", "pool strategies (comma-separated)")
 	flag.StringVar(&demands, "demands", "0.5,1,1.5", "offered load as shares of the nominal mix bound")
 	flag.BoolVar(&fair, "fair", true, "also run the fairness scenarios (seed 1)")
@@ -61,6 +61,9 @@ func mainErr() error {
 	flag.StringVar(&jsonPath, "json", "results/sim.json", "JSON results file")
 	flag.StringVar(&mdPath, "md", "results/sim.md", "Markdown results file")
 	flag.StringVar(&only, "only", "", "run only scenarios whose name contains this (e.g. grouped/least-loaded)")
+	shape := flag.String("shape", "", "accounts and workload: \"\" (the default set) or "+shapeClaudeCode+
+		" (issue 28's: six keys in four organisations, a Claude Code-like client with large max_tokens, the fake admitting "+
+		"output on max_tokens; run it with -modes named)")
 	render := flag.String("render", "", "only re-render the Markdown from this JSON results file")
 	cache := flag.Bool("cache", false, "run the prompt-cache affinity scenarios (conversations) instead; see cache_run.go")
 	cacheSeeds := flag.Int("cache-seeds", 3, "seeds per cache scenario")
@@ -71,6 +74,9 @@ func mainErr() error {
 	compareFairRuns := flag.String("compare-fair", "",
 		"only write to -md the fairness runs of two JSON results files side by side: before.json,after.json")
 	flag.Parse()
+	if err := applyShape(*shape); err != nil {
+		return err
+	}
 	if *render != "" {
 		if *cache {
 			return rerenderCache(*render, *cacheMD)
@@ -157,7 +163,7 @@ func scenarios(modes, strategies, demands string, seeds uint64, fair bool) ([]sc
 				switch mode {
 				case modePinned:
 					out = append(out, scenario{mode: mode, demand: d, seed: seed})
-				case modeLearned, modeGrouped, modeHalved:
+				case modeLearned, modeGrouped, modeHalved, modeNamed:
 					for _, s := range strings.Split(strategies, ",") {
 						out = append(out, scenario{mode: mode, strategy: keypool.Strategy(s), demand: d, seed: seed})
 					}

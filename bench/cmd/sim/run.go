@@ -133,6 +133,9 @@ func newWorld(sc scenario, p params, clk *scaledclock.Clock, bs bodies) (*world,
 	fake := fakeprovider.New(fakeprovider.Config{
 		Keys: fakeKeys(), Limits: limits, StartEmpty: true, Clock: clk,
 	})
+	if admitOnMaxTokens {
+		fake.SetAdmitOutputOnMaxTokens(true)
+	}
 	cc := newClassCounter(bs)
 	tc := newThrottleCounter(fake, cc)
 	w := &world{servers: servers{fake: fake, fakeSrv: httptest.NewServer(tc)}, throttle: tc, classes: cc}
@@ -146,6 +149,9 @@ func newWorld(sc scenario, p params, clk *scaledclock.Clock, bs bodies) (*world,
 	}
 	if sc.isFair() {
 		fairAccess(&cfg.Access, sc.mode == modeFairNamed)
+	}
+	if sc.mode == modeNamed {
+		namedAccess(&cfg.Access)
 	}
 	for _, k := range keys {
 		kc := keypool.KeyConfig{ID: "sim/" + k.value, APIKey: k.value, Weight: k.weight}
@@ -237,6 +243,9 @@ func run(ctx context.Context, sc scenario, p params, bs bodies, hc *http.Client)
 		if sc.isFair() {
 			who = pickClient(rng)
 			withClient(h, who)
+		}
+		if sc.mode == modeNamed {
+			withNamedClient(h)
 		}
 		counted := !now.Before(winStart) && now.Before(winEnd)
 		if counted {

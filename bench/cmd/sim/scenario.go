@@ -69,6 +69,8 @@ type requestClass struct {
 	input  int64   // input tokens (the fake counts text bytes / 4)
 	output int64   // output tokens, via [[output_tokens=N]]
 	stream bool
+	// maxTokens is the request's max_tokens; 0: twice output.
+	maxTokens int64
 }
 
 // mix is the workload: mostly short prompts, some long ones, half of them

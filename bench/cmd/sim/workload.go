@@ -38,7 +38,11 @@ func buildBodies() bodies {
 		directive := fmt.Sprintf(" [[output_tokens=%d]]", c.output)
 		n := int(c.input)*4 - len(directive)
 		text := strings.Repeat("lorem ", n/6+1)[:n] + directive
-		out[i] = []byte(apitest.BodyWithMax(provider.Anthropic, text, c.stream, c.output*2))
+		maxTokens := c.maxTokens
+		if maxTokens == 0 {
+			maxTokens = c.output * 2
+		}
+		out[i] = []byte(apitest.BodyWithMax(provider.Anthropic, text, c.stream, maxTokens))
 	}
 	return out
 }

@@ -79,7 +79,7 @@ func newBudgetReplicaWatched(t *testing.T, srv *redistest.Server, clk clock.Cloc
 // input tokens.
 func spend(t *testing.T, p *keypool.KeyPool, client string, tokens int64) {
 	t.Helper()
-	l, err := p.Clients().Admit(client, 0)
+	l, err := p.Clients().Admit(client, 0, 0)
 	if err != nil {
 		t.Fatalf("%s refused before spending %d: %v", client, tokens, err)
 	}
@@ -89,7 +89,7 @@ func spend(t *testing.T, p *keypool.KeyPool, client string, tokens int64) {
 // overBudget asserts that p refuses client for its daily budget.
 func overBudget(t *testing.T, p *keypool.KeyPool, client, where string) {
 	t.Helper()
-	_, err := p.Clients().Admit(client, 0)
+	_, err := p.Clients().Admit(client, 0, 0)
 	var qe *quota.Error
 	if !errors.As(err, &qe) || qe.Quota != quota.NameDailyTokens || qe.Client != client {
 		t.Fatalf("%s: Admit(%s) = %v, want over its %s quota", where, client, err, quota.NameDailyTokens)
@@ -170,7 +170,7 @@ func TestBudgetSpentWhileRedisIsAwayCounts(t *testing.T) {
 		}
 	}
 	// b reads Redis: a's 300 from before the outage only, so it admits.
-	if l, err := b.Clients().Admit("team-a", 0); err != nil {
+	if l, err := b.Clients().Admit("team-a", 0, 0); err != nil {
 		t.Fatalf("b refused before a's spend during the outage reached Redis: %v", err)
 	} else {
 		b.Clients().Settle(&l, usage.Tokens{})
