@@ -101,6 +101,12 @@ type Key struct {
 	Key string
 	// Org names the organisation; keys with the same Org share limits.
 	Org string
+	// Secret makes Key an AWS access key ID whose requests must be signed
+	// with SigV4 using this secret access key (Bedrock); without it a
+	// Bedrock request carries Key as a bearer token (a Bedrock API key).
+	Secret string
+	// Region is the region a SigV4 signature must name; "" is us-east-1.
+	Region string
 }
 
 // Limits are an organisation's per-minute limits. Zero in a field means that

@@ -26,7 +26,7 @@ func TestParseKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Key{{"key1", "orgA"}, {"key2", "orgA"}, {"key3", "orgB"}, {"solo", "solo"}}
+	want := []Key{{Key: "key1", Org: "orgA"}, {Key: "key2", Org: "orgA"}, {Key: "key3", Org: "orgB"}, {Key: "solo", Org: "solo"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
