@@ -162,6 +162,11 @@ func upstreamURL(spec llmv1alpha1.KeyPoolSpec) (*url.URL, error) {
 			return nil, fmt.Errorf("spec.provider %q is not known", spec.Provider)
 		}
 		raw = prov.DefaultUpstream()
+		if spec.Region != "" {
+			if raw, ok = provider.RegionalUpstream(prov, spec.Region); !ok {
+				return nil, fmt.Errorf("spec.region %q is not a region of provider %s", spec.Region, prov.Name())
+			}
+		}
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != schemeHTTP && u.Scheme != schemeHTTPS) || u.Host == "" {

@@ -214,3 +214,7 @@ func (bedrock) Model(path string, _ []byte) string {
 	id, _, _ := strings.Cut(rest, "/")
 	return id
 }
+
+func (bedrock) regionalUpstream(region string) string {
+	return "https://bedrock-runtime." + region + ".amazonaws.com"
+}

@@ -30,3 +30,14 @@ func APIRoots(p Provider) []string {
 	}
 	return defaultAPIRoots
 }
+
+// RegionalUpstream is p's official endpoint in region (a bedrock or vertex
+// pool's spec.region); ok is false for a provider without regions or an
+// impossible region.
+func RegionalUpstream(p Provider, region string) (string, bool) {
+	r, ok := p.(interface{ regionalUpstream(string) string })
+	if !ok || !validRegion(region) {
+		return "", false
+	}
+	return r.regionalUpstream(region), true
+}

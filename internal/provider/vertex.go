@@ -147,3 +147,5 @@ func (vertex) Model(path string, _ []byte) string {
 	}
 	return m
 }
+
+func (vertex) regionalUpstream(region string) string { return "https://" + vertexHost(region) }

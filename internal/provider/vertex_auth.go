@@ -187,12 +187,18 @@ func (a *vertexAuth) route(r *http.Request) {
 		region = client
 	}
 	if official && validRegion(region) {
-		h := "aiplatform.googleapis.com"
-		if region != "global" {
-			h = region + "-" + h
-		}
+		h := vertexHost(region)
 		r.URL.Host, r.Host = h, h
 	}
+}
+
+// vertexHost is the official host of region: the global endpoint for
+// "global", else the region's own.
+func vertexHost(region string) string {
+	if region == "global" {
+		return "aiplatform.googleapis.com"
+	}
+	return region + "-aiplatform.googleapis.com"
 }
 
 // splitVertexHost reports whether host is Vertex AI's, and the region of a
