@@ -28,12 +28,13 @@ import (
 
 // DefaultAllowedUpstreams are the origins allowed when the cluster admin
 // names none: the built-in providers' official APIs, Bedrock's and Vertex
-// AI's in every region (Azure OpenAI has none: each resource has its own
-// endpoint, which the admin allows by name).
+// AI's in every region, and Google's token endpoint, where Vertex
+// service accounts get their access tokens (Azure OpenAI has none: each
+// resource has its own endpoint, which the admin allows by name).
 var DefaultAllowedUpstreams = provider.Anthropic.DefaultUpstream() + "," + provider.OpenAI.DefaultUpstream() +
 	"," + provider.Gemini.DefaultUpstream() +
 	",https://bedrock-runtime.*.amazonaws.com,https://bedrock.*.amazonaws.com" +
-	"," + provider.Vertex.DefaultUpstream() + ",https://*-aiplatform.googleapis.com"
+	"," + provider.Vertex.DefaultUpstream() + ",https://*-aiplatform.googleapis.com,https://oauth2.googleapis.com"
 
 // The schemes an upstream may have.
 const (

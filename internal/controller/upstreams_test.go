@@ -149,3 +149,25 @@ func TestDefaultUpstreamsCoverCloudRegions(t *testing.T) {
 		}
 	}
 }
+
+// TestVertexTokenEndpointMustBeAllowed: a service-account key sends a
+// signed token request to its token_uri, so that endpoint is held to
+// --allowed-upstreams like the upstream: a key naming another is left out
+// (Degraded names it, never its value), Google's own is used.
+func TestVertexTokenEndpointMustBeAllowed(t *testing.T) {
+	ns := newNamespace(t)
+	createSecret(t, ns, "sa", llmv1alpha1.SecretTypeProviderKeys, map[string]string{
+		"google":   `{"type":"service_account","project_id":"p","token_uri":"https://oauth2.googleapis.com/token"}`,
+		"metadata": `{"type":"service_account","project_id":"p","token_uri":"http://169.254.169.254/token"}`,
+	})
+	spec := simpleSpec("sa")
+	spec.Provider = llmv1alpha1.ProviderVertex
+	createKeyPool(t, ns, "v", spec)
+	nn := types.NamespacedName{Namespace: ns, Name: "v"}
+	waitPool(t, nn, "sa/google")
+	got := waitCondition(t, nn, llmv1alpha1.ConditionDegraded, metav1.ConditionTrue, llmv1alpha1.ReasonUpstreamNotAllowed)
+	if msg := conditionMessage(got, llmv1alpha1.ConditionDegraded); !strings.Contains(msg, "sa/metadata") ||
+		strings.Contains(msg, "service_account") {
+		t.Errorf("Degraded message: %q", msg)
+	}
+}

@@ -18,9 +18,13 @@ package provider
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+
+	"golang.org/x/oauth2/google"
 )
 
 // A credential that is more than a header value (an AWS key pair with its
@@ -76,4 +80,26 @@ func closeIdle(base http.RoundTripper) {
 	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
+}
+
+// CredentialURL is where a pool entry of p sends the credential itself
+// rather than requests (a service-account key's token endpoint), so that
+// the operator can hold it to the upstreams the cluster admin allows; ok is
+// false for a provider whose credentials go nowhere else.
+func CredentialURL(p Provider, value string) (*url.URL, bool) {
+	if p != Vertex {
+		return nil, false
+	}
+	var k struct {
+		TokenURI string `json:"token_uri"`
+	}
+	_ = json.Unmarshal([]byte(value), &k)
+	if k.TokenURI == "" {
+		k.TokenURI = google.Endpoint.TokenURL // what x/oauth2/google uses then
+	}
+	u, err := url.Parse(k.TokenURI)
+	if err != nil {
+		return &url.URL{Scheme: "invalid"}, true
+	}
+	return u, true
 }
