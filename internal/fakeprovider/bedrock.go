@@ -123,7 +123,7 @@ func (b bedrockAPI) parseConverse(body []byte) (request, error) {
 		return request{}, fmt.Errorf("malformed input request: %w", err)
 	}
 	if len(in.Messages) == 0 {
-		return request{}, errors.New("A conversation must start with a user message.")
+		return request{}, errors.New("a conversation must start with a user message")
 	}
 	msgs := make([]message, len(in.Messages))
 	for i, m := range in.Messages {
@@ -225,7 +225,7 @@ func (b bedrockAPI) respond(c *call) {
 		} `json:"metrics"`
 	}
 	out.Output.Message.Role = roleAssistant
-	out.Output.Message.Content = []map[string]any{{"text": text(0, c.output)}}
+	out.Output.Message.Content = []map[string]any{{blockText: text(0, c.output)}}
 	out.StopReason = c.converseStop()
 	out.Usage = c.converseUsage()
 	out.Metrics.LatencyMs = 412
@@ -268,7 +268,7 @@ func (b bedrockAPI) stream(c *call, s *sseWriter) error {
 	}
 	for from := int64(0); from < c.output; from += c.p.chunkTokens {
 		to := min(from+c.p.chunkTokens, c.output)
-		if err := sendJSON(s, "contentBlockDelta", delta{Delta: map[string]string{"text": text(from, to)}}); err != nil {
+		if err := sendJSON(s, "contentBlockDelta", delta{Delta: map[string]string{blockText: text(from, to)}}); err != nil {
 			return err
 		}
 		c.produced = to

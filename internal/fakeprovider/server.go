@@ -452,9 +452,11 @@ func newHeaderNames(limit, remaining, reset string) headerNames {
 
 // Strings both APIs' shapes use.
 const (
-	errorType           = "error"
-	invalidRequestError = "invalid_request_error"
-	roleAssistant       = "assistant"
+	blockText            = "text"                  // a text content block (Anthropic, Converse)
+	methodStreamGenerate = "streamGenerateContent" // Gemini's stream (also on Vertex AI)
+	errorType            = "error"
+	invalidRequestError  = "invalid_request_error"
+	roleAssistant        = "assistant"
 )
 
 // setHeader sets a header whose name is already canonical.

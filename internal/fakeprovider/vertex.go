@@ -61,8 +61,8 @@ func (p *Provider) serveVertex(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case seg[7] == "anthropic" && (method == "rawPredict" || method == "streamRawPredict"):
 		v.inner, v.claude = anthropicAPI{}, true
-	case seg[7] == "google" && (method == "generateContent" || method == "streamGenerateContent"):
-		v.inner = geminiAPI{model: model, streaming: method == "streamGenerateContent", sse: r.URL.Query().Get("alt") == "sse"}
+	case seg[7] == "google" && (method == "generateContent" || method == methodStreamGenerate):
+		v.inner = geminiAPI{model: model, streaming: method == methodStreamGenerate, sse: r.URL.Query().Get("alt") == "sse"}
 	default:
 		v.writeError(c, http.StatusNotFound, errNotFound, "The requested URL was not found on this server.")
 		return

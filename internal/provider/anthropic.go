@@ -116,9 +116,14 @@ func (anthropic) WriteError(w http.ResponseWriter, e Error, msg string) {
 
 // anthropicUsage: the message's usage (also in message_delta events) and the
 // message_start event's message.usage.
-var anthropicUsage = usage.MustSchema(append(
-	usage.Under(usageObject, anthropicUsageLeaves...),
-	usage.Under([]string{"message", usageKey}, anthropicUsageLeaves...)...)...)
+var anthropicUsage = usage.MustSchema(anthropicUsagePaths()...)
+
+// anthropicUsagePaths are where a Messages answer or event reports usage;
+// Bedrock and Vertex AI serve the same answers.
+func anthropicUsagePaths() []usage.Path {
+	return append(usage.Under(usageObject, anthropicUsageLeaves...),
+		usage.Under([]string{"message", usageKey}, anthropicUsageLeaves...)...)
+}
 
 var anthropicUsageLeaves = []usage.Path{
 	{Keys: []string{"input_tokens"}, Field: usage.FieldInput},

@@ -82,13 +82,15 @@ func (bedrock) ParseLimits(h http.Header, now time.Time) Limits { return bedrock
 var bedrockErrorTypes = [...]string{
 	ErrNotFound:       "ResourceNotFoundException",
 	ErrUnauthorized:   "UnrecognizedClientException",
-	ErrTooLarge:       "ValidationException",
+	ErrTooLarge:       awsValidation,
 	ErrRateLimited:    "ThrottlingException",
 	ErrBadGateway:     "InternalServerException",
 	ErrUnavailable:    "ServiceUnavailableException",
-	ErrBadRequest:     "ValidationException",
-	ErrRequestTimeout: "ValidationException",
+	ErrBadRequest:     awsValidation,
+	ErrRequestTimeout: awsValidation,
 }
+
+const awsValidation = "ValidationException"
 
 // awsError is the body of an AWS JSON error; its type is a header.
 type awsError struct {
@@ -115,9 +117,7 @@ func (bedrock) WriteError(w http.ResponseWriter, e Error, msg string) {
 // chunks of its stream), amazon-bedrock-invocationMetrics in a stream's last
 // chunk, and the Converse API's usage (its answer and the stream's metadata
 // event).
-var bedrockUsage = usage.MustSchema(append(append(append(
-	usage.Under(usageObject, anthropicUsageLeaves...),
-	usage.Under([]string{"message", usageKey}, anthropicUsageLeaves...)...),
+var bedrockUsage = usage.MustSchema(append(append(anthropicUsagePaths(),
 	usage.Under([]string{"amazon-bedrock-invocationMetrics"},
 		usage.Path{Keys: []string{"inputTokenCount"}, Field: usage.FieldInput},
 		usage.Path{Keys: []string{"outputTokenCount"}, Field: usage.FieldOutput},

@@ -147,31 +147,31 @@ func (a *bedrockAuth) region(host string) string {
 	if a.cred.Region != "" {
 		return a.cred.Region
 	}
-	if _, r, ok := splitBedrockHost(host); ok {
+	if r, ok := splitBedrockHost(host); ok {
 		return r
 	}
 	return defaultBedrockRegion
 }
 
-// splitBedrockHost splits an official host, bedrock-runtime.{region}.
-// amazonaws.com or bedrock.{region}.amazonaws.com.
-func splitBedrockHost(host string) (service, region string, ok bool) {
+// splitBedrockHost returns the region of an official host,
+// bedrock-runtime.{region}.amazonaws.com or bedrock.{region}.amazonaws.com.
+func splitBedrockHost(host string) (region string, ok bool) {
 	rest, ok := strings.CutSuffix(host, ".amazonaws.com")
 	if !ok {
-		return "", "", false
+		return "", false
 	}
-	service, region, ok = strings.Cut(rest, ".")
+	service, region, ok := strings.Cut(rest, ".")
 	if !ok || (service != "bedrock-runtime" && service != bedrockService) || !validRegion(region) {
-		return "", "", false
+		return "", false
 	}
-	return service, region, true
+	return region, true
 }
 
 // bedrockHost is the official host for path in region: the control plane
 // for the listings, else the runtime. ok is false for a host that is not an
 // official one, which stays as the KeyPool named it.
 func bedrockHost(host, region, path string) (string, bool) {
-	if _, _, ok := splitBedrockHost(host); !ok {
+	if _, ok := splitBedrockHost(host); !ok {
 		return "", false
 	}
 	service := "bedrock-runtime"

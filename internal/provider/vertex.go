@@ -68,9 +68,7 @@ func (vertex) WriteError(w http.ResponseWriter, e Error, msg string) { Gemini.Wr
 
 // vertexUsage: Claude's usage (rawPredict answers and SSE events) and
 // Gemini's usageMetadata.
-var vertexUsage = usage.MustSchema(append(append(
-	usage.Under(usageObject, anthropicUsageLeaves...),
-	usage.Under([]string{"message", usageKey}, anthropicUsageLeaves...)...),
+var vertexUsage = usage.MustSchema(append(anthropicUsagePaths(),
 	usage.Under([]string{"usageMetadata"},
 		usage.Path{Keys: []string{"promptTokenCount"}, Field: usage.FieldInput},
 		usage.Path{Keys: []string{"candidatesTokenCount"}, Field: usage.FieldOutput},
@@ -87,7 +85,7 @@ func (vertex) KeyInvalid(status int, body []byte) bool {
 	e := parseGoogleError(body)
 	switch status {
 	case http.StatusUnauthorized:
-		return e.Status == "UNAUTHENTICATED"
+		return e.Status == googleUnauthenticated
 	case http.StatusForbidden:
 		for _, d := range e.Details {
 			if d.Reason == "CONSUMER_SUSPENDED" {

@@ -160,7 +160,7 @@ func (*vertexAuth) tokenFailed(r *http.Request, err error) (*http.Response, erro
 // vertexRefusal is Google's 401 for a credential that has no token.
 func vertexRefusal(r *http.Request) *http.Response {
 	body, _ := json.Marshal(googleError{Error: googleStatus{
-		Code: http.StatusUnauthorized, Message: vertexRefused, Status: "UNAUTHENTICATED"}})
+		Code: http.StatusUnauthorized, Message: vertexRefused, Status: googleUnauthenticated}})
 	return localAnswer(r, http.StatusUnauthorized, nil, body)
 }
 
