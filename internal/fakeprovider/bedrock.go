@@ -184,7 +184,7 @@ func (b bedrockAPI) writeError(c *call, status int, class errClass, msg string) 
 		if b.refusal != nil && *b.refusal != "" {
 			msg = *b.refusal
 		}
-		if strings.Contains(msg, "signature") {
+		if strings.Contains(strings.ToLower(msg), "signature") {
 			e.typ = "InvalidSignatureException"
 		}
 		status = e.status

@@ -22,7 +22,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/keypool-dev/keypool-operator/internal/clock"
 	"github.com/keypool-dev/keypool-operator/internal/fakeprovider"
 )
 
@@ -85,6 +87,17 @@ func TestBedrockSignatureIsVerified(t *testing.T) {
 			t.Errorf("%s: the answer holds the credential: %s", tc.name, body)
 		}
 	}
+	// A signature made by a clock 10 minutes off is refused as AWS refuses
+	// it, which blames the clock, not the credential.
+	ahead := fakeprovider.New(fakeprovider.Config{Clock: clock.NewFake(time.Now().Add(10 * time.Minute)),
+		Keys: []fakeprovider.Key{{Key: "AKIAEXAMPLE", Org: "a", Secret: "the-secret"}}})
+	skewed := httptest.NewServer(ahead)
+	defer skewed.Close()
+	if status, body := invoke(t, skewed, `{"accessKeyId":"AKIAEXAMPLE","secretAccessKey":"the-secret"}`); status != http.StatusForbidden ||
+		!strings.Contains(body, "Signature expired") || Bedrock.KeyInvalid(status, []byte(body)) {
+		t.Errorf("a skewed clock: %d %s", status, body)
+	}
+
 	// A model this account may not use blames nothing.
 	if Bedrock.KeyInvalid(http.StatusForbidden, []byte(`{"message":"You don't have access to the model with the specified model ID."}`)) {
 		t.Error("a model's AccessDeniedException blamed the credential")
