@@ -21,7 +21,7 @@ import (
 )
 
 // Provider names the upstream API family of a pool.
-// +kubebuilder:validation:Enum=anthropic;openai;azure;gemini
+// +kubebuilder:validation:Enum=anthropic;openai;azure;gemini;bedrock;vertex
 type Provider string
 
 const (
@@ -33,6 +33,10 @@ const (
 	ProviderAzure Provider = "azure"
 	// ProviderGemini is Google's Gemini API (generativelanguage).
 	ProviderGemini Provider = "gemini"
+	// ProviderBedrock is Amazon Bedrock's runtime API, with AWS credentials.
+	ProviderBedrock Provider = "bedrock"
+	// ProviderVertex is Google Vertex AI, with service-account keys.
+	ProviderVertex Provider = "vertex"
 )
 
 // Strategy names how a key is chosen among the keys of the highest priority
@@ -237,21 +241,32 @@ type Failover struct {
 // KeyPoolSpec defines the desired state of KeyPool.
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'azure' || has(self.upstream)",message="upstream is required for provider azure: it names the resource endpoint, e.g. https://my-resource.openai.azure.com",fieldPath=".upstream",reason=FieldValueRequired
 // +kubebuilder:validation:XValidation:rule="!has(self.clients) || size(self.clients) == 0 || has(self.clientAuth.secretRef)",message="spec.clients needs clientAuth.secretRef: clients are named by their tokens' data keys"
+// +kubebuilder:validation:XValidation:rule="!has(self.region) || (has(self.provider) && self.provider in ['bedrock', 'vertex'])",message="spec.region is only for provider bedrock or vertex",fieldPath=".region"
+// +kubebuilder:validation:XValidation:rule="!has(self.region) || !has(self.upstream)",message="set one of spec.region and spec.upstream: region chooses the official regional endpoint",fieldPath=".region"
 type KeyPoolSpec struct {
 	// provider is the upstream API family: anthropic (x-api-key,
 	// anthropic-ratelimit-* headers), openai (any OpenAI-compatible API:
 	// Authorization: Bearer, x-ratelimit-* headers), azure (Azure OpenAI:
 	// api-key, deployment paths, x-ratelimit-remaining-* headers) or gemini
 	// (Google's Gemini API: x-goog-api-key, no rate-limit headers; limits
-	// come from the keys' rpmLimit/itpmLimit/otpmLimit and 429s).
+	// come from the keys' rpmLimit/itpmLimit/otpmLimit and 429s), bedrock
+	// (Amazon Bedrock: each Secret data entry is an AWS access key pair or
+	// a Bedrock API key as JSON, requests signed with SigV4) or vertex
+	// (Google Vertex AI: each data entry is a service-account key JSON,
+	// OAuth access tokens). Neither cloud sends rate-limit headers: their
+	// limits come from the keys' limits and their throttling errors.
 	// +kubebuilder:default=anthropic
 	// +optional
 	Provider Provider `json:"provider,omitempty"`
 
 	// upstream is the provider's base URL. When empty, https://api.anthropic.com
 	// for anthropic, https://api.openai.com for openai and
-	// https://generativelanguage.googleapis.com for gemini; azure has no
-	// default and requires it (the resource endpoint,
+	// https://generativelanguage.googleapis.com for gemini,
+	// https://bedrock-runtime.{region}.amazonaws.com for bedrock (region
+	// us-east-1 unless spec.region says) and
+	// https://{region}-aiplatform.googleapis.com for vertex (the global
+	// https://aiplatform.googleapis.com unless spec.region says); azure has
+	// no default and requires it (the resource endpoint,
 	// https://{resource}.openai.azure.com). The controller uses the
 	// default; the stored object stays empty. A path is kept as a
 	// prefix: with https://gw.example.com/openai, /v1/chat/completions goes to
@@ -263,6 +278,16 @@ type KeyPoolSpec struct {
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="upstream must be an absolute http or https URL"
 	// +optional
 	Upstream string `json:"upstream,omitempty"`
+
+	// region is the cloud region of a bedrock or vertex pool (e.g.
+	// us-east-1, us-east5, global): the default upstream is that region's
+	// official endpoint. A credential whose Secret entry names a region of
+	// its own sends to that region's endpoint instead, so one pool may hold
+	// credentials of several regions.
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[a-z0-9-]+$`
+	// +optional
+	Region string `json:"region,omitempty"`
 
 	// strategy chooses a key among the keys of the highest priority tier that
 	// have capacity: least-loaded, round-robin, random or weighted.

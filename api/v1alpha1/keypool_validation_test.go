@@ -146,12 +146,16 @@ queueTimeout: 30s
 	}
 }
 
-// TestNewProvidersAccepted: azure with its resource endpoint, and gemini
-// without an upstream (it has a default), are valid.
+// TestNewProvidersAccepted: azure with its resource endpoint, gemini
+// without an upstream (it has a default), and bedrock and vertex with or
+// without a region, are valid.
 func TestNewProvidersAccepted(t *testing.T) {
 	for name, spec := range map[string]string{
-		"azure":  "provider: azure\nupstream: https://my-resource.openai.azure.com" + validSpec,
-		"gemini": "provider: gemini" + validSpec,
+		"azure":          "provider: azure\nupstream: https://my-resource.openai.azure.com" + validSpec,
+		"gemini":         "provider: gemini" + validSpec,
+		"bedrock":        "provider: bedrock" + validSpec,
+		"bedrock-region": "provider: bedrock\nregion: eu-west-1" + validSpec,
+		"vertex-region":  "provider: vertex\nregion: us-east5" + validSpec,
 	} {
 		if err := k8s.Create(context.Background(), keyPool(t, "provider-"+name, spec)); err != nil {
 			t.Errorf("%s KeyPool rejected: %v", name, err)
@@ -167,7 +171,10 @@ func TestInvalidKeyPoolsRejected(t *testing.T) {
 		spec      string
 		wantField string
 	}{
-		{"unknown provider", `provider: vertex` + validSpec, "spec.provider"},
+		{"unknown provider", `provider: sagemaker` + validSpec, "spec.provider"},
+		{"region for anthropic", `region: us-east-1` + validSpec, "spec.region"},
+		{"region and upstream", "provider: bedrock\nregion: us-east-1\nupstream: https://gw.example.com" + validSpec, "spec.region"},
+		{"bad region", "provider: vertex\nregion: US_EAST" + validSpec, "spec.region"},
 		{"azure without upstream", `provider: azure` + validSpec, "spec.upstream"},
 		{"unknown strategy", `strategy: fastest` + validSpec, "spec.strategy"},
 		{"empty keys", "keys: []\nclientAuth: {allowUnauthenticated: true}", "spec.keys"},

@@ -43,7 +43,8 @@ func main() {
 
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:9090", "listen address")
-	keySpec := flag.String("keys", "key1=org1", "API keys and their organisations: key1=orgA,key2=orgA,key3=orgB")
+	keySpec := flag.String("keys", "key1=org1",
+		"API keys and their organisations: key1=orgA,key2=orgA,key3=orgB; an AWS access key (Bedrock) is id:secret[:region]=org")
 	limitSpec := flag.String("limits", "",
 		"per-organisation limits per minute: orgA=rpm:50/itpm:30000/otpm:8000,orgB=rpm:5/tpm:40000 (absent: unlimited); "+
 			"orgA:haiku=rpm:100/otpm:20000 gives model class haiku of orgA buckets of its own")

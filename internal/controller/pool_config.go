@@ -52,6 +52,7 @@ func loadPoolConfig(ctx context.Context, reader client.Reader, kp *llmv1alpha1.K
 	var problems []problem
 	secrets := secretCache{reader: reader, namespace: kp.Namespace}
 
+	prov, _ := provider.Lookup(string(kp.Spec.Provider)) // known: allowedUpstream checked it
 	keys := make([]keypool.KeyConfig, 0, len(kp.Spec.Keys))
 	seen := make(map[string]struct{}, len(kp.Spec.Keys))
 	for _, src := range kp.Spec.Keys {
@@ -65,6 +66,14 @@ func loadPoolConfig(ctx context.Context, reader client.Reader, kp *llmv1alpha1.K
 				continue // the same entry named twice: the first listing wins
 			}
 			seen[e.id] = struct{}{}
+			if u, ok := provider.CredentialURL(prov, e.value); ok && !allowed.Allows(u) {
+				// The entry would send its credential (a signed token
+				// request) where the admin did not allow.
+				problems = append(problems, problem{reason: llmv1alpha1.ReasonUpstreamNotAllowed, message: fmt.Sprintf(
+					"key %s: its token endpoint %q is not allowed by the operator (--allowed-upstreams); the key is not used",
+					e.id, u.Redacted())})
+				continue
+			}
 			keys = append(keys, keypool.KeyConfig{
 				ID:         e.id,
 				APIKey:     e.value,
@@ -166,6 +175,11 @@ func upstreamURL(spec llmv1alpha1.KeyPoolSpec) (*url.URL, error) {
 			return nil, fmt.Errorf("spec.provider %q is not known", spec.Provider)
 		}
 		raw = prov.DefaultUpstream()
+		if spec.Region != "" {
+			if raw, ok = provider.RegionalUpstream(prov, spec.Region); !ok {
+				return nil, fmt.Errorf("spec.region %q is not a region of provider %s", spec.Region, prov.Name())
+			}
+		}
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != schemeHTTP && u.Scheme != schemeHTTPS) || u.Host == "" {

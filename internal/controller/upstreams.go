@@ -20,16 +20,21 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"strings"
 
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 )
 
 // DefaultAllowedUpstreams are the origins allowed when the cluster admin
-// names none: the built-in providers' official APIs (Azure OpenAI has none:
-// each resource has its own endpoint, which the admin allows by name).
+// names none: the built-in providers' official APIs, Bedrock's and Vertex
+// AI's in every region, and Google's token endpoint, where Vertex
+// service accounts get their access tokens (Azure OpenAI has none: each
+// resource has its own endpoint, which the admin allows by name).
 var DefaultAllowedUpstreams = provider.Anthropic.DefaultUpstream() + "," + provider.OpenAI.DefaultUpstream() +
-	"," + provider.Gemini.DefaultUpstream()
+	"," + provider.Gemini.DefaultUpstream() +
+	",https://bedrock-runtime.*.amazonaws.com,https://bedrock.*.amazonaws.com" +
+	"," + provider.Vertex.DefaultUpstream() + ",https://*-aiplatform.googleapis.com,https://oauth2.googleapis.com"
 
 // The schemes an upstream may have.
 const (
@@ -48,12 +53,17 @@ type origin struct {
 // the keys and the clients' requests go only where the admin said.
 type UpstreamAllowlist struct {
 	origins map[origin]struct{}
+	// patterns are origins whose host has a "*" in a label, matching any
+	// run of characters within that one label (bedrock-runtime.*.amazonaws.com,
+	// *-aiplatform.googleapis.com: a cloud's regional endpoints).
+	patterns []origin
 }
 
 // ParseAllowedUpstreams parses a comma-separated list of origins such as
 // "https://api.anthropic.com,http://127.0.0.1:9090". An entry is a scheme,
 // a host and an optional port; a path, query or user is an error, so that
-// an entry never looks narrower than what it allows.
+// an entry never looks narrower than what it allows. A "*" in a host label
+// matches within that label only, never across a dot.
 func ParseAllowedUpstreams(list string) (*UpstreamAllowlist, error) {
 	a := &UpstreamAllowlist{origins: map[origin]struct{}{}}
 	for _, raw := range strings.Split(list, ",") {
@@ -72,9 +82,13 @@ func ParseAllowedUpstreams(list string) (*UpstreamAllowlist, error) {
 		if err != nil {
 			return nil, fmt.Errorf("allowed upstream %q: %w", raw, err)
 		}
+		if strings.Contains(o.host, "*") {
+			a.patterns = append(a.patterns, o)
+			continue
+		}
 		a.origins[o] = struct{}{}
 	}
-	if len(a.origins) == 0 {
+	if len(a.origins)+len(a.patterns) == 0 {
 		return nil, fmt.Errorf("no allowed upstream in %q", list)
 	}
 	return a, nil
@@ -91,8 +105,30 @@ func (a *UpstreamAllowlist) Allows(u *url.URL) bool {
 	if err != nil {
 		return false
 	}
-	_, ok := a.origins[o]
-	return ok
+	if _, ok := a.origins[o]; ok {
+		return true
+	}
+	for _, p := range a.patterns {
+		if p.scheme == o.scheme && p.port == o.port && hostMatches(p.host, o.host) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostMatches reports whether host matches pattern label by label (the same
+// number of labels; "*" within a label matches any characters of it).
+func hostMatches(pattern, host string) bool {
+	pl, hl := strings.Split(pattern, "."), strings.Split(host, ".")
+	if len(pl) != len(hl) {
+		return false
+	}
+	for i := range pl {
+		if ok, err := path.Match(pl[i], hl[i]); !ok || err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // originOf normalises u's scheme, host and port.

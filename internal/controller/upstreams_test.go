@@ -117,3 +117,57 @@ func TestUpstreamNotAllowedIsNotServed(t *testing.T) {
 		t.Errorf("status.upstream = %q, want spec.upstream", served.Status.Upstream)
 	}
 }
+
+// TestDefaultUpstreamsCoverCloudRegions: the default allowlist admits
+// Bedrock's and Vertex AI's endpoints in every region, and a "*" matches
+// within one host label, never across a dot or into another domain.
+func TestDefaultUpstreamsCoverCloudRegions(t *testing.T) {
+	a, err := ParseAllowedUpstreams(DefaultAllowedUpstreams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for raw, want := range map[string]bool{
+		"https://bedrock-runtime.us-east-1.amazonaws.com":      true,
+		"https://bedrock-runtime.eu-central-1.amazonaws.com/x": true,
+		"https://bedrock.ap-south-1.amazonaws.com":             true,
+		"https://aiplatform.googleapis.com":                    true,
+		"https://us-east5-aiplatform.googleapis.com":           true,
+		"http://bedrock-runtime.us-east-1.amazonaws.com":       false, // scheme
+		"https://bedrock-runtime.us-east-1.evil.amazonaws.com": false, // one label only
+		"https://bedrock-runtime.us-east-1.amazonaws.com.evil": false,
+		"https://s3.us-east-1.amazonaws.com":                   false,
+		"https://evil.example/-aiplatform.googleapis.com":      false,
+		"https://x.us-east5-aiplatform.googleapis.com":         false,
+		"https://us-east5-aiplatform.googleapis.com:8443":      false, // port
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if got := a.Allows(u); got != want {
+			t.Errorf("Allows(%s) = %v, want %v", raw, got, want)
+		}
+	}
+}
+
+// TestVertexTokenEndpointMustBeAllowed: a service-account key sends a
+// signed token request to its token_uri, so that endpoint is held to
+// --allowed-upstreams like the upstream: a key naming another is left out
+// (Degraded names it, never its value), Google's own is used.
+func TestVertexTokenEndpointMustBeAllowed(t *testing.T) {
+	ns := newNamespace(t)
+	createSecret(t, ns, "sa", llmv1alpha1.SecretTypeProviderKeys, map[string]string{
+		"google":   `{"type":"service_account","project_id":"p","token_uri":"https://oauth2.googleapis.com/token"}`,
+		"metadata": `{"type":"service_account","project_id":"p","token_uri":"http://169.254.169.254/token"}`,
+	})
+	spec := simpleSpec("sa")
+	spec.Provider = llmv1alpha1.ProviderVertex
+	createKeyPool(t, ns, "v", spec)
+	nn := types.NamespacedName{Namespace: ns, Name: "v"}
+	waitPool(t, nn, "sa/google")
+	got := waitCondition(t, nn, llmv1alpha1.ConditionDegraded, metav1.ConditionTrue, llmv1alpha1.ReasonUpstreamNotAllowed)
+	if msg := conditionMessage(got, llmv1alpha1.ConditionDegraded); !strings.Contains(msg, "sa/metadata") ||
+		strings.Contains(msg, "service_account") {
+		t.Errorf("Degraded message: %q", msg)
+	}
+}

@@ -81,6 +81,7 @@ func wireFault(f Fault) faultWire {
 //	GET    /_fake/levels             Levels and ClassLevels as JSON
 //	GET    /_fake/admission          whether output is admitted on max_tokens
 //	POST   /_fake/admission?max_tokens=on|off  SetAdmitOutputOnMaxTokens
+//	POST   /_fake/service-accounts?email=E&project=P&token_url=U  ServiceAccountKey: the key JSON
 func (p *Provider) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	route := r.Method + " " + r.URL.Path
 	switch route {
@@ -120,6 +121,15 @@ func (p *Provider) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeResult(w, "ok")
+	case "POST /_fake/service-accounts":
+		q := r.URL.Query()
+		key, err := p.ServiceAccountKey(q.Get("email"), q.Get("project"), q.Get("token_url"))
+		if err != nil {
+			writeAdmin(w, http.StatusInternalServerError, map[string]string{errorType: err.Error()})
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(key)
 	case "POST /_fake/hold":
 		p.HoldStreams()
 		writeResult(w, "holding")

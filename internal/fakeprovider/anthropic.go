@@ -220,7 +220,7 @@ func (anthropicAPI) respond(c *call) {
 		Type:       "message",
 		Role:       roleAssistant,
 		Model:      c.req.model,
-		Content:    []anthropicBlock{{Type: "text", Text: text(0, c.output)}},
+		Content:    []anthropicBlock{{Type: blockText, Text: text(0, c.output)}},
 		StopReason: c.anthropicStop(),
 		Usage:      c.anthropicUsage(c.output, "standard"),
 	})

@@ -102,6 +102,12 @@ type Key struct {
 	Key string
 	// Org names the organisation; keys with the same Org share limits.
 	Org string
+	// Secret makes Key an AWS access key ID whose requests must be signed
+	// with SigV4 using this secret access key (Bedrock); without it a
+	// Bedrock request carries Key as a bearer token (a Bedrock API key).
+	Secret string
+	// Region is the region a SigV4 signature must name; "" is us-east-1.
+	Region string
 }
 
 // Limits are an organisation's per-minute limits. Zero in a field means that
@@ -127,7 +133,8 @@ type Limits struct {
 }
 
 // ParseKeys parses a key spec such as "key1=orgA,key2=orgA,key3=orgB". A
-// bare key with no "=org" is its own organisation, named like the key.
+// bare key with no "=org" is its own organisation, named like the key. An
+// AWS access key for Bedrock is id:secret[:region] (Key.Secret, Key.Region).
 func ParseKeys(spec string) ([]Key, error) {
 	var keys []Key
 	for item := range strings.SplitSeq(spec, ",") {
@@ -145,7 +152,18 @@ func ParseKeys(spec string) ([]Key, error) {
 		} else if org == "" {
 			return nil, fmt.Errorf("key spec %q: empty organisation", item)
 		}
-		keys = append(keys, Key{Key: key, Org: org})
+		k := Key{Key: key, Org: org}
+		if id, rest, pair := strings.Cut(key, ":"); pair { // an AWS access key: id:secret[:region]
+			k.Key = id
+			k.Secret, k.Region, _ = strings.Cut(rest, ":")
+			if id == "" || k.Secret == "" {
+				return nil, fmt.Errorf("key spec %q: an AWS key is id:secret[:region]", item)
+			}
+			if !found {
+				k.Org = id
+			}
+		}
+		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("key spec: no keys")

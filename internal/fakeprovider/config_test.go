@@ -26,11 +26,18 @@ func TestParseKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Key{{"key1", "orgA"}, {"key2", "orgA"}, {"key3", "orgB"}, {"solo", "solo"}}
+	want := []Key{{Key: "key1", Org: "orgA"}, {Key: "key2", Org: "orgA"}, {Key: "key3", Org: "orgB"}, {Key: "solo", Org: "solo"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	for _, bad := range []string{"", ",", "=orgA", "key1="} {
+	aws, err := ParseKeys("AKIA1:s3cret:eu-west-1=acct,AKIA2:other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Key{{Key: "AKIA1", Org: "acct", Secret: "s3cret", Region: "eu-west-1"}, {Key: "AKIA2", Org: "AKIA2", Secret: "other"}}; !reflect.DeepEqual(aws, want) {
+		t.Errorf("got %v, want %v", aws, want)
+	}
+	for _, bad := range []string{"", ",", "=orgA", "key1=", "AKIA1:=acct", ":secret"} {
 		if _, err := ParseKeys(bad); err == nil {
 			t.Errorf("ParseKeys(%q) accepted", bad)
 		}

@@ -107,7 +107,7 @@ func geminiRoute(r *http.Request) (g geminiAPI, ok bool) {
 	}
 	switch method {
 	case "generateContent":
-	case "streamGenerateContent":
+	case methodStreamGenerate:
 		g.streaming, g.sse = true, r.URL.Query().Get("alt") == "sse"
 	default:
 		return g, false

@@ -47,6 +47,13 @@ func (p *Provider) serveModels(w http.ResponseWriter, r *http.Request, a api) {
 			writeJSON(c, http.StatusOK, []byte(`{"data":[{"type":"model","id":"claude-sonnet-4-5","display_name":"Claude Sonnet 4.5",`+
 				`"created_at":"2025-09-29T00:00:00Z"}],"has_more":false,"first_id":"claude-sonnet-4-5","last_id":"claude-sonnet-4-5"}`))
 			return
+		case bedrockAPI:
+			writeJSON(c, http.StatusOK, bedrockListing(r.URL.Path))
+			return
+		case vertexAPI:
+			writeJSON(c, http.StatusOK, []byte(`{"publisherModels":[{"name":"publishers/google/models/gemini-2.5-flash",`+
+				`"versionId":"001","launchStage":"GA"}],"nextPageToken":""}`))
+			return
 		case geminiAPI:
 			writeJSON(c, http.StatusOK, []byte(`{"models":[{"name":"models/gemini-2.5-flash","version":"001",`+
 				`"displayName":"Gemini 2.5 Flash","inputTokenLimit":1048576,"outputTokenLimit":65536,`+

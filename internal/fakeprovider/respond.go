@@ -36,9 +36,18 @@ type sseWriter struct {
 	crlf  bool          // end lines with CRLF (Gemini), not LF
 	n     int           // events written
 	buf   []byte
+	// frame, when set, frames each event instead of SSE: AWS event-stream
+	// messages (Bedrock, framer).
+	frame func(buf []byte, event string, data []byte) []byte
 }
 
-func newSSEWriter(c *call) *sseWriter {
+// framer is an API that streams in a framing of its own: the Content-Type
+// and one frame per event.
+type framer interface {
+	framing(c *call) (contentType string, frame func(buf []byte, event string, data []byte) []byte)
+}
+
+func newSSEWriter(c *call, a api) *sseWriter {
 	s := &sseWriter{w: c.w, rc: http.NewResponseController(c.w), ctx: c.r.Context(), buf: make([]byte, 0, 512)}
 	switch c.fault.Kind {
 	case FaultSlowStream:
@@ -49,6 +58,12 @@ func newSSEWriter(c *call) *sseWriter {
 	h := c.w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
+	if f, ok := a.(framer); ok {
+		var ct string
+		ct, s.frame = f.framing(c)
+		h.Set("Content-Type", ct)
+		h.Del("Cache-Control")
+	}
 	c.w.WriteHeader(http.StatusOK)
 	return s
 }
@@ -63,20 +78,11 @@ func (s *sseWriter) send(event string, data []byte) error {
 	if err := s.ctx.Err(); err != nil {
 		return fmt.Errorf("stream: %w", err)
 	}
-	eol := "\n"
-	if s.crlf {
-		eol = "\r\n"
+	if s.frame != nil {
+		s.buf = s.frame(s.buf[:0], event, data)
+	} else {
+		s.buf = appendSSE(s.buf[:0], event, data, s.crlf)
 	}
-	s.buf = s.buf[:0]
-	if event != "" {
-		s.buf = append(s.buf, "event: "...)
-		s.buf = append(s.buf, event...)
-		s.buf = append(s.buf, eol...)
-	}
-	s.buf = append(s.buf, "data: "...)
-	s.buf = append(s.buf, data...)
-	s.buf = append(s.buf, eol...)
-	s.buf = append(s.buf, eol...)
 	if _, err := s.w.Write(s.buf); err != nil {
 		return fmt.Errorf("write event: %w", err)
 	}
@@ -88,6 +94,23 @@ func (s *sseWriter) send(event string, data []byte) error {
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// appendSSE appends one server-sent event; event "" is a data-only event.
+func appendSSE(buf []byte, event string, data []byte, crlf bool) []byte {
+	eol := "\n"
+	if crlf {
+		eol = "\r\n"
+	}
+	if event != "" {
+		buf = append(buf, "event: "...)
+		buf = append(buf, event...)
+		buf = append(buf, eol...)
+	}
+	buf = append(buf, "data: "...)
+	buf = append(buf, data...)
+	buf = append(buf, eol...)
+	return append(buf, eol...)
 }
 
 // writeJSON writes a complete JSON response. Under the mid-stream reset

@@ -55,6 +55,11 @@ type Provider struct {
 	chunkTokens  int64
 	// keys is fixed at New, so the hot path reads it without a lock.
 	keys map[string]*keyState
+	// secrets and regions are the AWS access keys' secrets and regions
+	// (sigv4.go), fixed at New.
+	secrets, regions map[string]string
+	// google holds the service accounts and their access tokens (oauth.go).
+	google googleAuth
 	// classes maps a request's model to its class (classes.go).
 	classes classifier
 	// admitOnMaxTokens: not Config.OutputAfterTheFact, switchable at run
@@ -90,6 +95,8 @@ func New(cfg Config) *Provider {
 		cacheTTL:     cfg.PromptCacheTTL,
 		keys:         make(map[string]*keyState, len(cfg.Keys)),
 		classes:      newClassifier(cfg.ModelClasses),
+		secrets:      map[string]string{},
+		regions:      map[string]string{},
 	}
 	p.admitOnMaxTokens.Store(!cfg.OutputAfterTheFact)
 	if p.outputTokens <= 0 {
@@ -119,6 +126,9 @@ func New(cfg Config) *Provider {
 			orgs[k.Org] = o
 		}
 		p.keys[k.Key] = &keyState{org: o}
+		if k.Secret != "" {
+			p.secrets[k.Key], p.regions[k.Key] = k.Secret, cmp.Or(k.Region, "us-east-1")
+		}
 	}
 	return p
 }
@@ -140,6 +150,14 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveAzure(w, r)
 	case strings.HasPrefix(path, "/v1beta/") || strings.HasPrefix(path, "/v1/models/"):
 		p.serveGemini(w, r)
+	case strings.HasPrefix(path, "/model/"):
+		p.serveBedrock(w, r)
+	case path == "/foundation-models" || path == "/inference-profiles":
+		p.serveBedrockList(w, r)
+	case path == googleTokenPath:
+		p.serveToken(w, r)
+	case strings.HasPrefix(path, "/v1/projects/") || strings.HasPrefix(path, "/v1beta1/"):
+		p.serveVertex(w, r)
 	case strings.HasPrefix(path, "/_fake/"):
 		p.serveAdmin(w, r)
 	default:
@@ -366,7 +384,7 @@ func (p *Provider) serveAPI(w http.ResponseWriter, r *http.Request, a api) {
 		a.respond(c)
 		return
 	}
-	s := newSSEWriter(c)
+	s := newSSEWriter(c, a)
 	if err := a.stream(c, s); err == nil {
 		c.status = http.StatusOK
 	}
@@ -434,9 +452,11 @@ func newHeaderNames(limit, remaining, reset string) headerNames {
 
 // Strings both APIs' shapes use.
 const (
-	errorType           = "error"
-	invalidRequestError = "invalid_request_error"
-	roleAssistant       = "assistant"
+	blockText            = "text"                  // a text content block (Anthropic, Converse)
+	methodStreamGenerate = "streamGenerateContent" // Gemini's stream (also on Vertex AI)
+	errorType            = "error"
+	invalidRequestError  = "invalid_request_error"
+	roleAssistant        = "assistant"
 )
 
 // setHeader sets a header whose name is already canonical.

@@ -117,12 +117,18 @@ func (anthropic) WriteError(w http.ResponseWriter, e Error, msg string) {
 // anthropicUsage: the message's usage (also in message_delta events, the
 // final count), the message_start event's message.usage (an interim one),
 // and the content deltas a stream delivers (text, tool input, thinking).
-var anthropicUsage = usage.MustSchema(append(append(
-	usage.Under(usageObject, anthropicUsageLeaves...),
-	usage.Interim(usage.Under([]string{"message", usageKey}, anthropicUsageLeaves...))...),
-	usage.Path{Keys: []string{deltaKey, textKey}, Field: usage.FieldStreamed},
-	usage.Path{Keys: []string{deltaKey, "partial_json"}, Field: usage.FieldStreamed},
-	usage.Path{Keys: []string{deltaKey, "thinking"}, Field: usage.FieldStreamed})...)
+var anthropicUsage = usage.MustSchema(anthropicUsagePaths()...)
+
+// anthropicUsagePaths are where a Messages answer or event reports usage and
+// streamed content; Bedrock and Vertex AI serve the same answers.
+func anthropicUsagePaths() []usage.Path {
+	return append(append(
+		usage.Under(usageObject, anthropicUsageLeaves...),
+		usage.Interim(usage.Under([]string{"message", usageKey}, anthropicUsageLeaves...))...),
+		usage.Path{Keys: []string{deltaKey, textKey}, Field: usage.FieldStreamed},
+		usage.Path{Keys: []string{deltaKey, "partial_json"}, Field: usage.FieldStreamed},
+		usage.Path{Keys: []string{deltaKey, "thinking"}, Field: usage.FieldStreamed})
+}
 
 var anthropicUsageLeaves = []usage.Path{
 	{Keys: []string{"input_tokens"}, Field: usage.FieldInput},

@@ -73,7 +73,7 @@ func (gemini) ParseLimits(h http.Header, now time.Time) Limits { return geminiLi
 // geminiStatuses are error.status per Error: google.rpc.Code names.
 var geminiStatuses = [...]string{
 	ErrNotFound:       "NOT_FOUND",
-	ErrUnauthorized:   "UNAUTHENTICATED",
+	ErrUnauthorized:   googleUnauthenticated,
 	ErrTooLarge:       "INVALID_ARGUMENT",
 	ErrRateLimited:    "RESOURCE_EXHAUSTED",
 	ErrBadGateway:     "UNAVAILABLE",
@@ -81,6 +81,9 @@ var geminiStatuses = [...]string{
 	ErrBadRequest:     "INVALID_ARGUMENT",
 	ErrRequestTimeout: "DEADLINE_EXCEEDED",
 }
+
+// googleUnauthenticated is the google.rpc.Code of a refused credential.
+const googleUnauthenticated = "UNAUTHENTICATED"
 
 // googleError is Google's JSON error shape (google.rpc.Status).
 type googleError struct {

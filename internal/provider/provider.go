@@ -105,6 +105,10 @@ var (
 	Azure Provider = azureOpenAI{}
 	// Gemini is Google's Gemini API.
 	Gemini Provider = gemini{}
+	// Bedrock is Amazon Bedrock's runtime API, with AWS credentials.
+	Bedrock Provider = bedrock{}
+	// Vertex is Google Vertex AI, with service-account keys.
+	Vertex Provider = vertex{}
 )
 
 var byName = map[string]Provider{
@@ -112,6 +116,8 @@ var byName = map[string]Provider{
 	OpenAI.Name():    OpenAI,
 	Azure.Name():     Azure,
 	Gemini.Name():    Gemini,
+	Bedrock.Name():   Bedrock,
+	Vertex.Name():    Vertex,
 }
 
 // Lookup returns the provider called name; "" is Anthropic, the default of

@@ -73,18 +73,12 @@ func splitPoolPath(p string) (ns, name, rest string, ok bool) {
 	return ns, p[:j], p[j:], true
 }
 
-// apiRoots start the paths the proxy forwards: the provider APIs' versioned
-// roots (/v1/ for Anthropic and OpenAI, /v1beta/ and /v1alpha/ for Gemini)
-// and Azure OpenAI's /openai/. Anything else on the upstream's host (admin
-// pages, health checks) is not the pool's to expose.
-var apiRoots = [...]string{"/v1/", "/v1beta/", "/v1alpha/", "/openai/"}
-
-// validRest reports whether rest may be forwarded: only a provider API under
-// one of apiRoots, in a canonical form that no upstream could resolve to a
-// path outside it (canonicalRest).
-func validRest(rest string) bool {
+// validRest reports whether rest may be forwarded: only the provider's API
+// (provider.APIRoots), in a canonical form that no upstream could resolve to
+// a path outside it (canonicalRest).
+func validRest(rest string, prov provider.Provider) bool {
 	root := false
-	for _, r := range apiRoots {
+	for _, r := range provider.APIRoots(prov) {
 		root = root || strings.HasPrefix(rest, r)
 	}
 	return root && canonicalRest(rest)

@@ -217,10 +217,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	prov := pool.Provider()
 	pm := s.metrics.pool(rt.namespace, rt.name)
 	cm := pm.client(client)
-	if !validRest(rt.rest) {
+	if !validRest(rt.rest, prov) {
 		pm.request(keyNone, http.StatusNotFound)
 		clientDone(pool, cm, client, quota.OutcomeServed, usage.Tokens{})
-		prov.WriteError(w, provider.ErrNotFound, "only the provider API (under /v1/, /v1beta/, /v1alpha/ or /openai/) is proxied")
+		prov.WriteError(w, provider.ErrNotFound,
+			"only the provider API (under "+strings.Join(provider.APIRoots(prov), ", ")+") is proxied")
 		return
 	}
 	rb := requestBody{budget: &s.bodyBytes}

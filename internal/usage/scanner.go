@@ -36,6 +36,9 @@ const (
 	FormatJSON
 	// FormatSSE reads server-sent events whose data lines are JSON documents.
 	FormatSSE
+	// FormatEventStream reads AWS event-stream messages whose payloads are
+	// JSON documents (eventstream.go).
+	FormatEventStream
 )
 
 // String returns the format's name for logs.
@@ -45,6 +48,8 @@ func (f Format) String() string {
 		return "json"
 	case FormatSSE:
 		return "sse"
+	case FormatEventStream:
+		return "eventstream"
 	default:
 		return "none"
 	}
@@ -62,6 +67,8 @@ func FormatOf(contentType string) Format {
 	switch {
 	case strings.EqualFold(mt, "text/event-stream"):
 		return FormatSSE
+	case strings.EqualFold(mt, eventStreamMediaType):
+		return FormatEventStream
 	case strings.EqualFold(mt, "application/json"),
 		len(mt) > 5 && strings.EqualFold(mt[len(mt)-5:], "+json"):
 		return FormatJSON
@@ -77,6 +84,7 @@ type Scanner struct {
 	format Format
 	schema *Schema
 	sse    sseState
+	es     eventStreamState
 	js     jsonScanner
 	tokens Tokens
 	found  bool
@@ -110,6 +118,8 @@ func (s *Scanner) Write(p []byte) (int, error) {
 		s.js.write(p, s)
 	case FormatSSE:
 		s.writeSSE(p)
+	case FormatEventStream:
+		s.writeEventStream(p)
 	}
 	return len(p), nil
 }

@@ -50,7 +50,7 @@ const (
 var fakeKeys = strings.Join([]string{
 	"e2e-ant-1=org-a", "e2e-ant-2=org-a", "e2e-ant-3=org-b", "e2e-ant-3-rotated=org-b",
 	"e2e-small-1=org-small", "e2e-big-1=org-big", "e2e-oai-1=org-o", "e2e-oai-2=org-o",
-	"e2e-az-1=org-az1", "e2e-az-2=org-az2", "e2e-gem-1=org-gem1", "e2e-gem-2=org-gem2",
+	"e2e-az-1=org-az1", "e2e-az-2=org-az2", "e2e-gem-1=org-gem1", "e2e-gem-2=org-gem2", cloudFakeKey,
 }, ",")
 
 const fakeLimits = "org-a=rpm:1000,org-b=rpm:1000,org-small=rpm:3,org-big=rpm:1000,org-o=rpm:1000," +
@@ -158,6 +158,8 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("openai SDK", c.openaiSDK)
 	t.Run("openai SDK's azure option", c.azureSDK)
 	t.Run("genai SDK", c.geminiSDK)
+	t.Run("AWS SDK's bedrockruntime client", c.bedrockSDK)
+	t.Run("Vertex AI: Claude's rawPredict and genai in Vertex mode", c.vertexAPIs)
 	t.Run("requests spread across keys", c.spread)
 	t.Run("a spent key cools down and traffic moves on", c.limitedKey)
 	t.Run("a revoked key becomes Rejected", c.revokedKey)
@@ -166,9 +168,19 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("deleting the KeyPool makes it answer as an unknown pool (401)", c.deletion)
 	t.Run("no key or token in the logs", func(t *testing.T) {
 		logs := c.manager.Output()
-		for _, secret := range []string{clientToken, "e2e-ant-1", "e2e-ant-3-rotated", "e2e-small-1", "e2e-oai-1", "e2e-az-1", "e2e-gem-1"} {
+		for _, secret := range []string{clientToken, "e2e-ant-1", "e2e-ant-3-rotated", "e2e-small-1", "e2e-oai-1", "e2e-az-1", "e2e-gem-1",
+			awsSecret1, awsSecret2, bedrockKey3, "PRIVATE KEY", "ya29."} {
 			if strings.Contains(logs, secret) {
 				t.Errorf("manager logs contain the secret value %q", secret)
+			}
+		}
+		shown, err := c.kubectl.Run("", "get", "keypools,events.events.k8s.io", "-n", namespace, "-o", "yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range []string{clientToken, awsSecret1, awsSecret2, bedrockKey3, "PRIVATE KEY", "ya29."} {
+			if strings.Contains(shown, secret) {
+				t.Errorf("status or events contain the secret value %q", secret)
 			}
 		}
 	})
