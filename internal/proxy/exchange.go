@@ -87,6 +87,9 @@ type exchange struct {
 	bodyLetGo    bool // letGoOfBody ran (the handler's goroutine only)
 	// sending is the body the transport was given last (getBody).
 	sending *replayBody
+
+	// obj: the provider objects the request touches (objects.go); nil for none.
+	obj *objectCall
 }
 
 // run acquires keys and sends the request until it gets an answer it can
@@ -119,7 +122,7 @@ func (x *exchange) run(maxAttempts int) {
 		return
 	}
 	affinity := x.affinityKey()
-	exclude := x.tried[:0]
+	exclude := x.objectExclude(x.tried[:0]) // a request naming objects goes to their key
 	var (
 		pending *failedResponse // last retryable answer, returned if no key is left
 		lastErr error           // last transport error, likewise
@@ -175,7 +178,7 @@ func (x *exchange) run(maxAttempts int) {
 			x.finish(lease.KeyID, failed.status, attempt, nil)
 			return
 		}
-		x.respond(resp, lease, attempt)
+		x.answer(resp, lease, attempt)
 		return
 	}
 }

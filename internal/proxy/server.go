@@ -231,7 +231,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lift(deadline)
+	obj, refused := s.objects(r, &rt, &rb, acc, prov, pool, client)
+	if refused != nil {
+		rb.release()
+		pm.request(keyNone, refused.kind.Status())
+		clientDone(pool, cm, client, quota.OutcomeOf(refused.kind.Status()), usage.Tokens{})
+		refused.write(w, prov)
+		return
+	}
 	x := &exchange{
+		obj:    obj,
 		s:      s,
 		w:      w,
 		r:      r,

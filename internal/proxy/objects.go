@@ -1,0 +1,463 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
+	"github.com/keypool-dev/keypool-operator/internal/objectid"
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/usage"
+)
+
+// maxSealedAnswer bounds an object answer the proxy reads whole to seal the
+// IDs in it; object answers are a few KiB (a list is not sealed).
+const maxSealedAnswer = 4 << 20
+
+// objectCall is what the proxy knows of a request that touches provider
+// objects (provider.ObjectTable): the key that holds the objects it names
+// and whether its answer carries IDs to seal. Nil for a request that
+// touches none.
+type objectCall struct {
+	table  *provider.ObjectTable
+	sealer *objectid.Sealer
+	scope  string // the pool's namespace/name: IDs are valid in one pool only
+	client string
+	// key is the ID of the key that holds the named objects; "" = any key.
+	key  string
+	seal bool // a served JSON answer's object IDs are sealed for client
+	// generate: a generation, charged like any when its answer reports no
+	// usage.
+	generate bool
+	// clientBase is the pool's URL as the client reaches it, for answers
+	// that carry an endpoint's URL.
+	clientBase   string
+	upstreamPath string // the upstream base URL's path, cut from such URLs
+}
+
+// objectRefusal is an answer the proxy gives by itself to an object request.
+type objectRefusal struct {
+	kind       provider.Error
+	msg        string
+	retryAfter time.Duration // > 0: sent as Retry-After
+}
+
+func (e *objectRefusal) write(w http.ResponseWriter, prov provider.Provider) {
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfterSeconds(e.retryAfter))
+	}
+	prov.WriteError(w, e.kind, e.msg)
+}
+
+// objects checks a request against its provider's object table before it
+// goes anywhere: a path in neither the table nor the generation endpoints
+// is refused (unless the pool passes its prefix through); object IDs in the
+// path and body must open (sealed for this pool) and belong to the client,
+// and are replaced in place by the provider's own; and the request is held
+// to the key that holds them. Providers without a table are not checked.
+func (s *Server) objects(r *http.Request, rt *route, body *requestBody, acc *keypool.Access,
+	prov provider.Provider, pool *keypool.KeyPool, client string) (*objectCall, *objectRefusal) {
+	table := provider.ObjectsOf(prov)
+	if table == nil || passedThrough(acc.PassThroughPaths, rt.rest) {
+		return nil, nil
+	}
+	var spanBuf [2]provider.IDSpan
+	route, spans := table.Match(r.Method, rt.rest, spanBuf[:0])
+	if route == nil {
+		if table.IsGeneration(r.Method, rt.rest) {
+			return nil, nil
+		}
+		return nil, &objectRefusal{kind: provider.ErrNotFound, msg: r.Method + " " + rt.rest + " is not proxied: " +
+			"the pool serves generation endpoints and the object APIs it knows (files, batches, stored responses, caches); " +
+			"spec.passThroughPaths may name a path prefix to forward as it is"}
+	}
+	if route.Action == provider.ObjectList {
+		return nil, &objectRefusal{kind: provider.ErrBadRequest, msg: "listing is not offered through KeyPool " +
+			rt.namespace + "/" + rt.name + ": the provider lists every client's objects of a key; " +
+			"keep the IDs your requests returned and read each one"}
+	}
+	oc := &objectCall{table: table, sealer: s.opts.ObjectIDs, scope: rt.namespace + "/" + rt.name, client: client}
+	if oc.sealer == nil && (route.Action != provider.ObjectGenerate || len(spans) > 0) {
+		return nil, &objectRefusal{kind: provider.ErrUnavailable, msg: "object APIs are off: the proxy has no " +
+			"object ID secret (the manager's --object-id-secret-file)"}
+	}
+	if refused := oc.openPath(rt, spans); refused != nil {
+		return nil, refused
+	}
+	if refused := oc.openBody(body); refused != nil {
+		return nil, refused
+	}
+	if oc.key != "" {
+		if refused := keyHolding(pool, oc.key); refused != nil {
+			return nil, refused
+		}
+	}
+	oc.seal = oc.sealer != nil && sealsAnswer(route, body.buf)
+	oc.generate = route.Action == provider.ObjectGenerate
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	oc.clientBase = scheme + "://" + r.Host + "/pools/" + rt.namespace + "/" + rt.name
+	oc.upstreamPath = strings.TrimSuffix(acc.Upstream.Path, "/")
+	return oc, nil
+}
+
+// passedThrough reports whether path is under one of the pool's
+// pass-through prefixes.
+func passedThrough(prefixes []string, path string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// notFound is the answer to an ID that does not open, or is another
+// client's: the provider's own 404, which says no more than that.
+func notFound(id string) *objectRefusal {
+	return &objectRefusal{kind: provider.ErrNotFound, msg: "object " + strconv.Quote(id) + " not found"}
+}
+
+// open returns the provider's ID of a sealed id of the client's, and
+// agrees on the key that holds it.
+func (oc *objectCall) open(id string) (string, *objectRefusal) {
+	if oc.sealer == nil {
+		return "", notFound(id)
+	}
+	ref, err := oc.sealer.Open(oc.scope, id)
+	if err != nil || ref.Client != oc.client {
+		return "", notFound(id)
+	}
+	switch oc.key {
+	case "":
+		oc.key = ref.Key
+	case ref.Key:
+	default:
+		return "", &objectRefusal{kind: provider.ErrBadRequest,
+			msg: "the request names objects held by different keys of the pool; they cannot be used together"}
+	}
+	return ref.ID, nil
+}
+
+// openPath replaces the sealed IDs at spans of rt.rest by the provider's.
+func (oc *objectCall) openPath(rt *route, spans []provider.IDSpan) *objectRefusal {
+	if len(spans) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		raw, refused := oc.open(rt.rest[sp.Start:sp.End])
+		if refused != nil {
+			return refused
+		}
+		b.WriteString(rt.rest[last:sp.Start])
+		b.WriteString(raw)
+		last = sp.End
+	}
+	b.WriteString(rt.rest[last:])
+	rt.rest, rt.rawRest = b.String(), ""
+	return nil
+}
+
+// openBody replaces the sealed IDs in the body's ID fields
+// (ObjectTable.RequestIDs) by the provider's. A body that names none of
+// those fields is not parsed: that is almost every generation request.
+func (oc *objectCall) openBody(body *requestBody) *objectRefusal {
+	if !mentionsAny(body.buf, oc.table.RequestIDs) {
+		return nil
+	}
+	values, ok := stringsUnder(body.buf, oc.table.RequestIDs)
+	if !ok { // not JSON (a multipart upload): it names no object
+		return nil
+	}
+	for _, v := range values {
+		prefix, id := "", v
+		if oc.table.NameValues {
+			i := strings.LastIndexByte(v, '/')
+			prefix, id = v[:i+1], v[i+1:]
+			if !objectid.IsSealed(id) {
+				continue // a public URI, not one of the API's files
+			}
+		}
+		raw, refused := oc.open(id)
+		if refused != nil {
+			return refused
+		}
+		body.buf = bytes.ReplaceAll(body.buf, quoted(v), quoted(prefix+raw))
+	}
+	return nil
+}
+
+// keyHolding refuses a request whose objects' key cannot serve it now: a
+// key gone from the pool, rejected, or cooling down (429 with the time it
+// is back). Another key would only answer 404.
+func keyHolding(pool *keypool.KeyPool, key string) *objectRefusal {
+	for _, k := range pool.GetStats().Keys {
+		if k.ID != key {
+			continue
+		}
+		switch {
+		case k.State == keypool.StateRejected:
+			return &objectRefusal{kind: provider.ErrUnavailable, msg: "the key that holds this object (" + key +
+				") is rejected by the provider; the object is reachable again when the key's Secret is fixed"}
+		case k.State == keypool.StateCoolingDown && time.Until(k.CooldownUntil) > 0:
+			return &objectRefusal{kind: provider.ErrRateLimited, retryAfter: time.Until(k.CooldownUntil),
+				msg: "the key that holds this object (" + key + ") is cooling down after a rate limit; retry after the Retry-After"}
+		}
+		return nil
+	}
+	return &objectRefusal{kind: provider.ErrNotFound, msg: "the key that held this object (" + key +
+		") is no longer in the pool; the object is out of its reach"}
+}
+
+// sealsAnswer reports whether route's answer carries object IDs: every
+// object answer but content, and a generation that stores its answer
+// (OpenAI's Responses unless "store": false, chat completions with
+// "store": true). A streamed answer is passed on as it is.
+func sealsAnswer(route *provider.ObjectRoute, body []byte) bool {
+	if route.Action != provider.ObjectGenerate {
+		return route.Action != provider.ObjectContent
+	}
+	if route.Store == provider.StoreNever {
+		return false
+	}
+	var flags struct {
+		Store  *bool `json:"store"`
+		Stream bool  `json:"stream"`
+	}
+	if json.Unmarshal(body, &flags) != nil || flags.Stream {
+		return false
+	}
+	if route.Store == provider.StoreIfTrue {
+		return flags.Store != nil && *flags.Store
+	}
+	return flags.Store == nil || *flags.Store
+}
+
+// objectExclude is the Exclude list of a request held to one key: every
+// other key of the pool.
+func (x *exchange) objectExclude(exclude []string) []string {
+	if x.obj == nil || x.obj.key == "" {
+		return exclude
+	}
+	for _, id := range x.pool.Keys() {
+		if id != x.obj.key {
+			exclude = append(exclude, id)
+		}
+	}
+	return exclude
+}
+
+// answer passes a served answer on: sealed when it carries object IDs,
+// else as respond does.
+func (x *exchange) answer(resp *http.Response, lease *keypool.Lease, attempt int) {
+	if x.obj == nil || !x.obj.seal || resp.StatusCode/100 != 2 || resp.Header.Get("Content-Encoding") != "" ||
+		usage.FormatOf(resp.Header.Get("Content-Type")) != usage.FormatJSON {
+		x.respond(resp, lease, attempt)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxSealedAnswer+1))
+	_ = resp.Body.Close()
+	if err == nil && len(body) > maxSealedAnswer {
+		err = errors.New("object answer larger than " + strconv.Itoa(maxSealedAnswer) + " bytes")
+	}
+	if err != nil {
+		x.req.Failed(err)
+		x.badGateway(lease.KeyID, attempt, err)
+		return
+	}
+	x.letGoOfBody()
+	out := x.obj.sealAnswer(body, lease.KeyID)
+	h := x.w.Header()
+	copyResponseHeader(h, resp.Header, x.prov)
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	h[HeaderKey] = x.s.keyIDValue(lease.KeyID)
+	h[HeaderAttempts] = attemptsValue(attempt)
+	x.scan.Reset(usage.FormatJSON, x.prov.Usage())
+	_, _ = x.scan.Write(body)
+	if x.genai != nil {
+		x.genai.chunk(body)
+	}
+	t, charged := x.scan.Tokens(), x.scan.Tokens()
+	if !x.scan.Found() && x.obj.generate {
+		e := lease.Estimated()
+		charged = usage.Tokens{Input: e.InputTokens, Output: e.OutputTokens}
+	}
+	x.w.WriteHeader(resp.StatusCode)
+	_, werr := x.w.Write(out)
+	x.end(lease.KeyID, resp.StatusCode, attempt, charged, t, werr)
+}
+
+// sealAnswer replaces the provider's object IDs in an answer by IDs sealed
+// for the client and key, and points endpoint URLs at the proxy.
+func (oc *objectCall) sealAnswer(body []byte, key string) []byte {
+	var doc map[string]any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if dec.Decode(&doc) != nil {
+		return body
+	}
+	sealed := make(map[string]string)
+	for _, v := range answerStrings(doc, oc.table.AnswerIDs) {
+		sealed[v] = oc.sealValue(v, key)
+		body = bytes.ReplaceAll(body, quoted(v), quoted(sealed[v]))
+	}
+	for _, field := range oc.table.AnswerURLs {
+		v, _ := doc[field].(string)
+		u, err := url.Parse(v)
+		if v == "" || err != nil {
+			continue
+		}
+		segs := strings.Split(strings.TrimPrefix(u.Path, oc.upstreamPath), "/")
+		for i, seg := range segs {
+			if s, ok := sealed[seg]; ok {
+				segs[i] = s
+			}
+		}
+		body = bytes.ReplaceAll(body, quoted(v), quoted(oc.clientBase+strings.Join(segs, "/")))
+	}
+	return body
+}
+
+// sealValue is the sealed form of an answer's ID value v (for resource
+// names, of its last segment).
+func (oc *objectCall) sealValue(v, key string) string {
+	prefix, id := "", v
+	if oc.table.NameValues {
+		i := strings.LastIndexByte(v, '/')
+		prefix, id = v[:i+1], v[i+1:]
+	}
+	return prefix + oc.sealer.Seal(oc.scope, objectid.Ref{Key: key, Client: oc.client, ID: id})
+}
+
+// answerStrings are the string values at paths ("id", "file.id") of doc
+// and of each element of its "data" array.
+func answerStrings(doc map[string]any, paths []string) []string {
+	var out []string
+	docs := []map[string]any{doc}
+	if data, ok := doc["data"].([]any); ok {
+		for _, d := range data {
+			if m, ok := d.(map[string]any); ok {
+				docs = append(docs, m)
+			}
+		}
+	}
+	for _, d := range docs {
+		for _, p := range paths {
+			var v any = d
+			for _, k := range strings.Split(p, ".") {
+				m, _ := v.(map[string]any)
+				v = m[k]
+			}
+			if s, ok := v.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// mentionsAny reports whether body holds any of fields as a JSON key.
+func mentionsAny(body []byte, fields []string) bool {
+	for _, f := range fields {
+		if bytes.Contains(body, quoted(f)) {
+			return true
+		}
+	}
+	return false
+}
+
+// quoted is s as a JSON string.
+func quoted(s string) []byte {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// stringsUnder returns every string value of body under one of fields, at
+// any depth, directly or in an array; ok is false for a body that is not
+// JSON. It reads the token stream, so a field given twice is seen twice.
+func stringsUnder(body []byte, fields []string) (values []string, ok bool) {
+	type frame struct {
+		object   bool
+		wantKey  bool
+		field    string // the key whose value is being read
+		inherits bool   // an array directly under an ID field
+	}
+	isID := func(f string) bool {
+		for _, x := range fields {
+			if f == x {
+				return true
+			}
+		}
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var stack []frame
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].wantKey = true
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return values, len(stack) == 0
+		}
+		if err != nil {
+			return nil, false
+		}
+		top := len(stack) - 1
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, frame{object: true, wantKey: true})
+			case '[':
+				inherit := top >= 0 && stack[top].object && isID(stack[top].field)
+				stack = append(stack, frame{inherits: inherit})
+			default:
+				stack = stack[:top]
+				valueDone()
+			}
+		case string:
+			switch {
+			case top >= 0 && stack[top].object && stack[top].wantKey:
+				stack[top].field, stack[top].wantKey = t, false
+				continue
+			case top >= 0 && stack[top].object && isID(stack[top].field),
+				top >= 0 && !stack[top].object && stack[top].inherits:
+				values = append(values, t)
+			}
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+}

@@ -1,0 +1,305 @@
+/*
+Copyright 2026 The keypool-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	anthropicoption "github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/openai/openai-go/v3"
+	openaioption "github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keypool-dev/keypool-operator/internal/objectid"
+	"github.com/keypool-dev/keypool-operator/internal/provider"
+	"github.com/keypool-dev/keypool-operator/internal/proxytest"
+)
+
+// testSealer seals object IDs with a fixed secret: every proxy of a test
+// (a restart, a second replica) opens the others' IDs.
+func testSealer(t testing.TB) *objectid.Sealer {
+	t.Helper()
+	s, err := objectid.New(bytes.Repeat([]byte("s"), objectid.MinSecretBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// objectEnv is a pool of two keys, each in an organisation of its own at
+// the fake provider, used by two clients: team-a (clientToken) and team-b
+// ("another-client").
+func objectEnv(t *testing.T, prov provider.Provider) *env {
+	return newEnv(t, envConfig{provider: prov, clientNames: []string{"team-b", "team-a"},
+		keys: proxytest.Keys([]string{keyValue(1), keyValue(2)}, false)})
+}
+
+func anthropicClient(e *env, token string) anthropic.Client { return anthropicClientAt(e.base, token) }
+
+func anthropicClientAt(base, token string) anthropic.Client {
+	return anthropic.NewClient(anthropicoption.WithBaseURL(base+"/"), anthropicoption.WithAPIKey(token),
+		anthropicoption.WithMaxRetries(0))
+}
+
+func openAIClient(e *env, token string) openai.Client {
+	return openai.NewClient(openaioption.WithBaseURL(e.base+"/v1/"), openaioption.WithAPIKey(token),
+		openaioption.WithMaxRetries(0))
+}
+
+// wantAPIStatus checks that err is the SDK's error for status.
+func wantAnthropicStatus(t *testing.T, err error, status int, what string) {
+	t.Helper()
+	var apiErr *anthropic.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != status {
+		t.Errorf("%s: want %d from the API, got %v", what, status, err)
+	}
+}
+
+func wantOpenAIStatus(t *testing.T, err error, status int, what string) {
+	t.Helper()
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != status {
+		t.Errorf("%s: want %d from the API, got %v", what, status, err)
+	}
+}
+
+// TestAnthropicObjectsFollowTheirKeyAndOwner: files and message batches made
+// through a pool whose keys are in two organisations are read, fetched and
+// deleted through the key that made them (the fake provider would answer
+// 404 from the other organisation), by their creator only; a second proxy
+// with the same secret (a restart, another replica) serves the same IDs.
+func TestAnthropicObjectsFollowTheirKeyAndOwner(t *testing.T) {
+	e := objectEnv(t, provider.Anthropic)
+	a, b := anthropicClient(e, clientToken), anthropicClient(e, "another-client")
+	ctx := t.Context()
+	servedBy := map[string]int{}
+	var files, batches []string
+	for i := range 25 {
+		var resp *http.Response
+		f, err := a.Beta.Files.Upload(ctx, anthropic.BetaFileUploadParams{
+			File: anthropic.File(strings.NewReader("file body"), "notes.txt", "text/plain")},
+			anthropicoption.WithResponseInto(&resp))
+		if err != nil {
+			t.Fatalf("upload %d: %v", i, err)
+		}
+		servedBy[resp.Header.Get(HeaderKey)]++
+		files = append(files, f.ID)
+		batch, err := a.Messages.Batches.New(ctx, anthropic.MessageBatchNewParams{
+			Requests: []anthropic.MessageBatchNewParamsRequest{{CustomID: "r1", Params: anthropic.MessageBatchNewParamsRequestParams{
+				Model: "claude-test", MaxTokens: 100,
+				Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi [[output_tokens=7]]"))}}}}},
+			anthropicoption.WithResponseInto(&resp))
+		if err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+		servedBy[resp.Header.Get(HeaderKey)]++
+		batches = append(batches, batch.ID)
+		if !strings.HasPrefix(f.ID, "file_"+objectid.Marker) || !strings.HasPrefix(batch.ID, "msgbatch_"+objectid.Marker) {
+			t.Errorf("ids %q, %q are not sealed", f.ID, batch.ID)
+		}
+		if !strings.HasPrefix(batch.ResultsURL, e.base+"/v1/messages/batches/"+batch.ID+"/") {
+			t.Errorf("results_url %q does not point at the proxy", batch.ResultsURL)
+		}
+	}
+	if len(servedBy) != 2 {
+		t.Fatalf("objects were made on keys %v, want both keys", servedBy)
+	}
+
+	// A restart, or another replica: a new proxy with the same secret.
+	replica := httptest.NewServer(New(e.reg, Options{Transport: e.Transport, Metrics: prometheus.NewRegistry(), ObjectIDs: testSealer(t)}))
+	t.Cleanup(replica.Close)
+	base := replica.URL + "/pools/" + namespace + "/" + poolName
+	a, b = anthropicClientAt(base, clientToken), anthropicClientAt(base, "another-client")
+	for i := range files {
+		if _, err := b.Beta.Files.GetMetadata(ctx, files[i], anthropic.BetaFileGetMetadataParams{}); err == nil {
+			t.Fatal("another client read a file")
+		} else {
+			wantAnthropicStatus(t, err, http.StatusNotFound, "another client's read")
+		}
+		_, err := b.Messages.Batches.Cancel(ctx, batches[i], anthropic.MessageBatchCancelParams{})
+		wantAnthropicStatus(t, err, http.StatusNotFound, "another client's cancel")
+		_, err = b.Messages.Batches.Delete(ctx, batches[i], anthropic.MessageBatchDeleteParams{})
+		wantAnthropicStatus(t, err, http.StatusNotFound, "another client's delete")
+
+		meta, err := a.Beta.Files.GetMetadata(ctx, files[i], anthropic.BetaFileGetMetadataParams{})
+		if err != nil || meta.ID != files[i] {
+			t.Fatalf("file %d: %+v, %v", i, meta, err)
+		}
+		got, err := a.Messages.Batches.Get(ctx, batches[i], anthropic.MessageBatchGetParams{})
+		if err != nil || got.ID != batches[i] {
+			t.Fatalf("batch %d: %+v, %v", i, got, err)
+		}
+		results := a.Messages.Batches.ResultsStreaming(ctx, batches[i], anthropic.MessageBatchResultsParams{})
+		n := 0
+		for results.Next() {
+			if r := results.Current(); r.Result.Message.Usage.OutputTokens != 7 {
+				t.Errorf("batch %d result %+v", i, r)
+			}
+			n++
+		}
+		if err := results.Err(); err != nil || n != 1 {
+			t.Fatalf("batch %d results: %d, %v", i, n, err)
+		}
+		if _, err := a.Beta.Files.Delete(ctx, files[i], anthropic.BetaFileDeleteParams{}); err != nil {
+			t.Fatalf("delete file %d: %v", i, err)
+		}
+		if _, err := a.Messages.Batches.Delete(ctx, batches[i], anthropic.MessageBatchDeleteParams{}); err != nil {
+			t.Fatalf("delete batch %d: %v", i, err)
+		}
+	}
+	if n := e.fake.ObjectMisses(); n != 0 {
+		t.Errorf("the provider answered %d requests for objects with 404: sent to a key that does not hold them", n)
+	}
+	e.waitIdle()
+}
+
+// TestOpenAIObjectsFollowTheirKeyAndOwner: OpenAI files, a batch on an
+// uploaded file, its output file and a chain of stored responses
+// (previous_response_id), across two organisations.
+func TestOpenAIObjectsFollowTheirKeyAndOwner(t *testing.T) {
+	e := objectEnv(t, provider.OpenAI)
+	a, b := openAIClient(e, clientToken), openAIClient(e, "another-client")
+	ctx := t.Context()
+	servedBy := map[string]int{}
+	for i := range 10 {
+		var resp *http.Response
+		in := `{"custom_id":"r1","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-test",` +
+			`"messages":[{"role":"user","content":"hi [[output_tokens=5]]"}]}}` + "\n"
+		f, err := a.Files.New(ctx, openai.FileNewParams{File: openai.File(strings.NewReader(in), "in.jsonl", "application/jsonl"),
+			Purpose: openai.FilePurposeBatch}, openaioption.WithResponseInto(&resp))
+		if err != nil {
+			t.Fatalf("file %d: %v", i, err)
+		}
+		servedBy[resp.Header.Get(HeaderKey)]++
+		batch, err := a.Batches.New(ctx, openai.BatchNewParams{InputFileID: f.ID,
+			Endpoint: openai.BatchNewParamsEndpointV1ChatCompletions, CompletionWindow: openai.BatchNewParamsCompletionWindow24h})
+		if err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+		if batch.InputFileID != f.ID || !strings.HasPrefix(batch.OutputFileID, "file-"+objectid.Marker) {
+			t.Fatalf("batch %+v: file ids not sealed as the client knows them", batch)
+		}
+		if _, err := b.Batches.Get(ctx, batch.ID); err == nil {
+			t.Fatal("another client read a batch")
+		} else {
+			wantOpenAIStatus(t, err, http.StatusNotFound, "another client's batch read")
+		}
+		_, err = b.Batches.Cancel(ctx, batch.ID)
+		wantOpenAIStatus(t, err, http.StatusNotFound, "another client's cancel")
+		_, err = b.Files.Delete(ctx, f.ID)
+		wantOpenAIStatus(t, err, http.StatusNotFound, "another client's file delete")
+
+		out, err := a.Files.Content(ctx, batch.OutputFileID)
+		if err != nil {
+			t.Fatalf("output %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(out.Body)
+		_ = out.Body.Close()
+		if !bytes.Contains(body, []byte(`"completion_tokens":5`)) {
+			t.Errorf("batch output %s", body)
+		}
+
+		first, err := a.Responses.New(ctx, responses.ResponseNewParams{Model: "gpt-test",
+			Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hello")}}, openaioption.WithResponseInto(&resp))
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		servedBy[resp.Header.Get(HeaderKey)]++
+		next, err := a.Responses.New(ctx, responses.ResponseNewParams{Model: "gpt-test", PreviousResponseID: openai.String(first.ID),
+			Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("and then?")}})
+		if err != nil {
+			t.Fatalf("follow-up %d: %v", i, err)
+		}
+		if next.PreviousResponseID != first.ID {
+			t.Errorf("follow-up names %q, want %q", next.PreviousResponseID, first.ID)
+		}
+		_, err = b.Responses.New(ctx, responses.ResponseNewParams{Model: "gpt-test", PreviousResponseID: openai.String(first.ID),
+			Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("steal")}})
+		wantOpenAIStatus(t, err, http.StatusNotFound, "another client's previous_response_id")
+	}
+	if len(servedBy) != 2 {
+		t.Errorf("objects were made on keys %v, want both keys", servedBy)
+	}
+	if n := e.fake.ObjectMisses(); n != 0 {
+		t.Errorf("the provider answered %d requests for objects with 404", n)
+	}
+	e.waitIdle()
+}
+
+// TestForgedObjectIDsAreRefused: an upstream's own ID, an altered sealed ID
+// and an ID sealed for another pool are the provider's 404, and never
+// reach the upstream.
+func TestForgedObjectIDsAreRefused(t *testing.T) {
+	e := objectEnv(t, provider.OpenAI)
+	sealed := testSealer(t).Seal(namespace+"/"+e.Config.Name, objectid.Ref{Key: "keys/k1", Client: "team-a", ID: "file-abc"})
+	other := testSealer(t).Seal(namespace+"/another-pool", objectid.Ref{Key: "keys/k1", Client: "team-a", ID: "file-abc"})
+	altered := sealed[:len(sealed)-2] + "AA"
+	for _, id := range []string{"file-abc", altered, other, "file-" + objectid.Marker} {
+		resp := e.do(t.Context(), http.MethodGet, "/v1/files/"+id, "", map[string]string{"Authorization": "Bearer " + clientToken})
+		wantStatus(t, resp, http.StatusNotFound)
+		resp = e.do(t.Context(), http.MethodPost, "/v1/batches", `{"input_file_id":"`+id+`","endpoint":"/v1/chat/completions"}`,
+			map[string]string{"Authorization": "Bearer " + clientToken, "Content-Type": "application/json"})
+		wantStatus(t, resp, http.StatusNotFound)
+	}
+	resp := e.do(t.Context(), http.MethodGet, "/v1/files/"+sealed, "", map[string]string{"Authorization": "Bearer " + clientToken})
+	wantStatus(t, resp, http.StatusNotFound) // opens, but the fake has no file-abc
+	e.waitIdle()
+	if n := len(e.requests()); n != 1 {
+		t.Errorf("the upstream saw %d requests, want only the one with a valid id", n)
+	}
+}
+
+// TestUnknownPathsAreRefused: a path that is neither a generation endpoint
+// nor an object API the proxy knows is refused in the provider's shape,
+// unless the pool passes its prefix through; a list is refused, as the
+// provider would list every client's objects.
+func TestUnknownPathsAreRefused(t *testing.T) {
+	auth := map[string]string{"X-Api-Key": clientToken}
+	e := newEnv(t, envConfig{})
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodPost, "/v1/skills"},
+		{http.MethodGet, "/v1/files"},
+		{http.MethodGet, "/v1/messages/batches"},
+		{http.MethodPut, "/v1/files/x"},
+	} {
+		resp := e.do(t.Context(), tc.method, tc.path, "", auth)
+		if resp.StatusCode/100 != 4 {
+			t.Errorf("%s %s: status %d, want a refusal", tc.method, tc.path, resp.StatusCode)
+		}
+		if body := readAll(t, resp.Body); !strings.Contains(body, `"type":"error"`) {
+			t.Errorf("%s %s: %s is not Anthropic's error shape", tc.method, tc.path, body)
+		}
+	}
+	e.waitIdle()
+	if n := len(e.requests()); n != 0 {
+		t.Fatalf("the upstream saw %d requests", n)
+	}
+	p := newEnv(t, envConfig{passThrough: []string{"/v1/skills"}})
+	resp := p.do(t.Context(), http.MethodPost, "/v1/skills", "{}", auth)
+	p.waitIdle()
+	if n := len(p.requests()); n != 1 {
+		t.Errorf("a pass-through path was not forwarded: status %d", resp.StatusCode)
+	}
+}
