@@ -70,6 +70,7 @@ func main() {
 		proxyOpts                                          proxy.Options
 		maxQueuedPerPool                                   int
 	)
+	var objectIDSecretFile string
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8082 for HTTP (the proxy has :8080), or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
@@ -104,6 +105,9 @@ func main() {
 		"How long a request may wait for Redis before this replica falls back to local limits.")
 	flag.IntVar(&replicas, "replicas", 2, "Manager replicas serving the proxy: while Redis is unreachable, "+
 		"each keeps limit/replicas of every key. Only used with --redis-url.")
+	flag.StringVar(&objectIDSecretFile, "object-id-secret-file", "", "File holding the secret (32 bytes or more) "+
+		"that seals the object IDs clients get (files, batches, stored responses); every replica must read the same. "+
+		"Empty or absent: the object APIs are refused.")
 	flag.Parse()
 
 	log := newLogger(logLevel, logFormat)
@@ -193,6 +197,11 @@ func main() {
 	proxyOpts.Addr = proxyAddr
 	proxyOpts.Logger = log.WithName("proxy")
 	proxyOpts.ShutdownGrace = shutdownGrace
+	if proxyOpts.ObjectIDs, err = objectSealer(objectIDSecretFile); err != nil {
+		setupLog.Error(err, "unable to load the object ID secret")
+		os.Exit(1)
+	}
+	setupLog.Info("object APIs", "enabled", proxyOpts.ObjectIDs != nil)
 	// Spans and GenAI histograms only when OTEL_EXPORTER_OTLP_* asks for them.
 	otelProviders, err := telemetry.FromEnv(context.Background())
 	if err != nil {

@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 // Package objectid seals the IDs of provider objects (files, batches,
 // stored responses, caches) before the proxy hands them to a client. A
 // sealed ID carries the key that holds the object, the client that created
