@@ -197,11 +197,7 @@ func main() {
 	proxyOpts.Addr = proxyAddr
 	proxyOpts.Logger = log.WithName("proxy")
 	proxyOpts.ShutdownGrace = shutdownGrace
-	if proxyOpts.ObjectIDs, err = objectSealer(objectIDSecretFile); err != nil {
-		setupLog.Error(err, "unable to load the object ID secret")
-		os.Exit(1)
-	}
-	setupLog.Info("object APIs", "enabled", proxyOpts.ObjectIDs != nil)
+	proxyOpts.ObjectIDs = mustObjectSealer(setupLog, objectIDSecretFile)
 	// Spans and GenAI histograms only when OTEL_EXPORTER_OTLP_* asks for them.
 	otelProviders, err := telemetry.FromEnv(context.Background())
 	if err != nil {

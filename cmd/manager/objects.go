@@ -23,8 +23,22 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/go-logr/logr"
+
 	"github.com/keypool-dev/keypool-operator/internal/objectid"
 )
+
+// mustObjectSealer is objectSealer, or the end of the process when the
+// secret is there but cannot be used.
+func mustObjectSealer(setupLog logr.Logger, path string) *objectid.Sealer {
+	s, err := objectSealer(path)
+	if err != nil {
+		setupLog.Error(err, "unable to load the object ID secret")
+		os.Exit(1)
+	}
+	setupLog.Info("object APIs", "enabled", s != nil)
+	return s
+}
 
 // objectSealer reads the installation's object ID secret from path (the
 // install mounts it from the Secret keypool-object-ids, which every replica

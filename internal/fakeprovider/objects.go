@@ -33,6 +33,21 @@ import (
 // results made as the messages API would answer each request. Object calls
 // are outside the rate limits (the providers limit batches apart).
 
+// Names the object answers repeat.
+const (
+	jsonObject        = "object"
+	jsonType          = "type"
+	jsonStatus        = "status"
+	jsonContent       = "content"
+	jsonFilename      = "filename"
+	jsonMessage       = "message"
+	jsonText          = "text"
+	jsonModel         = "model"
+	statusCompleted   = "completed"
+	collectionBatches = "batches"
+	kindFile          = "file"
+)
+
 // objectStore holds every organisation's objects.
 type objectStore struct {
 	mu    sync.Mutex
@@ -158,7 +173,7 @@ func (oc *objectCall) onObject(a api, method, id, action string) {
 	switch {
 	case method == http.MethodGet && action == "":
 		oc.writeMeta(o.meta)
-	case method == http.MethodGet && (action == "content" || action == "results"):
+	case method == http.MethodGet && (action == jsonContent || action == "results"):
 		oc.w.Header().Set("Content-Type", "application/octet-stream")
 		if action == "results" {
 			oc.w.Header().Set("Content-Type", "application/x-jsonl")
@@ -171,15 +186,15 @@ func (oc *objectCall) onObject(a api, method, id, action string) {
 		if oc.anthropic {
 			o.meta["cancel_initiated_at"] = o.meta["created_at"]
 		} else {
-			o.meta["status"] = "cancelled"
+			o.meta[jsonStatus] = "cancelled"
 		}
 		oc.p.objects.mu.Unlock()
 		oc.writeMeta(o.meta)
 	case method == http.MethodDelete && action == "":
 		oc.p.objects.remove(oc.org, id)
-		deleted := map[string]any{"id": id, "object": o.meta["object"], "deleted": true}
+		deleted := map[string]any{"id": id, jsonObject: o.meta[jsonObject], "deleted": true}
 		if oc.anthropic {
-			deleted = map[string]any{"id": id, "type": o.meta["type"].(string) + "_deleted"}
+			deleted = map[string]any{"id": id, jsonType: o.meta[jsonType].(string) + "_deleted"}
 		}
 		oc.writeMeta(deleted)
 	default:
@@ -204,13 +219,13 @@ func (oc *objectCall) writeMeta(meta map[string]any) {
 }
 
 func (oc *objectCall) list(collection string) {
-	prefixes := map[string]string{"files": "file", "batches": "msgbatch_", "responses": "resp_"}
+	prefixes := map[string]string{"files": kindFile, collectionBatches: "msgbatch_", "responses": "resp_"}
 	prefix := prefixes[collection]
-	if !oc.anthropic && collection == "batches" {
+	if !oc.anthropic && collection == collectionBatches {
 		prefix = "batch_"
 	}
 	data := oc.p.objects.list(oc.org, prefix)
-	oc.writeMeta(map[string]any{"object": "list", "data": data, "has_more": false})
+	oc.writeMeta(map[string]any{jsonObject: "list", "data": data, "has_more": false})
 }
 
 // create makes a file, a batch or a response.
@@ -224,9 +239,9 @@ func (oc *objectCall) create(a api, collection string) {
 	switch {
 	case collection == "files":
 		id, o, fail = oc.newFile()
-	case collection == "batches" && oc.anthropic:
+	case collection == collectionBatches && oc.anthropic:
 		id, o, fail = oc.newAnthropicBatch()
-	case collection == "batches":
+	case collection == collectionBatches:
 		id, o, fail = oc.newOpenAIBatch(a)
 	case collection == "responses":
 		id, o, fail = oc.newResponse(a)
@@ -253,7 +268,7 @@ func (oc *objectCall) create(a api, collection string) {
 
 // newFile reads a multipart upload's "file" part.
 func (oc *objectCall) newFile() (string, *object, string) {
-	f, hdr, err := oc.r.FormFile("file")
+	f, hdr, err := oc.r.FormFile(kindFile)
 	if err != nil {
 		return "", nil, "a multipart body with a file part is required"
 	}
@@ -264,12 +279,12 @@ func (oc *objectCall) newFile() (string, *object, string) {
 	}
 	if oc.anthropic {
 		id := oc.p.newID("file_")
-		return id, &object{content: content, meta: map[string]any{"id": id, "type": "file", "filename": hdr.Filename,
+		return id, &object{content: content, meta: map[string]any{"id": id, jsonType: kindFile, jsonFilename: hdr.Filename,
 			"mime_type": hdr.Header.Get("Content-Type"), "size_bytes": len(content), "downloadable": false}}, ""
 	}
 	id := oc.p.newID("file-")
-	return id, &object{content: content, meta: map[string]any{"id": id, "object": "file", "filename": hdr.Filename,
-		"bytes": len(content), "purpose": oc.r.FormValue("purpose"), "status": "processed"}}, ""
+	return id, &object{content: content, meta: map[string]any{"id": id, jsonObject: kindFile, jsonFilename: hdr.Filename,
+		"bytes": len(content), "purpose": oc.r.FormValue("purpose"), jsonStatus: "processed"}}, ""
 }
 
 // readJSON decodes the request body into v; false after a 400.
@@ -297,11 +312,11 @@ func (oc *objectCall) newAnthropicBatch() (string, *object, string) {
 			return "", nil, "requests." + r.CustomID + ".params: invalid"
 		}
 		line, _ := json.Marshal(map[string]any{"custom_id": r.CustomID,
-			"result": map[string]any{"type": "succeeded", "message": msg}})
+			"result": map[string]any{jsonType: "succeeded", jsonMessage: msg}})
 		results.Write(append(line, '\n'))
 	}
 	base := "http://" + oc.r.Host
-	return id, &object{content: results.Bytes(), meta: map[string]any{"id": id, "type": "message_batch",
+	return id, &object{content: results.Bytes(), meta: map[string]any{"id": id, jsonType: "message_batch",
 		"processing_status": "ended", "request_counts": map[string]int{"processing": 0, "succeeded": len(req.Requests),
 			"errored": 0, "canceled": 0, "expired": 0}, "ended_at": nil, "expires_at": nil, "archived_at": nil,
 		"cancel_initiated_at": nil, "results_url": base + "/v1/messages/batches/" + id + "/results"}}, ""
@@ -344,13 +359,13 @@ func (oc *objectCall) newOpenAIBatch(a api) (string, *object, string) {
 		n++
 	}
 	outID := oc.p.newID("file-")
-	oc.p.objects.put(oc.org, outID, &object{content: out.Bytes(), meta: map[string]any{"id": outID, "object": "file",
-		"filename": "batch_output.jsonl", "bytes": out.Len(), "purpose": "batch_output", "status": "processed"}})
+	oc.p.objects.put(oc.org, outID, &object{content: out.Bytes(), meta: map[string]any{"id": outID, jsonObject: kindFile,
+		jsonFilename: "batch_output.jsonl", "bytes": out.Len(), "purpose": "batch_output", jsonStatus: "processed"}})
 	id := oc.p.newID("batch_")
-	return id, &object{meta: map[string]any{"id": id, "object": "batch", "endpoint": req.Endpoint,
-		"input_file_id": req.InputFileID, "completion_window": req.CompletionWindow, "status": "completed",
+	return id, &object{meta: map[string]any{"id": id, jsonObject: "batch", "endpoint": req.Endpoint,
+		"input_file_id": req.InputFileID, "completion_window": req.CompletionWindow, jsonStatus: statusCompleted,
 		"output_file_id": outID, "error_file_id": nil,
-		"request_counts": map[string]int{"total": n, "completed": n, "failed": 0}}}, ""
+		"request_counts": map[string]int{"total": n, statusCompleted: n, "failed": 0}}}, ""
 }
 
 // answer is what the generation API would answer params with, usage
@@ -363,13 +378,13 @@ func (oc *objectCall) answer(a api, params json.RawMessage) (any, bool) {
 	c := &call{p: oc.p, req: req}
 	c.output, c.cut = outputPlan(oc.p.outputTokens, req.directive, req.maxTokens)
 	if _, ok := a.(anthropicAPI); ok {
-		return anthropicMessage{ID: oc.p.newID("msg_"), Type: "message", Role: roleAssistant, Model: req.model,
-			Content: []anthropicBlock{{Type: "text", Text: text(0, c.output)}}, StopReason: c.anthropicStop(),
+		return anthropicMessage{ID: oc.p.newID("msg_"), Type: jsonMessage, Role: roleAssistant, Model: req.model,
+			Content: []anthropicBlock{{Type: jsonText, Text: text(0, c.output)}}, StopReason: c.anthropicStop(),
 			Usage: anthropicUsage{InputTokens: req.input, OutputTokens: c.output}}, true
 	}
-	return map[string]any{"id": oc.p.newID("chatcmpl-"), "object": "chat.completion", "model": req.model,
+	return map[string]any{"id": oc.p.newID("chatcmpl-"), jsonObject: "chat.completion", jsonModel: req.model,
 		"choices": []any{map[string]any{"index": 0, "finish_reason": c.openaiFinish(),
-			"message": map[string]any{"role": roleAssistant, "content": text(0, c.output)}}},
+			jsonMessage: map[string]any{"role": roleAssistant, jsonContent: text(0, c.output)}}},
 		"usage": map[string]int64{"prompt_tokens": req.input, "completion_tokens": c.output,
 			"total_tokens": req.input + c.output}}, true
 }
@@ -400,10 +415,10 @@ func (oc *objectCall) newResponse(a api) (string, *object, string) {
 	if req.PreviousResponseID != "" {
 		prev = req.PreviousResponseID
 	}
-	return id, &object{meta: map[string]any{"id": id, "object": "response", "status": "completed", "model": req.Model,
+	return id, &object{meta: map[string]any{"id": id, jsonObject: "response", jsonStatus: statusCompleted, jsonModel: req.Model,
 		"previous_response_id": prev, "store": req.Store == nil || *req.Store,
-		"output": []any{map[string]any{"type": "message", "id": oc.p.newID("msg_"), "status": "completed",
-			"role": roleAssistant, "content": []any{map[string]any{"type": "output_text", "text": text(0, output),
+		"output": []any{map[string]any{jsonType: jsonMessage, "id": oc.p.newID("msg_"), jsonStatus: statusCompleted,
+			"role": roleAssistant, jsonContent: []any{map[string]any{jsonType: "output_text", jsonText: text(0, output),
 				"annotations": []any{}}}}},
 		"usage": map[string]int64{"input_tokens": input, "output_tokens": output, "total_tokens": input + output}}}, ""
 }

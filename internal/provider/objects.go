@@ -17,6 +17,7 @@ limitations under the License.
 package provider
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -46,6 +47,9 @@ const (
 	// answer as an object.
 	ObjectGenerate
 )
+
+// fileIDField names a file in the bodies of Anthropic's and OpenAI's APIs.
+const fileIDField = "file_id"
 
 // StoreRule says when a generation stores its answer as an object.
 type StoreRule uint8
@@ -118,6 +122,47 @@ func ObjectsOf(p Provider) *ObjectTable {
 	}
 	return nil
 }
+
+// routeTable parses a route table written one route a line: a method ("*" for
+// any), a path (see ObjectRoute.Path) and, for Routes, an action (create,
+// read, list, update, cancel, delete, content, generate) and an optional
+// store rule (store-unless-false, store-if-true). It panics on a malformed
+// line: the tables are written in this package and parsed at its
+// initialisation.
+func routeTable(table string) []ObjectRoute {
+	var out []ObjectRoute
+	for line := range strings.Lines(table) {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		r := ObjectRoute{Method: f[0], Path: f[1]}
+		if r.Method == "*" {
+			r.Method = ""
+		}
+		for _, word := range f[2:] {
+			a, isAction := objectActions[word]
+			st, isStore := storeRules[word]
+			switch {
+			case isAction:
+				r.Action = a
+			case isStore:
+				r.Store = st
+			default:
+				panic(fmt.Sprintf("object route %q: unknown word %q", line, word))
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+var objectActions = map[string]ObjectAction{
+	"create": ObjectCreate, "read": ObjectRead, "list": ObjectList, "update": ObjectUpdate,
+	"cancel": ObjectCancel, "delete": ObjectDelete, "content": ObjectContent, "generate": ObjectGenerate,
+}
+
+var storeRules = map[string]StoreRule{"store-unless-false": StoreUnlessFalse, "store-if-true": StoreIfTrue}
 
 // NewObjectTable prepares t's paths for matching; the tables are built
 // once, at package initialisation.

@@ -16,36 +16,34 @@ limitations under the License.
 
 package provider
 
-import "net/http"
-
 // anthropicObjects: the Files API and Message Batches. A file is named in
 // a message's content blocks ({"source": {"type": "file", "file_id": ...}})
 // and a batch's results are fetched from its results_url, which the proxy
 // points at itself.
 var anthropicObjects = NewObjectTable(ObjectTable{
-	Routes: []ObjectRoute{
-		{Method: http.MethodPost, Path: "/v1/messages", Action: ObjectGenerate},
-		{Method: http.MethodPost, Path: "/v1/messages/count_tokens", Action: ObjectGenerate},
-		{Method: http.MethodPost, Path: "/v1/files", Action: ObjectCreate},
-		{Method: http.MethodGet, Path: "/v1/files", Action: ObjectList},
-		{Method: http.MethodGet, Path: "/v1/files/{id}", Action: ObjectRead},
-		{Method: http.MethodGet, Path: "/v1/files/{id}/content", Action: ObjectContent},
-		{Method: http.MethodDelete, Path: "/v1/files/{id}", Action: ObjectDelete},
-		{Method: http.MethodPost, Path: "/v1/messages/batches", Action: ObjectCreate},
-		{Method: http.MethodGet, Path: "/v1/messages/batches", Action: ObjectList},
-		{Method: http.MethodGet, Path: "/v1/messages/batches/{id}", Action: ObjectRead},
-		{Method: http.MethodPost, Path: "/v1/messages/batches/{id}/cancel", Action: ObjectCancel},
-		{Method: http.MethodGet, Path: "/v1/messages/batches/{id}/results", Action: ObjectContent},
-		{Method: http.MethodDelete, Path: "/v1/messages/batches/{id}", Action: ObjectDelete},
-	},
-	Generation: []ObjectRoute{
-		{Method: http.MethodPost, Path: "/v1/complete"},
-		{Method: http.MethodGet, Path: "/v1/models"},
-		{Method: http.MethodGet, Path: "/v1/models/*"},
-	},
+	Routes: routeTable(`
+		POST   /v1/messages                            generate
+		POST   /v1/messages/count_tokens               generate
+		POST   /v1/files                               create
+		GET    /v1/files                               list
+		GET    /v1/files/{id}                          read
+		GET    /v1/files/{id}/content                  content
+		DELETE /v1/files/{id}                          delete
+		POST   /v1/messages/batches                    create
+		GET    /v1/messages/batches                    list
+		GET    /v1/messages/batches/{id}               read
+		POST   /v1/messages/batches/{id}/cancel        cancel
+		GET    /v1/messages/batches/{id}/results       content
+		DELETE /v1/messages/batches/{id}               delete
+	`),
+	Generation: routeTable(`
+		POST   /v1/complete
+		GET    /v1/models
+		GET    /v1/models/*
+	`),
 	AnswerIDs:  []string{"id"},
 	AnswerURLs: []string{"results_url"},
-	RequestIDs: []string{"file_id"},
+	RequestIDs: []string{fileIDField},
 })
 
 func (anthropic) Objects() *ObjectTable { return anthropicObjects }

@@ -16,47 +16,46 @@ limitations under the License.
 
 package provider
 
-import "net/http"
+import "strings"
 
 // geminiObjectRoutes are the Gemini API's files, batches and cached
-// contents, under one API version's root. IDs are resource names
-// ("files/abc", "cachedContents/abc", "batches/abc"), and a file is named in
-// a request by its URI. Uploads (/upload/...) are not proxied.
-func geminiObjectRoutes(v string) []ObjectRoute {
-	return []ObjectRoute{
-		{Method: http.MethodPost, Path: v + "/models/*:generateContent", Action: ObjectGenerate},
-		{Method: http.MethodPost, Path: v + "/models/*:streamGenerateContent", Action: ObjectGenerate},
-		{Method: http.MethodPost, Path: v + "/models/*:countTokens", Action: ObjectGenerate},
-		{Method: http.MethodPost, Path: v + "/models/*:batchGenerateContent", Action: ObjectCreate},
-		{Method: http.MethodGet, Path: v + "/files", Action: ObjectList},
-		{Method: http.MethodGet, Path: v + "/files/{id}", Action: ObjectRead},
-		{Method: http.MethodDelete, Path: v + "/files/{id}", Action: ObjectDelete},
-		{Method: http.MethodPost, Path: v + "/cachedContents", Action: ObjectCreate},
-		{Method: http.MethodGet, Path: v + "/cachedContents", Action: ObjectList},
-		{Method: http.MethodGet, Path: v + "/cachedContents/{id}", Action: ObjectRead},
-		{Method: http.MethodPatch, Path: v + "/cachedContents/{id}", Action: ObjectUpdate},
-		{Method: http.MethodDelete, Path: v + "/cachedContents/{id}", Action: ObjectDelete},
-		{Method: http.MethodGet, Path: v + "/batches", Action: ObjectList},
-		{Method: http.MethodGet, Path: v + "/batches/{id}", Action: ObjectRead},
-		{Method: http.MethodPost, Path: v + "/batches/{id}:cancel", Action: ObjectCancel},
-		{Method: http.MethodDelete, Path: v + "/batches/{id}", Action: ObjectDelete},
-	}
-}
+// contents, under each API version's root (VERSION). IDs are resource
+// names ("files/abc", "cachedContents/abc", "batches/abc"), and a file is
+// named in a request by its URI. Uploads (/upload/...) are not proxied.
+const geminiObjectRoutes = `
+	POST   VERSION/models/*:generateContent            generate
+	POST   VERSION/models/*:streamGenerateContent      generate
+	POST   VERSION/models/*:countTokens                generate
+	POST   VERSION/models/*:batchGenerateContent       create
+	GET    VERSION/files                               list
+	GET    VERSION/files/{id}                          read
+	DELETE VERSION/files/{id}                          delete
+	POST   VERSION/cachedContents                      create
+	GET    VERSION/cachedContents                      list
+	GET    VERSION/cachedContents/{id}                 read
+	PATCH  VERSION/cachedContents/{id}                 update
+	DELETE VERSION/cachedContents/{id}                 delete
+	GET    VERSION/batches                             list
+	GET    VERSION/batches/{id}                        read
+	POST   VERSION/batches/{id}:cancel                 cancel
+	DELETE VERSION/batches/{id}                        delete
+`
 
-// geminiVersions are the API's roots the proxy serves.
-var geminiVersions = []string{"/v1beta", "/v1", "/v1alpha"}
+// geminiGeneration: the other model methods (embeddings, the model list)
+// and the OpenAI-compatible endpoints keep nothing.
+const geminiGeneration = `
+	*      VERSION/models
+	*      VERSION/models/**
+	POST   VERSION/openai/chat/completions
+	POST   VERSION/openai/embeddings
+	GET    VERSION/openai/models/**
+`
 
 var geminiObjects = func() *ObjectTable {
 	var t ObjectTable
-	for _, v := range geminiVersions {
-		t.Routes = append(t.Routes, geminiObjectRoutes(v)...)
-		// The other model methods (embeddings, the model list) and the
-		// OpenAI-compatible endpoints keep nothing.
-		t.Generation = append(t.Generation,
-			ObjectRoute{Path: v + "/models"}, ObjectRoute{Path: v + "/models/**"},
-			ObjectRoute{Method: http.MethodPost, Path: v + "/openai/chat/completions"},
-			ObjectRoute{Method: http.MethodPost, Path: v + "/openai/embeddings"},
-			ObjectRoute{Method: http.MethodGet, Path: v + "/openai/models/**"})
+	for _, v := range []string{"/v1beta", "/v1", "/v1alpha"} {
+		t.Routes = append(t.Routes, routeTable(strings.ReplaceAll(geminiObjectRoutes, "VERSION", v))...)
+		t.Generation = append(t.Generation, routeTable(strings.ReplaceAll(geminiGeneration, "VERSION", v))...)
 	}
 	t.AnswerIDs = []string{"name", "uri", "metadata.name", "metadata.output.responsesFile", "response.responsesFile"}
 	t.RequestIDs = []string{"cachedContent", "fileUri", "fileName"}

@@ -16,85 +16,82 @@ limitations under the License.
 
 package provider
 
-import (
-	"net/http"
-	"strings"
-)
+import "strings"
 
 // openAIObjectRoutes are OpenAI's object endpoints under /v1: Files,
 // Uploads, Batches, stored Responses, stored chat completions and vector
 // stores. A list of an object's own parts (a vector store's files) is a
 // read of that object.
-var openAIObjectRoutes = []ObjectRoute{
-	{Method: http.MethodPost, Path: "/v1/chat/completions", Action: ObjectGenerate, Store: StoreIfTrue},
-	{Method: http.MethodPost, Path: "/v1/responses", Action: ObjectGenerate, Store: StoreUnlessFalse},
-	{Method: http.MethodPost, Path: "/v1/responses/input_tokens", Action: ObjectGenerate},
+var openAIObjectRoutes = routeTable(`
+	POST   /v1/chat/completions                               generate store-if-true
+	POST   /v1/responses                                      generate store-unless-false
+	POST   /v1/responses/input_tokens                         generate
 
-	{Method: http.MethodPost, Path: "/v1/files", Action: ObjectCreate},
-	{Method: http.MethodGet, Path: "/v1/files", Action: ObjectList},
-	{Method: http.MethodGet, Path: "/v1/files/{id}", Action: ObjectRead},
-	{Method: http.MethodGet, Path: "/v1/files/{id}/content", Action: ObjectContent},
-	{Method: http.MethodDelete, Path: "/v1/files/{id}", Action: ObjectDelete},
+	POST   /v1/files                                          create
+	GET    /v1/files                                          list
+	GET    /v1/files/{id}                                     read
+	GET    /v1/files/{id}/content                             content
+	DELETE /v1/files/{id}                                     delete
 
-	{Method: http.MethodPost, Path: "/v1/uploads", Action: ObjectCreate},
-	{Method: http.MethodPost, Path: "/v1/uploads/{id}/parts", Action: ObjectUpdate},
-	{Method: http.MethodPost, Path: "/v1/uploads/{id}/complete", Action: ObjectUpdate},
-	{Method: http.MethodPost, Path: "/v1/uploads/{id}/cancel", Action: ObjectCancel},
+	POST   /v1/uploads                                        create
+	POST   /v1/uploads/{id}/parts                             update
+	POST   /v1/uploads/{id}/complete                          update
+	POST   /v1/uploads/{id}/cancel                            cancel
 
-	{Method: http.MethodPost, Path: "/v1/batches", Action: ObjectCreate},
-	{Method: http.MethodGet, Path: "/v1/batches", Action: ObjectList},
-	{Method: http.MethodGet, Path: "/v1/batches/{id}", Action: ObjectRead},
-	{Method: http.MethodPost, Path: "/v1/batches/{id}/cancel", Action: ObjectCancel},
+	POST   /v1/batches                                        create
+	GET    /v1/batches                                        list
+	GET    /v1/batches/{id}                                   read
+	POST   /v1/batches/{id}/cancel                            cancel
 
-	{Method: http.MethodGet, Path: "/v1/responses/{id}", Action: ObjectRead},
-	{Method: http.MethodDelete, Path: "/v1/responses/{id}", Action: ObjectDelete},
-	{Method: http.MethodPost, Path: "/v1/responses/{id}/cancel", Action: ObjectCancel},
-	{Method: http.MethodGet, Path: "/v1/responses/{id}/input_items", Action: ObjectContent},
+	GET    /v1/responses/{id}                                 read
+	DELETE /v1/responses/{id}                                 delete
+	POST   /v1/responses/{id}/cancel                          cancel
+	GET    /v1/responses/{id}/input_items                     content
 
-	{Method: http.MethodGet, Path: "/v1/chat/completions", Action: ObjectList},
-	{Method: http.MethodGet, Path: "/v1/chat/completions/{id}", Action: ObjectRead},
-	{Method: http.MethodPost, Path: "/v1/chat/completions/{id}", Action: ObjectUpdate},
-	{Method: http.MethodDelete, Path: "/v1/chat/completions/{id}", Action: ObjectDelete},
-	{Method: http.MethodGet, Path: "/v1/chat/completions/{id}/messages", Action: ObjectContent},
+	GET    /v1/chat/completions                               list
+	GET    /v1/chat/completions/{id}                          read
+	POST   /v1/chat/completions/{id}                          update
+	DELETE /v1/chat/completions/{id}                          delete
+	GET    /v1/chat/completions/{id}/messages                 content
 
-	{Method: http.MethodPost, Path: "/v1/vector_stores", Action: ObjectCreate},
-	{Method: http.MethodGet, Path: "/v1/vector_stores", Action: ObjectList},
-	{Method: http.MethodGet, Path: "/v1/vector_stores/{id}", Action: ObjectRead},
-	{Method: http.MethodPost, Path: "/v1/vector_stores/{id}", Action: ObjectUpdate},
-	{Method: http.MethodDelete, Path: "/v1/vector_stores/{id}", Action: ObjectDelete},
-	{Method: http.MethodPost, Path: "/v1/vector_stores/{id}/search", Action: ObjectContent},
-	{Method: http.MethodPost, Path: "/v1/vector_stores/{id}/files", Action: ObjectUpdate},
-	{Method: http.MethodGet, Path: "/v1/vector_stores/{id}/files", Action: ObjectRead},
-	{Method: http.MethodGet, Path: "/v1/vector_stores/{id}/files/{id}", Action: ObjectRead},
-	{Method: http.MethodPost, Path: "/v1/vector_stores/{id}/files/{id}", Action: ObjectUpdate},
-	{Method: http.MethodDelete, Path: "/v1/vector_stores/{id}/files/{id}", Action: ObjectDelete},
-	{Method: http.MethodGet, Path: "/v1/vector_stores/{id}/files/{id}/content", Action: ObjectContent},
-	{Method: http.MethodPost, Path: "/v1/vector_stores/{id}/file_batches", Action: ObjectUpdate},
-	{Method: http.MethodGet, Path: "/v1/vector_stores/{id}/file_batches/{id}", Action: ObjectRead},
-	{Method: http.MethodPost, Path: "/v1/vector_stores/{id}/file_batches/{id}/cancel", Action: ObjectCancel},
-	{Method: http.MethodGet, Path: "/v1/vector_stores/{id}/file_batches/{id}/files", Action: ObjectRead},
-}
+	POST   /v1/vector_stores                                  create
+	GET    /v1/vector_stores                                  list
+	GET    /v1/vector_stores/{id}                             read
+	POST   /v1/vector_stores/{id}                             update
+	DELETE /v1/vector_stores/{id}                             delete
+	POST   /v1/vector_stores/{id}/search                      content
+	POST   /v1/vector_stores/{id}/files                       update
+	GET    /v1/vector_stores/{id}/files                       read
+	GET    /v1/vector_stores/{id}/files/{id}                  read
+	POST   /v1/vector_stores/{id}/files/{id}                  update
+	DELETE /v1/vector_stores/{id}/files/{id}                  delete
+	GET    /v1/vector_stores/{id}/files/{id}/content          content
+	POST   /v1/vector_stores/{id}/file_batches                update
+	GET    /v1/vector_stores/{id}/file_batches/{id}           read
+	POST   /v1/vector_stores/{id}/file_batches/{id}/cancel    cancel
+	GET    /v1/vector_stores/{id}/file_batches/{id}/files     read
+`)
 
 // openAIGeneration: the endpoints that keep nothing.
-var openAIGeneration = []ObjectRoute{
-	{Method: http.MethodPost, Path: "/v1/completions"},
-	{Method: http.MethodPost, Path: "/v1/embeddings"},
-	{Method: http.MethodPost, Path: "/v1/moderations"},
-	{Method: http.MethodPost, Path: "/v1/audio/**"},
-	{Method: http.MethodPost, Path: "/v1/images/**"},
-	{Method: http.MethodGet, Path: "/v1/models"},
-	{Method: http.MethodGet, Path: "/v1/models/*"},
-}
+var openAIGeneration = routeTable(`
+	POST   /v1/completions
+	POST   /v1/embeddings
+	POST   /v1/moderations
+	POST   /v1/audio/**
+	POST   /v1/images/**
+	GET    /v1/models
+	GET    /v1/models/*
+`)
 
 // openAIAnswerIDs: an object's own id, a batch's files, an upload's file,
 // a vector store file's store and a response's predecessor.
 var openAIAnswerIDs = []string{"id", "input_file_id", "output_file_id", "error_file_id", "file.id",
-	"file_id", "vector_store_id", "previous_response_id"}
+	fileIDField, "vector_store_id", "previous_response_id"}
 
 // openAIRequestIDs: where a body names objects, at any depth (a content
 // part's file_id, a file_search tool's vector_store_ids, an upload's
 // part_ids).
-var openAIRequestIDs = []string{"file_id", "file_ids", "previous_response_id", "input_file_id",
+var openAIRequestIDs = []string{fileIDField, "file_ids", "previous_response_id", "input_file_id",
 	"vector_store_ids", "part_ids"}
 
 var openAIObjects = NewObjectTable(ObjectTable{
@@ -111,9 +108,9 @@ func (openAI) Objects() *ObjectTable { return openAIObjects }
 // endpoints sit under /openai/deployments/{deployment}.
 var azureObjects = NewObjectTable(ObjectTable{
 	Routes: append(rerooted(openAIObjectRoutes, "/openai/v1", "/openai"),
-		ObjectRoute{Method: http.MethodPost, Path: "/openai/deployments/*/chat/completions", Action: ObjectGenerate, Store: StoreIfTrue}),
+		routeTable(`POST /openai/deployments/*/chat/completions generate store-if-true`)...),
 	Generation: append(rerooted(openAIGeneration, "/openai/v1", "/openai/deployments/*"),
-		ObjectRoute{Method: http.MethodGet, Path: "/openai/models"}),
+		routeTable(`GET /openai/models`)...),
 	AnswerIDs:  openAIAnswerIDs,
 	RequestIDs: openAIRequestIDs,
 })

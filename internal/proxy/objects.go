@@ -403,61 +403,77 @@ func quoted(s string) []byte {
 // any depth, directly or in an array; ok is false for a body that is not
 // JSON. It reads the token stream, so a field given twice is seen twice.
 func stringsUnder(body []byte, fields []string) (values []string, ok bool) {
-	type frame struct {
-		object   bool
-		wantKey  bool
-		field    string // the key whose value is being read
-		inherits bool   // an array directly under an ID field
-	}
-	isID := func(f string) bool {
-		for _, x := range fields {
-			if f == x {
-				return true
-			}
-		}
-		return false
-	}
+	w := idWalker{fields: fields}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	var stack []frame
-	valueDone := func() {
-		if n := len(stack); n > 0 && stack[n-1].object {
-			stack[n-1].wantKey = true
-		}
-	}
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
-			return values, len(stack) == 0
+			return w.values, len(w.stack) == 0
 		}
 		if err != nil {
 			return nil, false
 		}
-		top := len(stack) - 1
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{':
-				stack = append(stack, frame{object: true, wantKey: true})
-			case '[':
-				inherit := top >= 0 && stack[top].object && isID(stack[top].field)
-				stack = append(stack, frame{inherits: inherit})
-			default:
-				stack = stack[:top]
-				valueDone()
-			}
-		case string:
-			switch {
-			case top >= 0 && stack[top].object && stack[top].wantKey:
-				stack[top].field, stack[top].wantKey = t, false
-				continue
-			case top >= 0 && stack[top].object && isID(stack[top].field),
-				top >= 0 && !stack[top].object && stack[top].inherits:
-				values = append(values, t)
-			}
-			valueDone()
-		default:
-			valueDone()
+		w.token(tok)
+	}
+}
+
+// idWalker follows a JSON token stream, collecting the strings under its
+// fields.
+type idWalker struct {
+	fields []string
+	stack  []jsonFrame
+	values []string
+}
+
+// jsonFrame is an object or array being read.
+type jsonFrame struct {
+	object   bool
+	wantKey  bool
+	field    string // the key whose value is being read
+	inherits bool   // an array directly under an ID field
+}
+
+func (w *idWalker) isID(f string) bool {
+	for _, x := range w.fields {
+		if f == x {
+			return true
 		}
+	}
+	return false
+}
+
+func (w *idWalker) token(tok json.Token) {
+	top := len(w.stack) - 1
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			w.stack = append(w.stack, jsonFrame{object: true, wantKey: true})
+		case '[':
+			inherit := top >= 0 && w.stack[top].object && w.isID(w.stack[top].field)
+			w.stack = append(w.stack, jsonFrame{inherits: inherit})
+		default:
+			w.stack = w.stack[:top]
+			w.valueDone()
+		}
+	case string:
+		if top >= 0 && w.stack[top].object && w.stack[top].wantKey {
+			w.stack[top].field, w.stack[top].wantKey = t, false
+			return
+		}
+		if top >= 0 && (w.stack[top].object && w.isID(w.stack[top].field) || !w.stack[top].object && w.stack[top].inherits) {
+			w.values = append(w.values, t)
+		}
+		w.valueDone()
+	default:
+		w.valueDone()
+	}
+}
+
+// valueDone: a value ended; an object expects its next key.
+func (w *idWalker) valueDone() {
+	if n := len(w.stack); n > 0 && w.stack[n-1].object {
+		w.stack[n-1].wantKey = true
 	}
 }
