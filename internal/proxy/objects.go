@@ -226,8 +226,8 @@ func keyHolding(pool *keypool.KeyPool, key string) *objectRefusal {
 		case k.State == keypool.StateRejected:
 			return &objectRefusal{kind: provider.ErrUnavailable, msg: "the key that holds this object (" + key +
 				") is rejected by the provider; the object is reachable again when the key's Secret is fixed"}
-		case k.State == keypool.StateCoolingDown && time.Until(k.CooldownUntil) > 0:
-			return &objectRefusal{kind: provider.ErrRateLimited, retryAfter: time.Until(k.CooldownUntil),
+		case k.State == keypool.StateCoolingDown:
+			return &objectRefusal{kind: provider.ErrRateLimited, retryAfter: max(time.Until(k.CooldownUntil), time.Second),
 				msg: "the key that holds this object (" + key + ") is cooling down after a rate limit; retry after the Retry-After"}
 		}
 		return nil

@@ -24,6 +24,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	anthropicoption "github.com/anthropics/anthropic-sdk-go/v2/option"
@@ -32,6 +33,7 @@ import (
 	"github.com/openai/openai-go/v3/responses"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/objectid"
 	"github.com/keypool-dev/keypool-operator/internal/provider"
 	"github.com/keypool-dev/keypool-operator/internal/proxytest"
@@ -301,5 +303,55 @@ func TestUnknownPathsAreRefused(t *testing.T) {
 	p.waitIdle()
 	if n := len(p.requests()); n != 1 {
 		t.Errorf("a pass-through path was not forwarded: status %d", resp.StatusCode)
+	}
+}
+
+// TestObjectsWaitForTheirKey: a request naming an object of a key that is
+// cooling down gets 429 with Retry-After, of a key gone from the pool 404
+// saying so; none goes to the other key, which
+// would answer 404.
+func TestObjectsWaitForTheirKey(t *testing.T) {
+	e := objectEnv(t, provider.OpenAI)
+	a := openAIClient(e, clientToken)
+	var resp *http.Response
+	f, err := a.Files.New(t.Context(), openai.FileNewParams{File: openai.File(strings.NewReader("x"), "x.jsonl", "application/jsonl"),
+		Purpose: openai.FilePurposeBatch}, openaioption.WithResponseInto(&resp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := resp.Header.Get(HeaderKey)
+	get := func() *http.Response {
+		return e.do(t.Context(), http.MethodGet, "/v1/files/"+f.ID, "", map[string]string{"Authorization": "Bearer " + clientToken})
+	}
+	e.waitIdle()
+	before := len(e.requests())
+
+	if err := e.pool.MarkKeyExhausted(holder, e.clock.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	r := get()
+	body := wantStatus(t, r, http.StatusTooManyRequests)
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("no Retry-After on the 429 of a cooling key")
+	}
+	if !strings.Contains(body, holder) || !strings.Contains(body, "cooling down") {
+		t.Errorf("429 body %s does not say which key is cooling", body)
+	}
+
+	var kept []keypool.KeyConfig
+	for _, k := range proxytest.Keys([]string{keyValue(1), keyValue(2)}, false) {
+		if k.ID != holder {
+			kept = append(kept, k)
+		}
+	}
+	if err := e.pool.Update(keypool.PoolConfig{Keys: kept, Access: *e.pool.Access()}); err != nil {
+		t.Fatal(err)
+	}
+	if body := wantStatus(t, get(), http.StatusNotFound); !strings.Contains(body, "no longer in the pool") {
+		t.Errorf("404 body %s does not say the key left", body)
+	}
+	e.waitIdle()
+	if n := len(e.requests()) - before; n != 0 {
+		t.Errorf("%d requests went upstream for an object whose key could not serve", n)
 	}
 }
