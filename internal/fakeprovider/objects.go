@@ -62,6 +62,7 @@ type objectStore struct {
 type object struct {
 	meta    map[string]any
 	content []byte
+	stream  bool // a Responses request asked for events
 }
 
 // ObjectMisses is how many requests named an object their key's
@@ -263,6 +264,10 @@ func (oc *objectCall) create(a api, collection string) {
 	if o.meta["store"] != false {
 		oc.p.objects.put(oc.org, id, o)
 	}
+	if o.stream {
+		oc.streamResponse(o.meta)
+		return
+	}
 	oc.writeMeta(o.meta)
 }
 
@@ -398,6 +403,7 @@ func (oc *objectCall) newResponse(a api) (string, *object, string) {
 		Input              json.RawMessage `json:"input"`
 		PreviousResponseID string          `json:"previous_response_id"`
 		Store              *bool           `json:"store"`
+		Stream             bool            `json:"stream"`
 	}
 	if !oc.readJSON(&req) || req.Model == "" {
 		return "", nil, "model: a model is required"
@@ -415,10 +421,27 @@ func (oc *objectCall) newResponse(a api) (string, *object, string) {
 	if req.PreviousResponseID != "" {
 		prev = req.PreviousResponseID
 	}
-	return id, &object{meta: map[string]any{"id": id, jsonObject: "response", jsonStatus: statusCompleted, jsonModel: req.Model,
+	return id, &object{stream: req.Stream, meta: map[string]any{"id": id, jsonObject: "response", jsonStatus: statusCompleted, jsonModel: req.Model,
 		"previous_response_id": prev, "store": req.Store == nil || *req.Store,
 		"output": []any{map[string]any{jsonType: jsonMessage, "id": oc.p.newID("msg_"), jsonStatus: statusCompleted,
 			"role": roleAssistant, jsonContent: []any{map[string]any{jsonType: "output_text", jsonText: text(0, output),
 				"annotations": []any{}}}}},
 		"usage": map[string]int64{"input_tokens": input, "output_tokens": output, "total_tokens": input + output}}}, ""
+}
+
+// streamResponse sends a response as the Responses API's events:
+// response.created, one output_text delta, response.completed with usage.
+func (oc *objectCall) streamResponse(meta map[string]any) {
+	s := newSSEWriter(oc.call)
+	oc.p.objects.mu.Lock()
+	created, _ := json.Marshal(map[string]any{jsonType: "response.created", "sequence_number": 0,
+		"response": map[string]any{"id": meta["id"], jsonObject: "response", jsonStatus: "in_progress", jsonModel: meta[jsonModel]}})
+	completed, _ := json.Marshal(map[string]any{jsonType: "response.completed", "sequence_number": 2, "response": meta})
+	oc.p.objects.mu.Unlock()
+	delta, _ := json.Marshal(map[string]any{jsonType: "response.output_text.delta", "sequence_number": 1,
+		"item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": text(0, oc.p.outputTokens)})
+	if s.send("response.created", created) == nil && s.send("response.output_text.delta", delta) == nil &&
+		s.send("response.completed", completed) == nil {
+		oc.status = http.StatusOK
+	}
 }

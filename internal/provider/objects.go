@@ -77,6 +77,9 @@ type ObjectRoute struct {
 	// Store: for ObjectGenerate, when the answer is stored (its "id" is
 	// then an object's).
 	Store StoreRule
+	// StreamIDs is the prefix of the stored object's ID in a streamed
+	// answer ("resp_"): every JSON string that starts with it is the ID.
+	StreamIDs string
 
 	segs []string // Path's segments, split once by NewObjectTable
 }
@@ -126,7 +129,8 @@ func ObjectsOf(p Provider) *ObjectTable {
 // routeTable parses a route table written one route a line: a method ("*" for
 // any), a path (see ObjectRoute.Path) and, for Routes, an action (create,
 // read, list, update, cancel, delete, content, generate) and an optional
-// store rule (store-unless-false, store-if-true). It panics on a malformed
+// store rule (store-unless-false, store-if-true) and the prefix of the
+// IDs in its streamed answers (stream-ids=resp_). It panics on a malformed
 // line: the tables are written in this package and parsed at its
 // initialisation.
 func routeTable(table string) []ObjectRoute {
@@ -141,6 +145,10 @@ func routeTable(table string) []ObjectRoute {
 			r.Method = ""
 		}
 		for _, word := range f[2:] {
+			if prefix, ok := strings.CutPrefix(word, "stream-ids="); ok {
+				r.StreamIDs = prefix
+				continue
+			}
 			a, isAction := objectActions[word]
 			st, isStore := storeRules[word]
 			switch {

@@ -23,8 +23,8 @@ import "strings"
 // stores. A list of an object's own parts (a vector store's files) is a
 // read of that object.
 var openAIObjectRoutes = routeTable(`
-	POST   /v1/chat/completions                               generate store-if-true
-	POST   /v1/responses                                      generate store-unless-false
+	POST   /v1/chat/completions                               generate store-if-true stream-ids=chatcmpl-
+	POST   /v1/responses                                      generate store-unless-false stream-ids=resp_
 	POST   /v1/responses/input_tokens                         generate
 
 	POST   /v1/files                                          create
@@ -108,7 +108,7 @@ func (openAI) Objects() *ObjectTable { return openAIObjects }
 // endpoints sit under /openai/deployments/{deployment}.
 var azureObjects = NewObjectTable(ObjectTable{
 	Routes: append(rerooted(openAIObjectRoutes, "/openai/v1", "/openai"),
-		routeTable(`POST /openai/deployments/*/chat/completions generate store-if-true`)...),
+		routeTable(`POST /openai/deployments/*/chat/completions generate store-if-true stream-ids=chatcmpl-`)...),
 	Generation: append(rerooted(openAIGeneration, "/openai/v1", "/openai/deployments/*"),
 		routeTable(`GET /openai/models`)...),
 	AnswerIDs:  openAIAnswerIDs,

@@ -49,6 +49,9 @@ type objectCall struct {
 	// key is the ID of the key that holds the named objects; "" = any key.
 	key  string
 	seal bool // a served JSON answer's object IDs are sealed for client
+	// streamIDs: a served event stream's IDs with this prefix are sealed
+	// (a stored generation, streamed).
+	streamIDs string
 	// generate: a generation, charged like any when its answer reports no
 	// usage.
 	generate bool
@@ -115,7 +118,12 @@ func (s *Server) objects(r *http.Request, rt *route, body *requestBody, acc *key
 			return nil, refused
 		}
 	}
-	oc.seal = oc.sealer != nil && sealsAnswer(route, body.buf)
+	if stored, streamed := storesAnswer(route, body.buf); oc.sealer != nil && stored {
+		oc.seal = !streamed
+		if streamed {
+			oc.streamIDs = route.StreamIDs
+		}
+	}
 	oc.generate = route.Action == provider.ObjectGenerate
 	scheme := "http"
 	if r.TLS != nil {
@@ -236,28 +244,28 @@ func keyHolding(pool *keypool.KeyPool, key string) *objectRefusal {
 		") is no longer in the pool; the object is out of its reach"}
 }
 
-// sealsAnswer reports whether route's answer carries object IDs: every
+// storesAnswer reports whether route's answer carries object IDs: every
 // object answer but content, and a generation that stores its answer
 // (OpenAI's Responses unless "store": false, chat completions with
-// "store": true). A streamed answer is passed on as it is.
-func sealsAnswer(route *provider.ObjectRoute, body []byte) bool {
+// "store": true); and whether the body asks for a streamed answer.
+func storesAnswer(route *provider.ObjectRoute, body []byte) (stored, streamed bool) {
 	if route.Action != provider.ObjectGenerate {
-		return route.Action != provider.ObjectContent
+		return route.Action != provider.ObjectContent, false
 	}
 	if route.Store == provider.StoreNever {
-		return false
+		return false, false
 	}
 	var flags struct {
 		Store  *bool `json:"store"`
 		Stream bool  `json:"stream"`
 	}
-	if json.Unmarshal(body, &flags) != nil || flags.Stream {
-		return false
+	if json.Unmarshal(body, &flags) != nil {
+		return false, false
 	}
 	if route.Store == provider.StoreIfTrue {
-		return flags.Store != nil && *flags.Store
+		return flags.Store != nil && *flags.Store, flags.Stream
 	}
-	return flags.Store == nil || *flags.Store
+	return flags.Store == nil || *flags.Store, flags.Stream
 }
 
 // objectExclude is the Exclude list of a request held to one key: every
@@ -277,6 +285,11 @@ func (x *exchange) objectExclude(exclude []string) []string {
 // answer passes a served answer on: sealed when it carries object IDs,
 // else as respond does.
 func (x *exchange) answer(resp *http.Response, lease *keypool.Lease, attempt int) {
+	if x.obj != nil && x.obj.streamIDs != "" && resp.StatusCode/100 == 2 && resp.Header.Get("Content-Encoding") == "" &&
+		usage.FormatOf(resp.Header.Get("Content-Type")) == usage.FormatSSE {
+		resp.Body = &streamSealer{r: resp.Body, oc: x.obj, key: lease.KeyID, open: []byte(`"` + x.obj.streamIDs)}
+		resp.ContentLength = -1
+	}
 	if x.obj == nil || !x.obj.seal || resp.StatusCode/100 != 2 || resp.Header.Get("Content-Encoding") != "" ||
 		usage.FormatOf(resp.Header.Get("Content-Type")) != usage.FormatJSON {
 		x.respond(resp, lease, attempt)
@@ -477,3 +490,75 @@ func (w *idWalker) valueDone() {
 		w.stack[n-1].wantKey = true
 	}
 }
+
+// streamSealer seals, in an event stream, every JSON string that starts
+// with its prefix (a stored response's ID in each event that names it). A
+// string cut by a read is held back until the next one completes it.
+type streamSealer struct {
+	r    io.ReadCloser
+	oc   *objectCall
+	key  string
+	open []byte // `"` + the ID prefix
+	in   []byte // read and not yet sealed: a string cut by the last read
+	out  []byte // sealed and not yet returned
+	err  error
+}
+
+// maxStreamID bounds how long a string may be to be taken for an ID: a
+// longer one is passed on as it is.
+const maxStreamID = 256
+
+func (s *streamSealer) Read(p []byte) (int, error) {
+	for len(s.out) == 0 && s.err == nil {
+		var buf [4096]byte
+		n, err := s.r.Read(buf[:])
+		s.in = append(s.in, buf[:n]...)
+		s.err = err
+		s.seal(err != nil)
+	}
+	n := copy(p, s.out)
+	s.out = s.out[n:]
+	if len(s.out) == 0 && s.err != nil {
+		return n, s.err
+	}
+	return n, nil
+}
+
+// seal moves what of in is complete to out, sealing IDs; at the end of the
+// stream (last), everything goes.
+func (s *streamSealer) seal(last bool) {
+	for {
+		i := bytes.Index(s.in, s.open)
+		if i < 0 {
+			keep := 0
+			if !last { // the opening itself may be cut
+				keep = min(len(s.in), len(s.open)-1)
+			}
+			s.out = append(s.out, s.in[:len(s.in)-keep]...)
+			s.in = s.in[len(s.in)-keep:]
+			return
+		}
+		s.out = append(s.out, s.in[:i]...)
+		s.in = s.in[i:]
+		end := bytes.IndexByte(s.in[1:], '"')
+		switch {
+		case end < 0 && !last && len(s.in) < maxStreamID:
+			return // the rest of the string comes with the next read
+		case end < 0 || end > maxStreamID:
+			s.out = append(s.out, s.in[0])
+			s.in = s.in[1:]
+			continue
+		}
+		id := string(s.in[1 : 1+end])
+		if len(id) == len(s.open)-1 || (len(s.out) > 0 && s.out[len(s.out)-1] == '\\') {
+			// Only a prefix, or a quote escaped inside another string.
+			s.out = append(s.out, s.in[0])
+			s.in = s.in[1:]
+			continue
+		}
+		s.out = append(s.out, quoted(s.oc.sealValue(id, s.key))...)
+		s.in = s.in[end+2:]
+	}
+}
+
+func (s *streamSealer) Close() error { return s.r.Close() }

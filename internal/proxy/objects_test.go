@@ -24,6 +24,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
@@ -353,5 +354,53 @@ func TestObjectsWaitForTheirKey(t *testing.T) {
 	e.waitIdle()
 	if n := len(e.requests()) - before; n != 0 {
 		t.Errorf("%d requests went upstream for an object whose key could not serve", n)
+	}
+}
+
+// TestStreamedResponseIDsAreSealed: a stored response streamed through the
+// pool names itself by a sealed ID in every event, so that it can be
+// continued with previous_response_id, by its client only.
+func TestStreamedResponseIDsAreSealed(t *testing.T) {
+	e := objectEnv(t, provider.OpenAI)
+	a, b := openAIClient(e, clientToken), openAIClient(e, "another-client")
+	stream := a.Responses.NewStreaming(t.Context(), responses.ResponseNewParams{Model: "gpt-test",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hello")}})
+	var created, completed string
+	for stream.Next() {
+		switch ev := stream.Current(); ev.Type {
+		case "response.created":
+			created = ev.Response.ID
+		case "response.completed":
+			completed = ev.Response.ID
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(created, "resp_"+objectid.Marker) || created != completed {
+		t.Fatalf("streamed ids %q and %q: want one sealed id", created, completed)
+	}
+	next, err := a.Responses.New(t.Context(), responses.ResponseNewParams{Model: "gpt-test", PreviousResponseID: openai.String(created),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("go on")}})
+	if err != nil || next.PreviousResponseID != created {
+		t.Fatalf("follow-up: %+v, %v", next, err)
+	}
+	_, err = b.Responses.Get(t.Context(), created, responses.ResponseGetParams{})
+	wantOpenAIStatus(t, err, http.StatusNotFound, "another client's streamed response")
+	e.waitIdle()
+}
+
+// TestStreamSealerSealsIDsCutByReads: an ID cut anywhere by the upstream's
+// reads is sealed whole; other strings pass unchanged.
+func TestStreamSealerSealsIDsCutByReads(t *testing.T) {
+	oc := &objectCall{table: provider.ObjectsOf(provider.OpenAI), sealer: testSealer(t), scope: "ns/p", client: "c"}
+	in := "event: response.created\ndata: {\"id\":\"resp_abc\",\"x\":\"resp\",\"y\":\"\\\"resp_\"}\n\n" +
+		"data: {\"response\":{\"id\":\"resp_abc\"}}\n\n"
+	sealed := oc.sealValue("resp_abc", "keys/k1")
+	want := strings.ReplaceAll(in, `"resp_abc"`, `"`+sealed+`"`)
+	got, err := io.ReadAll(&streamSealer{r: io.NopCloser(iotest.OneByteReader(strings.NewReader(in))), oc: oc,
+		key: "keys/k1", open: []byte(`"resp_`)})
+	if err != nil || string(got) != want {
+		t.Fatalf("sealed stream %q, %v; want %q", got, err, want)
 	}
 }
