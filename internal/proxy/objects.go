@@ -102,6 +102,10 @@ func (s *Server) objects(r *http.Request, rt *route, body *requestBody, acc *key
 			rt.namespace + "/" + rt.name + ": the provider lists every client's objects of a key; " +
 			"keep the IDs your requests returned and read each one"}
 	}
+	stored, streamed := storesAnswer(route, body.buf)
+	if route.Action == provider.ObjectGenerate && !stored && !mentionsAny(body.buf, table.RequestIDs) {
+		return nil, nil // a generation like any: nothing to open or seal
+	}
 	oc := &objectCall{table: table, sealer: s.opts.ObjectIDs, scope: rt.namespace + "/" + rt.name, client: client}
 	if oc.sealer == nil && (route.Action != provider.ObjectGenerate || len(spans) > 0) {
 		return nil, &objectRefusal{kind: provider.ErrUnavailable, msg: "object APIs are off: the proxy has no " +
@@ -118,7 +122,7 @@ func (s *Server) objects(r *http.Request, rt *route, body *requestBody, acc *key
 			return nil, refused
 		}
 	}
-	if stored, streamed := storesAnswer(route, body.buf); oc.sealer != nil && stored {
+	if oc.sealer != nil && stored {
 		oc.seal = !streamed
 		if streamed {
 			oc.streamIDs = route.StreamIDs
@@ -254,6 +258,9 @@ func storesAnswer(route *provider.ObjectRoute, body []byte) (stored, streamed bo
 	}
 	if route.Store == provider.StoreNever {
 		return false, false
+	}
+	if route.Store == provider.StoreIfTrue && !bytes.Contains(body, []byte(`"store"`)) {
+		return false, false // not parsed: most chat completions say nothing of it
 	}
 	var flags struct {
 		Store  *bool `json:"store"`
@@ -398,8 +405,10 @@ func answerStrings(doc map[string]any, paths []string) []string {
 
 // mentionsAny reports whether body holds any of fields as a JSON key.
 func mentionsAny(body []byte, fields []string) bool {
+	var buf [64]byte // every generation request asks: no allocation
 	for _, f := range fields {
-		if bytes.Contains(body, quoted(f)) {
+		key := append(append(append(buf[:0], '"'), f...), '"')
+		if bytes.Contains(body, key) {
 			return true
 		}
 	}

@@ -404,3 +404,30 @@ func TestStreamSealerSealsIDsCutByReads(t *testing.T) {
 		t.Fatalf("sealed stream %q, %v; want %q", got, err, want)
 	}
 }
+
+// TestGenerationsPassTheObjectCheckWithoutAllocating: a message or chat
+// completion that names no object and stores nothing costs the object
+// check no allocation.
+func TestGenerationsPassTheObjectCheckWithoutAllocating(t *testing.T) {
+	s := New(keypool.NewRegistry(), Options{Metrics: prometheus.NewRegistry(), ObjectIDs: testSealer(t)})
+	acc := &keypool.Access{}
+	for _, tc := range []struct {
+		prov       provider.Provider
+		path, body string
+	}{
+		{provider.Anthropic, "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`},
+		{provider.OpenAI, "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`},
+		{provider.Gemini, "/v1beta/models/gemini-2.5-flash:generateContent", `{"contents":[{"parts":[{"text":"hi"}]}]}`},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/pools/ns/p"+tc.path, nil)
+		rt := route{namespace: "ns", name: "p", rest: tc.path}
+		rb := requestBody{buf: []byte(tc.body)}
+		if n := testing.AllocsPerRun(100, func() {
+			if oc, refused := s.objects(r, &rt, &rb, acc, tc.prov, nil, "c"); oc != nil || refused != nil {
+				t.Fatalf("%s: object call %+v, refusal %+v", tc.path, oc, refused)
+			}
+		}); n != 0 {
+			t.Errorf("%s: %v allocations", tc.path, n)
+		}
+	}
+}
