@@ -18,11 +18,13 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -429,5 +431,54 @@ func TestGenerationsPassTheObjectCheckWithoutAllocating(t *testing.T) {
 		}); n != 0 {
 			t.Errorf("%s: %v allocations", tc.path, n)
 		}
+	}
+}
+
+// TestGeminiCachedContentNames: Gemini names objects by resource names; the
+// proxy seals the name's last segment in answers and opens it in paths and
+// in a generation's cachedContent.
+func TestGeminiCachedContentNames(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path+" "+string(body))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(r.URL.Path, ":generateContent") {
+			_, _ = io.WriteString(w, `{"candidates":[],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1}}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"name":"cachedContents/abc123","model":"models/gemini-2.5-flash"}`)
+	})
+	e := newEnv(t, envConfig{provider: provider.Gemini, upstream: upstream, clientNames: []string{"team-b", "team-a"}})
+	auth := map[string]string{"X-Goog-Api-Key": clientToken, "Content-Type": "application/json"}
+	body := wantStatus(t, e.do(t.Context(), http.MethodPost, "/v1beta/cachedContents", `{"model":"models/gemini-2.5-flash"}`, auth), http.StatusOK)
+	var created struct{ Name string }
+	if err := json.Unmarshal([]byte(body), &created); err != nil {
+		t.Fatal(err)
+	}
+	id, ok := strings.CutPrefix(created.Name, "cachedContents/")
+	if !ok || !objectid.IsSealed(id) {
+		t.Fatalf("name %q: want cachedContents/<sealed id>", created.Name)
+	}
+	wantStatus(t, e.do(t.Context(), http.MethodGet, "/v1beta/"+created.Name, "", auth), http.StatusOK)
+	wantStatus(t, e.do(t.Context(), http.MethodPost, "/v1beta/models/gemini-2.5-flash:generateContent",
+		`{"cachedContent":"`+created.Name+`","contents":[{"parts":[{"text":"hi"}]}]}`, auth), http.StatusOK)
+	other := map[string]string{"X-Goog-Api-Key": "another-client", "Content-Type": "application/json"}
+	wantStatus(t, e.do(t.Context(), http.MethodDelete, "/v1beta/"+created.Name, "", other), http.StatusNotFound)
+	e.waitIdle()
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{
+		`POST /v1beta/cachedContents {"model":"models/gemini-2.5-flash"}`,
+		`GET /v1beta/cachedContents/abc123 `,
+		`POST /v1beta/models/gemini-2.5-flash:generateContent {"cachedContent":"cachedContents/abc123","contents":[{"parts":[{"text":"hi"}]}]}`,
+	}
+	if strings.Join(seen, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the upstream saw\n%s\nwant\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
 	}
 }
