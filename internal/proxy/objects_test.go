@@ -131,6 +131,22 @@ func TestAnthropicObjectsFollowTheirKeyAndOwner(t *testing.T) {
 	if len(servedBy) != 2 {
 		t.Fatalf("objects were made on keys %v, want both keys", servedBy)
 	}
+	// A message that names a file goes to the key that holds it.
+	for _, id := range files[:4] {
+		var resp *http.Response
+		meta, err := a.Beta.Files.GetMetadata(ctx, id, anthropic.BetaFileGetMetadataParams{}, anthropicoption.WithResponseInto(&resp))
+		if err != nil || meta.ID != id {
+			t.Fatalf("file %s: %v", id, err)
+		}
+		holder := resp.Header.Get(HeaderKey)
+		_, err = a.Messages.New(ctx, anthropic.MessageNewParams{Model: "claude-test", MaxTokens: 10,
+			Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("summarise"),
+				anthropic.NewDocumentBlock(anthropic.FileDocumentSourceParam{FileID: id}))}},
+			anthropicoption.WithResponseInto(&resp))
+		if err != nil || resp.Header.Get(HeaderKey) != holder {
+			t.Errorf("a message naming file %s went to %s, the file is on %s (%v)", id, resp.Header.Get(HeaderKey), holder, err)
+		}
+	}
 
 	// A restart, or another replica: a new proxy with the same secret.
 	replica := httptest.NewServer(New(e.reg, Options{Transport: e.Transport, Metrics: prometheus.NewRegistry(), ObjectIDs: testSealer(t)}))
