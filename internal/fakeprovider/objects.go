@@ -46,6 +46,8 @@ const (
 	statusCompleted   = "completed"
 	collectionBatches = "batches"
 	kindFile          = "file"
+	jsonResponse      = "response"
+	jsonSequence      = "sequence_number"
 )
 
 // objectStore holds every organisation's objects.
@@ -359,7 +361,7 @@ func (oc *objectCall) newOpenAIBatch(a api) (string, *object, string) {
 			return "", nil, "input file line " + item.CustomID + ": invalid body"
 		}
 		l, _ := json.Marshal(map[string]any{"id": oc.p.newID("batch_req_"), "custom_id": item.CustomID,
-			"response": map[string]any{"status_code": 200, "request_id": oc.p.newID("req_"), "body": msg}, "error": nil})
+			jsonResponse: map[string]any{"status_code": 200, "request_id": oc.p.newID("req_"), "body": msg}, "error": nil})
 		out.Write(append(l, '\n'))
 		n++
 	}
@@ -421,8 +423,8 @@ func (oc *objectCall) newResponse(a api) (string, *object, string) {
 	if req.PreviousResponseID != "" {
 		prev = req.PreviousResponseID
 	}
-	return id, &object{stream: req.Stream, meta: map[string]any{"id": id, jsonObject: "response", jsonStatus: statusCompleted, jsonModel: req.Model,
-		"previous_response_id": prev, "store": req.Store == nil || *req.Store,
+	return id, &object{stream: req.Stream, meta: map[string]any{"id": id, jsonObject: jsonResponse,
+		jsonStatus: statusCompleted, jsonModel: req.Model, "previous_response_id": prev, "store": req.Store == nil || *req.Store,
 		"output": []any{map[string]any{jsonType: jsonMessage, "id": oc.p.newID("msg_"), jsonStatus: statusCompleted,
 			"role": roleAssistant, jsonContent: []any{map[string]any{jsonType: "output_text", jsonText: text(0, output),
 				"annotations": []any{}}}}},
@@ -434,11 +436,11 @@ func (oc *objectCall) newResponse(a api) (string, *object, string) {
 func (oc *objectCall) streamResponse(meta map[string]any) {
 	s := newSSEWriter(oc.call)
 	oc.p.objects.mu.Lock()
-	created, _ := json.Marshal(map[string]any{jsonType: "response.created", "sequence_number": 0,
-		"response": map[string]any{"id": meta["id"], jsonObject: "response", jsonStatus: "in_progress", jsonModel: meta[jsonModel]}})
-	completed, _ := json.Marshal(map[string]any{jsonType: "response.completed", "sequence_number": 2, "response": meta})
+	created, _ := json.Marshal(map[string]any{jsonType: "response.created", jsonSequence: 0, jsonResponse: map[string]any{
+		"id": meta["id"], jsonObject: jsonResponse, jsonStatus: "in_progress", jsonModel: meta[jsonModel]}})
+	completed, _ := json.Marshal(map[string]any{jsonType: "response.completed", jsonSequence: 2, jsonResponse: meta})
 	oc.p.objects.mu.Unlock()
-	delta, _ := json.Marshal(map[string]any{jsonType: "response.output_text.delta", "sequence_number": 1,
+	delta, _ := json.Marshal(map[string]any{jsonType: "response.output_text.delta", jsonSequence: 1,
 		"item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": text(0, oc.p.outputTokens)})
 	if s.send("response.created", created) == nil && s.send("response.output_text.delta", delta) == nil &&
 		s.send("response.completed", completed) == nil {

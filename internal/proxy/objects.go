@@ -234,11 +234,11 @@ func keyHolding(pool *keypool.KeyPool, key string) *objectRefusal {
 		if k.ID != key {
 			continue
 		}
-		switch {
-		case k.State == keypool.StateRejected:
+		switch k.State {
+		case keypool.StateRejected:
 			return &objectRefusal{kind: provider.ErrUnavailable, msg: "the key that holds this object (" + key +
 				") is rejected by the provider; the object is reachable again when the key's Secret is fixed"}
-		case k.State == keypool.StateCoolingDown:
+		case keypool.StateCoolingDown:
 			return &objectRefusal{kind: provider.ErrRateLimited, retryAfter: max(time.Until(k.CooldownUntil), time.Second),
 				msg: "the key that holds this object (" + key + ") is cooling down after a rate limit; retry after the Retry-After"}
 		}
