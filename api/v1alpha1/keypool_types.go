@@ -355,6 +355,20 @@ type KeyPoolSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('10m')",message="queueTimeout must be between 0s and 10m"
 	// +optional
 	QueueTimeout *metav1.Duration `json:"queueTimeout,omitempty"`
+
+	// passThroughPaths are upstream path prefixes (e.g. /v1/skills) that
+	// the proxy forwards as they are, to any key, without its object
+	// checks. Other paths are served only when they are generation
+	// endpoints or object APIs the proxy knows (files, batches, stored
+	// responses, caches), whose IDs it keeps to their creator and key. An
+	// object made through a passed-through path is reachable by every
+	// client of the pool, and only through a key that holds it.
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:items:Pattern=`^/(v1|v1beta|v1alpha|openai)/`
+	// +listType=set
+	// +optional
+	PassThroughPaths []string `json:"passThroughPaths,omitempty"`
 }
 
 // KeyState is a key's place in its life cycle.

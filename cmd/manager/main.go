@@ -69,6 +69,7 @@ func main() {
 		proxyOpts                                          proxy.Options
 		maxQueuedPerPool                                   int
 	)
+	var objectIDSecretFile string
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8082 for HTTP (the proxy has :8080), or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
@@ -97,6 +98,9 @@ func main() {
 	flag.StringVar(&logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	flag.StringVar(&logFormat, "log-format", "json", "Log format: json or console.")
 	bindRedisFlags(flag.CommandLine, &redisOpts)
+	flag.StringVar(&objectIDSecretFile, "object-id-secret-file", "", "File holding the secret (32 bytes or more) "+
+		"that seals the object IDs clients get (files, batches, stored responses); every replica must read the same. "+
+		"Empty or absent: the object APIs are refused.")
 	flag.Parse()
 
 	log := newLogger(logLevel, logFormat)
@@ -187,6 +191,7 @@ func main() {
 	proxyOpts.Addr = proxyAddr
 	proxyOpts.Logger = log.WithName("proxy")
 	proxyOpts.ShutdownGrace = shutdownGrace
+	proxyOpts.ObjectIDs = mustObjectSealer(setupLog, objectIDSecretFile)
 	// Spans and GenAI histograms only when OTEL_EXPORTER_OTLP_* asks for them.
 	otelProviders, err := telemetry.FromEnv(context.Background())
 	if err != nil {

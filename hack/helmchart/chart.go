@@ -72,9 +72,9 @@ var tpl = templates{
 			"{{- with $.Values.redis.caSecret }}\n- --redis-ca-file=" + redisCADir + "/{{ $.Values.redis.caKey }}\n{{- end }}\n" +
 			"{{- end }}",
 		"redisVolumes": "{{- if and $.Values.redis.enable $.Values.redis.caSecret }}\n" +
-			"volumes:\n- name: redis-ca\n  secret:\n    secretName: {{ $.Values.redis.caSecret }}\n{{- end }}",
+			"- name: redis-ca\n  secret:\n    secretName: {{ $.Values.redis.caSecret }}\n{{- end }}",
 		"redisMounts": "{{- if and $.Values.redis.enable $.Values.redis.caSecret }}\n" +
-			"volumeMounts:\n- name: redis-ca\n  mountPath: " + redisCADir + "\n  readOnly: true\n{{- end }}",
+			"- name: redis-ca\n  mountPath: " + redisCADir + "\n  readOnly: true\n{{- end }}",
 		"extraArgs": "{{- range $.Values.manager.extraArgs }}\n- {{ . | quote }}\n{{- end }}",
 		"redisEnv": "{{- if $.Values.redis.enable }}\n" +
 			"- name: REDIS_URL\n  valueFrom:\n    secretKeyRef:\n" +

@@ -69,13 +69,14 @@ func editDeployment(o object) error {
 	spec["replicas"] = inl("replicas")
 	pod := mapAt(mapAt(spec, "template"), "spec")
 	mapAt(mapAt(mapAt(spec, "template"), "metadata"), "annotations")[blk("podAnnotations")] = ""
-	for _, k := range []string{"nodeSelector", "affinity", "tolerations", "imagePullSecrets", "volumes"} {
+	for _, k := range []string{"nodeSelector", "affinity", "tolerations", "imagePullSecrets"} {
 		if _, ok := pod[k]; ok {
 			return fmt.Errorf("pod spec has %s already: template it in hack/helmchart", k)
 		}
 		pod[k] = blk(k)
 	}
-	pod["volumes"] = blk("redisVolumes")
+	vols, _ := pod["volumes"].([]any)
+	pod["volumes"] = append(vols, blk("redisVolumes"))
 	c, err := container(o)
 	if err != nil {
 		return err
@@ -83,10 +84,8 @@ func editDeployment(o object) error {
 	c["image"] = inl("image")
 	c["imagePullPolicy"] = blk("pullPolicy")
 	c["resources"] = blk("resources")
-	if _, ok := c["volumeMounts"]; ok {
-		return fmt.Errorf("manager container has volumeMounts already: template them in hack/helmchart")
-	}
-	c["volumeMounts"] = blk("redisMounts")
+	mounts, _ := c["volumeMounts"].([]any)
+	c["volumeMounts"] = append(mounts, blk("redisMounts"))
 	suffix := ":" + strconv.Itoa(proxyPort)
 	var args []any
 	for _, a := range c["args"].([]any) {

@@ -134,6 +134,7 @@ func loadAccess(ctx context.Context, secrets *secretCache, kp *llmv1alpha1.KeyPo
 		Upstream:             upstream,
 		AllowUnauthenticated: kp.Spec.ClientAuth.AllowUnauthenticated,
 		MaxAttempts:          int(kp.Spec.Failover.MaxAttempts),
+		PassThroughPaths:     kp.Spec.PassThroughPaths,
 	}
 	if ref := kp.Spec.ClientAuth.SecretRef; ref != nil {
 		entries, p, err := secrets.entries(ctx, *ref, llmv1alpha1.SecretTypeClientTokens)

@@ -73,6 +73,10 @@ type Provider struct {
 	// handshakes counts TLS handshakes (tls.go).
 	handshakes atomic.Int64
 
+	// objects are the organisations' files, batches and responses
+	// (objects.go).
+	objects objectStore
+
 	unauthenticated atomic.Int64
 	modelChecks     atomic.Int64
 	idPrefix        string
@@ -136,6 +140,8 @@ func New(cfg Config) *Provider {
 // ServeHTTP routes the provider APIs and the /_fake/ admin endpoints.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch path := r.URL.Path; {
+	case isObjectPath(path):
+		p.serveObjects(w, r)
 	case path == "/v1/messages":
 		p.serveAPI(w, r, anthropicAPI{})
 	case path == "/v1/chat/completions":

@@ -70,6 +70,9 @@ type Access struct {
 	ClientNames          []string
 	AllowUnauthenticated bool
 	MaxAttempts          int // keys tried per request; <=0 means 1
+	// PassThroughPaths are upstream path prefixes forwarded as they are, to
+	// any key, without the proxy's object checks (spec.passThroughPaths).
+	PassThroughPaths []string
 }
 
 // PoolConfig configures a pool; NewKeyPool and Update take it.

@@ -83,13 +83,13 @@ func (cm *clientMetrics) done(o quota.Outcome, t usage.Tokens) {
 	}
 }
 
-// clientDone accounts one request of a named client, in its metrics and in
-// the pool's per-client window (status.clients), with the tokens that
-// settled its key.
-func clientDone(pool *keypool.KeyPool, cm *clientMetrics, client string, o quota.Outcome, t usage.Tokens) {
+// clientDone accounts one request of a named client that the proxy
+// answered itself, before any key was touched (so it used no tokens), in
+// its metrics and in the pool's per-client window (status.clients).
+func clientDone(pool *keypool.KeyPool, cm *clientMetrics, client string, o quota.Outcome) {
 	if client == "" {
 		return
 	}
-	cm.done(o, t)
-	pool.Clients().Record(client, o, t)
+	cm.done(o, usage.Tokens{})
+	pool.Clients().Record(client, o, usage.Tokens{})
 }

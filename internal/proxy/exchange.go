@@ -94,6 +94,9 @@ type exchange struct {
 	bodyLetGo    bool // letGoOfBody ran (the handler's goroutine only)
 	// sending is the body the transport was given last (getBody).
 	sending *replayBody
+
+	// obj: the provider objects the request touches (objects.go); nil for none.
+	obj *objectCall
 }
 
 // run acquires keys and sends the request until it gets an answer it can
@@ -132,7 +135,7 @@ func (x *exchange) run(maxAttempts int) {
 	affinity := x.affinityKey()
 	// Limits are per key and model: the model picks the limits admitted against.
 	model := x.prov.Model(x.route.rest, x.body.buf)
-	exclude := x.tried[:0]
+	exclude := x.objectExclude(x.tried[:0]) // a request naming objects goes to their key
 	var (
 		pending *failedResponse // last retryable answer, returned if no key is left
 		lastErr error           // last transport error, likewise
@@ -189,7 +192,7 @@ func (x *exchange) run(maxAttempts int) {
 			x.finish(lease.KeyID, failed.status, attempt, nil)
 			return
 		}
-		x.respond(resp, lease, attempt)
+		x.answer(resp, lease, attempt)
 		return
 	}
 }

@@ -91,7 +91,13 @@ type envConfig struct {
 	upstream     http.Handler // replaces the fake provider
 	transport    func(http.RoundTripper) http.RoundTripper
 	logger       logr.Logger
+	// passThrough: the pool's PassThroughPaths; routing tests pass every
+	// path (everything) so that the object checks do not answer for them.
+	passThrough []string
 }
+
+// everything passes every path through, without object checks.
+var everything = []string{"/"}
 
 // keyValue is the provider-side secret of test key keys/kN.
 var keyValue = proxytest.KeyValue
@@ -114,8 +120,10 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		BasePath:             cfg.basePath,
 		WrapTransport:        cfg.transport,
 		Logger:               cfg.logger,
+		PassThroughPaths:     cfg.passThrough,
 	}, func(w proxytest.Wiring) http.Handler {
-		e.proxy = New(w.Registry, Options{Logger: w.Logger, Transport: w.Transport, Metrics: w.Metrics, MaxRequestBodyBytes: cfg.maxBody})
+		e.proxy = New(w.Registry, Options{Logger: w.Logger, Transport: w.Transport, Metrics: w.Metrics, MaxRequestBodyBytes: cfg.maxBody,
+			ObjectIDs: testSealer(t)})
 		return e.proxy
 	})
 	e.fake, e.pool, e.reg, e.front, e.prom, e.base = e.Fake, e.Pool, e.Registry, e.Front, e.Metrics, e.Base

@@ -24,6 +24,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/keypool-dev/keypool-operator/internal/objectid"
 )
 
 // Defaults for Options fields left zero.
@@ -57,6 +59,10 @@ type Options struct {
 	// MaxRequestBodyBytes bounds the request body, which is buffered so it can
 	// be replayed on failover; larger bodies get 413. Default 32 MiB.
 	MaxRequestBodyBytes int64
+	// ObjectIDs seals the IDs of provider objects (files, batches, stored
+	// responses) handed to clients, and opens them on the way in (see
+	// objects.go). Nil: the object APIs are refused.
+	ObjectIDs *objectid.Sealer
 	// Transport sends requests upstream. Default: DefaultTransport().
 	Transport http.RoundTripper
 	// Metrics is where the proxy's collectors are registered (once per

@@ -56,7 +56,7 @@ func TestNonCanonicalPathsRefused(t *testing.T) {
 		{`/v1/models/`, true},
 		{`/v1beta/models/gemini-2.0-flash:generateContent`, true},
 	}
-	e := newEnv(t, envConfig{})
+	e := newEnv(t, envConfig{passThrough: everything})
 	sent := 0
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {

@@ -48,7 +48,7 @@ func TestOnlyDocumentedQueryParameters(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.prov.Name()+" "+tc.query, func(t *testing.T) {
-			e := newEnv(t, envConfig{provider: tc.prov, upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			e := newEnv(t, envConfig{provider: tc.prov, passThrough: everything, upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
 				_, _ = io.WriteString(w, `{}`)
 			})})

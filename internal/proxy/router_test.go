@@ -91,7 +91,8 @@ func TestRoutingErrors(t *testing.T) {
 
 func TestForwardedURLAndHeaders(t *testing.T) {
 	e := newEnv(t, envConfig{
-		basePath: "/gateway",
+		passThrough: everything,
+		basePath:    "/gateway",
 		upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Connection", "X-Hop")

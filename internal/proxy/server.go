@@ -34,7 +34,6 @@ import (
 
 	"github.com/keypool-dev/keypool-operator/internal/keypool"
 	"github.com/keypool-dev/keypool-operator/internal/quota"
-	"github.com/keypool-dev/keypool-operator/internal/usage"
 )
 
 // Server life-cycle states, for Ready.
@@ -219,7 +218,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cm := pm.client(client)
 	if !validRest(rt.rest, prov) {
 		pm.request(keyNone, http.StatusNotFound)
-		clientDone(pool, cm, client, quota.OutcomeServed, usage.Tokens{})
+		clientDone(pool, cm, client, quota.OutcomeServed)
 		prov.WriteError(w, provider.ErrNotFound,
 			"only the provider API (under "+strings.Join(provider.APIRoots(prov), ", ")+") is proxied")
 		return
@@ -232,7 +231,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lift(deadline)
+	obj, refused := s.objects(r, &rt, &rb, acc, prov, pool, client)
+	if refused != nil {
+		rb.release()
+		pm.request(keyNone, refused.kind.Status())
+		clientDone(pool, cm, client, quota.OutcomeOf(refused.kind.Status()))
+		refused.write(w, prov)
+		return
+	}
 	x := &exchange{
+		obj:    obj,
 		s:      s,
 		w:      w,
 		r:      r,
@@ -278,11 +286,11 @@ func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, prov provide
 	// the read deadline included: only a client that left gets nothing.
 	if kind != provider.ErrRequestTimeout && r.Context().Err() != nil {
 		pm.request(keyNone, statusClientClosed)
-		clientDone(pool, cm, client, quota.OutcomeCancelled, usage.Tokens{})
+		clientDone(pool, cm, client, quota.OutcomeCancelled)
 		return
 	}
 	pm.request(keyNone, kind.Status())
-	clientDone(pool, cm, client, quota.OutcomeOf(kind.Status()), usage.Tokens{})
+	clientDone(pool, cm, client, quota.OutcomeOf(kind.Status()))
 	if kind == provider.ErrUnavailable { // the body budget is spent
 		s.metrics.shed.WithLabelValues(capBodyMemory).Inc()
 		w.Header().Set("Retry-After", overCapRetryAfter)

@@ -101,7 +101,10 @@ type Config struct {
 	ClientTokens []string
 	// ClientNames name ClientTokens, in order (Access.ClientNames); none
 	// by default.
-	ClientNames          []string
+	ClientNames []string
+	// PassThroughPaths: keypool.Access.PassThroughPaths, path prefixes the
+	// proxy forwards without its object checks.
+	PassThroughPaths     []string
 	AllowUnauthenticated bool
 	Clock                clock.Clock // the pool's clock; nil: the wall clock
 	// NewLimiter makes the pool's limiters (keypool.PoolConfig.NewLimiter);
@@ -207,6 +210,7 @@ func New(t testing.TB, cfg Config, handler HandlerFunc) *Stack {
 		tokens = cfg.ClientTokens
 	}
 	access := Access(u, cfg.MaxAttempts, tokens...)
+	access.PassThroughPaths = cfg.PassThroughPaths
 	if len(tokens) > 0 {
 		access.ClientNames = cfg.ClientNames
 	}
