@@ -17,6 +17,7 @@ limitations under the License.
 package resilience
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -118,7 +119,13 @@ func TestReplicasShareLimitsThroughRedis(t *testing.T) {
 		}},
 		{"sentinel-failover", "sentinel", func(t *testing.T) (string, func()) {
 			g := redistest.StartSentinelGroup(t, "keypool")
-			return g.URL(), g.Failover
+			return g.URL(), func() {
+				g.Failover()
+				// Scripts reach a replica only as their effects: script
+				// calls on the new master are the managers' own, proof
+				// that they followed the switch.
+				awaitScriptCalls(t, g.Replica)
+			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,6 +150,25 @@ func TestReplicasShareLimitsThroughRedis(t *testing.T) {
 					r.upstream429, int64(sharedDemand))
 			}
 		})
+	}
+}
+
+// awaitScriptCalls waits until srv has run a script call (EVALSHA or EVAL).
+func awaitScriptCalls(t *testing.T, srv *redistest.Server) {
+	t.Helper()
+	c := srv.Client()
+	err := testproc.Poll(10*time.Second, 20*time.Millisecond, func() error {
+		info, err := c.Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(info, "cmdstat_evalsha:") && !strings.Contains(info, "cmdstat_eval:") {
+			return fmt.Errorf("no script call on %s since the failover", srv.Addr())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
