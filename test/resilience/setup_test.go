@@ -165,10 +165,24 @@ type manager struct {
 	started            time.Time
 }
 
-// startManager starts the manager binary under name (a hard link, so that
-// the API server records the name as the field manager of what it writes:
-// client-go derives the user agent from the binary's name).
+// startManager starts the manager binary under name with the test's own
+// flags (free ports, short intervals, debug logs) and extra ones.
 func (c *cluster) startManager(t *testing.T, name string, extra ...string) *manager {
+	t.Helper()
+	proxyAddr, probeAddr := freeAddr(t), freeAddr(t)
+	args := append([]string{
+		"--proxy-bind-address=" + proxyAddr, "--health-probe-bind-address=" + probeAddr,
+		"--metrics-bind-address=0", "--status-interval=1s", "--proxy-service-url=http://" + proxyAddr,
+		"--shutdown-grace=2s", "--log-level=debug", "--allowed-upstreams=" + c.fakeURL,
+	}, extra...)
+	return c.launch(t, name, proxyAddr, probeAddr, args)
+}
+
+// launch starts the manager binary under name (a hard link, so that the
+// API server records the name as the field manager of what it writes:
+// client-go derives the user agent from the binary's name) with exactly
+// args, which bind the proxy and the probes to proxyAddr and probeAddr.
+func (c *cluster) launch(t *testing.T, name, proxyAddr, probeAddr string, args []string) *manager {
 	t.Helper()
 	bin := filepath.Join(c.bins, name)
 	if _, err := os.Stat(bin); err != nil {
@@ -176,20 +190,8 @@ func (c *cluster) startManager(t *testing.T, name string, extra ...string) *mana
 			t.Fatal(err)
 		}
 	}
-	proxyAddr, err := testproc.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	probeAddr, err := testproc.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{
-		"--proxy-bind-address=" + proxyAddr, "--health-probe-bind-address=" + probeAddr,
-		"--metrics-bind-address=0", "--status-interval=1s", "--proxy-service-url=http://" + proxyAddr,
-		"--shutdown-grace=2s", "--log-level=debug", "--allowed-upstreams=" + c.fakeURL,
-	}, extra...)
 	m := &manager{proxyURL: "http://" + proxyAddr, probeURL: "http://" + probeAddr, started: time.Now()}
+	var err error
 	m.Process, err = testproc.Start(name, []string{"KUBECONFIG=" + c.kubectl.Kubeconfig}, bin, args...)
 	if err != nil {
 		t.Fatal(err)
@@ -204,14 +206,29 @@ func (c *cluster) startManager(t *testing.T, name string, extra ...string) *mana
 	return m
 }
 
+// freeAddr is a free loopback host:port.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	addr, err := testproc.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
 // client is shared by the probes; short timeouts keep a poll loop moving
 // when a manager is down.
 var client = &http.Client{Timeout: 5 * time.Second}
 
 // call sends one API request for the pool through m's proxy and returns
 // the status (0 when no response came).
-func (m *manager) call(pool string) int {
-	req, err := http.NewRequest(http.MethodPost, m.proxyURL+"/pools/"+namespace+"/"+pool+"/v1/messages",
+func (m *manager) call(pool string) int { return callProxy(m.proxyURL, pool) }
+
+// callProxy sends one API request for the pool to the proxy at proxyURL
+// (a manager's, or a front before several) and returns the status (0 when
+// no response came).
+func callProxy(proxyURL, pool string) int {
+	req, err := http.NewRequest(http.MethodPost, proxyURL+"/pools/"+namespace+"/"+pool+"/v1/messages",
 		strings.NewReader(`{"model":"claude-test","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`))
 	if err != nil {
 		return 0

@@ -17,6 +17,7 @@ limitations under the License.
 package resilience
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -31,11 +32,11 @@ import (
 	"github.com/keypool-dev/keypool-operator/internal/testproc"
 )
 
-// The shared-limits test runs three managers against one control plane,
-// with clients spread over their three proxies, in front of a fake provider
-// whose keys have known limits, at 150% of the pool's capacity: once with
-// limits shared through one Redis (--redis-url), once with today's
-// per-replica limits.
+// The shared-limits tests run managers against one control plane, in
+// front of a fake provider whose keys have known limits, at 150% of the
+// pool's capacity: with limits shared through Redis (single, Cluster,
+// Sentinel), and with per-replica limits, which must over-send (else the
+// load would not tell the two apart).
 const (
 	sharedReplicas = 3
 	sharedKeys     = 3
@@ -44,8 +45,6 @@ const (
 	sharedRPM = 600
 	// sharedDemand is 150% of the pool's capacity, in requests per second.
 	sharedDemand = 1.5 * sharedKeys * sharedRPM / 60
-	// sharedInterval is the time between two requests to one proxy.
-	sharedInterval = time.Second * sharedReplicas * 60 * 2 / (3 * sharedKeys * sharedRPM)
 	// sharedWarmup lets the pools learn from the provider that its buckets
 	// start empty (as brief §7 asks, so that a full first minute does not
 	// inflate a short run); only what follows is measured.
@@ -84,41 +83,143 @@ func (r sharedResult) share429() float64 {
 
 func (r sharedResult) deliveredShare() float64 { return float64(r.delivered) / r.capacity }
 
-// TestReplicasShareLimitsThroughRedis: with Redis, the provider answers
-// at most 1% of the requests with 429 and the pool delivers at least 90%
-// of the provider's capacity (what one replica alone delivers); without
-// Redis the share of 429s is measured and reported.
+// TestReplicasShareLimitsThroughRedis: three managers sharing limits
+// through a single Redis, a 3-master Redis Cluster or a Sentinel-watched
+// Redis: the provider answers at most 1% of the requests with 429, the
+// pool delivers at least 90% of the provider's capacity (what one replica
+// alone delivers), and no client request ends other than in the
+// upstream's answer or the pool's 429. Without Redis the same load gets
+// more than 1% of 429s. A Sentinel failover during the measured load
+// loses no request and over-sends at most one second of demand.
 func TestReplicasShareLimitsThroughRedis(t *testing.T) {
 	c := getCluster(t)
-	requireFlag(t, c.manager, "redis-url")
-	srv := redistest.Start(t)
-
-	local := c.measureShared(t, "per-replica", nil)
-	// The default --redis-timeout and pool, as installed.
-	shared := c.measureShared(t, "shared", []string{"--redis-url=" + srv.URL(),
-		fmt.Sprintf("--replicas=%d", sharedReplicas)})
+	requireFlag(t, c.manager, "redis-mode")
 	t.Logf("%d replicas, %d keys at %d RPM, demand %.0f req/s (150%%), measured %v after a %v warm-up",
 		sharedReplicas, sharedKeys, sharedRPM, sharedDemand, sharedMeasure, sharedWarmup)
-	t.Logf("per-replica limits (no --redis-url): %s", local)
-	t.Logf("shared limits (--redis-url):         %s", shared)
 
-	for name, r := range map[string]sharedResult{"per-replica": local, "shared": shared} {
-		if r.clientOther > 0 {
-			t.Errorf("%s: %d client requests ended other than 200 or the pool's 429", name, r.clientOther)
+	local := c.measureShared(t, "per-replica", nil, nil)
+	t.Logf("per-replica limits (no --redis-url): %s", local)
+	checkClients(t, "per-replica", local)
+	if s := local.share429(); s <= 0.01 {
+		t.Errorf("per-replica limits: %.1f%% of upstream requests answered 429, want > 1%%: "+
+			"the load does not tell shared limits from per-replica ones", 100*s)
+	}
+
+	replicas := fmt.Sprintf("--replicas=%d", sharedReplicas)
+	for _, tc := range []struct {
+		name, mode string
+		// start starts Redis and returns its URL and, for a failover run,
+		// what to do during the measured load.
+		start func(t *testing.T) (url string, during func())
+	}{
+		{"single", "single", func(t *testing.T) (string, func()) { return redistest.Start(t).URL(), nil }},
+		{"cluster", "cluster", func(t *testing.T) (string, func()) { return redistest.StartCluster(t, 3).URL(), nil }},
+		{"sentinel", "sentinel", func(t *testing.T) (string, func()) {
+			return redistest.StartSentinelGroup(t, "keypool").URL(), nil
+		}},
+		{"sentinel-failover", "sentinel", func(t *testing.T) (string, func()) {
+			g := redistest.StartSentinelGroup(t, "keypool")
+			return g.URL(), func() {
+				g.Failover()
+				// Scripts reach a replica only as their effects: script
+				// calls on the new master are the managers' own, proof
+				// that they followed the switch.
+				awaitScriptCalls(t, g.Replica)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, during := tc.start(t)
+			// The default --redis-timeout and pool, as installed.
+			r := c.measureShared(t, "shared-"+tc.name,
+				[]string{"--redis-url=" + url, "--redis-mode=" + tc.mode, replicas}, during)
+			t.Logf("shared limits (%s): %s", tc.name, r)
+			checkClients(t, tc.name, r)
+			if during == nil {
+				checkShared(t, tc.name, r)
+				return
+			}
+			// Replication is asynchronous: what the old master admitted
+			// and had not yet passed on when the replica took over is
+			// admitted again, a burst bounded by the switch time.
+			if d := r.deliveredShare(); d < 0.9 {
+				t.Errorf("%s: delivered %.2f of the capacity, want >= 0.90", tc.name, d)
+			}
+			if r.upstream429 > int64(sharedDemand) {
+				t.Errorf("%s: %d upstream 429s, want at most one second of demand (%d)", tc.name,
+					r.upstream429, int64(sharedDemand))
+			}
+		})
+	}
+}
+
+// awaitScriptCalls waits until srv has run a script call (EVALSHA or EVAL).
+func awaitScriptCalls(t *testing.T, srv *redistest.Server) {
+	t.Helper()
+	c := srv.Client()
+	err := testproc.Poll(10*time.Second, 20*time.Millisecond, func() error {
+		info, err := c.Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			return err
 		}
+		if !strings.Contains(info, "cmdstat_evalsha:") && !strings.Contains(info, "cmdstat_eval:") {
+			return fmt.Errorf("no script call on %s since the failover", srv.Addr())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if s := shared.share429(); s > 0.01 {
-		t.Errorf("shared limits: %.1f%% of upstream requests answered 429, want <= 1%%", 100*s)
+}
+
+// checkClients asserts that every client request ended in the upstream's
+// answer or the pool's 429: none lost, none a proxy error.
+func checkClients(t *testing.T, mode string, r sharedResult) {
+	t.Helper()
+	if r.clientOther > 0 {
+		t.Errorf("%s: %d client requests ended other than 200 or the pool's 429", mode, r.clientOther)
 	}
-	if d := shared.deliveredShare(); d < 0.9 {
-		t.Errorf("shared limits delivered %.2f of the capacity, want >= 0.90 (one replica's)", d)
+}
+
+// checkShared asserts the bounds of shared limits: at most 1% of upstream
+// 429s, at least 90% of the capacity delivered.
+func checkShared(t *testing.T, mode string, r sharedResult) {
+	t.Helper()
+	if s := r.share429(); s > 0.01 {
+		t.Errorf("%s: %.1f%% of upstream requests answered 429, want <= 1%%", mode, 100*s)
+	}
+	if d := r.deliveredShare(); d < 0.9 {
+		t.Errorf("%s: delivered %.2f of the capacity, want >= 0.90 (one replica's)", mode, d)
 	}
 }
 
 // measureShared runs one mode: a fresh fake provider and KeyPool, three
-// managers started with extra flags, demand at 150% for the warm-up, then
-// the measured period.
-func (c *cluster) measureShared(t *testing.T, mode string, extra []string) sharedResult {
+// managers started with extra flags, the load spread over their proxies,
+// and during (if any) run once the measured period has begun.
+func (c *cluster) measureShared(t *testing.T, mode string, extra []string, during func()) sharedResult {
+	t.Helper()
+	fake, fakeURL, pool := c.sharedPool(t, mode)
+	flags := append([]string{"--allowed-upstreams=" + c.fakeURL + "," + fakeURL}, extra...)
+	ms := make([]*manager, sharedReplicas)
+	targets := make([]string, sharedReplicas)
+	for i := range ms {
+		ms[i] = c.startManager(t, fmt.Sprintf("manager-%s-%d", mode, i), flags...)
+		targets[i] = ms[i].proxyURL
+	}
+	for _, m := range ms {
+		waitPoolServed(t, m, pool)
+	}
+	res := measureLoad(t, mode, fake, pool, targets, during)
+	for _, m := range ms {
+		m.Stop(10 * time.Second)
+		res.outages += strings.Count(m.Output(), "Redis unreachable")
+	}
+	return res
+}
+
+// sharedPool makes a fresh fake provider, whose keys start empty and
+// allow sharedRPM each, and a KeyPool of those keys named after mode.
+func (c *cluster) sharedPool(t *testing.T, mode string) (fake *fakeprovider.Provider, fakeURL, pool string) {
 	t.Helper()
 	keys := make([]fakeprovider.Key, sharedKeys)
 	limits := map[string]fakeprovider.Limits{}
@@ -128,11 +229,11 @@ func (c *cluster) measureShared(t *testing.T, mode string, extra []string) share
 		limits[keys[i].Org] = fakeprovider.Limits{RPM: sharedRPM}
 		data = append(data, fmt.Sprintf("k%d: %s", i, keys[i].Key))
 	}
-	fake := fakeprovider.New(fakeprovider.Config{Keys: keys, Limits: limits, StartEmpty: true})
+	fake = fakeprovider.New(fakeprovider.Config{Keys: keys, Limits: limits, StartEmpty: true})
 	fakeSrv := httptest.NewServer(fake)
 	t.Cleanup(fakeSrv.Close)
 
-	pool := "limited-" + mode
+	pool = "limited-" + mode
 	manifest := fmt.Sprintf(`
 apiVersion: v1
 kind: Secret
@@ -152,18 +253,17 @@ spec:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = c.kubectl.Run(manifest, "delete", "--wait=false", "-f", "-") })
+	return fake, fakeSrv.URL, pool
+}
 
-	flags := append([]string{"--allowed-upstreams=" + c.fakeURL + "," + fakeSrv.URL}, extra...)
-	ms := make([]*manager, sharedReplicas)
-	for i := range ms {
-		ms[i] = c.startManager(t, fmt.Sprintf("manager-%s-%d", mode, i), flags...)
-	}
-	for _, m := range ms {
-		waitPoolServed(t, m, pool)
-	}
-
-	// Demand: every proxy gets a third, open loop (a request starts on time
-	// whether or not the previous ones have ended).
+// measureLoad sends the demand, open loop (a request starts on time
+// whether or not the previous ones have ended), split evenly over the
+// proxies at targets; resets the provider's counts after the warm-up, runs
+// during (if any) and measures until the measured requests are sent.
+func measureLoad(t *testing.T, mode string, fake *fakeprovider.Provider, pool string, targets []string,
+	during func()) sharedResult {
+	t.Helper()
+	interval := time.Duration(float64(time.Second) * float64(len(targets)) / sharedDemand)
 	var mu sync.Mutex
 	var res sharedResult
 	measuring := false
@@ -171,11 +271,11 @@ spec:
 	warmedUp, measured := make(chan struct{}), make(chan struct{})
 	var sent atomic.Int64
 	var wg sync.WaitGroup
-	for _, m := range ms {
+	for _, target := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tick := time.NewTicker(sharedInterval)
+			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			for {
 				select {
@@ -192,7 +292,7 @@ spec:
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					code := m.call(pool)
+					code := callProxy(target, pool)
 					mu.Lock()
 					defer mu.Unlock()
 					if !measuring {
@@ -217,6 +317,15 @@ spec:
 	measuring = true
 	mu.Unlock()
 	start := time.Now()
+	if during != nil {
+		during()
+		t.Logf("%s: what runs during the load took %v", mode, time.Since(start))
+		select {
+		case <-measured:
+			t.Errorf("%s: the measured period ended before what runs during it (%v)", mode, time.Since(start))
+		default:
+		}
+	}
 	<-measured
 	st := fake.Stats()
 	elapsed := time.Since(start)
@@ -228,10 +337,6 @@ spec:
 
 	res.upstream, res.upstream429, res.delivered = st.Total.Requests, st.Total.RateLimited, st.Total.OK
 	res.capacity = elapsed.Seconds() * sharedKeys * sharedRPM / 60
-	for _, m := range ms {
-		m.Stop(10 * time.Second)
-		res.outages += strings.Count(m.Output(), "Redis unreachable")
-	}
 	return res
 }
 

@@ -179,33 +179,8 @@ func moveSlot(t *testing.T, cl *redistest.Cluster, key string) (from, to *redist
 // in Redis or from the fallback), and the limiters are back in Redis on
 // the new master.
 func TestSharedThroughSentinelFailover(t *testing.T) {
-	master := redistest.Start(t)
-	replica := redistest.Start(t, redistest.WithArgs("--replicaof", "127.0.0.1", strconv.Itoa(master.Port())))
-	ctx := context.Background()
-	poll := func(what string, cond func() bool) {
-		t.Helper()
-		if err := testproc.Poll(20*time.Second, 20*time.Millisecond, func() error {
-			if !cond() {
-				return fmt.Errorf("waiting for %s", what)
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	poll("the replica's sync", func() bool {
-		info, _ := replica.Client().Info(ctx, "replication").Result()
-		return strings.Contains(info, "master_link_status:up")
-	})
-	sentinel := redistest.StartSentinel(t, master, "keypool")
-	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel.Addr()})
-	t.Cleanup(func() { _ = sc.Close() })
-	poll("the sentinel to know the replica", func() bool {
-		rs, _ := sc.Replicas(ctx, "keypool").Result()
-		return len(rs) == 1
-	})
-
-	url := "redis://" + sentinel.Addr() + "?master_name=keypool"
+	g := redistest.StartSentinelGroup(t, "keypool")
+	url := g.URL()
 	bs := []*Backend{
 		connectBackend(t, ClientOptions{URL: url, Mode: ModeSentinel, Timeout: 250 * time.Millisecond}, nil),
 		connectBackend(t, ClientOptions{URL: url, Mode: ModeSentinel, Timeout: 250 * time.Millisecond}, nil),
@@ -239,24 +214,20 @@ func TestSharedThroughSentinelFailover(t *testing.T) {
 			l.Settle(time.Now(), r, ratelimit.Usage{})
 		}
 	}()
-	// The Sentinel refuses (NOGOODSLAVE) until it has heard from the
-	// replica on its own connection; asking again is the event to await.
-	poll("SENTINEL FAILOVER to be accepted", func() bool {
-		err := sc.Failover(ctx, "keypool").Err()
-		return err == nil || strings.HasPrefix(err.Error(), "INPROG")
-	})
-	poll("the replica to be master", func() bool {
-		addr, _ := sc.GetMasterAddrByName(ctx, "keypool").Result()
-		return len(addr) == 2 && addr[1] == strconv.Itoa(replica.Port())
-	})
-	poll("a reservation in Redis on the new master", func() bool {
+	g.Failover()
+	ctx := context.Background()
+	if err := testproc.Poll(20*time.Second, 20*time.Millisecond, func() error {
 		r, ok := l.Reserve(time.Now(), 0, ratelimit.LearnedOutput)
 		if ok {
 			l.Settle(time.Now(), r, ratelimit.Usage{})
 		}
-		n, _ := replica.Client().Exists(ctx, l.key).Result()
-		return ok && r.Remote && n == 1
-	})
+		if n, _ := g.Replica.Client().Exists(ctx, l.key).Result(); !ok || !r.Remote || n != 1 {
+			return fmt.Errorf("no reservation in Redis on the new master yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	close(stop)
 	wg.Wait()
 	t.Logf("during the failover: %d answered, %d refused, slowest %v", answered.Load(), refused.Load(),
