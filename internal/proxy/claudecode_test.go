@@ -1,3 +1,5 @@
+//go:build claudecode
+
 /*
 Copyright 2026 The keypool-operator Authors.
 
@@ -18,8 +20,6 @@ limitations under the License.
 // of its reach), so they build only with the claudecode tag rather than
 // being skipped: KEYPOOL_CLAUDE_BIN=$(which claude) go test -tags claudecode
 // -run TestClaudeCode ./internal/proxy
-
-//go:build claudecode
 
 package proxy
 

@@ -53,10 +53,13 @@ func flagValue(args []string, name string) (string, bool) {
 }
 
 // TestDefaultAllowsOnlyTheProvidersUpstreams: the installed manager sends keys
-// only to the providers' APIs unless the admin says otherwise.
+// only to the providers' APIs (the clouds' in every region, and Google's
+// token endpoint) unless the admin says otherwise.
 func TestDefaultAllowsOnlyTheProvidersUpstreams(t *testing.T) {
 	v, ok := flagValue(managerArgs(t, render(t)), "allowed-upstreams")
-	if !ok || v != "https://api.anthropic.com,https://api.openai.com,https://generativelanguage.googleapis.com" {
+	if !ok || v != "https://api.anthropic.com,https://api.openai.com,https://generativelanguage.googleapis.com,"+
+		"https://bedrock-runtime.*.amazonaws.com,https://bedrock.*.amazonaws.com,"+
+		"https://aiplatform.googleapis.com,https://*-aiplatform.googleapis.com,https://oauth2.googleapis.com" {
 		t.Fatalf("--allowed-upstreams = %q (set %v), want the providers' APIs", v, ok)
 	}
 }
