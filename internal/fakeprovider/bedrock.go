@@ -279,7 +279,7 @@ func (b bedrockAPI) stream(c *call, s *sseWriter) error {
 	if err := sendJSON(s, "messageStop", map[string]string{"stopReason": c.converseStop()}); err != nil {
 		return err
 	}
-	return sendJSON(s, "metadata", map[string]any{"usage": c.converseUsage(), "metrics": map[string]int{"latencyMs": 412}})
+	return sendJSON(s, "metadata", map[string]any{jsonUsage: c.converseUsage(), "metrics": map[string]int{"latencyMs": 412}})
 }
 
 // framing: AWS event-stream messages. An InvokeModelWithResponseStream
@@ -297,7 +297,7 @@ func (b bedrockAPI) framing(c *call) (string, func([]byte, string, []byte) []byt
 					"invocationLatency": 412, "firstByteLatency": 120,
 				}})
 			}
-			payload, _ = json.Marshal(map[string][]byte{"bytes": data})
+			payload, _ = json.Marshal(map[string][]byte{jsonBytes: data})
 			event = "chunk"
 		}
 		out := bytes.NewBuffer(buf)

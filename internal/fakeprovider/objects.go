@@ -43,6 +43,8 @@ const (
 	jsonMessage       = "message"
 	jsonText          = "text"
 	jsonModel         = "model"
+	jsonUsage         = "usage"
+	jsonBytes         = "bytes"
 	statusCompleted   = "completed"
 	collectionBatches = "batches"
 	kindFile          = "file"
@@ -291,7 +293,7 @@ func (oc *objectCall) newFile() (string, *object, string) {
 	}
 	id := oc.p.newID("file-")
 	return id, &object{content: content, meta: map[string]any{"id": id, jsonObject: kindFile, jsonFilename: hdr.Filename,
-		"bytes": len(content), "purpose": oc.r.FormValue("purpose"), jsonStatus: "processed"}}, ""
+		jsonBytes: len(content), "purpose": oc.r.FormValue("purpose"), jsonStatus: "processed"}}, ""
 }
 
 // readJSON decodes the request body into v; false after a 400.
@@ -367,7 +369,7 @@ func (oc *objectCall) newOpenAIBatch(a api) (string, *object, string) {
 	}
 	outID := oc.p.newID("file-")
 	oc.p.objects.put(oc.org, outID, &object{content: out.Bytes(), meta: map[string]any{"id": outID, jsonObject: kindFile,
-		jsonFilename: "batch_output.jsonl", "bytes": out.Len(), "purpose": "batch_output", jsonStatus: "processed"}})
+		jsonFilename: "batch_output.jsonl", jsonBytes: out.Len(), "purpose": "batch_output", jsonStatus: "processed"}})
 	id := oc.p.newID("batch_")
 	return id, &object{meta: map[string]any{"id": id, jsonObject: "batch", "endpoint": req.Endpoint,
 		"input_file_id": req.InputFileID, "completion_window": req.CompletionWindow, jsonStatus: statusCompleted,
@@ -392,7 +394,7 @@ func (oc *objectCall) answer(a api, params json.RawMessage) (any, bool) {
 	return map[string]any{"id": oc.p.newID("chatcmpl-"), jsonObject: "chat.completion", jsonModel: req.model,
 		"choices": []any{map[string]any{"index": 0, "finish_reason": c.openaiFinish(),
 			jsonMessage: map[string]any{"role": roleAssistant, jsonContent: text(0, c.output)}}},
-		"usage": map[string]int64{"prompt_tokens": req.input, "completion_tokens": c.output,
+		jsonUsage: map[string]int64{"prompt_tokens": req.input, "completion_tokens": c.output,
 			"total_tokens": req.input + c.output}}, true
 }
 
@@ -428,7 +430,7 @@ func (oc *objectCall) newResponse(a api) (string, *object, string) {
 		"output": []any{map[string]any{jsonType: jsonMessage, "id": oc.p.newID("msg_"), jsonStatus: statusCompleted,
 			"role": roleAssistant, jsonContent: []any{map[string]any{jsonType: "output_text", jsonText: text(0, output),
 				"annotations": []any{}}}}},
-		"usage": map[string]int64{"input_tokens": input, "output_tokens": output, "total_tokens": input + output}}}, ""
+		jsonUsage: map[string]int64{"input_tokens": input, "output_tokens": output, "total_tokens": input + output}}}, ""
 }
 
 // streamResponse sends a response as the Responses API's events:
