@@ -83,11 +83,11 @@ func (s *Limiter) ReserveAdmitted(now time.Time, inputTokens, outputTokens int64
 }
 
 // reserveLocal reserves on the local fallback, as Reserve or ReserveAdmitted.
-func reserveLocal(fb *ratelimit.Local, now time.Time, inputTokens, outputTokens int64, admitted bool) (ratelimit.Reservation, bool) {
+func reserveLocal(fb *ratelimit.Local, now time.Time, in, out int64, admitted bool) (ratelimit.Reservation, bool) {
 	if admitted {
-		return fb.ReserveAdmitted(now, inputTokens, outputTokens)
+		return fb.ReserveAdmitted(now, in, out)
 	}
-	return fb.Reserve(now, inputTokens, outputTokens)
+	return fb.Reserve(now, in, out)
 }
 
 func (s *Limiter) reserve(now time.Time, inputTokens, outputTokens int64, admitted bool) (ratelimit.Reservation, bool) {
