@@ -192,6 +192,7 @@ func (p *KeyPool) grant(a *attempt) Lease {
 	k.acquired++
 	k.inFlight.Add(1)
 	p.grants.add(a.nowNs, grantRateTau)
+	p.grantedIn.addN(a.nowNs, grantRateTau, float64(a.est))
 	g := k.slot.grp
 	g.grants.add(a.nowNs, grantRateTau)
 	g.defaultUsed = g.defaultUsed || a.cs == nil

@@ -38,7 +38,7 @@ import (
 // entry and on return.
 func (p *KeyPool) acquireRemote(now time.Time, opts *AcquireOptions, refused []*group) (Lease, int64, bool) {
 	a := &p.scratch
-	k, est, out, c := a.key, a.est, a.outTokens(), a.cs
+	k, est, out, admitted, c := a.key, a.est, a.outTokens(), a.admitted, a.cs
 	g := k.slot.grp
 	lim := g.lim
 	if c != nil {
@@ -48,7 +48,7 @@ func (p *KeyPool) acquireRemote(now time.Time, opts *AcquireOptions, refused []*
 	// equally good key (least-loaded takes full slots in turn).
 	p.touch(g, now)
 	p.mu.Unlock()
-	r, ok := lim.Reserve(now, est, out)
+	r, ok := reserveOn(lim, now, est, out, admitted)
 	p.mu.Lock()
 	if c != nil {
 		c.load()

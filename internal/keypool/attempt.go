@@ -63,6 +63,10 @@ type attempt struct {
 	// and the output tokens the request is expected to produce.
 	fit int
 	out float64
+	// admitted: out is the request's own output, which the provider admits
+	// at the start (AcquireOptions.ReserveOutputTokens), so the limiter does
+	// not hold it (ratelimit.Limiter.ReserveAdmitted).
+	admitted bool
 
 	// cls is the request's model class (classes.go); 0, the default,
 	// draws on the groups' own limiters. cs is the class state key's
@@ -87,7 +91,8 @@ func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
 		}
 		a.fit, a.out = a.p.fitMode, a.p.bands.expect(bandOf(a.est))
 	}
-	if opts.ReserveOutputTokens > 0 {
+	a.admitted = opts.ReserveOutputTokens > 0
+	if a.admitted {
 		a.out = float64(opts.ReserveOutputTokens)
 	}
 }
@@ -159,7 +164,7 @@ func (a *attempt) reserve(k *keyMetadata) bool {
 		a.key, a.chosen = k, true
 		return true
 	}
-	r, ok := g.lim.Reserve(a.now, a.est, a.outTokens())
+	r, ok := a.take(g.lim, a.now)
 	if !ok {
 		return false
 	}
@@ -181,13 +186,27 @@ func (a *attempt) reserveClass(k *keyMetadata, g *group) bool {
 		a.key, a.cs, a.chosen = k, c, true
 		return true
 	}
-	r, ok := c.lim.Reserve(a.now, a.est, a.outTokens())
+	r, ok := a.take(c.lim, a.now)
 	c.load()
 	if !ok {
 		return false
 	}
 	a.key, a.cs, a.res = k, c, r
 	return true
+}
+
+// take reserves the request on lim (see reserveOn).
+func (a *attempt) take(lim ratelimit.Limiter, now time.Time) (ratelimit.Reservation, bool) {
+	return reserveOn(lim, now, a.est, a.outTokens(), a.admitted)
+}
+
+// reserveOn reserves est input and out output tokens on lim, the output
+// held unless the provider admits it at the start (admitted).
+func reserveOn(lim ratelimit.Limiter, now time.Time, est, out int64, admitted bool) (ratelimit.Reservation, bool) {
+	if admitted {
+		return lim.ReserveAdmitted(now, est, out)
+	}
+	return lim.Reserve(now, est, out)
 }
 
 // outTokens is the output the request is expected to produce, for its

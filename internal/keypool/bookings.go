@@ -151,7 +151,8 @@ func (p *KeyPool) claim(nowNs int64, opts *AcquireOptions) bool {
 // book advises a request of cq's client turned away at nowNs, whose
 // capacity is expected at retryAt, when to retry, and books that time for
 // it when it can: the later of retryAt and the client's latest booking plus
-// one grant at bookingPace of the client's fair rate (see fairRate),
+// one grant at bookingPace of the client's fair rate (see fairRate), or as
+// many grants as its input estimate is times the mean of recent grants',
 // rounded up to whole seconds. It reports whether it booked: not beyond
 // bookingHorizon or maxClientBookings, where the advice is only the
 // estimate. A pool without a queue books nothing: its retries could not
@@ -172,7 +173,13 @@ func (p *KeyPool) book(nowNs int64, cq *clientQueue, opts *AcquireOptions, retry
 		// pool may merely have been idle.)
 		spacing := maxBookingSpacing
 		if rate := p.fairRate(nowNs, cq) * bookingPace; rate > 0 {
-			spacing = min(time.Duration(float64(time.Second)/rate), maxBookingSpacing)
+			// One grant's time, or, for a prompt larger than the ones
+			// granted lately, the time its input takes at that pace.
+			secs := 1.0
+			if in := p.grantedIn.at(nowNs, grantRateTau) / p.grants.at(nowNs, grantRateTau); in > 0 {
+				secs = max(secs, float64(opts.EstimatedInputTokens)/in)
+			}
+			spacing = min(time.Duration(secs*float64(time.Second)/rate), maxBookingSpacing)
 		}
 		slot = max(slot, c.tail+int64(spacing))
 	}

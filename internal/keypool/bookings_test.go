@@ -193,6 +193,32 @@ func TestBookingsKeepToTheGrantRate(t *testing.T) {
 	}
 }
 
+// TestLargePromptsAreBookedByTheirInput checks that a retry of a prompt
+// larger than the ones granted lately is booked for the time its input
+// takes at the client's pace, not for one grant's: long prompts, bound by
+// input tokens, are otherwise promised retries at the rate short ones set.
+func TestLargePromptsAreBookedByTheirInput(t *testing.T) {
+	f := newFixture(t, provider.Anthropic, PoolConfig{Keys: keyCfgs(1), QueueTimeout: time.Second})
+	for range 5 { // 0.5 grants and 500 input tokens per second: 1000 a grant
+		f.acquire(AcquireOptions{EstimatedInputTokens: 1000})
+	}
+	now := f.clock.Now().UnixNano()
+	f.p.mu.Lock()
+	defer f.p.mu.Unlock()
+	retryAt := now + int64(1500*time.Millisecond)
+	// 2.22s per grant of 1000 input tokens at 90%: the first slot at 1.5s,
+	// a prompt of 4000 four grants' time later (10.39s), one of 1000 one
+	// grant's later (12.61s).
+	for i, want := range []struct {
+		est int64
+		due time.Duration
+	}{{1000, 2 * time.Second}, {4000, 11 * time.Second}, {1000, 13 * time.Second}} {
+		if d, ok := bookAt(f.p, now, "a", want.est, retryAt); !ok || d != want.due {
+			t.Fatalf("booking %d (%d input tokens) at +%v (booked %v), want +%v", i, want.est, d, ok, want.due)
+		}
+	}
+}
+
 // bookAt books a request of client name turned away at now whose capacity
 // is expected at retryAt; it returns the advice (from now) and whether it
 // was booked. p.mu is held.

@@ -59,6 +59,7 @@ type KeyPool struct {
 	epoch        uint64
 	scratch      attempt   // reused by Acquire under mu
 	grants       grantRate // leases handed out per second, for positionWait
+	grantedIn    grantRate // input tokens (estimates) granted per second, for bookings
 
 	// Requests waiting for capacity, served fairly between clients
 	// (fairqueue.go). They block on wake; notify closes and replaces it.

@@ -37,8 +37,11 @@ type grantRate struct {
 }
 
 // add counts one grant at nowNs.
-func (g *grantRate) add(nowNs int64, tau time.Duration) {
-	g.rate = g.at(nowNs, tau) + 1/tau.Seconds()
+func (g *grantRate) add(nowNs int64, tau time.Duration) { g.addN(nowNs, tau, 1) }
+
+// addN counts n units (input tokens, say) granted at nowNs.
+func (g *grantRate) addN(nowNs int64, tau time.Duration, n float64) {
+	g.rate = g.at(nowNs, tau) + n/tau.Seconds()
 	g.last = max(g.last, nowNs)
 }
 

@@ -31,6 +31,12 @@ type Limiter interface {
 	// a demand larger than a whole bucket only needs a full bucket, so that
 	// no request is refused forever.
 	Reserve(now time.Time, inputTokens, outputTokens int64) (Reservation, bool)
+	// ReserveAdmitted is Reserve for a request whose provider admits its
+	// output at the start (Anthropic takes max_tokens from OTPM when the
+	// request arrives and refunds the unused part at the end): the output
+	// it takes is not held, since the provider's remaining counts already
+	// leave it out, and lowering them by it again would count it twice.
+	ReserveAdmitted(now time.Time, inputTokens, outputTokens int64) (Reservation, bool)
 	// Settle replaces a reservation with what the request really used: the
 	// unused part of the input estimate is returned, the excess and all
 	// output tokens are charged (a bucket may go into debt). When
@@ -39,7 +45,8 @@ type Limiter interface {
 	// Observe applies what one response reported, per dimension, at once.
 	// It adjusts in place and never adds capacity: a reported remaining
 	// count caps the level (for output dimensions, less the expected output
-	// of the requests in flight, which the provider has not charged yet), a
+	// that the requests in flight hold, which the provider charges only
+	// when they end: not what ReserveAdmitted took), a
 	// reported limit changes rate and size but keeps the level. It returns the dimensions (bit 1<<d) whose level it lowered.
 	Observe(now time.Time, obs Observations) (lowered uint8)
 	// SetLimits sets the configured per-minute limits (0 = unknown). The
@@ -100,9 +107,12 @@ type Reservation struct {
 	// reservation time took nothing.
 	Taken Amounts
 	// Output is the part of Taken that is expected output tokens (in the
-	// OutputTokens and Tokens dimensions), held until Settle charges the
-	// real output instead.
+	// OutputTokens and Tokens dimensions), until Settle charges the real
+	// output instead.
 	Output Amounts
+	// Admitted marks a reservation of ReserveAdmitted: the provider counts
+	// its Output from the start, so the limiter does not hold it.
+	Admitted bool
 	// Absorbed marks dimensions (bit 1<<d) whose level was since lowered to
 	// a provider-reported remaining count that already included this
 	// request's input; Settle does not settle their input share again.

@@ -30,7 +30,8 @@ type Local struct {
 
 	// out learns the output tokens per request; held is the expected output
 	// of the requests in flight, per output dimension, which the provider's
-	// remaining counts do not include yet.
+	// remaining counts do not include yet (output it admitted at the start,
+	// see ReserveAdmitted, is not held).
 	out  outputEstimate
 	held Amounts
 	// inFlight is what the unsettled reservations took, per dimension, and
@@ -84,6 +85,15 @@ func Takes(inputTokens, outputTokens int64) Amounts {
 
 // Reserve implements Limiter.
 func (l *Local) Reserve(now time.Time, inputTokens, outputTokens int64) (Reservation, bool) {
+	return l.reserve(now, inputTokens, outputTokens, false)
+}
+
+// ReserveAdmitted implements Limiter.
+func (l *Local) ReserveAdmitted(now time.Time, inputTokens, outputTokens int64) (Reservation, bool) {
+	return l.reserve(now, inputTokens, outputTokens, true)
+}
+
+func (l *Local) reserve(now time.Time, inputTokens, outputTokens int64, admitted bool) (Reservation, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := OutputOr(outputTokens, l.out.expect())
@@ -93,7 +103,7 @@ func (l *Local) Reserve(now time.Time, inputTokens, outputTokens int64) (Reserva
 			return Reservation{}, false
 		}
 	}
-	var r Reservation
+	r := Reservation{Admitted: admitted}
 	for d := range l.b {
 		b := &l.b[d]
 		if take[d] == 0 {
@@ -107,7 +117,9 @@ func (l *Local) Reserve(now time.Time, inputTokens, outputTokens int64) (Reserva
 	for _, d := range outputDims {
 		if r.Taken[d] > 0 && out > 0 {
 			r.Output[d] = out
-			l.held[d] += out
+			if !admitted {
+				l.held[d] += out
+			}
 		}
 	}
 	r.settledAt = l.settled
@@ -133,8 +145,10 @@ func (l *Local) Settle(now time.Time, r Reservation, u Usage) {
 	if !changes {
 		return
 	}
-	for _, d := range outputDims {
-		l.held[d] -= r.Output[d]
+	if !r.Admitted {
+		for _, d := range outputDims {
+			l.held[d] -= r.Output[d]
+		}
 	}
 	expected := l.out.expect()
 	l.out.add(out)

@@ -390,3 +390,36 @@ func TestObserveAppliesAllDimensionsAtOnce(t *testing.T) {
 		t.Fatal("nothing observed, something lowered")
 	}
 }
+
+// A provider that admits output at the start (Anthropic, on max_tokens)
+// already leaves an admitted request's output out of the remaining count it
+// reports: the limiter must not take it off again.
+func TestAdmittedOutputIsNotHeldTwice(t *testing.T) {
+	l := newLocal(t, Amounts{OutputTokens: 1000})
+	r, ok := l.ReserveAdmitted(t0, 0, 400)
+	if !ok || r.Output[OutputTokens] != 400 {
+		t.Fatalf("reservation %+v %v, want 400 output tokens taken", r, ok)
+	}
+	remainingReported := Observations{NoObservation, NoObservation, {Remaining: 600}, NoObservation}
+	if lowered := l.Observe(t0, remainingReported); lowered != 0 {
+		t.Fatalf("lowered %b: the reported 600 already excludes the admitted 400", lowered)
+	}
+	if got := remaining(l, t0, OutputTokens); got != 600 {
+		t.Fatalf("remaining = %d, want 600", got)
+	}
+	// The provider refunds the unused 300 at the end, and so does Settle.
+	l.Settle(t0, r, Usage{OutputTokens: 100})
+	remainingReported[OutputTokens].Remaining = 900
+	if lowered := l.Observe(t0, remainingReported); lowered != 0 || remaining(l, t0, OutputTokens) != 900 {
+		t.Fatalf("after settling: lowered %b, remaining %d, want 0 and 900", lowered, remaining(l, t0, OutputTokens))
+	}
+	// Output held by a request the provider charges only when it ends is
+	// still missing from its count: 800 reported less 400 held.
+	if _, ok := l.Reserve(t0, 0, 400); !ok {
+		t.Fatal("reserve failed")
+	}
+	remainingReported[OutputTokens].Remaining = 800
+	if lowered := l.Observe(t0, remainingReported); lowered == 0 || remaining(l, t0, OutputTokens) != 400 {
+		t.Fatalf("held output: lowered %b, remaining %d, want 400", lowered, remaining(l, t0, OutputTokens))
+	}
+}

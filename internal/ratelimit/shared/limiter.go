@@ -74,9 +74,26 @@ func (s *Limiter) args(op string, extra ...any) []any {
 // Reserve implements Limiter. The round trip runs without the limiter's
 // lock, so that background answers are not held up behind it.
 func (s *Limiter) Reserve(now time.Time, inputTokens, outputTokens int64) (ratelimit.Reservation, bool) {
+	return s.reserve(now, inputTokens, outputTokens, false)
+}
+
+// ReserveAdmitted implements Limiter, as Reserve does.
+func (s *Limiter) ReserveAdmitted(now time.Time, inputTokens, outputTokens int64) (ratelimit.Reservation, bool) {
+	return s.reserve(now, inputTokens, outputTokens, true)
+}
+
+// reserveLocal reserves on the local fallback, as Reserve or ReserveAdmitted.
+func reserveLocal(fb *ratelimit.Local, now time.Time, in, out int64, admitted bool) (ratelimit.Reservation, bool) {
+	if admitted {
+		return fb.ReserveAdmitted(now, in, out)
+	}
+	return fb.Reserve(now, in, out)
+}
+
+func (s *Limiter) reserve(now time.Time, inputTokens, outputTokens int64, admitted bool) (ratelimit.Reservation, bool) {
 	s.mu.Lock()
 	if fb := s.fallback(now); fb != nil {
-		r, ok := fb.Reserve(now, inputTokens, outputTokens)
+		r, ok := reserveLocal(fb, now, inputTokens, outputTokens, admitted)
 		s.usedLocally(r.Taken)
 		s.publish()
 		s.mu.Unlock()
@@ -86,7 +103,11 @@ func (s *Limiter) Reserve(now time.Time, inputTokens, outputTokens int64) (ratel
 		s.mu.Unlock()
 		return ratelimit.Reservation{}, false
 	}
-	args := s.args("r", max(inputTokens, 0), max(outputTokens, ratelimit.LearnedOutput))
+	held := 1
+	if admitted {
+		held = 0
+	}
+	args := s.args("r", max(inputTokens, 0), max(outputTokens, ratelimit.LearnedOutput), held)
 	s.mu.Unlock()
 
 	start := time.Now()
@@ -108,7 +129,7 @@ func (s *Limiter) Reserve(now time.Time, inputTokens, outputTokens int64) (ratel
 		at := now.Add(time.Since(start))
 		s.failedLocked(at, err, callErr)
 		fb := s.fallback(at)
-		r, ok := fb.Reserve(at, inputTokens, outputTokens)
+		r, ok := reserveLocal(fb, at, inputTokens, outputTokens, admitted)
 		s.usedLocally(r.Taken)
 		s.publish()
 		return r, ok
@@ -117,7 +138,7 @@ func (s *Limiter) Reserve(now time.Time, inputTokens, outputTokens int64) (ratel
 	if st.result != 1 {
 		return ratelimit.Reservation{}, false
 	}
-	r := ratelimit.Reservation{Taken: st.taken, Remote: true}
+	r := ratelimit.Reservation{Taken: st.taken, Remote: true, Admitted: admitted}
 	r.Output[ratelimit.OutputTokens], r.Output[ratelimit.Tokens] = st.output[0], st.output[1]
 	return r, true
 }
@@ -168,9 +189,13 @@ func (s *Limiter) Settle(now time.Time, r ratelimit.Reservation, u ratelimit.Usa
 	if s.b.Degraded() {
 		return // taken in Redis, which refills it on its own
 	}
+	held := r.Output
+	if r.Admitted {
+		held = ratelimit.Amounts{} // never held (ReserveAdmitted)
+	}
 	s.mu.Lock()
 	args := s.args("s", delta[ratelimit.InputTokens], delta[ratelimit.OutputTokens], delta[ratelimit.Tokens],
-		r.Output[ratelimit.OutputTokens], r.Output[ratelimit.Tokens], out)
+		held[ratelimit.OutputTokens], held[ratelimit.Tokens], out)
 	s.mu.Unlock()
 	s.b.enqueue(asyncOp{lim: s, now: now, args: args})
 }

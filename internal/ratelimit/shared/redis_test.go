@@ -292,3 +292,45 @@ func TestSharedFactoryScopes(t *testing.T) {
 		t.Fatal("negative limit accepted")
 	}
 }
+
+// Output a provider admits at the start (Anthropic, on max_tokens) is
+// already missing from the remaining count it reports: Redis must not take
+// it off again, nor return it from the output held by other requests.
+func TestSharedAdmittedOutputIsNotHeldTwice(t *testing.T) {
+	srv := redistest.Start(t)
+	// A window of hours: the real clock refills nothing a test could see.
+	b := newBackend(t, srv, Options{Window: 100 * time.Hour})
+	l := newShared(t, b, "k", ratelimit.Amounts{ratelimit.OutputTokens: 1000})
+	now := time.Now()
+	if _, ok := l.Reserve(now, 0, 200); !ok { // charged when it ends: held
+		t.Fatal("reserve failed")
+	}
+	admitted, ok := l.ReserveAdmitted(now, 0, 400)
+	if !ok || !admitted.Admitted || admitted.Output[ratelimit.OutputTokens] != 400 {
+		t.Fatalf("reservation %+v %v, want 400 admitted output tokens", admitted, ok)
+	}
+	observeOutput := func(remaining int64) {
+		t.Helper()
+		obs := ratelimit.NoObservations
+		obs[ratelimit.OutputTokens] = ratelimit.Observation{Remaining: remaining}
+		l.Observe(now, obs)
+		flush(t, b)
+	}
+	// The provider took the admitted 400, not the held 200: 600 less 200
+	// held leaves the 400 the pool has.
+	observeOutput(600)
+	if _, ok := l.ReserveAdmitted(now, 0, 400); !ok {
+		t.Fatal("400 refused: the admitted output was taken off the reported 600 again")
+	}
+	// Settling the admitted request refunds its unused 300 (300 left) and
+	// leaves the 200 held: a reported 400 caps the level at 200.
+	l.Settle(now, admitted, ratelimit.Usage{OutputTokens: 100})
+	flush(t, b)
+	observeOutput(400)
+	if _, ok := l.ReserveAdmitted(now, 0, 201); ok {
+		t.Fatal("201 admitted with 200 left: settling returned output that was never held")
+	}
+	if _, ok := l.ReserveAdmitted(now, 0, 200); !ok {
+		t.Fatal("200 refused with 200 left")
+	}
+}

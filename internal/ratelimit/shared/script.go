@@ -36,7 +36,8 @@ import "github.com/redis/go-redis/v9"
 // 4..7 configured limits, then the op's arguments:
 //
 //	r (reserve): 8 input tokens, 9 expected output tokens (negative: the
-//	            learned average)
+//	            learned average), 10 whether that output is held ("0": the
+//	            provider admitted it at the start, see ReserveAdmitted)
 //	s (settle): 8..10 deltas of dims 2..4, 11..12 held output of dims 3..4
 //	            returned, 13 output tokens used (for the estimate)
 //	o (observe): per dim d (4 args from 8+4(d-1)): limit, remaining, µs
@@ -152,7 +153,7 @@ if op == 'r' then
     for j = 1, 2 do
       if taken[j + 2] > 0 and out > 0 then
         output[j] = out
-        H[j + 2] = H[j + 2] + out
+        if ARGV[10] ~= '0' then H[j + 2] = H[j + 2] + out end
       end
     end
   end
