@@ -40,6 +40,9 @@ type RequestFacts struct {
 	//   - Azure OpenAI is believed to estimate a deployment's TPM from the
 	//     prompt and max_tokens; not confirmed: 0.
 	//   - Gemini: nothing is documented: 0.
+	//   - Bedrock reserves a model's token quota from the input and
+	//     max_tokens at the start and settles at the end: its max_tokens.
+	//   - Vertex AI: not documented: 0.
 	ReserveOutput int64
 	// Generates says the operation generates output (a message, a
 	// completion). One that does not (a token count, a model list, a file)
