@@ -186,11 +186,20 @@ func TestEndToEnd(t *testing.T) {
 	})
 }
 
-func setUp(t *testing.T) *cluster {
+// controlPlane is where every end-to-end test starts: the manager and fake
+// provider binaries built with -race, and a control plane with the CRD
+// applied the way a user installs it.
+type controlPlane struct {
+	managerBin, fakeBin, kubeconfig string
+	kubectl                         testproc.Kubectl
+}
+
+func startControlPlane(t *testing.T) controlPlane {
+	t.Helper()
 	ctx := context.Background()
 	root := testenv.RepoRoot()
 	bins := t.TempDir()
-	manager, err := testproc.GoBuild(ctx, root, bins, "manager", "./cmd/manager", "-race")
+	managerBin, err := testproc.GoBuild(ctx, root, bins, "manager", "./cmd/manager", "-race")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +207,6 @@ func setUp(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-
 	env, _, err := testenv.StartWith(testenv.AssetsDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -208,15 +216,21 @@ func setUp(t *testing.T) *cluster {
 	if err := testenv.WriteAdminKubeconfig(env, kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{kubectl: testproc.Kubectl{Bin: filepath.Join(testenv.AssetsDir(), "kubectl"), Kubeconfig: kubeconfig}}
+	kubectl := testproc.Kubectl{Bin: filepath.Join(testenv.AssetsDir(), "kubectl"), Kubeconfig: kubeconfig}
+	if _, err := kubectl.Run("", "apply", "--server-side", "-f", filepath.Join(root, "config", "crd", "bases")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kubectl.Run("", "wait", "--for=condition=Established", "crd/keypools.llm.keypool.dev", "--timeout=30s"); err != nil {
+		t.Fatal(err)
+	}
+	return controlPlane{managerBin: managerBin, fakeBin: fakeBin, kubeconfig: kubeconfig, kubectl: kubectl}
+}
 
-	// The CRD goes in the way a user installs it.
-	if _, err := c.kubectl.Run("", "apply", "--server-side", "-f", filepath.Join(root, "config", "crd", "bases")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.kubectl.Run("", "wait", "--for=condition=Established", "crd/keypools.llm.keypool.dev", "--timeout=30s"); err != nil {
-		t.Fatal(err)
-	}
+func setUp(t *testing.T) *cluster {
+	cp := startControlPlane(t)
+	manager, fakeBin, kubeconfig := cp.managerBin, cp.fakeBin, cp.kubeconfig
+	c := &cluster{kubectl: cp.kubectl}
+	var err error
 
 	fakeAddr, _ := testproc.FreeAddr()
 	c.fake, err = testproc.Start("fakeprovider", nil, fakeBin, "-addr", fakeAddr, "-keys", fakeKeys, "-limits", fakeLimits)

@@ -33,7 +33,6 @@ import (
 	openaioption "github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/responses"
 
-	"github.com/keypool-dev/keypool-operator/internal/testenv"
 	"github.com/keypool-dev/keypool-operator/internal/testproc"
 )
 
@@ -94,32 +93,8 @@ type replica struct {
 // refused rather than show every client's objects.
 func TestObjectsEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	root := testenv.RepoRoot()
-	bins := t.TempDir()
-	managerBin, err := testproc.GoBuild(ctx, root, bins, "manager", "./cmd/manager", "-race")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fakeBin, err := testproc.GoBuild(ctx, root, bins, "fakeprovider", "./cmd/fakeprovider", "-race")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, _, err := testenv.StartWith(testenv.AssetsDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := testenv.WriteAdminKubeconfig(env, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
-	kubectl := testproc.Kubectl{Bin: filepath.Join(testenv.AssetsDir(), "kubectl"), Kubeconfig: kubeconfig}
-	if _, err := kubectl.Run("", "apply", "--server-side", "-f", filepath.Join(root, "config", "crd", "bases")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kubectl.Run("", "wait", "--for=condition=Established", "crd/keypools.llm.keypool.dev", "--timeout=30s"); err != nil {
-		t.Fatal(err)
-	}
+	cp := startControlPlane(t)
+	managerBin, fakeBin, kubeconfig, kubectl := cp.managerBin, cp.fakeBin, cp.kubeconfig, cp.kubectl
 	if _, err := kubectl.Run("", "create", "namespace", namespace); err != nil {
 		t.Fatal(err)
 	}
