@@ -204,12 +204,12 @@ func (p *KeyPool) affine(t *tier, a *attempt) *keyMetadata {
 		k := a.trySlot(s)
 		switch {
 		case k != nil || !p.dispatching:
-		case p.keptFor != nil:
+		case a.keptFor != nil:
 			// Passing a head that holds its turn (passHolder): a request
 			// whose conversation is cached somewhere moves only once it is
 			// the head itself, with its own patience; until then it waits
 			// for its group, or for the head when that is the group kept.
-			a.affWaitAt = p.keptAt
+			a.affWaitAt = a.keptAt
 			if at := p.slotReadyAt(s, a.now, a.est, a); at > a.nowNs && at < never {
 				a.affWaitAt = at
 			}
