@@ -203,7 +203,7 @@ func (p *KeyPool) affine(t *tier, a *attempt) *keyMetadata {
 		a.est = max(est-a.affRead, 0)
 		k := a.trySlot(s)
 		switch {
-		case k != nil || !p.dispatching:
+		case k != nil || !a.queued:
 		case a.keptFor != nil:
 			// Passing a head that holds its turn (passHolder): a request
 			// whose conversation is cached somewhere moves only once it is

@@ -74,6 +74,9 @@ type attempt struct {
 // dispatchMode is how the queue's dispatch (waiting.go) searches for a
 // waiter; the zero value is a plain Acquire's search.
 type dispatchMode struct {
+	// queued: the search is for a queued waiter, which may keep its turn
+	// for its affine group (affinity.go).
+	queued bool
 	// held: the request's client is over its share, so a group must keep
 	// its standby, and reserveIn input tokens on top of the request's own
 	// (standby.go).

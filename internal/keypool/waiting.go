@@ -235,7 +235,7 @@ func (p *KeyPool) serveOtherClasses(now time.Time, head *waiter) (Lease, int64, 
 // may be released meanwhile (see acquireRemote), w stays queued until it is
 // back.
 func (p *KeyPool) serve(now time.Time, w *waiter, m dispatchMode) (Lease, int64, bool) {
-	w.claimed = true
+	w.claimed, m.queued = true, true
 	l, at, ok := p.search(now, w.opts, m, nil)
 	w.claimed = false
 	return l, at, ok
