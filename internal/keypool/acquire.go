@@ -58,7 +58,7 @@ func (p *KeyPool) Acquire(ctx context.Context, opts AcquireOptions) (Lease, erro
 		// Nobody waits, or only requests of other model classes, whose
 		// capacity is not this one's: first come, first served, without
 		// allocating.
-		l, at, ok := p.tryAcquire(now, &opts)
+		l, at, ok := p.search(now, &opts, dispatchMode{}, nil)
 		p.queue.note(opts.Client, opts.EstimatedInputTokens, now.UnixNano(), ok)
 		if ok {
 			pending := len(p.pending) > 0
@@ -111,21 +111,17 @@ func (p *KeyPool) GetKey(ctx context.Context) (keyID, apiKey string, err error) 
 	return l.KeyID, l.APIKey, nil
 }
 
-// tryAcquire makes one search. On failure it returns when some key is
-// expected to have capacity (never when unpredictable). p.mu is held; it is
-// released while a remote limiter reserves (see acquireRemote).
-func (p *KeyPool) tryAcquire(now time.Time, opts *AcquireOptions) (Lease, int64, bool) {
-	return p.search(now, opts, nil)
-}
-
-// search looks for a key with capacity and reserves it; when the key's
-// limiter is remote it only chooses it and hands over to acquireRemote.
-// refused are the groups whose round trip refused this request already.
-// p.mu is held.
-func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) (Lease, int64, bool) {
+// search looks for a key with capacity, searching as m says (the zero
+// value for a plain Acquire), and reserves it; when the key's limiter is
+// remote it only chooses it and hands over to acquireRemote. refused are
+// the groups whose round trip refused this request already. On failure it
+// returns when some key is expected to have capacity (never when
+// unpredictable). p.mu is held; it is released while a remote limiter
+// reserves (see acquireRemote).
+func (p *KeyPool) search(now time.Time, opts *AcquireOptions, m dispatchMode, refused []*group) (Lease, int64, bool) {
 	p.expire(now)
 	a := &p.scratch
-	a.reset(now, opts)
+	a.reset(now, opts, m)
 	a.refused = refused
 	defer func() { a.exclude, a.refused = nil, nil }() // do not keep the caller's slices
 	for _, t := range p.tiers {
@@ -150,12 +146,12 @@ func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) 
 			k = p.scan(t, a)
 		}
 		if k != nil && a.chosen {
-			return p.acquireRemote(now, opts, refused)
+			return p.acquireRemote(now, opts, m, refused)
 		}
 		if k != nil {
 			return p.grant(a), 0, true
 		}
-		if len(a.exclude) == 0 && len(a.refused) == 0 && !a.held && a.fit == fitAny && p.keptFor == nil && a.cls == 0 {
+		if len(a.exclude) == 0 && len(a.refused) == 0 && !a.held && a.fit == fitAny && a.keptFor == nil && a.cls == 0 {
 			e := &t.exhausted
 			e.valid, e.until, e.est, e.out = true, p.tierReadyAt(t, a), a.est, a.outTokens()
 		}
@@ -167,7 +163,7 @@ func (p *KeyPool) search(now time.Time, opts *AcquireOptions, refused []*group) 
 // (see neverFits); nil for any other. p.mu is held.
 func (p *KeyPool) neverFitsError(now time.Time, opts *AcquireOptions) error {
 	a := &p.scratch
-	a.reset(now, opts)
+	a.reset(now, opts, dispatchMode{})
 	defer func() { a.exclude = nil }()
 	if !p.neverFits(a) {
 		return nil

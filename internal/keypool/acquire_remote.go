@@ -36,7 +36,7 @@ import (
 // Concurrent requests may choose the same key meanwhile; the limiter
 // arbitrates between them as it does between replicas. p.mu is held on
 // entry and on return.
-func (p *KeyPool) acquireRemote(now time.Time, opts *AcquireOptions, refused []*group) (Lease, int64, bool) {
+func (p *KeyPool) acquireRemote(now time.Time, opts *AcquireOptions, m dispatchMode, refused []*group) (Lease, int64, bool) {
 	a := &p.scratch
 	k, est, out, admitted, c := a.key, a.est, a.outTokens(), a.admitted, a.cs
 	g := k.slot.grp
@@ -56,7 +56,7 @@ func (p *KeyPool) acquireRemote(now time.Time, opts *AcquireOptions, refused []*
 	if ok {
 		if k.usable() && k.slot.grp == g && g.live {
 			aff := a.affGroup
-			a.reset(now, opts)
+			a.reset(now, opts, m)
 			a.key, a.res, a.affGroup, a.cs = k, r, aff, c
 			l := p.grant(a)
 			a.exclude = nil
@@ -66,5 +66,5 @@ func (p *KeyPool) acquireRemote(now time.Time, opts *AcquireOptions, refused []*
 		lim.Settle(now, r, ratelimit.Usage{})
 	}
 	p.touch(g, now)
-	return p.search(now, opts, append(refused, g))
+	return p.search(now, opts, m, append(refused, g))
 }

@@ -203,13 +203,13 @@ func (p *KeyPool) affine(t *tier, a *attempt) *keyMetadata {
 		a.est = max(est-a.affRead, 0)
 		k := a.trySlot(s)
 		switch {
-		case k != nil || !p.dispatching:
-		case p.keptFor != nil:
+		case k != nil || !a.queued:
+		case a.keptFor != nil:
 			// Passing a head that holds its turn (passHolder): a request
 			// whose conversation is cached somewhere moves only once it is
 			// the head itself, with its own patience; until then it waits
 			// for its group, or for the head when that is the group kept.
-			a.affWaitAt = p.keptAt
+			a.affWaitAt = a.keptAt
 			if at := p.slotReadyAt(s, a.now, a.est, a); at > a.nowNs && at < never {
 				a.affWaitAt = at
 			}

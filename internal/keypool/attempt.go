@@ -54,14 +54,10 @@ type attempt struct {
 	// refused lists the groups whose round trip refused this request.
 	chosen  bool
 	refused []*group
-	// held: the request's client is over its share, so a group must keep
-	// its standby (standby.go).
-	held      bool
-	reserveIn int64 // input tokens a held attempt leaves on top of its own
+	// dispatchMode is how the queue's dispatch searches for a waiter.
+	dispatchMode
 
-	// Class-aware choice (fit.go): which groups the attempt may take,
-	// and the output tokens the request is expected to produce.
-	fit int
+	// out is the output tokens the request is expected to produce (fit.go).
 	out float64
 	// admitted: out is the request's own output, which the provider admits
 	// at the start (AcquireOptions.ReserveOutputTokens), so the limiter does
@@ -75,22 +71,36 @@ type attempt struct {
 	cs  *classState
 }
 
-func (a *attempt) reset(now time.Time, opts *AcquireOptions) {
+// dispatchMode is how the queue's dispatch (waiting.go) searches for a
+// waiter; the zero value is a plain Acquire's search.
+type dispatchMode struct {
+	// queued: the search is for a queued waiter, which may keep its turn
+	// for its affine group (affinity.go).
+	queued bool
+	// held: the request's client is over its share, so a group must keep
+	// its standby, and reserveIn input tokens on top of the request's own
+	// (standby.go).
+	held      bool
+	reserveIn int64
+	// fit is the class-aware choice's mode: which groups the search may
+	// take (fit.go).
+	fit int
+	// keptFor is the group a queue's head holds its turn for until keptAt,
+	// which the requests passing it may not take (passHolder); nil when
+	// none.
+	keptFor *group
+	keptAt  int64
+}
+
+func (a *attempt) reset(now time.Time, opts *AcquireOptions, m dispatchMode) {
 	a.now, a.nowNs = now, now.UnixNano()
 	a.est = max(opts.EstimatedInputTokens, 0)
 	a.exclude = opts.Exclude
 	a.affinity, a.affGroup, a.affRead = opts.Affinity, nil, 0
 	a.affWaitAt, a.affWaitUntil = 0, opts.affinityWaitUntil
 	a.key, a.res, a.chosen = nil, ratelimit.Reservation{}, false
-	a.held, a.reserveIn = false, 0
-	a.fit, a.out = fitAny, 0
+	a.dispatchMode, a.out = m, a.p.bands.expect(bandOf(a.est))
 	a.cls, a.cs = opts.class, nil
-	if a.p != nil {
-		if a.p.holding {
-			a.held, a.reserveIn = true, a.p.reserveIn
-		}
-		a.fit, a.out = a.p.fitMode, a.p.bands.expect(bandOf(a.est))
-	}
 	a.admitted = opts.ReserveOutputTokens > 0
 	if a.admitted {
 		a.out = float64(opts.ReserveOutputTokens)
@@ -147,7 +157,7 @@ func (a *attempt) trySlot(s *slot) *keyMetadata {
 // reserve takes the request's capacity from k's limiter.
 func (a *attempt) reserve(k *keyMetadata) bool {
 	g := k.slot.grp
-	if g == a.p.keptFor {
+	if g == a.keptFor {
 		return false // a queue's head holds its turn for it
 	}
 	if a.cls != 0 {

@@ -219,33 +219,32 @@ func cheapest(t *tier, cost *[maxRouted]float64, limit float64, tried uint32) in
 // caching its conversation's prompt is passed on every other group (see
 // passHolder), whatever the strategy. It returns the waiter served. p.mu
 // is held.
-func (p *KeyPool) serveFit(now time.Time, w *waiter, held bool, reserveIn int64) (Lease, int64, bool, *waiter) {
+func (p *KeyPool) serveFit(now time.Time, w *waiter, m dispatchMode) (Lease, int64, bool, *waiter) {
 	fit := p.strategy == StrategyLeastLoaded && !w.opts.claim
+	head := m
 	if fit {
 		p.fitSeq++
-		p.fitMode = fitHead
+		head.fit = fitHead
 	}
-	l, at, ok := p.serve(now, w, held, reserveIn)
-	p.fitMode = fitAny
+	l, at, ok := p.serve(now, w, head)
 	switch {
 	case ok:
 		return l, at, ok, w
 	case p.scratch.affWaitAt != 0:
-		return p.passHolder(now, w, at, held, reserveIn)
+		return p.passHolder(now, w, at, m)
 	case !fit:
 		return l, at, ok, w
 	}
-	p.fitMode = fitAhead
+	ahead := m
+	ahead.fit = fitAhead
 	i := 0
 	for o := w.next; o != nil && i < fitLookAhead; o = o.next {
 		i++
-		if l, _, ok := p.serve(now, o, held, reserveIn); ok {
-			p.fitMode = fitAny
+		if l, _, ok := p.serve(now, o, ahead); ok {
 			return l, at, ok, o
 		}
 	}
-	p.fitMode = fitAny
-	l, at, ok = p.serve(now, w, held, reserveIn)
+	l, at, ok = p.serve(now, w, m)
 	return l, at, ok, w
 }
 
@@ -263,13 +262,12 @@ func (p *KeyPool) serveFit(now time.Time, w *waiter, held bool, reserveIn int64)
 // expects capacity. Searches meanwhile neither read nor write the tier's
 // exhausted cache, which does not know the held group is kept. p.mu is
 // held.
-func (p *KeyPool) passHolder(now time.Time, w *waiter, at int64, held bool, reserveIn int64) (Lease, int64, bool, *waiter) {
-	p.keptFor, p.keptAt = p.scratch.affGroup, at
-	defer func() { p.keptFor = nil }()
+func (p *KeyPool) passHolder(now time.Time, w *waiter, at int64, m dispatchMode) (Lease, int64, bool, *waiter) {
+	m.keptFor, m.keptAt = p.scratch.affGroup, at
 	i := 0
 	for o := w.next; o != nil && i < fitLookAhead; o = o.next {
 		i++
-		l, oat, ok := p.serve(now, o, held, reserveIn)
+		l, oat, ok := p.serve(now, o, m)
 		if ok {
 			return l, at, true, o
 		}

@@ -28,7 +28,7 @@ import (
 func (p *KeyPool) retryAt(a *attempt) int64 {
 	at := never
 	for _, t := range p.tiers {
-		if e := &t.exhausted; len(a.exclude) == 0 && !a.held && p.keptFor == nil && a.cls == 0 && e.valid && e.est == a.est &&
+		if e := &t.exhausted; len(a.exclude) == 0 && !a.held && a.keptFor == nil && a.cls == 0 && e.valid && e.est == a.est &&
 			e.out == a.outTokens() {
 			at = min(at, e.until)
 		} else {
@@ -51,7 +51,7 @@ func (p *KeyPool) tierReadyAt(t *tier, a *attempt) int64 {
 // of its keys is usable (not rejected or excluded, its cooldown over) and its
 // limiter has room. a may be nil (no exclusions).
 func (p *KeyPool) slotReadyAt(s *slot, now time.Time, est int64, a *attempt) int64 {
-	if s.grp == p.keptFor {
+	if a != nil && s.grp == a.keptFor {
 		return never // a queue's head holds its turn for it (passHolder)
 	}
 	nowNs := now.UnixNano()

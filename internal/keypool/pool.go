@@ -77,22 +77,10 @@ type KeyPool struct {
 	dispatching bool
 	missed      bool
 	dispatchAt  int64
-	// holding: the dispatch searches for a client over its share, which
-	// must leave the groups' standby and reserveIn input tokens
-	// (standby.go).
-	holding   bool
-	reserveIn int64
-	// fitMode is the class-aware choice's mode for the dispatch's next
-	// search, fitSeq numbers its heads, and bands learns the output per
-	// request by input size (fit.go).
-	fitMode int
-	fitSeq  uint64
-	bands   outputBands
-	// keptFor is the group a queue's head holds its turn for until
-	// keptAt, which the requests passing it may not take (passHolder); nil
-	// when none.
-	keptFor *group
-	keptAt  int64
+	// fitSeq numbers the dispatch's heads for the class-aware choice, and
+	// bands learns the output per request by input size (fit.go).
+	fitSeq uint64
+	bands  outputBands
 
 	// affinity remembers which group served each affinity key (see
 	// affinity.go); nil when PoolConfig.Affinity is off. affinityOn says

@@ -162,7 +162,7 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 			return never
 		}
 		held, reserveIn := p.queue.overShare(w.cq, nowNs)
-		l, at, ok, w := p.serveFit(now, w, held, reserveIn)
+		l, at, ok, w := p.serveFit(now, w, dispatchMode{held: held, reserveIn: reserveIn})
 		if !ok && held {
 			// The turn is a client's over its share, which waits for
 			// standby capacity: the clients under its share take what there
@@ -175,7 +175,7 @@ func (p *KeyPool) dispatch(now time.Time) int64 {
 					break
 				}
 				var uat int64
-				l, uat, ok = p.serve(now, u, false, 0)
+				l, uat, ok = p.serve(now, u, dispatchMode{})
 				at = min(at, uat)
 				w = u
 			}
@@ -220,7 +220,7 @@ func (p *KeyPool) serveOtherClasses(now time.Time, head *waiter) (Lease, int64, 
 			if x == head || x.opts.class == head.opts.class || !mark(x.opts.class) {
 				continue
 			}
-			l, xat, ok := p.serve(now, x, false, 0)
+			l, xat, ok := p.serve(now, x, dispatchMode{})
 			if ok {
 				return l, at, true, x
 			}
@@ -230,14 +230,14 @@ func (p *KeyPool) serveOtherClasses(now time.Time, head *waiter) (Lease, int64, 
 	return Lease{}, at, false, head
 }
 
-// serve searches for a lease for w, a queued waiter, held to the groups'
-// standby (and leaving reserveIn input tokens) if its client is over its
-// share. p.mu is held; it may be released meanwhile (see acquireRemote), w
-// stays queued until it is back.
-func (p *KeyPool) serve(now time.Time, w *waiter, held bool, reserveIn int64) (Lease, int64, bool) {
-	w.claimed, p.holding, p.reserveIn = true, held, reserveIn
-	l, at, ok := p.tryAcquire(now, w.opts)
-	w.claimed, p.holding, p.reserveIn = false, false, 0
+// serve searches for a lease for w, a queued waiter, as m says (held to the
+// groups' standby if its client is over its share, say). p.mu is held; it
+// may be released meanwhile (see acquireRemote), w stays queued until it is
+// back.
+func (p *KeyPool) serve(now time.Time, w *waiter, m dispatchMode) (Lease, int64, bool) {
+	w.claimed, m.queued = true, true
+	l, at, ok := p.search(now, w.opts, m, nil)
+	w.claimed = false
 	return l, at, ok
 }
 
