@@ -170,7 +170,7 @@ func (anthropic) SafeToRepeat(method, path string) bool {
 var anthropicEstimate = estimateRules{defaultWindow: 200_000, images: imagesByArea}
 
 // Model is the body's top-level "model".
-func (anthropic) Model(_ string, body []byte) string { return RequestModel(body) }
+func (anthropic) Model(_ string, f *RequestFacts) string { return modelName(f.bodyModel) }
 
 func (anthropic) EstimateInputTokens(body []byte) int64 {
 	return estimateInputTokens(body, &anthropicEstimate)

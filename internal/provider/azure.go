@@ -161,10 +161,10 @@ func azureOperation(path string) (string, bool) {
 // Model is the deployment of /openai/deployments/{deployment}/...: Azure
 // limits each deployment; on the /openai/v1/ paths, the body's "model",
 // which names the deployment there.
-func (azureOpenAI) Model(path string, body []byte) string {
+func (azureOpenAI) Model(path string, f *RequestFacts) string {
 	rest, ok := strings.CutPrefix(path, "/openai/deployments/")
 	if !ok {
-		return RequestModel(body)
+		return modelName(f.bodyModel)
 	}
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
 		rest = rest[:i]

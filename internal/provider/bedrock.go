@@ -207,7 +207,7 @@ func (bedrock) apiRoots() []string {
 
 // Model is the model ID (or inference profile, or ARN) of /model/{id}/...;
 // "" for any other path.
-func (bedrock) Model(path string, _ []byte) string {
+func (bedrock) Model(path string, _ *RequestFacts) string {
 	rest, ok := strings.CutPrefix(path, bedrockModelRoot)
 	if !ok {
 		return ""

@@ -157,7 +157,7 @@ func TestCloudModels(t *testing.T) {
 		{Vertex, "/v1beta1/projects/p/locations/global/publishers/google/models/gemini-2.5-pro:generateContent", "gemini-2.5-pro"},
 		{Vertex, "/v1beta1/publishers/google/models", ""},
 	} {
-		if got := tc.p.(interface{ Model(string, []byte) string }).Model(tc.path, nil); got != tc.want {
+		if got := tc.p.Model(tc.path, &RequestFacts{}); got != tc.want {
 			t.Errorf("%s Model(%s) = %q, want %q", tc.p.Name(), tc.path, got, tc.want)
 		}
 	}

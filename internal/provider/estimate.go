@@ -196,10 +196,16 @@ type estimator struct {
 func RequestModel(body []byte) string {
 	e := estimator{rules: &anthropicEstimate} // the rules only price media
 	e.scan(bytes.TrimLeft(body, " \t\r\n"))
-	if bytes.IndexByte(e.model, '\\') < 0 {
-		return string(e.model)
+	return modelName(e.model)
+}
+
+// modelName is a JSON string's raw bytes (without quotes) decoded; "" for
+// one that does not decode.
+func modelName(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw)
 	}
-	m, err := strconv.Unquote(`"` + string(e.model) + `"`)
+	m, err := strconv.Unquote(`"` + string(raw) + `"`)
 	if err != nil {
 		return ""
 	}
@@ -223,6 +229,7 @@ func readRequest(body []byte, rules *estimateRules) RequestFacts {
 	e.scan(t)
 	total := e.quarters/quartersPerToken + e.media
 	e.facts.InputTokens = max(min(total, windowFor(rules, e.model)), 0)
+	e.facts.bodyModel = e.model
 	return e.facts
 }
 

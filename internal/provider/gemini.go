@@ -180,7 +180,7 @@ var geminiEstimate = estimateRules{defaultWindow: 1_048_576, images: imagesByGem
 
 // Model is the {model} of .../models/{model}:method (or /models/{model}
 // followed by a path): Gemini names the model in the path, not the body.
-func (gemini) Model(path string, _ []byte) string {
+func (gemini) Model(path string, _ *RequestFacts) string {
 	_, rest, ok := strings.Cut(path, "/models/")
 	if !ok {
 		return ""

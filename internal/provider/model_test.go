@@ -16,7 +16,10 @@ limitations under the License.
 
 package provider
 
-import "testing"
+import (
+	"net/http"
+	"testing"
+)
 
 // TestModel: each provider names the model where its rate limits do.
 func TestModel(t *testing.T) {
@@ -37,7 +40,8 @@ func TestModel(t *testing.T) {
 		{Gemini, "/v1beta/files", nil, "", "gemini without a model"},
 	}
 	for _, c := range cases {
-		if got := c.p.Model(c.path, c.body); got != c.want {
+		f := c.p.ReadRequest(http.MethodPost, c.path, c.body)
+		if got := c.p.Model(c.path, &f); got != c.want {
 			t.Errorf("%s: Model = %q, want %q", c.name, got, c.want)
 		}
 	}

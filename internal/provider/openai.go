@@ -211,7 +211,7 @@ func (openAI) SafeToRepeat(method, path string) bool {
 var openAIEstimate = estimateRules{defaultWindow: 128_000, images: imagesByTiles}
 
 // Model is the body's top-level "model".
-func (openAI) Model(_ string, body []byte) string { return RequestModel(body) }
+func (openAI) Model(_ string, f *RequestFacts) string { return modelName(f.bodyModel) }
 
 func (openAI) EstimateInputTokens(body []byte) int64 {
 	return estimateInputTokens(body, &openAIEstimate)

@@ -85,8 +85,9 @@ type Provider interface {
 	// Model is the model (or deployment) a request asks for, as the
 	// provider's rate limits name it: limits are per key and model, and
 	// the answer's rate-limit headers describe that model's bucket. ""
-	// when the request names none.
-	Model(path string, body []byte) string
+	// when the request names none. f is what ReadRequest read from the
+	// request to path: the body is not scanned again.
+	Model(path string, f *RequestFacts) string
 	// ReadRequest is what the pool needs to know of a request to method
 	// path (the API path, without the pool prefix) with body: the input
 	// estimate, the client's own output cap, whether the operation

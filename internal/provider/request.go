@@ -20,6 +20,9 @@ package provider
 // answer reports no usage, after) it is sent, read from the request itself
 // and never from other requests (see Provider.ReadRequest).
 type RequestFacts struct {
+	// bodyModel is the body's top-level "model" as sent (escaped, a slice
+	// of the body), so that Provider.Model reads it without a second scan.
+	bodyModel []byte
 	// InputTokens is the input estimate (see EstimateInputTokens).
 	InputTokens int64
 	// MaxOutputTokens is the client's own cap on the answer (max_tokens,

@@ -137,7 +137,7 @@ func (vertex) apiRoots() []string { return []string{"/v1/", "/v1beta1/"} }
 const vertexModels = "/models/"
 
 // Model is the model of .../models/{model}:{method}; "" for any other path.
-func (vertex) Model(path string, _ []byte) string {
+func (vertex) Model(path string, _ *RequestFacts) string {
 	i := strings.LastIndex(path, vertexModels)
 	if i < 0 {
 		return ""

@@ -134,7 +134,7 @@ func (x *exchange) run(maxAttempts int) {
 	}
 	affinity := x.affinityKey()
 	// Limits are per key and model: the model picks the limits admitted against.
-	model := x.prov.Model(x.route.rest, x.body.buf)
+	model := x.prov.Model(x.route.rest, &x.facts)
 	exclude := x.objectExclude(x.tried[:0]) // a request naming objects goes to their key
 	var (
 		pending *failedResponse // last retryable answer, returned if no key is left

@@ -58,7 +58,7 @@ func (acme) Usage() *usage.Schema                                   { return acm
 func (acme) ForwardsQueryParam(k string) bool                       { return k == "page" }
 func (acme) KeyInvalid(status int, _ []byte) bool                   { return status == http.StatusUnauthorized }
 func (acme) EstimateInputTokens(b []byte) int64                     { return int64(len(b) / 4) }
-func (acme) Model(_ string, b []byte) string                        { return provider.RequestModel(b) }
+func (acme) Model(string, *provider.RequestFacts) string            { return "" } // one limit per key
 func (acme) SafeToRepeat(method, _ string) bool                     { return method == http.MethodGet }
 func (acme) ReadRequest(method, _ string, b []byte) provider.RequestFacts {
 	return provider.RequestFacts{InputTokens: int64(len(b) / 4), Generates: method == http.MethodPost}

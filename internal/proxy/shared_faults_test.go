@@ -225,7 +225,8 @@ func sharedStack(t *testing.T, url string) (*proxytest.Stack, chan bool) {
 	h := http.Header{}
 	h.Set("Anthropic-Ratelimit-Requests-Limit", strconv.Itoa(faultRPM))
 	h.Set("Anthropic-Ratelimit-Requests-Remaining", "0")
-	model := provider.Anthropic.Model("/v1/messages", []byte(apitest.Body(provider.Anthropic, "hello", false)))
+	facts := provider.Anthropic.ReadRequest(http.MethodPost, "/v1/messages", []byte(apitest.Body(provider.Anthropic, "hello", false)))
+	model := provider.Anthropic.Model("/v1/messages", &facts)
 	l, err := s.Pool.Acquire(t.Context(), keypool.AcquireOptions{Model: model})
 	if err != nil {
 		t.Fatal(err)
