@@ -178,10 +178,14 @@ func (gemini) SafeToRepeat(method, path string) bool {
 // 768-px tile.
 var geminiEstimate = estimateRules{defaultWindow: 1_048_576, images: imagesByGeminiTiles}
 
-// Model is the {model} of .../models/{model}:method (or /models/{model}
-// followed by a path): Gemini names the model in the path, not the body.
+// Model is the {model} of .../models/{model}:method or
+// .../tunedModels/{model}:method (or followed by a path): Gemini names the
+// model in the path, not the body.
 func (gemini) Model(path string, _ *RequestFacts) string {
 	_, rest, ok := strings.Cut(path, "/models/")
+	if !ok {
+		_, rest, ok = strings.Cut(path, "/tunedModels/")
+	}
 	if !ok {
 		return ""
 	}

@@ -21,7 +21,8 @@ package provider
 // and never from other requests (see Provider.ReadRequest).
 type RequestFacts struct {
 	// bodyModel is the body's top-level "model" as sent (escaped, a slice
-	// of the body), so that Provider.Model reads it without a second scan.
+	// of the body), so that Provider.Model reads it without a second scan;
+	// valid until the body is changed.
 	bodyModel []byte
 	// InputTokens is the input estimate (see EstimateInputTokens).
 	InputTokens int64

@@ -79,6 +79,9 @@ type exchange struct {
 	// facts are what the request says of itself (input estimate, max
 	// tokens, whether it generates); charge.go charges by them.
 	facts provider.RequestFacts
+	// model is the model the request asks for (Provider.Model): limits are
+	// per key and model, so it picks the limits admitted against.
+	model string
 	// usageFilter holds back the stream to event boundaries to drop the
 	// usage chunk the proxy asked for and the client did not; nil when
 	// the proxy asked for nothing (usage_option.go).
@@ -120,7 +123,6 @@ func (x *exchange) run(maxAttempts int) {
 		maxAttempts = 1
 	}
 	ctx := x.r.Context()
-	x.facts = x.prov.ReadRequest(x.r.Method, x.route.rest, x.body.buf)
 	if x.facts.AskUsage {
 		x.askUsage()
 	}
@@ -133,8 +135,6 @@ func (x *exchange) run(maxAttempts int) {
 		return
 	}
 	affinity := x.affinityKey()
-	// Limits are per key and model: the model picks the limits admitted against.
-	model := x.prov.Model(x.route.rest, &x.facts)
 	exclude := x.objectExclude(x.tried[:0]) // a request naming objects goes to their key
 	var (
 		pending *failedResponse // last retryable answer, returned if no key is left
@@ -144,7 +144,7 @@ func (x *exchange) run(maxAttempts int) {
 		waitStart := time.Now()
 		lease, err := x.req.Acquire(ctx, keypool.AcquireOptions{EstimatedInputTokens: estimate,
 			ReserveOutputTokens: x.facts.ReserveOutput, Exclude: exclude,
-			Affinity: affinity, Retry: retryHint(x.header), Model: model})
+			Affinity: affinity, Retry: retryHint(x.header), Model: x.model})
 		x.pm.queueWait.Observe(time.Since(waitStart).Seconds())
 		if err != nil {
 			x.noKey(err, attempt-1, pending, lastErr)

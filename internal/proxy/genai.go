@@ -131,7 +131,7 @@ func (g *GenAI) start(x *exchange) *genaiCall {
 		attribute.String(attrProvider, x.prov.Name()),
 		attribute.String(attrOperation, operationName(x.route.rest)),
 	}
-	model := g.models.bound(poolRef{x.route.namespace, x.route.name}, requestModel(x.prov.Name(), x.route.rest, x.body.buf))
+	model := g.models.bound(poolRef{x.route.namespace, x.route.name}, x.model)
 	if model != "" {
 		c.base = append(c.base, attribute.String(attrRequestModel, model))
 	}

@@ -16,12 +16,7 @@ limitations under the License.
 
 package proxy
 
-import (
-	"strings"
-	"sync"
-
-	"github.com/keypool-dev/keypool-operator/internal/provider"
-)
+import "sync"
 
 // genaiModelCap is how many distinct gen_ai.request.model values one pool
 // records; later ones read modelOther. The model is the client's to name,
@@ -80,36 +75,3 @@ func (m *modelSets) bound(pool poolRef, model string) string {
 
 // forget drops a deleted pool's values.
 func (m *modelSets) forget(pool poolRef) { m.pools.Delete(pool) }
-
-// requestModel is the model a request names where its provider defines it:
-// Gemini names it in the path (/v1beta/models/{model}:generateContent),
-// Azure OpenAI its deployment (/openai/deployments/{deployment}/...); the
-// others, and Azure's /openai/v1/ paths, in the body's top-level "model".
-// A "model" anywhere else in the body (a tool's schema, a message's text) is
-// the client's content, not the request's model.
-func requestModel(prov, rest string, body []byte) string {
-	switch {
-	case prov == "gemini":
-		return geminiModel(rest)
-	case prov == "azure" && strings.HasPrefix(rest, azureDeployments):
-		d, _, _ := strings.Cut(rest[len(azureDeployments):], "/")
-		return d
-	}
-	return provider.RequestModel(body)
-}
-
-const azureDeployments = "/openai/deployments/"
-
-// geminiModel is the {model} of a path .../models/{model}:method (or
-// tunedModels/{model}:method).
-func geminiModel(rest string) string {
-	i := strings.LastIndex(rest, "odels/")
-	if i < 0 {
-		return ""
-	}
-	m, _, found := strings.Cut(rest[i+len("odels/"):], ":")
-	if !found || strings.IndexByte(m, '/') >= 0 {
-		return ""
-	}
-	return m
-}

@@ -254,7 +254,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		header: outboundHeader(r.Header, prov),
 		url:    upstreamURL(acc.Upstream, &rt, r.URL.RawQuery, prov),
 		start:  time.Now(),
+		facts:  prov.ReadRequest(r.Method, rt.rest, rb.buf),
 	}
+	// Read before anything rewrites the body: the facts point into it.
+	x.model = prov.Model(rt.rest, &x.facts)
 	x.bodyRefs.Store(1)
 	defer x.endOfBody()
 	x.genai = s.opts.GenAI.start(x)
